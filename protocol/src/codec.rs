@@ -1,0 +1,317 @@
+//! JSON text-frame codec.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::{ClientMessage, ErrorCode, ServerMessage};
+
+/// Why a frame could not be decoded. Each maps to an [`ErrorCode`] the peer is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON at all.
+    #[error("malformed JSON at line {line}, column {column}: {message}")]
+    Malformed {
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// JSON, but not an object with a string `type`.
+    #[error("a message must be a JSON object with a string \"type\" field")]
+    MissingType,
+    /// A `type` this side does not know.
+    #[error("unknown message type {0:?}")]
+    UnknownType(String),
+    /// A known `type` whose fields don't fit.
+    #[error("invalid {kind:?} message: {message}")]
+    InvalidFields {
+        /// The message's type.
+        kind: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl DecodeError {
+    /// The code to answer this error with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DecodeError::Malformed { .. } | DecodeError::MissingType => ErrorCode::BadFrame,
+            DecodeError::UnknownType(_) => ErrorCode::UnknownMessage,
+            DecodeError::InvalidFields { .. } => ErrorCode::InvalidMessage,
+        }
+    }
+}
+
+const CLIENT_TYPES: &[&str] = &[
+    "hello",
+    "ping",
+    "pong",
+    "subscribe",
+    "unsubscribe",
+    "command",
+    "list_views",
+];
+
+const SERVER_TYPES: &[&str] = &[
+    "welcome",
+    "ping",
+    "pong",
+    "snapshot_begin",
+    "snapshot_rows",
+    "snapshot_end",
+    "resumed",
+    "delta",
+    "resync",
+    "unsubscribed",
+    "ack",
+    "reject",
+    "view_list",
+    "error",
+];
+
+/// Decodes a frame a client sent.
+pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
+    decode(text, CLIENT_TYPES)
+}
+
+/// Decodes a frame a server sent.
+pub fn decode_server(text: &str) -> Result<ServerMessage, DecodeError> {
+    decode(text, SERVER_TYPES)
+}
+
+/// Encodes any message as one JSON text frame.
+pub fn encode<T: Serialize>(message: &T) -> String {
+    // Serializing these types cannot fail: every map key is a string and no impl errors.
+    serde_json::to_string(message).unwrap_or_else(|e| {
+        format!(r#"{{"type":"error","code":"internal","message":"encode failed: {e}"}}"#)
+    })
+}
+
+fn decode<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, DecodeError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| DecodeError::Malformed {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or(DecodeError::MissingType)?
+        .to_owned();
+    if !known.contains(&kind.as_str()) {
+        return Err(DecodeError::UnknownType(kind));
+    }
+    serde_json::from_value(value).map_err(|e| DecodeError::InvalidFields {
+        kind,
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::*;
+    use serde_json::json;
+
+    fn check_client(text: &str, expected: Result<ClientMessage, ErrorCode>) {
+        let got = decode_client(text).map_err(|e| e.code());
+        assert_eq!(got, expected, "decoding {text}");
+        if let Ok(msg) = got {
+            assert_eq!(
+                decode_client(&encode(&msg)),
+                Ok(msg),
+                "round trip of {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_frames() {
+        check_client(
+            r#"{"type":"hello","versions":[1],"client_id":"c1","future":true}"#,
+            Ok(ClientMessage::Hello(Hello {
+                versions: vec![1],
+                token: None,
+                client_id: "c1".into(),
+                features: vec![],
+            })),
+        );
+        check_client(
+            r#"{"type":"subscribe","sub":7,"view":"orders","resume":{"epoch":3,"version":9}}"#,
+            Ok(ClientMessage::Subscribe(Subscribe {
+                sub: 7,
+                view: "orders".into(),
+                resume: Some(Position {
+                    epoch: 3,
+                    version: 9,
+                }),
+                filter: None,
+                order_by: None,
+                limit: None,
+            })),
+        );
+        check_client(
+            r#"{"type":"command","id":1,"client_id":"c","seq":4,"name":"pay_order","payload":{"order_id":"o-1"}}"#,
+            Ok(ClientMessage::Command(Command {
+                id: 1,
+                client_id: "c".into(),
+                seq: 4,
+                name: "pay_order".into(),
+                payload: json!({"order_id": "o-1"}),
+            })),
+        );
+        check_client(
+            r#"{"type":"ping","nonce":5}"#,
+            Ok(ClientMessage::Ping(Heartbeat { nonce: 5 })),
+        );
+        check_client(
+            r#"{"type":"list_views","id":2}"#,
+            Ok(ClientMessage::ListViews(ListViews { id: 2 })),
+        );
+        check_client("{not json", Err(ErrorCode::BadFrame));
+        check_client("[1,2]", Err(ErrorCode::BadFrame));
+        check_client(r#"{"type":42}"#, Err(ErrorCode::BadFrame));
+        check_client(
+            r#"{"type":"launch_rockets"}"#,
+            Err(ErrorCode::UnknownMessage),
+        );
+        check_client(
+            r#"{"type":"welcome","version":1}"#,
+            Err(ErrorCode::UnknownMessage),
+        );
+        check_client(
+            r#"{"type":"subscribe","sub":"x"}"#,
+            Err(ErrorCode::InvalidMessage),
+        );
+    }
+
+    #[test]
+    fn malformed_json_reports_its_position() {
+        let err = decode_client("{\n  \"type\": \"ping\",,\n}").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::Malformed {
+                    line: 2,
+                    column: 18,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        let messages = vec![
+            ServerMessage::Welcome(Welcome {
+                version: 1,
+                session: "s".into(),
+                ping_interval_ms: 15000,
+                max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            }),
+            ServerMessage::SnapshotBegin(SnapshotBegin {
+                sub: 1,
+                view: "orders".into(),
+                at: Position {
+                    epoch: 1,
+                    version: 2,
+                },
+                rows: 1,
+            }),
+            ServerMessage::Delta(Delta {
+                sub: 1,
+                from: 2,
+                to: 3,
+                ops: vec![
+                    Op::Upsert {
+                        key: json!("o-1"),
+                        row: json!({"order_id": "o-1"})
+                            .as_object()
+                            .cloned()
+                            .unwrap_or_default(),
+                    },
+                    Op::Remove { key: json!("o-2") },
+                ],
+                acked: vec![CommandRef {
+                    client_id: "c".into(),
+                    seq: 1,
+                }],
+            }),
+            ServerMessage::Resync(Resync {
+                sub: 1,
+                reason: ResyncReason::TooFarBehind,
+            }),
+            ServerMessage::Error(ErrorMessage {
+                code: ErrorCode::UnknownView,
+                message: "no view".into(),
+                sub: Some(1),
+                id: None,
+            }),
+        ];
+        for msg in messages {
+            let text = encode(&msg);
+            assert_eq!(decode_server(&text), Ok(msg), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_type_name_is_listed() {
+        // A variant whose tag is missing from the lists would be refused as unknown.
+        let client = [
+            json!({"type":"hello","versions":[],"client_id":""}),
+            json!({"type":"ping","nonce":0}),
+            json!({"type":"pong","nonce":0}),
+            json!({"type":"subscribe","sub":0,"view":""}),
+            json!({"type":"unsubscribe","sub":0}),
+            json!({"type":"command","id":0,"client_id":"","seq":0,"name":""}),
+            json!({"type":"list_views","id":0}),
+        ];
+        assert_eq!(client.len(), CLIENT_TYPES.len());
+        for v in client {
+            assert!(decode_client(&v.to_string()).is_ok(), "{v}");
+        }
+        for name in SERVER_TYPES {
+            let err = decode_server(&json!({ "type": name }).to_string());
+            assert!(
+                matches!(err, Err(DecodeError::InvalidFields { .. })),
+                "{name}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_codes_and_reasons_decode_as_other() {
+        let msg = decode_server(r#"{"type":"error","code":"brand_new","message":"m"}"#);
+        assert!(matches!(
+            msg,
+            Ok(ServerMessage::Error(ErrorMessage {
+                code: ErrorCode::Other,
+                ..
+            }))
+        ));
+        let msg = decode_server(r#"{"type":"resync","sub":1,"reason":"cosmic_rays"}"#);
+        assert!(matches!(
+            msg,
+            Ok(ServerMessage::Resync(Resync {
+                reason: ResyncReason::Other,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn code_strings_match_serde() {
+        for code in [
+            ErrorCode::BadFrame,
+            ErrorCode::FrameTooLarge,
+            ErrorCode::UnknownCommand,
+        ] {
+            assert_eq!(serde_json::to_value(code).ok(), Some(json!(code.as_str())));
+        }
+    }
+}

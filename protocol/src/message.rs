@@ -1,0 +1,450 @@
+//! Message types. Each enum variant is one `"type"` on the wire.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A row's key: the values of the view's `GROUP BY` columns (a single value for one key column,
+/// an array for several). Clients compare keys by their JSON text.
+pub type Key = Value;
+
+/// A row of a view: its columns by name.
+pub type Columns = Map<String, Value>;
+
+/// Everything a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// First message on every connection.
+    Hello(Hello),
+    /// Heartbeat; the peer answers with [`ClientMessage::Pong`] / [`ServerMessage::Pong`].
+    Ping(Heartbeat),
+    /// Answer to a server ping.
+    Pong(Heartbeat),
+    /// Start a live query over a view.
+    Subscribe(Subscribe),
+    /// Stop a live query.
+    Unsubscribe(Unsubscribe),
+    /// Ask the server to do something; answered by `ack` or `reject`.
+    Command(Command),
+    /// Ask for the views the server maintains; answered by `view_list`.
+    ListViews(ListViews),
+}
+
+/// Everything a server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Answer to `hello`.
+    Welcome(Welcome),
+    /// Heartbeat.
+    Ping(Heartbeat),
+    /// Answer to a client ping.
+    Pong(Heartbeat),
+    /// A snapshot of a subscription starts.
+    SnapshotBegin(SnapshotBegin),
+    /// A chunk of snapshot rows.
+    SnapshotRows(SnapshotRows),
+    /// The snapshot is complete; deltas follow.
+    SnapshotEnd(SnapshotEnd),
+    /// A resume was accepted: missed deltas follow, then live ones.
+    Resumed(Resumed),
+    /// A change to a subscribed view.
+    Delta(Delta),
+    /// The client's copy can't be brought up to date by deltas; a fresh snapshot follows.
+    Resync(Resync),
+    /// A subscription ended (on request or by the server, with a reason).
+    Unsubscribed(Unsubscribed),
+    /// A command's events are durable.
+    Ack(Ack),
+    /// A command was refused; nothing was stored.
+    Reject(Reject),
+    /// Answer to `list_views`.
+    ViewList(ViewList),
+    /// Something the client sent could not be handled.
+    Error(ErrorMessage),
+}
+
+/// `hello`: the client introduces itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Protocol versions the client speaks.
+    pub versions: Vec<u32>,
+    /// Capability token, if the server requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Stable identity of the client installation; commands are deduplicated per client.
+    pub client_id: String,
+    /// Optional features the client understands.
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+/// `welcome`: the server accepted the hello.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The negotiated protocol version.
+    pub version: u32,
+    /// Identifier of this connection, for logs.
+    pub session: String,
+    /// How often each side sends a ping, in milliseconds.
+    pub ping_interval_ms: u64,
+    /// The largest text frame the server accepts, in bytes.
+    pub max_frame_bytes: usize,
+}
+
+/// `ping` / `pong`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Echoed back unchanged by the answer.
+    pub nonce: u64,
+}
+
+/// Where a client's copy of a view stands: the view's epoch and the last version applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Position {
+    /// Identifies one build of the view; a redefinition or rebuild changes it.
+    pub epoch: u64,
+    /// Number of changes applied in that epoch.
+    pub version: u64,
+}
+
+/// `subscribe`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscribe {
+    /// Client-chosen subscription id, unique on the connection.
+    pub sub: u64,
+    /// The view's name.
+    pub view: String,
+    /// Resume from this position instead of taking a snapshot, if the server still can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Position>,
+    /// Row filter (SQL expression over the view's columns). Not supported by protocol 1 servers
+    /// yet: answered with error `unsupported`.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// Order (SQL `ORDER BY` list). Not supported yet, like `where`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_by: Option<String>,
+    /// Largest number of rows. Not supported yet, like `where`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+/// `unsubscribe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsubscribe {
+    /// The subscription to end.
+    pub sub: u64,
+}
+
+/// `command`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    /// Request id, echoed in the answer (unique per connection).
+    pub id: u64,
+    /// The sending client; with `seq` it makes the command idempotent.
+    pub client_id: String,
+    /// Per-client sequence number, increasing.
+    pub seq: u64,
+    /// Command name, e.g. `place_order`.
+    pub name: String,
+    /// Command arguments.
+    #[serde(default)]
+    pub payload: Value,
+}
+
+/// `list_views`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListViews {
+    /// Request id, echoed in `view_list`.
+    pub id: u64,
+}
+
+/// `snapshot_begin`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotBegin {
+    /// Subscription id.
+    pub sub: u64,
+    /// The view.
+    pub view: String,
+    /// Where the snapshot stands; the first delta after it has `from == version`.
+    #[serde(flatten)]
+    pub at: Position,
+    /// Number of rows that follow in `snapshot_rows` chunks.
+    pub rows: u64,
+}
+
+/// One row of a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// The row's key.
+    pub key: Key,
+    /// The row's columns (key columns included).
+    pub row: Columns,
+}
+
+/// `snapshot_rows`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRows {
+    /// Subscription id.
+    pub sub: u64,
+    /// A chunk of rows, in key order.
+    pub rows: Vec<Row>,
+}
+
+/// `snapshot_end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotEnd {
+    /// Subscription id.
+    pub sub: u64,
+}
+
+/// `resumed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resumed {
+    /// Subscription id.
+    pub sub: u64,
+    /// The position the client resumes from; the next delta has `from == version`.
+    #[serde(flatten)]
+    pub at: Position,
+}
+
+/// One change to one row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// The row now has these columns (insert or replace).
+    Upsert {
+        /// The row's key.
+        key: Key,
+        /// All of the row's columns.
+        row: Columns,
+    },
+    /// The row is gone.
+    Remove {
+        /// The row's key.
+        key: Key,
+    },
+}
+
+impl Op {
+    /// The key this op changes.
+    pub fn key(&self) -> &Key {
+        match self {
+            Op::Upsert { key, .. } | Op::Remove { key } => key,
+        }
+    }
+}
+
+/// Identifies one command: `(client_id, seq)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CommandRef {
+    /// The sending client.
+    pub client_id: String,
+    /// Its sequence number.
+    pub seq: u64,
+}
+
+/// `delta`: the view went from version `from` to version `to` (always `from + 1`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    /// Subscription id.
+    pub sub: u64,
+    /// The version this delta applies to.
+    pub from: u64,
+    /// The version after applying it.
+    pub to: u64,
+    /// Row changes, at most one per key.
+    pub ops: Vec<Op>,
+    /// Commands whose effect on this view this delta carries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acked: Vec<CommandRef>,
+}
+
+/// `resync`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resync {
+    /// Subscription id.
+    pub sub: u64,
+    /// Why deltas could not continue.
+    pub reason: ResyncReason,
+}
+
+/// Why a subscription is resynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResyncReason {
+    /// The resume position's epoch is not the view's current one.
+    EpochChanged,
+    /// The server no longer holds the changes since the resume position.
+    TooFarBehind,
+    /// The resume position is ahead of the server (e.g. the server's data was reset).
+    Ahead,
+    /// The client fell behind the live stream.
+    SlowConsumer,
+    /// A reason this client does not know.
+    #[serde(other)]
+    Other,
+}
+
+/// `unsubscribed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unsubscribed {
+    /// Subscription id.
+    pub sub: u64,
+}
+
+/// `ack`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    /// The command's request id.
+    pub id: u64,
+    /// The command's client.
+    pub client_id: String,
+    /// The command's sequence number.
+    pub seq: u64,
+    /// Log position of the command's last event (0 if it produced none).
+    pub position: u64,
+    /// Number of events the command appended.
+    pub events: u32,
+    /// True when this `(client_id, seq)` had been applied before: nothing new was appended.
+    #[serde(default)]
+    pub duplicate: bool,
+}
+
+/// `reject`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reject {
+    /// The command's request id.
+    pub id: u64,
+    /// The command's client.
+    pub client_id: String,
+    /// The command's sequence number.
+    pub seq: u64,
+    /// Machine-readable reason.
+    pub code: ErrorCode,
+    /// Human-readable reason.
+    pub message: String,
+}
+
+/// One view the server maintains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewInfo {
+    /// The view's name.
+    pub name: String,
+    /// Its definition.
+    pub sql: String,
+    /// Where it stands.
+    #[serde(flatten)]
+    pub at: Position,
+    /// Number of rows.
+    pub rows: u64,
+}
+
+/// `view_list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewList {
+    /// The `list_views` request id.
+    pub id: u64,
+    /// The views, by name.
+    pub views: Vec<ViewInfo>,
+}
+
+/// `error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorMessage {
+    /// Machine-readable reason.
+    pub code: ErrorCode,
+    /// Human-readable reason.
+    pub message: String,
+    /// The subscription concerned, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<u64>,
+    /// The request concerned, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+}
+
+/// Error and rejection codes. New codes may be added; unknown ones decode as `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not valid JSON, or not an object with a string `type`.
+    BadFrame,
+    /// The `type` is not one this server knows.
+    UnknownMessage,
+    /// The message's fields don't match its type.
+    InvalidMessage,
+    /// The frame is larger than the peer accepts; the connection is closed.
+    FrameTooLarge,
+    /// No common protocol version; the connection is closed.
+    UnsupportedVersion,
+    /// Anything but `hello` (or ping) before `hello`.
+    HelloRequired,
+    /// A second `hello`.
+    AlreadyGreeted,
+    /// The subscribed view doesn't exist.
+    UnknownView,
+    /// The subscription id is already in use on this connection.
+    DuplicateSubscription,
+    /// The subscription id isn't in use.
+    UnknownSubscription,
+    /// The command name is not configured.
+    UnknownCommand,
+    /// The command's payload was refused by its handler.
+    InvalidPayload,
+    /// The command was refused by its handler for a business reason.
+    Rejected,
+    /// A feature the server does not support (yet).
+    Unsupported,
+    /// The token does not allow this.
+    Unauthorized,
+    /// Too many messages; slow down.
+    RateLimited,
+    /// The client could not keep up; the connection is closed.
+    SlowConsumer,
+    /// No heartbeat within the interval plus slack; the connection is closed.
+    Timeout,
+    /// The server is shutting down.
+    ShuttingDown,
+    /// The server failed; the message may be retried.
+    Internal,
+    /// A code this build does not know.
+    #[serde(other)]
+    Other,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::UnknownMessage => "unknown_message",
+            ErrorCode::InvalidMessage => "invalid_message",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::HelloRequired => "hello_required",
+            ErrorCode::AlreadyGreeted => "already_greeted",
+            ErrorCode::UnknownView => "unknown_view",
+            ErrorCode::DuplicateSubscription => "duplicate_subscription",
+            ErrorCode::UnknownSubscription => "unknown_subscription",
+            ErrorCode::UnknownCommand => "unknown_command",
+            ErrorCode::InvalidPayload => "invalid_payload",
+            ErrorCode::Rejected => "rejected",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::SlowConsumer => "slow_consumer",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
