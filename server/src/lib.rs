@@ -1,1 +1,21 @@
-pub fn x() {}
+//! The Lucarne server: commands become events in an append-only log; views written in SQL are
+//! folded from the events into an embedded store; every change to a view is pushed to the
+//! clients subscribed to it over WebSocket.
+//!
+//! Invariant: the server never depends on iced or on the client runtime; it speaks to clients
+//! only through `lucarne-protocol`.
+
+pub mod commands;
+pub mod demo;
+pub mod engine;
+pub mod expr;
+pub mod gateway;
+pub mod log;
+pub mod sql;
+pub mod store;
+pub mod view;
+
+pub use commands::{CommandHandler, Commands, Rejection};
+pub use engine::Engine;
+pub use gateway::{GatewayConfig, router};
+pub use store::{Store, StoreError};

@@ -1,0 +1,715 @@
+//! View definitions in SQL: `CREATE VIEW name AS SELECT … FROM stream [WHERE …] [GROUP BY …]`,
+//! parsed with `sqlparser` and compiled to a [`ViewDef`] the projector folds events into.
+//!
+//! Anything outside the supported subset is refused with a [`SqlError`] naming the construct
+//! and its line and column.
+
+use serde_json::Value;
+use sqlparser::ast::{
+    self, BinaryOperator, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem,
+    SetExpr, Spanned, Statement, TableFactor, UnaryOperator,
+};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Location, Span, Token, Tokenizer};
+
+use crate::expr::{BinOp, Expr, Field, Func};
+
+/// A SQL error with the position (1-based line and column) of the offending construct.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} at line {line}, column {column}")]
+pub struct SqlError {
+    /// What is wrong.
+    pub message: String,
+    /// 1-based line (0 when unknown).
+    pub line: u64,
+    /// 1-based column (0 when unknown).
+    pub column: u64,
+}
+
+impl SqlError {
+    /// Gives an error without a position (some statements carry no span) the statement's start.
+    fn or_at(mut self, start: Option<Location>) -> Self {
+        if let (0, Some(start)) = (self.line, start) {
+            self.line = start.line;
+            self.column = start.column;
+        }
+        self
+    }
+
+    fn at(span: Span, message: impl Into<String>) -> Self {
+        SqlError {
+            message: message.into(),
+            line: span.start.line,
+            column: span.start.column,
+        }
+    }
+}
+
+/// Aggregates a grouped view maintains incrementally (O(1) per event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agg {
+    /// `COUNT(*)` or `COUNT(e)` (non-null values).
+    Count,
+    /// `SUM(e)` of non-null numbers.
+    Sum,
+    /// `MIN(e)`
+    Min,
+    /// `MAX(e)`
+    Max,
+    /// `AVG(e)`
+    Avg,
+    /// `FIRST(e)`: the first non-null value.
+    First,
+    /// `LAST(e)`: the latest non-null value.
+    Last,
+}
+
+/// How one output column is computed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnKind {
+    /// The value of the `GROUP BY` key with this index.
+    Key(usize),
+    /// An aggregate over an argument (`None` for `COUNT(*)`).
+    Agg(Agg, Option<Expr>),
+    /// A feed view's per-event expression.
+    Scalar(Expr),
+}
+
+/// One output column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Its name (the alias, the field name, or the expression's text).
+    pub name: String,
+    /// How it's computed.
+    pub kind: ColumnKind,
+}
+
+/// The shape of a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One row per `GROUP BY` key (one row in all when there are aggregates and no `GROUP BY`).
+    Grouped,
+    /// No aggregates and no `GROUP BY`: one row per matching event, keyed by log position,
+    /// keeping the newest [`FEED_RETENTION`] rows.
+    Feed,
+}
+
+/// How many rows a feed view keeps.
+pub const FEED_RETENTION: u64 = 1000;
+
+/// A compiled view definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewDef {
+    /// The view's name.
+    pub name: String,
+    /// The SQL it was compiled from, in canonical form (one line, keywords upper-case).
+    pub sql: String,
+    /// The stream it reads (`FROM`).
+    pub source: String,
+    /// The `WHERE` condition.
+    pub filter: Option<Expr>,
+    /// The `GROUP BY` keys.
+    pub keys: Vec<Expr>,
+    /// The output columns.
+    pub columns: Vec<Column>,
+    /// Grouped or feed.
+    pub shape: Shape,
+}
+
+/// Parses every `CREATE VIEW` statement of a SQL text (such as a `views.sql` file).
+pub fn parse_views(sql: &str) -> Result<Vec<ViewDef>, SqlError> {
+    let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(parser_error)?;
+    let starts = statement_starts(sql);
+    let mut views: Vec<ViewDef> = Vec::new();
+    for (i, statement) in statements.iter().enumerate() {
+        let view = compile(statement).map_err(|e| e.or_at(starts.get(i).copied()))?;
+        if views.iter().any(|v| v.name == view.name) {
+            return Err(SqlError::at(
+                statement.span(),
+                format!("view {:?} is defined twice", view.name),
+            ));
+        }
+        views.push(view);
+    }
+    Ok(views)
+}
+
+/// Parses exactly one `CREATE VIEW` statement.
+pub fn parse_view(sql: &str) -> Result<ViewDef, SqlError> {
+    let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(parser_error)?;
+    match statements.as_slice() {
+        [one] => compile(one).map_err(|e| e.or_at(statement_starts(sql).first().copied())),
+        [] => Err(SqlError {
+            message: "expected a CREATE VIEW statement".into(),
+            line: 1,
+            column: 1,
+        }),
+        [_, second, ..] => Err(SqlError::at(second.span(), "expected a single statement")),
+    }
+}
+
+/// Where each statement of a text starts: its first token, and the first after each `;`.
+fn statement_starts(sql: &str) -> Vec<Location> {
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location() else {
+        return Vec::new();
+    };
+    let mut starts = Vec::new();
+    let mut at_start = true;
+    for t in tokens {
+        match t.token {
+            Token::Whitespace(_) => {}
+            Token::SemiColon => at_start = true,
+            _ if at_start => {
+                starts.push(t.span.start);
+                at_start = false;
+            }
+            _ => {}
+        }
+    }
+    starts
+}
+
+fn parser_error(e: sqlparser::parser::ParserError) -> SqlError {
+    let text = e.to_string();
+    // sqlparser reports "… at Line: L, Column: C".
+    let number_after = |tag: &str| {
+        text.find(tag).and_then(|i| {
+            text[i + tag.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .ok()
+        })
+    };
+    let (line, column) = (
+        number_after("Line: ").unwrap_or(0),
+        number_after("Column: ").unwrap_or(0),
+    );
+    let message = match text.find(" at Line: ") {
+        Some(i) => text[..i].to_owned(),
+        None => text.clone(),
+    };
+    SqlError {
+        message: message.replace("sql parser error: ", "syntax error: "),
+        line,
+        column,
+    }
+}
+
+fn unsupported(span: Span, what: &str) -> SqlError {
+    SqlError::at(span, format!("{what} is not supported in a view"))
+}
+
+fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
+    let Statement::CreateView {
+        name,
+        query,
+        materialized,
+        columns,
+        to,
+        temporary,
+        ..
+    } = statement
+    else {
+        return Err(SqlError::at(
+            statement.span(),
+            "expected CREATE VIEW name AS SELECT …",
+        ));
+    };
+    if *materialized || *temporary || to.is_some() || !columns.is_empty() {
+        return Err(unsupported(statement.span(), "this CREATE VIEW form"));
+    }
+    let view_name = single_name(name)?;
+    if query.with.is_some() {
+        return Err(unsupported(query.span(), "WITH"));
+    }
+    if let Some(order_by) = &query.order_by {
+        return Err(unsupported(
+            order_by.span(),
+            "ORDER BY (ask for an order when subscribing)",
+        ));
+    }
+    if let Some(limit) = &query.limit_clause {
+        return Err(unsupported(limit.span(), "LIMIT"));
+    }
+    if query.fetch.is_some() || !query.locks.is_empty() || !query.pipe_operators.is_empty() {
+        return Err(unsupported(query.span(), "this query clause"));
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Err(unsupported(
+            query.body.span(),
+            "a query other than a single SELECT",
+        ));
+    };
+    if select.distinct.is_some() {
+        return Err(unsupported(select.span(), "SELECT DISTINCT"));
+    }
+    if let Some(having) = &select.having {
+        return Err(unsupported(having.span(), "HAVING"));
+    }
+    if select.top.is_some()
+        || select.into.is_some()
+        || !select.lateral_views.is_empty()
+        || select.prewhere.is_some()
+        || !select.cluster_by.is_empty()
+        || !select.distribute_by.is_empty()
+        || !select.sort_by.is_empty()
+        || !select.named_window.is_empty()
+        || select.qualify.is_some()
+        || select.connect_by.is_some()
+    {
+        return Err(unsupported(select.span(), "this SELECT clause"));
+    }
+    let source = match select.from.as_slice() {
+        [from] if from.joins.is_empty() => match &from.relation {
+            TableFactor::Table {
+                name,
+                args: None,
+                alias: None,
+                ..
+            } => single_name(name)?,
+            other => return Err(unsupported(other.span(), "this FROM item")),
+        },
+        [from] => return Err(unsupported(from.joins[0].span(), "JOIN")),
+        [] => return Err(SqlError::at(select.span(), "a view needs FROM stream")),
+        [_, second, ..] => return Err(unsupported(second.span(), "more than one stream in FROM")),
+    };
+    let filter = select.selection.as_ref().map(scalar).transpose()?;
+    let group_exprs = match &select.group_by {
+        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.as_slice(),
+        other => return Err(unsupported(other.span(), "this GROUP BY form")),
+    };
+    let keys = group_exprs
+        .iter()
+        .map(scalar)
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut out = Vec::new();
+    let mut any_aggregate = false;
+    for item in &select.projection {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            other => return Err(unsupported(other.span(), "SELECT *")),
+        };
+        let name = alias.unwrap_or_else(|| default_name(expr));
+        if out.iter().any(|(_, c): &(Span, Column)| c.name == name) {
+            return Err(SqlError::at(
+                item.span(),
+                format!("column {name:?} appears twice; give it an alias"),
+            ));
+        }
+        let kind = match aggregate(expr)? {
+            Some((agg, arg)) => {
+                any_aggregate = true;
+                ColumnKind::Agg(agg, arg)
+            }
+            None => ColumnKind::Scalar(scalar(expr)?),
+        };
+        out.push((item.span(), Column { name, kind }));
+    }
+    let shape = if keys.is_empty() && !any_aggregate {
+        Shape::Feed
+    } else {
+        Shape::Grouped
+    };
+    let mut columns = Vec::with_capacity(out.len());
+    for (span, mut column) in out {
+        if shape == Shape::Grouped {
+            if let ColumnKind::Scalar(e) = &column.kind {
+                let Some(i) = keys.iter().position(|k| *k == *e) else {
+                    return Err(SqlError::at(
+                        span,
+                        format!(
+                            "column {:?} must appear in GROUP BY or be used in an aggregate",
+                            column.name
+                        ),
+                    ));
+                };
+                column.kind = ColumnKind::Key(i);
+            }
+        }
+        columns.push(column);
+    }
+    Ok(ViewDef {
+        name: view_name,
+        sql: statement.to_string(),
+        source,
+        filter,
+        keys,
+        columns,
+        shape,
+    })
+}
+
+fn single_name(name: &ast::ObjectName) -> Result<String, SqlError> {
+    match name.0.as_slice() {
+        [ast::ObjectNamePart::Identifier(ident)] => Ok(ident.value.clone()),
+        _ => Err(unsupported(name.span(), "a qualified name")),
+    }
+}
+
+fn default_name(expr: &ast::Expr) -> String {
+    match expr {
+        ast::Expr::Identifier(i) => i.value.clone(),
+        ast::Expr::CompoundIdentifier(parts) => {
+            parts.last().map_or_else(String::new, |p| p.value.clone())
+        }
+        other => other.to_string(),
+    }
+}
+
+fn aggregate(expr: &ast::Expr) -> Result<Option<(Agg, Option<Expr>)>, SqlError> {
+    let ast::Expr::Function(f) = expr else {
+        return Ok(None);
+    };
+    let fname = f.name.to_string().to_ascii_uppercase();
+    let agg = match fname.as_str() {
+        "COUNT" => Agg::Count,
+        "SUM" => Agg::Sum,
+        "MIN" => Agg::Min,
+        "MAX" => Agg::Max,
+        "AVG" => Agg::Avg,
+        "FIRST" => Agg::First,
+        "LAST" => Agg::Last,
+        _ => return Ok(None),
+    };
+    if f.over.is_some()
+        || f.filter.is_some()
+        || f.null_treatment.is_some()
+        || !f.within_group.is_empty()
+    {
+        return Err(unsupported(f.span(), "a window or filtered aggregate"));
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return Err(SqlError::at(
+            f.span(),
+            format!("{fname} takes one argument"),
+        ));
+    };
+    if list.duplicate_treatment.is_some() {
+        return Err(unsupported(f.span(), &format!("{fname}(DISTINCT …)")));
+    }
+    if !list.clauses.is_empty() {
+        return Err(unsupported(f.span(), "a clause inside an aggregate"));
+    }
+    let arg = match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if agg == Agg::Count => None,
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => {
+            if aggregate(e)?.is_some() {
+                return Err(unsupported(e.span(), "an aggregate inside an aggregate"));
+            }
+            Some(scalar(e)?)
+        }
+        _ => {
+            return Err(SqlError::at(
+                f.span(),
+                format!("{fname} takes exactly one argument"),
+            ));
+        }
+    };
+    Ok(Some((agg, arg)))
+}
+
+fn field(parts: &[ast::Ident]) -> Field {
+    match parts {
+        [one] => match one.value.to_ascii_lowercase().as_str() {
+            "type" if one.quote_style.is_none() => Field::Type,
+            "stream" if one.quote_style.is_none() => Field::Stream,
+            "position" if one.quote_style.is_none() => Field::Position,
+            "ts" if one.quote_style.is_none() => Field::Ts,
+            _ => Field::Path(vec![one.value.clone()]),
+        },
+        _ => {
+            // `payload.x.y` and `x.y` both address the payload.
+            let skip =
+                usize::from(parts.len() > 1 && parts[0].value.eq_ignore_ascii_case("payload"));
+            Field::Path(parts[skip..].iter().map(|p| p.value.clone()).collect())
+        }
+    }
+}
+
+/// Compiles a scalar SQL expression.
+pub fn scalar(expr: &ast::Expr) -> Result<Expr, SqlError> {
+    use ast::Expr as E;
+    let b = |e: &ast::Expr| scalar(e).map(Box::new);
+    Ok(match expr {
+        E::Identifier(i) => Expr::Field(field(std::slice::from_ref(i))),
+        E::CompoundIdentifier(parts) => Expr::Field(field(parts)),
+        E::Value(v) => Expr::Lit(literal(&v.value, v.span)?),
+        E::Nested(e) => scalar(e)?,
+        E::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        } => Expr::Not(b(expr)?),
+        E::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => Expr::Neg(b(expr)?),
+        E::UnaryOp {
+            op: UnaryOperator::Plus,
+            expr,
+        } => scalar(expr)?,
+        E::BinaryOp { left, op, right } => {
+            let op = match op {
+                BinaryOperator::Plus => BinOp::Add,
+                BinaryOperator::Minus => BinOp::Sub,
+                BinaryOperator::Multiply => BinOp::Mul,
+                BinaryOperator::Divide => BinOp::Div,
+                BinaryOperator::Modulo => BinOp::Rem,
+                BinaryOperator::Eq => BinOp::Eq,
+                BinaryOperator::NotEq => BinOp::Ne,
+                BinaryOperator::Lt => BinOp::Lt,
+                BinaryOperator::LtEq => BinOp::Le,
+                BinaryOperator::Gt => BinOp::Gt,
+                BinaryOperator::GtEq => BinOp::Ge,
+                BinaryOperator::And => BinOp::And,
+                BinaryOperator::Or => BinOp::Or,
+                BinaryOperator::StringConcat => BinOp::Concat,
+                other => return Err(unsupported(expr.span(), &format!("operator {other}"))),
+            };
+            Expr::Bin(op, b(left)?, b(right)?)
+        }
+        E::IsNull(e) => Expr::IsNull(b(e)?, false),
+        E::IsNotNull(e) => Expr::IsNull(b(e)?, true),
+        E::InList {
+            expr,
+            list,
+            negated,
+        } => Expr::InList(
+            b(expr)?,
+            list.iter().map(scalar).collect::<Result<_, _>>()?,
+            *negated,
+        ),
+        E::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => Expr::Between(b(expr)?, b(low)?, b(high)?, *negated),
+        E::Like {
+            negated,
+            any: false,
+            expr,
+            pattern,
+            escape_char: None,
+        } => Expr::Like(b(expr)?, b(pattern)?, *negated),
+        E::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => Expr::Case {
+            operand: operand.as_deref().map(scalar).transpose()?.map(Box::new),
+            whens: conditions
+                .iter()
+                .map(|w| Ok((scalar(&w.condition)?, scalar(&w.result)?)))
+                .collect::<Result<_, SqlError>>()?,
+            otherwise: else_result
+                .as_deref()
+                .map(scalar)
+                .transpose()?
+                .map(Box::new),
+        },
+        E::Function(f) => {
+            let fname = f.name.to_string().to_ascii_uppercase();
+            let func = match fname.as_str() {
+                "LOWER" => Func::Lower,
+                "UPPER" => Func::Upper,
+                "LENGTH" => Func::Length,
+                "ABS" => Func::Abs,
+                "COALESCE" => Func::Coalesce,
+                "COUNT" | "SUM" | "MIN" | "MAX" | "AVG" | "FIRST" | "LAST" => {
+                    return Err(SqlError::at(
+                        f.span(),
+                        format!("aggregate {fname} is only allowed as a whole SELECT column"),
+                    ));
+                }
+                _ => return Err(unsupported(f.span(), &format!("function {fname}"))),
+            };
+            let FunctionArguments::List(list) = &f.args else {
+                return Err(SqlError::at(f.span(), format!("{fname} needs arguments")));
+            };
+            let args = list
+                .args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => scalar(e),
+                    other => Err(unsupported(other.span(), "this function argument")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let arity_ok = match func {
+                Func::Coalesce => !args.is_empty(),
+                _ => args.len() == 1,
+            };
+            if !arity_ok {
+                return Err(SqlError::at(
+                    f.span(),
+                    format!("wrong number of arguments to {fname}"),
+                ));
+            }
+            Expr::Call(func, args)
+        }
+        other => return Err(unsupported(other.span(), &format!("expression `{other}`"))),
+    })
+}
+
+fn literal(v: &ast::Value, span: Span) -> Result<Value, SqlError> {
+    Ok(match v {
+        ast::Value::Number(n, _) => {
+            if let Ok(i) = n.parse::<i64>() {
+                Value::from(i)
+            } else {
+                n.parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+                    .ok_or_else(|| SqlError::at(span, format!("bad number {n}")))?
+            }
+        }
+        ast::Value::SingleQuotedString(s) => Value::String(s.clone()),
+        ast::Value::Boolean(b) => Value::Bool(*b),
+        ast::Value::Null => Value::Null,
+        other => return Err(unsupported(span, &format!("literal {other}"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORDERS: &str = "CREATE VIEW orders AS SELECT order_id, LAST(customer) AS customer, \
+        SUM(total) AS total, LAST(type) AS status FROM orders GROUP BY order_id";
+
+    #[test]
+    fn compiles_the_orders_view() {
+        let v = parse_view(ORDERS).expect("valid view");
+        assert_eq!(v.name, "orders");
+        assert_eq!(v.source, "orders");
+        assert_eq!(v.shape, Shape::Grouped);
+        assert_eq!(
+            v.keys,
+            vec![Expr::Field(Field::Path(vec!["order_id".into()]))]
+        );
+        let names: Vec<_> = v.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["order_id", "customer", "total", "status"]);
+        assert_eq!(v.columns[0].kind, ColumnKind::Key(0));
+        assert_eq!(
+            v.columns[3].kind,
+            ColumnKind::Agg(Agg::Last, Some(Expr::Field(Field::Type)))
+        );
+        assert_eq!(v.sql, ORDERS);
+    }
+
+    #[test]
+    fn shapes() {
+        fn check(sql: &str, shape: Shape, keys: usize) {
+            let v = parse_view(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert_eq!((v.shape, v.keys.len()), (shape, keys), "{sql}");
+        }
+        check(
+            "CREATE VIEW n AS SELECT COUNT(*) AS n FROM orders",
+            Shape::Grouped,
+            0,
+        );
+        check(
+            "CREATE VIEW f AS SELECT order_id, total * 2 AS double FROM orders WHERE total > 10",
+            Shape::Feed,
+            0,
+        );
+        check(
+            "CREATE VIEW r AS SELECT region, LOWER(customer) AS c, COUNT(*) AS n, AVG(total) AS avg, \
+             MIN(total) AS lo, MAX(total) AS hi, FIRST(ts) AS since FROM orders \
+             WHERE type = 'place_order' AND total BETWEEN 1 AND 100 GROUP BY region, LOWER(customer)",
+            Shape::Grouped,
+            2,
+        );
+        check(
+            "CREATE VIEW a AS SELECT a.b.c AS abc, COUNT(*) AS n FROM s GROUP BY a.b.c",
+            Shape::Grouped,
+            1,
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_construct_and_its_position() {
+        fn check(sql: &str, message: &str, line: u64, column: u64) {
+            let err = parse_views(sql).expect_err(sql);
+            assert!(err.message.contains(message), "{sql}: got {err}");
+            assert_eq!((err.line, err.column), (line, column), "{sql}: got {err}");
+        }
+        check(
+            "CREATE VIEW v AS SELECT x FROM s HAVING COUNT(*) > 1",
+            "HAVING",
+            1,
+            41,
+        );
+        check(
+            "CREATE VIEW v AS\nSELECT a, COUNT(*) FROM s\nJOIN t ON s.id = t.id GROUP BY a",
+            "JOIN",
+            3,
+            6,
+        );
+        check(
+            "CREATE VIEW v AS SELECT b, COUNT(*) AS n FROM s GROUP BY a",
+            "must appear in GROUP BY",
+            1,
+            25,
+        );
+        check(
+            "CREATE VIEW v AS SELECT a, COUNT(DISTINCT b) AS n FROM s GROUP BY a",
+            "COUNT(DISTINCT",
+            1,
+            28,
+        );
+        check(
+            "CREATE VIEW v AS SELECT a, NOW() AS t FROM s",
+            "function NOW",
+            1,
+            28,
+        );
+        check("CREATE VIEW v AS SELECT * FROM s", "SELECT *", 1, 25);
+        check(
+            "CREATE VIEW v AS SELECT a FROM s ORDER BY a",
+            "ORDER BY",
+            1,
+            43,
+        );
+        check(
+            "CREATE VIEW v AS SELECT a, SUM(b) + 1 AS n FROM s GROUP BY a",
+            "aggregate SUM",
+            1,
+            28,
+        );
+        check("CREATE VIEW v AS SELEC a FROM s", "syntax error", 1, 18);
+        check("DROP TABLE x", "expected CREATE VIEW", 1, 1);
+        check(
+            "CREATE VIEW n AS SELECT COUNT(*) AS n FROM s;\n  DROP TABLE x",
+            "expected CREATE VIEW",
+            2,
+            3,
+        );
+        check(
+            "CREATE VIEW v AS SELECT COUNT(*) AS n FROM s;\nCREATE VIEW v AS SELECT COUNT(*) AS n FROM s",
+            "defined twice",
+            2,
+            13,
+        );
+    }
+
+    #[test]
+    fn a_file_of_views_keeps_each_statement_text() {
+        let views = parse_views(&format!(
+            "-- demo\n{ORDERS};\n\nCREATE VIEW n AS\n  SELECT COUNT(*) AS n\n  FROM orders;\n"
+        ))
+        .expect("valid views");
+        assert_eq!(views.len(), 2);
+        assert_eq!(views[0].sql, ORDERS);
+        assert_eq!(
+            views[1].sql,
+            "CREATE VIEW n AS SELECT COUNT(*) AS n FROM orders"
+        );
+    }
+}
