@@ -46,15 +46,7 @@ impl DecodeError {
     }
 }
 
-const CLIENT_TYPES: &[&str] = &[
-    "hello",
-    "ping",
-    "pong",
-    "subscribe",
-    "unsubscribe",
-    "command",
-    "list_views",
-];
+const CLIENT_TYPES: &[&str] = &["hello", "ping", "pong", "subscribe", "unsubscribe", "command", "list_views"];
 
 const SERVER_TYPES: &[&str] = &[
     "welcome",
@@ -86,9 +78,8 @@ pub fn decode_server(text: &str) -> Result<ServerMessage, DecodeError> {
 /// Encodes any message as one JSON text frame.
 pub fn encode<T: Serialize>(message: &T) -> String {
     // Serializing these types cannot fail: every map key is a string and no impl errors.
-    serde_json::to_string(message).unwrap_or_else(|e| {
-        format!(r#"{{"type":"error","code":"internal","message":"encode failed: {e}"}}"#)
-    })
+    serde_json::to_string(message)
+        .unwrap_or_else(|e| format!(r#"{{"type":"error","code":"internal","message":"encode failed: {e}"}}"#))
 }
 
 fn decode<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, DecodeError> {
@@ -97,18 +88,11 @@ fn decode<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, DecodeEr
         column: e.column(),
         message: e.to_string(),
     })?;
-    let kind = value
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or(DecodeError::MissingType)?
-        .to_owned();
+    let kind = value.get("type").and_then(Value::as_str).ok_or(DecodeError::MissingType)?.to_owned();
     if !known.contains(&kind.as_str()) {
         return Err(DecodeError::UnknownType(kind));
     }
-    serde_json::from_value(value).map_err(|e| DecodeError::InvalidFields {
-        kind,
-        message: e.to_string(),
-    })
+    serde_json::from_value(value).map_err(|e| DecodeError::InvalidFields { kind, message: e.to_string() })
 }
 
 #[cfg(test)]
@@ -121,11 +105,7 @@ mod tests {
         let got = decode_client(text).map_err(|e| e.code());
         assert_eq!(got, expected, "decoding {text}");
         if let Ok(msg) = got {
-            assert_eq!(
-                decode_client(&encode(&msg)),
-                Ok(msg),
-                "round trip of {text}"
-            );
+            assert_eq!(decode_client(&encode(&msg)), Ok(msg), "round trip of {text}");
         }
     }
 
@@ -145,10 +125,7 @@ mod tests {
             Ok(ClientMessage::Subscribe(Subscribe {
                 sub: 7,
                 view: "orders".into(),
-                resume: Some(Position {
-                    epoch: 3,
-                    version: 9,
-                }),
+                resume: Some(Position { epoch: 3, version: 9 }),
                 filter: None,
                 order_by: None,
                 limit: None,
@@ -164,45 +141,20 @@ mod tests {
                 payload: json!({"order_id": "o-1"}),
             })),
         );
-        check_client(
-            r#"{"type":"ping","nonce":5}"#,
-            Ok(ClientMessage::Ping(Heartbeat { nonce: 5 })),
-        );
-        check_client(
-            r#"{"type":"list_views","id":2}"#,
-            Ok(ClientMessage::ListViews(ListViews { id: 2 })),
-        );
+        check_client(r#"{"type":"ping","nonce":5}"#, Ok(ClientMessage::Ping(Heartbeat { nonce: 5 })));
+        check_client(r#"{"type":"list_views","id":2}"#, Ok(ClientMessage::ListViews(ListViews { id: 2 })));
         check_client("{not json", Err(ErrorCode::BadFrame));
         check_client("[1,2]", Err(ErrorCode::BadFrame));
         check_client(r#"{"type":42}"#, Err(ErrorCode::BadFrame));
-        check_client(
-            r#"{"type":"launch_rockets"}"#,
-            Err(ErrorCode::UnknownMessage),
-        );
-        check_client(
-            r#"{"type":"welcome","version":1}"#,
-            Err(ErrorCode::UnknownMessage),
-        );
-        check_client(
-            r#"{"type":"subscribe","sub":"x"}"#,
-            Err(ErrorCode::InvalidMessage),
-        );
+        check_client(r#"{"type":"launch_rockets"}"#, Err(ErrorCode::UnknownMessage));
+        check_client(r#"{"type":"welcome","version":1}"#, Err(ErrorCode::UnknownMessage));
+        check_client(r#"{"type":"subscribe","sub":"x"}"#, Err(ErrorCode::InvalidMessage));
     }
 
     #[test]
     fn malformed_json_reports_its_position() {
         let err = decode_client("{\n  \"type\": \"ping\",,\n}").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DecodeError::Malformed {
-                    line: 2,
-                    column: 18,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, DecodeError::Malformed { line: 2, column: 18, .. }), "{err:?}");
     }
 
     #[test]
@@ -217,10 +169,7 @@ mod tests {
             ServerMessage::SnapshotBegin(SnapshotBegin {
                 sub: 1,
                 view: "orders".into(),
-                at: Position {
-                    epoch: 1,
-                    version: 2,
-                },
+                at: Position { epoch: 1, version: 2 },
                 rows: 1,
             }),
             ServerMessage::Delta(Delta {
@@ -230,22 +179,13 @@ mod tests {
                 ops: vec![
                     Op::Upsert {
                         key: json!("o-1"),
-                        row: json!({"order_id": "o-1"})
-                            .as_object()
-                            .cloned()
-                            .unwrap_or_default(),
+                        row: json!({"order_id": "o-1"}).as_object().cloned().unwrap_or_default(),
                     },
                     Op::Remove { key: json!("o-2") },
                 ],
-                acked: vec![CommandRef {
-                    client_id: "c".into(),
-                    seq: 1,
-                }],
+                acked: vec![CommandRef { client_id: "c".into(), seq: 1 }],
             }),
-            ServerMessage::Resync(Resync {
-                sub: 1,
-                reason: ResyncReason::TooFarBehind,
-            }),
+            ServerMessage::Resync(Resync { sub: 1, reason: ResyncReason::TooFarBehind }),
             ServerMessage::Error(ErrorMessage {
                 code: ErrorCode::UnknownView,
                 message: "no view".into(),
@@ -277,40 +217,21 @@ mod tests {
         }
         for name in SERVER_TYPES {
             let err = decode_server(&json!({ "type": name }).to_string());
-            assert!(
-                matches!(err, Err(DecodeError::InvalidFields { .. })),
-                "{name}: {err:?}"
-            );
+            assert!(matches!(err, Err(DecodeError::InvalidFields { .. })), "{name}: {err:?}");
         }
     }
 
     #[test]
     fn unknown_codes_and_reasons_decode_as_other() {
         let msg = decode_server(r#"{"type":"error","code":"brand_new","message":"m"}"#);
-        assert!(matches!(
-            msg,
-            Ok(ServerMessage::Error(ErrorMessage {
-                code: ErrorCode::Other,
-                ..
-            }))
-        ));
+        assert!(matches!(msg, Ok(ServerMessage::Error(ErrorMessage { code: ErrorCode::Other, .. }))));
         let msg = decode_server(r#"{"type":"resync","sub":1,"reason":"cosmic_rays"}"#);
-        assert!(matches!(
-            msg,
-            Ok(ServerMessage::Resync(Resync {
-                reason: ResyncReason::Other,
-                ..
-            }))
-        ));
+        assert!(matches!(msg, Ok(ServerMessage::Resync(Resync { reason: ResyncReason::Other, .. }))));
     }
 
     #[test]
     fn code_strings_match_serde() {
-        for code in [
-            ErrorCode::BadFrame,
-            ErrorCode::FrameTooLarge,
-            ErrorCode::UnknownCommand,
-        ] {
+        for code in [ErrorCode::BadFrame, ErrorCode::FrameTooLarge, ErrorCode::UnknownCommand] {
             assert_eq!(serde_json::to_value(code).ok(), Some(json!(code.as_str())));
         }
     }

@@ -31,11 +31,7 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 1024 * 1024;
 
 /// Picks the newest version both sides speak, if any.
 pub fn negotiate(offered: &[u32]) -> Option<u32> {
-    SUPPORTED_VERSIONS
-        .iter()
-        .rev()
-        .copied()
-        .find(|v| offered.contains(v))
+    SUPPORTED_VERSIONS.iter().rev().copied().find(|v| offered.contains(v))
 }
 
 #[cfg(test)]

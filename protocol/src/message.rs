@@ -52,7 +52,7 @@ pub enum ServerMessage {
     Delta(Delta),
     /// The client's copy can't be brought up to date by deltas; a fresh snapshot follows.
     Resync(Resync),
-    /// A subscription ended (on request or by the server, with a reason).
+    /// A subscription ended at the client's request.
     Unsubscribed(Unsubscribed),
     /// A command's events are durable.
     Ack(Ack),
@@ -88,7 +88,7 @@ pub struct Welcome {
     pub session: String,
     /// How often each side sends a ping, in milliseconds.
     pub ping_interval_ms: u64,
-    /// The largest text frame the server accepts, in bytes.
+    /// The largest text frame the server accepts from the client, in bytes.
     pub max_frame_bytes: usize,
 }
 
@@ -346,7 +346,7 @@ pub struct ViewInfo {
 pub struct ViewList {
     /// The `list_views` request id.
     pub id: u64,
-    /// The views, by name.
+    /// The views, in the order they are defined.
     pub views: Vec<ViewInfo>,
 }
 
@@ -375,11 +375,12 @@ pub enum ErrorCode {
     UnknownMessage,
     /// The message's fields don't match its type.
     InvalidMessage,
-    /// The frame is larger than the peer accepts; the connection is closed.
+    /// The frame is larger than `max_frame_bytes`: it was ignored and the connection stays open.
+    /// (Beyond the server's hard limit the frame is not read and the socket closes with 1009.)
     FrameTooLarge,
     /// No common protocol version; the connection is closed.
     UnsupportedVersion,
-    /// Anything but `hello` (or ping) before `hello`.
+    /// Anything but `hello`, `ping` or `pong` before `hello`.
     HelloRequired,
     /// A second `hello`.
     AlreadyGreeted,
@@ -397,13 +398,14 @@ pub enum ErrorCode {
     Rejected,
     /// A feature the server does not support (yet).
     Unsupported,
-    /// The token does not allow this.
+    /// Not allowed: a command whose `client_id` is not the connection's, or (with tokens) a
+    /// message the token does not allow.
     Unauthorized,
     /// Too many messages; slow down.
     RateLimited,
     /// The client could not keep up; the connection is closed.
     SlowConsumer,
-    /// No heartbeat within the interval plus slack; the connection is closed.
+    /// Nothing heard from the peer for twice the ping interval; the connection is closed.
     Timeout,
     /// The server is shutting down.
     ShuttingDown,

@@ -39,18 +39,12 @@ pub struct Rejection {
 impl Rejection {
     /// The payload is malformed (`invalid_payload`).
     pub fn invalid(message: impl Into<String>) -> Self {
-        Rejection {
-            code: ErrorCode::InvalidPayload,
-            message: message.into(),
-        }
+        Rejection { code: ErrorCode::InvalidPayload, message: message.into() }
     }
 
     /// Refused for a business reason (`rejected`).
     pub fn refused(message: impl Into<String>) -> Self {
-        Rejection {
-            code: ErrorCode::Rejected,
-            message: message.into(),
-        }
+        Rejection { code: ErrorCode::Rejected, message: message.into() }
     }
 }
 
@@ -95,11 +89,7 @@ impl Commands {
             if !payload.is_object() {
                 return Err(Rejection::invalid("the payload must be a JSON object"));
             }
-            Ok(vec![NewEvent {
-                stream: stream.clone(),
-                kind: kind.clone(),
-                payload: payload.clone(),
-            }])
+            Ok(vec![NewEvent { stream: stream.clone(), kind: kind.clone(), payload: payload.clone() }])
         })
     }
 
@@ -115,10 +105,7 @@ impl Commands {
             Some(handler) => handler.decide(payload),
             None => Err(Rejection {
                 code: ErrorCode::UnknownCommand,
-                message: format!(
-                    "no command named {name:?} (known: {})",
-                    self.names().join(", ")
-                ),
+                message: format!("no command named {name:?} (known: {})", self.names().join(", ")),
             }),
         }
     }
@@ -131,9 +118,8 @@ impl Commands {
 
 /// Parses `STREAM:NAME[,NAME…]` (the `--command` flag): each name routed to the stream.
 pub fn parse_routes(spec: &str, mut commands: Commands) -> Result<Commands, String> {
-    let (stream, names) = spec
-        .split_once(':')
-        .ok_or_else(|| format!("expected STREAM:NAME[,NAME…], got {spec:?}"))?;
+    let (stream, names) =
+        spec.split_once(':').ok_or_else(|| format!("expected STREAM:NAME[,NAME…], got {spec:?}"))?;
     let stream = stream.trim();
     if stream.is_empty() {
         return Err(format!("no stream in {spec:?}"));
@@ -154,49 +140,21 @@ mod tests {
 
     #[test]
     fn routes_and_refusals() {
-        fn check(
-            commands: &Commands,
-            name: &str,
-            payload: Value,
-            expected: Result<&str, ErrorCode>,
-        ) {
+        fn check(commands: &Commands, name: &str, payload: Value, expected: Result<&str, ErrorCode>) {
             let got = commands.decide(name, &payload);
             match expected {
                 Ok(stream) => {
                     let events = got.unwrap_or_else(|r| panic!("{name}: {r}"));
-                    assert_eq!(
-                        events,
-                        vec![NewEvent {
-                            stream: stream.into(),
-                            kind: name.into(),
-                            payload
-                        }]
-                    );
+                    assert_eq!(events, vec![NewEvent { stream: stream.into(), kind: name.into(), payload }]);
                 }
                 Err(code) => assert_eq!(got.map_err(|r| r.code), Err(code), "{name}"),
             }
         }
-        let commands =
-            parse_routes("orders: place_order, pay_order", Commands::new()).expect("valid spec");
-        check(
-            &commands,
-            "place_order",
-            json!({"order_id": "o-1"}),
-            Ok("orders"),
-        );
+        let commands = parse_routes("orders: place_order, pay_order", Commands::new()).expect("valid spec");
+        check(&commands, "place_order", json!({"order_id": "o-1"}), Ok("orders"));
         check(&commands, "pay_order", json!({}), Ok("orders"));
-        check(
-            &commands,
-            "pay_order",
-            json!([1]),
-            Err(ErrorCode::InvalidPayload),
-        );
-        check(
-            &commands,
-            "launch",
-            json!({}),
-            Err(ErrorCode::UnknownCommand),
-        );
+        check(&commands, "pay_order", json!([1]), Err(ErrorCode::InvalidPayload));
+        check(&commands, "launch", json!({}), Err(ErrorCode::UnknownCommand));
         assert!(parse_routes("nocolon", Commands::new()).is_err());
         assert!(parse_routes("s:a,,b", Commands::new()).is_err());
     }

@@ -37,18 +37,12 @@ const REGIONS: &[&str] = &["eu", "us", "mena", "apac"];
 fn order_id(payload: &Value) -> Result<String, Rejection> {
     match payload.get("order_id").and_then(Value::as_str) {
         Some(id) if !id.is_empty() && id.len() <= 64 => Ok(id.to_owned()),
-        _ => Err(Rejection::invalid(
-            "order_id must be a non-empty string of at most 64 bytes",
-        )),
+        _ => Err(Rejection::invalid("order_id must be a non-empty string of at most 64 bytes")),
     }
 }
 
 fn event(kind: &str, payload: Value) -> Vec<NewEvent> {
-    vec![NewEvent {
-        stream: STREAM.into(),
-        kind: kind.into(),
-        payload,
-    }]
+    vec![NewEvent { stream: STREAM.into(), kind: kind.into(), payload }]
 }
 
 /// The demo's commands, each checking its payload.
@@ -62,7 +56,8 @@ pub fn commands() -> Commands {
         .handle("place_order", |payload: &Value| {
             let id = order_id(payload)?;
             let customer = payload.get("customer").and_then(Value::as_str).filter(|c| !c.trim().is_empty());
-            let customer = customer.ok_or_else(|| Rejection::invalid("customer must be a non-empty string"))?;
+            let customer =
+                customer.ok_or_else(|| Rejection::invalid("customer must be a non-empty string"))?;
             let total = payload.get("total").and_then(Value::as_f64).filter(|t| t.is_finite() && *t >= 0.0);
             total.ok_or_else(|| Rejection::invalid("total must be a number ≥ 0"))?;
             let region = payload.get("region").and_then(Value::as_str).unwrap_or("eu");
@@ -122,7 +117,8 @@ impl Generator {
             self.next_order += 1;
             let id = format!("o-{}", self.next_order);
             self.open.push((id.clone(), 0));
-            let total = (self.dice.next() % 50_000) as f64 / 100.0 + 5.0;
+            // Whole cents, so totals print as they would on a receipt.
+            let total = (self.dice.next() % 50_000 + 500) as f64 / 100.0;
             let payload = json!({
                 "order_id": id,
                 "customer": self.dice.pick(CUSTOMERS),
@@ -146,10 +142,7 @@ impl Generator {
             (name, json!({ "order_id": id }))
         };
         self.seq += 1;
-        let key = CommandRef {
-            client_id: self.client_id.clone(),
-            seq: self.seq,
-        };
+        let key = CommandRef { client_id: self.client_id.clone(), seq: self.seq };
         self.engine.execute(key, name, &payload).await.map(|_| ())
     }
 
@@ -180,22 +173,10 @@ mod tests {
     #[test]
     fn demo_commands_check_their_payloads() {
         fn check(name: &str, payload: Value, ok: bool) {
-            assert_eq!(
-                commands().decide(name, &payload).is_ok(),
-                ok,
-                "{name} {payload}"
-            );
+            assert_eq!(commands().decide(name, &payload).is_ok(), ok, "{name} {payload}");
         }
-        check(
-            "place_order",
-            json!({"order_id":"o-1","customer":"Ada","total":42.5,"region":"eu"}),
-            true,
-        );
-        check(
-            "place_order",
-            json!({"order_id":"o-1","customer":"Ada","total":-1}),
-            false,
-        );
+        check("place_order", json!({"order_id":"o-1","customer":"Ada","total":42.5,"region":"eu"}), true);
+        check("place_order", json!({"order_id":"o-1","customer":"Ada","total":-1}), false);
         check("place_order", json!({"order_id":"o-1","total":1}), false);
         check("place_order", json!({"customer":"Ada","total":1}), false);
         check("pay_order", json!({"order_id":"o-1"}), true);

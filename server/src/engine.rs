@@ -33,10 +33,7 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("store", &self.store)
-            .field("commands", &self.commands)
-            .finish()
+        f.debug_struct("Engine").field("store", &self.store).field("commands", &self.commands).finish()
     }
 }
 
@@ -44,18 +41,10 @@ impl Engine {
     /// Starts the writer thread over a store whose views are installed.
     pub fn start(store: Store, commands: Commands) -> Arc<Engine> {
         let store = Arc::new(store);
-        let hub: HashMap<_, _> = store
-            .views()
-            .iter()
-            .map(|v| (v.name.clone(), broadcast::channel(HUB_CAPACITY).0))
-            .collect();
+        let hub: HashMap<_, _> =
+            store.views().iter().map(|v| (v.name.clone(), broadcast::channel(HUB_CAPACITY).0)).collect();
         let (writer, queue) = mpsc::channel(MAX_BATCH * 4);
-        let engine = Arc::new(Engine {
-            store: store.clone(),
-            commands,
-            hub: hub.clone(),
-            writer,
-        });
+        let engine = Arc::new(Engine { store: store.clone(), commands, hub: hub.clone(), writer });
         std::thread::Builder::new()
             .name("lucarne-writer".into())
             .spawn(move || write_loop(&store, &hub, queue))
@@ -81,27 +70,25 @@ impl Engine {
     }
 
     /// Durably appends events under a dedup key.
-    pub async fn append(
+    pub async fn append(&self, key: CommandRef, events: Vec<NewEvent>) -> Result<Appended, Rejection> {
+        self.submit(key, events).await?.await
+    }
+
+    /// Queues an append and returns a future of its outcome. Appends are committed in the order
+    /// they were queued, so a connection that queues its commands one after the other gets them
+    /// applied in that order while it waits for the acks concurrently.
+    pub async fn submit(
         &self,
         key: CommandRef,
         events: Vec<NewEvent>,
-    ) -> Result<Appended, Rejection> {
+    ) -> Result<impl Future<Output = Result<Appended, Rejection>> + Send + 'static, Rejection> {
         let (reply, answer) = oneshot::channel();
-        let internal = |m: String| Rejection {
-            code: ErrorCode::Internal,
-            message: m,
-        };
-        self.writer
-            .send((Append { key, events }, reply))
-            .await
-            .map_err(|_| Rejection {
-                code: ErrorCode::ShuttingDown,
-                message: "the server is shutting down".into(),
-            })?;
-        answer
-            .await
-            .map_err(|_| internal("the writer stopped".into()))?
-            .map_err(internal)
+        self.writer.send((Append { key, events }, reply)).await.map_err(|_| Rejection {
+            code: ErrorCode::ShuttingDown,
+            message: "the server is shutting down".into(),
+        })?;
+        let internal = |m: String| Rejection { code: ErrorCode::Internal, message: m };
+        Ok(async move { answer.await.map_err(|_| internal("the writer stopped".into()))?.map_err(internal) })
     }
 
     /// Live changes of a view, from now on; `None` for an unknown view.
@@ -137,11 +124,9 @@ impl Engine {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(StoreError::Db(redb::Error::Io(std::io::Error::other(
-            e.to_string(),
-        ))))
-    })
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Db(redb::Error::Io(std::io::Error::other(e.to_string())))))
 }
 
 fn write_loop(

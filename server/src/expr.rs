@@ -153,11 +153,7 @@ impl Expr {
                         _ => {}
                     }
                 }
-                if saw_null {
-                    Value::Null
-                } else {
-                    Value::Bool(*negated)
-                }
+                if saw_null { Value::Null } else { Value::Bool(*negated) }
             }
             Expr::Between(e, low, high, negated) => {
                 let v = e.eval(rec);
@@ -177,11 +173,7 @@ impl Expr {
                 (Value::String(s), Value::String(p)) => Value::Bool(like(&s, &p) != *negated),
                 _ => Value::Null,
             },
-            Expr::Case {
-                operand,
-                whens,
-                otherwise,
-            } => {
+            Expr::Case { operand, whens, otherwise } => {
                 let operand = operand.as_ref().map(|o| o.eval(rec));
                 for (when, then) in whens {
                     let hit = match &operand {
@@ -331,11 +323,7 @@ fn call(func: Func, args: &[Expr], rec: &dyn Record) -> Value {
             },
             _ => Value::Null,
         },
-        Func::Coalesce => args
-            .iter()
-            .map(|a| a.eval(rec))
-            .find(|v| !v.is_null())
-            .unwrap_or(Value::Null),
+        Func::Coalesce => args.iter().map(|a| a.eval(rec)).find(|v| !v.is_null()).unwrap_or(Value::Null),
     }
 }
 
@@ -402,12 +390,7 @@ mod tests {
         check(BinOp::Add, json!(2), json!(0.5), json!(2.5));
         check(BinOp::Div, json!(7), json!(2), json!(3));
         check(BinOp::Div, json!(7), json!(0), Value::Null);
-        check(
-            BinOp::Mul,
-            json!(i64::MAX),
-            json!(2),
-            json!(i64::MAX as f64 * 2.0),
-        );
+        check(BinOp::Mul, json!(i64::MAX), json!(2), json!(i64::MAX as f64 * 2.0));
         check(BinOp::Add, json!(1), Value::Null, Value::Null);
         check(BinOp::Add, json!("1"), json!(1), Value::Null);
     }
@@ -418,50 +401,24 @@ mod tests {
             assert_eq!(e.eval(&Payload(json!({}))), expected, "{e:?}");
         }
         let null = || lit(Value::Null);
-        check(
-            Expr::Bin(BinOp::And, lit(json!(false)), null()),
-            json!(false),
-        );
+        check(Expr::Bin(BinOp::And, lit(json!(false)), null()), json!(false));
         check(Expr::Bin(BinOp::And, lit(json!(true)), null()), Value::Null);
         check(Expr::Bin(BinOp::Or, lit(json!(true)), null()), json!(true));
         check(Expr::Bin(BinOp::Or, lit(json!(false)), null()), Value::Null);
         check(Expr::Not(null()), Value::Null);
+        check(Expr::Bin(BinOp::Eq, lit(json!(1)), lit(json!(1.0))), json!(true));
+        check(Expr::Bin(BinOp::Eq, lit(json!("1")), lit(json!(1))), json!(false));
+        check(Expr::Bin(BinOp::Lt, lit(json!("a")), lit(json!("b"))), json!(true));
         check(
-            Expr::Bin(BinOp::Eq, lit(json!(1)), lit(json!(1.0))),
-            json!(true),
-        );
-        check(
-            Expr::Bin(BinOp::Eq, lit(json!("1")), lit(json!(1))),
-            json!(false),
-        );
-        check(
-            Expr::Bin(BinOp::Lt, lit(json!("a")), lit(json!("b"))),
-            json!(true),
-        );
-        check(
-            Expr::InList(
-                lit(json!(2)),
-                vec![Expr::Lit(json!(1)), Expr::Lit(Value::Null)],
-                false,
-            ),
+            Expr::InList(lit(json!(2)), vec![Expr::Lit(json!(1)), Expr::Lit(Value::Null)], false),
             Value::Null,
         );
         check(
-            Expr::InList(
-                lit(json!(1)),
-                vec![Expr::Lit(json!(1)), Expr::Lit(Value::Null)],
-                false,
-            ),
+            Expr::InList(lit(json!(1)), vec![Expr::Lit(json!(1)), Expr::Lit(Value::Null)], false),
             json!(true),
         );
-        check(
-            Expr::Between(lit(json!(5)), lit(json!(1)), lit(json!(9)), false),
-            json!(true),
-        );
-        check(
-            Expr::Between(lit(json!(5)), lit(json!(6)), null(), false),
-            json!(false),
-        );
+        check(Expr::Between(lit(json!(5)), lit(json!(1)), lit(json!(9)), false), json!(true));
+        check(Expr::Between(lit(json!(5)), lit(json!(6)), null(), false), json!(false));
     }
 
     #[test]
@@ -493,21 +450,11 @@ mod tests {
         };
         assert_eq!(case.eval(&rec), json!(2));
         let s = Expr::Field(Field::Path(vec!["s".into()]));
-        assert_eq!(
-            Expr::Call(Func::Upper, vec![s.clone()]).eval(&rec),
-            json!("HI")
-        );
+        assert_eq!(Expr::Call(Func::Upper, vec![s.clone()]).eval(&rec), json!("HI"));
         assert_eq!(Expr::Call(Func::Length, vec![s]).eval(&rec), json!(2));
+        assert_eq!(Expr::Call(Func::Abs, vec![Expr::Lit(json!(-3))]).eval(&rec), json!(3));
         assert_eq!(
-            Expr::Call(Func::Abs, vec![Expr::Lit(json!(-3))]).eval(&rec),
-            json!(3)
-        );
-        assert_eq!(
-            Expr::Call(
-                Func::Coalesce,
-                vec![Expr::Lit(Value::Null), Expr::Lit(json!(7))]
-            )
-            .eval(&rec),
+            Expr::Call(Func::Coalesce, vec![Expr::Lit(Value::Null), Expr::Lit(json!(7))]).eval(&rec),
             json!(7)
         );
     }

@@ -17,9 +17,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use lucarne_protocol::{
-    Ack, ClientMessage, Command, CommandRef, Delta, ErrorCode, ErrorMessage, Heartbeat, Position,
-    Reject, Resumed, Resync, ResyncReason, ServerMessage, SnapshotBegin, SnapshotEnd, SnapshotRows,
-    Subscribe, Unsubscribed, ViewList, Welcome, decode_client, encode, negotiate,
+    Ack, ClientMessage, Command, CommandRef, Delta, ErrorCode, ErrorMessage, Heartbeat, Position, Reject,
+    Resumed, Resync, ResyncReason, ServerMessage, SnapshotBegin, SnapshotEnd, SnapshotRows, Subscribe,
+    Unsubscribed, ViewList, Welcome, decode_client, encode, negotiate,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -64,11 +64,7 @@ struct Shared {
 
 /// The HTTP routes: `GET /ws` (WebSocket) and `GET /healthz`.
 pub fn router(engine: Arc<Engine>, config: GatewayConfig) -> axum::Router {
-    let shared = Shared {
-        engine,
-        config,
-        sessions: Arc::new(AtomicU64::new(0)),
-    };
+    let shared = Shared { engine, config, sessions: Arc::new(AtomicU64::new(0)) };
     axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ws", get(upgrade))
@@ -77,9 +73,7 @@ pub fn router(engine: Arc<Engine>, config: GatewayConfig) -> axum::Router {
 
 async fn upgrade(ws: WebSocketUpgrade, State(shared): State<Shared>) -> impl IntoResponse {
     let limit = shared.config.hard_frame_limit;
-    ws.max_message_size(limit)
-        .max_frame_size(limit)
-        .on_upgrade(move |socket| connection(socket, shared))
+    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| connection(socket, shared))
 }
 
 /// What the connection's writer task sends.
@@ -104,13 +98,7 @@ impl Outbox {
         sub: Option<u64>,
         id: Option<u64>,
     ) -> bool {
-        self.send(&ServerMessage::Error(ErrorMessage {
-            code,
-            message: message.into(),
-            sub,
-            id,
-        }))
-        .await
+        self.send(&ServerMessage::Error(ErrorMessage { code, message: message.into(), sub, id })).await
     }
 
     async fn close(&self, code: ErrorCode, message: String, close: u16) {
@@ -136,12 +124,7 @@ async fn connection(socket: WebSocket, shared: Shared) {
             let result = match out {
                 Out::Text(text) => sink.send(Message::Text(text.into())).await,
                 Out::Close(code, reason) => {
-                    let _ = sink
-                        .send(Message::Close(Some(CloseFrame {
-                            code,
-                            reason: reason.into(),
-                        })))
-                        .await;
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
                     break;
                 }
             };
@@ -151,13 +134,7 @@ async fn connection(socket: WebSocket, shared: Shared) {
         }
     });
     let interval = shared.config.ping_interval;
-    let mut conn = Connection {
-        shared,
-        out: Outbox(tx),
-        session,
-        client_id: None,
-        subs: HashMap::new(),
-    };
+    let mut conn = Connection { shared, out: Outbox(tx), session, client_id: None, subs: HashMap::new() };
     tracing::debug!(session = %conn.session, "connected");
     let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
     let mut last_heard = Instant::now();
@@ -179,9 +156,12 @@ async fn connection(socket: WebSocket, shared: Shared) {
                     Some(Ok(Message::Close(_))) | None => break,
                     Some(Err(e)) => {
                         tracing::debug!(session = %conn.session, "read failed: {e}");
+                        // Best effort: the socket may already be gone.
                         let text = e.to_string();
                         if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
                             conn.out.close(ErrorCode::FrameTooLarge, format!("frame over the hard limit: {text}"), close_code::SIZE).await;
+                        } else {
+                            conn.out.close(ErrorCode::BadFrame, format!("unreadable frame: {text}"), close_code::PROTOCOL).await;
                         }
                         break;
                     }
@@ -210,14 +190,9 @@ impl Connection {
     async fn on_text(&mut self, text: &str) -> bool {
         let max = self.shared.config.max_frame_bytes;
         if text.len() > max {
-            let message = format!(
-                "frame of {} bytes is over the limit of {max} bytes; it was ignored",
-                text.len()
-            );
-            return self
-                .out
-                .error(ErrorCode::FrameTooLarge, message, None, None)
-                .await;
+            let message =
+                format!("frame of {} bytes is over the limit of {max} bytes; it was ignored", text.len());
+            return self.out.error(ErrorCode::FrameTooLarge, message, None, None).await;
         }
         let msg = match decode_client(text) {
             Ok(msg) => msg,
@@ -228,12 +203,7 @@ impl Connection {
                 if self.client_id.is_some() {
                     return self
                         .out
-                        .error(
-                            ErrorCode::AlreadyGreeted,
-                            "hello was already received",
-                            None,
-                            None,
-                        )
+                        .error(ErrorCode::AlreadyGreeted, "hello was already received", None, None)
                         .await;
                 }
                 let Some(version) = negotiate(&hello.versions) else {
@@ -242,20 +212,13 @@ impl Connection {
                         hello.versions,
                         lucarne_protocol::SUPPORTED_VERSIONS
                     );
-                    self.out
-                        .close(ErrorCode::UnsupportedVersion, message, close_code::PROTOCOL)
-                        .await;
+                    self.out.close(ErrorCode::UnsupportedVersion, message, close_code::PROTOCOL).await;
                     return false;
                 };
                 if hello.client_id.is_empty() {
                     return self
                         .out
-                        .error(
-                            ErrorCode::InvalidMessage,
-                            "client_id must not be empty",
-                            None,
-                            None,
-                        )
+                        .error(ErrorCode::InvalidMessage, "client_id must not be empty", None, None)
                         .await;
                 }
                 tracing::debug!(session = %self.session, client = %hello.client_id, "hello");
@@ -272,37 +235,23 @@ impl Connection {
             ClientMessage::Ping(h) => self.out.send(&ServerMessage::Pong(h)).await,
             ClientMessage::Pong(_) => true,
             _ if self.client_id.is_none() => {
-                self.out
-                    .error(ErrorCode::HelloRequired, "send hello first", None, None)
-                    .await
+                self.out.error(ErrorCode::HelloRequired, "send hello first", None, None).await
             }
             ClientMessage::Subscribe(s) => self.subscribe(s).await,
             ClientMessage::Unsubscribe(u) => match self.subs.remove(&u.sub) {
                 Some(task) => {
                     task.abort();
-                    self.out
-                        .send(&ServerMessage::Unsubscribed(Unsubscribed { sub: u.sub }))
-                        .await
+                    self.out.send(&ServerMessage::Unsubscribed(Unsubscribed { sub: u.sub })).await
                 }
                 None => {
                     let message = format!("no subscription {}", u.sub);
-                    self.out
-                        .error(ErrorCode::UnknownSubscription, message, Some(u.sub), None)
-                        .await
+                    self.out.error(ErrorCode::UnknownSubscription, message, Some(u.sub), None).await
                 }
             },
             ClientMessage::Command(c) => self.command(c).await,
             ClientMessage::ListViews(l) => match self.shared.engine.view_infos().await {
-                Ok(views) => {
-                    self.out
-                        .send(&ServerMessage::ViewList(ViewList { id: l.id, views }))
-                        .await
-                }
-                Err(e) => {
-                    self.out
-                        .error(ErrorCode::Internal, e.to_string(), None, Some(l.id))
-                        .await
-                }
+                Ok(views) => self.out.send(&ServerMessage::ViewList(ViewList { id: l.id, views })).await,
+                Err(e) => self.out.error(ErrorCode::Internal, e.to_string(), None, Some(l.id)).await,
             },
         }
     }
@@ -311,25 +260,15 @@ impl Connection {
         self.subs.retain(|_, task| !task.is_finished());
         if self.subs.contains_key(&s.sub) {
             let message = format!("subscription {} is already in use", s.sub);
-            return self
-                .out
-                .error(ErrorCode::DuplicateSubscription, message, Some(s.sub), None)
-                .await;
+            return self.out.error(ErrorCode::DuplicateSubscription, message, Some(s.sub), None).await;
         }
         if s.filter.is_some() || s.order_by.is_some() || s.limit.is_some() {
-            let message =
-                "where / order_by / limit on subscribe are not supported by this server yet";
-            return self
-                .out
-                .error(ErrorCode::Unsupported, message, Some(s.sub), None)
-                .await;
+            let message = "where / order_by / limit on subscribe are not supported by this server yet";
+            return self.out.error(ErrorCode::Unsupported, message, Some(s.sub), None).await;
         }
         let Some(changes) = self.shared.engine.changes(&s.view) else {
             let message = format!("no view named {:?}", s.view);
-            return self
-                .out
-                .error(ErrorCode::UnknownView, message, Some(s.sub), None)
-                .await;
+            return self.out.error(ErrorCode::UnknownView, message, Some(s.sub), None).await;
         };
         let stream = SubStream {
             engine: self.shared.engine.clone(),
@@ -338,8 +277,7 @@ impl Connection {
             view: s.view,
             chunk: self.shared.config.snapshot_chunk.max(1),
         };
-        self.subs
-            .insert(s.sub, tokio::spawn(stream.run(changes, s.resume)));
+        self.subs.insert(s.sub, tokio::spawn(stream.run(changes, s.resume)));
         true
     }
 
@@ -355,23 +293,22 @@ impl Connection {
         };
         if self.client_id.as_deref() != Some(c.client_id.as_str()) {
             let message = "a command's client_id must be the one given in hello".to_owned();
-            return self
-                .out
-                .send(&reject(ErrorCode::Unauthorized, message))
-                .await;
+            return self.out.send(&reject(ErrorCode::Unauthorized, message)).await;
         }
         let events = match self.shared.engine.commands().decide(&c.name, &c.payload) {
             Ok(events) => events,
             Err(r) => return self.out.send(&reject(r.code, r.message)).await,
         };
-        // Acks are sent when the commit is durable; the connection keeps reading meanwhile.
-        let (engine, out) = (self.shared.engine.clone(), self.out.clone());
+        // Queued now, in the connection's order; acked when the commit is durable, while the
+        // connection keeps reading.
+        let key = CommandRef { client_id: c.client_id.clone(), seq: c.seq };
+        let outcome = match self.shared.engine.submit(key, events).await {
+            Ok(outcome) => outcome,
+            Err(r) => return self.out.send(&reject(r.code, r.message)).await,
+        };
+        let out = self.out.clone();
         tokio::spawn(async move {
-            let key = CommandRef {
-                client_id: c.client_id.clone(),
-                seq: c.seq,
-            };
-            let msg = match engine.append(key, events).await {
+            let msg = match outcome.await {
                 Ok(a) => ServerMessage::Ack(Ack {
                     id: c.id,
                     client_id: c.client_id,
@@ -462,10 +399,7 @@ impl SubStream {
         match self.engine.catch_up(&self.view, from).await {
             Ok(Catchup::Changes(missed, now)) => {
                 self.out
-                    .send(&ServerMessage::Resumed(Resumed {
-                        sub: self.sub,
-                        at: from,
-                    }))
+                    .send(&ServerMessage::Resumed(Resumed { sub: self.sub, at: from }))
                     .await
                     .then_some(())?;
                 for change in &missed {
@@ -475,22 +409,14 @@ impl SubStream {
             }
             Ok(Catchup::Resync(reason)) => self.resync(reason).await,
             Err(e) => {
-                self.out
-                    .error(ErrorCode::Internal, e.to_string(), Some(self.sub), None)
-                    .await;
+                self.out.error(ErrorCode::Internal, e.to_string(), Some(self.sub), None).await;
                 None
             }
         }
     }
 
     async fn resync(&self, reason: ResyncReason) -> Option<Position> {
-        self.out
-            .send(&ServerMessage::Resync(Resync {
-                sub: self.sub,
-                reason,
-            }))
-            .await
-            .then_some(())?;
+        self.out.send(&ServerMessage::Resync(Resync { sub: self.sub, reason })).await.then_some(())?;
         self.snapshot().await
     }
 
@@ -498,9 +424,7 @@ impl SubStream {
         let snapshot = match self.engine.snapshot(&self.view).await {
             Ok(s) => s,
             Err(e) => {
-                self.out
-                    .error(ErrorCode::Internal, e.to_string(), Some(self.sub), None)
-                    .await;
+                self.out.error(ErrorCode::Internal, e.to_string(), Some(self.sub), None).await;
                 return None;
             }
         };
@@ -510,26 +434,17 @@ impl SubStream {
             at: snapshot.at,
             rows: snapshot.rows.len() as u64,
         };
-        self.out
-            .send(&ServerMessage::SnapshotBegin(begin))
-            .await
-            .then_some(())?;
+        self.out.send(&ServerMessage::SnapshotBegin(begin)).await.then_some(())?;
         let mut rows = snapshot.rows;
         while !rows.is_empty() {
             let rest = rows.split_off(rows.len().min(self.chunk));
             self.out
-                .send(&ServerMessage::SnapshotRows(SnapshotRows {
-                    sub: self.sub,
-                    rows,
-                }))
+                .send(&ServerMessage::SnapshotRows(SnapshotRows { sub: self.sub, rows }))
                 .await
                 .then_some(())?;
             rows = rest;
         }
-        self.out
-            .send(&ServerMessage::SnapshotEnd(SnapshotEnd { sub: self.sub }))
-            .await
-            .then_some(())?;
+        self.out.send(&ServerMessage::SnapshotEnd(SnapshotEnd { sub: self.sub })).await.then_some(())?;
         Some(snapshot.at)
     }
 }

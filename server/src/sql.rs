@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 use sqlparser::ast::{
-    self, BinaryOperator, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem,
-    SetExpr, Spanned, Statement, TableFactor, UnaryOperator,
+    self, BinaryOperator, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem, SetExpr,
+    Spanned, Statement, TableFactor, UnaryOperator,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
@@ -38,11 +38,7 @@ impl SqlError {
     }
 
     fn at(span: Span, message: impl Into<String>) -> Self {
-        SqlError {
-            message: message.into(),
-            line: span.start.line,
-            column: span.start.column,
-        }
+        SqlError { message: message.into(), line: span.start.line, column: span.start.column }
     }
 }
 
@@ -125,10 +121,7 @@ pub fn parse_views(sql: &str) -> Result<Vec<ViewDef>, SqlError> {
     for (i, statement) in statements.iter().enumerate() {
         let view = compile(statement).map_err(|e| e.or_at(starts.get(i).copied()))?;
         if views.iter().any(|v| v.name == view.name) {
-            return Err(SqlError::at(
-                statement.span(),
-                format!("view {:?} is defined twice", view.name),
-            ));
+            return Err(SqlError::at(statement.span(), format!("view {:?} is defined twice", view.name)));
         }
         views.push(view);
     }
@@ -140,11 +133,7 @@ pub fn parse_view(sql: &str) -> Result<ViewDef, SqlError> {
     let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(parser_error)?;
     match statements.as_slice() {
         [one] => compile(one).map_err(|e| e.or_at(statement_starts(sql).first().copied())),
-        [] => Err(SqlError {
-            message: "expected a CREATE VIEW statement".into(),
-            line: 1,
-            column: 1,
-        }),
+        [] => Err(SqlError { message: "expected a CREATE VIEW statement".into(), line: 1, column: 1 }),
         [_, second, ..] => Err(SqlError::at(second.span(), "expected a single statement")),
     }
 }
@@ -175,27 +164,15 @@ fn parser_error(e: sqlparser::parser::ParserError) -> SqlError {
     // sqlparser reports "… at Line: L, Column: C".
     let number_after = |tag: &str| {
         text.find(tag).and_then(|i| {
-            text[i + tag.len()..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .ok()
+            text[i + tag.len()..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
         })
     };
-    let (line, column) = (
-        number_after("Line: ").unwrap_or(0),
-        number_after("Column: ").unwrap_or(0),
-    );
+    let (line, column) = (number_after("Line: ").unwrap_or(0), number_after("Column: ").unwrap_or(0));
     let message = match text.find(" at Line: ") {
         Some(i) => text[..i].to_owned(),
         None => text.clone(),
     };
-    SqlError {
-        message: message.replace("sql parser error: ", "syntax error: "),
-        line,
-        column,
-    }
+    SqlError { message: message.replace("sql parser error: ", "syntax error: "), line, column }
 }
 
 fn unsupported(span: Span, what: &str) -> SqlError {
@@ -203,20 +180,8 @@ fn unsupported(span: Span, what: &str) -> SqlError {
 }
 
 fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
-    let Statement::CreateView {
-        name,
-        query,
-        materialized,
-        columns,
-        to,
-        temporary,
-        ..
-    } = statement
-    else {
-        return Err(SqlError::at(
-            statement.span(),
-            "expected CREATE VIEW name AS SELECT …",
-        ));
+    let Statement::CreateView { name, query, materialized, columns, to, temporary, .. } = statement else {
+        return Err(SqlError::at(statement.span(), "expected CREATE VIEW name AS SELECT …"));
     };
     if *materialized || *temporary || to.is_some() || !columns.is_empty() {
         return Err(unsupported(statement.span(), "this CREATE VIEW form"));
@@ -226,10 +191,7 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
         return Err(unsupported(query.span(), "WITH"));
     }
     if let Some(order_by) = &query.order_by {
-        return Err(unsupported(
-            order_by.span(),
-            "ORDER BY (ask for an order when subscribing)",
-        ));
+        return Err(unsupported(order_by.span(), "ORDER BY (ask for an order when subscribing)"));
     }
     if let Some(limit) = &query.limit_clause {
         return Err(unsupported(limit.span(), "LIMIT"));
@@ -238,10 +200,7 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
         return Err(unsupported(query.span(), "this query clause"));
     }
     let SetExpr::Select(select) = query.body.as_ref() else {
-        return Err(unsupported(
-            query.body.span(),
-            "a query other than a single SELECT",
-        ));
+        return Err(unsupported(query.body.span(), "a query other than a single SELECT"));
     };
     if select.distinct.is_some() {
         return Err(unsupported(select.span(), "SELECT DISTINCT"));
@@ -264,12 +223,7 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
     }
     let source = match select.from.as_slice() {
         [from] if from.joins.is_empty() => match &from.relation {
-            TableFactor::Table {
-                name,
-                args: None,
-                alias: None,
-                ..
-            } => single_name(name)?,
+            TableFactor::Table { name, args: None, alias: None, .. } => single_name(name)?,
             other => return Err(unsupported(other.span(), "this FROM item")),
         },
         [from] => return Err(unsupported(from.joins[0].span(), "JOIN")),
@@ -281,10 +235,7 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
         GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.as_slice(),
         other => return Err(unsupported(other.span(), "this GROUP BY form")),
     };
-    let keys = group_exprs
-        .iter()
-        .map(scalar)
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = group_exprs.iter().map(scalar).collect::<Result<Vec<_>, _>>()?;
 
     let mut out = Vec::new();
     let mut any_aggregate = false;
@@ -310,11 +261,7 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
         };
         out.push((item.span(), Column { name, kind }));
     }
-    let shape = if keys.is_empty() && !any_aggregate {
-        Shape::Feed
-    } else {
-        Shape::Grouped
-    };
+    let shape = if keys.is_empty() && !any_aggregate { Shape::Feed } else { Shape::Grouped };
     let mut columns = Vec::with_capacity(out.len());
     for (span, mut column) in out {
         if shape == Shape::Grouped {
@@ -333,15 +280,7 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
         }
         columns.push(column);
     }
-    Ok(ViewDef {
-        name: view_name,
-        sql: statement.to_string(),
-        source,
-        filter,
-        keys,
-        columns,
-        shape,
-    })
+    Ok(ViewDef { name: view_name, sql: statement.to_string(), source, filter, keys, columns, shape })
 }
 
 fn single_name(name: &ast::ObjectName) -> Result<String, SqlError> {
@@ -354,9 +293,7 @@ fn single_name(name: &ast::ObjectName) -> Result<String, SqlError> {
 fn default_name(expr: &ast::Expr) -> String {
     match expr {
         ast::Expr::Identifier(i) => i.value.clone(),
-        ast::Expr::CompoundIdentifier(parts) => {
-            parts.last().map_or_else(String::new, |p| p.value.clone())
-        }
+        ast::Expr::CompoundIdentifier(parts) => parts.last().map_or_else(String::new, |p| p.value.clone()),
         other => other.to_string(),
     }
 }
@@ -376,18 +313,11 @@ fn aggregate(expr: &ast::Expr) -> Result<Option<(Agg, Option<Expr>)>, SqlError> 
         "LAST" => Agg::Last,
         _ => return Ok(None),
     };
-    if f.over.is_some()
-        || f.filter.is_some()
-        || f.null_treatment.is_some()
-        || !f.within_group.is_empty()
-    {
+    if f.over.is_some() || f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
         return Err(unsupported(f.span(), "a window or filtered aggregate"));
     }
     let FunctionArguments::List(list) = &f.args else {
-        return Err(SqlError::at(
-            f.span(),
-            format!("{fname} takes one argument"),
-        ));
+        return Err(SqlError::at(f.span(), format!("{fname} takes one argument")));
     };
     if list.duplicate_treatment.is_some() {
         return Err(unsupported(f.span(), &format!("{fname}(DISTINCT …)")));
@@ -404,10 +334,7 @@ fn aggregate(expr: &ast::Expr) -> Result<Option<(Agg, Option<Expr>)>, SqlError> 
             Some(scalar(e)?)
         }
         _ => {
-            return Err(SqlError::at(
-                f.span(),
-                format!("{fname} takes exactly one argument"),
-            ));
+            return Err(SqlError::at(f.span(), format!("{fname} takes exactly one argument")));
         }
     };
     Ok(Some((agg, arg)))
@@ -424,8 +351,7 @@ fn field(parts: &[ast::Ident]) -> Field {
         },
         _ => {
             // `payload.x.y` and `x.y` both address the payload.
-            let skip =
-                usize::from(parts.len() > 1 && parts[0].value.eq_ignore_ascii_case("payload"));
+            let skip = usize::from(parts.len() > 1 && parts[0].value.eq_ignore_ascii_case("payload"));
             Field::Path(parts[skip..].iter().map(|p| p.value.clone()).collect())
         }
     }
@@ -440,18 +366,9 @@ pub fn scalar(expr: &ast::Expr) -> Result<Expr, SqlError> {
         E::CompoundIdentifier(parts) => Expr::Field(field(parts)),
         E::Value(v) => Expr::Lit(literal(&v.value, v.span)?),
         E::Nested(e) => scalar(e)?,
-        E::UnaryOp {
-            op: UnaryOperator::Not,
-            expr,
-        } => Expr::Not(b(expr)?),
-        E::UnaryOp {
-            op: UnaryOperator::Minus,
-            expr,
-        } => Expr::Neg(b(expr)?),
-        E::UnaryOp {
-            op: UnaryOperator::Plus,
-            expr,
-        } => scalar(expr)?,
+        E::UnaryOp { op: UnaryOperator::Not, expr } => Expr::Not(b(expr)?),
+        E::UnaryOp { op: UnaryOperator::Minus, expr } => Expr::Neg(b(expr)?),
+        E::UnaryOp { op: UnaryOperator::Plus, expr } => scalar(expr)?,
         E::BinaryOp { left, op, right } => {
             let op = match op {
                 BinaryOperator::Plus => BinOp::Add,
@@ -474,44 +391,20 @@ pub fn scalar(expr: &ast::Expr) -> Result<Expr, SqlError> {
         }
         E::IsNull(e) => Expr::IsNull(b(e)?, false),
         E::IsNotNull(e) => Expr::IsNull(b(e)?, true),
-        E::InList {
-            expr,
-            list,
-            negated,
-        } => Expr::InList(
-            b(expr)?,
-            list.iter().map(scalar).collect::<Result<_, _>>()?,
-            *negated,
-        ),
-        E::Between {
-            expr,
-            negated,
-            low,
-            high,
-        } => Expr::Between(b(expr)?, b(low)?, b(high)?, *negated),
-        E::Like {
-            negated,
-            any: false,
-            expr,
-            pattern,
-            escape_char: None,
-        } => Expr::Like(b(expr)?, b(pattern)?, *negated),
-        E::Case {
-            operand,
-            conditions,
-            else_result,
-            ..
-        } => Expr::Case {
+        E::InList { expr, list, negated } => {
+            Expr::InList(b(expr)?, list.iter().map(scalar).collect::<Result<_, _>>()?, *negated)
+        }
+        E::Between { expr, negated, low, high } => Expr::Between(b(expr)?, b(low)?, b(high)?, *negated),
+        E::Like { negated, any: false, expr, pattern, escape_char: None } => {
+            Expr::Like(b(expr)?, b(pattern)?, *negated)
+        }
+        E::Case { operand, conditions, else_result, .. } => Expr::Case {
             operand: operand.as_deref().map(scalar).transpose()?.map(Box::new),
             whens: conditions
                 .iter()
                 .map(|w| Ok((scalar(&w.condition)?, scalar(&w.result)?)))
                 .collect::<Result<_, SqlError>>()?,
-            otherwise: else_result
-                .as_deref()
-                .map(scalar)
-                .transpose()?
-                .map(Box::new),
+            otherwise: else_result.as_deref().map(scalar).transpose()?.map(Box::new),
         },
         E::Function(f) => {
             let fname = f.name.to_string().to_ascii_uppercase();
@@ -545,10 +438,7 @@ pub fn scalar(expr: &ast::Expr) -> Result<Expr, SqlError> {
                 _ => args.len() == 1,
             };
             if !arity_ok {
-                return Err(SqlError::at(
-                    f.span(),
-                    format!("wrong number of arguments to {fname}"),
-                ));
+                return Err(SqlError::at(f.span(), format!("wrong number of arguments to {fname}")));
             }
             Expr::Call(func, args)
         }
@@ -589,17 +479,11 @@ mod tests {
         assert_eq!(v.name, "orders");
         assert_eq!(v.source, "orders");
         assert_eq!(v.shape, Shape::Grouped);
-        assert_eq!(
-            v.keys,
-            vec![Expr::Field(Field::Path(vec!["order_id".into()]))]
-        );
+        assert_eq!(v.keys, vec![Expr::Field(Field::Path(vec!["order_id".into()]))]);
         let names: Vec<_> = v.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["order_id", "customer", "total", "status"]);
         assert_eq!(v.columns[0].kind, ColumnKind::Key(0));
-        assert_eq!(
-            v.columns[3].kind,
-            ColumnKind::Agg(Agg::Last, Some(Expr::Field(Field::Type)))
-        );
+        assert_eq!(v.columns[3].kind, ColumnKind::Agg(Agg::Last, Some(Expr::Field(Field::Type))));
         assert_eq!(v.sql, ORDERS);
     }
 
@@ -609,11 +493,7 @@ mod tests {
             let v = parse_view(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
             assert_eq!((v.shape, v.keys.len()), (shape, keys), "{sql}");
         }
-        check(
-            "CREATE VIEW n AS SELECT COUNT(*) AS n FROM orders",
-            Shape::Grouped,
-            0,
-        );
+        check("CREATE VIEW n AS SELECT COUNT(*) AS n FROM orders", Shape::Grouped, 0);
         check(
             "CREATE VIEW f AS SELECT order_id, total * 2 AS double FROM orders WHERE total > 10",
             Shape::Feed,
@@ -626,11 +506,7 @@ mod tests {
             Shape::Grouped,
             2,
         );
-        check(
-            "CREATE VIEW a AS SELECT a.b.c AS abc, COUNT(*) AS n FROM s GROUP BY a.b.c",
-            Shape::Grouped,
-            1,
-        );
+        check("CREATE VIEW a AS SELECT a.b.c AS abc, COUNT(*) AS n FROM s GROUP BY a.b.c", Shape::Grouped, 1);
     }
 
     #[test]
@@ -640,57 +516,17 @@ mod tests {
             assert!(err.message.contains(message), "{sql}: got {err}");
             assert_eq!((err.line, err.column), (line, column), "{sql}: got {err}");
         }
-        check(
-            "CREATE VIEW v AS SELECT x FROM s HAVING COUNT(*) > 1",
-            "HAVING",
-            1,
-            41,
-        );
-        check(
-            "CREATE VIEW v AS\nSELECT a, COUNT(*) FROM s\nJOIN t ON s.id = t.id GROUP BY a",
-            "JOIN",
-            3,
-            6,
-        );
-        check(
-            "CREATE VIEW v AS SELECT b, COUNT(*) AS n FROM s GROUP BY a",
-            "must appear in GROUP BY",
-            1,
-            25,
-        );
-        check(
-            "CREATE VIEW v AS SELECT a, COUNT(DISTINCT b) AS n FROM s GROUP BY a",
-            "COUNT(DISTINCT",
-            1,
-            28,
-        );
-        check(
-            "CREATE VIEW v AS SELECT a, NOW() AS t FROM s",
-            "function NOW",
-            1,
-            28,
-        );
+        check("CREATE VIEW v AS SELECT x FROM s HAVING COUNT(*) > 1", "HAVING", 1, 41);
+        check("CREATE VIEW v AS\nSELECT a, COUNT(*) FROM s\nJOIN t ON s.id = t.id GROUP BY a", "JOIN", 3, 6);
+        check("CREATE VIEW v AS SELECT b, COUNT(*) AS n FROM s GROUP BY a", "must appear in GROUP BY", 1, 25);
+        check("CREATE VIEW v AS SELECT a, COUNT(DISTINCT b) AS n FROM s GROUP BY a", "COUNT(DISTINCT", 1, 28);
+        check("CREATE VIEW v AS SELECT a, NOW() AS t FROM s", "function NOW", 1, 28);
         check("CREATE VIEW v AS SELECT * FROM s", "SELECT *", 1, 25);
-        check(
-            "CREATE VIEW v AS SELECT a FROM s ORDER BY a",
-            "ORDER BY",
-            1,
-            43,
-        );
-        check(
-            "CREATE VIEW v AS SELECT a, SUM(b) + 1 AS n FROM s GROUP BY a",
-            "aggregate SUM",
-            1,
-            28,
-        );
+        check("CREATE VIEW v AS SELECT a FROM s ORDER BY a", "ORDER BY", 1, 43);
+        check("CREATE VIEW v AS SELECT a, SUM(b) + 1 AS n FROM s GROUP BY a", "aggregate SUM", 1, 28);
         check("CREATE VIEW v AS SELEC a FROM s", "syntax error", 1, 18);
         check("DROP TABLE x", "expected CREATE VIEW", 1, 1);
-        check(
-            "CREATE VIEW n AS SELECT COUNT(*) AS n FROM s;\n  DROP TABLE x",
-            "expected CREATE VIEW",
-            2,
-            3,
-        );
+        check("CREATE VIEW n AS SELECT COUNT(*) AS n FROM s;\n  DROP TABLE x", "expected CREATE VIEW", 2, 3);
         check(
             "CREATE VIEW v AS SELECT COUNT(*) AS n FROM s;\nCREATE VIEW v AS SELECT COUNT(*) AS n FROM s",
             "defined twice",
@@ -707,9 +543,6 @@ mod tests {
         .expect("valid views");
         assert_eq!(views.len(), 2);
         assert_eq!(views[0].sql, ORDERS);
-        assert_eq!(
-            views[1].sql,
-            "CREATE VIEW n AS SELECT COUNT(*) AS n FROM orders"
-        );
+        assert_eq!(views[1].sql, "CREATE VIEW n AS SELECT COUNT(*) AS n FROM orders");
     }
 }

@@ -120,16 +120,12 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("views", &self.views.len())
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("views", &self.views.len()).finish_non_exhaustive()
     }
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A fresh epoch: random, non-zero, exact in a JavaScript number.
@@ -141,9 +137,7 @@ fn new_epoch() -> u64 {
 /// JSON text for grouped views.
 fn store_key(view: &ViewDef, keys: &[serde_json::Value]) -> Vec<u8> {
     match (view.shape, keys) {
-        (Shape::Feed, [serde_json::Value::Number(n)]) => {
-            n.as_u64().unwrap_or(0).to_be_bytes().to_vec()
-        }
+        (Shape::Feed, [serde_json::Value::Number(n)]) => n.as_u64().unwrap_or(0).to_be_bytes().to_vec(),
         _ => ViewDef::wire_key(keys).to_string().into_bytes(),
     }
 }
@@ -162,11 +156,7 @@ impl Store {
             txn.open_table(CHANGES)?;
         }
         txn.commit()?;
-        Ok(Store {
-            db,
-            views: Vec::new(),
-            changelog_retention: 10_000,
-        })
+        Ok(Store { db, views: Vec::new(), changelog_retention: 10_000 })
     }
 
     /// How many changes per view are kept for resuming clients.
@@ -204,16 +194,12 @@ impl Store {
                 let keep = defs.iter().any(|d| &d.name == name && d.sql == meta.sql);
                 if !keep {
                     rows.retain_in((name.as_str(), &[][..]).., |k, _| k.0 != name)?;
-                    changes.retain_in((name.as_str(), 0)..=(name.as_str(), u64::MAX), |k, _| {
-                        k.0 != name
-                    })?;
+                    changes.retain_in((name.as_str(), 0)..=(name.as_str(), u64::MAX), |k, _| k.0 != name)?;
                     metas.remove(name.as_str())?;
                 }
             }
             for def in &defs {
-                let unchanged = stored
-                    .iter()
-                    .any(|(n, m)| n == &def.name && m.sql == def.sql);
+                let unchanged = stored.iter().any(|(n, m)| n == &def.name && m.sql == def.sql);
                 if !unchanged {
                     let meta = ViewMeta {
                         sql: def.sql.clone(),
@@ -253,11 +239,7 @@ impl Store {
                 }
                 let last = events.last().map_or(done, |e| e.position);
                 progress(&view.name, last, head);
-                meta.building = if events.len() < CHUNK {
-                    None
-                } else {
-                    Some(last)
-                };
+                meta.building = if events.len() < CHUNK { None } else { Some(last) };
                 write_meta(&txn, &view.name, &meta)?;
                 txn.commit()?;
             }
@@ -271,9 +253,7 @@ impl Store {
         let txn = self.db.begin_read()?;
         let meta: ViewMeta = {
             let metas = txn.open_table(VIEWS)?;
-            let raw = metas
-                .get(view)?
-                .ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
+            let raw = metas.get(view)?.ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
             serde_json::from_slice(raw.value())?
         };
         let table = txn.open_table(ROWS)?;
@@ -284,18 +264,9 @@ impl Store {
                 break;
             }
             let state: GroupState = serde_json::from_slice(v.value())?;
-            rows.push(Row {
-                key: ViewDef::wire_key(&state.keys),
-                row: def.row(&state),
-            });
+            rows.push(Row { key: ViewDef::wire_key(&state.keys), row: def.row(&state) });
         }
-        Ok(Snapshot {
-            at: Position {
-                epoch: meta.epoch,
-                version: meta.version,
-            },
-            rows,
-        })
+        Ok(Snapshot { at: Position { epoch: meta.epoch, version: meta.version }, rows })
     }
 
     /// The changes a client at `from` missed, or why it must resync.
@@ -304,9 +275,7 @@ impl Store {
         let txn = self.db.begin_read()?;
         let meta: ViewMeta = {
             let metas = txn.open_table(VIEWS)?;
-            let raw = metas
-                .get(view)?
-                .ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
+            let raw = metas.get(view)?.ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
             serde_json::from_slice(raw.value())?
         };
         if meta.epoch != from.epoch {
@@ -326,13 +295,7 @@ impl Store {
         if !contiguous {
             return Ok(Catchup::Resync(ResyncReason::TooFarBehind));
         }
-        Ok(Catchup::Changes(
-            out,
-            Position {
-                epoch: meta.epoch,
-                version: meta.version,
-            },
-        ))
+        Ok(Catchup::Changes(out, Position { epoch: meta.epoch, version: meta.version }))
     }
 
     /// Every view with its SQL, position and size.
@@ -348,10 +311,7 @@ impl Store {
             out.push(ViewInfo {
                 name: view.name.clone(),
                 sql: meta.sql,
-                at: Position {
-                    epoch: meta.epoch,
-                    version: meta.version,
-                },
+                at: Position { epoch: meta.epoch, version: meta.version },
                 rows: meta.rows,
             });
         }
@@ -360,10 +320,7 @@ impl Store {
 
     /// The compiled definition of a view.
     pub fn view(&self, name: &str) -> Result<&Arc<ViewDef>, StoreError> {
-        self.views
-            .iter()
-            .find(|v| v.name == name)
-            .ok_or_else(|| StoreError::UnknownView(name.to_owned()))
+        self.views.iter().find(|v| v.name == name).ok_or_else(|| StoreError::UnknownView(name.to_owned()))
     }
 
     /// Appends a batch and folds it into every view in one durable commit.
@@ -381,11 +338,7 @@ impl Store {
                 let key = (append.key.client_id.as_str(), append.key.seq);
                 if let Some(seen) = dedup.get(key)? {
                     let (position, events) = seen.value();
-                    appended.push(Appended {
-                        position,
-                        events,
-                        duplicate: true,
-                    });
+                    appended.push(Appended { position, events, duplicate: true });
                     continue;
                 }
                 for e in &append.events {
@@ -401,18 +354,10 @@ impl Store {
                     log.insert(position, serde_json::to_vec(&event)?.as_slice())?;
                     new_events.push(event);
                 }
-                let last = if append.events.is_empty() {
-                    0
-                } else {
-                    position
-                };
+                let last = if append.events.is_empty() { 0 } else { position };
                 let count = append.events.len() as u32;
                 dedup.insert(key, (last, count))?;
-                appended.push(Appended {
-                    position: last,
-                    events: count,
-                    duplicate: false,
-                });
+                appended.push(Appended { position: last, events: count, duplicate: false });
             }
         }
         let mut changes = Vec::new();
@@ -446,10 +391,7 @@ impl Store {
                     acked: acked.into_iter().collect(),
                 };
                 meta.version += 1;
-                changelog.insert(
-                    (view.name.as_str(), change.to),
-                    serde_json::to_vec(&change)?.as_slice(),
-                )?;
+                changelog.insert((view.name.as_str(), change.to), serde_json::to_vec(&change)?.as_slice())?;
                 if change.to > self.changelog_retention {
                     changelog.remove((view.name.as_str(), change.to - self.changelog_retention))?;
                 }
@@ -492,15 +434,9 @@ fn flush(
 ) -> Result<Vec<Op>, StoreError> {
     let mut ops = Vec::with_capacity(cache.len());
     for (key, (is_new, state)) in cache {
-        rows.insert(
-            (view.name.as_str(), key.as_slice()),
-            serde_json::to_vec(&state)?.as_slice(),
-        )?;
+        rows.insert((view.name.as_str(), key.as_slice()), serde_json::to_vec(&state)?.as_slice())?;
         meta.rows += u64::from(is_new);
-        ops.push(Op::Upsert {
-            key: ViewDef::wire_key(&state.keys),
-            row: view.row(&state),
-        });
+        ops.push(Op::Upsert { key: ViewDef::wire_key(&state.keys), row: view.row(&state) });
     }
     if view.shape == Shape::Feed {
         while meta.rows > FEED_RETENTION {
@@ -530,15 +466,12 @@ fn flush(
 
 fn read_meta(txn: &redb::WriteTransaction, view: &str) -> Result<ViewMeta, StoreError> {
     let metas = txn.open_table(VIEWS)?;
-    let raw = metas
-        .get(view)?
-        .ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
+    let raw = metas.get(view)?.ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
     Ok(serde_json::from_slice(raw.value())?)
 }
 
 fn write_meta(txn: &redb::WriteTransaction, view: &str, meta: &ViewMeta) -> Result<(), StoreError> {
-    txn.open_table(VIEWS)?
-        .insert(view, serde_json::to_vec(meta)?.as_slice())?;
+    txn.open_table(VIEWS)?.insert(view, serde_json::to_vec(meta)?.as_slice())?;
     Ok(())
 }
 
@@ -588,43 +521,25 @@ mod tests {
     fn open(dir: &Path) -> Store {
         let mut store = Store::open(dir).expect("open store");
         store.set_changelog_retention(1_000_000);
-        store
-            .install_views(parse_views(VIEWS).expect("valid views"), |_, _, _| {})
-            .expect("install");
+        store.install_views(parse_views(VIEWS).expect("valid views"), |_, _, _| {}).expect("install");
         store
     }
 
     fn append(client: &str, seq: u64, kind: &str, payload: Value) -> Append {
         Append {
-            key: CommandRef {
-                client_id: client.into(),
-                seq,
-            },
-            events: vec![NewEvent {
-                stream: "orders".into(),
-                kind: kind.into(),
-                payload,
-            }],
+            key: CommandRef { client_id: client.into(), seq },
+            events: vec![NewEvent { stream: "orders".into(), kind: kind.into(), payload }],
         }
     }
 
     fn rows(snapshot: &Snapshot) -> BTreeMap<String, serde_json::Map<String, Value>> {
-        snapshot
-            .rows
-            .iter()
-            .map(|r| (r.key.to_string(), r.row.clone()))
-            .collect()
+        snapshot.rows.iter().map(|r| (r.key.to_string(), r.row.clone())).collect()
     }
 
     /// The view rebuilt by replaying its changelog from version 0.
-    fn replayed(
-        store: &Store,
-        view: &str,
-        epoch: u64,
-    ) -> BTreeMap<String, serde_json::Map<String, Value>> {
-        let Catchup::Changes(changes, _) = store
-            .catch_up(view, Position { epoch, version: 0 })
-            .expect("catch up")
+    fn replayed(store: &Store, view: &str, epoch: u64) -> BTreeMap<String, serde_json::Map<String, Value>> {
+        let Catchup::Changes(changes, _) =
+            store.catch_up(view, Position { epoch, version: 0 }).expect("catch up")
         else {
             panic!("changelog should reach back to version 0");
         };
@@ -651,8 +566,7 @@ mod tests {
         let customer = prop::option::of(prop::sample::select(vec!["Ada", "نور", "דנה"]));
         let region = prop::sample::select(vec!["eu", "us", "mena"]);
         (kind, order, total, customer, region).prop_map(|(kind, order, total, customer, region)| {
-            let mut payload =
-                json!({ "order_id": format!("o-{order}"), "region": region, "total": total });
+            let mut payload = json!({ "order_id": format!("o-{order}"), "region": region, "total": total });
             if let Some(c) = customer {
                 payload["customer"] = json!(c);
             }
@@ -697,41 +611,13 @@ mod tests {
     fn appends_are_idempotent_by_client_and_seq() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = open(dir.path());
-        let place = |seq| {
-            append(
-                "c1",
-                seq,
-                "place_order",
-                json!({"order_id": "o-1", "total": 5}),
-            )
-        };
+        let place = |seq| append("c1", seq, "place_order", json!({"order_id": "o-1", "total": 5}));
         let first = store.commit(&[place(1), place(1)]).expect("commit");
-        assert_eq!(
-            first.appended[0],
-            Appended {
-                position: 1,
-                events: 1,
-                duplicate: false
-            }
-        );
-        assert_eq!(
-            first.appended[1],
-            Appended {
-                position: 1,
-                events: 1,
-                duplicate: true
-            }
-        );
+        assert_eq!(first.appended[0], Appended { position: 1, events: 1, duplicate: false });
+        assert_eq!(first.appended[1], Appended { position: 1, events: 1, duplicate: true });
         let again = store.commit(&[place(1), place(2)]).expect("commit");
         assert!(again.appended[0].duplicate);
-        assert_eq!(
-            again.appended[1],
-            Appended {
-                position: 2,
-                events: 1,
-                duplicate: false
-            }
-        );
+        assert_eq!(again.appended[1], Appended { position: 2, events: 1, duplicate: false });
         assert_eq!(store.head().expect("head"), 2);
         let orders = store.snapshot("orders").expect("snapshot");
         assert_eq!(orders.rows[0].row["total"], json!(10));
@@ -742,33 +628,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = open(dir.path());
         let c = store
-            .commit(&[append(
-                "a",
-                1,
-                "place_order",
-                json!({"order_id": "o-1", "total": 5, "region": "eu"}),
-            )])
+            .commit(&[append("a", 1, "place_order", json!({"order_id": "o-1", "total": 5, "region": "eu"}))])
             .expect("commit");
-        let orders = c
-            .changes
-            .iter()
-            .find(|c| c.view == "orders")
-            .expect("orders changed");
+        let orders = c.changes.iter().find(|c| c.view == "orders").expect("orders changed");
         assert_eq!((orders.from, orders.to), (0, 1));
-        assert_eq!(
-            orders.acked,
-            vec![CommandRef {
-                client_id: "a".into(),
-                seq: 1
-            }]
-        );
-        assert!(
-            matches!(&orders.ops[..], [Op::Upsert { key, row }] if key == "o-1" && row["total"] == 5)
-        );
-        assert!(
-            c.changes.iter().all(|c| c.view != "other"),
-            "a view of another stream is untouched"
-        );
+        assert_eq!(orders.acked, vec![CommandRef { client_id: "a".into(), seq: 1 }]);
+        assert!(matches!(&orders.ops[..], [Op::Upsert { key, row }] if key == "o-1" && row["total"] == 5));
+        assert!(c.changes.iter().all(|c| c.view != "other"), "a view of another stream is untouched");
     }
 
     #[test]
@@ -776,25 +642,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = Store::open(dir.path()).expect("open");
         store.set_changelog_retention(3);
-        store
-            .install_views(parse_views(VIEWS).expect("valid"), |_, _, _| {})
-            .expect("install");
+        store.install_views(parse_views(VIEWS).expect("valid"), |_, _, _| {}).expect("install");
         for seq in 1..=5 {
             store
-                .commit(&[append(
-                    "a",
-                    seq,
-                    "place_order",
-                    json!({"order_id": "o-1", "total": 1}),
-                )])
+                .commit(&[append("a", seq, "place_order", json!({"order_id": "o-1", "total": 1}))])
                 .expect("commit");
         }
         let epoch = store.snapshot("orders").expect("snapshot").at.epoch;
         let check = |version, expected: Result<(u64, u64), ResyncReason>| {
-            let got = match store
-                .catch_up("orders", Position { epoch, version })
-                .expect("catch up")
-            {
+            let got = match store.catch_up("orders", Position { epoch, version }).expect("catch up") {
                 Catchup::Changes(changes, now) => Ok((changes.len() as u64, now.version)),
                 Catchup::Resync(reason) => Err(reason),
             };
@@ -805,15 +661,7 @@ mod tests {
         check(2, Ok((3, 5)));
         check(1, Err(ResyncReason::TooFarBehind));
         check(6, Err(ResyncReason::Ahead));
-        let other = store
-            .catch_up(
-                "orders",
-                Position {
-                    epoch: epoch + 1,
-                    version: 5,
-                },
-            )
-            .expect("catch up");
+        let other = store.catch_up("orders", Position { epoch: epoch + 1, version: 5 }).expect("catch up");
         assert_eq!(other, Catchup::Resync(ResyncReason::EpochChanged));
     }
 
@@ -823,20 +671,13 @@ mod tests {
         let before = {
             let store = open(dir.path());
             for seq in 1..=50 {
-                let payload =
-                    json!({"order_id": format!("o-{}", seq % 7), "total": seq, "region": "eu"});
-                store
-                    .commit(&[append("a", seq, "place_order", payload)])
-                    .expect("commit");
+                let payload = json!({"order_id": format!("o-{}", seq % 7), "total": seq, "region": "eu"});
+                store.commit(&[append("a", seq, "place_order", payload)]).expect("commit");
             }
             store.snapshot("orders").expect("snapshot")
         };
         let store = open(dir.path());
-        assert_eq!(
-            store.snapshot("orders").expect("snapshot"),
-            before,
-            "same rows, epoch and version"
-        );
+        assert_eq!(store.snapshot("orders").expect("snapshot"), before, "same rows, epoch and version");
         drop(store);
 
         let mut store = Store::open(dir.path()).expect("open");
@@ -848,18 +689,12 @@ mod tests {
             })
             .expect("install");
         assert_eq!(rebuilt, vec!["orders".to_owned()]);
-        assert!(
-            progress.contains(&("orders".to_owned(), 50, 50)),
-            "{progress:?}"
-        );
+        assert!(progress.contains(&("orders".to_owned(), 50, 50)), "{progress:?}");
         let after = store.snapshot("orders").expect("snapshot");
         assert_ne!(after.at.epoch, before.at.epoch);
         assert_eq!(after.rows.len(), before.rows.len());
         for (a, b) in after.rows.iter().zip(&before.rows) {
-            assert_eq!(
-                a.row["total"].as_i64(),
-                b.row["total"].as_i64().map(|t| t * 2)
-            );
+            assert_eq!(a.row["total"].as_i64(), b.row["total"].as_i64().map(|t| t * 2));
         }
     }
 }

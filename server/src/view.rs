@@ -116,11 +116,7 @@ impl ViewDef {
             match acc {
                 Acc::Count(n) => *n += 1,
                 Acc::Sum(s) if value.is_number() => {
-                    *s = if s.is_null() {
-                        value
-                    } else {
-                        arith(BinOp::Add, s, &value)
-                    };
+                    *s = if s.is_null() { value } else { arith(BinOp::Add, s, &value) };
                 }
                 Acc::Min(m) => {
                     if m.is_null() || compare(&value, m) == Some(Ordering::Less) {
@@ -157,13 +153,12 @@ impl ViewDef {
             .zip(&state.accs)
             .map(|(column, acc)| {
                 let value = match (acc, &column.kind) {
-                    (Acc::Key, ColumnKind::Key(i)) => {
-                        state.keys.get(*i).cloned().unwrap_or(Value::Null)
-                    }
+                    (Acc::Key, ColumnKind::Key(i)) => state.keys.get(*i).cloned().unwrap_or(Value::Null),
                     (Acc::Count(n), _) => Value::from(*n),
                     (Acc::Avg { n: 0, .. }, _) => Value::Null,
-                    (Acc::Avg { sum, n }, _) => serde_json::Number::from_f64(sum / *n as f64)
-                        .map_or(Value::Null, Value::Number),
+                    (Acc::Avg { sum, n }, _) => {
+                        serde_json::Number::from_f64(sum / *n as f64).map_or(Value::Null, Value::Number)
+                    }
                     (
                         Acc::Value(v)
                         | Acc::Sum(v)
@@ -199,10 +194,7 @@ fn empty(kind: &ColumnKind) -> Acc {
 
 /// Computes a view from scratch over a whole sequence of events: the reference the
 /// incremental store is checked against. Rows by their key's JSON text.
-pub fn recompute(
-    view: &ViewDef,
-    events: &[Event],
-) -> std::collections::BTreeMap<String, Map<String, Value>> {
+pub fn recompute(view: &ViewDef, events: &[Event]) -> std::collections::BTreeMap<String, Map<String, Value>> {
     let mut states: std::collections::BTreeMap<String, GroupState> = Default::default();
     for event in events.iter().filter(|e| view.matches(e)) {
         let key = ViewDef::wire_key(&view.key_values(event)).to_string();
@@ -212,10 +204,7 @@ pub fn recompute(
     if view.shape == Shape::Feed {
         while states.len() as u64 > crate::sql::FEED_RETENTION {
             // Feed keys are positions; the oldest is the smallest number.
-            let oldest = states
-                .keys()
-                .min_by_key(|k| k.parse::<u64>().unwrap_or(0))
-                .cloned();
+            let oldest = states.keys().min_by_key(|k| k.parse::<u64>().unwrap_or(0)).cloned();
             if let Some(k) = oldest {
                 states.remove(&k);
             }
@@ -250,16 +239,8 @@ mod tests {
         )
         .expect("valid");
         let events = [
-            event(
-                1,
-                "place_order",
-                json!({"order_id": "o-1", "customer": "Ada", "total": 40}),
-            ),
-            event(
-                2,
-                "place_order",
-                json!({"order_id": "o-2", "customer": "نور", "total": 10.5}),
-            ),
+            event(1, "place_order", json!({"order_id": "o-1", "customer": "Ada", "total": 40})),
+            event(2, "place_order", json!({"order_id": "o-2", "customer": "نور", "total": 10.5})),
             event(3, "pay_order", json!({"order_id": "o-1"})),
             event(4, "place_order", json!({"order_id": "o-1", "total": 2})),
         ];
@@ -276,26 +257,14 @@ mod tests {
 
     #[test]
     fn filters_and_feeds() {
-        let feed =
-            parse_view("CREATE VIEW big AS SELECT order_id, total FROM orders WHERE total >= 10")
-                .expect("valid");
+        let feed = parse_view("CREATE VIEW big AS SELECT order_id, total FROM orders WHERE total >= 10")
+            .expect("valid");
         let events: Vec<_> = (1..=2500)
-            .map(|i| {
-                event(
-                    i,
-                    "place_order",
-                    json!({"order_id": format!("o-{i}"), "total": i % 20}),
-                )
-            })
+            .map(|i| event(i, "place_order", json!({"order_id": format!("o-{i}"), "total": i % 20})))
             .collect();
         let rows = recompute(&feed, &events);
         assert_eq!(rows.len() as u64, crate::sql::FEED_RETENTION);
-        assert!(
-            rows.values()
-                .all(|r| r["total"].as_i64().is_some_and(|t| t >= 10))
-        );
-        assert!(
-            rows.contains_key("2499") && !rows.contains_key("2480") && !rows.contains_key("10")
-        );
+        assert!(rows.values().all(|r| r["total"].as_i64().is_some_and(|t| t >= 10)));
+        assert!(rows.contains_key("2499") && !rows.contains_key("2480") && !rows.contains_key("10"));
     }
 }

@@ -1,0 +1,346 @@
+//! `lucarne`: run a server, watch views, send commands.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use lucarne_protocol::Row;
+use lucarne_runtime::{Client, ClientConfig, CommandError, DEFAULT_SERVER, Query, Status, ViewEvent};
+use lucarne_server::{Commands, GatewayConfig, Store, demo};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(name = "lucarne", version, about = "Live SQL views pushed to every client")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(clap::Args)]
+struct Connect {
+    /// The server's WebSocket URL.
+    #[arg(long, env = "LUCARNE_SERVER", default_value = DEFAULT_SERVER, global = true)]
+    server: String,
+    /// Capability token.
+    #[arg(long, env = "LUCARNE_TOKEN", global = true)]
+    token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a server.
+    Serve(Serve),
+    /// Print a view's rows as JSON lines, then one JSON line per change.
+    Watch {
+        /// The view.
+        view: String,
+        /// Print the current rows and exit.
+        #[arg(long)]
+        once: bool,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Send a command and print the ack (exit 0) or the rejection (exit 1).
+    Send {
+        /// The command's name.
+        name: String,
+        /// Its payload, as JSON.
+        payload: String,
+        /// Give up when no answer comes in this many seconds.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Views on the server.
+    View {
+        #[command(subcommand)]
+        command: ViewCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ViewCmd {
+    /// List the views with their SQL.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connect: Connect,
+    },
+}
+
+#[derive(clap::Args)]
+struct Serve {
+    /// Address to listen on (HTTP, WebSocket at /ws).
+    #[arg(long, env = "LUCARNE_LISTEN", default_value = "127.0.0.1:7300")]
+    listen: SocketAddr,
+    /// Data directory (created if missing).
+    #[arg(long, env = "LUCARNE_DATA", default_value = "lucarne-data")]
+    data: PathBuf,
+    /// SQL file of `CREATE VIEW` statements (the demo's views with --demo).
+    #[arg(long, env = "LUCARNE_VIEWS")]
+    views: Option<PathBuf>,
+    /// Commands appending one event of their own name to a stream: `STREAM:NAME[,NAME…]`.
+    #[arg(long = "command", value_name = "STREAM:NAMES")]
+    commands: Vec<String>,
+    /// Run the demo: order commands, a seed of orders, and a live stream of changes.
+    #[arg(long)]
+    demo: bool,
+    /// Demo commands per second.
+    #[arg(long, default_value_t = 3.0)]
+    demo_rate: f64,
+    /// Orders the demo seeds into an empty log.
+    #[arg(long, default_value_t = 300)]
+    demo_seed: usize,
+    /// Seconds between heartbeats.
+    #[arg(long, default_value_t = 15.0)]
+    ping_interval: f64,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => std::process::ExitCode::from(code),
+        // `lucarne watch orders | head` is a normal way to stop.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Cmd::Serve(serve) => serve_cmd(serve).await.map(|()| 0),
+        Cmd::Watch { view, once, connect } => watch(&client(&connect), &view, once).await.map(|()| 0),
+        Cmd::Send { name, payload, timeout, connect } => {
+            send(&client(&connect), &name, &payload, timeout, &connect.server).await
+        }
+        Cmd::View { command: ViewCmd::List { json, connect } } => {
+            list(&client(&connect), json).await.map(|()| 0)
+        }
+    }
+}
+
+fn client(connect: &Connect) -> Client {
+    Client::connect(ClientConfig::new(connect.server.clone()).token(connect.token.clone()))
+}
+
+fn print_line(value: &Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{value}")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn print_rows(rows: &[Row]) -> Result<()> {
+    rows.iter().try_for_each(|r| print_line(&Value::Object(r.row.clone())))
+}
+
+async fn watch(client: &Client, view: &str, once: bool) -> Result<()> {
+    let mut events = client.subscribe(Query::view(view));
+    let mut first = true;
+    while let Some(event) = events.next().await {
+        match event {
+            ViewEvent::Snapshot { rows, resynced, .. } => {
+                if first {
+                    print_rows(&rows)?;
+                } else {
+                    tracing::info!(?resynced, "view resent; printing it again after a reset line");
+                    print_line(&json!({ "op": "reset" }))?;
+                    for r in &rows {
+                        print_line(&json!({ "op": "upsert", "key": r.key, "row": r.row }))?;
+                    }
+                }
+                first = false;
+                if once {
+                    return Ok(());
+                }
+            }
+            ViewEvent::Delta(delta) => {
+                for op in &delta.ops {
+                    print_line(&serde_json::to_value(op)?)?;
+                }
+            }
+            ViewEvent::Status(Status::Offline { retry_in, reason }) => {
+                if once {
+                    bail!("{reason}");
+                }
+                tracing::warn!("offline ({reason}); retrying in {retry_in:?}");
+            }
+            ViewEvent::Status(status) => tracing::debug!(?status, "status"),
+            ViewEvent::Resumed { at } => tracing::info!(version = at.version, "resumed"),
+            ViewEvent::Failed { code, message } => bail!("{code}: {message}"),
+        }
+    }
+    Ok(())
+}
+
+async fn send(client: &Client, name: &str, payload: &str, timeout: f64, server: &str) -> Result<u8> {
+    let payload: Value = serde_json::from_str(payload).context("the payload is not valid JSON")?;
+    let answer = tokio::time::timeout(Duration::from_secs_f64(timeout), client.send(name, payload)).await;
+    match answer {
+        Ok(Ok(ack)) => {
+            print_line(&serde_json::to_value(&ack)?)?;
+            Ok(0)
+        }
+        Ok(Err(CommandError::Rejected { code, message })) => {
+            print_line(&json!({ "rejected": true, "code": code, "message": message }))?;
+            Ok(1)
+        }
+        Ok(Err(e)) => bail!("{e}"),
+        Err(_) => bail!("no answer within {timeout}s (is the server at {server} running?)"),
+    }
+}
+
+async fn list(client: &Client, as_json: bool) -> Result<()> {
+    let views = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match client.list_views().await {
+                Err(lucarne_runtime::ClientError::Offline(_)) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                other => return other,
+            }
+        }
+    })
+    .await
+    .context("no answer within 10s (is the server running?)")??;
+    for v in views {
+        if as_json {
+            print_line(&serde_json::to_value(&v)?)?;
+        } else {
+            println!(
+                "{}  (epoch {}, version {}, {} rows)\n  {}\n",
+                v.name, v.at.epoch, v.at.version, v.rows, v.sql
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn serve_cmd(args: Serve) -> Result<()> {
+    let views_sql = match (&args.views, args.demo) {
+        (Some(path), _) => {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+        }
+        (None, true) => demo::VIEWS_SQL.to_owned(),
+        (None, false) => bail!("give the views with --views FILE.sql (or run --demo)"),
+    };
+    let defs = lucarne_server::sql::parse_views(&views_sql).context("in the views")?;
+    let mut commands = if args.demo { demo::commands() } else { Commands::new() };
+    for spec in &args.commands {
+        commands = lucarne_server::commands::parse_routes(spec, commands).map_err(anyhow::Error::msg)?;
+    }
+    if commands.names().is_empty() {
+        tracing::warn!("no commands are configured (use --command STREAM:NAME or --demo)");
+    }
+    let mut store =
+        Store::open(&args.data).with_context(|| format!("cannot open {}", args.data.display()))?;
+    let rebuilt = store.install_views(defs, |view, done, head| {
+        if done == head || done % 50_000 == 0 {
+            tracing::info!("building view {view}: {done}/{head} events");
+        }
+    })?;
+    if !rebuilt.is_empty() {
+        tracing::info!("built views from the log: {}", rebuilt.join(", "));
+    }
+    let engine = lucarne_server::Engine::start(store, commands);
+    let config = GatewayConfig {
+        ping_interval: Duration::from_secs_f64(args.ping_interval.max(0.1)),
+        ..Default::default()
+    };
+    let app = lucarne_server::router(engine.clone(), config);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    if args.demo {
+        let empty = engine.head().await? == 0;
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        let client_id = format!("demo-{seed:x}");
+        // Every earlier order took at least one event, so numbering from the log's head is fresh.
+        let first_order = engine.head().await?;
+        let mut generator = demo::Generator::new(engine.clone(), client_id, first_order, seed);
+        if empty {
+            generator.burst(args.demo_seed).await.map_err(|r| anyhow::anyhow!("seeding the demo: {r}"))?;
+            tracing::info!("demo: seeded {} commands", args.demo_seed);
+        }
+        tokio::spawn(generator.run(args.demo_rate));
+    }
+    tracing::info!(
+        "lucarne serving on http://{addr} (WebSocket ws://{addr}/ws, data {})",
+        args.data.display()
+    );
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use lucarne_protocol::Op;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["lucarne", "watch", "orders", "--once", "--server", "ws://x/ws"]);
+        assert!(matches!(cli, Ok(Cli { command: Cmd::Watch { once: true, .. } })));
+        assert!(Cli::try_parse_from(["lucarne", "serve", "--listen", "nonsense"]).is_err());
+    }
+
+    #[test]
+    fn ops_print_as_tagged_json() {
+        let op = Op::Remove { key: json!("o-1") };
+        assert_eq!(serde_json::to_value(&op).ok(), Some(json!({"op": "remove", "key": "o-1"})));
+    }
+}

@@ -1,0 +1,243 @@
+//! The client handle: cheap to clone, one background connection task per client.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::Stream;
+use lucarne_protocol::{Ack, ErrorCode, ViewInfo};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::backoff::Backoff;
+use crate::connection::{self, Request};
+use crate::event::{Query, ViewEvent};
+
+/// The server a client talks to when none is given.
+pub const DEFAULT_SERVER: &str = "ws://127.0.0.1:7300/ws";
+
+/// How a client connects.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// WebSocket URL of the server, e.g. `ws://127.0.0.1:7300/ws`.
+    pub url: String,
+    /// Stable identity of this client: commands are deduplicated per `(client_id, seq)`.
+    pub client_id: String,
+    /// First command sequence number minus one (a client reusing its id across runs continues
+    /// after the last seq it used).
+    pub last_seq: u64,
+    /// Capability token sent in `hello`.
+    pub token: Option<String>,
+    /// Reconnect delays.
+    pub backoff: Backoff,
+    /// Time allowed to open the socket and get `welcome`.
+    pub connect_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// A config for `url` with a fresh random client id.
+    pub fn new(url: impl Into<String>) -> Self {
+        ClientConfig {
+            url: url.into(),
+            client_id: format!("c-{:016x}", fastrand::u64(..)),
+            last_seq: 0,
+            token: None,
+            backoff: Backoff::default(),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Uses this client id.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = id.into();
+        self
+    }
+
+    /// Sends this token in `hello`.
+    pub fn token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// Uses these reconnect delays.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+}
+
+/// Why a command did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// The server refused it; nothing was stored.
+    #[error("rejected ({code}): {message}")]
+    Rejected {
+        /// The server's code.
+        code: ErrorCode,
+        /// The server's message.
+        message: String,
+    },
+    /// The client was shut down before an answer came.
+    #[error("the client stopped before the command was answered")]
+    Stopped,
+}
+
+/// Errors of requests that need a live connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// Not connected right now.
+    #[error("not connected: {0}")]
+    Offline(String),
+    /// The server answered with an error.
+    #[error("server error ({code}): {message}")]
+    Server {
+        /// The server's code.
+        code: ErrorCode,
+        /// The server's message.
+        message: String,
+    },
+    /// The client was shut down.
+    #[error("the client stopped")]
+    Stopped,
+}
+
+struct Inner {
+    id: u64,
+    client_id: String,
+    requests: mpsc::UnboundedSender<Request>,
+    seq: AtomicU64,
+    next_sub: AtomicU64,
+}
+
+/// A connection to a Lucarne server. Clones share the connection; the connection task stops
+/// when the last clone (and the last subscription stream) is dropped.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use lucarne_runtime::{Client, ClientConfig, Query, ViewEvent};
+/// use futures_util::StreamExt;
+///
+/// let client = Client::connect(ClientConfig::new("ws://127.0.0.1:7300/ws"));
+/// let mut orders = client.subscribe(Query::view("orders"));
+/// let ack = client.send("pay_order", serde_json::json!({"order_id": "o-1"})).await?;
+/// while let Some(event) = orders.next().await {
+///     if let ViewEvent::Delta(d) = event {
+///         println!("{} ops, acked {:?} (ours: seq {})", d.ops.len(), d.acked, ack.seq);
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("client_id", &self.inner.client_id).finish_non_exhaustive()
+    }
+}
+
+impl std::hash::Hash for Client {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.id.hash(state);
+    }
+}
+
+impl PartialEq for Client {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner.id == other.inner.id
+    }
+}
+
+impl Eq for Client {}
+
+impl Client {
+    /// Starts the background connection task. It connects at once and keeps reconnecting with
+    /// backoff; requests made while offline are queued.
+    pub fn connect(config: ClientConfig) -> Client {
+        static IDS: AtomicU64 = AtomicU64::new(1);
+        let (requests, queue) = mpsc::unbounded_channel();
+        let inner = Inner {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            client_id: config.client_id.clone(),
+            requests,
+            seq: AtomicU64::new(config.last_seq),
+            next_sub: AtomicU64::new(1),
+        };
+        crate::transport::spawn(connection::run(config, queue));
+        Client { inner: Arc::new(inner) }
+    }
+
+    /// This client's id.
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// The last command sequence number used.
+    pub fn last_seq(&self) -> u64 {
+        self.inner.seq.load(Ordering::Relaxed)
+    }
+
+    /// Watches a view: the stream yields its snapshot, then every change, plus status events;
+    /// it survives reconnects (resuming where it can). Dropping it unsubscribes.
+    pub fn subscribe(&self, query: Query) -> Subscription {
+        let id = self.inner.next_sub.fetch_add(1, Ordering::Relaxed);
+        let (events, rx) = mpsc::unbounded_channel();
+        let _ = self.inner.requests.send(Request::Subscribe { id, view: query.view, events });
+        Subscription { id, rx, requests: self.inner.requests.clone() }
+    }
+
+    /// Sends a command and waits for its answer. The command is kept in the outbox and resent
+    /// with the same `(client_id, seq)` after a reconnect until it is answered, so the server
+    /// applies it exactly once.
+    pub async fn send(&self, name: &str, payload: Value) -> Result<Ack, CommandError> {
+        let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        self.send_with_seq(seq, name, payload).await
+    }
+
+    /// Sends a command with an explicit sequence number (to resend one from a persisted outbox).
+    pub async fn send_with_seq(&self, seq: u64, name: &str, payload: Value) -> Result<Ack, CommandError> {
+        self.inner.seq.fetch_max(seq, Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Command { seq, name: name.to_owned(), payload, reply };
+        self.inner.requests.send(request).map_err(|_| CommandError::Stopped)?;
+        answer.await.unwrap_or(Err(CommandError::Stopped))
+    }
+
+    /// The views the server maintains (needs a live connection).
+    pub async fn list_views(&self) -> Result<Vec<ViewInfo>, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner.requests.send(Request::ListViews { reply }).map_err(|_| ClientError::Stopped)?;
+        answer.await.unwrap_or(Err(ClientError::Stopped))
+    }
+}
+
+/// The events of one subscription. Dropping it unsubscribes.
+pub struct Subscription {
+    id: u64,
+    rx: mpsc::UnboundedReceiver<ViewEvent>,
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Stream for Subscription {
+    type Item = ViewEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ViewEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let _ = self.requests.send(Request::Unsubscribe { id: self.id });
+    }
+}

@@ -1,0 +1,409 @@
+//! The connection task: the client's state machine.
+//!
+//! connecting → (hello/welcome) → live → (link lost) → offline, waiting a backoff delay →
+//! connecting … Subscriptions and unanswered commands live here, across links: after a
+//! reconnect every subscription resumes from the position it reached (or takes the fresh
+//! snapshot the server sends with `resync`), and every unanswered command is resent with its
+//! original `(client_id, seq)`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use lucarne_protocol::{
+    Ack, ClientMessage, Command, ErrorMessage, Heartbeat, Hello, ListViews, Position, ResyncReason, Row,
+    SUPPORTED_VERSIONS, ServerMessage, Subscribe, Unsubscribe, ViewInfo, decode_server, encode,
+};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::client::{ClientConfig, ClientError, CommandError};
+use crate::event::{Status, ViewEvent};
+use crate::transport::{Link, connect, sleep};
+
+pub(crate) enum Request {
+    Subscribe { id: u64, view: String, events: mpsc::UnboundedSender<ViewEvent> },
+    Unsubscribe { id: u64 },
+    Command { seq: u64, name: String, payload: Value, reply: oneshot::Sender<Result<Ack, CommandError>> },
+    ListViews { reply: oneshot::Sender<Result<Vec<ViewInfo>, ClientError>> },
+}
+
+struct Sub {
+    view: String,
+    events: mpsc::UnboundedSender<ViewEvent>,
+    /// The position of the rows the app holds.
+    at: Option<Position>,
+    /// The subscription id on the current link.
+    wire: Option<u64>,
+    /// A snapshot being received.
+    incoming: Option<(Position, Vec<Row>)>,
+    /// Why the next snapshot is sent, once the server said `resync`.
+    resync: Option<ResyncReason>,
+    /// The server refused it: don't subscribe again.
+    failed: bool,
+}
+
+impl Sub {
+    fn emit(&self, event: ViewEvent) {
+        let _ = self.events.send(event);
+    }
+}
+
+struct Pending {
+    name: String,
+    payload: Value,
+    reply: Option<oneshot::Sender<Result<Ack, CommandError>>>,
+}
+
+/// Why a link ended.
+enum End {
+    /// The client was dropped: stop.
+    Stopped,
+    /// The link was lost (or never came up): reconnect.
+    Lost(String),
+}
+
+struct State {
+    config: ClientConfig,
+    subs: HashMap<u64, Sub>,
+    wire: HashMap<u64, u64>,
+    next_wire: u64,
+    outbox: BTreeMap<u64, Pending>,
+    lists: HashMap<u64, oneshot::Sender<Result<Vec<ViewInfo>, ClientError>>>,
+    next_request: u64,
+}
+
+pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedReceiver<Request>) {
+    let backoff = config.backoff;
+    let mut state = State {
+        config,
+        subs: HashMap::new(),
+        wire: HashMap::new(),
+        next_wire: 1,
+        outbox: BTreeMap::new(),
+        lists: HashMap::new(),
+        next_request: 1,
+    };
+    let mut attempt = 0u32;
+    loop {
+        state.status(Status::Connecting);
+        let reason = match state.link(&mut requests, &mut attempt).await {
+            End::Stopped => return,
+            End::Lost(reason) => reason,
+        };
+        state.went_offline(&reason);
+        let delay = backoff.delay(attempt);
+        attempt = attempt.saturating_add(1);
+        tracing::debug!(?delay, %reason, "offline");
+        state.status(Status::Offline { retry_in: delay, reason: reason.clone() });
+        let wait = sleep(delay);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                () = &mut wait => break,
+                request = requests.recv() => match request {
+                    Some(request) => state.offline_request(request, &reason),
+                    None => return,
+                },
+            }
+        }
+    }
+}
+
+impl State {
+    fn status(&self, status: Status) {
+        for sub in self.subs.values().filter(|s| !s.failed) {
+            sub.emit(ViewEvent::Status(status.clone()));
+        }
+    }
+
+    fn went_offline(&mut self, reason: &str) {
+        self.wire.clear();
+        for sub in self.subs.values_mut() {
+            sub.wire = None;
+            sub.incoming = None;
+        }
+        for (_, reply) in self.lists.drain() {
+            let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
+        }
+    }
+
+    fn offline_request(&mut self, request: Request, reason: &str) {
+        match request {
+            Request::Subscribe { id, view, events } => {
+                let _ = events.send(ViewEvent::Status(Status::Offline {
+                    retry_in: Duration::ZERO,
+                    reason: reason.into(),
+                }));
+                self.subs.insert(
+                    id,
+                    Sub { view, events, at: None, wire: None, incoming: None, resync: None, failed: false },
+                );
+            }
+            Request::Unsubscribe { id } => {
+                self.subs.remove(&id);
+            }
+            Request::Command { seq, name, payload, reply } => {
+                self.outbox.insert(seq, Pending { name, payload, reply: Some(reply) });
+            }
+            Request::ListViews { reply } => {
+                let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
+            }
+        }
+    }
+
+    /// One link: connect, greet, restore subscriptions and the outbox, then serve until lost.
+    async fn link(&mut self, requests: &mut mpsc::UnboundedReceiver<Request>, attempt: &mut u32) -> End {
+        let timeout = self.config.connect_timeout;
+        let mut link = match tokio::time::timeout(timeout, connect(&self.config.url)).await {
+            Ok(Ok(link)) => link,
+            Ok(Err(e)) => return End::Lost(format!("cannot connect to {}: {e}", self.config.url)),
+            Err(_) => return End::Lost(format!("cannot connect to {}: timed out", self.config.url)),
+        };
+        let hello = ClientMessage::Hello(Hello {
+            versions: SUPPORTED_VERSIONS.to_vec(),
+            token: self.config.token.clone(),
+            client_id: self.config.client_id.clone(),
+            features: Vec::new(),
+        });
+        if let Err(e) = link.send(encode(&hello)).await {
+            return End::Lost(e);
+        }
+        let welcome = match tokio::time::timeout(timeout, link.recv()).await {
+            Ok(Some(Ok(text))) => match decode_server(&text) {
+                Ok(ServerMessage::Welcome(w)) => w,
+                Ok(ServerMessage::Error(e)) => {
+                    return End::Lost(format!("refused ({}): {}", e.code, e.message));
+                }
+                Ok(other) => return End::Lost(format!("expected welcome, got {other:?}")),
+                Err(e) => return End::Lost(format!("bad welcome: {e}")),
+            },
+            Ok(Some(Err(e))) => return End::Lost(e),
+            Ok(None) => return End::Lost("closed before welcome".into()),
+            Err(_) => return End::Lost("no welcome in time".into()),
+        };
+        *attempt = 0;
+        tracing::debug!(session = %welcome.session, "connected");
+        let interval = Duration::from_millis(welcome.ping_interval_ms.max(100));
+
+        let ids: Vec<u64> = self.subs.iter().filter(|(_, s)| !s.failed).map(|(id, _)| *id).collect();
+        for id in ids {
+            if let Err(e) = self.open_sub(&mut link, id).await {
+                return End::Lost(e);
+            }
+        }
+        let unanswered: Vec<u64> = self.outbox.keys().copied().collect();
+        for seq in unanswered {
+            if let Err(e) = self.send_command(&mut link, seq).await {
+                return End::Lost(e);
+            }
+        }
+
+        let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+        let mut last_heard = Instant::now();
+        let mut nonce = 0;
+        loop {
+            let result = tokio::select! {
+                frame = link.recv() => match frame {
+                    Some(Ok(text)) => {
+                        last_heard = Instant::now();
+                        self.on_frame(&mut link, &text).await
+                    }
+                    Some(Err(e)) => Err(e),
+                    None => Err("connection closed".into()),
+                },
+                request = requests.recv() => match request {
+                    Some(request) => self.online_request(&mut link, request).await,
+                    None => {
+                        link.close().await;
+                        return End::Stopped;
+                    }
+                },
+                _ = ticker.tick() => {
+                    if last_heard.elapsed() > interval * 2 {
+                        Err(format!("no message from the server for {:?}", interval * 2))
+                    } else {
+                        nonce += 1;
+                        link.send(encode(&ClientMessage::Ping(Heartbeat { nonce }))).await
+                    }
+                }
+            };
+            if let Err(reason) = result {
+                return End::Lost(reason);
+            }
+        }
+    }
+
+    async fn open_sub(&mut self, link: &mut Link, id: u64) -> Result<(), String> {
+        let Some(sub) = self.subs.get_mut(&id) else { return Ok(()) };
+        let wire = self.next_wire;
+        self.next_wire += 1;
+        if let Some(old) = sub.wire.replace(wire) {
+            self.wire.remove(&old);
+            link.send(encode(&ClientMessage::Unsubscribe(Unsubscribe { sub: old }))).await?;
+        }
+        self.wire.insert(wire, id);
+        sub.incoming = None;
+        let msg = ClientMessage::Subscribe(Subscribe {
+            sub: wire,
+            view: sub.view.clone(),
+            resume: sub.at,
+            filter: None,
+            order_by: None,
+            limit: None,
+        });
+        link.send(encode(&msg)).await
+    }
+
+    async fn send_command(&mut self, link: &mut Link, seq: u64) -> Result<(), String> {
+        let Some(p) = self.outbox.get(&seq) else { return Ok(()) };
+        let msg = ClientMessage::Command(Command {
+            id: seq,
+            client_id: self.config.client_id.clone(),
+            seq,
+            name: p.name.clone(),
+            payload: p.payload.clone(),
+        });
+        link.send(encode(&msg)).await
+    }
+
+    async fn online_request(&mut self, link: &mut Link, request: Request) -> Result<(), String> {
+        match request {
+            Request::Subscribe { id, view, events } => {
+                self.subs.insert(
+                    id,
+                    Sub { view, events, at: None, wire: None, incoming: None, resync: None, failed: false },
+                );
+                if let Some(sub) = self.subs.get(&id) {
+                    sub.emit(ViewEvent::Status(Status::Connecting));
+                }
+                self.open_sub(link, id).await
+            }
+            Request::Unsubscribe { id } => match self.subs.remove(&id).and_then(|s| s.wire) {
+                Some(wire) => {
+                    self.wire.remove(&wire);
+                    link.send(encode(&ClientMessage::Unsubscribe(Unsubscribe { sub: wire }))).await
+                }
+                None => Ok(()),
+            },
+            Request::Command { seq, name, payload, reply } => {
+                self.outbox.insert(seq, Pending { name, payload, reply: Some(reply) });
+                self.send_command(link, seq).await
+            }
+            Request::ListViews { reply } => {
+                let id = self.next_request;
+                self.next_request += 1;
+                self.lists.insert(id, reply);
+                link.send(encode(&ClientMessage::ListViews(ListViews { id }))).await
+            }
+        }
+    }
+
+    fn sub_for(&mut self, wire: u64) -> Option<&mut Sub> {
+        let id = self.wire.get(&wire)?;
+        self.subs.get_mut(id)
+    }
+
+    async fn on_frame(&mut self, link: &mut Link, text: &str) -> Result<(), String> {
+        let msg = match decode_server(text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::warn!("ignoring a frame from the server: {e}");
+                return Ok(());
+            }
+        };
+        match msg {
+            ServerMessage::Ping(h) => return link.send(encode(&ClientMessage::Pong(h))).await,
+            ServerMessage::Pong(_) | ServerMessage::Welcome(_) | ServerMessage::Unsubscribed(_) => {}
+            ServerMessage::SnapshotBegin(b) => {
+                if let Some(sub) = self.sub_for(b.sub) {
+                    sub.incoming = Some((b.at, Vec::with_capacity(b.rows.min(100_000) as usize)));
+                }
+            }
+            ServerMessage::SnapshotRows(r) => {
+                if let Some((_, rows)) = self.sub_for(r.sub).and_then(|s| s.incoming.as_mut()) {
+                    rows.extend(r.rows);
+                }
+            }
+            ServerMessage::SnapshotEnd(e) => {
+                if let Some(sub) = self.sub_for(e.sub) {
+                    if let Some((at, rows)) = sub.incoming.take() {
+                        sub.at = Some(at);
+                        let resynced = sub.resync.take();
+                        sub.emit(ViewEvent::Snapshot { at, rows, resynced });
+                        sub.emit(ViewEvent::Status(Status::Live));
+                    }
+                }
+            }
+            ServerMessage::Resumed(r) => {
+                if let Some(sub) = self.sub_for(r.sub) {
+                    sub.emit(ViewEvent::Resumed { at: r.at });
+                    sub.emit(ViewEvent::Status(Status::Live));
+                }
+            }
+            ServerMessage::Resync(r) => {
+                if let Some(sub) = self.sub_for(r.sub) {
+                    sub.resync = Some(r.reason);
+                    sub.emit(ViewEvent::Status(Status::Resyncing(r.reason)));
+                }
+            }
+            ServerMessage::Delta(d) => {
+                let wire = d.sub;
+                let Some(id) = self.wire.get(&wire).copied() else { return Ok(()) };
+                let Some(sub) = self.subs.get_mut(&id) else { return Ok(()) };
+                match &mut sub.at {
+                    Some(at) if sub.incoming.is_none() && at.version == d.from => {
+                        at.version = d.to;
+                        sub.emit(ViewEvent::Delta(d));
+                    }
+                    _ => {
+                        // A gap: never apply it; start over from a fresh snapshot.
+                        tracing::warn!(view = %sub.view, from = d.from, "delta out of order; resubscribing");
+                        sub.at = None;
+                        sub.resync = Some(ResyncReason::TooFarBehind);
+                        sub.emit(ViewEvent::Status(Status::Resyncing(ResyncReason::TooFarBehind)));
+                        return self.open_sub(link, id).await;
+                    }
+                }
+            }
+            ServerMessage::Ack(a) => {
+                if let Some(p) = self.outbox.remove(&a.seq) {
+                    if let Some(reply) = p.reply {
+                        let _ = reply.send(Ok(a));
+                    }
+                }
+            }
+            ServerMessage::Reject(r) => {
+                if let Some(p) = self.outbox.remove(&r.seq) {
+                    if let Some(reply) = p.reply {
+                        let _ = reply.send(Err(CommandError::Rejected { code: r.code, message: r.message }));
+                    }
+                }
+            }
+            ServerMessage::ViewList(l) => {
+                if let Some(reply) = self.lists.remove(&l.id) {
+                    let _ = reply.send(Ok(l.views));
+                }
+            }
+            ServerMessage::Error(e) => self.on_error(e),
+        }
+        Ok(())
+    }
+
+    fn on_error(&mut self, e: ErrorMessage) {
+        if let Some(wire) = e.sub {
+            if let Some(sub) = self.sub_for(wire) {
+                sub.failed = true;
+                sub.emit(ViewEvent::Failed { code: e.code, message: e.message });
+                return;
+            }
+        }
+        if let Some(id) = e.id {
+            if let Some(reply) = self.lists.remove(&id) {
+                let _ = reply.send(Err(ClientError::Server { code: e.code, message: e.message }));
+                return;
+            }
+        }
+        tracing::warn!(code = %e.code, "server error: {}", e.message);
+    }
+}

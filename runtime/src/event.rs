@@ -1,0 +1,73 @@
+//! What a subscription tells the app.
+
+use lucarne_protocol::{Delta, ErrorCode, Position, ResyncReason, Row};
+use std::time::Duration;
+
+/// A live query: which view to watch.
+///
+/// ```
+/// let q = lucarne_runtime::Query::view("orders");
+/// assert_eq!(q.view, "orders");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Query {
+    /// The view's name.
+    pub view: String,
+}
+
+impl Query {
+    /// All rows of a view.
+    pub fn view(name: impl Into<String>) -> Self {
+        Query { view: name.into() }
+    }
+}
+
+/// The state of a subscription, for a status badge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// Opening the socket or waiting for the first snapshot.
+    Connecting,
+    /// Up to date and receiving changes.
+    Live,
+    /// A fresh snapshot is on its way; rows shown are kept until it arrives.
+    Resyncing(ResyncReason),
+    /// No connection; the next attempt is in `retry_in`. Rows shown are kept.
+    Offline {
+        /// Time until the next connection attempt.
+        retry_in: Duration,
+        /// Why the connection failed or dropped.
+        reason: String,
+    },
+}
+
+/// One thing that happened to a subscription, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ViewEvent {
+    /// The connection or subscription state changed.
+    Status(Status),
+    /// A complete copy of the view; replaces all rows. `resynced` says why a copy was sent
+    /// again (`None` for the first one, or when resuming was not attempted).
+    Snapshot {
+        /// Where the copy stands.
+        at: Position,
+        /// All rows.
+        rows: Vec<Row>,
+        /// Why the view was resent, if it was.
+        resynced: Option<ResyncReason>,
+    },
+    /// After a reconnect the server resumed from `at`: the missed deltas follow; the rows shown
+    /// stay valid.
+    Resumed {
+        /// The position resumed from.
+        at: Position,
+    },
+    /// A change; apply it when `from` equals the current version.
+    Delta(Delta),
+    /// The server refused the subscription (e.g. `unknown_view`); nothing more will come.
+    Failed {
+        /// Why.
+        code: ErrorCode,
+        /// What the server said.
+        message: String,
+    },
+}

@@ -1,0 +1,261 @@
+//! `LiveView<T>`: the rows of a subscribed view, kept current by applying its events.
+
+use std::collections::BTreeMap;
+
+use lucarne_protocol::{Key, Op, Position, Row};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::event::{Status, ViewEvent};
+
+/// What one [`LiveView::apply`] changed, so a widget can highlight it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// All rows were replaced (a snapshot).
+    pub reset: bool,
+    /// Keys of rows inserted or changed.
+    pub upserted: Vec<Key>,
+    /// Keys of rows removed.
+    pub removed: Vec<Key>,
+    /// Rows that did not decode as `T` (kept out of the view), with the reason.
+    pub invalid: Vec<(Key, String)>,
+    /// The status changed.
+    pub status: bool,
+    /// A delta did not follow the current version and was not applied.
+    pub out_of_order: bool,
+}
+
+impl Changes {
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        *self == Changes::default()
+    }
+}
+
+/// The rows of a view, by key (in the order of the keys' JSON text), with the view's status
+/// and version.
+///
+/// ```
+/// use lucarne_runtime::{LiveView, ViewEvent};
+/// use lucarne_runtime::protocol::{Delta, Op, Position, Row};
+/// use serde_json::json;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Order { order_id: String, total: f64 }
+///
+/// let mut orders = LiveView::<Order>::new();
+/// let row = |id: &str, total: f64| json!({"order_id": id, "total": total}).as_object().cloned().unwrap();
+/// orders.apply(&ViewEvent::Snapshot {
+///     at: Position { epoch: 7, version: 1 },
+///     rows: vec![Row { key: json!("o-1"), row: row("o-1", 5.0) }],
+///     resynced: None,
+/// });
+/// let changed = orders.apply(&ViewEvent::Delta(Delta {
+///     sub: 1, from: 1, to: 2, acked: vec![],
+///     ops: vec![Op::Upsert { key: json!("o-2"), row: row("o-2", 9.5) }],
+/// }));
+/// assert_eq!(changed.upserted, vec![json!("o-2")]);
+/// assert_eq!(orders.len(), 2);
+/// assert_eq!(orders.get(&json!("o-2")).map(|o| o.total), Some(9.5));
+/// ```
+#[derive(Debug, Clone)]
+pub struct LiveView<T> {
+    rows: BTreeMap<String, (Key, T)>,
+    at: Option<Position>,
+    status: Status,
+}
+
+impl<T> Default for LiveView<T> {
+    fn default() -> Self {
+        LiveView { rows: BTreeMap::new(), at: None, status: Status::Connecting }
+    }
+}
+
+impl<T: DeserializeOwned> LiveView<T> {
+    /// An empty view, connecting.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies one subscription event and says what changed.
+    pub fn apply(&mut self, event: &ViewEvent) -> Changes {
+        let mut changes = Changes::default();
+        match event {
+            ViewEvent::Status(status) => {
+                changes.status = *status != self.status;
+                self.status = status.clone();
+            }
+            ViewEvent::Snapshot { at, rows, .. } => {
+                self.rows.clear();
+                self.at = Some(*at);
+                changes.reset = true;
+                for Row { key, row } in rows {
+                    self.upsert(key, row, &mut changes);
+                }
+            }
+            ViewEvent::Resumed { at } => {
+                if self.at != Some(*at) {
+                    changes.out_of_order = true;
+                }
+            }
+            ViewEvent::Delta(delta) => match &mut self.at {
+                Some(at) if at.version == delta.from => {
+                    at.version = delta.to;
+                    for op in &delta.ops {
+                        match op {
+                            Op::Upsert { key, row } => self.upsert(key, row, &mut changes),
+                            Op::Remove { key } => {
+                                if self.rows.remove(&key.to_string()).is_some() {
+                                    changes.removed.push(key.clone());
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => changes.out_of_order = true,
+            },
+            ViewEvent::Failed { code, message } => {
+                let reason = format!("{code}: {message}");
+                changes.status = true;
+                self.status = Status::Offline { retry_in: std::time::Duration::ZERO, reason };
+            }
+        }
+        changes
+    }
+
+    fn upsert(&mut self, key: &Key, row: &serde_json::Map<String, Value>, changes: &mut Changes) {
+        match serde_json::from_value::<T>(Value::Object(row.clone())) {
+            Ok(value) => {
+                self.rows.insert(key.to_string(), (key.clone(), value));
+                changes.upserted.push(key.clone());
+            }
+            Err(e) => {
+                self.rows.remove(&key.to_string());
+                changes.invalid.push((key.clone(), e.to_string()));
+            }
+        }
+    }
+}
+
+impl<T> LiveView<T> {
+    /// The row with this key.
+    pub fn get(&self, key: &Key) -> Option<&T> {
+        self.rows.get(&key.to_string()).map(|(_, v)| v)
+    }
+
+    /// All rows with their keys.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Key, &T)> + ExactSizeIterator {
+        self.rows.values().map(|(k, v)| (k, v))
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The connection status.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// The version the rows stand at (`None` before the first snapshot).
+    pub fn position(&self) -> Option<Position> {
+        self.at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lucarne_protocol::Delta;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    type Rows = serde_json::Map<String, Value>;
+
+    fn row(n: i64) -> Rows {
+        json!({ "n": n }).as_object().cloned().unwrap_or_default()
+    }
+
+    fn delta(from: u64, ops: Vec<Op>) -> ViewEvent {
+        ViewEvent::Delta(Delta { sub: 1, from, to: from + 1, ops, acked: vec![] })
+    }
+
+    fn snapshot(version: u64, keys: &[(i64, i64)]) -> ViewEvent {
+        ViewEvent::Snapshot {
+            at: Position { epoch: 1, version },
+            rows: keys.iter().map(|(k, n)| Row { key: json!(k), row: row(*n) }).collect(),
+            resynced: None,
+        }
+    }
+
+    #[test]
+    fn applies_in_order_and_refuses_gaps() {
+        let mut v = LiveView::<Rows>::new();
+        assert!(v.apply(&delta(0, vec![])).out_of_order, "no delta before a snapshot");
+        let c = v.apply(&snapshot(3, &[(1, 10), (2, 20)]));
+        assert!(c.reset);
+        assert_eq!(v.len(), 2);
+        let c = v
+            .apply(&delta(3, vec![Op::Remove { key: json!(1) }, Op::Upsert { key: json!(3), row: row(30) }]));
+        assert_eq!((c.removed, c.upserted), (vec![json!(1)], vec![json!(3)]));
+        assert_eq!(v.position().map(|p| p.version), Some(4));
+        let before: Vec<_> = v.iter().map(|(k, r)| (k.clone(), r.clone())).collect();
+        for stale in
+            [delta(3, vec![Op::Remove { key: json!(2) }]), delta(9, vec![Op::Remove { key: json!(2) }])]
+        {
+            assert!(v.apply(&stale).out_of_order);
+        }
+        let after: Vec<_> = v.iter().map(|(k, r)| (k.clone(), r.clone())).collect();
+        assert_eq!(before, after, "a duplicated or gapped delta changes nothing");
+    }
+
+    #[test]
+    fn rows_that_do_not_decode_are_reported() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Typed {
+            #[allow(dead_code)]
+            n: String,
+        }
+        let mut v = LiveView::<Typed>::new();
+        let c = v.apply(&snapshot(0, &[(1, 10)]));
+        assert_eq!(c.invalid.len(), 1);
+        assert!(v.is_empty());
+    }
+
+    proptest! {
+        /// Whatever order deltas arrive in (duplicated, dropped, reordered), the view only ever
+        /// holds a state the server actually had: the state after some prefix of the deltas.
+        #[test]
+        fn never_applies_a_delta_wrongly(
+            ops in prop::collection::vec((0i64..6, prop::option::of(0i64..100)), 1..40),
+            order in prop::collection::vec(0usize..40, 0..80),
+        ) {
+            let deltas: Vec<ViewEvent> = ops.iter().enumerate().map(|(i, (k, n))| {
+                let op = match n { Some(n) => Op::Upsert { key: json!(k), row: row(*n) }, None => Op::Remove { key: json!(k) } };
+                delta(i as u64, vec![op])
+            }).collect();
+            // The states the server went through.
+            let mut truth = LiveView::<Rows>::new();
+            truth.apply(&snapshot(0, &[]));
+            let mut states = vec![truth.iter().map(|(k, r)| (k.to_string(), r.clone())).collect::<Vec<_>>()];
+            for d in &deltas {
+                truth.apply(d);
+                states.push(truth.iter().map(|(k, r)| (k.to_string(), r.clone())).collect());
+            }
+            let mut v = LiveView::<Rows>::new();
+            v.apply(&snapshot(0, &[]));
+            for i in order.into_iter().filter(|i| *i < deltas.len()) {
+                v.apply(&deltas[i]);
+                let version = v.position().map_or(0, |p| p.version) as usize;
+                let now: Vec<_> = v.iter().map(|(k, r)| (k.to_string(), r.clone())).collect();
+                prop_assert_eq!(&now, &states[version]);
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Native transport: tokio + tokio-tungstenite.
+
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An open WebSocket.
+pub(crate) struct Link {
+    socket: Socket,
+}
+
+/// Opens a WebSocket.
+pub(crate) async fn connect(url: &str) -> Result<Link, String> {
+    let (socket, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
+    Ok(Link { socket })
+}
+
+impl Link {
+    /// Sends one text frame.
+    pub(crate) async fn send(&mut self, text: String) -> Result<(), String> {
+        self.socket.send(Message::Text(text.into())).await.map_err(|e| e.to_string())
+    }
+
+    /// The next text frame; `None` when the link is closed.
+    pub(crate) async fn recv(&mut self) -> Option<Result<String, String>> {
+        loop {
+            match self.socket.next().await? {
+                Ok(Message::Text(text)) => return Some(Ok(text.as_str().to_owned())),
+                Ok(Message::Close(frame)) => {
+                    let reason =
+                        frame.map(|f| format!("closed by server: {} {}", u16::from(f.code), f.reason));
+                    return Some(Err(reason.unwrap_or_else(|| "closed by server".into())));
+                }
+                Ok(_) => continue,
+                Err(e) => return Some(Err(e.to_string())),
+            }
+        }
+    }
+
+    /// Closes the link politely.
+    pub(crate) async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+/// Waits.
+pub(crate) async fn sleep(d: Duration) {
+    tokio::time::sleep(d).await;
+}
+
+/// Runs a task in the background: on the current tokio runtime if there is one, otherwise on a
+/// small runtime of the client's own (so an iced app on any executor can use the client).
+pub(crate) fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(task);
+        return;
+    }
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("lucarne-client")
+            .enable_all()
+            .build()
+            .map_err(|e| tracing::error!("cannot start the client runtime: {e}"))
+            .ok()
+    });
+    if let Some(runtime) = runtime {
+        runtime.spawn(task);
+    }
+}

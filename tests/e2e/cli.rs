@@ -1,0 +1,106 @@
+//! The `lucarne` command as scripts use it.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::support::{Server, bin};
+
+fn lucarne(server: &Server, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .env("LUCARNE_SERVER", server.url())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run lucarne")
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+#[test]
+fn send_watch_once_and_view_list() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+
+    let out = lucarne(
+        &server,
+        &["send", "place_order", r#"{"order_id":"o-1","customer":"Ada","total":42.5,"region":"eu"}"#],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let ack = &json_lines(&out)[0];
+    assert_eq!((ack["position"].as_u64(), ack["duplicate"].as_bool()), (Some(1), Some(false)));
+
+    let out = lucarne(&server, &["send", "refund_everything", "{}"]);
+    assert_eq!(out.status.code(), Some(1), "a rejection exits 1");
+    assert_eq!(json_lines(&out)[0]["code"], "unknown_command");
+
+    let out = lucarne(&server, &["send", "place_order", "{not json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid JSON"));
+
+    lucarne(&server, &["send", "place_order", r#"{"order_id":"o-2","customer":"יוסף","total":7}"#]);
+    let out = lucarne(&server, &["watch", "orders", "--once"]);
+    assert!(out.status.success(), "{out:?}");
+    let rows = json_lines(&out);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["order_id"], "o-1");
+    assert_eq!(rows[0]["total"], 42.5);
+    assert_eq!(rows[1]["customer"], "יוסף");
+
+    let out = lucarne(&server, &["view", "list", "--json"]);
+    let views = json_lines(&out);
+    let names: Vec<_> = views.iter().map(|v| v["name"].as_str().unwrap_or_default()).collect();
+    assert_eq!(names, ["orders", "by_customer"]);
+    assert!(views[0]["sql"].as_str().unwrap_or_default().starts_with("CREATE VIEW orders AS SELECT"));
+
+    let out = lucarne(&server, &["watch", "no_such_view", "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown_view"));
+}
+
+#[test]
+fn watch_streams_changes_as_json_lines() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    lucarne(&server, &["send", "place_order", r#"{"order_id":"o-1","customer":"Ada","total":1}"#]);
+    let mut watch = Command::new(bin())
+        .args(["watch", "orders"])
+        .env("LUCARNE_SERVER", server.url())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("watch");
+    let mut lines = BufReader::new(watch.stdout.take().expect("stdout")).lines();
+    let first: Value =
+        serde_json::from_str(&lines.next().expect("snapshot line").expect("read")).expect("json");
+    assert_eq!(first["order_id"], "o-1");
+    lucarne(&server, &["send", "pay_order", r#"{"order_id":"o-1"}"#]);
+    let change: Value =
+        serde_json::from_str(&lines.next().expect("change line").expect("read")).expect("json");
+    assert_eq!(change["op"], "upsert");
+    assert_eq!(change["row"]["status"], "pay_order");
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
+#[test]
+fn serve_refuses_bad_views_with_a_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let views = dir.path().join("bad.sql");
+    std::fs::write(&views, "CREATE VIEW ok AS SELECT COUNT(*) AS n FROM s;\nCREATE VIEW bad AS SELECT a, COUNT(*) FROM s\n  HAVING COUNT(*) > 1;").expect("write");
+    let out = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--views")
+        .arg(&views)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HAVING is not supported in a view at line 3, column"), "{err}");
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests: real server processes, real sockets on loopback, real clients.
+
+mod bad_input;
+mod cli;
+mod skeleton;
+mod support;

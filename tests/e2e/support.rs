@@ -1,0 +1,196 @@
+//! The harness: real `lucarne` server processes on free loopback ports with temporary data
+//! directories, a cuttable TCP proxy, and helpers to read subscription streams.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lucarne_runtime::{Backoff, Client, ClientConfig, Query, Subscription, ViewEvent};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+
+/// The `lucarne` binary cargo built for these tests.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lucarne")
+}
+
+/// The views file the tests serve.
+pub fn views_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/views.sql")
+}
+
+/// A running `lucarne serve` process.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub data: PathBuf,
+    log: Arc<Mutex<String>>,
+    extra: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server on a free port with a fresh data directory and the test views, the
+    /// `orders` commands routed to the `orders` stream.
+    pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut args: Vec<String> = vec![
+            "--views".into(),
+            views_file().display().to_string(),
+            "--command".into(),
+            "orders:place_order,pay_order,ship_order".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::spawn(dir.to_path_buf(), "127.0.0.1:0".parse().expect("addr"), args)
+    }
+
+    /// Starts a server with exactly these arguments after `serve --data DIR --listen ADDR`.
+    pub fn spawn(data: PathBuf, listen: SocketAddr, extra: Vec<String>) -> Server {
+        let mut child = Command::new(bin())
+            .arg("serve")
+            .arg("--data")
+            .arg(&data)
+            .arg("--listen")
+            .arg(listen.to_string())
+            .args(&extra)
+            .env("RUST_LOG", "info,lucarne_server=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lucarne serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("serving on http://").nth(1) {
+                    if let (Some(tx), Some(addr)) = (tx.take(), rest.split_whitespace().next()) {
+                        let _ = tx.send(addr.to_owned());
+                    }
+                }
+                if let Ok(mut log) = sink.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr.parse().expect("server address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start:\n{}", log.lock().map(|l| l.clone()).unwrap_or_default());
+            }
+        };
+        Server { child, addr, data, log, extra }
+    }
+
+    /// `ws://ADDR/ws`.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill(mut self) -> (PathBuf, SocketAddr, Vec<String>) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.data.clone(), self.addr, self.extra.clone())
+    }
+
+    /// Kills the server and starts it again on the same data directory and port.
+    pub fn restart(self) -> Server {
+        let (data, addr, args) = self.kill();
+        let started = Instant::now();
+        loop {
+            // The port may take a moment to be free again.
+            if std::net::TcpListener::bind(addr).is_ok() || started.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server::spawn(data, addr, args)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client that reconnects fast.
+pub fn client(url: &str) -> Client {
+    let backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(400) };
+    Client::connect(ClientConfig::new(url).backoff(backoff))
+}
+
+/// The next event of a subscription that is not a status change, within 10 s.
+pub async fn next_data(sub: &mut Subscription) -> ViewEvent {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), sub.next()).await {
+            Ok(Some(ViewEvent::Status(_))) => continue,
+            Ok(Some(event)) => return event,
+            Ok(None) => panic!("subscription ended"),
+            Err(_) => panic!("no event within 10s"),
+        }
+    }
+}
+
+/// Subscribes and returns the stream after its first snapshot, with that snapshot.
+pub async fn subscribed(client: &Client, view: &str) -> (Subscription, ViewEvent) {
+    let mut sub = client.subscribe(Query::view(view));
+    let first = next_data(&mut sub).await;
+    assert!(matches!(first, ViewEvent::Snapshot { .. }), "expected a snapshot, got {first:?}");
+    (sub, first)
+}
+
+/// A TCP proxy on loopback whose connections can all be cut at once.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    cut: broadcast::Sender<()>,
+}
+
+impl Proxy {
+    /// Forwards a free port to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let (cut, _) = broadcast::channel(4);
+        let cuts = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(upstream).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.recv() => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, cut }
+    }
+
+    /// `ws://PROXY/ws`.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Drops every connection through the proxy, mid-stream.
+    pub fn cut(&self) {
+        let _ = self.cut.send(());
+    }
+}
