@@ -275,7 +275,6 @@ async fn serve_cmd(args: Serve) -> Result<()> {
         ping_interval: Duration::from_secs_f64(args.ping_interval.max(0.1)),
         ..Default::default()
     };
-    let app = lucarne_server::router(engine.clone(), config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -299,7 +298,7 @@ async fn serve_cmd(args: Serve) -> Result<()> {
         "lucarne serving on http://{addr} (WebSocket ws://{addr}/ws, data {})",
         args.data.display()
     );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    lucarne_server::serve(listener, engine, config, shutdown()).await?;
     tracing::info!("stopped");
     Ok(())
 }

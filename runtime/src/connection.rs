@@ -326,13 +326,13 @@ impl State {
                 }
             }
             ServerMessage::SnapshotEnd(e) => {
-                if let Some(sub) = self.sub_for(e.sub) {
-                    if let Some((at, rows)) = sub.incoming.take() {
-                        sub.at = Some(at);
-                        let resynced = sub.resync.take();
-                        sub.emit(ViewEvent::Snapshot { at, rows, resynced });
-                        sub.emit(ViewEvent::Status(Status::Live));
-                    }
+                if let Some(sub) = self.sub_for(e.sub)
+                    && let Some((at, rows)) = sub.incoming.take()
+                {
+                    sub.at = Some(at);
+                    let resynced = sub.resync.take();
+                    sub.emit(ViewEvent::Snapshot { at, rows, resynced });
+                    sub.emit(ViewEvent::Status(Status::Live));
                 }
             }
             ServerMessage::Resumed(r) => {
@@ -367,17 +367,17 @@ impl State {
                 }
             }
             ServerMessage::Ack(a) => {
-                if let Some(p) = self.outbox.remove(&a.seq) {
-                    if let Some(reply) = p.reply {
-                        let _ = reply.send(Ok(a));
-                    }
+                if let Some(p) = self.outbox.remove(&a.seq)
+                    && let Some(reply) = p.reply
+                {
+                    let _ = reply.send(Ok(a));
                 }
             }
             ServerMessage::Reject(r) => {
-                if let Some(p) = self.outbox.remove(&r.seq) {
-                    if let Some(reply) = p.reply {
-                        let _ = reply.send(Err(CommandError::Rejected { code: r.code, message: r.message }));
-                    }
+                if let Some(p) = self.outbox.remove(&r.seq)
+                    && let Some(reply) = p.reply
+                {
+                    let _ = reply.send(Err(CommandError::Rejected { code: r.code, message: r.message }));
                 }
             }
             ServerMessage::ViewList(l) => {
@@ -391,18 +391,18 @@ impl State {
     }
 
     fn on_error(&mut self, e: ErrorMessage) {
-        if let Some(wire) = e.sub {
-            if let Some(sub) = self.sub_for(wire) {
-                sub.failed = true;
-                sub.emit(ViewEvent::Failed { code: e.code, message: e.message });
-                return;
-            }
+        if let Some(wire) = e.sub
+            && let Some(sub) = self.sub_for(wire)
+        {
+            sub.failed = true;
+            sub.emit(ViewEvent::Failed { code: e.code, message: e.message });
+            return;
         }
-        if let Some(id) = e.id {
-            if let Some(reply) = self.lists.remove(&id) {
-                let _ = reply.send(Err(ClientError::Server { code: e.code, message: e.message }));
-                return;
-            }
+        if let Some(id) = e.id
+            && let Some(reply) = self.lists.remove(&id)
+        {
+            let _ = reply.send(Err(ClientError::Server { code: e.code, message: e.message }));
+            return;
         }
         tracing::warn!(code = %e.code, "server error: {}", e.message);
     }

@@ -71,6 +71,16 @@ pub fn router(engine: Arc<Engine>, config: GatewayConfig) -> axum::Router {
         .with_state(shared)
 }
 
+/// Serves the routes on a bound listener until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: Arc<Engine>,
+    config: GatewayConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(engine, config)).with_graceful_shutdown(shutdown).await
+}
+
 async fn upgrade(ws: WebSocketUpgrade, State(shared): State<Shared>) -> impl IntoResponse {
     let limit = shared.config.hard_frame_limit;
     ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| connection(socket, shared))

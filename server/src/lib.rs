@@ -17,5 +17,5 @@ pub mod view;
 
 pub use commands::{CommandHandler, Commands, Rejection};
 pub use engine::Engine;
-pub use gateway::{GatewayConfig, router};
+pub use gateway::{GatewayConfig, router, serve};
 pub use store::{Store, StoreError};

@@ -264,19 +264,16 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
     let shape = if keys.is_empty() && !any_aggregate { Shape::Feed } else { Shape::Grouped };
     let mut columns = Vec::with_capacity(out.len());
     for (span, mut column) in out {
-        if shape == Shape::Grouped {
-            if let ColumnKind::Scalar(e) = &column.kind {
-                let Some(i) = keys.iter().position(|k| *k == *e) else {
-                    return Err(SqlError::at(
-                        span,
-                        format!(
-                            "column {:?} must appear in GROUP BY or be used in an aggregate",
-                            column.name
-                        ),
-                    ));
-                };
-                column.kind = ColumnKind::Key(i);
-            }
+        if shape == Shape::Grouped
+            && let ColumnKind::Scalar(e) = &column.kind
+        {
+            let Some(i) = keys.iter().position(|k| *k == *e) else {
+                return Err(SqlError::at(
+                    span,
+                    format!("column {:?} must appear in GROUP BY or be used in an aggregate", column.name),
+                ));
+            };
+            column.kind = ColumnKind::Key(i);
         }
         columns.push(column);
     }

@@ -128,10 +128,10 @@ async fn closing_cases_say_why() {
     let started = std::time::Instant::now();
     let mut code = None;
     while let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-        if let Message::Text(t) = frame {
-            if let Ok(ServerMessage::Error(e)) = decode_server(t.as_str()) {
-                code = Some(e.code);
-            }
+        if let Message::Text(t) = frame
+            && let Ok(ServerMessage::Error(e)) = decode_server(t.as_str())
+        {
+            code = Some(e.code);
         }
     }
     assert_eq!(code, Some(ErrorCode::Timeout));

@@ -70,10 +70,10 @@ impl Server {
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("serving on http://").nth(1) {
-                    if let (Some(tx), Some(addr)) = (tx.take(), rest.split_whitespace().next()) {
-                        let _ = tx.send(addr.to_owned());
-                    }
+                if let Some(rest) = line.split("serving on http://").nth(1)
+                    && let (Some(tx), Some(addr)) = (tx.take(), rest.split_whitespace().next())
+                {
+                    let _ = tx.send(addr.to_owned());
                 }
                 if let Ok(mut log) = sink.lock() {
                     log.push_str(&line);

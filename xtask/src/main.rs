@@ -1,0 +1,141 @@
+//! `cargo xtask`: the only place that installs tools or orchestrates builds and runs.
+//!
+//! - `setup`: installs what is missing on a fresh Debian machine (rustup components).
+//! - `demo`: builds and runs `lucarne serve --demo` on 127.0.0.1:7300.
+//! - `test`: formatting, clippy (`-D warnings`) and every test.
+//! - `bench skeleton`: the load benchmark of the walking skeleton, figures against baselines.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what is missing (rustup components; later: targets, apt packages).
+    Setup,
+    /// Build and run the demo server (`lucarne serve --demo`); extra arguments go to `serve`.
+    Demo {
+        /// Arguments for `lucarne serve`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Check formatting and lints, then run every test.
+    Test {
+        /// Skip `cargo fmt --check` and clippy.
+        #[arg(long)]
+        no_lint: bool,
+    },
+    /// Run a benchmark: `skeleton`.
+    Bench {
+        /// Which benchmark.
+        name: String,
+        /// Arguments for the benchmark binary.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    std::env::set_current_dir(root()).context("cannot enter the workspace root")?;
+    match cli.task {
+        Task::Setup => setup(),
+        Task::Demo { args } => demo(&args),
+        Task::Test { no_lint } => test(no_lint),
+        Task::Bench { name, args } => bench(&name, &args),
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Runs a command, echoing it, and fails if it fails.
+fn run(mut cmd: Command) -> Result<()> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    eprintln!("\n==> {shown}");
+    let started = Instant::now();
+    let status = cmd.status().with_context(|| format!("cannot run {shown}"))?;
+    eprintln!("<== {:.1}s", started.elapsed().as_secs_f64());
+    if !status.success() {
+        bail!("failed ({status}): {shown}");
+    }
+    Ok(())
+}
+
+fn has_output(program: &str, args: &[&str]) -> bool {
+    Command::new(program).args(args).output().is_ok_and(|o| o.status.success())
+}
+
+fn setup() -> Result<()> {
+    for (component, probe) in [("rustfmt", ["fmt", "--version"]), ("clippy", ["clippy", "--version"])] {
+        if !has_output("cargo", &probe) {
+            if !has_output("rustup", &["--version"]) {
+                bail!("cargo {component} is missing and rustup is not available to install it");
+            }
+            let mut cmd = Command::new("rustup");
+            cmd.args(["component", "add", component]);
+            run(cmd)?;
+        }
+    }
+    Ok(())
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    setup()?;
+    let mut build = cargo();
+    build.args(["build", "--package", "lucarne-cli"]);
+    run(build)?;
+    eprintln!(
+        "\nLucarne demo on http://127.0.0.1:7300 (WebSocket ws://127.0.0.1:7300/ws). In another terminal:\n\
+         \n  cargo run -q -p lucarne-cli -- watch orders\
+         \n  cargo run -q -p lucarne-cli -- send place_order '{{\"order_id\":\"o-1\",\"customer\":\"Ada\",\"total\":42.5,\"region\":\"eu\"}}'\
+         \n  cargo run -q -p lucarne-cli -- view list\n\nCtrl-C stops it.\n"
+    );
+    let mut serve = Command::new(root().join("target/debug/lucarne"));
+    serve.args(["serve", "--demo", "--data", "target/demo-data"]).args(args);
+    run(serve)
+}
+
+fn test(no_lint: bool) -> Result<()> {
+    let started = Instant::now();
+    setup()?;
+    if !no_lint {
+        let mut fmt = cargo();
+        fmt.args(["fmt", "--all", "--", "--check"]);
+        run(fmt)?;
+        let mut clippy = cargo();
+        clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+        run(clippy)?;
+    }
+    let mut tests = cargo();
+    tests.args(["test", "--workspace"]);
+    run(tests)?;
+    eprintln!("\nall checks passed in {:.0}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn bench(name: &str, args: &[String]) -> Result<()> {
+    match name {
+        "skeleton" => {
+            let mut cmd = cargo();
+            cmd.args(["run", "--release", "--package", "lucarne-bench", "--", "skeleton"]).args(args);
+            run(cmd)
+        }
+        other => bail!("no benchmark named {other:?} (known: skeleton)"),
+    }
+}
