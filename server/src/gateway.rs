@@ -78,6 +78,14 @@ pub async fn serve(
     config: GatewayConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Acks and deltas are small frames written back to back: Nagle's algorithm would hold the
+    // second one for the peer's delayed ACK (tens of milliseconds).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, router(engine, config)).with_graceful_shutdown(shutdown).await
 }
 

@@ -16,7 +16,9 @@ pub(crate) struct Link {
 
 /// Opens a WebSocket.
 pub(crate) async fn connect(url: &str) -> Result<Link, String> {
-    let (socket, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
+    // No Nagle: commands are small frames that should leave at once.
+    let (socket, _) =
+        tokio_tungstenite::connect_async_with_config(url, None, true).await.map_err(|e| e.to_string())?;
     Ok(Link { socket })
 }
 
