@@ -1,6 +1,6 @@
 //! `cargo xtask`: the only place that installs tools or orchestrates builds and runs.
 //!
-//! - `setup`: installs what is missing on a fresh Debian machine (rustup components).
+//! - `setup`: installs what is missing on a fresh Debian machine (rustup components, apt packages).
 //! - `demo`: builds and runs `lucarne serve --demo` on 127.0.0.1:7300.
 //! - `test`: formatting, clippy (`-D warnings`) and every test.
 //! - `bench skeleton`: the load benchmark of the walking skeleton, figures against baselines.
@@ -21,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what is missing (rustup components; later: targets, apt packages).
+    /// Install what is missing (rustup components, Debian packages for the tests).
     Setup,
     /// Build and run the demo server (`lucarne serve --demo`); extra arguments go to `serve`.
     Demo {
@@ -81,7 +81,37 @@ fn has_output(program: &str, args: &[&str]) -> bool {
     Command::new(program).args(args).output().is_ok_and(|o| o.status.success())
 }
 
+/// Debian packages the tests use, with a file that shows each is installed.
+const APT_PACKAGES: &[(&str, &str)] = &[
+    ("poppler-utils", "/usr/bin/pdftotext"),
+    ("qpdf", "/usr/bin/qpdf"),
+    ("fonts-noto-core", "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"),
+];
+
+fn apt_install() -> Result<()> {
+    let missing: Vec<&str> =
+        APT_PACKAGES.iter().filter(|(_, probe)| !Path::new(probe).exists()).map(|(name, _)| *name).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing Debian packages: {}", missing.join(" "));
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let apt = |args: &[&str]| {
+        let mut cmd = if root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !root {
+            cmd.arg("apt-get");
+        }
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    run(apt(&["update", "-q"]))?;
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend(&missing);
+    run(apt(&args))
+}
+
 fn setup() -> Result<()> {
+    apt_install()?;
     for (component, probe) in [("rustfmt", ["fmt", "--version"]), ("clippy", ["clippy", "--version"])] {
         if !has_output("cargo", &probe) {
             if !has_output("rustup", &["--version"]) {
