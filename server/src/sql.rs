@@ -79,6 +79,8 @@ pub struct Column {
     pub name: String,
     /// How it's computed.
     pub kind: ColumnKind,
+    /// Kept for `HAVING` only; not part of the row clients see.
+    pub hidden: bool,
 }
 
 /// The shape of a view.
@@ -107,8 +109,10 @@ pub struct ViewDef {
     pub filter: Option<Expr>,
     /// The `GROUP BY` keys.
     pub keys: Vec<Expr>,
-    /// The output columns.
+    /// The output columns (and hidden ones `HAVING` needs).
     pub columns: Vec<Column>,
+    /// The `HAVING` condition over the columns: a group whose row fails it is not in the view.
+    pub having: Option<Expr>,
     /// Grouped or feed.
     pub shape: Shape,
 }
@@ -205,9 +209,6 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
     if select.distinct.is_some() {
         return Err(unsupported(select.span(), "SELECT DISTINCT"));
     }
-    if let Some(having) = &select.having {
-        return Err(unsupported(having.span(), "HAVING"));
-    }
     if select.top.is_some()
         || select.into.is_some()
         || !select.lateral_views.is_empty()
@@ -259,7 +260,7 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
             }
             None => ColumnKind::Scalar(scalar(expr)?),
         };
-        out.push((item.span(), Column { name, kind }));
+        out.push((item.span(), Column { name, kind, hidden: false }));
     }
     let shape = if keys.is_empty() && !any_aggregate { Shape::Feed } else { Shape::Grouped };
     let mut columns = Vec::with_capacity(out.len());
@@ -277,7 +278,14 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
         }
         columns.push(column);
     }
-    Ok(ViewDef { name: view_name, sql: statement.to_string(), source, filter, keys, columns, shape })
+    let having = match &select.having {
+        Some(h) if shape == Shape::Feed => {
+            return Err(SqlError::at(h.span(), "HAVING needs GROUP BY or an aggregate"));
+        }
+        Some(h) => Some(compile_expr(h, &mut HavingScope { columns: &mut columns })?),
+        None => None,
+    };
+    Ok(ViewDef { name: view_name, sql: statement.to_string(), source, filter, keys, columns, having, shape })
 }
 
 fn single_name(name: &ast::ObjectName) -> Result<String, SqlError> {
@@ -354,18 +362,102 @@ fn field(parts: &[ast::Ident]) -> Field {
     }
 }
 
-/// Compiles a scalar SQL expression.
+/// What names in an expression refer to.
+pub trait Scope {
+    /// A name (`a` or `a.b.c`).
+    fn name(&mut self, parts: &[ast::Ident], span: Span) -> Result<Expr, SqlError>;
+    /// An aggregate call such as `COUNT(*)`.
+    fn aggregate(&mut self, call: &ast::Expr, span: Span) -> Result<Expr, SqlError> {
+        let name = call.to_string();
+        Err(SqlError::at(
+            span,
+            format!("aggregate {name} is only allowed as a whole SELECT column or in HAVING"),
+        ))
+    }
+}
+
+/// Names are event fields (`type`, `stream`, `position`, `ts`, or payload paths).
+pub struct EventScope;
+
+impl Scope for EventScope {
+    fn name(&mut self, parts: &[ast::Ident], _: Span) -> Result<Expr, SqlError> {
+        Ok(Expr::Field(field(parts)))
+    }
+}
+
+/// Names are a view's columns (for `HAVING` and live-query filters).
+pub struct ColumnScope<'a> {
+    /// The column names.
+    pub columns: &'a [String],
+}
+
+impl Scope for ColumnScope<'_> {
+    fn name(&mut self, parts: &[ast::Ident], span: Span) -> Result<Expr, SqlError> {
+        match parts {
+            [one] if self.columns.contains(&one.value) => {
+                Ok(Expr::Field(Field::Path(vec![one.value.clone()])))
+            }
+            _ => {
+                let name = parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(".");
+                Err(SqlError::at(
+                    span,
+                    format!("unknown column {name:?} (columns: {})", self.columns.join(", ")),
+                ))
+            }
+        }
+    }
+}
+
+/// `HAVING`: names are the view's columns; an aggregate is one of its columns, or a hidden
+/// column added for it.
+struct HavingScope<'a> {
+    columns: &'a mut Vec<Column>,
+}
+
+impl Scope for HavingScope<'_> {
+    fn name(&mut self, parts: &[ast::Ident], span: Span) -> Result<Expr, SqlError> {
+        let names: Vec<String> = self.columns.iter().filter(|c| !c.hidden).map(|c| c.name.clone()).collect();
+        ColumnScope { columns: &names }.name(parts, span)
+    }
+
+    fn aggregate(&mut self, call: &ast::Expr, span: Span) -> Result<Expr, SqlError> {
+        let Some((agg, arg)) = aggregate(call)? else {
+            return Err(SqlError::at(span, "expected an aggregate"));
+        };
+        let kind = ColumnKind::Agg(agg, arg);
+        let name = match self.columns.iter().find(|c| c.kind == kind) {
+            Some(c) => c.name.clone(),
+            None => {
+                let name = format!("$having{}", self.columns.len());
+                self.columns.push(Column { name: name.clone(), kind, hidden: true });
+                name
+            }
+        };
+        Ok(Expr::Field(Field::Path(vec![name])))
+    }
+}
+
+/// Compiles a scalar SQL expression over event fields.
 pub fn scalar(expr: &ast::Expr) -> Result<Expr, SqlError> {
+    compile_expr(expr, &mut EventScope)
+}
+
+/// Compiles a scalar SQL expression whose names mean what `scope` says.
+pub fn compile_expr(expr: &ast::Expr, scope: &mut dyn Scope) -> Result<Expr, SqlError> {
     use ast::Expr as E;
-    let b = |e: &ast::Expr| scalar(e).map(Box::new);
+    macro_rules! b {
+        ($e:expr) => {
+            compile_expr($e, scope).map(Box::new)
+        };
+    }
     Ok(match expr {
-        E::Identifier(i) => Expr::Field(field(std::slice::from_ref(i))),
-        E::CompoundIdentifier(parts) => Expr::Field(field(parts)),
+        E::Identifier(i) => scope.name(std::slice::from_ref(i), expr.span())?,
+        E::CompoundIdentifier(parts) => scope.name(parts, expr.span())?,
         E::Value(v) => Expr::Lit(literal(&v.value, v.span)?),
-        E::Nested(e) => scalar(e)?,
-        E::UnaryOp { op: UnaryOperator::Not, expr } => Expr::Not(b(expr)?),
-        E::UnaryOp { op: UnaryOperator::Minus, expr } => Expr::Neg(b(expr)?),
-        E::UnaryOp { op: UnaryOperator::Plus, expr } => scalar(expr)?,
+        E::Nested(e) => compile_expr(e, scope)?,
+        E::UnaryOp { op: UnaryOperator::Not, expr } => Expr::Not(b!(expr)?),
+        E::UnaryOp { op: UnaryOperator::Minus, expr } => Expr::Neg(b!(expr)?),
+        E::UnaryOp { op: UnaryOperator::Plus, expr } => compile_expr(expr, scope)?,
         E::BinaryOp { left, op, right } => {
             let op = match op {
                 BinaryOperator::Plus => BinOp::Add,
@@ -384,25 +476,34 @@ pub fn scalar(expr: &ast::Expr) -> Result<Expr, SqlError> {
                 BinaryOperator::StringConcat => BinOp::Concat,
                 other => return Err(unsupported(expr.span(), &format!("operator {other}"))),
             };
-            Expr::Bin(op, b(left)?, b(right)?)
+            Expr::Bin(op, b!(left)?, b!(right)?)
         }
-        E::IsNull(e) => Expr::IsNull(b(e)?, false),
-        E::IsNotNull(e) => Expr::IsNull(b(e)?, true),
-        E::InList { expr, list, negated } => {
-            Expr::InList(b(expr)?, list.iter().map(scalar).collect::<Result<_, _>>()?, *negated)
-        }
-        E::Between { expr, negated, low, high } => Expr::Between(b(expr)?, b(low)?, b(high)?, *negated),
+        E::IsNull(e) => Expr::IsNull(b!(e)?, false),
+        E::IsNotNull(e) => Expr::IsNull(b!(e)?, true),
+        E::InList { expr, list, negated } => Expr::InList(
+            b!(expr)?,
+            list.iter().map(|e| compile_expr(e, scope)).collect::<Result<_, _>>()?,
+            *negated,
+        ),
+        E::Between { expr, negated, low, high } => Expr::Between(b!(expr)?, b!(low)?, b!(high)?, *negated),
         E::Like { negated, any: false, expr, pattern, escape_char: None } => {
-            Expr::Like(b(expr)?, b(pattern)?, *negated)
+            Expr::Like(b!(expr)?, b!(pattern)?, *negated)
         }
-        E::Case { operand, conditions, else_result, .. } => Expr::Case {
-            operand: operand.as_deref().map(scalar).transpose()?.map(Box::new),
-            whens: conditions
-                .iter()
-                .map(|w| Ok((scalar(&w.condition)?, scalar(&w.result)?)))
-                .collect::<Result<_, SqlError>>()?,
-            otherwise: else_result.as_deref().map(scalar).transpose()?.map(Box::new),
-        },
+        E::Case { operand, conditions, else_result, .. } => {
+            let operand = match operand.as_deref() {
+                Some(o) => Some(b!(o)?),
+                None => None,
+            };
+            let mut whens = Vec::with_capacity(conditions.len());
+            for w in conditions {
+                whens.push((compile_expr(&w.condition, scope)?, compile_expr(&w.result, scope)?));
+            }
+            let otherwise = match else_result.as_deref() {
+                Some(e) => Some(b!(e)?),
+                None => None,
+            };
+            Expr::Case { operand, whens, otherwise }
+        }
         E::Function(f) => {
             let fname = f.name.to_string().to_ascii_uppercase();
             let func = match fname.as_str() {
@@ -412,10 +513,7 @@ pub fn scalar(expr: &ast::Expr) -> Result<Expr, SqlError> {
                 "ABS" => Func::Abs,
                 "COALESCE" => Func::Coalesce,
                 "COUNT" | "SUM" | "MIN" | "MAX" | "AVG" | "FIRST" | "LAST" => {
-                    return Err(SqlError::at(
-                        f.span(),
-                        format!("aggregate {fname} is only allowed as a whole SELECT column"),
-                    ));
+                    return scope.aggregate(expr, f.span());
                 }
                 _ => return Err(unsupported(f.span(), &format!("function {fname}"))),
             };
@@ -426,7 +524,7 @@ pub fn scalar(expr: &ast::Expr) -> Result<Expr, SqlError> {
                 .args
                 .iter()
                 .map(|a| match a {
-                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => scalar(e),
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => compile_expr(e, scope),
                     other => Err(unsupported(other.span(), "this function argument")),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -504,6 +602,12 @@ mod tests {
             2,
         );
         check("CREATE VIEW a AS SELECT a.b.c AS abc, COUNT(*) AS n FROM s GROUP BY a.b.c", Shape::Grouped, 1);
+        let v = parse_view(
+            "CREATE VIEW h AS SELECT r, COUNT(*) AS n FROM s GROUP BY r HAVING COUNT(*) > 1 AND MAX(x) < 5",
+        )
+        .expect("valid");
+        let hidden: Vec<_> = v.columns.iter().filter(|c| c.hidden).map(|c| c.kind.clone()).collect();
+        assert_eq!(hidden, vec![ColumnKind::Agg(Agg::Max, Some(Expr::Field(Field::Path(vec!["x".into()]))))]);
     }
 
     #[test]
@@ -513,7 +617,14 @@ mod tests {
             assert!(err.message.contains(message), "{sql}: got {err}");
             assert_eq!((err.line, err.column), (line, column), "{sql}: got {err}");
         }
-        check("CREATE VIEW v AS SELECT x FROM s HAVING COUNT(*) > 1", "HAVING", 1, 41);
+        check("CREATE VIEW v AS SELECT x FROM s HAVING COUNT(*) > 1", "HAVING needs GROUP BY", 1, 41);
+        check(
+            "CREATE VIEW v AS SELECT a, COUNT(*) AS n FROM s GROUP BY a HAVING b > 1",
+            "unknown column \"b\"",
+            1,
+            67,
+        );
+        check("CREATE VIEW v AS SELECT DISTINCT a FROM s", "SELECT DISTINCT", 1, 18);
         check("CREATE VIEW v AS\nSELECT a, COUNT(*) FROM s\nJOIN t ON s.id = t.id GROUP BY a", "JOIN", 3, 6);
         check("CREATE VIEW v AS SELECT b, COUNT(*) AS n FROM s GROUP BY a", "must appear in GROUP BY", 1, 25);
         check("CREATE VIEW v AS SELECT a, COUNT(DISTINCT b) AS n FROM s GROUP BY a", "COUNT(DISTINCT", 1, 28);

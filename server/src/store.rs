@@ -264,7 +264,9 @@ impl Store {
                 break;
             }
             let state: GroupState = serde_json::from_slice(v.value())?;
-            rows.push(Row { key: ViewDef::wire_key(&state.keys), row: def.row(&state) });
+            if let Some(row) = def.row(&state) {
+                rows.push(Row { key: ViewDef::wire_key(&state.keys), row });
+            }
         }
         Ok(Snapshot { at: Position { epoch: meta.epoch, version: meta.version }, rows })
     }
@@ -382,6 +384,11 @@ impl Store {
                     }
                 }
                 let ops = flush(view, &mut rows, cache, &mut meta)?;
+                if ops.is_empty() {
+                    // Only groups `HAVING` keeps out changed: nothing a client sees.
+                    write_meta(&txn, &view.name, &meta)?;
+                    continue;
+                }
                 let change = Change {
                     view: view.name.clone(),
                     epoch: meta.epoch,
@@ -404,9 +411,10 @@ impl Store {
     }
 }
 
+/// The rows a batch touched: whether each was in the view before the batch, and its state now.
 type Cache = BTreeMap<Vec<u8>, (bool, GroupState)>;
 
-/// Folds one event into the batch's cache of touched rows (`true` marks a row that is new).
+/// Folds one event into the batch's cache of touched rows.
 fn fold_into(
     view: &ViewDef,
     event: &Event,
@@ -414,14 +422,17 @@ fn fold_into(
     cache: &mut Cache,
 ) -> Result<(), StoreError> {
     let key = store_key(view, &view.key_values(event));
-    let (is_new, state) = match cache.remove(&key) {
-        Some((is_new, state)) => (is_new, Some(state)),
+    let (was_visible, state) = match cache.remove(&key) {
+        Some((was_visible, state)) => (was_visible, Some(state)),
         None => match rows.get((view.name.as_str(), key.as_slice()))? {
-            Some(raw) => (false, Some(serde_json::from_slice(raw.value())?)),
-            None => (true, None),
+            Some(raw) => {
+                let state: GroupState = serde_json::from_slice(raw.value())?;
+                (view.having.is_none() || view.row(&state).is_some(), Some(state))
+            }
+            None => (false, None),
         },
     };
-    cache.insert(key, (is_new, view.fold(state, event)));
+    cache.insert(key, (was_visible, view.fold(state, event)));
     Ok(())
 }
 
@@ -433,10 +444,19 @@ fn flush(
     meta: &mut ViewMeta,
 ) -> Result<Vec<Op>, StoreError> {
     let mut ops = Vec::with_capacity(cache.len());
-    for (key, (is_new, state)) in cache {
+    for (key, (was_visible, state)) in cache {
         rows.insert((view.name.as_str(), key.as_slice()), serde_json::to_vec(&state)?.as_slice())?;
-        meta.rows += u64::from(is_new);
-        ops.push(Op::Upsert { key: ViewDef::wire_key(&state.keys), row: view.row(&state) });
+        match (was_visible, view.row(&state)) {
+            (_, Some(row)) => {
+                meta.rows += u64::from(!was_visible);
+                ops.push(Op::Upsert { key: ViewDef::wire_key(&state.keys), row });
+            }
+            (true, None) => {
+                meta.rows -= 1;
+                ops.push(Op::Remove { key: ViewDef::wire_key(&state.keys) });
+            }
+            (false, None) => {}
+        }
     }
     if view.shape == Shape::Feed {
         while meta.rows > FEED_RETENTION {
@@ -515,6 +535,8 @@ mod tests {
         CREATE VIEW by_region AS SELECT region, type, COUNT(total) AS n, SUM(total) AS revenue, FIRST(customer) AS first
             FROM orders WHERE total > 3 OR type <> 'place_order' GROUP BY region, type;
         CREATE VIEW total AS SELECT COUNT(*) AS n, SUM(total) AS revenue FROM orders;
+        CREATE VIEW busy AS SELECT region, COUNT(*) AS n FROM orders GROUP BY region
+            HAVING COUNT(*) > 3 AND SUM(total) > 10 AND region <> 'us';
         CREATE VIEW feed AS SELECT order_id, total FROM orders WHERE total >= 5;
         CREATE VIEW other AS SELECT COUNT(*) AS n FROM elsewhere;";
 

@@ -146,8 +146,22 @@ impl ViewDef {
         state
     }
 
-    /// The row's columns.
-    pub fn row(&self, state: &GroupState) -> Map<String, Value> {
+    /// The row's columns as clients see them, or `None` when `HAVING` keeps the group out.
+    pub fn row(&self, state: &GroupState) -> Option<Map<String, Value>> {
+        let mut row = self.full_row(state);
+        if let Some(having) = &self.having {
+            if !having.holds(&row) {
+                return None;
+            }
+            for column in self.columns.iter().filter(|c| c.hidden) {
+                row.remove(&column.name);
+            }
+        }
+        Some(row)
+    }
+
+    /// Every column, hidden ones included.
+    fn full_row(&self, state: &GroupState) -> Map<String, Value> {
         self.columns
             .iter()
             .zip(&state.accs)
@@ -173,6 +187,16 @@ impl ViewDef {
                 (column.name.clone(), value)
             })
             .collect()
+    }
+}
+
+/// A row as an expression input: its columns by name.
+impl Record for Map<String, Value> {
+    fn field(&self, field: &Field) -> Value {
+        match field {
+            Field::Path(path) if path.len() == 1 => self.get(&path[0]).cloned().unwrap_or(Value::Null),
+            _ => Value::Null,
+        }
     }
 }
 
@@ -210,7 +234,7 @@ pub fn recompute(view: &ViewDef, events: &[Event]) -> std::collections::BTreeMap
             }
         }
     }
-    states.into_iter().map(|(k, s)| (k, view.row(&s))).collect()
+    states.into_iter().filter_map(|(k, s)| Some((k, view.row(&s)?))).collect()
 }
 
 #[cfg(test)]
