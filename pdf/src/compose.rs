@@ -1,0 +1,292 @@
+//! From a scene to pages: the layout size for each mode, the scale, where pages break, and
+//! the drawing of every page (content, header, footer) into a [`Sink`].
+
+use crate::options::{Mode, POINTS_PER_PIXEL, PdfOptions};
+use crate::scene::{Glyph, Item, Kind, Paint, Path, Scene, TextLine};
+use crate::sink::Sink;
+use crate::{PdfError, translate};
+use iced_core::theme::Base;
+use iced_core::{Point, Rectangle, Size};
+use iced_graphics::text::font_system;
+
+/// The size the element is laid out at, in logical pixels.
+pub(crate) fn layout_size(options: &PdfOptions) -> Size {
+    let (_, _, cw, ch) = options.content_box();
+    let k = POINTS_PER_PIXEL * options.zoom;
+    match options.mode {
+        Mode::Screen => options.viewport.unwrap_or(Size::new(cw / k, ch / k)),
+        Mode::Document => Size::new(cw / k, f32::INFINITY),
+    }
+}
+
+/// Where pages are cut and how pixels map to points.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Plan {
+    /// Points per logical pixel.
+    pub scale: f32,
+    /// The part of the scene each page shows, in logical pixels.
+    pub windows: Vec<Rectangle>,
+}
+
+/// Decides the scale and the page windows.
+pub(crate) fn plan(scene: &Scene, layout: Size, options: &PdfOptions) -> Result<Plan, PdfError> {
+    let (_, _, cw, ch) = options.content_box();
+    let base = POINTS_PER_PIXEL * options.zoom;
+    match options.mode {
+        Mode::Screen => {
+            let fit = (cw / (layout.width * base)).min(ch / (layout.height * base));
+            Ok(Plan { scale: base * fit.min(1.0), windows: vec![Rectangle::new(Point::ORIGIN, layout)] })
+        }
+        Mode::Document => {
+            // iced lays the element out within the width it is given (fixed widths are
+            // clamped, as in a window that narrow) and the recording is clipped to it, so
+            // nothing is drawn beyond the content box.
+            let extents: Vec<Rectangle> = scene.items.iter().filter_map(Item::extent).collect();
+            let scale = base;
+            let page = ch / scale;
+            let bottom = extents.iter().map(|e| e.y + e.height).fold(0.0, f32::max);
+            // Boxes that must not be cut: every text line, and every box shorter than half a
+            // page (rows, cards, buttons, images).
+            let mut atoms: Vec<(f32, f32)> = scene
+                .items
+                .iter()
+                .filter_map(|item| match &item.kind {
+                    Kind::Text(line) => Some((line.top, line.bottom)),
+                    _ => item.extent().filter(|e| e.height < page / 2.0).map(|e| (e.y, e.y + e.height)),
+                })
+                .collect();
+            atoms.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let starts = breaks(&atoms, page, bottom, options.max_pages)?;
+            let width = cw / scale;
+            let windows = starts
+                .iter()
+                .enumerate()
+                .map(|(i, &y)| {
+                    let end = starts.get(i + 1).copied().unwrap_or(y + page);
+                    Rectangle::new(Point::new(0.0, y), Size::new(width, end - y))
+                })
+                .collect();
+            Ok(Plan { scale, windows })
+        }
+    }
+}
+
+/// The tops of the pages: a page ends where the next atom that would straddle its bottom
+/// begins; an atom taller than a page is cut.
+fn breaks(atoms: &[(f32, f32)], page: f32, bottom: f32, limit: usize) -> Result<Vec<f32>, PdfError> {
+    let mut starts = vec![0.0_f32];
+    let mut start = 0.0_f32;
+    while start + page < bottom - 0.01 {
+        let mut cut = start + page;
+        loop {
+            let straddling = atoms
+                .iter()
+                .filter(|(a, b)| *a > start + 0.5 && *a < cut && *b > cut + 0.01)
+                .map(|(a, _)| *a)
+                .fold(f32::INFINITY, f32::min);
+            if straddling.is_finite() {
+                cut = straddling;
+            } else {
+                break;
+            }
+        }
+        start = cut;
+        starts.push(start);
+        if starts.len() > limit {
+            // Estimate without cutting further.
+            let needed = starts.len() + ((bottom - start) / page).ceil() as usize;
+            return Err(PdfError::TooManyPages { needed, limit });
+        }
+    }
+    Ok(starts)
+}
+
+/// Draws every page of the plan into the sink. Returns the page count.
+pub(crate) fn compose<S: Sink>(
+    scene: &mut Scene,
+    plan: &Plan,
+    options: &PdfOptions,
+    sink: &mut S,
+) -> Result<usize, PdfError> {
+    let (page_w, page_h) = options.page_points();
+    let (left, top, _, _) = options.content_box();
+    let count = plan.windows.len();
+    let headers = header_footer_lines(scene, options, count, (page_w, page_h))?;
+    let k = plan.scale;
+    for (index, window) in plan.windows.iter().enumerate() {
+        sink.begin_page(page_w, page_h);
+        if options.paint_background {
+            let bg = options.theme.base().background_color;
+            let sheet =
+                Path::rounded_rect(Rectangle::new(Point::ORIGIN, Size::new(page_w, page_h)), [0.0; 4]);
+            sink.fill(&sheet, &Paint::Solid(bg.into()), false);
+        }
+        let map = |p: Point| Point::new(left + (p.x - window.x) * k, top + (p.y - window.y) * k);
+        let map_rect = |r: Rectangle| {
+            let a = map(Point::new(r.x, r.y));
+            Rectangle::new(a, Size::new(r.width * k, r.height * k))
+        };
+        let mut current_clip: Option<Rectangle> = None;
+        for item in &scene.items {
+            let Some(extent) = item.extent() else {
+                continue;
+            };
+            let clip = match &item.kind {
+                Kind::Text(line) => {
+                    // A line belongs to the one page that holds its middle.
+                    let middle = (line.top + line.bottom) / 2.0;
+                    if middle < window.y || middle >= window.y + window.height {
+                        continue;
+                    }
+                    let y0 = window.y.min(line.top);
+                    let y1 = (window.y + window.height).max(line.bottom);
+                    let room = Rectangle::new(Point::new(window.x, y0), Size::new(window.width, y1 - y0));
+                    item.clip.intersection(&room)
+                }
+                _ => {
+                    if !extent.intersects(window) {
+                        continue;
+                    }
+                    item.clip.intersection(window)
+                }
+            };
+            let Some(clip) = clip else {
+                continue;
+            };
+            let clip = map_rect(clip);
+            if current_clip != Some(clip) {
+                if current_clip.is_some() {
+                    sink.pop_clip();
+                }
+                sink.push_clip(clip);
+                current_clip = Some(clip);
+            }
+            match &item.kind {
+                Kind::Fill { path, paint, even_odd } => {
+                    let paint = match paint {
+                        Paint::Solid(c) => Paint::Solid(*c),
+                        Paint::Linear { start, end, stops } => {
+                            Paint::Linear { start: map(*start), end: map(*end), stops: stops.clone() }
+                        }
+                    };
+                    sink.fill(&path.map(map), &paint, *even_odd);
+                }
+                Kind::Stroke { path, color, style } => {
+                    let mut style = *style;
+                    style.width *= k;
+                    sink.stroke(&path.map(map), *color, &style);
+                }
+                Kind::Text(line) => {
+                    let line = map_line(line, &map, k);
+                    sink.text(&line, &scene.faces)?;
+                }
+                Kind::Image { image, bounds, opacity, radii } => {
+                    if let Some(raster) = scene.images.get(*image) {
+                        sink.image(*image, raster, map_rect(*bounds), *opacity, radii.map(|r| r * k));
+                    }
+                }
+            }
+        }
+        if current_clip.is_some() {
+            sink.pop_clip();
+        }
+        if let Some(lines) = headers.get(index) {
+            for line in lines {
+                sink.text(line, &scene.faces)?;
+            }
+        }
+        sink.end_page();
+    }
+    Ok(count)
+}
+
+fn map_line(line: &TextLine, map: &impl Fn(Point) -> Point, k: f32) -> TextLine {
+    let glyphs = line
+        .glyphs
+        .iter()
+        .map(|g| {
+            let p = map(Point::new(g.x, g.y));
+            Glyph { x: p.x, y: p.y, size: g.size * k, ..g.clone() }
+        })
+        .collect();
+    let top = map(Point::new(0.0, line.top)).y;
+    TextLine {
+        top,
+        bottom: top + (line.bottom - line.top) * k,
+        width: line.width * k,
+        glyphs,
+        text: line.text.clone(),
+        has_rtl: line.has_rtl,
+    }
+}
+
+/// Header and footer lines of every page, shaped with the default font, centred in the top
+/// and bottom margins, in page space.
+fn header_footer_lines(
+    scene: &mut Scene,
+    options: &PdfOptions,
+    count: usize,
+    (page_w, page_h): (f32, f32),
+) -> Result<Vec<Vec<TextLine>>, PdfError> {
+    if options.header.is_none() && options.footer.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut guard = font_system().write().map_err(|_| PdfError::FontSystem)?;
+    let fs = guard.raw();
+    let m = options.margins;
+    let mut pages = Vec::with_capacity(count);
+    for page in 1..=count {
+        let mut lines = Vec::new();
+        for (template, band_top, band_height) in
+            [(&options.header, 0.0, m.top), (&options.footer, page_h - m.bottom, m.bottom)]
+        {
+            let Some(template) = template else {
+                continue;
+            };
+            let text = template.replace("{page}", &page.to_string()).replace("{pages}", &count.to_string());
+            for line in translate::shape_line(fs, &text, options.default_font, options.header_footer_size) {
+                let height = line.bottom - line.top;
+                let dx = (page_w - line.width) / 2.0;
+                let dy = band_top + (band_height - height) / 2.0 - line.top;
+                for g in &line.glyphs {
+                    translate::register_face(&mut scene.faces, fs, g.font);
+                }
+                lines.push(map_line(&line, &|p| Point::new(p.x + dx, p.y + dy), 1.0));
+            }
+        }
+        pages.push(lines);
+    }
+    Ok(pages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_break_before_a_straddling_row() {
+        // Rows of 30 px every 30 px; a page of 100 px holds 3 rows, not 3⅓.
+        let atoms: Vec<(f32, f32)> = (0..10).map(|i| (i as f32 * 30.0, i as f32 * 30.0 + 30.0)).collect();
+        let starts = breaks(&atoms, 100.0, 300.0, 100).unwrap();
+        assert_eq!(starts, vec![0.0, 90.0, 180.0, 270.0]);
+    }
+
+    #[test]
+    fn an_atom_taller_than_a_page_is_cut() {
+        let atoms = vec![(10.0, 500.0)];
+        let starts = breaks(&atoms, 100.0, 500.0, 100).unwrap();
+        assert_eq!(starts, vec![0.0, 10.0, 110.0, 210.0, 310.0, 410.0]);
+    }
+
+    #[test]
+    fn the_page_limit_is_an_error() {
+        let err = breaks(&[], 10.0, 1000.0, 5).unwrap_err();
+        assert!(matches!(err, PdfError::TooManyPages { limit: 5, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn content_that_fits_is_one_page() {
+        assert_eq!(breaks(&[(0.0, 50.0)], 100.0, 50.0, 1).unwrap(), vec![0.0]);
+        assert_eq!(breaks(&[], 100.0, 0.0, 1).unwrap(), vec![0.0]);
+    }
+}

@@ -1,0 +1,410 @@
+//! Where pages go: the [`Sink`] trait (page space: points, origin at the top-left corner of
+//! the sheet, y down) and its one implementation on printpdf 0.12, [`PrintPdf`]. Everything
+//! printpdf-specific lives here, so another backend (krilla, say) is one more `impl Sink`.
+
+use crate::PdfError;
+use crate::scene::{Cap, Face, FontKey, Join, Paint, Path, Raster, Rgba, Seg, StrokeStyle, TextLine};
+use iced_core::Rectangle;
+use printpdf::{
+    Codepoint, Color, DictItem, ExtendedGraphicsState, ExtendedGraphicsStateId, FontId, GradientStop, Line,
+    LineCapStyle, LineJoinStyle, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle,
+    PdfPage, PdfSaveOptions, Polygon, PolygonRing, Pt, RawImage, RawImageData, RawImageFormat, Rect, Rgb,
+    Shading, ShadingGeometry, TextItem, TextMatrix, WindingOrder, XObjectId, XObjectTransform,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// What the composer draws, page by page, in page space.
+pub(crate) trait Sink {
+    /// Starts a sheet of the given size in points.
+    fn begin_page(&mut self, width: f32, height: f32);
+    /// Clips what follows to a rectangle, until the matching [`pop_clip`](Self::pop_clip).
+    fn push_clip(&mut self, clip: Rectangle);
+    /// Ends the innermost clip.
+    fn pop_clip(&mut self);
+    /// Fills a path.
+    fn fill(&mut self, path: &Path, paint: &Paint, even_odd: bool);
+    /// Strokes a path.
+    fn stroke(&mut self, path: &Path, color: Rgba, style: &StrokeStyle);
+    /// Draws one line of positioned glyphs.
+    fn text(&mut self, line: &TextLine, faces: &BTreeMap<FontKey, Face>) -> Result<(), PdfError>;
+    /// Draws raster `index` stretched over `bounds`, rounded by `radii`.
+    fn image(&mut self, index: usize, raster: &Raster, bounds: Rectangle, opacity: f32, radii: [f32; 4]);
+    /// Finishes the sheet.
+    fn end_page(&mut self);
+}
+
+/// Document information written with the file.
+pub(crate) struct Metadata<'a> {
+    pub title: &'a str,
+    pub author: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub keywords: &'a [String],
+}
+
+/// A [`Sink`] that builds a PDF with printpdf: fonts embedded as subset CID TrueType with a
+/// ToUnicode map, images as XObjects (alpha as soft mask), transparency as ExtGStates.
+pub(crate) struct PrintPdf {
+    doc: PdfDocument,
+    pages: Vec<PdfPage>,
+    ops: Vec<Op>,
+    page_size: (f32, f32),
+    fonts: HashMap<FontKey, FontId>,
+    images: HashMap<usize, XObjectId>,
+    alphas: HashMap<u16, ExtendedGraphicsStateId>,
+    /// What each glyph extracts as: printpdf keeps one string per glyph and font.
+    to_unicode: HashMap<(FontKey, u16), String>,
+    clip_depth: usize,
+}
+
+impl PrintPdf {
+    pub(crate) fn new(title: &str) -> Self {
+        Self {
+            doc: PdfDocument::new(title),
+            pages: Vec::new(),
+            ops: Vec::new(),
+            page_size: (0.0, 0.0),
+            fonts: HashMap::new(),
+            images: HashMap::new(),
+            alphas: HashMap::new(),
+            to_unicode: HashMap::new(),
+            clip_depth: 0,
+        }
+    }
+
+    /// Writes the file.
+    pub(crate) fn finish(mut self, meta: &Metadata<'_>) -> Vec<u8> {
+        let info = &mut self.doc.metadata.info;
+        info.document_title = meta.title.to_owned();
+        info.author = meta.author.unwrap_or_default().to_owned();
+        info.subject = meta.subject.unwrap_or_default().to_owned();
+        info.keywords = meta.keywords.to_vec();
+        info.creator = "lucarne-pdf".to_owned();
+        info.producer = format!("lucarne-pdf {} (printpdf)", env!("CARGO_PKG_VERSION"));
+        let pages = std::mem::take(&mut self.pages);
+        let _ = self.doc.with_pages(pages);
+        let options = PdfSaveOptions {
+            optimize: true,
+            subset_fonts: true,
+            secure: true,
+            // Keep images lossless, as drawn.
+            image_optimization: None,
+        };
+        let mut warnings = Vec::new();
+        self.doc.save(&options, &mut warnings)
+    }
+
+    fn y(&self, y: f32) -> Pt {
+        Pt(self.page_size.1 - y)
+    }
+
+    fn point(&self, p: iced_core::Point) -> printpdf::Point {
+        printpdf::Point { x: Pt(p.x), y: self.y(p.y) }
+    }
+
+    /// Sets fill and stroke transparency when `alpha` < 1; returns whether a graphics state
+    /// was saved (to restore afterwards).
+    fn begin_alpha(&mut self, alpha: f32) -> bool {
+        if alpha >= 0.999 {
+            return false;
+        }
+        let key = (alpha.clamp(0.0, 1.0) * 1000.0).round() as u16;
+        let doc = &mut self.doc;
+        let gs = self
+            .alphas
+            .entry(key)
+            .or_insert_with(|| {
+                let a = f32::from(key) / 1000.0;
+                doc.add_graphics_state(
+                    ExtendedGraphicsState::default().with_current_fill_alpha(a).with_current_stroke_alpha(a),
+                )
+            })
+            .clone();
+        self.ops.push(Op::SaveGraphicsState);
+        self.ops.push(Op::LoadGraphicsState { gs });
+        true
+    }
+
+    fn end_alpha(&mut self, saved: bool) {
+        if saved {
+            self.ops.push(Op::RestoreGraphicsState);
+        }
+    }
+
+    /// The path's subpaths as rings of printpdf points (control points flagged).
+    fn rings(&self, path: &Path) -> Vec<(Vec<LinePoint>, bool)> {
+        let mut rings: Vec<(Vec<LinePoint>, bool)> = Vec::new();
+        let point = |p, bezier| LinePoint { p: self.point(p), bezier };
+        for seg in &path.segs {
+            match *seg {
+                Seg::Move(a) => rings.push((vec![point(a, false)], false)),
+                Seg::Line(a) => {
+                    if let Some((ring, _)) = rings.last_mut() {
+                        ring.push(point(a, false));
+                    }
+                }
+                Seg::Cubic(a, b, c) => {
+                    if let Some((ring, _)) = rings.last_mut() {
+                        ring.extend([point(a, true), point(b, true), point(c, false)]);
+                    }
+                }
+                Seg::Close => {
+                    if let Some((_, closed)) = rings.last_mut() {
+                        *closed = true;
+                    }
+                }
+            }
+        }
+        rings.retain(|(ring, _)| ring.len() > 1);
+        rings
+    }
+
+    fn polygon(&self, path: &Path, mode: PaintMode, even_odd: bool) -> Option<Op> {
+        let rings: Vec<PolygonRing> =
+            self.rings(path).into_iter().map(|(points, _)| PolygonRing { points }).collect();
+        (!rings.is_empty()).then(|| Op::DrawPolygon {
+            polygon: Polygon {
+                rings,
+                mode,
+                winding_order: if even_odd { WindingOrder::EvenOdd } else { WindingOrder::NonZero },
+            },
+        })
+    }
+
+    fn font(&mut self, key: FontKey, faces: &BTreeMap<FontKey, Face>) -> Result<FontId, PdfError> {
+        if let Some(id) = self.fonts.get(&key) {
+            return Ok(id.clone());
+        }
+        let face = faces.get(&key).ok_or_else(|| PdfError::Font(format!("{key:?}")))?;
+        let mut warnings = Vec::new();
+        let parsed = ParsedFont::from_bytes(&face.data, face.index as usize, &mut warnings)
+            .ok_or_else(|| PdfError::Font(face.name.clone()))?;
+        let id = self.doc.add_font(&parsed);
+        let _ = self.fonts.insert(key, id.clone());
+        Ok(id)
+    }
+}
+
+fn color(c: Rgba) -> Color {
+    Color::Rgb(Rgb::new(c.r, c.g, c.b, None))
+}
+
+/// `text` as a PDF text string (UTF-16BE with byte order mark).
+fn text_string(text: &str) -> DictItem {
+    let mut data = vec![0xFE, 0xFF];
+    for unit in text.encode_utf16() {
+        data.extend_from_slice(&unit.to_be_bytes());
+    }
+    DictItem::String { data, literal: false }
+}
+
+impl Sink for PrintPdf {
+    fn begin_page(&mut self, width: f32, height: f32) {
+        self.page_size = (width, height);
+        self.ops.clear();
+        self.clip_depth = 0;
+    }
+
+    fn push_clip(&mut self, clip: Rectangle) {
+        self.ops.push(Op::SaveGraphicsState);
+        self.ops.push(Op::DrawRectangle {
+            rectangle: Rect {
+                x: Pt(clip.x),
+                y: self.y(clip.y + clip.height),
+                width: Pt(clip.width),
+                height: Pt(clip.height),
+                mode: Some(PaintMode::Clip),
+                winding_order: Some(WindingOrder::NonZero),
+            },
+        });
+        self.clip_depth += 1;
+    }
+
+    fn pop_clip(&mut self) {
+        if self.clip_depth > 0 {
+            self.ops.push(Op::RestoreGraphicsState);
+            self.clip_depth -= 1;
+        }
+    }
+
+    fn fill(&mut self, path: &Path, paint: &Paint, even_odd: bool) {
+        match paint {
+            Paint::Solid(c) => {
+                let Some(op) = self.polygon(path, PaintMode::Fill, even_odd) else {
+                    return;
+                };
+                let saved = self.begin_alpha(c.a);
+                self.ops.push(Op::SetFillColor { col: color(*c) });
+                self.ops.push(op);
+                self.end_alpha(saved);
+            }
+            Paint::Linear { start, end, stops } => {
+                let Some(clip) = self.polygon(path, PaintMode::Clip, even_odd) else {
+                    return;
+                };
+                let (a, b) = (self.point(*start), self.point(*end));
+                let id = self.doc.add_shading(Shading {
+                    geometry: ShadingGeometry::Axial { coords: [a.x.0, a.y.0, b.x.0, b.y.0] },
+                    stops: stops
+                        .iter()
+                        .map(|(offset, c)| GradientStop { offset: *offset, color: [c.r, c.g, c.b] })
+                        .collect(),
+                    extend: (true, true),
+                });
+                self.ops.push(Op::SaveGraphicsState);
+                self.ops.push(clip);
+                self.ops.push(Op::PaintShading { id });
+                self.ops.push(Op::RestoreGraphicsState);
+            }
+        }
+    }
+
+    fn stroke(&mut self, path: &Path, c: Rgba, style: &StrokeStyle) {
+        let rings = self.rings(path);
+        if rings.is_empty() || style.width <= 0.0 {
+            return;
+        }
+        let saved = self.begin_alpha(c.a);
+        self.ops.push(Op::SetOutlineColor { col: color(c) });
+        self.ops.push(Op::SetOutlineThickness { pt: Pt(style.width) });
+        self.ops.push(Op::SetLineCapStyle {
+            cap: match style.cap {
+                Cap::Butt => LineCapStyle::Butt,
+                Cap::Round => LineCapStyle::Round,
+                Cap::Square => LineCapStyle::ProjectingSquare,
+            },
+        });
+        self.ops.push(Op::SetLineJoinStyle {
+            join: match style.join {
+                Join::Miter => LineJoinStyle::Miter,
+                Join::Round => LineJoinStyle::Round,
+                Join::Bevel => LineJoinStyle::Bevel,
+            },
+        });
+        self.ops.push(Op::SetMiterLimit { limit: Pt(style.miter_limit.max(1.0)) });
+        for (points, is_closed) in rings {
+            self.ops.push(Op::DrawLine { line: Line { points, is_closed } });
+        }
+        self.end_alpha(saved);
+    }
+
+    fn text(&mut self, line: &TextLine, faces: &BTreeMap<FontKey, Face>) -> Result<(), PdfError> {
+        // printpdf's ToUnicode map holds one string per glyph of a font. A line with a glyph
+        // that must read differently here than where it was first used (inside a cluster on
+        // one line, alone on another) is wrapped in a marked-content span whose /ActualText is
+        // the line's logical text, which text extraction uses instead of the glyphs. Glyphs
+        // are in visual order, as readers expect; they rebuild logical order themselves.
+        let mut conflict = false;
+        for g in &line.glyphs {
+            match self.to_unicode.get(&(g.font, g.gid)) {
+                Some(known) if *known != g.text => conflict = true,
+                Some(_) => {}
+                None => {
+                    let _ = self.to_unicode.insert((g.font, g.gid), g.text.clone());
+                }
+            }
+        }
+        // Not for right-to-left lines: poppler reorders /ActualText as if it were in visual
+        // order and would reverse it.
+        let actual_text = conflict && !line.has_rtl;
+        if actual_text {
+            let mut map = BTreeMap::new();
+            let _ = map.insert("ActualText".to_owned(), text_string(&line.text));
+            self.ops.push(Op::BeginMarkedContentWithProperties {
+                tag: "Span".to_owned(),
+                properties: DictItem::Dict { map },
+            });
+        }
+        let alpha = line.glyphs.first().map_or(1.0, |g| g.color.a);
+        let saved = self.begin_alpha(alpha);
+        self.ops.push(Op::StartTextSection);
+        let mut state: Option<(FontKey, f32)> = None;
+        let mut fill: Option<(f32, f32, f32)> = None;
+        for g in &line.glyphs {
+            if state != Some((g.font, g.size)) {
+                let font = self.font(g.font, faces)?;
+                self.ops.push(Op::SetFont { font: PdfFontHandle::External(font), size: Pt(g.size) });
+                state = Some((g.font, g.size));
+            }
+            if fill != Some((g.color.r, g.color.g, g.color.b)) {
+                self.ops.push(Op::SetFillColor { col: color(g.color) });
+                fill = Some((g.color.r, g.color.g, g.color.b));
+            }
+            let (x, y) = (Pt(g.x), self.y(g.y));
+            let matrix = if g.skew {
+                // cosmic-text's synthetic italic slants by about 14 degrees.
+                TextMatrix::Raw([1.0, 0.0, 0.25, 1.0, x.0, y.0])
+            } else {
+                TextMatrix::Translate(x, y)
+            };
+            self.ops.push(Op::SetTextMatrix { matrix });
+            let text = self.to_unicode.get(&(g.font, g.gid)).cloned().unwrap_or_default();
+            self.ops.push(Op::ShowText {
+                items: vec![TextItem::GlyphIds(vec![Codepoint::with_cid(g.gid, 0.0, text)])],
+            });
+        }
+        self.ops.push(Op::EndTextSection);
+        self.end_alpha(saved);
+        if actual_text {
+            self.ops.push(Op::EndMarkedContent);
+        }
+        Ok(())
+    }
+
+    fn image(&mut self, index: usize, raster: &Raster, bounds: Rectangle, opacity: f32, radii: [f32; 4]) {
+        if raster.width == 0 || raster.height == 0 || bounds.width <= 0.0 || bounds.height <= 0.0 {
+            return;
+        }
+        let id = match self.images.get(&index) {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.doc.add_image(&RawImage {
+                    pixels: RawImageData::U8(raster.rgba.to_vec()),
+                    width: raster.width as usize,
+                    height: raster.height as usize,
+                    data_format: RawImageFormat::RGBA8,
+                    tag: Vec::new(),
+                });
+                let _ = self.images.insert(index, id.clone());
+                id
+            }
+        };
+        self.ops.push(Op::SaveGraphicsState);
+        let half = (bounds.width / 2.0).min(bounds.height / 2.0);
+        let radii = radii.map(|r| r.max(0.0).min(half));
+        if radii.iter().any(|r| *r > 0.0)
+            && let Some(op) = self.polygon(&Path::rounded_rect(bounds, radii), PaintMode::Clip, false)
+        {
+            self.ops.push(op);
+        }
+        let saved = self.begin_alpha(opacity);
+        // At 72 dpi one image pixel is one point before scaling.
+        self.ops.push(Op::UseXobject {
+            id,
+            transform: XObjectTransform {
+                translate_x: Some(Pt(bounds.x)),
+                translate_y: Some(self.y(bounds.y + bounds.height)),
+                rotate: None,
+                scale_x: Some(bounds.width / raster.width as f32),
+                scale_y: Some(bounds.height / raster.height as f32),
+                dpi: Some(72.0),
+                no_auto_scale: false,
+            },
+        });
+        self.end_alpha(saved);
+        self.ops.push(Op::RestoreGraphicsState);
+    }
+
+    fn end_page(&mut self) {
+        while self.clip_depth > 0 {
+            self.pop_clip();
+        }
+        let (w, h) = self.page_size;
+        let mut page = PdfPage::new(Mm(w * 25.4 / 72.0), Mm(h * 25.4 / 72.0), std::mem::take(&mut self.ops));
+        // Exact sizes in points (the millimetre round trip is not).
+        let sheet = Rect::from_wh(Pt(w), Pt(h));
+        page.media_box = sheet.clone();
+        page.trim_box = sheet.clone();
+        page.crop_box = sheet;
+        self.pages.push(page);
+    }
+}

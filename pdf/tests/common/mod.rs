@@ -1,0 +1,169 @@
+//! Helpers shared by the integration tests: write a PDF and read it back with poppler and qpdf.
+#![allow(dead_code, clippy::unwrap_used)] // test helpers: a failure is a test failure
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The renderer type of `iced::Renderer` in a default iced build (wgpu first, tiny-skia as
+/// fallback), with tiny-skia standing in for wgpu so that the tests do not build wgpu.
+pub type AppRenderer = iced_renderer::fallback::Renderer<iced_tiny_skia::Renderer, iced_tiny_skia::Renderer>;
+
+/// An element as a default iced app's `view()` returns it.
+pub type Element<'a, M> = iced_core::Element<'a, M, iced_core::Theme, AppRenderer>;
+
+/// A PDF written to a temporary directory.
+pub struct Pdf {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+pub fn write(bytes: &[u8]) -> Pdf {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.pdf");
+    std::fs::write(&path, bytes).unwrap();
+    if let Ok(keep) = std::env::var("LUCARNE_PDF_KEEP") {
+        // Debugging aid: copy every PDF a test writes into that directory.
+        let name = format!("{}.pdf", std::thread::current().name().unwrap_or("pdf").replace("::", "-"));
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::copy(&path, Path::new(&keep).join(name)).unwrap();
+    }
+    Pdf { _dir: dir, path }
+}
+
+/// Runs `program args… pdf` and returns its standard output; fails the test if the program
+/// is missing or fails.
+pub fn tool(program: &str, args: &[&str], pdf: &Pdf) -> String {
+    let output = Command::new(program).args(args).arg(&pdf.path).output().unwrap_or_else(|e| {
+        panic!("cannot run `{program}` ({e}): install poppler-utils and qpdf with `cargo xtask setup`")
+    });
+    assert!(
+        output.status.success(),
+        "`{program} {args:?}` failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `pdftotext` of the whole file, or of one page.
+pub fn text(pdf: &Pdf, page: Option<usize>) -> String {
+    match page {
+        Some(p) => {
+            let p = p.to_string();
+            tool_to_stdout("pdftotext", &["-f", &p, "-l", &p], pdf)
+        }
+        None => tool_to_stdout("pdftotext", &[], pdf),
+    }
+}
+
+fn tool_to_stdout(program: &str, args: &[&str], pdf: &Pdf) -> String {
+    let output = Command::new(program).args(args).arg(&pdf.path).arg("-").output().unwrap_or_else(|e| {
+        panic!("cannot run `{program}` ({e}): install poppler-utils with `cargo xtask setup`")
+    });
+    assert!(output.status.success(), "`{program}` failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Text with the bidi control marks poppler adds removed and all runs of whitespace made one
+/// space.
+pub fn normalize(s: &str) -> String {
+    let stripped: String = s
+        .chars()
+        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{200E}' | '\u{200F}' | '\u{2066}'..='\u{2069}'))
+        .collect();
+    stripped.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `qpdf --check` passes.
+pub fn qpdf_check(pdf: &Pdf) {
+    let out = tool("qpdf", &["--check"], pdf);
+    assert!(out.contains("No syntax or stream encoding errors"), "qpdf --check:\n{out}");
+}
+
+/// The font rows of `pdffonts`: (name, type, emb, sub, uni).
+pub fn fonts(pdf: &Pdf) -> Vec<(String, String, String, String, String)> {
+    let out = tool("pdffonts", &[], pdf);
+    out.lines()
+        .skip(2)
+        .map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // name type... encoding emb sub uni object generation
+            let n = cols.len();
+            assert!(n >= 7, "unexpected pdffonts line: {line}");
+            (
+                cols[0].to_owned(),
+                cols[1..n - 6].join(" "),
+                cols[n - 5].to_owned(),
+                cols[n - 4].to_owned(),
+                cols[n - 3].to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Image rows of `pdfimages -list` (type column: image, smask…).
+pub fn images(pdf: &Pdf) -> Vec<String> {
+    let out = tool("pdfimages", &["-list"], pdf);
+    out.lines().skip(2).map(str::to_owned).collect()
+}
+
+/// A field of `pdfinfo`.
+pub fn info(pdf: &Pdf, field: &str) -> String {
+    let out = tool("pdfinfo", &[], pdf);
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in pdfinfo:\n{out}"))
+        .trim()
+        .to_owned()
+}
+
+/// Word boxes of `pdftotext -bbox` for one page: (word, xmin, ymin, xmax, ymax) in points,
+/// y from the top.
+pub fn words(pdf: &Pdf, page: usize) -> Vec<(String, f32, f32, f32, f32)> {
+    let p = page.to_string();
+    let html = tool_to_stdout("pdftotext", &["-bbox", "-f", &p, "-l", &p], pdf);
+    html.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix("<word ")?;
+            let attr = |name: &str| -> f32 {
+                let key = format!("{name}=\"");
+                let start = rest.find(&key).unwrap() + key.len();
+                let end = start + rest[start..].find('"').unwrap();
+                rest[start..end].parse().unwrap()
+            };
+            let start = rest.find('>')? + 1;
+            let end = rest.find("</word>")?;
+            Some((rest[start..end].to_owned(), attr("xMin"), attr("yMin"), attr("xMax"), attr("yMax")))
+        })
+        .collect()
+}
+
+/// Page 1 rasterised by `pdftoppm` at `dpi`: width, height and RGB bytes.
+pub fn raster(pdf: &Pdf, dpi: u32) -> (usize, usize, Vec<u8>) {
+    let dpi = dpi.to_string();
+    let out = Command::new("pdftoppm")
+        .args(["-r", &dpi, "-f", "1", "-l", "1"])
+        .arg(&pdf.path)
+        .output()
+        .expect("cannot run pdftoppm: install poppler-utils with `cargo xtask setup`");
+    assert!(out.status.success(), "pdftoppm failed");
+    let ppm = out.stdout;
+    // Binary PPM: "P6\n<w> <h>\n255\n" then RGB bytes.
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while ppm[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while !ppm[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(String::from_utf8(ppm[start..i].to_vec()).unwrap());
+    }
+    assert_eq!(fields[0], "P6");
+    let width: usize = fields[1].parse().unwrap();
+    let height: usize = fields[2].parse().unwrap();
+    (width, height, ppm[i + 1..].to_vec())
+}

@@ -1,0 +1,118 @@
+//! Document mode: a column of 300 rows becomes several pages; every row appears exactly once,
+//! whole, inside the content box; header and footer carry the page numbers.
+
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; a failure fails the test
+
+mod common;
+
+use common::Element;
+use iced_core::{Color, Length, Theme};
+use iced_widget::{Column, container, scrollable, text};
+use lucarne_pdf::{Margins, PdfOptions, export_report};
+
+const ROWS: usize = 300;
+const ROW_HEIGHT: f32 = 30.0;
+
+fn row_label(i: usize) -> String {
+    format!("Row {i:03} · order {} · €{}.{:02}", 1000 + i * 7, i * 3, i % 100)
+}
+
+fn rows<'a>() -> Column<'a, (), Theme, common::AppRenderer> {
+    Column::with_children((0..ROWS).map(|i| {
+        container(text(row_label(i)))
+            .padding([4, 8])
+            .height(Length::Fixed(ROW_HEIGHT))
+            .width(Length::Fill)
+            .style(move |_: &Theme| container::Style {
+                background: Some(if i % 2 == 0 {
+                    Color::from_rgb(0.95, 0.95, 0.97).into()
+                } else {
+                    Color::WHITE.into()
+                }),
+                ..container::Style::default()
+            })
+            .into()
+    }))
+}
+
+fn options() -> PdfOptions {
+    PdfOptions {
+        header: Some("Orders".into()),
+        footer: Some("Page {page} of {pages}".into()),
+        margins: Margins::all(36.0),
+        ..PdfOptions::document()
+    }
+}
+
+/// Rows that fit on an A4 page (297 mm) with 36 pt margins: the content box is 841.89 - 72 pt high,
+/// i.e. 1026.5 px, and a row is 30 px; a row is never split, so 34 rows per page.
+fn expected_pages() -> usize {
+    let content_px = (297.0_f32 * 72.0 / 25.4 - 72.0) / 0.75;
+    let per_page = (content_px / ROW_HEIGHT).floor() as usize;
+    ROWS.div_ceil(per_page)
+}
+
+fn check(view: Element<'_, ()>) {
+    let exported = export_report(view, &options()).unwrap();
+    assert_eq!(exported.pages, expected_pages());
+    assert!(exported.warnings.is_empty(), "{:?}", exported.warnings);
+    let pdf = common::write(&exported.pdf);
+    common::qpdf_check(&pdf);
+    assert_eq!(common::info(&pdf, "Pages"), expected_pages().to_string());
+    assert!(common::images(&pdf).is_empty());
+
+    let pages = expected_pages();
+    let mut seen = vec![0usize; ROWS];
+    let mut previous_last: Option<usize> = None;
+    for page in 1..=pages {
+        let page_text = common::text(&pdf, Some(page));
+        let lines: Vec<&str> = page_text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.first(), Some(&"Orders"), "page {page}: {lines:?}");
+        let footer = format!("Page {page} of {pages}");
+        assert_eq!(lines.last(), Some(&footer.as_str()), "page {page}");
+        let on_page: Vec<usize> = (0..ROWS).filter(|&i| lines.contains(&row_label(i).as_str())).collect();
+        assert!(!on_page.is_empty(), "page {page} has no row");
+        // Consecutive rows, following the previous page.
+        assert_eq!(on_page.last().unwrap() - on_page[0] + 1, on_page.len(), "page {page}");
+        assert_eq!(on_page[0], previous_last.map_or(0, |l| l + 1), "page {page}");
+        previous_last = on_page.last().copied();
+        for &i in &on_page {
+            seen[i] += 1;
+        }
+        // Every word of a row lies inside the content box: nothing is cut at the page edge.
+        for (word, _, y0, _, y1) in common::words(&pdf, page) {
+            if word == "Orders"
+                || word == "Page"
+                || word == "of"
+                || word.parse::<usize>().is_ok() && y0 > 800.0
+            {
+                continue;
+            }
+            assert!(y0 >= 36.0 - 0.5 && y1 <= 841.89 - 36.0 + 0.5, "page {page}: {word:?} at {y0}..{y1}");
+        }
+    }
+    assert!(
+        seen.iter().all(|&n| n == 1),
+        "rows not seen exactly once: {:?}",
+        seen.iter().enumerate().filter(|(_, n)| **n != 1).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn rows_are_paginated_whole_and_once() {
+    check(rows().into());
+}
+
+#[test]
+fn a_fill_height_scrollable_is_expanded() {
+    check(scrollable(rows()).height(Length::Fill).into());
+}
+
+#[test]
+fn pagination_is_stable_across_exports() {
+    let a = export_report(Element::from(rows()), &options()).unwrap();
+    let b = export_report(Element::from(rows()), &options()).unwrap();
+    assert_eq!(a.pages, b.pages);
+    let (pa, pb) = (common::write(&a.pdf), common::write(&b.pdf));
+    assert_eq!(common::text(&pa, None), common::text(&pb, None));
+}
