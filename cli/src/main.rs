@@ -9,7 +9,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use lucarne_protocol::Row;
-use lucarne_runtime::{Client, ClientConfig, CommandError, DEFAULT_SERVER, Query, Status, ViewEvent};
+use lucarne_runtime::{
+    Client, ClientConfig, ClientError, CommandError, DEFAULT_SERVER, Query, Status, ViewEvent,
+};
 use lucarne_server::{Commands, GatewayConfig, Store, demo};
 use serde_json::{Value, json};
 
@@ -65,6 +67,20 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum ViewCmd {
+    /// Define (or with CREATE OR REPLACE, redefine) a view; shows the build's progress.
+    Define {
+        /// `CREATE [OR REPLACE] VIEW name AS SELECT …`
+        sql: String,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Drop a view.
+    Drop {
+        /// The view.
+        name: String,
+        #[command(flatten)]
+        connect: Connect,
+    },
     /// List the views with their SQL.
     List {
         /// One JSON object per line.
@@ -98,6 +114,12 @@ struct Serve {
     /// Orders the demo seeds into an empty log.
     #[arg(long, default_value_t = 300)]
     demo_seed: usize,
+    /// Let clients define, replace and drop views at runtime (always on with --demo).
+    #[arg(long, env = "LUCARNE_ALLOW_DEFINE")]
+    allow_define: bool,
+    /// Refuse a runtime view whose build would fold more events than this.
+    #[arg(long, default_value_t = 10_000_000)]
+    max_backfill_events: u64,
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = 15.0)]
     ping_interval: f64,
@@ -143,6 +165,20 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::View { command: ViewCmd::List { json, connect } } => {
             list(&client(&connect), json).await.map(|()| 0)
+        }
+        Cmd::View { command: ViewCmd::Define { sql, connect } } => define(&client(&connect), &sql).await,
+        Cmd::View { command: ViewCmd::Drop { name, connect } } => {
+            let client = client(&connect);
+            match online(|| client.drop_view(&name)).await? {
+                Ok(()) => {
+                    println!("dropped {name}");
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(1)
+                }
+            }
         }
     }
 }
@@ -218,19 +254,51 @@ async fn send(client: &Client, name: &str, payload: &str, timeout: f64, server: 
     }
 }
 
-async fn list(client: &Client, as_json: bool) -> Result<()> {
-    let views = tokio::time::timeout(Duration::from_secs(10), async {
+/// Runs a request that needs a live connection, retrying while the client connects (10 s).
+async fn online<T, F: Future<Output = Result<T, ClientError>>>(
+    mut request: impl FnMut() -> F,
+) -> Result<Result<T, ClientError>> {
+    tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            match client.list_views().await {
-                Err(lucarne_runtime::ClientError::Offline(_)) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await
-                }
+            match request().await {
+                Err(ClientError::Offline(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
                 other => return other,
             }
         }
     })
     .await
-    .context("no answer within 10s (is the server running?)")??;
+    .context("no answer within 10s (is the server running?)")
+}
+
+async fn define(client: &Client, sql: &str) -> Result<u8> {
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("building {msg} [{bar:30}] {pos}/{len} events")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = online(|| {
+        let bar = bar.clone();
+        client.define_view(sql, move |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+    })
+    .await?;
+    bar.finish_and_clear();
+    match result {
+        Ok(view) => {
+            println!("{} is live (epoch {}, {} rows)", view.name, view.at.epoch, view.rows);
+            Ok(0)
+        }
+        Err(ClientError::Server { code, message }) => {
+            eprintln!("error ({code}): {message}");
+            Ok(1)
+        }
+        Err(e) => bail!("{e}"),
+    }
+}
+
+async fn list(client: &Client, as_json: bool) -> Result<()> {
+    let views = online(|| client.list_views()).await??;
     for v in views {
         if as_json {
             print_line(&serde_json::to_value(&v)?)?;
@@ -270,7 +338,11 @@ async fn serve_cmd(args: Serve) -> Result<()> {
     if !rebuilt.is_empty() {
         tracing::info!("built views from the log: {}", rebuilt.join(", "));
     }
-    let engine = lucarne_server::Engine::start(store, commands);
+    let policy = lucarne_server::engine::ViewPolicy {
+        allow_define: args.allow_define || args.demo,
+        max_backfill_events: args.max_backfill_events,
+    };
+    let engine = lucarne_server::Engine::with_policy(store, commands, policy);
     let config = GatewayConfig {
         ping_interval: Duration::from_secs_f64(args.ping_interval.max(0.1)),
         ..Default::default()

@@ -28,6 +28,11 @@ pub enum ClientMessage {
     Command(Command),
     /// Ask for the views the server maintains; answered by `view_list`.
     ListViews(ListViews),
+    /// Define (or with `CREATE OR REPLACE`, redefine) a view; answered by `view_progress`
+    /// messages, then `view_defined` or an `error` with the same id.
+    DefineView(DefineView),
+    /// Drop a view; answered by `view_dropped` or an `error` with the same id.
+    DropView(DropView),
 }
 
 /// Everything a server sends.
@@ -60,6 +65,12 @@ pub enum ServerMessage {
     Reject(Reject),
     /// Answer to `list_views`.
     ViewList(ViewList),
+    /// A view being built from the log has folded this far.
+    ViewProgress(ViewProgress),
+    /// A view defined by `define_view` is live.
+    ViewDefined(ViewDefined),
+    /// A view was dropped.
+    ViewDropped(ViewDropped),
     /// Something the client sent could not be handled.
     Error(ErrorMessage),
 }
@@ -327,6 +338,55 @@ pub struct Reject {
     pub message: String,
 }
 
+/// `define_view`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DefineView {
+    /// Request id, echoed in the answers.
+    pub id: u64,
+    /// One `CREATE [OR REPLACE] VIEW name AS SELECT …` statement.
+    pub sql: String,
+}
+
+/// `drop_view`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DropView {
+    /// Request id, echoed in the answer.
+    pub id: u64,
+    /// The view to drop.
+    pub name: String,
+}
+
+/// `view_progress`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewProgress {
+    /// The `define_view` request id.
+    pub id: u64,
+    /// The view being built.
+    pub view: String,
+    /// Log positions folded so far.
+    pub done: u64,
+    /// The log's head when last measured.
+    pub total: u64,
+}
+
+/// `view_defined`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewDefined {
+    /// The `define_view` request id.
+    pub id: u64,
+    /// The live view.
+    pub view: ViewInfo,
+}
+
+/// `view_dropped`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewDropped {
+    /// The `drop_view` request id.
+    pub id: u64,
+    /// The dropped view.
+    pub view: String,
+}
+
 /// One view the server maintains.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ViewInfo {
@@ -346,7 +406,7 @@ pub struct ViewInfo {
 pub struct ViewList {
     /// The `list_views` request id.
     pub id: u64,
-    /// The views, in the order they are defined.
+    /// The views, by name.
     pub views: Vec<ViewInfo>,
 }
 
@@ -411,6 +471,13 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The server failed; the message may be retried.
     Internal,
+    /// The SQL of a view definition is invalid or unsupported; the message names the construct
+    /// and its line and column.
+    InvalidSql,
+    /// A view of that name exists (use `CREATE OR REPLACE VIEW`).
+    ViewExists,
+    /// Building the view would fold more events than the server allows.
+    ViewTooLarge,
     /// A code this build does not know.
     #[serde(other)]
     Other,
@@ -440,6 +507,9 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Internal => "internal",
+            ErrorCode::InvalidSql => "invalid_sql",
+            ErrorCode::ViewExists => "view_exists",
+            ErrorCode::ViewTooLarge => "view_too_large",
             ErrorCode::Other => "other",
         }
     }

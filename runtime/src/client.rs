@@ -215,6 +215,42 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Defines a view on the server (`CREATE [OR REPLACE] VIEW …`): `progress(done, total)` is
+    /// called while it is built from the log; the result is the live view. Needs a live
+    /// connection and a server that allows runtime definitions.
+    pub async fn define_view(
+        &self,
+        sql: &str,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<ViewInfo, ClientError> {
+        let (tx, mut updates) = mpsc::unbounded_channel();
+        let (reply, mut answer) = oneshot::channel();
+        let request = Request::DefineView { sql: sql.to_owned(), progress: tx, reply };
+        self.inner.requests.send(request).map_err(|_| ClientError::Stopped)?;
+        loop {
+            tokio::select! {
+                biased;
+                update = updates.recv() => match update {
+                    Some((done, total)) => progress(done, total),
+                    None => return (&mut answer).await.unwrap_or(Err(ClientError::Stopped)),
+                },
+                result = &mut answer => return result.unwrap_or(Err(ClientError::Stopped)),
+            }
+        }
+    }
+
+    /// Drops a view on the server; its subscribers get `Failed` with `unknown_view`.
+    pub async fn drop_view(&self, name: &str) -> Result<(), ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .requests
+            .send(Request::DropView { name: name.to_owned(), reply })
+            .map_err(|_| ClientError::Stopped)?;
+        answer.await.unwrap_or(Err(ClientError::Stopped))
+    }
+}
+
 /// The events of one subscription. Dropping it unsubscribes.
 pub struct Subscription {
     id: u64,

@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use lucarne_protocol::{
-    Ack, ClientMessage, Command, ErrorMessage, Heartbeat, Hello, ListViews, Position, ResyncReason, Row,
-    SUPPORTED_VERSIONS, ServerMessage, Subscribe, Unsubscribe, ViewInfo, decode_server, encode,
+    Ack, ClientMessage, Command, DefineView, DropView, ErrorMessage, Heartbeat, Hello, ListViews, Position,
+    ResyncReason, Row, SUPPORTED_VERSIONS, ServerMessage, Subscribe, Unsubscribe, ViewInfo, decode_server,
+    encode,
 };
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -22,11 +23,35 @@ use crate::event::{Status, ViewEvent};
 use crate::transport::{Link, connect, sleep};
 
 pub(crate) enum Request {
-    Subscribe { id: u64, view: String, events: mpsc::UnboundedSender<ViewEvent> },
-    Unsubscribe { id: u64 },
-    Command { seq: u64, name: String, payload: Value, reply: oneshot::Sender<Result<Ack, CommandError>> },
-    ListViews { reply: oneshot::Sender<Result<Vec<ViewInfo>, ClientError>> },
+    Subscribe {
+        id: u64,
+        view: String,
+        events: mpsc::UnboundedSender<ViewEvent>,
+    },
+    Unsubscribe {
+        id: u64,
+    },
+    Command {
+        seq: u64,
+        name: String,
+        payload: Value,
+        reply: oneshot::Sender<Result<Ack, CommandError>>,
+    },
+    ListViews {
+        reply: oneshot::Sender<Result<Vec<ViewInfo>, ClientError>>,
+    },
+    DefineView {
+        sql: String,
+        progress: mpsc::UnboundedSender<(u64, u64)>,
+        reply: oneshot::Sender<Result<ViewInfo, ClientError>>,
+    },
+    DropView {
+        name: String,
+        reply: oneshot::Sender<Result<(), ClientError>>,
+    },
 }
+
+type DefineWaiter = (mpsc::UnboundedSender<(u64, u64)>, oneshot::Sender<Result<ViewInfo, ClientError>>);
 
 struct Sub {
     view: String,
@@ -70,6 +95,8 @@ struct State {
     next_wire: u64,
     outbox: BTreeMap<u64, Pending>,
     lists: HashMap<u64, oneshot::Sender<Result<Vec<ViewInfo>, ClientError>>>,
+    defines: HashMap<u64, DefineWaiter>,
+    drops: HashMap<u64, oneshot::Sender<Result<(), ClientError>>>,
     next_request: u64,
 }
 
@@ -82,6 +109,8 @@ pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedRecei
         next_wire: 1,
         outbox: BTreeMap::new(),
         lists: HashMap::new(),
+        defines: HashMap::new(),
+        drops: HashMap::new(),
         next_request: 1,
     };
     let mut attempt = 0u32;
@@ -123,8 +152,16 @@ impl State {
             sub.wire = None;
             sub.incoming = None;
         }
+        let offline =
+            || ClientError::Offline(format!("{reason} (the server may still complete the request)"));
         for (_, reply) in self.lists.drain() {
             let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
+        }
+        for (_, (_, reply)) in self.defines.drain() {
+            let _ = reply.send(Err(offline()));
+        }
+        for (_, reply) in self.drops.drain() {
+            let _ = reply.send(Err(offline()));
         }
     }
 
@@ -147,6 +184,12 @@ impl State {
                 self.outbox.insert(seq, Pending { name, payload, reply: Some(reply) });
             }
             Request::ListViews { reply } => {
+                let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
+            }
+            Request::DefineView { reply, .. } => {
+                let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
+            }
+            Request::DropView { reply, .. } => {
                 let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
             }
         }
@@ -291,12 +334,27 @@ impl State {
                 self.send_command(link, seq).await
             }
             Request::ListViews { reply } => {
-                let id = self.next_request;
-                self.next_request += 1;
+                let id = self.request_id();
                 self.lists.insert(id, reply);
                 link.send(encode(&ClientMessage::ListViews(ListViews { id }))).await
             }
+            Request::DefineView { sql, progress, reply } => {
+                let id = self.request_id();
+                self.defines.insert(id, (progress, reply));
+                link.send(encode(&ClientMessage::DefineView(DefineView { id, sql }))).await
+            }
+            Request::DropView { name, reply } => {
+                let id = self.request_id();
+                self.drops.insert(id, reply);
+                link.send(encode(&ClientMessage::DropView(DropView { id, name }))).await
+            }
         }
+    }
+
+    fn request_id(&mut self) -> u64 {
+        let id = self.next_request;
+        self.next_request += 1;
+        id
     }
 
     fn sub_for(&mut self, wire: u64) -> Option<&mut Sub> {
@@ -385,6 +443,21 @@ impl State {
                     let _ = reply.send(Ok(l.views));
                 }
             }
+            ServerMessage::ViewProgress(p) => {
+                if let Some((progress, _)) = self.defines.get(&p.id) {
+                    let _ = progress.send((p.done, p.total));
+                }
+            }
+            ServerMessage::ViewDefined(d) => {
+                if let Some((_, reply)) = self.defines.remove(&d.id) {
+                    let _ = reply.send(Ok(d.view));
+                }
+            }
+            ServerMessage::ViewDropped(d) => {
+                if let Some(reply) = self.drops.remove(&d.id) {
+                    let _ = reply.send(Ok(()));
+                }
+            }
             ServerMessage::Error(e) => self.on_error(e),
         }
         Ok(())
@@ -398,11 +471,20 @@ impl State {
             sub.emit(ViewEvent::Failed { code: e.code, message: e.message });
             return;
         }
-        if let Some(id) = e.id
-            && let Some(reply) = self.lists.remove(&id)
-        {
-            let _ = reply.send(Err(ClientError::Server { code: e.code, message: e.message }));
-            return;
+        if let Some(id) = e.id {
+            let error = ClientError::Server { code: e.code, message: e.message.clone() };
+            if let Some(reply) = self.lists.remove(&id) {
+                let _ = reply.send(Err(error));
+                return;
+            }
+            if let Some((_, reply)) = self.defines.remove(&id) {
+                let _ = reply.send(Err(error));
+                return;
+            }
+            if let Some(reply) = self.drops.remove(&id) {
+                let _ = reply.send(Err(error));
+                return;
+            }
         }
         tracing::warn!(code = %e.code, "server error: {}", e.message);
     }

@@ -1,19 +1,21 @@
-//! The engine: one writer thread that group-commits commands into the store, and the hub that
-//! fans committed view changes out to subscribers.
+//! The engine: one writer thread that group-commits commands into the store, the hub that fans
+//! committed view changes out to subscribers, and the builders of views defined at runtime.
 //!
 //! Commands queue on a channel; the writer takes every command waiting (up to a batch size),
 //! commits them in one durable transaction, publishes the view changes, then answers each
 //! command. Under load many commands share one fsync; alone, a command waits for one commit.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use lucarne_protocol::{CommandRef, ErrorCode, Position, ViewInfo};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::commands::{Commands, Rejection};
 use crate::log::{Append, Appended, EventLog, NewEvent};
-use crate::store::{Catchup, Change, Snapshot, Store, StoreError};
+use crate::sql::{SqlError, parse_view};
+use crate::store::{Catchup, Change, Snapshot, Store, StoreError, VIEWS_STREAM, ViewChange};
 
 /// Most commands one commit takes.
 const MAX_BATCH: usize = 512;
@@ -22,32 +24,122 @@ const MAX_BATCH: usize = 512;
 const HUB_CAPACITY: usize = 4096;
 
 type Reply = oneshot::Sender<Result<Appended, String>>;
+type Hub = RwLock<HashMap<String, broadcast::Sender<Arc<Change>>>>;
+
+/// What may be done with views at runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewPolicy {
+    /// Clients may define, replace and drop views (until capability tokens land, a server flag).
+    pub allow_define: bool,
+    /// A definition whose backfill would fold more events than this is refused.
+    pub max_backfill_events: u64,
+}
+
+impl Default for ViewPolicy {
+    fn default() -> Self {
+        ViewPolicy { allow_define: false, max_backfill_events: 10_000_000 }
+    }
+}
+
+/// How a runtime view build stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Build {
+    /// Log positions folded so far, of `total`.
+    Progress {
+        /// Folded.
+        done: u64,
+        /// The log's head.
+        total: u64,
+    },
+    /// The view is live at this position.
+    Live(Position),
+    /// The build did not finish.
+    Failed(String),
+}
+
+/// Why a view could not be defined or dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// The SQL is not a supported view.
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    /// A view of that name exists and the SQL is not `CREATE OR REPLACE`.
+    #[error("a view named {0:?} exists; use CREATE OR REPLACE VIEW to redefine it")]
+    Exists(String),
+    /// No view of that name.
+    #[error("no view named {0:?}")]
+    Unknown(String),
+    /// The backfill would exceed the configured limit.
+    #[error("building this view would fold {events} events, over the limit of {limit}")]
+    TooLarge {
+        /// Events in the log.
+        events: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Defining views is not allowed on this server.
+    #[error("defining views is not allowed on this server (start it with --allow-define)")]
+    NotAllowed,
+    /// The store or writer failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ViewError {
+    /// The protocol code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ViewError::Sql(_) => ErrorCode::InvalidSql,
+            ViewError::Exists(_) => ErrorCode::ViewExists,
+            ViewError::Unknown(_) => ErrorCode::UnknownView,
+            ViewError::TooLarge { .. } => ErrorCode::ViewTooLarge,
+            ViewError::NotAllowed => ErrorCode::Unauthorized,
+            ViewError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+struct Shared {
+    store: Arc<Store>,
+    hub: Hub,
+    builds: Mutex<HashMap<String, watch::Sender<Build>>>,
+}
 
 /// The server's core, shared by every connection.
 pub struct Engine {
-    store: Arc<Store>,
+    shared: Arc<Shared>,
     commands: Commands,
-    hub: HashMap<String, broadcast::Sender<Arc<Change>>>,
+    policy: ViewPolicy,
     writer: mpsc::Sender<(Append, Reply)>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("store", &self.store).field("commands", &self.commands).finish()
+        f.debug_struct("Engine").field("commands", &self.commands).field("policy", &self.policy).finish()
     }
 }
 
 impl Engine {
     /// Starts the writer thread over a store whose views are installed.
     pub fn start(store: Store, commands: Commands) -> Arc<Engine> {
+        Self::with_policy(store, commands, ViewPolicy::default())
+    }
+
+    /// Starts the engine with a policy for runtime view definitions.
+    pub fn with_policy(store: Store, commands: Commands, policy: ViewPolicy) -> Arc<Engine> {
         let store = Arc::new(store);
-        let hub: HashMap<_, _> =
-            store.views().iter().map(|v| (v.name.clone(), broadcast::channel(HUB_CAPACITY).0)).collect();
+        let hub: HashMap<_, _> = store
+            .views()
+            .unwrap_or_default()
+            .iter()
+            .map(|v| (v.name.clone(), broadcast::channel(HUB_CAPACITY).0))
+            .collect();
+        let shared = Arc::new(Shared { store, hub: RwLock::new(hub), builds: Mutex::new(HashMap::new()) });
         let (writer, queue) = mpsc::channel(MAX_BATCH * 4);
-        let engine = Arc::new(Engine { store: store.clone(), commands, hub: hub.clone(), writer });
+        let engine = Arc::new(Engine { shared: shared.clone(), commands, policy, writer });
         std::thread::Builder::new()
             .name("lucarne-writer".into())
-            .spawn(move || write_loop(&store, &hub, queue))
+            .spawn(move || write_loop(&shared, queue))
             .map_err(|e| tracing::error!("cannot start the writer thread: {e}"))
             .ok();
         engine
@@ -82,6 +174,18 @@ impl Engine {
         key: CommandRef,
         events: Vec<NewEvent>,
     ) -> Result<impl Future<Output = Result<Appended, Rejection>> + Send + 'static, Rejection> {
+        if events.iter().any(|e| e.stream == VIEWS_STREAM) {
+            let message = format!("the {VIEWS_STREAM} stream is written by define_view and drop_view only");
+            return Err(Rejection::refused(message));
+        }
+        self.enqueue(key, events).await
+    }
+
+    async fn enqueue(
+        &self,
+        key: CommandRef,
+        events: Vec<NewEvent>,
+    ) -> Result<impl Future<Output = Result<Appended, Rejection>> + Send + 'static, Rejection> {
         let (reply, answer) = oneshot::channel();
         self.writer.send((Append { key, events }, reply)).await.map_err(|_| Rejection {
             code: ErrorCode::ShuttingDown,
@@ -91,34 +195,90 @@ impl Engine {
         Ok(async move { answer.await.map_err(|_| internal("the writer stopped".into()))?.map_err(internal) })
     }
 
+    /// Defines (or, with `CREATE OR REPLACE`, redefines) a view at runtime. The definition is
+    /// recorded in the log, then the view is built from the whole log beside any old one and
+    /// swapped in when caught up; subscribers of the old one are resynced. The receiver follows
+    /// the build to `Live` or `Failed`.
+    pub async fn define_view(&self, sql: &str) -> Result<(String, watch::Receiver<Build>), ViewError> {
+        if !self.policy.allow_define {
+            return Err(ViewError::NotAllowed);
+        }
+        let def = parse_view(sql)?;
+        let exists = self.view_infos().await.map_err(internal)?.iter().any(|v| v.name == def.name);
+        if exists && !def.replace {
+            return Err(ViewError::Exists(def.name));
+        }
+        let events = self.head().await.map_err(internal)?;
+        if events > self.policy.max_backfill_events {
+            return Err(ViewError::TooLarge { events, limit: self.policy.max_backfill_events });
+        }
+        let (progress, follow) = watch::channel(Build::Progress { done: 0, total: events });
+        if let Ok(mut builds) = self.shared.builds.lock() {
+            builds.insert(def.name.clone(), progress);
+        }
+        let event = NewEvent {
+            stream: VIEWS_STREAM.into(),
+            kind: "define_view".into(),
+            payload: json!({ "sql": def.sql }),
+        };
+        self.meta(event).await?;
+        Ok((def.name, follow))
+    }
+
+    /// Drops a view defined at runtime or from the server's file; its subscribers are told.
+    pub async fn drop_view(&self, name: &str) -> Result<(), ViewError> {
+        if !self.policy.allow_define {
+            return Err(ViewError::NotAllowed);
+        }
+        if !self.view_infos().await.map_err(internal)?.iter().any(|v| v.name == name) {
+            return Err(ViewError::Unknown(name.to_owned()));
+        }
+        let event = NewEvent {
+            stream: VIEWS_STREAM.into(),
+            kind: "drop_view".into(),
+            payload: json!({ "name": name }),
+        };
+        self.meta(event).await
+    }
+
+    async fn meta(&self, event: NewEvent) -> Result<(), ViewError> {
+        let key = CommandRef { client_id: VIEWS_STREAM.into(), seq: rand::random::<u64>() >> 11 };
+        let outcome = self.enqueue(key, vec![event]).await.map_err(|r| ViewError::Internal(r.message))?;
+        outcome.await.map(|_| ()).map_err(|r| ViewError::Internal(r.message))
+    }
+
     /// Live changes of a view, from now on; `None` for an unknown view.
     pub fn changes(&self, view: &str) -> Option<broadcast::Receiver<Arc<Change>>> {
-        self.hub.get(view).map(broadcast::Sender::subscribe)
+        self.shared.hub.read().ok()?.get(view).map(broadcast::Sender::subscribe)
     }
 
     /// A snapshot of a view (runs on the blocking pool).
     pub async fn snapshot(&self, view: &str) -> Result<Snapshot, StoreError> {
-        let (store, view) = (self.store.clone(), view.to_owned());
+        let (store, view) = (self.shared.store.clone(), view.to_owned());
         blocking(move || store.snapshot(&view)).await
     }
 
     /// What a client at `from` missed.
     pub async fn catch_up(&self, view: &str, from: Position) -> Result<Catchup, StoreError> {
-        let (store, view) = (self.store.clone(), view.to_owned());
+        let (store, view) = (self.shared.store.clone(), view.to_owned());
         blocking(move || store.catch_up(&view, from)).await
     }
 
     /// The views, with their SQL and position.
     pub async fn view_infos(&self) -> Result<Vec<ViewInfo>, StoreError> {
-        let store = self.store.clone();
+        let store = self.shared.store.clone();
         blocking(move || store.view_infos()).await
     }
 
     /// The position of the last event in the log.
     pub async fn head(&self) -> Result<u64, StoreError> {
-        let store = self.store.clone();
+        let store = self.shared.store.clone();
         blocking(move || store.head()).await
     }
+}
+
+fn internal(e: StoreError) -> ViewError {
+    ViewError::Internal(e.to_string())
 }
 
 async fn blocking<T: Send + 'static>(
@@ -129,11 +289,7 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(StoreError::Db(redb::Error::Io(std::io::Error::other(e.to_string())))))
 }
 
-fn write_loop(
-    store: &Store,
-    hub: &HashMap<String, broadcast::Sender<Arc<Change>>>,
-    mut queue: mpsc::Receiver<(Append, Reply)>,
-) {
+fn write_loop(shared: &Arc<Shared>, mut queue: mpsc::Receiver<(Append, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -144,13 +300,18 @@ fn write_loop(
             }
         }
         let (appends, replies): (Vec<Append>, Vec<Reply>) = batch.drain(..).unzip();
-        match store.commit(&appends) {
+        match shared.store.commit(&appends) {
             Ok(committed) => {
-                for change in committed.changes {
-                    if let Some(sender) = hub.get(&change.view) {
-                        // No subscriber is not an error.
-                        let _ = sender.send(change);
+                if let Ok(hub) = shared.hub.read() {
+                    for change in committed.changes {
+                        if let Some(sender) = hub.get(&change.view) {
+                            // No subscriber is not an error.
+                            let _ = sender.send(change);
+                        }
                     }
+                }
+                for view in committed.views {
+                    on_view_change(shared, view);
                 }
                 for (reply, appended) in replies.into_iter().zip(committed.appended) {
                     let _ = reply.send(Ok(appended));
@@ -165,4 +326,72 @@ fn write_loop(
         }
     }
     tracing::debug!("writer stopped");
+}
+
+fn on_view_change(shared: &Arc<Shared>, change: ViewChange) {
+    match change {
+        ViewChange::Dropped { name } => {
+            tracing::info!(view = %name, "view dropped");
+            // Dropping the sender ends every subscription of the view.
+            if let Ok(mut hub) = shared.hub.write() {
+                hub.remove(&name);
+            }
+        }
+        ViewChange::Building { name, epoch } => {
+            let shared = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("lucarne-build-{name}"))
+                .spawn(move || build(&shared, &name, epoch));
+            if let Err(e) = spawned {
+                tracing::error!("cannot start a view builder: {e}");
+            }
+        }
+    }
+}
+
+/// Builds a slot to the log's head, reporting progress, then announces its epoch to subscribers.
+fn build(shared: &Shared, name: &str, epoch: u64) {
+    let slot = Store::slot(name, epoch);
+    let report = |status: Build| {
+        if let Some(progress) = shared.builds.lock().ok().and_then(|b| b.get(name).cloned()) {
+            let _ = progress.send(status);
+        }
+    };
+    let started = std::time::Instant::now();
+    let outcome = loop {
+        match shared.store.build_step(&slot) {
+            Ok(step) if step.finished => break shared.store.position(name),
+            Ok(step) => report(Build::Progress { done: step.done, total: step.head }),
+            Err(e) => break Err(e),
+        }
+    };
+    match outcome {
+        Ok(at) if at.epoch == epoch => {
+            tracing::info!(view = %name, epoch, took = ?started.elapsed(), "view live");
+            if let Ok(mut hub) = shared.hub.write() {
+                let sender = hub.entry(name.to_owned()).or_insert_with(|| broadcast::channel(HUB_CAPACITY).0);
+                // A marker of the new epoch: subscribers of the old one resync.
+                let marker = Change {
+                    view: name.to_owned(),
+                    epoch,
+                    from: at.version,
+                    to: at.version,
+                    ops: vec![],
+                    acked: vec![],
+                };
+                let _ = sender.send(Arc::new(marker));
+            }
+            report(Build::Live(at));
+        }
+        Ok(_) => report(Build::Failed("superseded by a newer definition or dropped".into())),
+        Err(e) => {
+            tracing::error!(view = %name, "building failed: {e}");
+            report(Build::Failed(e.to_string()));
+        }
+    }
+    if let Ok(mut builds) = shared.builds.lock()
+        && builds.get(name).is_some_and(|p| matches!(*p.borrow(), Build::Live(_) | Build::Failed(_)))
+    {
+        builds.remove(name);
+    }
 }

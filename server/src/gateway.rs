@@ -17,15 +17,16 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use lucarne_protocol::{
-    Ack, ClientMessage, Command, CommandRef, Delta, ErrorCode, ErrorMessage, Heartbeat, Position, Reject,
-    Resumed, Resync, ResyncReason, ServerMessage, SnapshotBegin, SnapshotEnd, SnapshotRows, Subscribe,
-    Unsubscribed, ViewList, Welcome, decode_client, encode, negotiate,
+    Ack, ClientMessage, Command, CommandRef, DefineView, Delta, ErrorCode, ErrorMessage, Heartbeat, Position,
+    Reject, Resumed, Resync, ResyncReason, ServerMessage, SnapshotBegin, SnapshotEnd, SnapshotRows,
+    Subscribe, Unsubscribed, ViewDefined, ViewDropped, ViewList, ViewProgress, Welcome, decode_client,
+    encode, negotiate,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::engine::Engine;
+use crate::engine::{Build, Engine};
 use crate::store::{Catchup, Change};
 
 /// Gateway settings.
@@ -203,6 +204,53 @@ async fn connection(socket: WebSocket, shared: Shared) {
     let _ = writer.await;
 }
 
+/// Runs a `define_view` request: progress while the view builds, then `view_defined`.
+async fn define_view(engine: Arc<Engine>, out: Outbox, request: DefineView) {
+    let id = request.id;
+    let (name, mut build) = match engine.define_view(&request.sql).await {
+        Ok(started) => started,
+        Err(e) => {
+            out.error(e.code(), e.to_string(), None, Some(id)).await;
+            return;
+        }
+    };
+    loop {
+        let status = build.borrow_and_update().clone();
+        match status {
+            Build::Progress { done, total } => {
+                let progress = ViewProgress { id, view: name.clone(), done, total };
+                if !out.send(&ServerMessage::ViewProgress(progress)).await {
+                    return;
+                }
+            }
+            Build::Live(_) => {
+                let info =
+                    engine.view_infos().await.ok().and_then(|v| v.into_iter().find(|v| v.name == name));
+                match info {
+                    Some(view) => out.send(&ServerMessage::ViewDefined(ViewDefined { id, view })).await,
+                    None => {
+                        out.error(ErrorCode::Internal, format!("view {name:?} vanished"), None, Some(id))
+                            .await
+                    }
+                };
+                return;
+            }
+            Build::Failed(message) => {
+                out.error(ErrorCode::Internal, message, None, Some(id)).await;
+                return;
+            }
+        }
+        if build.changed().await.is_err() {
+            // The builder finished and its channel closed: read the final status once more.
+            let last = build.borrow().clone();
+            if matches!(last, Build::Progress { .. }) {
+                out.error(ErrorCode::Internal, "the view build stopped", None, Some(id)).await;
+                return;
+            }
+        }
+    }
+}
+
 impl Connection {
     /// Handles one text frame; false when the connection must close.
     async fn on_text(&mut self, text: &str) -> bool {
@@ -267,6 +315,17 @@ impl Connection {
                 }
             },
             ClientMessage::Command(c) => self.command(c).await,
+            ClientMessage::DefineView(d) => {
+                let (engine, out) = (self.shared.engine.clone(), self.out.clone());
+                tokio::spawn(define_view(engine, out, d));
+                true
+            }
+            ClientMessage::DropView(d) => match self.shared.engine.drop_view(&d.name).await {
+                Ok(()) => {
+                    self.out.send(&ServerMessage::ViewDropped(ViewDropped { id: d.id, view: d.name })).await
+                }
+                Err(e) => self.out.error(e.code(), e.to_string(), None, Some(d.id)).await,
+            },
             ClientMessage::ListViews(l) => match self.shared.engine.view_infos().await {
                 Ok(views) => self.out.send(&ServerMessage::ViewList(ViewList { id: l.id, views })).await,
                 Err(e) => self.out.error(ErrorCode::Internal, e.to_string(), None, Some(l.id)).await,
@@ -377,7 +436,11 @@ impl SubStream {
                     }
                     continue;
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(broadcast::error::RecvError::Closed) => {
+                    let message = format!("view {:?} was dropped", self.view);
+                    self.out.error(ErrorCode::UnknownView, message, Some(self.sub), None).await;
+                    return;
+                }
             };
             if change.epoch == at.epoch && change.to <= at.version {
                 continue; // already in the snapshot

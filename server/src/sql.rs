@@ -101,8 +101,11 @@ pub const FEED_RETENTION: u64 = 1000;
 pub struct ViewDef {
     /// The view's name.
     pub name: String,
-    /// The SQL it was compiled from, in canonical form (one line, keywords upper-case).
+    /// The SQL it was compiled from, in canonical form (one line, keywords upper-case, without
+    /// `OR REPLACE`).
     pub sql: String,
+    /// Written `CREATE OR REPLACE VIEW`: may replace an existing view of that name.
+    pub replace: bool,
     /// The stream it reads (`FROM`).
     pub source: String,
     /// The `WHERE` condition.
@@ -184,7 +187,9 @@ fn unsupported(span: Span, what: &str) -> SqlError {
 }
 
 fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
-    let Statement::CreateView { name, query, materialized, columns, to, temporary, .. } = statement else {
+    let Statement::CreateView { name, query, materialized, columns, to, temporary, or_replace, .. } =
+        statement
+    else {
         return Err(SqlError::at(statement.span(), "expected CREATE VIEW name AS SELECT …"));
     };
     if *materialized || *temporary || to.is_some() || !columns.is_empty() {
@@ -285,7 +290,22 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
         Some(h) => Some(compile_expr(h, &mut HavingScope { columns: &mut columns })?),
         None => None,
     };
-    Ok(ViewDef { name: view_name, sql: statement.to_string(), source, filter, keys, columns, having, shape })
+    // The stored text is the definition itself: `OR REPLACE` is how it was asked for, not what it is.
+    let mut plain = statement.clone();
+    if let Statement::CreateView { or_replace, .. } = &mut plain {
+        *or_replace = false;
+    }
+    Ok(ViewDef {
+        name: view_name,
+        sql: plain.to_string(),
+        replace: *or_replace,
+        source,
+        filter,
+        keys,
+        columns,
+        having,
+        shape,
+    })
 }
 
 fn single_name(name: &ast::ObjectName) -> Result<String, SqlError> {

@@ -5,25 +5,41 @@
 //! version are written in **one** write transaction committed with `Durability::Immediate`
 //! (fsync): a crash never leaves the views and the log apart, and whatever was acked survives.
 //! Many commands share one commit (group commit, see `engine`).
+//!
+//! Each build of a view lives in its own *slot* (`name#epoch`) with its rows, changelog and
+//! metadata. A slot is either live (folded by every commit) or building (folded from the log in
+//! chunks by [`Store::build_step`] until it reaches the log's head, in the same transaction that
+//! makes it live and retires the slot it replaces). So a view defined or redefined at runtime is
+//! built beside the old one and swapped in atomically: no downtime, no mixed rows.
+//!
+//! Views defined at runtime are recorded twice in the same commit: as an event in the `$views`
+//! stream of the log (the history every node replays) and in a small table of definitions that
+//! the next start reads instead of scanning the log.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lucarne_protocol::{CommandRef, Op, Position, ResyncReason, Row, ViewInfo};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::log::{Append, Appended, Event, EventLog};
-use crate::sql::{FEED_RETENTION, Shape, ViewDef};
+use crate::sql::{FEED_RETENTION, Shape, ViewDef, parse_view};
 use crate::view::GroupState;
 
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");
 const DEDUP: TableDefinition<'_, (&str, u64), (u64, u32)> = TableDefinition::new("dedup");
-const VIEWS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("views");
+const SLOTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("slots");
 const ROWS: TableDefinition<'_, (&str, &[u8]), &[u8]> = TableDefinition::new("view_rows");
 const CHANGES: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("changelog");
+/// Views defined or dropped at runtime: name → SQL, or `null` for dropped.
+const DEFINED: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("defined");
+
+/// The stream runtime view definitions are recorded in.
+pub const VIEWS_STREAM: &str = "$views";
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +53,9 @@ pub enum StoreError {
     /// No such view.
     #[error("no view named {0:?}")]
     UnknownView(String),
+    /// A stored definition no longer compiles.
+    #[error("stored definition of {0:?} is invalid: {1}")]
+    BadDefinition(String, crate::sql::SqlError),
 }
 
 macro_rules! db_err {
@@ -55,16 +74,21 @@ db_err!(
     redb::SetDurabilityError
 );
 
-/// A view's stored metadata.
+/// A slot's stored metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct ViewMeta {
+struct SlotMeta {
+    name: String,
     sql: String,
     epoch: u64,
     version: u64,
     rows: u64,
-    /// Set while the view is being built from the log: the last position folded so far.
+    /// Set while the slot is being built from the log: the last position folded so far.
     #[serde(default)]
     building: Option<u64>,
+}
+
+fn slot_name(name: &str, epoch: u64) -> String {
+    format!("{name}#{epoch}")
 }
 
 /// One committed change to one view: what subscribers receive as a `delta`.
@@ -76,7 +100,7 @@ pub struct Change {
     pub epoch: u64,
     /// Version before.
     pub from: u64,
-    /// Version after (`from + 1`).
+    /// Version after (`from + 1`; equal to `from` for the marker of a new epoch).
     pub to: u64,
     /// Row changes, one per key.
     pub ops: Vec<Op>,
@@ -102,6 +126,23 @@ pub enum Catchup {
     Resync(ResyncReason),
 }
 
+/// A change to the set of views made by a commit (a `$views` event).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ViewChange {
+    /// A slot was created and must be built (see [`Store::build_step`]).
+    Building {
+        /// The view.
+        name: String,
+        /// The slot's epoch.
+        epoch: u64,
+    },
+    /// The view was dropped.
+    Dropped {
+        /// The view.
+        name: String,
+    },
+}
+
 /// What one committed batch did.
 #[derive(Debug, Default)]
 pub struct Committed {
@@ -109,18 +150,32 @@ pub struct Committed {
     pub appended: Vec<Appended>,
     /// The view changes, to publish to subscribers.
     pub changes: Vec<Arc<Change>>,
+    /// Views defined or dropped by `$views` events in the batch.
+    pub views: Vec<ViewChange>,
+}
+
+/// Progress of building one slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildProgress {
+    /// Log position folded so far.
+    pub done: u64,
+    /// The log's head when this step ran.
+    pub head: u64,
+    /// The slot is live now (and replaced any older one).
+    pub finished: bool,
 }
 
 /// The embedded store.
 pub struct Store {
     db: Database,
-    views: Vec<Arc<ViewDef>>,
+    /// Compiled definitions by slot; every slot in `SLOTS` has one.
+    defs: RwLock<HashMap<String, Arc<ViewDef>>>,
     changelog_retention: u64,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("views", &self.views.len()).finish_non_exhaustive()
+        f.debug_struct("Store").finish_non_exhaustive()
     }
 }
 
@@ -135,11 +190,36 @@ fn new_epoch() -> u64 {
 
 /// The key a row is stored under: order-preserving for feeds (big-endian position), the key's
 /// JSON text for grouped views.
-fn store_key(view: &ViewDef, keys: &[serde_json::Value]) -> Vec<u8> {
+fn store_key(view: &ViewDef, keys: &[Value]) -> Vec<u8> {
     match (view.shape, keys) {
-        (Shape::Feed, [serde_json::Value::Number(n)]) => n.as_u64().unwrap_or(0).to_be_bytes().to_vec(),
+        (Shape::Feed, [Value::Number(n)]) => n.as_u64().unwrap_or(0).to_be_bytes().to_vec(),
         _ => ViewDef::wire_key(keys).to_string().into_bytes(),
     }
+}
+
+/// Every slot's metadata, by slot name.
+fn read_slots(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<Vec<(String, SlotMeta)>, StoreError> {
+    let mut out = Vec::new();
+    for entry in table.iter()? {
+        let (k, v) = entry?;
+        out.push((k.value().to_owned(), serde_json::from_slice(v.value())?));
+    }
+    Ok(out)
+}
+
+fn write_slot(txn: &WriteTransaction, slot: &str, meta: &SlotMeta) -> Result<(), StoreError> {
+    txn.open_table(SLOTS)?.insert(slot, serde_json::to_vec(meta)?.as_slice())?;
+    Ok(())
+}
+
+/// Deletes a slot: its rows, changelog and metadata.
+fn delete_slot(txn: &WriteTransaction, slot: &str) -> Result<(), StoreError> {
+    txn.open_table(ROWS)?.retain_in((slot, &[][..]).., |k, _| k.0 != slot)?;
+    txn.open_table(CHANGES)?.retain_in((slot, 0)..=(slot, u64::MAX), |_, _| false)?;
+    txn.open_table(SLOTS)?.remove(slot)?;
+    Ok(())
 }
 
 impl Store {
@@ -151,12 +231,18 @@ impl Store {
         {
             txn.open_table(LOG)?;
             txn.open_table(DEDUP)?;
-            txn.open_table(VIEWS)?;
             txn.open_table(ROWS)?;
             txn.open_table(CHANGES)?;
+            txn.open_table(DEFINED)?;
+            txn.open_table(SLOTS)?;
         }
         txn.commit()?;
-        Ok(Store { db, views: Vec::new(), changelog_retention: 10_000 })
+        let mut defs = HashMap::new();
+        for (slot, meta) in read_slots(&db.begin_read()?.open_table(SLOTS)?)? {
+            let def = parse_view(&meta.sql).map_err(|e| StoreError::BadDefinition(meta.name.clone(), e))?;
+            defs.insert(slot, Arc::new(def));
+        }
+        Ok(Store { db, defs: RwLock::new(defs), changelog_retention: 10_000 })
     }
 
     /// How many changes per view are kept for resuming clients.
@@ -164,103 +250,167 @@ impl Store {
         self.changelog_retention = entries.max(1);
     }
 
-    /// The views this store maintains.
-    pub fn views(&self) -> &[Arc<ViewDef>] {
-        &self.views
+    fn def(&self, slot: &str) -> Option<Arc<ViewDef>> {
+        self.defs.read().ok()?.get(slot).cloned()
     }
 
-    /// Installs the set of views: a view whose SQL is unchanged keeps its data, epoch and
-    /// version; a new or changed one is built from the whole log under a new epoch; a stored
-    /// view not in the set is dropped. Returns the names of the views that were (re)built.
+    fn remember(&self, slot: &str, def: Arc<ViewDef>) {
+        if let Ok(mut defs) = self.defs.write() {
+            defs.insert(slot.to_owned(), def);
+        }
+    }
+
+    /// The live views, by name.
+    pub fn views(&self) -> Result<Vec<Arc<ViewDef>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let slots = read_slots(&txn.open_table(SLOTS)?)?;
+        Ok(slots
+            .iter()
+            .filter(|(_, m)| m.building.is_none())
+            .filter_map(|(slot, _)| self.def(slot))
+            .collect())
+    }
+
+    /// Installs the views a server starts with: the `file` definitions, overridden by those
+    /// defined or dropped at runtime. A view whose SQL is unchanged keeps its data, epoch and
+    /// version; a new or changed one is built from the whole log under a new epoch (reporting
+    /// `progress(view, done, head)`); a stored view no longer wanted is dropped. Returns the names
+    /// of the views that were (re)built.
     pub fn install_views(
         &mut self,
-        defs: Vec<ViewDef>,
+        file: Vec<ViewDef>,
         mut progress: impl FnMut(&str, u64, u64),
     ) -> Result<Vec<String>, StoreError> {
         let txn = self.db.begin_write()?;
-        let mut rebuilt = Vec::new();
-        {
-            let mut metas = txn.open_table(VIEWS)?;
-            let mut rows = txn.open_table(ROWS)?;
-            let mut changes = txn.open_table(CHANGES)?;
-            let stored: Vec<(String, ViewMeta)> = metas
-                .iter()?
-                .map(|r| -> Result<_, StoreError> {
-                    let (k, v) = r?;
-                    Ok((k.value().to_owned(), serde_json::from_slice(v.value())?))
-                })
-                .collect::<Result<_, _>>()?;
-            for (name, meta) in &stored {
-                let keep = defs.iter().any(|d| &d.name == name && d.sql == meta.sql);
-                if !keep {
-                    rows.retain_in((name.as_str(), &[][..]).., |k, _| k.0 != name)?;
-                    changes.retain_in((name.as_str(), 0)..=(name.as_str(), u64::MAX), |k, _| k.0 != name)?;
-                    metas.remove(name.as_str())?;
+        let mut wanted: BTreeMap<String, Arc<ViewDef>> =
+            file.into_iter().map(|d| (d.name.clone(), Arc::new(d))).collect();
+        for entry in txn.open_table(DEFINED)?.iter()? {
+            let (name, sql) = entry?;
+            let name = name.value().to_owned();
+            match serde_json::from_slice::<Option<String>>(sql.value())? {
+                Some(sql) => {
+                    let def = parse_view(&sql).map_err(|e| StoreError::BadDefinition(name.clone(), e))?;
+                    wanted.insert(name, Arc::new(def));
+                }
+                None => {
+                    wanted.remove(&name);
                 }
             }
-            for def in &defs {
-                let unchanged = stored.iter().any(|(n, m)| n == &def.name && m.sql == def.sql);
-                if !unchanged {
-                    let meta = ViewMeta {
-                        sql: def.sql.clone(),
-                        epoch: new_epoch(),
-                        version: 0,
-                        rows: 0,
-                        building: Some(0),
-                    };
-                    metas.insert(def.name.as_str(), serde_json::to_vec(&meta)?.as_slice())?;
-                    rebuilt.push(def.name.clone());
-                }
+        }
+        let slots = read_slots(&txn.open_table(SLOTS)?)?;
+        let mut building = Vec::new();
+        for (slot, meta) in &slots {
+            let keep = wanted.get(&meta.name).is_some_and(|d| d.sql == meta.sql);
+            if !keep {
+                delete_slot(&txn, slot)?;
+            } else if meta.building.is_some() {
+                building.push(slot.clone());
+            }
+        }
+        for def in wanted.values() {
+            let have = slots.iter().any(|(_, m)| m.name == def.name && m.sql == def.sql);
+            if !have {
+                let epoch = new_epoch();
+                let slot = slot_name(&def.name, epoch);
+                self.remember(&slot, def.clone());
+                let meta = SlotMeta {
+                    name: def.name.clone(),
+                    sql: def.sql.clone(),
+                    epoch,
+                    version: 0,
+                    rows: 0,
+                    building: Some(0),
+                };
+                write_slot(&txn, &slot, &meta)?;
+                building.push(slot);
             }
         }
         txn.commit()?;
-        self.views = defs.into_iter().map(Arc::new).collect();
-        self.finish_builds(&mut progress)?;
+        let mut rebuilt = Vec::new();
+        for slot in building {
+            let name = self.def(&slot).map(|d| d.name.clone()).unwrap_or_default();
+            loop {
+                let step = self.build_step(&slot)?;
+                progress(&name, step.done, step.head);
+                if step.finished {
+                    break;
+                }
+            }
+            rebuilt.push(name);
+        }
         Ok(rebuilt)
     }
 
-    /// Folds the log into every view still being built, in chunks, each chunk one commit.
-    fn finish_builds(&self, progress: &mut impl FnMut(&str, u64, u64)) -> Result<(), StoreError> {
+    /// Folds the next chunk of the log into a building slot, in one commit. When the chunk reaches
+    /// the log's head the slot goes live in the same commit and the slot it replaces is deleted.
+    pub fn build_step(&self, slot: &str) -> Result<BuildProgress, StoreError> {
         const CHUNK: usize = 5000;
-        let head = self.head()?;
-        for view in &self.views {
-            loop {
-                let txn = self.db.begin_write()?;
-                let mut meta = read_meta(&txn, &view.name)?;
-                let Some(done) = meta.building else { break };
-                let events = self.read_after(done, CHUNK)?;
-                {
-                    let mut rows = txn.open_table(ROWS)?;
-                    let mut cache = Cache::new();
-                    for event in events.iter().filter(|e| view.matches(e)) {
-                        fold_into(view, event, &rows, &mut cache)?;
-                    }
-                    flush(view, &mut rows, cache, &mut meta)?;
+        let def = self.def(slot).ok_or_else(|| StoreError::UnknownView(slot.to_owned()))?;
+        let txn = self.db.begin_write()?;
+        let Some(raw) = txn.open_table(SLOTS)?.get(slot)?.map(|v| v.value().to_vec()) else {
+            // Dropped or replaced meanwhile: nothing left to build.
+            return Ok(BuildProgress { done: 0, head: 0, finished: true });
+        };
+        let mut meta: SlotMeta = serde_json::from_slice(&raw)?;
+        let Some(done) = meta.building else {
+            return Ok(BuildProgress { done: 0, head: 0, finished: true });
+        };
+        let (events, head) = {
+            let log = txn.open_table(LOG)?;
+            let head = log.last()?.map_or(0, |(k, _)| k.value());
+            let mut events = Vec::new();
+            for entry in log.range(done + 1..)?.take(CHUNK) {
+                events.push(serde_json::from_slice::<Event>(entry?.1.value())?);
+            }
+            (events, head)
+        };
+        {
+            let mut rows = txn.open_table(ROWS)?;
+            let mut cache = Cache::new();
+            for event in events.iter().filter(|e| def.matches(e)) {
+                fold_into(&def, slot, event, &rows, &mut cache)?;
+            }
+            flush(&def, slot, &mut rows, cache, &mut meta)?;
+        }
+        let last = events.last().map_or(done, |e| e.position);
+        let finished = last >= head;
+        meta.building = if finished { None } else { Some(last) };
+        if finished {
+            let slots = read_slots(&txn.open_table(SLOTS)?)?;
+            for (other, m) in slots {
+                if m.name == meta.name && other != slot {
+                    delete_slot(&txn, &other)?;
                 }
-                let last = events.last().map_or(done, |e| e.position);
-                progress(&view.name, last, head);
-                meta.building = if events.len() < CHUNK { None } else { Some(last) };
-                write_meta(&txn, &view.name, &meta)?;
-                txn.commit()?;
             }
         }
-        Ok(())
+        write_slot(&txn, slot, &meta)?;
+        txn.commit()?;
+        Ok(BuildProgress { done: last, head, finished })
+    }
+
+    /// The live slot of a view.
+    fn live(
+        &self,
+        txn: &redb::ReadTransaction,
+        view: &str,
+    ) -> Result<(String, SlotMeta, Arc<ViewDef>), StoreError> {
+        let slots = read_slots(&txn.open_table(SLOTS)?)?;
+        slots
+            .into_iter()
+            .find(|(_, m)| m.name == view && m.building.is_none())
+            .and_then(|(slot, meta)| Some((slot.clone(), meta, self.def(&slot)?)))
+            .ok_or_else(|| StoreError::UnknownView(view.to_owned()))
     }
 
     /// A consistent snapshot of a view.
     pub fn snapshot(&self, view: &str) -> Result<Snapshot, StoreError> {
-        let def = self.view(view)?;
         let txn = self.db.begin_read()?;
-        let meta: ViewMeta = {
-            let metas = txn.open_table(VIEWS)?;
-            let raw = metas.get(view)?.ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
-            serde_json::from_slice(raw.value())?
-        };
+        let (slot, meta, def) = self.live(&txn, view)?;
         let table = txn.open_table(ROWS)?;
         let mut rows = Vec::with_capacity(meta.rows as usize);
-        for entry in table.range((view, &[][..])..)? {
+        for entry in table.range((slot.as_str(), &[][..])..)? {
             let (k, v) = entry?;
-            if k.value().0 != view {
+            if k.value().0 != slot {
                 break;
             }
             let state: GroupState = serde_json::from_slice(v.value())?;
@@ -273,13 +423,8 @@ impl Store {
 
     /// The changes a client at `from` missed, or why it must resync.
     pub fn catch_up(&self, view: &str, from: Position) -> Result<Catchup, StoreError> {
-        self.view(view)?;
         let txn = self.db.begin_read()?;
-        let meta: ViewMeta = {
-            let metas = txn.open_table(VIEWS)?;
-            let raw = metas.get(view)?.ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
-            serde_json::from_slice(raw.value())?
-        };
+        let (slot, meta, _) = self.live(&txn, view)?;
         if meta.epoch != from.epoch {
             return Ok(Catchup::Resync(ResyncReason::EpochChanged));
         }
@@ -288,7 +433,7 @@ impl Store {
         }
         let table = txn.open_table(CHANGES)?;
         let mut out = Vec::new();
-        for entry in table.range((view, from.version + 1)..=(view, meta.version))? {
+        for entry in table.range((slot.as_str(), from.version + 1)..=(slot.as_str(), meta.version))? {
             let (_, v) = entry?;
             out.push(serde_json::from_slice::<Change>(v.value())?);
         }
@@ -300,32 +445,32 @@ impl Store {
         Ok(Catchup::Changes(out, Position { epoch: meta.epoch, version: meta.version }))
     }
 
-    /// Every view with its SQL, position and size.
+    /// Every live view with its SQL, position and size, by name.
     pub fn view_infos(&self) -> Result<Vec<ViewInfo>, StoreError> {
         let txn = self.db.begin_read()?;
-        let metas = txn.open_table(VIEWS)?;
-        let mut out = Vec::new();
-        for view in &self.views {
-            let Some(raw) = metas.get(view.name.as_str())? else {
-                continue;
-            };
-            let meta: ViewMeta = serde_json::from_slice(raw.value())?;
-            out.push(ViewInfo {
-                name: view.name.clone(),
-                sql: meta.sql,
-                at: Position { epoch: meta.epoch, version: meta.version },
-                rows: meta.rows,
-            });
-        }
+        let mut out: Vec<ViewInfo> = read_slots(&txn.open_table(SLOTS)?)?
+            .into_iter()
+            .filter(|(_, m)| m.building.is_none())
+            .map(|(_, m)| ViewInfo {
+                name: m.name,
+                sql: m.sql,
+                at: Position { epoch: m.epoch, version: m.version },
+                rows: m.rows,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
-    /// The compiled definition of a view.
-    pub fn view(&self, name: &str) -> Result<&Arc<ViewDef>, StoreError> {
-        self.views.iter().find(|v| v.name == name).ok_or_else(|| StoreError::UnknownView(name.to_owned()))
+    /// The compiled definition of a live view.
+    pub fn view(&self, name: &str) -> Result<Arc<ViewDef>, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(self.live(&txn, name)?.2)
     }
 
-    /// Appends a batch and folds it into every view in one durable commit.
+    /// Appends a batch and folds it into every live view in one durable commit. Events of the
+    /// `$views` stream define (`define_view {sql}`) or drop (`drop_view {name}`) views; their
+    /// payloads must have been checked by the caller.
     pub fn commit(&self, batch: &[Append]) -> Result<Committed, StoreError> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
@@ -362,52 +507,113 @@ impl Store {
                 appended.push(Appended { position: last, events: count, duplicate: false });
             }
         }
+        let views = self.apply_view_events(&txn, &new_events)?;
         let mut changes = Vec::new();
+        let slots = read_slots(&txn.open_table(SLOTS)?)?;
         {
             let mut rows = txn.open_table(ROWS)?;
             let mut changelog = txn.open_table(CHANGES)?;
-            for view in &self.views {
+            for (slot, mut meta) in slots.into_iter().filter(|(_, m)| m.building.is_none()) {
+                let Some(view) = self.def(&slot) else { continue };
                 let matching: Vec<&Event> = new_events.iter().filter(|e| view.matches(e)).collect();
                 if matching.is_empty() {
                     continue;
                 }
-                let mut meta = read_meta(&txn, &view.name)?;
-                if meta.building.is_some() {
-                    continue; // folded by `finish_builds`
-                }
                 let mut cache = Cache::new();
                 let mut acked = BTreeSet::new();
                 for event in matching {
-                    fold_into(view, event, &rows, &mut cache)?;
+                    fold_into(&view, &slot, event, &rows, &mut cache)?;
                     if let Some(origin) = &event.origin {
                         acked.insert(origin.clone());
                     }
                 }
-                let ops = flush(view, &mut rows, cache, &mut meta)?;
-                if ops.is_empty() {
-                    // Only groups `HAVING` keeps out changed: nothing a client sees.
-                    write_meta(&txn, &view.name, &meta)?;
-                    continue;
+                let ops = flush(&view, &slot, &mut rows, cache, &mut meta)?;
+                if !ops.is_empty() {
+                    let change = Change {
+                        view: view.name.clone(),
+                        epoch: meta.epoch,
+                        from: meta.version,
+                        to: meta.version + 1,
+                        ops,
+                        acked: acked.into_iter().collect(),
+                    };
+                    meta.version += 1;
+                    changelog.insert((slot.as_str(), change.to), serde_json::to_vec(&change)?.as_slice())?;
+                    if change.to > self.changelog_retention {
+                        changelog.remove((slot.as_str(), change.to - self.changelog_retention))?;
+                    }
+                    changes.push(Arc::new(change));
                 }
-                let change = Change {
-                    view: view.name.clone(),
-                    epoch: meta.epoch,
-                    from: meta.version,
-                    to: meta.version + 1,
-                    ops,
-                    acked: acked.into_iter().collect(),
-                };
-                meta.version += 1;
-                changelog.insert((view.name.as_str(), change.to), serde_json::to_vec(&change)?.as_slice())?;
-                if change.to > self.changelog_retention {
-                    changelog.remove((view.name.as_str(), change.to - self.changelog_retention))?;
-                }
-                write_meta(&txn, &view.name, &meta)?;
-                changes.push(Arc::new(change));
+                // Only groups `HAVING` keeps out may have changed: nothing a client sees.
+                write_slot(&txn, &slot, &meta)?;
             }
         }
         txn.commit()?;
-        Ok(Committed { appended, changes })
+        Ok(Committed { appended, changes, views })
+    }
+
+    /// Applies `$views` events: a definition makes a building slot, a drop deletes the view's slots.
+    fn apply_view_events(
+        &self,
+        txn: &WriteTransaction,
+        events: &[Event],
+    ) -> Result<Vec<ViewChange>, StoreError> {
+        let mut out = Vec::new();
+        for event in events.iter().filter(|e| e.stream == VIEWS_STREAM) {
+            match (event.kind.as_str(), event.payload.get("sql"), event.payload.get("name")) {
+                ("define_view", Some(Value::String(sql)), _) => {
+                    let def =
+                        parse_view(sql).map_err(|e| StoreError::BadDefinition("(runtime)".into(), e))?;
+                    let epoch = new_epoch();
+                    let slot = slot_name(&def.name, epoch);
+                    // A slot still building for the same name is superseded.
+                    let slots = read_slots(&txn.open_table(SLOTS)?)?;
+                    for (other, m) in slots {
+                        if m.name == def.name && m.building.is_some() {
+                            delete_slot(txn, &other)?;
+                        }
+                    }
+                    let meta = SlotMeta {
+                        name: def.name.clone(),
+                        sql: def.sql.clone(),
+                        epoch,
+                        version: 0,
+                        rows: 0,
+                        building: Some(0),
+                    };
+                    txn.open_table(DEFINED)?
+                        .insert(def.name.as_str(), serde_json::to_vec(&Some(&def.sql))?.as_slice())?;
+                    write_slot(txn, &slot, &meta)?;
+                    out.push(ViewChange::Building { name: def.name.clone(), epoch });
+                    self.remember(&slot, Arc::new(def));
+                }
+                ("drop_view", _, Some(Value::String(name))) => {
+                    let slots = read_slots(&txn.open_table(SLOTS)?)?;
+                    for (slot, m) in slots {
+                        if &m.name == name {
+                            delete_slot(txn, &slot)?;
+                        }
+                    }
+                    txn.open_table(DEFINED)?
+                        .insert(name.as_str(), serde_json::to_vec(&None::<String>)?.as_slice())?;
+                    out.push(ViewChange::Dropped { name: name.clone() });
+                }
+                _ => tracing::warn!(position = event.position, "ignoring a malformed {VIEWS_STREAM} event"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The slot being built for a view at an epoch.
+    pub fn slot(name: &str, epoch: u64) -> String {
+        slot_name(name, epoch)
+    }
+
+    /// The position of a live view (for the marker published when a build goes live).
+    pub fn position(&self, view: &str) -> Result<Position, StoreError> {
+        let txn = self.db.begin_read()?;
+        let (_, meta, _) = self.live(&txn, view)?;
+        Ok(Position { epoch: meta.epoch, version: meta.version })
     }
 }
 
@@ -417,6 +623,7 @@ type Cache = BTreeMap<Vec<u8>, (bool, GroupState)>;
 /// Folds one event into the batch's cache of touched rows.
 fn fold_into(
     view: &ViewDef,
+    slot: &str,
     event: &Event,
     rows: &redb::Table<'_, (&str, &[u8]), &[u8]>,
     cache: &mut Cache,
@@ -424,7 +631,7 @@ fn fold_into(
     let key = store_key(view, &view.key_values(event));
     let (was_visible, state) = match cache.remove(&key) {
         Some((was_visible, state)) => (was_visible, Some(state)),
-        None => match rows.get((view.name.as_str(), key.as_slice()))? {
+        None => match rows.get((slot, key.as_slice()))? {
             Some(raw) => {
                 let state: GroupState = serde_json::from_slice(raw.value())?;
                 (view.having.is_none() || view.row(&state).is_some(), Some(state))
@@ -439,13 +646,14 @@ fn fold_into(
 /// Writes the touched rows, applies a feed's retention, counts rows, and returns the ops.
 fn flush(
     view: &ViewDef,
+    slot: &str,
     rows: &mut redb::Table<'_, (&str, &[u8]), &[u8]>,
     cache: Cache,
-    meta: &mut ViewMeta,
+    meta: &mut SlotMeta,
 ) -> Result<Vec<Op>, StoreError> {
     let mut ops = Vec::with_capacity(cache.len());
     for (key, (was_visible, state)) in cache {
-        rows.insert((view.name.as_str(), key.as_slice()), serde_json::to_vec(&state)?.as_slice())?;
+        rows.insert((slot, key.as_slice()), serde_json::to_vec(&state)?.as_slice())?;
         match (was_visible, view.row(&state)) {
             (_, Some(row)) => {
                 meta.rows += u64::from(!was_visible);
@@ -462,16 +670,16 @@ fn flush(
         while meta.rows > FEED_RETENTION {
             // Feed keys are big-endian positions: the first key is the oldest row.
             let oldest = rows
-                .range((view.name.as_str(), &[][..])..)?
+                .range((slot, &[][..])..)?
                 .next()
                 .transpose()?
-                .filter(|(k, _)| k.value().0 == view.name)
+                .filter(|(k, _)| k.value().0 == slot)
                 .map(|(k, _)| k.value().1.to_vec());
             let Some(oldest) = oldest else { break };
-            rows.remove((view.name.as_str(), oldest.as_slice()))?;
+            rows.remove((slot, oldest.as_slice()))?;
             meta.rows -= 1;
             let key = u64::from_be_bytes(oldest.as_slice().try_into().unwrap_or([0; 8]));
-            let key = serde_json::Value::from(key);
+            let key = Value::from(key);
             match ops.iter().position(|op| op.key() == &key) {
                 // Made and dropped in the same batch: subscribers never see it.
                 Some(i) => {
@@ -482,17 +690,6 @@ fn flush(
         }
     }
     Ok(ops)
-}
-
-fn read_meta(txn: &redb::WriteTransaction, view: &str) -> Result<ViewMeta, StoreError> {
-    let metas = txn.open_table(VIEWS)?;
-    let raw = metas.get(view)?.ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
-    Ok(serde_json::from_slice(raw.value())?)
-}
-
-fn write_meta(txn: &redb::WriteTransaction, view: &str, meta: &ViewMeta) -> Result<(), StoreError> {
-    txn.open_table(VIEWS)?.insert(view, serde_json::to_vec(meta)?.as_slice())?;
-    Ok(())
 }
 
 impl EventLog for Store {
@@ -620,9 +817,9 @@ mod tests {
             }
             let log = store.read_after(0, usize::MAX).expect("read log");
             prop_assert_eq!(log.len(), events.len());
-            for view in store.views() {
+            for view in store.views().expect("views") {
                 let snapshot = store.snapshot(&view.name).expect("snapshot");
-                let expected = crate::view::recompute(view, &log);
+                let expected = crate::view::recompute(&view, &log);
                 prop_assert_eq!(&rows(&snapshot), &expected, "view {}", view.name);
                 prop_assert_eq!(&replayed(&store, &view.name, snapshot.at.epoch), &expected, "changelog of {}", view.name);
             }
@@ -718,5 +915,74 @@ mod tests {
         for (a, b) in after.rows.iter().zip(&before.rows) {
             assert_eq!(a.row["total"].as_i64(), b.row["total"].as_i64().map(|t| t * 2));
         }
+    }
+
+    fn meta_event(kind: &str, payload: Value, seq: u64) -> Append {
+        Append {
+            key: CommandRef { client_id: VIEWS_STREAM.into(), seq },
+            events: vec![NewEvent { stream: VIEWS_STREAM.into(), kind: kind.into(), payload }],
+        }
+    }
+
+    fn build(store: &Store, committed: &Committed) -> Vec<u64> {
+        let mut epochs = Vec::new();
+        for change in &committed.views {
+            if let ViewChange::Building { name, epoch } = change {
+                let slot = Store::slot(name, *epoch);
+                while !store.build_step(&slot).expect("build").finished {}
+                epochs.push(*epoch);
+            }
+        }
+        epochs
+    }
+
+    #[test]
+    fn views_defined_replaced_and_dropped_at_runtime_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        for seq in 1..=30 {
+            let payload = json!({"order_id": format!("o-{}", seq % 4), "total": seq, "region": "eu"});
+            store.commit(&[append("a", seq, "place_order", payload)]).expect("commit");
+        }
+        let sql = "CREATE VIEW top AS SELECT order_id, MAX(total) AS hi FROM orders GROUP BY order_id";
+        let defined = store.commit(&[meta_event("define_view", json!({ "sql": sql }), 1)]).expect("define");
+        assert!(store.snapshot("top").is_err(), "not live before it is built");
+        let epoch = build(&store, &defined)[0];
+        let top = store.snapshot("top").expect("live");
+        assert_eq!((top.at.epoch, top.rows.len()), (epoch, 4));
+        let log = store.read_after(0, usize::MAX).expect("log");
+        let view = store.view("top").expect("view");
+        let rows: BTreeMap<_, _> = top.rows.iter().map(|r| (r.key.to_string(), r.row.clone())).collect();
+        assert_eq!(rows, crate::view::recompute(&view, &log));
+
+        // Replace: the old build stays live until the new one has caught up, then swaps.
+        let replacement =
+            "CREATE OR REPLACE VIEW top AS SELECT order_id, MIN(total) AS lo FROM orders GROUP BY order_id";
+        let replaced =
+            store.commit(&[meta_event("define_view", json!({ "sql": replacement }), 2)]).expect("replace");
+        store
+            .commit(&[append("a", 31, "place_order", json!({"order_id": "o-9", "total": 1}))])
+            .expect("commit");
+        let during = store.snapshot("top").expect("old still live");
+        assert_eq!(during.at.epoch, epoch);
+        assert_eq!(during.rows.len(), 5, "the old build keeps folding");
+        let new_epoch = build(&store, &replaced)[0];
+        let after = store.snapshot("top").expect("new live");
+        assert_eq!(after.at.epoch, new_epoch);
+        assert!(
+            after.rows.iter().all(|r| r.row.contains_key("lo") && !r.row.contains_key("hi")),
+            "no mixed rows"
+        );
+        assert_eq!(after.rows.len(), 5, "events during the build are in the new build");
+
+        // Drop a view from the file; restart with the same file: runtime decisions stand.
+        store.commit(&[meta_event("drop_view", json!({ "name": "total" }), 3)]).expect("drop");
+        assert!(matches!(store.snapshot("total"), Err(StoreError::UnknownView(_))));
+        drop(store);
+        let store = open(dir.path());
+        assert!(store.snapshot("total").is_err(), "still dropped");
+        assert_eq!(store.snapshot("top").expect("top").at.epoch, new_epoch, "kept, not rebuilt");
+        let names: Vec<_> = store.view_infos().expect("infos").into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["busy", "by_region", "feed", "orders", "other", "top"]);
     }
 }

@@ -177,14 +177,14 @@ proptest! {
             store.commit(&appends).expect("commit");
         }
         let log = store.read_after(0, usize::MAX).expect("log");
-        for view in store.views() {
+        for view in store.views().expect("views") {
             let mut incremental: Vec<String> =
                 store.snapshot(&view.name).expect("snapshot").rows.iter().map(|r| canonical(&r.row)).collect();
             incremental.sort();
-            let mut recomputed: Vec<String> = recompute(view, &log).values().map(canonical).collect();
+            let mut recomputed: Vec<String> = recompute(&view, &log).values().map(canonical).collect();
             recomputed.sort();
             prop_assert_eq!(&incremental, &recomputed, "incremental vs recomputed: {}", view.name);
-            prop_assert_eq!(&incremental, &sqlite_rows(view, &log), "incremental vs SQLite: {}", view.name);
+            prop_assert_eq!(&incremental, &sqlite_rows(&view, &log), "incremental vs SQLite: {}", view.name);
         }
     }
 }

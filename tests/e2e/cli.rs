@@ -55,8 +55,8 @@ fn send_watch_once_and_view_list() {
     let out = lucarne(&server, &["view", "list", "--json"]);
     let views = json_lines(&out);
     let names: Vec<_> = views.iter().map(|v| v["name"].as_str().unwrap_or_default()).collect();
-    assert_eq!(names, ["orders", "by_customer"]);
-    assert!(views[0]["sql"].as_str().unwrap_or_default().starts_with("CREATE VIEW orders AS SELECT"));
+    assert_eq!(names, ["by_customer", "orders"]);
+    assert!(views[1]["sql"].as_str().unwrap_or_default().starts_with("CREATE VIEW orders AS SELECT"));
 
     let out = lucarne(&server, &["watch", "no_such_view", "--once"]);
     assert_eq!(out.status.code(), Some(2));
@@ -92,7 +92,7 @@ fn watch_streams_changes_as_json_lines() {
 fn serve_refuses_bad_views_with_a_position() {
     let dir = tempfile::tempdir().expect("tempdir");
     let views = dir.path().join("bad.sql");
-    std::fs::write(&views, "CREATE VIEW ok AS SELECT COUNT(*) AS n FROM s;\nCREATE VIEW bad AS SELECT a, COUNT(*) FROM s\n  HAVING COUNT(*) > 1;").expect("write");
+    std::fs::write(&views, "CREATE VIEW ok AS SELECT COUNT(*) AS n FROM s;\nCREATE VIEW bad AS SELECT a, COUNT(*) FROM s\n  JOIN t ON a = b GROUP BY a;").expect("write");
     let out = Command::new(bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(dir.path().join("data"))
@@ -102,5 +102,24 @@ fn serve_refuses_bad_views_with_a_position() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("HAVING is not supported in a view at line 3, column"), "{err}");
+    assert!(err.contains("JOIN is not supported in a view at line 3, column"), "{err}");
+}
+
+#[test]
+fn view_define_and_drop_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--allow-define"]);
+    lucarne(&server, &["send", "place_order", r#"{"order_id":"o-1","customer":"Ada","total":120}"#]);
+    let out = lucarne(&server, &["view", "define", "CREATE VIEW n AS SELECT COUNT(*) AS orders FROM orders"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("n is live"));
+    let rows = json_lines(&lucarne(&server, &["watch", "n", "--once"]));
+    assert_eq!(rows, vec![serde_json::json!({"orders": 1})]);
+    let out = lucarne(&server, &["view", "define", "CREATE VIEW n AS SELECT x FROM"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_sql"), "{out:?}");
+    let out = lucarne(&server, &["view", "drop", "n"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = lucarne(&server, &["watch", "n", "--once"]);
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -148,6 +148,11 @@ pub async fn next_data(sub: &mut Subscription) -> ViewEvent {
     }
 }
 
+/// Awaits a future, failing the test after a minute instead of hanging CI.
+pub async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f).await.expect("no answer within 60 s")
+}
+
 /// Subscribes and returns the stream after its first snapshot, with that snapshot.
 pub async fn subscribed(client: &Client, view: &str) -> (Subscription, ViewEvent) {
     let mut sub = client.subscribe(Query::view(view));

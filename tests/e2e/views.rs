@@ -1,0 +1,208 @@
+//! Views defined, replaced and dropped at runtime, over the protocol and the CLI.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use lucarne_protocol::{ErrorCode, Op, ResyncReason};
+use lucarne_runtime::{ClientError, LiveView, Status, ViewEvent};
+use serde_json::{Map, Value, json};
+
+use crate::support::{Server, client, next_data, subscribed, within};
+
+type Rows = Map<String, Value>;
+
+fn order(id: &str, customer: &str, total: f64) -> Value {
+    json!({ "order_id": id, "customer": customer, "total": total })
+}
+
+fn code(result: Result<impl std::fmt::Debug, ClientError>) -> (ErrorCode, String) {
+    match result {
+        Err(ClientError::Server { code, message }) => (code, message),
+        other => panic!("expected a server error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_defined_at_runtime_is_built_from_the_log_and_then_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--allow-define"]);
+    let c = client(&server.url());
+    for i in 0..30 {
+        let customer = ["Ada", "نور", "דנה"][i % 3];
+        c.send("place_order", order(&format!("o-{i}"), customer, i as f64)).await.expect("ack");
+    }
+    let mut progress = Vec::new();
+    let sql = "CREATE VIEW big_spenders AS SELECT customer, COUNT(*) AS n, SUM(total) AS spent \
+               FROM orders WHERE total > 10 GROUP BY customer HAVING COUNT(*) > 5";
+    let info = within(c.define_view(sql, |done, total| progress.push((done, total)))).await.expect("defined");
+    assert_eq!((info.name.as_str(), info.rows), ("big_spenders", 3));
+    let (mut sub, snapshot) = subscribed(&c, "big_spenders").await;
+    let mut view = LiveView::<Rows>::new();
+    view.apply(&snapshot);
+    let spent =
+        |v: &LiveView<Rows>, who: &str| v.get(&json!(who)).map(|r| (r["n"].clone(), r["spent"].clone()));
+    // Totals 11..29 over three customers: i % 3 == 0 → Ada: 12,15,…,27 (6 orders).
+    assert_eq!(spent(&view, "Ada"), Some((json!(6), json!(117.0))));
+
+    // Live from now on.
+    c.send("place_order", order("o-x", "Ada", 100.0)).await.expect("ack");
+    match next_data(&mut sub).await {
+        ViewEvent::Delta(d) => {
+            view.apply(&ViewEvent::Delta(d));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(spent(&view, "Ada"), Some((json!(7), json!(217.0))));
+
+    // It survives a restart without being rebuilt.
+    let server = server.restart();
+    let c = client(&server.url());
+    let (_, again) = subscribed(&c, "big_spenders").await;
+    let ViewEvent::Snapshot { at, rows, .. } = again else { unreachable!() };
+    assert_eq!(at, view.position().expect("position"));
+    assert_eq!(rows.len(), 3);
+
+    // Dropping tells the subscribers and frees the name.
+    let (mut sub, _) = subscribed(&c, "big_spenders").await;
+    within(c.drop_view("big_spenders")).await.expect("dropped");
+    assert!(matches!(next_data(&mut sub).await, ViewEvent::Failed { code: ErrorCode::UnknownView, .. }));
+    assert_eq!(code(within(c.drop_view("big_spenders")).await).0, ErrorCode::UnknownView);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_definitions_get_clear_errors_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--allow-define", "--max-backfill-events", "5"]);
+    let c = client(&server.url());
+    let check = |(code, message): (ErrorCode, String), want: ErrorCode, text: &str| {
+        assert_eq!(code, want, "{message}");
+        assert!(message.contains(text), "{message:?} should contain {text:?}");
+    };
+    check(
+        code(within(c.define_view("CREATE VIEW v AS SELEC x FROM orders", |_, _| {})).await),
+        ErrorCode::InvalidSql,
+        "line 1, column 18",
+    );
+    check(
+        code(
+            within(c.define_view(
+                "CREATE VIEW v AS SELECT a, COUNT(*) AS n FROM orders JOIN x ON a = b GROUP BY a",
+                |_, _| {},
+            ))
+            .await,
+        ),
+        ErrorCode::InvalidSql,
+        "JOIN is not supported",
+    );
+    check(
+        code(
+            within(c.define_view("CREATE VIEW orders AS SELECT COUNT(*) AS n FROM orders", |_, _| {})).await,
+        ),
+        ErrorCode::ViewExists,
+        "CREATE OR REPLACE",
+    );
+    for i in 0..6 {
+        c.send("place_order", order(&format!("o-{i}"), "Ada", 1.0)).await.expect("ack");
+    }
+    check(
+        code(within(c.define_view("CREATE VIEW n AS SELECT COUNT(*) AS n FROM orders", |_, _| {})).await),
+        ErrorCode::ViewTooLarge,
+        "over the limit of 5",
+    );
+    let names: Vec<_> = c.list_views().await.expect("still serving").into_iter().map(|v| v.name).collect();
+    assert_eq!(names, ["by_customer", "orders"]);
+
+    // Without --allow-define the capability is missing.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let locked = Server::start(dir.path(), &[]);
+    let c = client(&locked.url());
+    check(
+        code(within(c.define_view("CREATE VIEW n AS SELECT COUNT(*) AS n FROM orders", |_, _| {})).await),
+        ErrorCode::Unauthorized,
+        "--allow-define",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_under_load_never_mixes_epochs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--allow-define"]);
+    let writer = client(&server.url());
+    for i in 0..200 {
+        writer.send("place_order", order(&format!("o-{}", i % 50), "Ada", 1.0)).await.expect("ack");
+    }
+    let watcher = client(&server.url());
+    let (mut sub, snapshot) = subscribed(&watcher, "orders").await;
+    let old_epoch = match &snapshot {
+        ViewEvent::Snapshot { at, .. } => at.epoch,
+        _ => unreachable!(),
+    };
+    let mut view = LiveView::<Rows>::new();
+    view.apply(&snapshot);
+
+    // Keep writing while the view is replaced.
+    let load = tokio::spawn({
+        let writer = writer.clone();
+        async move {
+            for i in 0..150 {
+                writer.send("pay_order", json!({ "order_id": format!("o-{}", i % 60) })).await.expect("ack");
+            }
+        }
+    });
+    let definer = client(&server.url());
+    let sql = "CREATE OR REPLACE VIEW orders AS SELECT order_id, COUNT(*) AS events, LAST(type) AS last_type \
+               FROM orders GROUP BY order_id";
+    let info = within(definer.define_view(sql, |_, _| {})).await.expect("replaced");
+    assert_ne!(info.at.epoch, old_epoch);
+    load.await.expect("load");
+
+    // The watcher: old-epoch rows, then a resync and only new-epoch rows.
+    let mut resynced = false;
+    let old_columns = ["order_id", "customer", "total", "status", "events"];
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), futures_util::StreamExt::next(&mut sub))
+            .await
+            .expect("event in time")
+            .expect("stream");
+        match &event {
+            ViewEvent::Status(Status::Resyncing(reason)) => {
+                assert_eq!(*reason, ResyncReason::EpochChanged);
+                continue;
+            }
+            ViewEvent::Status(_) => continue,
+            ViewEvent::Snapshot { at, resynced: why, .. } => {
+                assert_eq!((at.epoch, *why), (info.at.epoch, Some(ResyncReason::EpochChanged)));
+                resynced = true;
+            }
+            ViewEvent::Delta(d) => {
+                for op in &d.ops {
+                    if let Op::Upsert { row, .. } = op {
+                        let columns: Vec<&str> = row.keys().map(String::as_str).collect();
+                        if resynced {
+                            assert_eq!(columns, ["order_id", "events", "last_type"], "new-epoch rows only");
+                        } else {
+                            assert_eq!(columns, old_columns, "old-epoch rows only");
+                        }
+                    }
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(!view.apply(&event).out_of_order);
+        let caught_up = resynced && view.position().is_some_and(|p| p.epoch == info.at.epoch);
+        if caught_up {
+            let now = watcher.list_views().await.expect("views");
+            let head = now.iter().find(|v| v.name == "orders").expect("orders").at;
+            if view.position() == Some(head) {
+                break;
+            }
+        }
+    }
+    let (_, fresh) = subscribed(&client(&server.url()), "orders").await;
+    let mut expected = LiveView::<Rows>::new();
+    expected.apply(&fresh);
+    let rows =
+        |v: &LiveView<Rows>| v.iter().map(|(k, r)| (k.to_string(), r.clone())).collect::<BTreeMap<_, _>>();
+    assert_eq!(rows(&view), rows(&expected));
+    assert_eq!(expected.len(), 60);
+}
