@@ -186,7 +186,7 @@ impl Client {
     pub fn subscribe(&self, query: Query) -> Subscription {
         let id = self.inner.next_sub.fetch_add(1, Ordering::Relaxed);
         let (events, rx) = mpsc::unbounded_channel();
-        let _ = self.inner.requests.send(Request::Subscribe { id, view: query.view, events });
+        let _ = self.inner.requests.send(Request::Subscribe { id, query, events });
         Subscription { id, rx, requests: self.inner.requests.clone() }
     }
 

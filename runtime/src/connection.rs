@@ -19,13 +19,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::client::{ClientConfig, ClientError, CommandError};
-use crate::event::{Status, ViewEvent};
+use crate::event::{Query, Status, ViewEvent};
 use crate::transport::{Link, connect, sleep};
 
 pub(crate) enum Request {
     Subscribe {
         id: u64,
-        view: String,
+        query: Query,
         events: mpsc::UnboundedSender<ViewEvent>,
     },
     Unsubscribe {
@@ -54,7 +54,7 @@ pub(crate) enum Request {
 type DefineWaiter = (mpsc::UnboundedSender<(u64, u64)>, oneshot::Sender<Result<ViewInfo, ClientError>>);
 
 struct Sub {
-    view: String,
+    query: Query,
     events: mpsc::UnboundedSender<ViewEvent>,
     /// The position of the rows the app holds.
     at: Option<Position>,
@@ -167,14 +167,14 @@ impl State {
 
     fn offline_request(&mut self, request: Request, reason: &str) {
         match request {
-            Request::Subscribe { id, view, events } => {
+            Request::Subscribe { id, query, events } => {
                 let _ = events.send(ViewEvent::Status(Status::Offline {
                     retry_in: Duration::ZERO,
                     reason: reason.into(),
                 }));
                 self.subs.insert(
                     id,
-                    Sub { view, events, at: None, wire: None, incoming: None, resync: None, failed: false },
+                    Sub { query, events, at: None, wire: None, incoming: None, resync: None, failed: false },
                 );
             }
             Request::Unsubscribe { id } => {
@@ -289,11 +289,11 @@ impl State {
         sub.incoming = None;
         let msg = ClientMessage::Subscribe(Subscribe {
             sub: wire,
-            view: sub.view.clone(),
+            view: sub.query.view.clone(),
             resume: sub.at,
-            filter: None,
-            order_by: None,
-            limit: None,
+            filter: sub.query.filter.clone(),
+            order_by: sub.query.order_by.clone(),
+            limit: sub.query.limit,
         });
         link.send(encode(&msg)).await
     }
@@ -312,10 +312,10 @@ impl State {
 
     async fn online_request(&mut self, link: &mut Link, request: Request) -> Result<(), String> {
         match request {
-            Request::Subscribe { id, view, events } => {
+            Request::Subscribe { id, query, events } => {
                 self.subs.insert(
                     id,
-                    Sub { view, events, at: None, wire: None, incoming: None, resync: None, failed: false },
+                    Sub { query, events, at: None, wire: None, incoming: None, resync: None, failed: false },
                 );
                 if let Some(sub) = self.subs.get(&id) {
                     sub.emit(ViewEvent::Status(Status::Connecting));
@@ -416,7 +416,7 @@ impl State {
                     }
                     _ => {
                         // A gap: never apply it; start over from a fresh snapshot.
-                        tracing::warn!(view = %sub.view, from = d.from, "delta out of order; resubscribing");
+                        tracing::warn!(view = %sub.query.view, from = d.from, "delta out of order; resubscribing");
                         sub.at = None;
                         sub.resync = Some(ResyncReason::TooFarBehind);
                         sub.emit(ViewEvent::Status(Status::Resyncing(ResyncReason::TooFarBehind)));
