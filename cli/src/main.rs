@@ -43,6 +43,15 @@ enum Cmd {
         /// Print the current rows and exit.
         #[arg(long)]
         once: bool,
+        /// Only rows for which this SQL condition over the view's columns holds.
+        #[arg(long = "where", value_name = "CONDITION")]
+        filter: Option<String>,
+        /// Order of the rows: columns, each optionally ASC or DESC.
+        #[arg(long)]
+        order_by: Option<String>,
+        /// At most this many rows (the first in --order-by order).
+        #[arg(long)]
+        limit: Option<u64>,
         #[command(flatten)]
         connect: Connect,
     },
@@ -159,7 +168,13 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Cmd::Serve(serve) => serve_cmd(serve).await.map(|()| 0),
-        Cmd::Watch { view, once, connect } => watch(&client(&connect), &view, once).await.map(|()| 0),
+        Cmd::Watch { view, once, filter, order_by, limit, connect } => {
+            let mut query = Query::view(view);
+            query.filter = filter;
+            query.order_by = order_by;
+            query.limit = limit;
+            watch(&client(&connect), query, once).await.map(|()| 0)
+        }
         Cmd::Send { name, payload, timeout, connect } => {
             send(&client(&connect), &name, &payload, timeout, &connect.server).await
         }
@@ -198,8 +213,8 @@ fn print_rows(rows: &[Row]) -> Result<()> {
     rows.iter().try_for_each(|r| print_line(&Value::Object(r.row.clone())))
 }
 
-async fn watch(client: &Client, view: &str, once: bool) -> Result<()> {
-    let mut events = client.subscribe(Query::view(view));
+async fn watch(client: &Client, query: Query, once: bool) -> Result<()> {
+    let mut events = client.subscribe(query);
     let mut first = true;
     while let Some(event) = events.next().await {
         match event {

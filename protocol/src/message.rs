@@ -129,14 +129,13 @@ pub struct Subscribe {
     /// Resume from this position instead of taking a snapshot, if the server still can.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<Position>,
-    /// Row filter (SQL expression over the view's columns). Not supported by protocol 1 servers
-    /// yet: answered with error `unsupported`.
+    /// Row filter: a SQL condition over the view's columns (`status = 'paid' AND total > 10`).
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
-    /// Order (SQL `ORDER BY` list). Not supported yet, like `where`.
+    /// Order: view columns, each optionally `ASC` or `DESC` (`total DESC, order_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_by: Option<String>,
-    /// Largest number of rows. Not supported yet, like `where`.
+    /// Largest number of rows: the first ones in `order_by` order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
 }
@@ -256,7 +255,9 @@ pub struct CommandRef {
     pub seq: u64,
 }
 
-/// `delta`: the view went from version `from` to version `to` (always `from + 1`).
+/// `delta`: the view went from version `from` to version `to`: `from + 1` for a whole view; for a
+/// live query (`where` / `order_by` / `limit`) changes outside its window send nothing, so `to`
+/// may be further ahead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delta {
     /// Subscription id.
@@ -293,6 +294,9 @@ pub enum ResyncReason {
     Ahead,
     /// The client fell behind the live stream.
     SlowConsumer,
+    /// A live query (`where` / `order_by` / `limit`) restarts from a fresh window after a
+    /// reconnect: its window cannot be rebuilt from the changelog.
+    LiveQuery,
     /// A reason this client does not know.
     #[serde(other)]
     Other,

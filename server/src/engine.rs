@@ -270,6 +270,16 @@ impl Engine {
         blocking(move || store.view_infos()).await
     }
 
+    /// The columns clients see in a live view's rows.
+    pub async fn view_columns(&self, view: &str) -> Result<Vec<String>, StoreError> {
+        let (store, view) = (self.shared.store.clone(), view.to_owned());
+        blocking(move || {
+            let def = store.view(&view)?;
+            Ok(def.columns.iter().filter(|c| !c.hidden).map(|c| c.name.clone()).collect())
+        })
+        .await
+    }
+
     /// The position of the last event in the log.
     pub async fn head(&self) -> Result<u64, StoreError> {
         let store = self.shared.store.clone();

@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::engine::{Build, Engine};
+use crate::query::{LiveQuery, Window};
 use crate::store::{Catchup, Change};
 
 /// Gateway settings.
@@ -339,13 +340,26 @@ impl Connection {
             let message = format!("subscription {} is already in use", s.sub);
             return self.out.error(ErrorCode::DuplicateSubscription, message, Some(s.sub), None).await;
         }
-        if s.filter.is_some() || s.order_by.is_some() || s.limit.is_some() {
-            let message = "where / order_by / limit on subscribe are not supported by this server yet";
-            return self.out.error(ErrorCode::Unsupported, message, Some(s.sub), None).await;
-        }
         let Some(changes) = self.shared.engine.changes(&s.view) else {
             let message = format!("no view named {:?}", s.view);
             return self.out.error(ErrorCode::UnknownView, message, Some(s.sub), None).await;
+        };
+        let window = if s.filter.is_some() || s.order_by.is_some() || s.limit.is_some() {
+            let columns = match self.shared.engine.view_columns(&s.view).await {
+                Ok(columns) => columns,
+                Err(e) => {
+                    return self.out.error(ErrorCode::UnknownView, e.to_string(), Some(s.sub), None).await;
+                }
+            };
+            match LiveQuery::parse(s.filter.as_deref(), s.order_by.as_deref(), s.limit, &columns) {
+                Ok(query) => Some(Window::new(query)),
+                Err(e) => {
+                    let message = format!("in the live query: {e}");
+                    return self.out.error(ErrorCode::InvalidSql, message, Some(s.sub), None).await;
+                }
+            }
+        } else {
+            None
         };
         let stream = SubStream {
             engine: self.shared.engine.clone(),
@@ -353,6 +367,8 @@ impl Connection {
             sub: s.sub,
             view: s.view,
             chunk: self.shared.config.snapshot_chunk.max(1),
+            window,
+            client_version: 0,
         };
         self.subs.insert(s.sub, tokio::spawn(stream.run(changes, s.resume)));
         true
@@ -415,12 +431,19 @@ struct SubStream {
     sub: u64,
     view: String,
     chunk: usize,
+    /// The live query's window, when the subscription has `where`, `order_by` or `limit`.
+    window: Option<Window>,
+    /// The version of the rows the client holds. For a live query a change that does not touch
+    /// its window sends nothing, so the next delta's `from` is this, and `to` the view's version.
+    client_version: u64,
 }
 
 impl SubStream {
-    async fn run(self, mut changes: broadcast::Receiver<Arc<Change>>, resume: Option<Position>) {
+    async fn run(mut self, mut changes: broadcast::Receiver<Arc<Change>>, resume: Option<Position>) {
         // `changes` was subscribed before the store is read, so nothing falls between them.
         let start = match resume {
+            // A live query's window cannot be rebuilt from the changelog: it starts afresh.
+            Some(_) if self.window.is_some() => self.resync(ResyncReason::LiveQuery).await,
             Some(from) => self.resume(from).await,
             None => self.snapshot().await,
         };
@@ -464,25 +487,33 @@ impl SubStream {
         }
     }
 
-    async fn delta(&self, change: &Change) -> bool {
-        self.out
-            .send(&ServerMessage::Delta(Delta {
-                sub: self.sub,
-                from: change.from,
-                to: change.to,
-                ops: change.ops.clone(),
-                acked: change.acked.clone(),
-            }))
-            .await
+    async fn delta(&mut self, change: &Change) -> bool {
+        let ops = match &mut self.window {
+            Some(window) => window.apply(&change.ops),
+            None => change.ops.clone(),
+        };
+        if ops.is_empty() && self.window.is_some() {
+            return true; // nothing in this subscriber's window changed
+        }
+        let delta = Delta {
+            sub: self.sub,
+            from: self.client_version,
+            to: change.to,
+            ops,
+            acked: change.acked.clone(),
+        };
+        self.client_version = change.to;
+        self.out.send(&ServerMessage::Delta(delta)).await
     }
 
-    async fn resume(&self, from: Position) -> Option<Position> {
+    async fn resume(&mut self, from: Position) -> Option<Position> {
         match self.engine.catch_up(&self.view, from).await {
             Ok(Catchup::Changes(missed, now)) => {
                 self.out
                     .send(&ServerMessage::Resumed(Resumed { sub: self.sub, at: from }))
                     .await
                     .then_some(())?;
+                self.client_version = from.version;
                 for change in &missed {
                     self.delta(change).await.then_some(())?;
                 }
@@ -496,12 +527,12 @@ impl SubStream {
         }
     }
 
-    async fn resync(&self, reason: ResyncReason) -> Option<Position> {
+    async fn resync(&mut self, reason: ResyncReason) -> Option<Position> {
         self.out.send(&ServerMessage::Resync(Resync { sub: self.sub, reason })).await.then_some(())?;
         self.snapshot().await
     }
 
-    async fn snapshot(&self) -> Option<Position> {
+    async fn snapshot(&mut self) -> Option<Position> {
         let snapshot = match self.engine.snapshot(&self.view).await {
             Ok(s) => s,
             Err(e) => {
@@ -509,14 +540,18 @@ impl SubStream {
                 return None;
             }
         };
+        let mut rows = match &mut self.window {
+            Some(window) => window.reset(snapshot.rows),
+            None => snapshot.rows,
+        };
+        self.client_version = snapshot.at.version;
         let begin = SnapshotBegin {
             sub: self.sub,
             view: self.view.clone(),
             at: snapshot.at,
-            rows: snapshot.rows.len() as u64,
+            rows: rows.len() as u64,
         };
         self.out.send(&ServerMessage::SnapshotBegin(begin)).await.then_some(())?;
-        let mut rows = snapshot.rows;
         while !rows.is_empty() {
             let rest = rows.split_off(rows.len().min(self.chunk));
             self.out

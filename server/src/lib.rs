@@ -11,6 +11,7 @@ pub mod engine;
 pub mod expr;
 pub mod gateway;
 pub mod log;
+pub mod query;
 pub mod sql;
 pub mod store;
 pub mod view;

@@ -166,7 +166,8 @@ fn statement_starts(sql: &str) -> Vec<Location> {
     starts
 }
 
-fn parser_error(e: sqlparser::parser::ParserError) -> SqlError {
+/// A parser error with its position.
+pub(crate) fn parser_error(e: sqlparser::parser::ParserError) -> SqlError {
     let text = e.to_string();
     // sqlparser reports "… at Line: L, Column: C".
     let number_after = |tag: &str| {

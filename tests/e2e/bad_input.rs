@@ -92,8 +92,14 @@ async fn each_bad_message_gets_a_code_and_nothing_is_lost() {
     .await;
     check(
         &mut ws,
-        r#"{"type":"subscribe","sub":2,"view":"orders","where":"total > 1"}"#,
-        ErrorCode::Unsupported,
+        r#"{"type":"subscribe","sub":2,"view":"orders","where":"total >"}"#,
+        ErrorCode::InvalidSql,
+    )
+    .await;
+    check(
+        &mut ws,
+        r#"{"type":"subscribe","sub":2,"view":"orders","where":"price > 1"}"#,
+        ErrorCode::InvalidSql,
     )
     .await;
     ws.send(Message::Binary(vec![1, 2, 3].into())).await.expect("send");

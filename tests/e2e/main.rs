@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cli;
+mod live_queries;
 mod skeleton;
 mod support;
 mod views;

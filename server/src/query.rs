@@ -1,0 +1,377 @@
+//! Live queries over a view: `where`, `order_by` and `limit` on subscribe.
+//!
+//! A [`Window`] holds the rows of the view that match the filter, in order, and the keys the
+//! client holds (the first `limit` of them). Each change to the view is turned into the ops
+//! *this* subscriber needs: a row entering the window is upserted, a row changing inside it is
+//! upserted, a row leaving it (filtered out, removed, or pushed past the limit) is removed;
+//! changes outside the window send nothing.
+//!
+//! ```
+//! use lucarne_server::query::{LiveQuery, Window};
+//! use lucarne_protocol::{Op, Row};
+//! use serde_json::json;
+//!
+//! let columns = ["order_id".to_string(), "total".to_string()];
+//! let q = LiveQuery::parse(Some("total > 10"), Some("total DESC"), Some(1), &columns).unwrap();
+//! let row = |id: &str, total: i64| json!({"order_id": id, "total": total}).as_object().cloned().unwrap();
+//! let mut w = Window::new(q);
+//! let first = w.reset(vec![Row { key: json!("a"), row: row("a", 20) }, Row { key: json!("b"), row: row("b", 5) }]);
+//! assert_eq!(first.len(), 1);
+//! // "b" grows past "a": it enters the window and pushes "a" out.
+//! let ops = w.apply(&[Op::Upsert { key: json!("b"), row: row("b", 30) }]);
+//! assert_eq!(ops, vec![Op::Upsert { key: json!("b"), row: row("b", 30) }, Op::Remove { key: json!("a") }]);
+//! ```
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use lucarne_protocol::{Columns, Key, Op, Row};
+use serde_json::Value;
+use sqlparser::ast::{self, Spanned};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+
+use crate::expr::Expr;
+use crate::sql::{ColumnScope, SqlError, compile_expr};
+
+/// A compiled live query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveQuery {
+    /// Rows must satisfy this.
+    pub filter: Option<Expr>,
+    /// Columns to order by, `true` for descending.
+    pub order: Vec<(String, bool)>,
+    /// At most this many rows.
+    pub limit: Option<u64>,
+}
+
+fn parser_for(text: &str) -> Result<Parser<'static>, SqlError> {
+    static DIALECT: GenericDialect = GenericDialect {};
+    Parser::new(&DIALECT).try_with_sql(text).map_err(|e| SqlError {
+        message: e.to_string(),
+        line: 1,
+        column: 1,
+    })
+}
+
+impl LiveQuery {
+    /// Compiles `where` and `order_by` against the view's columns.
+    pub fn parse(
+        filter: Option<&str>,
+        order_by: Option<&str>,
+        limit: Option<u64>,
+        columns: &[String],
+    ) -> Result<LiveQuery, SqlError> {
+        let filter = match filter {
+            Some(text) => {
+                let mut parser = parser_for(text)?;
+                let expr = parser.parse_expr().map_err(crate::sql::parser_error)?;
+                expect_end(&mut parser)?;
+                Some(compile_expr(&expr, &mut ColumnScope { columns })?)
+            }
+            None => None,
+        };
+        let mut order = Vec::new();
+        if let Some(text) = order_by {
+            let mut parser = parser_for(text)?;
+            let items = parser
+                .parse_comma_separated(Parser::parse_order_by_expr)
+                .map_err(crate::sql::parser_error)?;
+            expect_end(&mut parser)?;
+            for item in items {
+                let name = match &item.expr {
+                    ast::Expr::Identifier(i) if columns.contains(&i.value) => i.value.clone(),
+                    other => {
+                        let span = other.span();
+                        return Err(SqlError {
+                            message: format!(
+                                "order_by takes column names (columns: {}), not `{other}`",
+                                columns.join(", ")
+                            ),
+                            line: span.start.line,
+                            column: span.start.column,
+                        });
+                    }
+                };
+                order.push((name, item.options.asc == Some(false)));
+            }
+        }
+        Ok(LiveQuery { filter, order, limit })
+    }
+
+    /// True when the query is the whole view.
+    pub fn is_everything(&self) -> bool {
+        self.filter.is_none() && self.limit.is_none()
+    }
+
+    fn matches(&self, row: &Columns) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.holds(row))
+    }
+
+    fn sort_key(&self, key: &Key, row: &Columns) -> SortKey {
+        SortKey {
+            values: self
+                .order
+                .iter()
+                .map(|(c, desc)| (row.get(c).cloned().unwrap_or(Value::Null), *desc))
+                .collect(),
+            key: key.to_string(),
+        }
+    }
+}
+
+fn expect_end(parser: &mut Parser<'_>) -> Result<(), SqlError> {
+    let next = parser.peek_token();
+    if next.token == sqlparser::tokenizer::Token::EOF {
+        return Ok(());
+    }
+    Err(SqlError {
+        message: format!("unexpected `{}`", next.token),
+        line: next.span.start.line,
+        column: next.span.start.column,
+    })
+}
+
+/// A total order over JSON values: `NULL` < booleans < numbers < strings < the rest.
+fn total_cmp(a: &Value, b: &Value) -> Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Number(_) => 2,
+            Value::String(_) => 3,
+            _ => 4,
+        }
+    }
+    rank(a).cmp(&rank(b)).then_with(|| crate::expr::compare(a, b).unwrap_or(Ordering::Equal))
+}
+
+/// A row's place in the query's order; ties broken by the key so the order is total.
+#[derive(Debug, Clone, PartialEq)]
+struct SortKey {
+    values: Vec<(Value, bool)>,
+    key: String,
+}
+
+impl Eq for SortKey {}
+
+impl Ord for SortKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        for ((a, desc), (b, _)) in self.values.iter().zip(&other.values) {
+            let o = total_cmp(a, b);
+            let o = if *desc { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        self.key.cmp(&other.key)
+    }
+}
+
+impl PartialOrd for SortKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One subscriber's view through a live query.
+#[derive(Debug)]
+pub struct Window {
+    query: LiveQuery,
+    /// Every matching row, by key text: its key, columns and place.
+    rows: HashMap<String, (Key, Columns, SortKey)>,
+    order: BTreeSet<SortKey>,
+    /// Keys the client holds.
+    shown: HashSet<String>,
+}
+
+impl Window {
+    /// An empty window.
+    pub fn new(query: LiveQuery) -> Self {
+        Window { query, rows: HashMap::new(), order: BTreeSet::new(), shown: HashSet::new() }
+    }
+
+    /// Starts over from a snapshot of the whole view; returns the window's rows, in order.
+    pub fn reset(&mut self, all: Vec<Row>) -> Vec<Row> {
+        self.rows.clear();
+        self.order.clear();
+        for Row { key, row } in all {
+            self.insert(key, row);
+        }
+        let visible = self.visible();
+        self.shown = visible.iter().cloned().collect();
+        visible
+            .into_iter()
+            .filter_map(|k| self.rows.get(&k).map(|(key, row, _)| Row { key: key.clone(), row: row.clone() }))
+            .collect()
+    }
+
+    fn insert(&mut self, key: Key, row: Columns) {
+        let text = key.to_string();
+        self.remove(&text);
+        if self.query.matches(&row) {
+            let place = self.query.sort_key(&key, &row);
+            self.order.insert(place.clone());
+            self.rows.insert(text, (key, row, place));
+        }
+    }
+
+    fn remove(&mut self, text: &str) {
+        if let Some((_, _, place)) = self.rows.remove(text) {
+            self.order.remove(&place);
+        }
+    }
+
+    /// The keys in the window now, in order.
+    fn visible(&self) -> Vec<String> {
+        let limit = self.query.limit.map_or(usize::MAX, |l| l as usize);
+        self.order.iter().take(limit).map(|p| p.key.clone()).collect()
+    }
+
+    /// The ops this subscriber needs for a change to the view.
+    pub fn apply(&mut self, ops: &[Op]) -> Vec<Op> {
+        let mut touched = HashSet::with_capacity(ops.len());
+        for op in ops {
+            match op {
+                Op::Upsert { key, row } => self.insert(key.clone(), row.clone()),
+                Op::Remove { key } => self.remove(&key.to_string()),
+            }
+            touched.insert(op.key().to_string());
+        }
+        if self.query.limit.is_none() {
+            // The window is every matching row: only the touched keys can have moved.
+            let mut out = Vec::with_capacity(touched.len());
+            for op in ops {
+                let text = op.key().to_string();
+                match self.rows.get(&text) {
+                    Some((key, row, _)) => {
+                        self.shown.insert(text);
+                        out.push(Op::Upsert { key: key.clone(), row: row.clone() });
+                    }
+                    None if self.shown.remove(&text) => out.push(Op::Remove { key: op.key().clone() }),
+                    None => {}
+                }
+            }
+            return out;
+        }
+        let now: Vec<String> = self.visible();
+        let now_set: HashSet<&String> = now.iter().collect();
+        let mut out = Vec::new();
+        // Rows that entered, or changed while inside.
+        for text in &now {
+            if (!self.shown.contains(text) || touched.contains(text))
+                && let Some((key, row, _)) = self.rows.get(text)
+            {
+                out.push(Op::Upsert { key: key.clone(), row: row.clone() });
+            }
+        }
+        // Rows that left.
+        let mut left: Vec<&String> = self.shown.iter().filter(|k| !now_set.contains(k)).collect();
+        left.sort();
+        for text in left {
+            if let Ok(key) = serde_json::from_str::<Key>(text) {
+                out.push(Op::Remove { key });
+            }
+        }
+        self.shown = now.into_iter().collect();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn columns() -> Vec<String> {
+        ["id", "status", "total"].iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parse_errors_name_the_problem() {
+        fn check(filter: Option<&str>, order: Option<&str>, message: &str) {
+            let err = LiveQuery::parse(filter, order, None, &columns()).expect_err("invalid");
+            assert!(err.message.contains(message), "{err}");
+        }
+        check(Some("nope = 1"), None, "unknown column \"nope\"");
+        check(Some("total >"), None, "syntax error");
+        check(Some("total > 1 garbage"), None, "unexpected `garbage`");
+        check(None, Some("total + 1"), "order_by takes column names");
+        check(None, Some("missing DESC"), "order_by takes column names");
+        let q = LiveQuery::parse(
+            Some("status = 'paid' AND total > 10"),
+            Some("total DESC, id"),
+            Some(5),
+            &columns(),
+        )
+        .expect("valid");
+        assert_eq!(q.order, vec![("total".to_string(), true), ("id".to_string(), false)]);
+    }
+
+    fn row(id: i64, status: &str, total: i64) -> Columns {
+        json!({"id": id, "status": status, "total": total}).as_object().cloned().unwrap_or_default()
+    }
+
+    /// The query run from scratch on a whole view.
+    fn expected(q: &LiveQuery, view: &BTreeMap<i64, Columns>) -> Vec<(String, Columns)> {
+        let mut rows: Vec<(SortKey, Columns)> = view
+            .iter()
+            .filter(|(_, r)| q.matches(r))
+            .map(|(k, r)| (q.sort_key(&json!(k), r), r.clone()))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.into_iter().take(q.limit.map_or(usize::MAX, |l| l as usize)).map(|(s, r)| (s.key, r)).collect()
+    }
+
+    proptest! {
+        /// After any sequence of changes, the client's rows equal the query run on the final view,
+        /// and every op it received was needed.
+        #[test]
+        fn the_window_follows_the_query(
+            changes in prop::collection::vec(prop::collection::vec((0i64..12, prop::option::of((0usize..3, 0i64..40))), 1..4), 0..60),
+        // `None`: no limit, the fast path.
+            limit in prop::option::of(1u64..6),
+            descending in any::<bool>(),
+        ) {
+            let order = if descending { "total DESC" } else { "total" };
+            let q = LiveQuery::parse(Some("status <> 'cancelled' AND total >= 5"), Some(order), limit, &columns()).expect("valid");
+            let mut window = Window::new(q.clone());
+            let mut view: BTreeMap<i64, Columns> = BTreeMap::new();
+            let mut client: BTreeMap<String, Columns> =
+                window.reset(vec![]).into_iter().map(|r| (r.key.to_string(), r.row)).collect();
+            for change in changes {
+                let mut ops = Vec::new();
+                let mut seen = HashSet::new();
+                for (id, what) in change {
+                    if !seen.insert(id) { continue; } // at most one op per key per change
+                    match what {
+                        Some((s, total)) => {
+                            let r = row(id, ["placed", "paid", "cancelled"][s], total);
+                            view.insert(id, r.clone());
+                            ops.push(Op::Upsert { key: json!(id), row: r });
+                        }
+                        None => {
+                            view.remove(&id);
+                            ops.push(Op::Remove { key: json!(id) });
+                        }
+                    }
+                }
+                let want: BTreeMap<String, Columns> = expected(&q, &view).into_iter().collect();
+                for op in window.apply(&ops) {
+                    match op {
+                        Op::Upsert { key, row } => {
+                            prop_assert!(want.contains_key(&key.to_string()), "upsert of {key} outside the window");
+                            client.insert(key.to_string(), row);
+                        }
+                        Op::Remove { key } => {
+                            prop_assert!(client.remove(&key.to_string()).is_some(), "remove of {key} the client did not hold");
+                        }
+                    }
+                }
+                prop_assert_eq!(&client, &want);
+            }
+        }
+    }
+}
