@@ -166,6 +166,11 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
             cmd.args(["run", "--release", "--package", "lucarne-bench", "--", "skeleton"]).args(args);
             run(cmd)
         }
-        other => bail!("no benchmark named {other:?} (known: skeleton)"),
+        "views" => {
+            let mut cmd = cargo();
+            cmd.args(["run", "--release", "--package", "lucarne-bench", "--", "views"]).args(args);
+            run(cmd)
+        }
+        other => bail!("no benchmark named {other:?} (known: skeleton, views)"),
     }
 }
