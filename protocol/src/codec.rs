@@ -72,8 +72,8 @@ fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
     let kind = value.get("type").and_then(Value::as_str).ok_or(DecodeError::MissingType)?.to_owned();
     serde_json::from_value(value).map_err(|e| {
         let message = e.to_string();
-        // serde's own wording for a tag that matches no variant.
-        if message.starts_with("unknown variant") {
+        // serde's own wording for a tag that matches no variant (and not a nested enum's).
+        if message.starts_with(&format!("unknown variant `{kind}`")) {
             DecodeError::UnknownType(kind)
         } else {
             DecodeError::InvalidFields { kind, message }

@@ -4,7 +4,8 @@
 //! Bad input never drops the connection without a reason: malformed frames, unknown messages,
 //! oversized frames, unknown views and commands are each answered with an `error` or `reject`
 //! carrying a code, and the connection stays usable. A connection closes only on an unsupported
-//! protocol version, a missed heartbeat, or a frame beyond the hard limit (close code 1009).
+//! protocol version, a missed heartbeat, a frame beyond the hard limit (close code 1009) or an
+//! unreadable frame (1002), each after an `error` saying why.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -282,11 +283,10 @@ impl Connection {
                     self.out.close(ErrorCode::UnsupportedVersion, message, close_code::PROTOCOL).await;
                     return false;
                 };
-                if hello.client_id.is_empty() {
-                    return self
-                        .out
-                        .error(ErrorCode::InvalidMessage, "client_id must not be empty", None, None)
-                        .await;
+                if hello.client_id.is_empty() || hello.client_id.starts_with('$') {
+                    let message =
+                        "client_id must be non-empty and must not start with `$` (reserved for the server)";
+                    return self.out.error(ErrorCode::InvalidMessage, message, None, None).await;
                 }
                 tracing::debug!(session = %self.session, client = %hello.client_id, "hello");
                 self.client_id = Some(hello.client_id);
