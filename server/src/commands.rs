@@ -67,6 +67,7 @@ where
 #[derive(Clone, Default)]
 pub struct Commands {
     handlers: BTreeMap<String, Arc<dyn CommandHandler>>,
+    streams: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Commands {
@@ -84,8 +85,9 @@ impl Commands {
     /// `name` appends one event of type `name` to `stream`, carrying the payload (which must be
     /// a JSON object).
     pub fn route(self, name: &str, stream: &str) -> Self {
+        let this = self.stream(stream);
         let (kind, stream) = (name.to_owned(), stream.to_owned());
-        self.handle(name, move |payload: &Value| {
+        this.handle(name, move |payload: &Value| {
             if !payload.is_object() {
                 return Err(Rejection::invalid("the payload must be a JSON object"));
             }
@@ -108,6 +110,18 @@ impl Commands {
                 message: format!("no command named {name:?} (known: {})", self.names().join(", ")),
             }),
         }
+    }
+
+    /// Declares a stream these commands write to, so views over it can be defined before its
+    /// first event (streams of [`Commands::route`] are declared already).
+    pub fn stream(mut self, stream: &str) -> Self {
+        self.streams.insert(stream.to_owned());
+        self
+    }
+
+    /// The declared streams, sorted.
+    pub fn streams(&self) -> impl Iterator<Item = &str> {
+        self.streams.iter().map(String::as_str)
     }
 
     /// The command names, sorted.

@@ -53,6 +53,7 @@ pub fn commands() -> Commands {
         }
     };
     Commands::new()
+        .stream(STREAM)
         .handle("place_order", |payload: &Value| {
             let id = order_id(payload)?;
             let customer = payload.get("customer").and_then(Value::as_str).filter(|c| !c.trim().is_empty());

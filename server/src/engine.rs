@@ -204,6 +204,7 @@ impl Engine {
             return Err(ViewError::NotAllowed);
         }
         let def = parse_view(sql)?;
+        self.check_sources(&def, sql)?;
         let exists = self.view_infos().await.map_err(internal)?.iter().any(|v| v.name == def.name);
         if exists && !def.replace {
             return Err(ViewError::Exists(def.name));
@@ -223,6 +224,37 @@ impl Engine {
         };
         self.meta(event).await?;
         Ok((def.name, follow))
+    }
+
+    /// Refuses a view over a stream nobody writes to, or reading a field its events never had.
+    fn check_sources(&self, def: &crate::sql::ViewDef, sql: &str) -> Result<(), ViewError> {
+        let store = &self.shared.store;
+        match store.stream_fields(&def.source) {
+            None if self.commands.streams().any(|s| s == def.source) => Ok(()),
+            None => {
+                let (line, column) = crate::sql::position_of(sql, &def.source, Some("FROM"));
+                let mut known: Vec<String> = store.streams();
+                known.extend(self.commands.streams().map(str::to_owned));
+                known.sort();
+                known.dedup();
+                let message = format!("unknown stream {:?} (streams: {})", def.source, known.join(", "));
+                Err(ViewError::Sql(SqlError { message, line, column }))
+            }
+            Some(fields) => match def.payload_fields().into_iter().find(|f| !fields.contains(f)) {
+                None => Ok(()),
+                Some(field) => {
+                    let (line, column) = crate::sql::position_of(sql, &field, None);
+                    let mut known: Vec<&str> = fields.iter().map(String::as_str).collect();
+                    known.extend(["type", "stream", "position", "ts"]);
+                    let message = format!(
+                        "unknown field {field:?}: no event of stream {:?} has it (fields: {})",
+                        def.source,
+                        known.join(", ")
+                    );
+                    Err(ViewError::Sql(SqlError { message, line, column }))
+                }
+            },
+        }
     }
 
     /// Drops a view defined at runtime or from the server's file; its subscribers are told.

@@ -190,6 +190,37 @@ impl Expr {
         }
     }
 
+    /// Adds the first segment of every payload path the expression reads to `out`.
+    pub fn payload_fields(&self, out: &mut std::collections::BTreeSet<String>) {
+        match self {
+            Expr::Lit(_) => {}
+            Expr::Field(Field::Path(path)) => {
+                if let Some(first) = path.first() {
+                    out.insert(first.clone());
+                }
+            }
+            Expr::Field(_) => {}
+            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull(e, _) => e.payload_fields(out),
+            Expr::Bin(_, a, b) | Expr::Like(a, b, _) => {
+                a.payload_fields(out);
+                b.payload_fields(out);
+            }
+            Expr::InList(e, list, _) => {
+                e.payload_fields(out);
+                list.iter().for_each(|x| x.payload_fields(out));
+            }
+            Expr::Between(a, b, c, _) => [a, b, c].iter().for_each(|x| x.payload_fields(out)),
+            Expr::Case { operand, whens, otherwise } => {
+                operand.iter().chain(otherwise.iter()).for_each(|x| x.payload_fields(out));
+                for (w, t) in whens {
+                    w.payload_fields(out);
+                    t.payload_fields(out);
+                }
+            }
+            Expr::Call(_, args) => args.iter().for_each(|x| x.payload_fields(out)),
+        }
+    }
+
     /// True when the expression evaluates to SQL true (the `WHERE` rule).
     pub fn holds(&self, rec: &dyn Record) -> bool {
         truth(&self.eval(rec)) == Some(true)

@@ -120,6 +120,43 @@ pub struct ViewDef {
     pub shape: Shape,
 }
 
+impl ViewDef {
+    /// The payload fields the view reads from its events (first path segments).
+    pub fn payload_fields(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for e in self.filter.iter().chain(&self.keys) {
+            e.payload_fields(&mut out);
+        }
+        for c in &self.columns {
+            match &c.kind {
+                ColumnKind::Agg(_, Some(e)) | ColumnKind::Scalar(e) => e.payload_fields(&mut out),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// Where a word first appears in a SQL text (after `after`, a keyword, when given), for errors
+/// found after compiling. `(0, 0)` when it can't be found.
+pub fn position_of(sql: &str, word: &str, after: Option<&str>) -> (u64, u64) {
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location() else {
+        return (0, 0);
+    };
+    let mut armed = after.is_none();
+    for t in tokens {
+        if let Token::Word(w) = &t.token {
+            if armed && w.value == word {
+                return (t.span.start.line, t.span.start.column);
+            }
+            if after.is_some_and(|a| w.value.eq_ignore_ascii_case(a)) {
+                armed = true;
+            }
+        }
+    }
+    (0, 0)
+}
+
 /// Parses every `CREATE VIEW` statement of a SQL text (such as a `views.sql` file).
 pub fn parse_views(sql: &str) -> Result<Vec<ViewDef>, SqlError> {
     let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(parser_error)?;

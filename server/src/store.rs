@@ -35,6 +35,9 @@ const DEDUP: TableDefinition<'_, (&str, u64), (u64, u32)> = TableDefinition::new
 const SLOTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("slots");
 const ROWS: TableDefinition<'_, (&str, &[u8]), &[u8]> = TableDefinition::new("view_rows");
 const CHANGES: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("changelog");
+/// The top-level payload fields seen in each stream: `(stream, field)`; `(stream, "")` marks
+/// a stream that has events.
+const FIELDS: TableDefinition<'_, (&str, &str), ()> = TableDefinition::new("fields");
 /// Views defined or dropped at runtime: name → SQL, or `null` for dropped.
 const DEFINED: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("defined");
 
@@ -170,6 +173,8 @@ pub struct Store {
     db: Database,
     /// Compiled definitions by slot; every slot in `SLOTS` has one.
     defs: RwLock<HashMap<String, Arc<ViewDef>>>,
+    /// The payload fields seen per stream (a copy of `FIELDS`), to check new views against.
+    fields: RwLock<HashMap<String, BTreeSet<String>>>,
     changelog_retention: u64,
 }
 
@@ -235,14 +240,24 @@ impl Store {
             txn.open_table(CHANGES)?;
             txn.open_table(DEFINED)?;
             txn.open_table(SLOTS)?;
+            txn.open_table(FIELDS)?;
         }
         txn.commit()?;
+        let mut fields: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for entry in db.begin_read()?.open_table(FIELDS)?.iter()? {
+            let (k, _) = entry?;
+            let (stream, field) = k.value();
+            let known = fields.entry(stream.to_owned()).or_default();
+            if !field.is_empty() {
+                known.insert(field.to_owned());
+            }
+        }
         let mut defs = HashMap::new();
         for (slot, meta) in read_slots(&db.begin_read()?.open_table(SLOTS)?)? {
             let def = parse_view(&meta.sql).map_err(|e| StoreError::BadDefinition(meta.name.clone(), e))?;
             defs.insert(slot, Arc::new(def));
         }
-        Ok(Store { db, defs: RwLock::new(defs), changelog_retention: 10_000 })
+        Ok(Store { db, defs: RwLock::new(defs), fields: RwLock::new(fields), changelog_retention: 10_000 })
     }
 
     /// How many changes per view are kept for resuming clients.
@@ -508,6 +523,7 @@ impl Store {
             }
         }
         let views = self.apply_view_events(&txn, &new_events)?;
+        let new_fields = self.record_fields(&txn, &new_events)?;
         let mut changes = Vec::new();
         let slots = read_slots(&txn.open_table(SLOTS)?)?;
         {
@@ -549,7 +565,59 @@ impl Store {
             }
         }
         txn.commit()?;
+        if let Ok(mut known) = self.fields.write() {
+            for (stream, field) in new_fields {
+                let fields = known.entry(stream).or_default();
+                if !field.is_empty() {
+                    fields.insert(field);
+                }
+            }
+        }
         Ok(Committed { appended, changes, views })
+    }
+
+    /// The payload fields seen in a stream's events; `None` when it has none yet.
+    pub fn stream_fields(&self, stream: &str) -> Option<BTreeSet<String>> {
+        self.fields.read().ok()?.get(stream).cloned()
+    }
+
+    /// Streams that have events, sorted.
+    pub fn streams(&self) -> Vec<String> {
+        let mut out: Vec<String> =
+            self.fields.read().map(|f| f.keys().cloned().collect()).unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// Records the (stream, field) pairs of new events not seen before; returns them.
+    fn record_fields(
+        &self,
+        txn: &WriteTransaction,
+        events: &[Event],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let known = self.fields.read().map_err(|_| StoreError::UnknownView("field index".into()))?;
+        let mut new: BTreeSet<(String, String)> = BTreeSet::new();
+        for e in events.iter().filter(|e| e.stream != VIEWS_STREAM) {
+            let fields = known.get(&e.stream);
+            if fields.is_none() {
+                new.insert((e.stream.clone(), String::new()));
+            }
+            if let Value::Object(map) = &e.payload {
+                for k in map.keys() {
+                    if !fields.is_some_and(|f| f.contains(k)) {
+                        new.insert((e.stream.clone(), k.clone()));
+                    }
+                }
+            }
+        }
+        drop(known);
+        if !new.is_empty() {
+            let mut table = txn.open_table(FIELDS)?;
+            for (stream, field) in &new {
+                table.insert((stream.as_str(), field.as_str()), ())?;
+            }
+        }
+        Ok(new.into_iter().collect())
     }
 
     /// Applies `$views` events: a definition makes a building slot, a drop deletes the view's slots.
@@ -984,5 +1052,24 @@ mod tests {
         assert_eq!(store.snapshot("top").expect("top").at.epoch, new_epoch, "kept, not rebuilt");
         let names: Vec<_> = store.view_infos().expect("infos").into_iter().map(|v| v.name).collect();
         assert_eq!(names, ["busy", "by_region", "feed", "orders", "other", "top"]);
+    }
+
+    #[test]
+    fn the_fields_of_each_stream_are_known_across_restarts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = open(dir.path());
+            assert_eq!(store.stream_fields("orders"), None);
+            store
+                .commit(&[append("a", 1, "place_order", json!({"order_id": "o-1", "total": 1}))])
+                .expect("commit");
+            store
+                .commit(&[append("a", 2, "place_order", json!({"order_id": "o-2", "customer": "Ada"}))])
+                .expect("commit");
+        }
+        let store = open(dir.path());
+        let fields: Vec<String> = store.stream_fields("orders").expect("known").into_iter().collect();
+        assert_eq!(fields, ["customer", "order_id", "total"]);
+        assert_eq!(store.streams(), ["orders"]);
     }
 }

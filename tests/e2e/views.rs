@@ -109,6 +109,22 @@ async fn bad_definitions_get_clear_errors_and_the_server_keeps_serving() {
         ErrorCode::ViewTooLarge,
         "over the limit of 5",
     );
+    check(
+        code(within(c.define_view("CREATE VIEW n AS SELECT COUNT(*) AS n FROM nowhere", |_, _| {})).await),
+        ErrorCode::InvalidSql,
+        "unknown stream \"nowhere\" (streams: orders) at line 1, column 44",
+    );
+    check(
+        code(
+            within(c.define_view(
+                "CREATE VIEW n AS SELECT order_id, SUM(price) AS p FROM orders GROUP BY order_id",
+                |_, _| {},
+            ))
+            .await,
+        ),
+        ErrorCode::InvalidSql,
+        "unknown field \"price\": no event of stream \"orders\" has it",
+    );
     let names: Vec<_> = c.list_views().await.expect("still serving").into_iter().map(|v| v.name).collect();
     assert_eq!(names, ["by_customer", "orders"]);
 
