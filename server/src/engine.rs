@@ -108,6 +108,7 @@ struct Shared {
 /// The server's core, shared by every connection.
 pub struct Engine {
     shared: Arc<Shared>,
+    feeds: crate::feed::Feeds,
     commands: Commands,
     policy: ViewPolicy,
     writer: mpsc::Sender<(Append, Reply)>,
@@ -136,13 +137,19 @@ impl Engine {
             .collect();
         let shared = Arc::new(Shared { store, hub: RwLock::new(hub), builds: Mutex::new(HashMap::new()) });
         let (writer, queue) = mpsc::channel(MAX_BATCH * 4);
-        let engine = Arc::new(Engine { shared: shared.clone(), commands, policy, writer });
+        let engine =
+            Arc::new(Engine { shared: shared.clone(), feeds: Default::default(), commands, policy, writer });
         std::thread::Builder::new()
             .name("lucarne-writer".into())
             .spawn(move || write_loop(&shared, queue))
             .map_err(|e| tracing::error!("cannot start the writer thread: {e}"))
             .ok();
         engine
+    }
+
+    /// The shared live queries.
+    pub fn feeds(&self) -> &crate::feed::Feeds {
+        &self.feeds
     }
 
     /// The commands this engine knows.

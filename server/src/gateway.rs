@@ -28,7 +28,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::engine::{Build, Engine};
-use crate::query::{LiveQuery, Window};
+use crate::feed::{Feed, FeedEvent, FeedKey};
+use crate::query::LiveQuery;
 use crate::store::{Catchup, Change};
 
 /// Gateway settings.
@@ -344,32 +345,41 @@ impl Connection {
             let message = format!("no view named {:?}", s.view);
             return self.out.error(ErrorCode::UnknownView, message, Some(s.sub), None).await;
         };
-        let window = if s.filter.is_some() || s.order_by.is_some() || s.limit.is_some() {
-            let columns = match self.shared.engine.view_columns(&s.view).await {
+        let stream = SubStream {
+            engine: self.shared.engine.clone(),
+            out: self.out.clone(),
+            sub: s.sub,
+            view: s.view.clone(),
+            chunk: self.shared.config.snapshot_chunk.max(1),
+            client_version: 0,
+        };
+        if s.filter.is_some() || s.order_by.is_some() || s.limit.is_some() {
+            let engine = &self.shared.engine;
+            let columns = match engine.view_columns(&s.view).await {
                 Ok(columns) => columns,
                 Err(e) => {
                     return self.out.error(ErrorCode::UnknownView, e.to_string(), Some(s.sub), None).await;
                 }
             };
-            match LiveQuery::parse(s.filter.as_deref(), s.order_by.as_deref(), s.limit, &columns) {
-                Ok(query) => Some(Window::new(query)),
+            let query = match LiveQuery::parse(s.filter.as_deref(), s.order_by.as_deref(), s.limit, &columns)
+            {
+                Ok(query) => query,
                 Err(e) => {
                     let message = format!("in the live query: {e}");
                     return self.out.error(ErrorCode::InvalidSql, message, Some(s.sub), None).await;
                 }
-            }
-        } else {
-            None
-        };
-        let stream = SubStream {
-            engine: self.shared.engine.clone(),
-            out: self.out.clone(),
-            sub: s.sub,
-            view: s.view,
-            chunk: self.shared.config.snapshot_chunk.max(1),
-            window,
-            client_version: 0,
-        };
+            };
+            let key = FeedKey { view: s.view, filter: s.filter, order_by: s.order_by, limit: s.limit };
+            let feed = match engine.feeds().get(engine, key, query).await {
+                Ok(feed) => feed,
+                Err(e) => {
+                    return self.out.error(ErrorCode::UnknownView, e.to_string(), Some(s.sub), None).await;
+                }
+            };
+            drop(changes);
+            self.subs.insert(s.sub, tokio::spawn(stream.run_feed(feed, s.resume.is_some())));
+            return true;
+        }
         self.subs.insert(s.sub, tokio::spawn(stream.run(changes, s.resume)));
         true
     }
@@ -431,10 +441,7 @@ struct SubStream {
     sub: u64,
     view: String,
     chunk: usize,
-    /// The live query's window, when the subscription has `where`, `order_by` or `limit`.
-    window: Option<Window>,
-    /// The version of the rows the client holds. For a live query a change that does not touch
-    /// its window sends nothing, so the next delta's `from` is this, and `to` the view's version.
+    /// The version of the rows the client holds.
     client_version: u64,
 }
 
@@ -442,8 +449,6 @@ impl SubStream {
     async fn run(mut self, mut changes: broadcast::Receiver<Arc<Change>>, resume: Option<Position>) {
         // `changes` was subscribed before the store is read, so nothing falls between them.
         let start = match resume {
-            // A live query's window cannot be rebuilt from the changelog: it starts afresh.
-            Some(_) if self.window.is_some() => self.resync(ResyncReason::LiveQuery).await,
             Some(from) => self.resume(from).await,
             None => self.snapshot().await,
         };
@@ -488,22 +493,55 @@ impl SubStream {
     }
 
     async fn delta(&mut self, change: &Change) -> bool {
-        let ops = match &mut self.window {
-            Some(window) => window.apply(&change.ops),
-            None => change.ops.clone(),
-        };
-        if ops.is_empty() && self.window.is_some() {
-            return true; // nothing in this subscriber's window changed
-        }
         let delta = Delta {
             sub: self.sub,
             from: self.client_version,
             to: change.to,
-            ops,
+            ops: change.ops.clone(),
             acked: change.acked.clone(),
         };
         self.client_version = change.to;
         self.out.send(&ServerMessage::Delta(delta)).await
+    }
+
+    /// A live query: a copy of the shared window, then its deltas; a fresh copy whenever the
+    /// feed is rebuilt. A resume always starts afresh (the window can't be rebuilt from the
+    /// changelog).
+    async fn run_feed(self, feed: Arc<Feed>, resume: bool) {
+        let mut reason = resume.then_some(ResyncReason::LiveQuery);
+        loop {
+            if let Some(reason) = reason.take()
+                && !self.out.send(&ServerMessage::Resync(Resync { sub: self.sub, reason })).await
+            {
+                return;
+            }
+            let Some(joined) = feed.join() else { return };
+            if self.send_snapshot(joined.at, joined.rows).await.is_none() {
+                return;
+            }
+            let (mut held, mut events) = (joined.at.version, joined.events);
+            reason = loop {
+                match events.recv().await {
+                    Ok(FeedEvent::Delta { from, to, ops, acked }) => {
+                        if from != held {
+                            break Some(ResyncReason::TooFarBehind);
+                        }
+                        let delta = Delta { sub: self.sub, from, to, ops, acked };
+                        if !self.out.send(&ServerMessage::Delta(delta)).await {
+                            return;
+                        }
+                        held = to;
+                    }
+                    Ok(FeedEvent::Reset(why)) => break Some(why),
+                    Err(broadcast::error::RecvError::Lagged(_)) => break Some(ResyncReason::SlowConsumer),
+                    Ok(FeedEvent::Dropped) | Err(broadcast::error::RecvError::Closed) => {
+                        let message = format!("view {:?} was dropped", self.view);
+                        self.out.error(ErrorCode::UnknownView, message, Some(self.sub), None).await;
+                        return;
+                    }
+                }
+            };
+        }
     }
 
     async fn resume(&mut self, from: Position) -> Option<Position> {
@@ -540,17 +578,13 @@ impl SubStream {
                 return None;
             }
         };
-        let mut rows = match &mut self.window {
-            Some(window) => window.reset(snapshot.rows),
-            None => snapshot.rows,
-        };
         self.client_version = snapshot.at.version;
-        let begin = SnapshotBegin {
-            sub: self.sub,
-            view: self.view.clone(),
-            at: snapshot.at,
-            rows: rows.len() as u64,
-        };
+        self.send_snapshot(snapshot.at, snapshot.rows).await
+    }
+
+    /// `snapshot_begin`, the rows in chunks, `snapshot_end`.
+    async fn send_snapshot(&self, at: Position, mut rows: Vec<lucarne_protocol::Row>) -> Option<Position> {
+        let begin = SnapshotBegin { sub: self.sub, view: self.view.clone(), at, rows: rows.len() as u64 };
         self.out.send(&ServerMessage::SnapshotBegin(begin)).await.then_some(())?;
         while !rows.is_empty() {
             let rest = rows.split_off(rows.len().min(self.chunk));
@@ -561,6 +595,6 @@ impl SubStream {
             rows = rest;
         }
         self.out.send(&ServerMessage::SnapshotEnd(SnapshotEnd { sub: self.sub })).await.then_some(())?;
-        Some(snapshot.at)
+        Some(at)
     }
 }

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod demo;
 pub mod engine;
 pub mod expr;
+pub mod feed;
 pub mod gateway;
 pub mod log;
 pub mod query;

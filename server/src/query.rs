@@ -191,6 +191,14 @@ impl Window {
         Window { query, rows: HashMap::new(), order: BTreeSet::new(), shown: HashSet::new() }
     }
 
+    /// The window's rows now, in order.
+    pub fn rows(&self) -> Vec<Row> {
+        self.visible()
+            .into_iter()
+            .filter_map(|k| self.rows.get(&k).map(|(key, row, _)| Row { key: key.clone(), row: row.clone() }))
+            .collect()
+    }
+
     /// Starts over from a snapshot of the whole view; returns the window's rows, in order.
     pub fn reset(&mut self, all: Vec<Row>) -> Vec<Row> {
         self.rows.clear();

@@ -1,0 +1,240 @@
+//! Shared live queries: one [`Feed`] per distinct `(view, where, order_by, limit)`, however many
+//! clients subscribe to it. The feed keeps the window and turns each change of the view into the
+//! window's ops once; every subscriber of the query gets the same deltas.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use lucarne_protocol::{CommandRef, Op, Position, ResyncReason, Row};
+use tokio::sync::broadcast;
+
+use crate::engine::Engine;
+use crate::query::{LiveQuery, Window};
+use crate::store::{Change, StoreError};
+
+/// What a feed tells its subscribers.
+#[derive(Debug, Clone)]
+pub enum FeedEvent {
+    /// The window changed: apply when holding `from`, then hold `to`.
+    Delta {
+        /// Version the subscriber must hold.
+        from: u64,
+        /// Version after.
+        to: u64,
+        /// The window's ops.
+        ops: Vec<Op>,
+        /// Commands whose effect the change carries.
+        acked: Vec<CommandRef>,
+    },
+    /// The window was rebuilt (new epoch, gap or lag): take a fresh copy.
+    Reset(ResyncReason),
+    /// The view was dropped.
+    Dropped,
+}
+
+/// The identity of a live query.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FeedKey {
+    /// The view.
+    pub view: String,
+    /// `where` text.
+    pub filter: Option<String>,
+    /// `order_by` text.
+    pub order_by: Option<String>,
+    /// `limit`.
+    pub limit: Option<u64>,
+}
+
+struct State {
+    window: Window,
+    /// The view's position the window reflects.
+    at: Position,
+    /// The version subscribers hold: the view version of the last change to the window.
+    version: u64,
+}
+
+/// One shared live query.
+pub struct Feed {
+    state: Mutex<State>,
+    events: broadcast::Sender<FeedEvent>,
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed").finish_non_exhaustive()
+    }
+}
+
+/// A subscriber's start: the window's rows, the position they stand at, and what follows.
+pub struct Joined {
+    /// The rows, in window order.
+    pub rows: Vec<Row>,
+    /// Epoch of the view and version of the rows.
+    pub at: Position,
+    /// The feed's events from here on.
+    pub events: broadcast::Receiver<FeedEvent>,
+}
+
+impl Feed {
+    /// Joins: a copy of the window and the events after it, taken under one lock so nothing
+    /// falls between them.
+    pub fn join(&self) -> Option<Joined> {
+        let state = self.state.lock().ok()?;
+        Some(Joined {
+            rows: state.window.rows(),
+            at: Position { epoch: state.at.epoch, version: state.version },
+            events: self.events.subscribe(),
+        })
+    }
+}
+
+/// The engine's live feeds.
+#[derive(Default)]
+pub struct Feeds {
+    feeds: Mutex<HashMap<FeedKey, Weak<Feed>>>,
+}
+
+impl Feeds {
+    /// The number of feeds with subscribers.
+    pub fn live(&self) -> usize {
+        self.feeds.lock().map(|f| f.values().filter(|w| w.strong_count() > 0).count()).unwrap_or(0)
+    }
+
+    /// The feed of a query: the running one, or a new one started over the view.
+    pub async fn get(
+        &self,
+        engine: &Arc<Engine>,
+        key: FeedKey,
+        query: LiveQuery,
+    ) -> Result<Arc<Feed>, StoreError> {
+        if let Some(feed) = self.feeds.lock().ok().and_then(|f| f.get(&key).and_then(Weak::upgrade)) {
+            return Ok(feed);
+        }
+        let changes = engine.changes(&key.view).ok_or_else(|| StoreError::UnknownView(key.view.clone()))?;
+        let snapshot = engine.snapshot(&key.view).await?;
+        let mut window = Window::new(query);
+        window.reset(snapshot.rows);
+        let state = State { window, at: snapshot.at, version: snapshot.at.version };
+        let feed = Arc::new(Feed { state: Mutex::new(state), events: broadcast::channel(4096).0 });
+        if let Ok(mut feeds) = self.feeds.lock() {
+            feeds.retain(|_, w| w.strong_count() > 0);
+            feeds.insert(key.clone(), Arc::downgrade(&feed));
+        }
+        tokio::spawn(run(engine.clone(), key.view, Arc::downgrade(&feed), changes));
+        Ok(feed)
+    }
+}
+
+/// Follows the view for a feed until its last subscriber is gone or the view is dropped.
+async fn run(
+    engine: Arc<Engine>,
+    view: String,
+    feed: Weak<Feed>,
+    mut changes: broadcast::Receiver<Arc<Change>>,
+) {
+    loop {
+        let next = changes.recv().await;
+        let Some(feed) = feed.upgrade() else { return };
+        let reset = match next {
+            Ok(change) => match feed.apply(&change) {
+                Ok(()) => None,
+                Err(reason) => Some(reason),
+            },
+            Err(broadcast::error::RecvError::Lagged(_)) => Some(ResyncReason::SlowConsumer),
+            Err(broadcast::error::RecvError::Closed) => {
+                let _ = feed.events.send(FeedEvent::Dropped);
+                return;
+            }
+        };
+        if let Some(reason) = reset {
+            match engine.snapshot(&view).await {
+                Ok(snapshot) => {
+                    if let Ok(mut state) = feed.state.lock() {
+                        state.window.reset(snapshot.rows);
+                        state.at = snapshot.at;
+                        state.version = snapshot.at.version;
+                    }
+                    let _ = feed.events.send(FeedEvent::Reset(reason));
+                }
+                Err(e) => {
+                    tracing::warn!(%view, "live query feed stopped: {e}");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Feed {
+    /// Applies one change of the view; `Err` when the window must be rebuilt.
+    fn apply(&self, change: &Change) -> Result<(), ResyncReason> {
+        let mut state = self.state.lock().map_err(|_| ResyncReason::TooFarBehind)?;
+        if change.epoch == state.at.epoch && change.to <= state.at.version {
+            return Ok(()); // already in the window's snapshot
+        }
+        if change.epoch != state.at.epoch {
+            return Err(ResyncReason::EpochChanged);
+        }
+        if change.from != state.at.version {
+            return Err(ResyncReason::TooFarBehind);
+        }
+        state.at.version = change.to;
+        let ops = state.window.apply(&change.ops);
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let from = state.version;
+        state.version = change.to;
+        // Sent under the lock, so a joining subscriber sees either the old copy and this
+        // delta, or the new copy and not this delta.
+        let _ = self.events.send(FeedEvent::Delta { from, to: change.to, ops, acked: change.acked.clone() });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::Commands;
+    use crate::store::Store;
+    use serde_json::json;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn identical_queries_share_one_feed_and_see_the_same_deltas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path()).expect("store");
+        let views = crate::sql::parse_views(
+            "CREATE VIEW orders AS SELECT order_id, SUM(total) AS total FROM orders GROUP BY order_id",
+        )
+        .expect("views");
+        store.install_views(views, |_, _, _| {}).expect("install");
+        let engine = Engine::start(store, Commands::new().route("place_order", "orders"));
+        let columns = vec!["order_id".to_string(), "total".to_string()];
+        let key =
+            FeedKey { view: "orders".into(), filter: Some("total > 5".into()), order_by: None, limit: None };
+        let query = || LiveQuery::parse(key.filter.as_deref(), None, None, &columns).expect("query");
+        let a = engine.feeds().get(&engine, key.clone(), query()).await.expect("feed");
+        let b = engine.feeds().get(&engine, key.clone(), query()).await.expect("feed");
+        assert!(Arc::ptr_eq(&a, &b), "one feed for one query");
+        assert_eq!(engine.feeds().live(), 1);
+
+        let (mut ja, mut jb) = (a.join().expect("join"), b.join().expect("join"));
+        assert!(ja.rows.is_empty());
+        for (seq, total) in [(1, 3), (2, 9)] {
+            let key = CommandRef { client_id: "t".into(), seq };
+            let payload = json!({ "order_id": format!("o-{seq}"), "total": total });
+            engine.execute(key, "place_order", &payload).await.expect("ack");
+        }
+        let (da, db) = (ja.events.recv().await.expect("delta"), jb.events.recv().await.expect("delta"));
+        match (da, db) {
+            (FeedEvent::Delta { ops: a, to: ta, .. }, FeedEvent::Delta { ops: b, to: tb, .. }) => {
+                assert_eq!((ta, tb), (2, 2), "the change below the filter sent nothing");
+                assert_eq!(a, b);
+                assert!(matches!(&a[..], [Op::Upsert { key, .. }] if key == "o-2"));
+            }
+            other => panic!("{other:?}"),
+        }
+        drop((a, b, ja, jb));
+        assert_eq!(engine.feeds().live(), 0, "the feed goes with its last subscriber");
+    }
+}
