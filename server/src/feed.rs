@@ -136,10 +136,7 @@ async fn run(
         let next = changes.recv().await;
         let Some(feed) = feed.upgrade() else { return };
         let reset = match next {
-            Ok(change) => match feed.apply(&change) {
-                Ok(()) => None,
-                Err(reason) => Some(reason),
-            },
+            Ok(change) => feed.apply(&change).err(),
             Err(broadcast::error::RecvError::Lagged(_)) => Some(ResyncReason::SlowConsumer),
             Err(broadcast::error::RecvError::Closed) => {
                 let _ = feed.events.send(FeedEvent::Dropped);
