@@ -233,34 +233,41 @@ impl Engine {
         Ok((def.name, follow))
     }
 
-    /// Refuses a view over a stream nobody writes to, or reading a field its events never had.
+    /// Refuses a view over a stream nobody writes to, or reading a field no event of its
+    /// streams ever had.
     fn check_sources(&self, def: &crate::sql::ViewDef, sql: &str) -> Result<(), ViewError> {
         let store = &self.shared.store;
-        match store.stream_fields(&def.source) {
-            None if self.commands.streams().any(|s| s == def.source) => Ok(()),
-            None => {
-                let (line, column) = crate::sql::position_of(sql, &def.source, Some("FROM"));
-                let mut known: Vec<String> = store.streams();
-                known.extend(self.commands.streams().map(str::to_owned));
-                known.sort();
-                known.dedup();
-                let message = format!("unknown stream {:?} (streams: {})", def.source, known.join(", "));
+        let mut seen: Option<std::collections::BTreeSet<String>> = None;
+        for source in &def.sources {
+            match store.stream_fields(source) {
+                Some(fields) => seen.get_or_insert_with(Default::default).extend(fields),
+                None if self.commands.streams().any(|s| s == source) => {}
+                None => {
+                    let (line, column) = crate::sql::position_of(sql, source, Some("FROM"));
+                    let mut known: Vec<String> = store.streams();
+                    known.extend(self.commands.streams().map(str::to_owned));
+                    known.sort();
+                    known.dedup();
+                    let message = format!("unknown stream {source:?} (streams: {})", known.join(", "));
+                    return Err(ViewError::Sql(SqlError { message, line, column }));
+                }
+            }
+        }
+        // Fields are checked only once some stream of the view has events.
+        let Some(fields) = seen else { return Ok(()) };
+        match def.payload_fields().into_iter().find(|f| !fields.contains(f)) {
+            None => Ok(()),
+            Some(field) => {
+                let (line, column) = crate::sql::position_of(sql, &field, None);
+                let mut known: Vec<&str> = fields.iter().map(String::as_str).collect();
+                known.extend(["type", "stream", "position", "ts"]);
+                let message = format!(
+                    "unknown field {field:?}: no event of {} has it (fields: {})",
+                    def.sources.join(", "),
+                    known.join(", ")
+                );
                 Err(ViewError::Sql(SqlError { message, line, column }))
             }
-            Some(fields) => match def.payload_fields().into_iter().find(|f| !fields.contains(f)) {
-                None => Ok(()),
-                Some(field) => {
-                    let (line, column) = crate::sql::position_of(sql, &field, None);
-                    let mut known: Vec<&str> = fields.iter().map(String::as_str).collect();
-                    known.extend(["type", "stream", "position", "ts"]);
-                    let message = format!(
-                        "unknown field {field:?}: no event of stream {:?} has it (fields: {})",
-                        def.source,
-                        known.join(", ")
-                    );
-                    Err(ViewError::Sql(SqlError { message, line, column }))
-                }
-            },
         }
     }
 

@@ -232,6 +232,13 @@ mod tests {
             other => panic!("{other:?}"),
         }
         drop((a, b, ja, jb));
+        // The feed's task may still hold it for the change it is finishing.
+        for _ in 0..100 {
+            if engine.feeds().live() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         assert_eq!(engine.feeds().live(), 0, "the feed goes with its last subscriber");
     }
 }

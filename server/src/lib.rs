@@ -15,6 +15,7 @@ pub mod log;
 pub mod query;
 pub mod sql;
 pub mod store;
+pub mod upcast;
 pub mod view;
 
 pub use commands::{CommandHandler, Commands, Rejection};

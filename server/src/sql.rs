@@ -106,8 +106,9 @@ pub struct ViewDef {
     pub sql: String,
     /// Written `CREATE OR REPLACE VIEW`: may replace an existing view of that name.
     pub replace: bool,
-    /// The stream it reads (`FROM`).
-    pub source: String,
+    /// The streams it reads (`FROM a` or `FROM a, b`: the events of every listed stream fold
+    /// into the same rows, so the streams should share the `GROUP BY` key).
+    pub sources: Vec<String>,
     /// The `WHERE` condition.
     pub filter: Option<Expr>,
     /// The `GROUP BY` keys.
@@ -265,15 +266,26 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
     {
         return Err(unsupported(select.span(), "this SELECT clause"));
     }
-    let source = match select.from.as_slice() {
-        [from] if from.joins.is_empty() => match &from.relation {
+    if select.from.is_empty() {
+        return Err(SqlError::at(select.span(), "a view needs FROM stream"));
+    }
+    let mut sources: Vec<String> = Vec::with_capacity(select.from.len());
+    for from in &select.from {
+        if let Some(join) = from.joins.first() {
+            return Err(SqlError::at(
+                join.span(),
+                "JOIN is not supported in a view (list streams that share the key as FROM a, b)",
+            ));
+        }
+        let stream = match &from.relation {
             TableFactor::Table { name, args: None, alias: None, .. } => single_name(name)?,
             other => return Err(unsupported(other.span(), "this FROM item")),
-        },
-        [from] => return Err(unsupported(from.joins[0].span(), "JOIN")),
-        [] => return Err(SqlError::at(select.span(), "a view needs FROM stream")),
-        [_, second, ..] => return Err(unsupported(second.span(), "more than one stream in FROM")),
-    };
+        };
+        if sources.contains(&stream) {
+            return Err(SqlError::at(from.span(), format!("stream {stream:?} is listed twice")));
+        }
+        sources.push(stream);
+    }
     let filter = select.selection.as_ref().map(scalar).transpose()?;
     let group_exprs = match &select.group_by {
         GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.as_slice(),
@@ -337,7 +349,7 @@ fn compile(statement: &Statement) -> Result<ViewDef, SqlError> {
         name: view_name,
         sql: plain.to_string(),
         replace: *or_replace,
-        source,
+        sources,
         filter,
         keys,
         columns,
@@ -630,7 +642,7 @@ mod tests {
     fn compiles_the_orders_view() {
         let v = parse_view(ORDERS).expect("valid view");
         assert_eq!(v.name, "orders");
-        assert_eq!(v.source, "orders");
+        assert_eq!(v.sources, ["orders"]);
         assert_eq!(v.shape, Shape::Grouped);
         assert_eq!(v.keys, vec![Expr::Field(Field::Path(vec!["order_id".into()]))]);
         let names: Vec<_> = v.columns.iter().map(|c| c.name.as_str()).collect();
@@ -660,6 +672,11 @@ mod tests {
             2,
         );
         check("CREATE VIEW a AS SELECT a.b.c AS abc, COUNT(*) AS n FROM s GROUP BY a.b.c", Shape::Grouped, 1);
+        let v = parse_view(
+            "CREATE VIEW both AS SELECT order_id, COUNT(*) AS n FROM orders, payments GROUP BY order_id",
+        )
+        .expect("two streams");
+        assert_eq!(v.sources, ["orders", "payments"]);
         let v = parse_view(
             "CREATE VIEW h AS SELECT r, COUNT(*) AS n FROM s GROUP BY r HAVING COUNT(*) > 1 AND MAX(x) < 5",
         )

@@ -28,6 +28,7 @@ use serde_json::Value;
 
 use crate::log::{Append, Appended, Event, EventLog};
 use crate::sql::{FEED_RETENTION, Shape, ViewDef, parse_view};
+use crate::upcast::Upcasters;
 use crate::view::GroupState;
 
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");
@@ -175,6 +176,8 @@ pub struct Store {
     defs: RwLock<HashMap<String, Arc<ViewDef>>>,
     /// The payload fields seen per stream (a copy of `FIELDS`), to check new views against.
     fields: RwLock<HashMap<String, BTreeSet<String>>>,
+    /// Lift old events to the current shape before folding.
+    upcasters: Upcasters,
     changelog_retention: u64,
 }
 
@@ -257,7 +260,18 @@ impl Store {
             let def = parse_view(&meta.sql).map_err(|e| StoreError::BadDefinition(meta.name.clone(), e))?;
             defs.insert(slot, Arc::new(def));
         }
-        Ok(Store { db, defs: RwLock::new(defs), fields: RwLock::new(fields), changelog_retention: 10_000 })
+        Ok(Store {
+            db,
+            defs: RwLock::new(defs),
+            fields: RwLock::new(fields),
+            upcasters: Upcasters::new(),
+            changelog_retention: 10_000,
+        })
+    }
+
+    /// Lifts events through these upcasters before every fold (see [`Upcasters`]).
+    pub fn set_upcasters(&mut self, upcasters: Upcasters) {
+        self.upcasters = upcasters;
     }
 
     /// How many changes per view are kept for resuming clients.
@@ -382,8 +396,8 @@ impl Store {
         {
             let mut rows = txn.open_table(ROWS)?;
             let mut cache = Cache::new();
-            for event in events.iter().filter(|e| def.matches(e)) {
-                fold_into(&def, slot, event, &rows, &mut cache)?;
+            for event in events.iter().map(|e| self.upcasters.apply(e)).filter(|e| def.matches(e)) {
+                fold_into(&def, slot, &event, &rows, &mut cache)?;
             }
             flush(&def, slot, &mut rows, cache, &mut meta)?;
         }
@@ -523,7 +537,10 @@ impl Store {
             }
         }
         let views = self.apply_view_events(&txn, &new_events)?;
-        let new_fields = self.record_fields(&txn, &new_events)?;
+        // Views (and the field index they are checked against) see events in their current shape.
+        let lifted: Vec<std::borrow::Cow<'_, Event>> =
+            new_events.iter().map(|e| self.upcasters.apply(e)).collect();
+        let new_fields = self.record_fields(&txn, lifted.iter().map(|e| e.as_ref()))?;
         let mut changes = Vec::new();
         let slots = read_slots(&txn.open_table(SLOTS)?)?;
         {
@@ -531,7 +548,8 @@ impl Store {
             let mut changelog = txn.open_table(CHANGES)?;
             for (slot, mut meta) in slots.into_iter().filter(|(_, m)| m.building.is_none()) {
                 let Some(view) = self.def(&slot) else { continue };
-                let matching: Vec<&Event> = new_events.iter().filter(|e| view.matches(e)).collect();
+                let matching: Vec<&Event> =
+                    lifted.iter().map(|e| e.as_ref()).filter(|e| view.matches(e)).collect();
                 if matching.is_empty() {
                     continue;
                 }
@@ -590,14 +608,14 @@ impl Store {
     }
 
     /// Records the (stream, field) pairs of new events not seen before; returns them.
-    fn record_fields(
+    fn record_fields<'e>(
         &self,
         txn: &WriteTransaction,
-        events: &[Event],
+        events: impl Iterator<Item = &'e Event>,
     ) -> Result<Vec<(String, String)>, StoreError> {
         let known = self.fields.read().map_err(|_| StoreError::UnknownView("field index".into()))?;
         let mut new: BTreeSet<(String, String)> = BTreeSet::new();
-        for e in events.iter().filter(|e| e.stream != VIEWS_STREAM) {
+        for e in events.filter(|e| e.stream != VIEWS_STREAM) {
             let fields = known.get(&e.stream);
             if fields.is_none() {
                 new.insert((e.stream.clone(), String::new()));
@@ -1071,5 +1089,70 @@ mod tests {
         let fields: Vec<String> = store.stream_fields("orders").expect("known").into_iter().collect();
         assert_eq!(fields, ["customer", "order_id", "total"]);
         assert_eq!(store.streams(), ["orders"]);
+    }
+
+    #[test]
+    fn a_view_over_two_streams_folds_both_by_their_shared_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path()).expect("open");
+        let sql = "CREATE VIEW balance AS SELECT order_id, SUM(total) AS billed, SUM(amount) AS paid, \
+                   COUNT(*) AS events FROM orders, payments GROUP BY order_id";
+        store.install_views(parse_views(sql).expect("valid"), |_, _, _| {}).expect("install");
+        let event = |stream: &str, seq, payload| Append {
+            key: CommandRef { client_id: "a".into(), seq },
+            events: vec![NewEvent { stream: stream.into(), kind: "e".into(), payload }],
+        };
+        store
+            .commit(&[
+                event("orders", 1, json!({"order_id": "o-1", "total": 50})),
+                event("payments", 2, json!({"order_id": "o-1", "amount": 20})),
+                event("payments", 3, json!({"order_id": "o-1", "amount": 30})),
+                event("elsewhere", 4, json!({"order_id": "o-1", "amount": 999})),
+            ])
+            .expect("commit");
+        let snapshot = store.snapshot("balance").expect("snapshot");
+        assert_eq!(
+            Value::Object(snapshot.rows[0].row.clone()),
+            json!({"order_id": "o-1", "billed": 50, "paid": 50, "events": 3})
+        );
+    }
+
+    #[test]
+    fn upcasters_lift_old_events_live_and_when_building() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let upcasters = || {
+            Upcasters::new().register("orders", "place_order", 1, |mut p| {
+                let cents = p["amount_cents"].as_i64().unwrap_or(0);
+                p["total"] = json!(cents / 100);
+                p
+            })
+        };
+        let sql = "CREATE VIEW totals AS SELECT order_id, SUM(total) AS total FROM orders GROUP BY order_id";
+        {
+            let mut store = Store::open(dir.path()).expect("open");
+            store.set_upcasters(upcasters());
+            store.install_views(parse_views(sql).expect("valid"), |_, _, _| {}).expect("install");
+            store
+                .commit(&[
+                    append("a", 1, "place_order", json!({"order_id": "o-1", "amount_cents": 4200})),
+                    append("a", 2, "place_order", json!({"order_id": "o-1", "total": 8, "$v": 2})),
+                ])
+                .expect("commit");
+            assert_eq!(store.snapshot("totals").expect("snapshot").rows[0].row["total"], json!(50));
+            let raw = store.read_after(0, 1).expect("log");
+            assert_eq!(
+                raw[0].payload,
+                json!({"order_id": "o-1", "amount_cents": 4200}),
+                "the log keeps what was appended"
+            );
+        }
+        // A view built from that log later sees the same shape.
+        let mut store = Store::open(dir.path()).expect("open");
+        store.set_upcasters(upcasters());
+        let other = "CREATE VIEW big AS SELECT COUNT(*) AS n FROM orders WHERE total > 10";
+        store
+            .install_views(parse_views(&format!("{sql}; {other}")).expect("valid"), |_, _, _| {})
+            .expect("install");
+        assert_eq!(store.snapshot("big").expect("snapshot").rows[0].row["n"], json!(1));
     }
 }

@@ -73,7 +73,7 @@ impl Record for Event {
 impl ViewDef {
     /// True when the event feeds this view.
     pub fn matches(&self, event: &Event) -> bool {
-        event.stream == self.source && self.filter.as_ref().is_none_or(|f| f.holds(event))
+        self.sources.contains(&event.stream) && self.filter.as_ref().is_none_or(|f| f.holds(event))
     }
 
     /// The key values of the row the event folds into.

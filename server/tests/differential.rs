@@ -102,10 +102,11 @@ fn sqlite_rows(view: &ViewDef, log: &[Event]) -> Vec<String> {
     }
     // The view's own SELECT, over the events of its stream in log order.
     let (_, select) = view.sql.split_once(" AS ").expect("CREATE VIEW … AS SELECT");
-    let from = format!("FROM {}", view.source);
+    let source = &view.sources[0];
+    let from = format!("FROM {source}");
     let select = select.replacen(
         &from,
-        &format!("FROM (SELECT * FROM events WHERE stream = '{}' ORDER BY position) AS src", view.source),
+        &format!("FROM (SELECT * FROM events WHERE stream = '{source}' ORDER BY position) AS src"),
         1,
     );
     let mut stmt = db.prepare(&select).unwrap_or_else(|e| panic!("SQLite refused {select}: {e}"));
