@@ -61,7 +61,8 @@ async fn each_bad_message_gets_a_code_and_nothing_is_lost() {
 
     let mut ws = raw(&server).await;
     check(&mut ws, r#"{"type":"subscribe","sub":1,"view":"orders"}"#, ErrorCode::HelloRequired).await;
-    check(&mut ws, r#"{"type":"hello","versions":[1],"client_id":"$views"}"#, ErrorCode::InvalidMessage).await;
+    check(&mut ws, r#"{"type":"hello","versions":[1],"client_id":"$views"}"#, ErrorCode::InvalidMessage)
+        .await;
     send(&mut ws, r#"{"type":"hello","versions":[1],"client_id":"raw"}"#).await;
     assert!(matches!(next(&mut ws).await, ServerMessage::Welcome(w) if w.version == 1));
 

@@ -123,7 +123,7 @@ async fn bad_definitions_get_clear_errors_and_the_server_keeps_serving() {
             .await,
         ),
         ErrorCode::InvalidSql,
-        "unknown field \"price\": no event of stream \"orders\" has it",
+        "unknown field \"price\": no event of orders has it",
     );
     let names: Vec<_> = c.list_views().await.expect("still serving").into_iter().map(|v| v.name).collect();
     assert_eq!(names, ["by_customer", "orders"]);
