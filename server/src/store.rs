@@ -339,18 +339,7 @@ impl Store {
         for def in wanted.values() {
             let have = slots.iter().any(|(_, m)| m.name == def.name && m.sql == def.sql);
             if !have {
-                let epoch = new_epoch();
-                let slot = slot_name(&def.name, epoch);
-                self.remember(&slot, def.clone());
-                let meta = SlotMeta {
-                    name: def.name.clone(),
-                    sql: def.sql.clone(),
-                    epoch,
-                    version: 0,
-                    rows: 0,
-                    building: Some(0),
-                };
-                write_slot(&txn, &slot, &meta)?;
+                let (slot, _) = self.new_slot(&txn, def.clone())?;
                 building.push(slot);
             }
         }
@@ -368,6 +357,23 @@ impl Store {
             rebuilt.push(name);
         }
         Ok(rebuilt)
+    }
+
+    /// Creates an empty building slot for a definition under a fresh epoch.
+    fn new_slot(&self, txn: &WriteTransaction, def: Arc<ViewDef>) -> Result<(String, u64), StoreError> {
+        let epoch = new_epoch();
+        let slot = slot_name(&def.name, epoch);
+        let meta = SlotMeta {
+            name: def.name.clone(),
+            sql: def.sql.clone(),
+            epoch,
+            version: 0,
+            rows: 0,
+            building: Some(0),
+        };
+        write_slot(txn, &slot, &meta)?;
+        self.remember(&slot, def);
+        Ok((slot, epoch))
     }
 
     /// Folds the next chunk of the log into a building slot, in one commit. When the chunk reaches
@@ -650,8 +656,6 @@ impl Store {
                 ("define_view", Some(Value::String(sql)), _) => {
                     let def =
                         parse_view(sql).map_err(|e| StoreError::BadDefinition("(runtime)".into(), e))?;
-                    let epoch = new_epoch();
-                    let slot = slot_name(&def.name, epoch);
                     // A slot still building for the same name is superseded.
                     let slots = read_slots(&txn.open_table(SLOTS)?)?;
                     for (other, m) in slots {
@@ -659,19 +663,11 @@ impl Store {
                             delete_slot(txn, &other)?;
                         }
                     }
-                    let meta = SlotMeta {
-                        name: def.name.clone(),
-                        sql: def.sql.clone(),
-                        epoch,
-                        version: 0,
-                        rows: 0,
-                        building: Some(0),
-                    };
                     txn.open_table(DEFINED)?
                         .insert(def.name.as_str(), serde_json::to_vec(&Some(&def.sql))?.as_slice())?;
-                    write_slot(txn, &slot, &meta)?;
-                    out.push(ViewChange::Building { name: def.name.clone(), epoch });
-                    self.remember(&slot, Arc::new(def));
+                    let name = def.name.clone();
+                    let (_, epoch) = self.new_slot(txn, Arc::new(def))?;
+                    out.push(ViewChange::Building { name, epoch });
                 }
                 ("drop_view", _, Some(Value::String(name))) => {
                     let slots = read_slots(&txn.open_table(SLOTS)?)?;
