@@ -86,6 +86,13 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("poppler-utils", "/usr/bin/pdftotext"),
     ("qpdf", "/usr/bin/qpdf"),
     ("fonts-noto-core", "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"),
+    // The desktop app in a real window (tests/e2e/desktop.rs): a virtual X server, software
+    // Vulkan for wgpu (lavapipe), input and screenshots.
+    ("xvfb", "/usr/bin/Xvfb"),
+    ("libvulkan1", "/usr/lib/x86_64-linux-gnu/libvulkan.so.1"),
+    ("mesa-vulkan-drivers", "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"),
+    ("xdotool", "/usr/bin/xdotool"),
+    ("imagemagick", "/usr/bin/import"),
 ];
 
 fn apt_install() -> Result<()> {
@@ -171,6 +178,13 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
             cmd.args(["run", "--release", "--package", "lucarne-bench", "--", "views"]).args(args);
             run(cmd)
         }
-        other => bail!("no benchmark named {other:?} (known: skeleton, views)"),
+        "live-table" => {
+            // The desk with 100 000 rows under 5 000 deltas/s: frame time (apply, view + layout,
+            // draw recording, tiny-skia rasterization). Arguments: [ROWS RATE SECONDS].
+            let mut cmd = cargo();
+            cmd.args(["bench", "--package", "lucarne-app", "--bench", "live_table", "--"]).args(args);
+            run(cmd)
+        }
+        other => bail!("no benchmark named {other:?} (known: skeleton, views, live-table)"),
     }
 }

@@ -1,0 +1,63 @@
+//! The bar chart of the summary panel (a canvas).
+
+use iced::widget::canvas::{self, Canvas, Frame, Geometry, Text};
+use iced::{Color, Point, Rectangle, Renderer, Size, Theme, mouse};
+
+use crate::Message;
+
+/// Bars `(label, value)`, largest first, scaled to the largest.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Chart {
+    bars: Vec<(String, f64)>,
+}
+
+impl Chart {
+    pub(crate) fn new(bars: Vec<(String, f64)>) -> Self {
+        Chart { bars }
+    }
+}
+
+/// A canvas drawing this chart.
+pub(crate) fn chart(chart: Chart) -> Canvas<Chart, Message> {
+    iced::widget::canvas(chart)
+}
+
+impl canvas::Program<Message> for Chart {
+    type State = ();
+
+    fn draw(
+        &self,
+        _state: &(),
+        renderer: &Renderer,
+        theme: &Theme,
+        bounds: Rectangle,
+        _cursor: mouse::Cursor,
+    ) -> Vec<Geometry> {
+        let mut frame = Frame::new(renderer, bounds.size());
+        let palette = theme.extended_palette();
+        let max = self.bars.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
+        let count = self.bars.len().max(1) as f32;
+        let slot = bounds.width / count;
+        let label_height = 18.0;
+        let plot = (bounds.height - label_height).max(0.0);
+        for (i, (label, value)) in self.bars.iter().enumerate() {
+            let ratio = if max > 0.0 { (*value / max) as f32 } else { 0.0 };
+            let height = (plot * ratio).max(1.0);
+            let x = i as f32 * slot + slot * 0.15;
+            frame.fill_rectangle(
+                Point::new(x, plot - height),
+                Size::new(slot * 0.7, height),
+                palette.primary.base.color,
+            );
+            frame.fill_text(Text {
+                content: label.clone(),
+                position: Point::new(x + slot * 0.35, plot + 2.0),
+                color: Color { a: 0.9, ..palette.background.base.text },
+                size: 13.0.into(),
+                align_x: iced::widget::text::Alignment::Center,
+                ..Text::default()
+            });
+        }
+        vec![frame.into_geometry()]
+    }
+}

@@ -1,0 +1,48 @@
+//! The Lucarne reference app: a live order desk, written only against the public API of
+//! Lucarne (the `lucarne` facade and `lucarne-widgets`), as any user would write it.
+//!
+//! ```no_run
+//! // The desktop binary is this, plus argument parsing:
+//! lucarne_app::run(lucarne_app::Config::new("ws://127.0.0.1:7300/ws")).ok();
+//! ```
+//!
+//! - A table of orders from the `orders` view, live; changed rows glow briefly.
+//! - Row actions (pay, ship, cancel) are sent as commands and shown at once (optimistically);
+//!   the optimistic state is dropped when the delta that carries the command's ack arrives, or
+//!   rolled back with the reason when the command is rejected.
+//! - A summary of the `sales_by_region` view with a small bar chart.
+//! - A filter box: `status = 'paid' order by total desc` becomes the live query.
+//! - A connection badge. Offline, the data stays and commands wait in the runtime's outbox.
+
+mod chart;
+mod desk;
+
+pub use desk::{
+    Action, Config, Desk, Message, Order, Pending, Region, Sent, deliver, parse_filter, subscription, title,
+    update, view,
+};
+
+/// The connection state the desk's badge shows.
+pub use lucarne_widgets::Connection;
+
+/// The fonts the app renders with (Noto Sans with Arabic and Hebrew, bundled with Lucarne),
+/// loaded explicitly so screen, tests and PDF shape text with the same faces.
+pub fn fonts() -> [&'static [u8]; 4] {
+    lucarne_pdf::fonts()
+}
+
+/// The app's default font family.
+pub const DEFAULT_FONT: iced::Font = lucarne_pdf::DEFAULT_FONT;
+
+/// Runs the desktop app until its window is closed.
+pub fn run(config: Config) -> iced::Result {
+    let boot = move || Desk::new(config.clone());
+    fonts()
+        .into_iter()
+        .fold(iced::application(boot, update, view), |app, font| app.font(font))
+        .default_font(DEFAULT_FONT)
+        .title(title)
+        .subscription(subscription)
+        .window_size((1100.0, 700.0))
+        .run()
+}

@@ -1,0 +1,276 @@
+//! Headless UI tests of the desk with `iced_test` on tiny-skia: events from the server are fed
+//! to `update` as the subscription would deliver them; clicks go through the real widgets.
+//!
+//! Each test re-runs itself in a child process with `ICED_TEST_BACKEND=tiny-skia` unless that
+//! is already set, so that a machine with a Vulkan driver (lavapipe) still renders the
+//! reference pictures with the same software renderer.
+
+use std::borrow::Cow;
+use std::process::Command;
+
+use iced::{Settings, Theme};
+use iced_test::{Error, Simulator, selector};
+use lucarne::protocol::{CommandRef, Delta, Op, Position, Row};
+use lucarne::{Client, ClientConfig, CommandError, ViewEvent};
+use lucarne_app::{Desk, Message, update, view};
+use serde_json::json;
+
+/// True when this process renders with tiny-skia; otherwise runs `test` in a child that does,
+/// checks it passed, and returns false.
+fn tiny_skia(test: &str) -> bool {
+    if std::env::var("ICED_TEST_BACKEND").is_ok_and(|b| b == "tiny-skia") {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let output = Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("ICED_TEST_BACKEND", "tiny-skia")
+        .output()
+        .expect("run the test again");
+    let log =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && log.contains("1 passed"), "{test} under tiny-skia failed:\n{log}");
+    false
+}
+
+fn settings() -> Settings {
+    Settings {
+        fonts: lucarne_app::fonts().into_iter().map(Cow::Borrowed).collect(),
+        default_font: lucarne_app::DEFAULT_FONT,
+        ..Settings::default()
+    }
+}
+
+fn simulator(desk: &Desk) -> Simulator<'_, Message> {
+    Simulator::with_size(settings(), (1100.0, 700.0), view(desk))
+}
+
+/// A desk whose client points at a closed port: nothing arrives but what the test feeds it.
+fn desk() -> Desk {
+    Desk::with_client(Client::connect(ClientConfig::new("ws://127.0.0.1:9/ws").client_id("c-test")))
+}
+
+fn order(id: &str, customer: &str, region: &str, total: f64, status: &str) -> Row {
+    let row = json!({"order_id": id, "customer": customer, "region": region, "total": total, "status": status, "updated_ms": 0});
+    Row { key: json!(id), row: row.as_object().cloned().unwrap_or_default() }
+}
+
+fn upsert(row: Row) -> Op {
+    Op::Upsert { key: row.key, row: row.row }
+}
+
+fn region(name: &str, orders: u64, revenue: f64) -> Row {
+    let row = json!({"region": name, "orders": orders, "revenue": revenue, "average": revenue / orders as f64, "largest": revenue});
+    Row { key: json!(name), row: row.as_object().cloned().unwrap_or_default() }
+}
+
+/// A desk that received the first snapshots of both views.
+fn loaded() -> Desk {
+    let mut desk = desk();
+    let orders = vec![
+        order("o-1", "Ada Lovelace", "eu", 42.5, "placed"),
+        order("o-2", "نور الهدى", "mena", 310.0, "paid"),
+        order("o-3", "דנה כהן", "mena", 18.25, "shipped"),
+        order("o-4", "Chidi Okafor", "us", 99.0, "placed"),
+        order("o-5", "Sofía García", "apac", 7.0, "cancelled"),
+    ];
+    let regions = vec![
+        region("eu", 12, 1520.5),
+        region("mena", 8, 2210.0),
+        region("us", 5, 640.0),
+        region("apac", 3, 90.0),
+    ];
+    feed(
+        &mut desk,
+        Message::Orders(ViewEvent::Snapshot {
+            at: Position { epoch: 1, version: 10 },
+            rows: orders,
+            resynced: None,
+        }),
+    );
+    feed(
+        &mut desk,
+        Message::Regions(ViewEvent::Snapshot {
+            at: Position { epoch: 1, version: 4 },
+            rows: regions,
+            resynced: None,
+        }),
+    );
+    desk
+}
+
+fn feed(desk: &mut Desk, message: Message) {
+    let _task = update(desk, message);
+}
+
+fn status(desk: &Desk, id: &str) -> String {
+    desk.table().get(id).and_then(|cells| cells.get(4)).map(|c| c.as_str().to_owned()).unwrap_or_default()
+}
+
+fn delta(from: u64, ops: Vec<Op>, acked: Vec<CommandRef>) -> Message {
+    Message::Orders(ViewEvent::Delta(Delta { sub: 1, from, to: from + 1, ops, acked }))
+}
+
+#[test]
+fn a_row_action_sends_the_command_and_shows_it_at_once() -> Result<(), Error> {
+    if !tiny_skia("a_row_action_sends_the_command_and_shows_it_at_once") {
+        return Ok(());
+    }
+    let mut desk = loaded();
+    let messages: Vec<Message> = {
+        let mut ui = simulator(&desk);
+        ui.click(selector::id("o-1:Pay"))?;
+        ui.into_messages().collect()
+    };
+    assert!(matches!(messages.as_slice(), [Message::Act(key, 0)] if key == "o-1"), "{messages:?}");
+    for message in messages {
+        feed(&mut desk, message);
+    }
+    // Sent: in the outgoing log, pending, and shown optimistically.
+    let sent = desk.sent().last().cloned().expect("a command was sent");
+    assert_eq!((sent.name, sent.payload.clone()), ("pay_order", json!({"order_id": "o-1"})));
+    assert_eq!(desk.pending().len(), 1);
+    assert_eq!(status(&desk, "o-1"), "paid…");
+    assert_eq!(desk.orders().get(&json!("o-1")).and_then(|o| o.status.clone()).as_deref(), Some("placed"));
+    {
+        let mut ui = simulator(&desk);
+        assert!(ui.find("paid…").is_ok(), "the row shows the optimistic status");
+        assert!(ui.find("1 orders shown").is_err());
+        assert!(ui.find("5 orders shown · 1 commands pending · 1 sent").is_ok());
+        // The buttons of a row with a command in flight are disabled: a second click sends nothing.
+        ui.click(selector::id("o-1:Cancel"))?;
+        assert_eq!(ui.into_messages().count(), 0);
+    }
+
+    // A delta from someone else on another row leaves the pending state alone.
+    feed(&mut desk, delta(10, vec![upsert(order("o-4", "Chidi Okafor", "us", 99.0, "paid"))], vec![]));
+    assert_eq!(desk.pending().len(), 1);
+    // The delta carrying our ack: the optimistic state is dropped, exactly once.
+    let ours = CommandRef { client_id: "c-test".into(), seq: sent.seq };
+    feed(
+        &mut desk,
+        delta(11, vec![upsert(order("o-1", "Ada Lovelace", "eu", 42.5, "paid"))], vec![ours.clone()]),
+    );
+    assert!(desk.pending().is_empty());
+    assert_eq!(status(&desk, "o-1"), "paid");
+    // The same delta again (a duplicate) is refused by version and changes nothing.
+    feed(&mut desk, delta(11, vec![upsert(order("o-1", "Ada Lovelace", "eu", 42.5, "placed"))], vec![ours]));
+    assert_eq!(status(&desk, "o-1"), "paid");
+    let mut ui = simulator(&desk);
+    assert!(ui.find("paid…").is_err());
+    ui.click(selector::id("o-1:Ship"))?;
+    assert!(
+        matches!(ui.into_messages().collect::<Vec<_>>().as_slice(), [Message::Act(key, 1)] if key == "o-1")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_rejected_command_rolls_the_row_back_and_says_why() -> Result<(), Error> {
+    if !tiny_skia("a_rejected_command_rolls_the_row_back_and_says_why") {
+        return Ok(());
+    }
+    let mut desk = loaded();
+    feed(&mut desk, Message::Act("o-2".into(), 2));
+    assert_eq!(status(&desk, "o-2"), "cancelled…");
+    let seq = desk.sent().last().map(|s| s.seq).expect("sent");
+    let rejection = CommandError::Rejected {
+        code: lucarne::protocol::ErrorCode::Rejected,
+        message: "too late to cancel".into(),
+    };
+    feed(&mut desk, Message::Answered(seq, Err(rejection)));
+    assert_eq!(status(&desk, "o-2"), "paid");
+    assert!(desk.pending().is_empty());
+    let mut ui = simulator(&desk);
+    assert!(ui.find("Could not cancel o-2: too late to cancel").is_ok());
+    assert!(ui.find("cancelled…").is_err());
+    ui.click("Dismiss")?;
+    for message in ui.into_messages() {
+        feed(&mut desk, message);
+    }
+    assert_eq!(desk.notice(), None);
+    Ok(())
+}
+
+#[test]
+fn deltas_update_the_table_and_headers_sort_it() -> Result<(), Error> {
+    if !tiny_skia("deltas_update_the_table_and_headers_sort_it") {
+        return Ok(());
+    }
+    let mut desk = loaded();
+    feed(
+        &mut desk,
+        delta(
+            10,
+            vec![
+                upsert(order("o-6", "Grace Hopper", "us", 1234.0, "placed")),
+                upsert(order("o-3", "דנה כהן", "mena", 18.25, "cancelled")),
+                Op::Remove { key: json!("o-5") },
+            ],
+            vec![],
+        ),
+    );
+    assert_eq!(desk.table().len(), 5);
+    assert_eq!(status(&desk, "o-3"), "cancelled");
+    assert!(desk.table().get("o-5").is_none());
+    let mut ui = simulator(&desk);
+    assert!(ui.find("Grace Hopper").is_ok());
+    assert!(ui.find("1234.00").is_ok());
+    assert!(ui.find("Sofía García").is_err());
+    // Sort by total, descending after a second click.
+    ui.click("Total")?;
+    for message in ui.into_messages() {
+        feed(&mut desk, message);
+    }
+    let mut ui = simulator(&desk);
+    ui.click("Total")?;
+    for message in ui.into_messages() {
+        feed(&mut desk, message);
+    }
+    assert_eq!(desk.table().keys(), ["o-6", "o-2", "o-4", "o-1", "o-3"]);
+    // A gap in versions is not applied (the runtime resubscribes).
+    feed(&mut desk, delta(99, vec![Op::Remove { key: json!("o-6") }], vec![]));
+    assert!(desk.table().get("o-6").is_some());
+    Ok(())
+}
+
+#[test]
+fn the_main_screen_matches_its_snapshot() -> Result<(), Error> {
+    if !tiny_skia("the_main_screen_matches_its_snapshot") {
+        return Ok(());
+    }
+    let mut desk = loaded();
+    feed(&mut desk, Message::Select("o-2".into()));
+    let mut ui = simulator(&desk);
+    assert!(ui.find("Live").is_ok(), "the badge says live after the snapshot");
+    let snapshot = ui.snapshot(&Theme::Light)?;
+    assert!(
+        snapshot.matches_image("tests/snapshots/main-screen")?,
+        "the main screen changed: see tests/snapshots"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_filter_box_changes_the_live_query() -> Result<(), Error> {
+    if !tiny_skia("the_filter_box_changes_the_live_query") {
+        return Ok(());
+    }
+    let mut desk = loaded();
+    let messages: Vec<Message> = {
+        let mut ui = simulator(&desk);
+        ui.click(selector::id("filter"))?;
+        let _ = ui.typewrite("region = 'eu' order by total desc");
+        ui.into_messages().collect()
+    };
+    for message in messages {
+        feed(&mut desk, message);
+    }
+    let mut ui = simulator(&desk);
+    ui.click("Apply")?;
+    for message in ui.into_messages() {
+        feed(&mut desk, message);
+    }
+    assert_eq!(desk.query(), &lucarne::Query::view("orders").filter("region = 'eu'").order_by("total desc"));
+    Ok(())
+}

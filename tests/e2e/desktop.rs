@@ -1,0 +1,219 @@
+//! The desktop app in a real window: `lucarne-desktop` under Xvfb, rendering with wgpu on
+//! Mesa's lavapipe (software Vulkan), against a real `lucarne serve --demo`, driven with
+//! xdotool and photographed with ImageMagick's `import`.
+//!
+//! The binary is built by `cargo build -p lucarne-app --bin lucarne-desktop` from the test
+//! (cargo cannot give one package's tests another package's binary); set
+//! `LUCARNE_DESKTOP_BIN` to use a prebuilt one. Needs `xvfb`, `xdotool`, `imagemagick`,
+//! `mesa-vulkan-drivers` (`cargo xtask setup` installs them).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{Server, bin};
+
+/// Kills a child process when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn desktop_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("LUCARNE_DESKTOP_BIN") {
+        return PathBuf::from(path);
+    }
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "lucarne-app", "--bin", "lucarne-desktop"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cannot build lucarne-desktop");
+    Path::new(bin()).with_file_name("lucarne-desktop")
+}
+
+fn need(tool: &str) {
+    let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output();
+    assert!(found.is_ok_and(|o| o.status.success()), "{tool} is missing: run `cargo xtask setup`");
+}
+
+/// Starts Xvfb on a free display number.
+fn xvfb() -> (Guard, String) {
+    for n in 90..140 {
+        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            || Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        {
+            continue;
+        }
+        let display = format!(":{n}");
+        let child = Command::new("Xvfb")
+            .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        let guard = Guard(child);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                return (guard, display);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("no free X display");
+}
+
+fn xdotool(display: &str, args: &[&str]) -> String {
+    let out = Command::new("xdotool").args(args).env("DISPLAY", display).output().expect("run xdotool");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn screenshot(display: &str, path: &Path) {
+    let status = Command::new("import")
+        .args(["-window", "root"])
+        .arg(path)
+        .env("DISPLAY", display)
+        .status()
+        .expect("run import");
+    assert!(status.success(), "screenshot failed");
+}
+
+/// Mean brightness of a region of a screenshot, and the number of distinct colours in it.
+fn region_stats(path: &Path, geometry: &str) -> (f64, u64) {
+    let out = Command::new("convert")
+        .arg(path)
+        .args(["-crop", geometry, "+repage", "-format", "%[fx:mean] %k", "info:"])
+        .output()
+        .expect("run convert");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace();
+    let mean = parts.next().and_then(|s| s.parse().ok()).unwrap_or(-1.0);
+    let colours = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    (mean, colours)
+}
+
+/// The current rows of `orders`, read by another client (the CLI).
+fn server_orders(server: &Server) -> Vec<Value> {
+    let out = Command::new(bin())
+        .args(["watch", "orders", "--once"])
+        .env("LUCARNE_SERVER", server.url())
+        .output()
+        .expect("run lucarne watch");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn the_desktop_app_shows_an_order_sent_by_another_client_and_sends_commands() {
+    for tool in ["Xvfb", "xdotool", "import", "convert"] {
+        need(tool);
+    }
+    let desktop = desktop_bin();
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-desktop");
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The demo with a small seed and (almost) no live traffic, so counts are predictable.
+    let args = ["--demo", "--demo-seed", "40", "--demo-rate", "0.01"].map(String::from).to_vec();
+    let server = Server::spawn(dir.path().to_path_buf(), "127.0.0.1:0".parse().expect("addr"), args);
+    let (_xvfb, display) = xvfb();
+
+    let started = Instant::now();
+    let log = std::fs::File::create(shots.join("desktop.log")).expect("log file");
+    let app = Command::new(&desktop)
+        .env("DISPLAY", &display)
+        .env("LUCARNE_SERVER", server.url())
+        .env("WGPU_BACKEND", "vulkan")
+        .env("RUST_LOG", "wgpu_core=warn,iced_wgpu=info")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start lucarne-desktop");
+    let _app = Guard(app);
+
+    // The window appears; its title (rendered from the app's state) counts the orders shown.
+    let mut window = String::new();
+    wait_for("the window", Duration::from_secs(60), || {
+        window = xdotool(&display, &["search", "--name", "Lucarne order desk"]);
+        !window.is_empty()
+    });
+    let window = window.lines().next().unwrap_or_default().to_owned();
+    let shows = |expected: usize| {
+        xdotool(&display, &["getwindowname", &window]) == format!("Lucarne order desk · {expected} orders")
+    };
+    let mut before = 0;
+    wait_for("the app to show every order", Duration::from_secs(60), || {
+        before = server_orders(&server).len();
+        before > 0 && shows(before)
+    });
+    let first_frame = started.elapsed();
+    eprintln!("desktop: window + first full table after {first_frame:?} ({before} orders)");
+
+    // Sort by total, largest first: two clicks on the "Total" header (window at 0,0; layout in
+    // logical pixels, scale factor 1 under Xvfb).
+    xdotool(&display, &["windowmove", &window, "0", "0"]);
+    for _ in 0..2 {
+        // (no `--sync` on mousemove: it waits forever when the pointer is already there)
+        xdotool(&display, &["mousemove", "395", "105", "click", "1"]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let before_png = shots.join("before.png");
+    screenshot(&display, &before_png);
+
+    // Another client places an order larger than any the demo makes.
+    let order = r#"{"order_id":"o-e2e","customer":"Xavier Xvfb","total":99999,"region":"eu"}"#;
+    let sent = Command::new(bin())
+        .args(["send", "place_order", order])
+        .env("LUCARNE_SERVER", server.url())
+        .output()
+        .expect("run lucarne send");
+    assert!(sent.status.success(), "{sent:?}");
+    let after_count = server_orders(&server).len();
+    assert_eq!(after_count, before + 1);
+    wait_for("the new order in the window title", Duration::from_secs(20), || shows(after_count));
+    std::thread::sleep(Duration::from_millis(500));
+    let after_png = shots.join("after.png");
+    screenshot(&display, &after_png);
+
+    // The first row changed (it is now the new order): its pixels differ.
+    let first_row = "560x26+12+120";
+    let (mean_before, _) = region_stats(&before_png, first_row);
+    let (mean_after, colours) = region_stats(&after_png, first_row);
+    assert!(colours > 2, "the first row has text in it");
+    assert!(
+        (mean_before - mean_after).abs() > 1e-4,
+        "the first row did not change ({mean_before} vs {mean_after})"
+    );
+
+    // Press "Pay" on that row: the command reaches the server through the real window.
+    // The title counts pending commands: the optimistic state shows, then the delta carrying
+    // the ack drops it.
+    let pending = format!("Lucarne order desk · {after_count} orders · 1 pending");
+    let mut seen_pending = false;
+    xdotool(&display, &["mousemove", "577", "133", "click", "1"]);
+    wait_for("o-e2e paid on the server and in the window", Duration::from_secs(20), || {
+        seen_pending |= xdotool(&display, &["getwindowname", &window]) == pending;
+        shows(after_count)
+            && server_orders(&server).iter().any(|r| r["order_id"] == "o-e2e" && r["status"] == "paid")
+    });
+    screenshot(&display, &shots.join("paid.png"));
+    eprintln!("desktop: pending state seen in the title: {seen_pending}; total {:?}", started.elapsed());
+}

@@ -1,0 +1,862 @@
+//! A table of live rows: click a header to sort, only the visible rows are laid out and drawn,
+//! rows keep their identity by key (selection and scroll follow them), changed rows glow
+//! briefly.
+//!
+//! ```no_run
+//! use lucarne_widgets::{Cell, Column, TableRows, live_table};
+//!
+//! #[derive(Debug, Clone)]
+//! enum Message {
+//!     Sort(usize),
+//!     Select(String),
+//!     Action(String, usize),
+//! }
+//!
+//! struct Desk {
+//!     rows: TableRows,
+//!     selected: Option<String>,
+//! }
+//!
+//! fn view(desk: &Desk) -> iced_core::Element<'_, Message, iced_core::Theme, iced_widget::Renderer> {
+//!     live_table(
+//!         vec![Column::new("Order").width(90.0), Column::new("Customer"), Column::new("Total").align_right()],
+//!         &desk.rows,
+//!     )
+//!     .selected(desk.selected.as_deref())
+//!     .on_sort(Message::Sort)
+//!     .on_select(|key| Message::Select(key.to_owned()))
+//!     .on_action(|key, action| Message::Action(key.to_owned(), action))
+//!     .into()
+//! }
+//! # let mut rows = TableRows::new();
+//! # rows.upsert("o-1", vec![Cell::text("o-1"), Cell::text("Ada"), Cell::number(42.0, "42.00")]);
+//! # let _ = view(&Desk { rows, selected: None });
+//! ```
+//!
+//! Scrolling keeps the row at the top of the viewport at the top while rows are inserted,
+//! removed or re-sorted above it (unless the table is scrolled to the very top, where new rows
+//! are meant to be seen). With 100 000 rows a frame lays out one node and draws only the rows
+//! that fit.
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use iced_core::alignment::Vertical;
+use iced_core::layout::{self, Layout};
+use iced_core::mouse;
+use iced_core::renderer;
+use iced_core::text::{self, LineHeight, Shaping, Wrapping};
+use iced_core::widget::operation::Operation;
+use iced_core::widget::tree::{self, Tree};
+use iced_core::widget::{Id, Widget};
+use iced_core::window;
+use iced_core::{
+    Background, Border, Clipboard, Color, Element, Event, Length, Pixels, Point, Rectangle, Shell, Size,
+    Theme,
+};
+
+use crate::table_rows::{Cell, Sort, TableRows};
+
+/// A column of a [`LiveTable`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    title: String,
+    width: Length,
+    align_right: bool,
+}
+
+impl Column {
+    /// A column with this title, sharing the free width with the other `Fill` columns.
+    pub fn new(title: impl Into<String>) -> Self {
+        Column { title: title.into(), width: Length::Fill, align_right: false }
+    }
+
+    /// Its width: pixels, `Fill`, or `FillPortion(n)`.
+    pub fn width(mut self, width: impl Into<Length>) -> Self {
+        self.width = width.into();
+        self
+    }
+
+    /// Aligns its cells to the right (numbers).
+    pub fn align_right(mut self) -> Self {
+        self.align_right = true;
+        self
+    }
+}
+
+/// The appearance of a [`LiveTable`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Style {
+    /// Behind everything.
+    pub background: Color,
+    /// Behind the header.
+    pub header_background: Color,
+    /// Header text.
+    pub header_text: Color,
+    /// Cell text.
+    pub text: Color,
+    /// Every other row.
+    pub stripe: Color,
+    /// The selected row.
+    pub selected: Color,
+    /// A row that just changed (fades out).
+    pub highlight: Color,
+    /// Lines between the header and rows.
+    pub rule: Color,
+    /// Action buttons.
+    pub action: Color,
+    /// Action button labels.
+    pub action_text: Color,
+    /// Disabled action buttons' labels.
+    pub action_disabled: Color,
+    /// The scrollbar's thumb.
+    pub scroller: Color,
+}
+
+/// The theme catalog of a [`LiveTable`].
+pub trait Catalog {
+    /// The item class of the catalog.
+    type Class<'a>;
+
+    /// The default class.
+    fn default<'a>() -> Self::Class<'a>;
+
+    /// The style of a class.
+    fn style(&self, class: &Self::Class<'_>) -> Style;
+}
+
+/// A styling function for a [`LiveTable`].
+pub type StyleFn<'a, Theme> = Box<dyn Fn(&Theme) -> Style + 'a>;
+
+impl Catalog for Theme {
+    type Class<'a> = StyleFn<'a, Self>;
+
+    fn default<'a>() -> Self::Class<'a> {
+        Box::new(default)
+    }
+
+    fn style(&self, class: &Self::Class<'_>) -> Style {
+        class(self)
+    }
+}
+
+/// The default style, from the theme's palette.
+pub fn default(theme: &Theme) -> Style {
+    let palette = theme.extended_palette();
+    Style {
+        background: palette.background.base.color,
+        header_background: palette.background.weak.color,
+        header_text: palette.background.weak.text,
+        text: palette.background.base.text,
+        stripe: palette.background.weakest.color,
+        selected: palette.primary.weak.color,
+        highlight: palette.success.weak.color,
+        rule: palette.background.strong.color,
+        action: palette.primary.base.color,
+        action_text: palette.primary.base.text,
+        action_disabled: palette.background.strong.color,
+        scroller: palette.background.strong.color,
+    }
+}
+
+type OnKey<'a, Message> = Box<dyn Fn(&str) -> Message + 'a>;
+type OnAction<'a, Message> = Box<dyn Fn(&str, usize) -> Message + 'a>;
+
+/// A virtualized table over [`TableRows`]. See the [module docs](self).
+pub struct LiveTable<'a, Message, Theme = iced_core::Theme, Renderer = iced_widget::Renderer>
+where
+    Theme: Catalog,
+    Renderer: text::Renderer,
+{
+    columns: Vec<Column>,
+    rows: &'a TableRows,
+    width: Length,
+    height: Length,
+    row_height: f32,
+    text_size: Option<Pixels>,
+    font: Option<Renderer::Font>,
+    padding: f32,
+    selected: Option<&'a str>,
+    highlight: Duration,
+    now: Option<Instant>,
+    id: Option<Id>,
+    on_sort: Option<Box<dyn Fn(usize) -> Message + 'a>>,
+    on_select: Option<OnKey<'a, Message>>,
+    on_action: Option<OnAction<'a, Message>>,
+    class: Theme::Class<'a>,
+}
+
+/// Creates a [`LiveTable`] of these columns over these rows.
+pub fn live_table<'a, Message, Theme, Renderer>(
+    columns: Vec<Column>,
+    rows: &'a TableRows,
+) -> LiveTable<'a, Message, Theme, Renderer>
+where
+    Theme: Catalog,
+    Renderer: text::Renderer,
+{
+    LiveTable::new(columns, rows)
+}
+
+impl<'a, Message, Theme, Renderer> LiveTable<'a, Message, Theme, Renderer>
+where
+    Theme: Catalog,
+    Renderer: text::Renderer,
+{
+    /// Creates a [`LiveTable`] of these columns over these rows.
+    pub fn new(columns: Vec<Column>, rows: &'a TableRows) -> Self {
+        LiveTable {
+            columns,
+            rows,
+            width: Length::Fill,
+            height: Length::Fill,
+            row_height: 28.0,
+            text_size: None,
+            font: None,
+            padding: 8.0,
+            selected: None,
+            highlight: Duration::from_millis(1500),
+            now: None,
+            id: None,
+            on_sort: None,
+            on_select: None,
+            on_action: None,
+            class: Theme::default(),
+        }
+    }
+
+    /// Its width (default `Fill`).
+    pub fn width(mut self, width: impl Into<Length>) -> Self {
+        self.width = width.into();
+        self
+    }
+
+    /// Its height (default `Fill`).
+    pub fn height(mut self, height: impl Into<Length>) -> Self {
+        self.height = height.into();
+        self
+    }
+
+    /// The height of the header and of every row (default 28).
+    pub fn row_height(mut self, height: impl Into<Pixels>) -> Self {
+        self.row_height = height.into().0.max(1.0);
+        self
+    }
+
+    /// The text size (default: the renderer's).
+    pub fn text_size(mut self, size: impl Into<Pixels>) -> Self {
+        self.text_size = Some(size.into());
+        self
+    }
+
+    /// The font (default: the renderer's).
+    pub fn font(mut self, font: impl Into<Renderer::Font>) -> Self {
+        self.font = Some(font.into());
+        self
+    }
+
+    /// Marks the row with this key as selected.
+    pub fn selected(mut self, key: Option<&'a str>) -> Self {
+        self.selected = key;
+        self
+    }
+
+    /// How long a changed row stays highlighted (default 1.5 s; zero turns highlights off).
+    pub fn highlight(mut self, duration: Duration) -> Self {
+        self.highlight = duration;
+        self
+    }
+
+    /// The time highlights are computed at (default: when drawn). For reproducible pictures.
+    pub fn now(mut self, now: Instant) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// Its id, for operations and tests. Action buttons get the id `"{key}:{label}"`.
+    pub fn id(mut self, id: impl Into<Id>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// The message for a click on a column's header (by index).
+    pub fn on_sort(mut self, on_sort: impl Fn(usize) -> Message + 'a) -> Self {
+        self.on_sort = Some(Box::new(on_sort));
+        self
+    }
+
+    /// The message for a click on a row (by key).
+    pub fn on_select(mut self, on_select: impl Fn(&str) -> Message + 'a) -> Self {
+        self.on_select = Some(Box::new(on_select));
+        self
+    }
+
+    /// The message for a press on an enabled action button (row key, action index).
+    pub fn on_action(mut self, on_action: impl Fn(&str, usize) -> Message + 'a) -> Self {
+        self.on_action = Some(Box::new(on_action));
+        self
+    }
+
+    /// Styles it with this function.
+    pub fn style(mut self, style: impl Fn(&Theme) -> Style + 'a) -> Self
+    where
+        Theme::Class<'a>: From<StyleFn<'a, Theme>>,
+    {
+        self.class = (Box::new(style) as StyleFn<'a, Theme>).into();
+        self
+    }
+
+    fn geometry(&self, bounds: Rectangle, state: &State) -> Geometry {
+        let widths = column_widths(&self.columns, bounds.width - SCROLLBAR);
+        let body = Rectangle {
+            y: bounds.y + self.row_height,
+            height: (bounds.height - self.row_height).max(0.0),
+            ..bounds
+        };
+        let content = self.rows.len() as f32 * self.row_height;
+        let max = (content - body.height).max(0.0);
+        let offset = state.offset(self.rows, self.row_height).clamp(0.0, max);
+        Geometry { widths, body, offset, max }
+    }
+
+    fn text(
+        &self,
+        renderer: &Renderer,
+        content: &str,
+        width: f32,
+        align_right: bool,
+    ) -> text::Text<String, Renderer::Font> {
+        text::Text {
+            content: content.to_owned(),
+            bounds: Size::new(width.max(0.0), self.row_height),
+            size: self.text_size.unwrap_or_else(|| renderer.default_size()),
+            line_height: LineHeight::default(),
+            font: self.font.unwrap_or_else(|| renderer.default_font()),
+            align_x: if align_right { text::Alignment::Right } else { text::Alignment::Left },
+            align_y: Vertical::Center,
+            shaping: Shaping::Advanced,
+            wrapping: Wrapping::None,
+        }
+    }
+}
+
+/// Width of the scrollbar strip on the right.
+const SCROLLBAR: f32 = 8.0;
+
+struct Geometry {
+    widths: Vec<f32>,
+    body: Rectangle,
+    offset: f32,
+    max: f32,
+}
+
+impl Geometry {
+    fn row_bounds(&self, index: usize, row_height: f32) -> Rectangle {
+        Rectangle {
+            x: self.body.x,
+            y: self.body.y + index as f32 * row_height - self.offset,
+            width: self.body.width - SCROLLBAR,
+            height: row_height,
+        }
+    }
+
+    fn cells(&self, row: Rectangle) -> impl Iterator<Item = Rectangle> + '_ {
+        let mut x = row.x;
+        self.widths.iter().map(move |w| {
+            let cell = Rectangle { x, width: *w, ..row };
+            x += w;
+            cell
+        })
+    }
+
+    fn column_at(&self, x: f32, left: f32) -> Option<usize> {
+        let mut edge = left;
+        self.widths.iter().position(|w| {
+            edge += w;
+            x < edge
+        })
+    }
+
+    fn scrollbar(&self, rows: usize, row_height: f32) -> Option<Rectangle> {
+        let content = rows as f32 * row_height;
+        if content <= self.body.height || self.body.height <= 0.0 {
+            return None;
+        }
+        let height = (self.body.height * self.body.height / content).max(16.0).min(self.body.height);
+        let y = self.body.y + (self.body.height - height) * (self.offset / self.max.max(1.0));
+        Some(Rectangle {
+            x: self.body.x + self.body.width - SCROLLBAR + 2.0,
+            y,
+            width: SCROLLBAR - 3.0,
+            height,
+        })
+    }
+}
+
+/// The widths of the columns in `total` pixels: fixed ones first, the rest shared by portion.
+pub fn column_widths(columns: &[Column], total: f32) -> Vec<f32> {
+    let fixed: f32 =
+        columns.iter().filter_map(|c| if let Length::Fixed(w) = c.width { Some(w) } else { None }).sum();
+    let portions: u16 = columns.iter().map(|c| c.width.fill_factor()).sum();
+    let free = (total - fixed).max(0.0);
+    columns
+        .iter()
+        .map(|c| match c.width {
+            Length::Fixed(w) => w,
+            other if portions > 0 => free * f32::from(other.fill_factor()) / f32::from(portions),
+            _ => 0.0,
+        })
+        .collect()
+}
+
+/// The indices of the rows that intersect a viewport of `height` scrolled by `offset`.
+pub fn visible_rows(offset: f32, height: f32, row_height: f32, len: usize) -> Range<usize> {
+    if row_height <= 0.0 || len == 0 {
+        return 0..0;
+    }
+    let first = (offset.max(0.0) / row_height).floor() as usize;
+    let last = ((offset.max(0.0) + height.max(0.0)) / row_height).ceil() as usize;
+    first.min(len)..last.min(len)
+}
+
+/// The widget's state: where it is scrolled to, anchored to the key of the top row.
+#[derive(Debug, Default)]
+struct State {
+    offset: f32,
+    anchor: Option<(String, f32)>,
+    dragging: Option<f32>,
+}
+
+impl State {
+    /// The offset that keeps the anchor row at the top, wherever it moved.
+    fn offset(&self, rows: &TableRows, row_height: f32) -> f32 {
+        match &self.anchor {
+            Some((key, within)) if self.offset > 0.0 => match rows.position(key) {
+                Some(index) => index as f32 * row_height + within,
+                None => self.offset,
+            },
+            _ => self.offset,
+        }
+    }
+
+    fn scroll_to(&mut self, offset: f32, rows: &TableRows, row_height: f32) {
+        self.offset = offset.max(0.0);
+        let index = (self.offset / row_height).floor() as usize;
+        self.anchor = rows.key_at(index).map(|key| (key.to_owned(), self.offset - index as f32 * row_height));
+    }
+}
+
+impl<Message, Theme, Renderer> Widget<Message, Theme, Renderer> for LiveTable<'_, Message, Theme, Renderer>
+where
+    Theme: Catalog,
+    Renderer: text::Renderer,
+{
+    fn tag(&self) -> tree::Tag {
+        tree::Tag::of::<State>()
+    }
+
+    fn state(&self) -> tree::State {
+        tree::State::new(State::default())
+    }
+
+    fn size(&self) -> Size<Length> {
+        Size::new(self.width, self.height)
+    }
+
+    fn layout(&mut self, _tree: &mut Tree, _renderer: &Renderer, limits: &layout::Limits) -> layout::Node {
+        // One node, whatever the number of rows: rows are placed when drawn.
+        layout::atomic(limits, self.width, self.height)
+    }
+
+    fn operate(
+        &mut self,
+        tree: &mut Tree,
+        layout: Layout<'_>,
+        _renderer: &Renderer,
+        operation: &mut dyn Operation,
+    ) {
+        let bounds = layout.bounds();
+        operation.container(self.id.as_ref(), bounds);
+        let state = tree.state.downcast_ref::<State>();
+        let geometry = self.geometry(bounds, state);
+        let header = Rectangle { height: self.row_height, ..bounds };
+        for (column, cell) in self.columns.iter().zip(geometry.cells(header)) {
+            operation.text(None, cell, &column.title);
+        }
+        for index in visible_rows(geometry.offset, geometry.body.height, self.row_height, self.rows.len()) {
+            let Some(row) = self.rows.row(index) else { continue };
+            let bounds = geometry.row_bounds(index, self.row_height);
+            for (cell, area) in row.cells.iter().zip(geometry.cells(bounds)) {
+                match cell {
+                    Cell::Actions(actions) => {
+                        for (action, slot) in
+                            actions.iter().zip(action_slots(area, actions.len(), self.padding))
+                        {
+                            let id = Id::from(format!("{}:{}", row.key, action.label));
+                            operation.text(Some(&id), slot, &action.label);
+                        }
+                    }
+                    other => operation.text(None, area, other.as_str()),
+                }
+            }
+        }
+    }
+
+    fn update(
+        &mut self,
+        tree: &mut Tree,
+        event: &Event,
+        layout: Layout<'_>,
+        cursor: mouse::Cursor,
+        _renderer: &Renderer,
+        _clipboard: &mut dyn Clipboard,
+        shell: &mut Shell<'_, Message>,
+        _viewport: &Rectangle,
+    ) {
+        let bounds = layout.bounds();
+        let state = tree.state.downcast_mut::<State>();
+        let geometry = self.geometry(bounds, state);
+        match event {
+            Event::Window(window::Event::RedrawRequested(now)) if self.highlight > Duration::ZERO => {
+                let range =
+                    visible_rows(geometry.offset, geometry.body.height, self.row_height, self.rows.len());
+                let glowing = range
+                    .filter_map(|i| self.rows.row(i)?.changed)
+                    .any(|at| now.saturating_duration_since(at) < self.highlight);
+                if glowing {
+                    shell.request_redraw();
+                }
+            }
+            Event::Mouse(mouse::Event::WheelScrolled { delta }) if cursor.is_over(bounds) => {
+                let dy = match delta {
+                    mouse::ScrollDelta::Lines { y, .. } => y * self.row_height * 3.0,
+                    mouse::ScrollDelta::Pixels { y, .. } => *y,
+                };
+                let target = (geometry.offset - dy).clamp(0.0, geometry.max);
+                state.scroll_to(target, self.rows, self.row_height);
+                shell.capture_event();
+                shell.request_redraw();
+            }
+            Event::Mouse(mouse::Event::ButtonPressed(mouse::Button::Left)) => {
+                let Some(at) = cursor.position_over(bounds) else { return };
+                if let Some(thumb) = geometry.scrollbar(self.rows.len(), self.row_height)
+                    && at.x >= thumb.x - 2.0
+                {
+                    state.dragging =
+                        Some(if thumb.contains(at) { at.y - thumb.y } else { thumb.height / 2.0 });
+                    self.drag(state, &geometry, at, shell);
+                    shell.capture_event();
+                    return;
+                }
+                if at.y < geometry.body.y {
+                    if let (Some(on_sort), Some(column)) = (&self.on_sort, geometry.column_at(at.x, bounds.x))
+                    {
+                        shell.publish(on_sort(column));
+                        shell.capture_event();
+                    }
+                    return;
+                }
+                let index = ((at.y - geometry.body.y + geometry.offset) / self.row_height).floor() as usize;
+                let Some(row) = self.rows.row(index) else { return };
+                let Some(column) = geometry.column_at(at.x, bounds.x) else { return };
+                if let Some(Cell::Actions(actions)) = row.cells.get(column) {
+                    let area = geometry.cells(geometry.row_bounds(index, self.row_height)).nth(column);
+                    let hit = area.and_then(|area| {
+                        action_slots(area, actions.len(), self.padding).position(|slot| slot.contains(at))
+                    });
+                    if let (Some(hit), Some(on_action)) = (hit, &self.on_action) {
+                        if actions.get(hit).is_some_and(|a| a.enabled) {
+                            shell.publish(on_action(row.key, hit));
+                        }
+                        shell.capture_event();
+                        return;
+                    }
+                }
+                if let Some(on_select) = &self.on_select {
+                    shell.publish(on_select(row.key));
+                    shell.capture_event();
+                }
+            }
+            Event::Mouse(mouse::Event::CursorMoved { position }) if state.dragging.is_some() => {
+                self.drag(state, &geometry, *position, shell);
+            }
+            Event::Mouse(mouse::Event::ButtonReleased(mouse::Button::Left)) if state.dragging.is_some() => {
+                state.dragging = None;
+                shell.capture_event();
+            }
+            _ => {}
+        }
+    }
+
+    fn mouse_interaction(
+        &self,
+        tree: &Tree,
+        layout: Layout<'_>,
+        cursor: mouse::Cursor,
+        _viewport: &Rectangle,
+        _renderer: &Renderer,
+    ) -> mouse::Interaction {
+        let bounds = layout.bounds();
+        let Some(at) = cursor.position_over(bounds) else { return mouse::Interaction::None };
+        let geometry = self.geometry(bounds, tree.state.downcast_ref::<State>());
+        if at.y < geometry.body.y && self.on_sort.is_some() {
+            return mouse::Interaction::Pointer;
+        }
+        let index = ((at.y - geometry.body.y + geometry.offset) / self.row_height).floor() as usize;
+        let on_action = self.rows.row(index).zip(geometry.column_at(at.x, bounds.x)).is_some_and(|(row, column)| {
+            matches!(row.cells.get(column), Some(Cell::Actions(a)) if a.iter().any(|a| a.enabled))
+        });
+        if on_action && self.on_action.is_some() || self.on_select.is_some() && index < self.rows.len() {
+            mouse::Interaction::Pointer
+        } else {
+            mouse::Interaction::None
+        }
+    }
+
+    fn draw(
+        &self,
+        tree: &Tree,
+        renderer: &mut Renderer,
+        theme: &Theme,
+        _style: &renderer::Style,
+        layout: Layout<'_>,
+        cursor: mouse::Cursor,
+        viewport: &Rectangle,
+    ) {
+        let bounds = layout.bounds();
+        let Some(visible) = bounds.intersection(viewport) else { return };
+        let style = theme.style(&self.class);
+        let geometry = self.geometry(bounds, tree.state.downcast_ref::<State>());
+        let now = self.now.unwrap_or_else(Instant::now);
+        fill(renderer, bounds, style.background, 0.0);
+
+        // Header.
+        let header = Rectangle { height: self.row_height, ..bounds };
+        fill(renderer, header, style.header_background, 0.0);
+        fill(
+            renderer,
+            Rectangle { y: header.y + header.height - 1.0, height: 1.0, ..header },
+            style.rule,
+            0.0,
+        );
+        let sort = self.rows.sort();
+        for (index, (column, cell)) in self.columns.iter().zip(geometry.cells(header)).enumerate() {
+            let arrow = match sort {
+                Some(Sort { column: c, descending }) if c == index => {
+                    if descending {
+                        " ↓"
+                    } else {
+                        " ↑"
+                    }
+                }
+                _ => "",
+            };
+            let title = format!("{}{arrow}", column.title);
+            self.cell_text(renderer, &title, cell, column.align_right, style.header_text, visible);
+        }
+
+        // Rows: only those in view.
+        let body = geometry.body;
+        renderer.with_layer(
+            body.intersection(&visible).unwrap_or(Rectangle::with_size(Size::ZERO)),
+            |renderer| {
+                for index in visible_rows(geometry.offset, body.height, self.row_height, self.rows.len()) {
+                    let Some(row) = self.rows.row(index) else { continue };
+                    let area = geometry.row_bounds(index, self.row_height);
+                    if self.selected == Some(row.key) {
+                        fill(renderer, area, style.selected, 0.0);
+                    } else if index % 2 == 1 {
+                        fill(renderer, area, style.stripe, 0.0);
+                    }
+                    if let Some(changed) = row.changed
+                        && self.highlight > Duration::ZERO
+                    {
+                        let age = now.saturating_duration_since(changed).as_secs_f32()
+                            / self.highlight.as_secs_f32();
+                        if age < 1.0 {
+                            fill(
+                                renderer,
+                                area,
+                                Color { a: style.highlight.a * (1.0 - age), ..style.highlight },
+                                0.0,
+                            );
+                        }
+                    }
+                    for ((cell, column), cell_area) in
+                        row.cells.iter().zip(&self.columns).zip(geometry.cells(area))
+                    {
+                        match cell {
+                            Cell::Actions(actions) => {
+                                for (action, slot) in
+                                    actions.iter().zip(action_slots(cell_area, actions.len(), self.padding))
+                                {
+                                    let hovered = action.enabled && cursor.is_over(slot);
+                                    let (background, text) = if action.enabled {
+                                        let base = if hovered { lighten(style.action) } else { style.action };
+                                        (base, style.action_text)
+                                    } else {
+                                        (Color::TRANSPARENT, style.action_disabled)
+                                    };
+                                    fill(renderer, slot, background, 4.0);
+                                    let mut label = self.text(renderer, &action.label, slot.width, false);
+                                    label.align_x = text::Alignment::Center;
+                                    renderer.fill_text(
+                                        label,
+                                        slot.center(),
+                                        text,
+                                        slot.intersection(&visible).unwrap_or(slot),
+                                    );
+                                }
+                            }
+                            other => self.cell_text(
+                                renderer,
+                                other.as_str(),
+                                cell_area,
+                                column.align_right,
+                                style.text,
+                                visible,
+                            ),
+                        }
+                    }
+                }
+            },
+        );
+        if let Some(thumb) = geometry.scrollbar(self.rows.len(), self.row_height) {
+            fill(renderer, thumb, style.scroller, 2.0);
+        }
+    }
+}
+
+impl<Message, Theme, Renderer> LiveTable<'_, Message, Theme, Renderer>
+where
+    Theme: Catalog,
+    Renderer: text::Renderer,
+{
+    #[allow(clippy::too_many_arguments)]
+    fn cell_text(
+        &self,
+        renderer: &mut Renderer,
+        content: &str,
+        cell: Rectangle,
+        right: bool,
+        color: Color,
+        visible: Rectangle,
+    ) {
+        if content.is_empty() {
+            return;
+        }
+        let inner = cell.shrink(iced_core::Padding::from([0.0, self.padding]));
+        let text = self.text(renderer, content, inner.width, right);
+        let position = Point::new(if right { inner.x + inner.width } else { inner.x }, inner.center_y());
+        let clip = inner.intersection(&visible).unwrap_or(Rectangle::with_size(Size::ZERO));
+        renderer.fill_text(text, position, color, clip);
+    }
+
+    fn drag(&self, state: &mut State, geometry: &Geometry, at: Point, shell: &mut Shell<'_, Message>) {
+        let Some(grab) = state.dragging else { return };
+        let Some(thumb) = geometry.scrollbar(self.rows.len(), self.row_height) else { return };
+        let track = (geometry.body.height - thumb.height).max(1.0);
+        let ratio = ((at.y - grab - geometry.body.y) / track).clamp(0.0, 1.0);
+        state.scroll_to(ratio * geometry.max, self.rows, self.row_height);
+        shell.request_redraw();
+    }
+}
+
+/// The areas of `count` action buttons side by side in a cell.
+fn action_slots(cell: Rectangle, count: usize, padding: f32) -> impl Iterator<Item = Rectangle> {
+    let inner = cell.shrink(iced_core::Padding::from([3.0, padding / 2.0]));
+    let gap = 4.0;
+    let width = if count == 0 { 0.0 } else { (inner.width - gap * (count as f32 - 1.0)) / count as f32 };
+    (0..count).map(move |i| Rectangle {
+        x: inner.x + i as f32 * (width + gap),
+        width: width.max(0.0),
+        ..inner
+    })
+}
+
+fn fill<Renderer: renderer::Renderer>(renderer: &mut Renderer, bounds: Rectangle, color: Color, radius: f32) {
+    if color.a <= 0.0 {
+        return;
+    }
+    renderer.fill_quad(
+        renderer::Quad {
+            bounds,
+            border: Border { radius: radius.into(), ..Border::default() },
+            ..renderer::Quad::default()
+        },
+        Background::Color(color),
+    );
+}
+
+fn lighten(color: Color) -> Color {
+    Color {
+        r: color.r + (1.0 - color.r) * 0.2,
+        g: color.g + (1.0 - color.g) * 0.2,
+        b: color.b + (1.0 - color.b) * 0.2,
+        ..color
+    }
+}
+
+impl<'a, Message, Theme, Renderer> From<LiveTable<'a, Message, Theme, Renderer>>
+    for Element<'a, Message, Theme, Renderer>
+where
+    Message: 'a,
+    Theme: Catalog + 'a,
+    Renderer: text::Renderer + 'a,
+{
+    fn from(table: LiveTable<'a, Message, Theme, Renderer>) -> Self {
+        Element::new(table)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_share_the_free_width_by_portion() {
+        let columns =
+            [Column::new("a").width(100.0), Column::new("b"), Column::new("c").width(Length::FillPortion(3))];
+        assert_eq!(column_widths(&columns, 500.0), vec![100.0, 100.0, 300.0]);
+        assert_eq!(column_widths(&columns, 50.0), vec![100.0, 0.0, 0.0], "fixed columns keep their width");
+    }
+
+    #[test]
+    fn only_rows_in_view_are_visible() {
+        assert_eq!(visible_rows(0.0, 100.0, 20.0, 1_000), 0..5);
+        assert_eq!(visible_rows(30.0, 100.0, 20.0, 1_000), 1..7);
+        assert_eq!(visible_rows(19_990.0, 100.0, 20.0, 1_000), 999..1_000);
+        assert_eq!(visible_rows(0.0, 100.0, 20.0, 0), 0..0);
+        assert_eq!(visible_rows(0.0, 100_000.0, 20.0, 100_000).len(), 5_000, "never more than fit");
+    }
+
+    #[test]
+    fn the_anchor_row_stays_on_top_when_rows_are_inserted_above() {
+        let mut rows = TableRows::new();
+        for i in 0..100 {
+            rows.upsert_quiet(&format!("k{i:03}"), vec![Cell::text(format!("{i}"))]);
+        }
+        let mut state = State::default();
+        state.scroll_to(10.0 * 20.0 + 5.0, &rows, 20.0);
+        assert_eq!(state.anchor.as_ref().map(|(k, w)| (k.as_str(), *w)), Some(("k010", 5.0)));
+        for i in 0..7 {
+            rows.upsert(&format!("a{i}"), vec![Cell::text("new")]);
+        }
+        assert_eq!(state.offset(&rows, 20.0), 17.0 * 20.0 + 5.0, "k010 is now 17th");
+        rows.remove("k010");
+        assert_eq!(state.offset(&rows, 20.0), 205.0, "a vanished anchor leaves the offset");
+        let mut top = State::default();
+        top.scroll_to(0.0, &rows, 20.0);
+        rows.upsert("0000", vec![Cell::text("newest")]);
+        assert_eq!(top.offset(&rows, 20.0), 0.0, "at the top, new rows show");
+    }
+
+    #[test]
+    fn action_slots_split_the_cell() {
+        let slots: Vec<_> =
+            action_slots(Rectangle::new(Point::ORIGIN, Size::new(216.0, 28.0)), 3, 8.0).collect();
+        assert_eq!(slots.len(), 3);
+        assert!(slots.windows(2).all(|w| w[0].x + w[0].width < w[1].x), "no overlap");
+        assert!(slots.iter().all(|s| s.width > 60.0 && s.height > 20.0));
+    }
+}
