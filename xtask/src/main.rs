@@ -1,7 +1,8 @@
 //! `cargo xtask`: the only place that installs tools or orchestrates builds and runs.
 //!
 //! - `setup`: installs what is missing on a fresh Debian machine (rustup components, apt packages).
-//! - `demo`: builds and runs `lucarne serve --demo` on 127.0.0.1:7300.
+//! - `demo`: builds and runs `lucarne serve --demo` on 127.0.0.1:7300, and opens the desktop
+//!   order desk when a display is present.
 //! - `test`: formatting, clippy (`-D warnings`) and every test.
 //! - `bench skeleton`: the load benchmark of the walking skeleton, figures against baselines.
 
@@ -134,8 +135,13 @@ fn setup() -> Result<()> {
 
 fn demo(args: &[String]) -> Result<()> {
     setup()?;
+    let display =
+        ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
     let mut build = cargo();
     build.args(["build", "--package", "lucarne-cli"]);
+    if display {
+        build.args(["--package", "lucarne-app", "--bin", "lucarne", "--bin", "lucarne-desktop"]);
+    }
     run(build)?;
     eprintln!(
         "\nLucarne demo on http://127.0.0.1:7300 (WebSocket ws://127.0.0.1:7300/ws). In another terminal:\n\
@@ -145,7 +151,28 @@ fn demo(args: &[String]) -> Result<()> {
     );
     let mut serve = Command::new(root().join("target/debug/lucarne"));
     serve.args(["serve", "--demo", "--data", "target/demo-data"]).args(args);
-    run(serve)
+    if !display {
+        eprintln!("(no display: the desktop app is not opened; `cargo run -p lucarne-app` opens it)");
+        return run(serve);
+    }
+    let mut server = serve.spawn().context("cannot start the demo server")?;
+    // Open the order desk once the server answers; it reconnects by itself if it is early.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let app = Command::new(root().join("target/debug/lucarne-desktop"))
+        .args(["--server", "ws://127.0.0.1:7300/ws"])
+        .spawn()
+        .context("cannot open the desktop app");
+    if let Err(e) = &app {
+        eprintln!("{e:#}");
+    }
+    let status = server.wait().context("demo server")?;
+    if let Ok(mut app) = app {
+        let _ = app.kill();
+    }
+    if !status.success() {
+        bail!("the demo server stopped: {status}");
+    }
+    Ok(())
 }
 
 fn test(no_lint: bool) -> Result<()> {
