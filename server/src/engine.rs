@@ -70,7 +70,7 @@ pub enum ViewError {
     #[error("no view named {0:?}")]
     Unknown(String),
     /// The backfill would exceed the configured limit.
-    #[error("building this view would fold {events} events, over the limit of {limit}")]
+    #[error("the log holds {events} events to build this view from, over the limit of {limit}")]
     TooLarge {
         /// Events in the log.
         events: u64,
