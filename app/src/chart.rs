@@ -2,18 +2,27 @@
 
 use iced::widget::canvas::{self, Canvas, Frame, Geometry, Text};
 use iced::{Color, Point, Rectangle, Renderer, Size, Theme, mouse};
+use lucarne_widgets::Direction;
 
 use crate::Message;
 
-/// Bars `(label, value)`, largest first, scaled to the largest.
+/// Bars `(label, value)`, largest first (at the layout's start: from the right in RTL), scaled
+/// to the largest.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Chart {
     bars: Vec<(String, f64)>,
+    direction: Direction,
 }
 
 impl Chart {
     pub(crate) fn new(bars: Vec<(String, f64)>) -> Self {
-        Chart { bars }
+        Chart { bars, direction: Direction::Ltr }
+    }
+
+    /// The layout direction: the first bar is drawn at its start.
+    pub(crate) fn direction(mut self, direction: Direction) -> Self {
+        self.direction = direction;
+        self
     }
 }
 
@@ -43,7 +52,9 @@ impl canvas::Program<Message> for Chart {
         for (i, (label, value)) in self.bars.iter().enumerate() {
             let ratio = if max > 0.0 { (*value / max) as f32 } else { 0.0 };
             let height = (plot * ratio).max(1.0);
-            let x = i as f32 * slot + slot * 0.15;
+            let slot_x =
+                if self.direction.is_rtl() { bounds.width - (i + 1) as f32 * slot } else { i as f32 * slot };
+            let x = slot_x + slot * 0.15;
             frame.fill_rectangle(
                 Point::new(x, plot - height),
                 Size::new(slot * 0.7, height),

@@ -9,9 +9,11 @@ use std::borrow::Cow;
 use std::process::Command;
 
 use iced::{Settings, Theme};
+use iced_test::selector::Candidate;
 use iced_test::{Error, Simulator, selector};
 use lucarne::protocol::{CommandRef, Delta, Op, Position, Row};
 use lucarne::{Client, ClientConfig, CommandError, ViewEvent};
+use lucarne_app::i18n::strip_isolates;
 use lucarne_app::{Desk, Message, update, view};
 use serde_json::json;
 
@@ -107,6 +109,16 @@ fn status(desk: &Desk, id: &str) -> String {
     desk.table().get(id).and_then(|cells| cells.get(4)).map(|c| c.as_str().to_owned()).unwrap_or_default()
 }
 
+/// Whether a text reading `expected` once Fluent's isolates (around a message's arguments) are
+/// removed is on screen.
+fn shows(ui: &mut Simulator<'_, Message>, expected: &str) -> bool {
+    ui.find(|candidate: Candidate<'_>| match candidate {
+        Candidate::Text { content, .. } if strip_isolates(content) == expected => Some(()),
+        _ => None,
+    })
+    .is_ok()
+}
+
 fn delta(from: u64, ops: Vec<Op>, acked: Vec<CommandRef>) -> Message {
     Message::Orders(ViewEvent::Delta(Delta { sub: 1, from, to: from + 1, ops, acked }))
 }
@@ -135,8 +147,8 @@ fn a_row_action_sends_the_command_and_shows_it_at_once() -> Result<(), Error> {
     {
         let mut ui = simulator(&desk);
         assert!(ui.find("paid…").is_ok(), "the row shows the optimistic status");
-        assert!(ui.find("1 orders shown").is_err());
-        assert!(ui.find("5 orders shown · 1 commands pending · 1 sent").is_ok());
+        assert!(ui.find("1 order shown").is_err());
+        assert!(ui.find("5 orders shown · 1 command pending · 1 sent").is_ok());
         // The buttons of a row with a command in flight are disabled: a second click sends nothing.
         ui.click(selector::id("o-1:Cancel"))?;
         assert_eq!(ui.into_messages().count(), 0);
@@ -182,7 +194,9 @@ fn a_rejected_command_rolls_the_row_back_and_says_why() -> Result<(), Error> {
     assert_eq!(status(&desk, "o-2"), "paid");
     assert!(desk.pending().is_empty());
     let mut ui = simulator(&desk);
-    assert!(ui.find("Could not cancel o-2: too late to cancel").is_ok());
+    assert!(shows(&mut ui, "Could not cancel o-2: too late to cancel"));
+    // The order id and the server's reason are isolated inside the sentence.
+    assert!(desk.notice().unwrap_or_default().contains("\u{2068}o-2\u{2069}"));
     assert!(ui.find("cancelled…").is_err());
     ui.click("Dismiss")?;
     for message in ui.into_messages() {
@@ -215,7 +229,7 @@ fn deltas_update_the_table_and_headers_sort_it() -> Result<(), Error> {
     assert!(desk.table().get("o-5").is_none());
     let mut ui = simulator(&desk);
     assert!(ui.find("Grace Hopper").is_ok());
-    assert!(ui.find("1234.00").is_ok());
+    assert!(ui.find("1,234.00").is_ok(), "totals are grouped the English way");
     assert!(ui.find("Sofía García").is_err());
     // Sort by total, descending after a second click.
     ui.click("Total")?;
@@ -243,6 +257,13 @@ fn the_main_screen_matches_its_snapshot() -> Result<(), Error> {
     feed(&mut desk, Message::Select("o-2".into()));
     let mut ui = simulator(&desk);
     assert!(ui.find("Live").is_ok(), "the badge says live after the snapshot");
+    // Where tests/e2e/desktop.rs clicks in the real window (same layout, 1100×700): the "Total"
+    // header at (395, 105) and the first row's "Pay" at (577, 133).
+    let total = ui.find("Total")?.bounds();
+    assert!(total.contains(iced::Point::new(395.0, 105.0)), "Total header at {total:?}");
+    let first = desk.table().row(0).map(|r| r.key.to_owned()).unwrap_or_default();
+    let pay = ui.find(selector::id(format!("{first}:Pay")))?.bounds();
+    assert!(pay.contains(iced::Point::new(577.0, 133.0)), "Pay of the first row at {pay:?}");
     let snapshot = ui.snapshot(&Theme::Light)?;
     assert!(
         snapshot.matches_image("tests/snapshots/main-screen")?,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::future::join_all;
+use lucarne_app::i18n::Locale;
 use lucarne_app::{Connection, Desk, Message, update};
 
 use lucarne_runtime::{Query, Subscription, ViewEvent};
@@ -18,7 +19,8 @@ fn demo_server(dir: &std::path::Path) -> Server {
     Server::spawn(dir.to_path_buf(), "127.0.0.1:0".parse().expect("addr"), args)
 }
 
-/// What the desk's table shows: (order id, status, total) for every row, in key order.
+/// What the desk's table shows: (order id, status, total) for every row, in key order (the desk
+/// speaks English unless told otherwise: totals grouped as `1,234.50`).
 fn shown(desk: &Desk) -> Vec<(String, String, String)> {
     let mut rows: Vec<_> = desk
         .table()
@@ -41,7 +43,7 @@ fn truth(rows: &[lucarne_runtime::protocol::Row]) -> Vec<(String, String, String
         .map(|r| {
             let total = r.row.get("total").and_then(Value::as_f64).unwrap_or_default();
             let status = r.row.get("status").and_then(Value::as_str).unwrap_or_default();
-            (r.key.as_str().unwrap_or_default().to_owned(), status.to_owned(), format!("{total:.2}"))
+            (r.key.as_str().unwrap_or_default().to_owned(), status.to_owned(), Locale::En.number(total, 2))
         })
         .collect();
     rows.sort();

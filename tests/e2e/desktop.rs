@@ -140,6 +140,8 @@ fn the_desktop_app_shows_an_order_sent_by_another_client_and_sends_commands() {
     let app = Command::new(&desktop)
         .env("DISPLAY", &display)
         .env("LUCARNE_SERVER", server.url())
+        // English whatever the machine's LANG: the title and the click positions are English.
+        .env("LUCARNE_LOCALE", "en")
         .env("WGPU_BACKEND", "vulkan")
         .env("RUST_LOG", "wgpu_core=warn,iced_wgpu=info")
         .env_remove("WAYLAND_DISPLAY")

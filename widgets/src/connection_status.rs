@@ -16,8 +16,28 @@
 //! ```
 //!
 //! The countdown ticks by itself: the badge asks for a redraw each second while it runs.
+//!
+//! In another language, give the badge its labels, and its direction in a right-to-left layout
+//! (the dot goes to the start side):
+//!
+//! ```no_run
+//! # use std::time::Instant;
+//! use lucarne_widgets::{Connection, Direction, connection_status};
+//!
+//! fn label(connection: &Connection, now: Instant) -> String {
+//!     match (connection, connection.retry_in(now)) {
+//!         (Connection::Live, _) => "متصل".into(),
+//!         (Connection::Offline { .. }, Some(s)) if s > 0 => format!("غير متصل · إعادة المحاولة خلال {s} ث"),
+//!         _ => connection.label(now),
+//!     }
+//! }
+//! let live = Connection::Live;
+//! let badge: iced_core::Element<'_, (), iced_core::Theme, iced_widget::Renderer> =
+//!     connection_status(&live).labels(label).direction(Direction::Rtl).into();
+//! # let _ = badge;
+//! ```
 
-use std::time::{Duration, Instant};
+use iced_core::time::{Duration, Instant};
 
 use iced_core::alignment::Vertical;
 use iced_core::layout::{self, Layout};
@@ -32,6 +52,8 @@ use iced_core::{
     Background, Border, Clipboard, Color, Element, Event, Length, Pixels, Point, Rectangle, Shell, Size,
     Theme,
 };
+
+use crate::direction::Direction;
 
 /// The state of a connection, as the badge shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +89,17 @@ impl Connection {
                 }
             }
             Connection::Offline { retry_at: None, .. } => "Offline".into(),
+        }
+    }
+
+    /// Whole seconds left before the next attempt at `now` (`Some(0)`: retrying now), for
+    /// labels in other languages (see [`ConnectionStatus::labels`]).
+    pub fn retry_in(&self, now: Instant) -> Option<u64> {
+        match self {
+            Connection::Offline { retry_at: Some(at), .. } => {
+                Some(seconds_up(at.saturating_duration_since(now)))
+            }
+            _ => None,
         }
     }
 }
@@ -138,8 +171,13 @@ where
     text_size: Option<Pixels>,
     font: Option<Renderer::Font>,
     id: Option<Id>,
+    labels: Option<Labels<'a>>,
+    direction: Direction,
     class: Theme::Class<'a>,
 }
+
+/// A function giving a badge's text for a connection state at an instant.
+pub type Labels<'a> = Box<dyn Fn(&Connection, Instant) -> String + 'a>;
 
 /// Creates a [`ConnectionStatus`] badge.
 pub fn connection_status<'a, Theme, Renderer>(
@@ -159,7 +197,15 @@ where
 {
     /// Creates a badge for this connection state.
     pub fn new(connection: &'a Connection) -> Self {
-        ConnectionStatus { connection, text_size: None, font: None, id: None, class: Theme::default() }
+        ConnectionStatus {
+            connection,
+            text_size: None,
+            font: None,
+            id: None,
+            labels: None,
+            direction: Direction::Ltr,
+            class: Theme::default(),
+        }
     }
 
     /// The text size (default: the renderer's).
@@ -189,6 +235,25 @@ where
         self
     }
 
+    /// Its text for each state (default: [`Connection::label`], in English).
+    pub fn labels(mut self, labels: impl Fn(&Connection, Instant) -> String + 'a) -> Self {
+        self.labels = Some(Box::new(labels));
+        self
+    }
+
+    /// The layout direction: in RTL the dot is on the right (default: LTR).
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.direction = direction;
+        self
+    }
+
+    fn label(&self, now: Instant) -> String {
+        match &self.labels {
+            Some(labels) => labels(self.connection, now),
+            None => self.connection.label(now),
+        }
+    }
+
     fn text(&self, renderer: &Renderer, content: String, bounds: Size) -> text::Text<String, Renderer::Font> {
         text::Text {
             content,
@@ -196,7 +261,8 @@ where
             size: self.text_size.unwrap_or_else(|| renderer.default_size()),
             line_height: LineHeight::default(),
             font: self.font.unwrap_or_else(|| renderer.default_font()),
-            align_x: text::Alignment::Left,
+            // `Default` (left for LTR text): with `Left` iced 0.14 shifts a one-line RTL label.
+            align_x: text::Alignment::Default,
             align_y: Vertical::Center,
             shaping: Shaping::Advanced,
             wrapping: Wrapping::None,
@@ -242,7 +308,7 @@ where
     }
 
     fn layout(&mut self, tree: &mut Tree, renderer: &Renderer, limits: &layout::Limits) -> layout::Node {
-        let label = self.connection.label(Instant::now());
+        let label = self.label(Instant::now());
         let measured =
             Renderer::Paragraph::with_text(self.text(renderer, label.clone(), limits.max()).as_ref())
                 .min_bounds();
@@ -274,7 +340,7 @@ where
     ) {
         let Event::Window(window::Event::RedrawRequested(now)) = event else { return };
         if let Connection::Offline { retry_at: Some(at), .. } = self.connection {
-            if self.connection.label(*now) != tree.state.downcast_ref::<State>().label {
+            if self.label(*now) != tree.state.downcast_ref::<State>().label {
                 shell.invalidate_layout();
             }
             let left = at.saturating_duration_since(*now);
@@ -307,8 +373,11 @@ where
             },
             Background::Color(style.background),
         );
-        let dot =
-            Rectangle { x: bounds.x + PAD_X, y: bounds.center_y() - DOT / 2.0, width: DOT, height: DOT };
+        let dot_x = match self.direction {
+            Direction::Ltr => bounds.x + PAD_X,
+            Direction::Rtl => bounds.x + bounds.width - PAD_X - DOT,
+        };
+        let dot = Rectangle { x: dot_x, y: bounds.center_y() - DOT / 2.0, width: DOT, height: DOT };
         renderer.fill_quad(
             renderer::Quad {
                 bounds: dot,
@@ -321,7 +390,11 @@ where
         let area = Size::new((bounds.width - PAD_X * 2.0 - DOT - GAP + 1.0).max(0.0), bounds.height);
         let text = self.text(renderer, label, area);
         let clip = bounds.intersection(viewport).unwrap_or(bounds);
-        renderer.fill_text(text, Point::new(dot.x + DOT + GAP, bounds.center_y()), style.text, clip);
+        let text_x = match self.direction {
+            Direction::Ltr => dot.x + DOT + GAP,
+            Direction::Rtl => bounds.x + PAD_X,
+        };
+        renderer.fill_text(text, Point::new(text_x, bounds.center_y()), style.text, clip);
     }
 }
 
@@ -355,5 +428,8 @@ mod tests {
         assert_eq!(Connection::Live.label(now), "Live");
         assert_eq!(Connection::Connecting.label(now), "Connecting…");
         assert_eq!(Connection::Resyncing.label(now), "Resyncing…");
+        assert_eq!(offline(2_001).retry_in(now), Some(3));
+        assert_eq!(offline(0).retry_in(now), Some(0));
+        assert_eq!(Connection::Live.retry_in(now), None);
     }
 }

@@ -38,8 +38,8 @@
 //! are meant to be seen). With 100 000 rows a frame lays out one node and draws only the rows
 //! that fit.
 
+use iced_core::time::{Duration, Instant};
 use std::ops::Range;
-use std::time::{Duration, Instant};
 
 use iced_core::alignment::Vertical;
 use iced_core::layout::{self, Layout};
@@ -55,6 +55,7 @@ use iced_core::{
     Theme,
 };
 
+use crate::direction::Direction;
 use crate::table_rows::{Cell, Sort, TableRows};
 
 /// A column of a [`LiveTable`].
@@ -77,7 +78,7 @@ impl Column {
         self
     }
 
-    /// Aligns its cells to the right (numbers).
+    /// Aligns its cells to the end: the right, or the left in a right-to-left table (numbers).
     pub fn align_right(mut self) -> Self {
         self.align_right = true;
         self
@@ -180,6 +181,7 @@ where
     highlight: Duration,
     now: Option<Instant>,
     id: Option<Id>,
+    direction: Direction,
     on_sort: Option<Box<dyn Fn(usize) -> Message + 'a>>,
     on_select: Option<OnKey<'a, Message>>,
     on_action: Option<OnAction<'a, Message>>,
@@ -218,6 +220,7 @@ where
             highlight: Duration::from_millis(1500),
             now: None,
             id: None,
+            direction: Direction::Ltr,
             on_sort: None,
             on_select: None,
             on_action: None,
@@ -306,6 +309,14 @@ where
         self
     }
 
+    /// The layout direction (default: LTR). In RTL the first column is on the right, cells
+    /// start on the right and [`Column::align_right`] columns end on the left, the action
+    /// buttons run from right to left.
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.direction = direction;
+        self
+    }
+
     fn geometry(&self, bounds: Rectangle, state: &State) -> Geometry {
         let widths = column_widths(&self.columns, bounds.width - SCROLLBAR);
         let body = Rectangle {
@@ -316,7 +327,7 @@ where
         let content = self.rows.len() as f32 * self.row_height;
         let max = (content - body.height).max(0.0);
         let offset = state.offset(self.rows, self.row_height).clamp(0.0, max);
-        Geometry { widths, body, offset, max }
+        Geometry { widths, body, offset, max, rtl: self.direction.is_rtl() }
     }
 
     fn text(
@@ -324,7 +335,7 @@ where
         renderer: &Renderer,
         content: &str,
         width: f32,
-        align_right: bool,
+        align_x: text::Alignment,
     ) -> text::Text<String, Renderer::Font> {
         text::Text {
             content: content.to_owned(),
@@ -332,7 +343,7 @@ where
             size: self.text_size.unwrap_or_else(|| renderer.default_size()),
             line_height: LineHeight::default(),
             font: self.font.unwrap_or_else(|| renderer.default_font()),
-            align_x: if align_right { text::Alignment::Right } else { text::Alignment::Left },
+            align_x,
             align_y: Vertical::Center,
             shaping: Shaping::Advanced,
             wrapping: Wrapping::None,
@@ -348,6 +359,8 @@ struct Geometry {
     body: Rectangle,
     offset: f32,
     max: f32,
+    /// Columns from right to left.
+    rtl: bool,
 }
 
 impl Geometry {
@@ -361,20 +374,24 @@ impl Geometry {
     }
 
     fn cells(&self, row: Rectangle) -> impl Iterator<Item = Rectangle> + '_ {
-        let mut x = row.x;
+        let total: f32 = self.widths.iter().sum();
+        let mut x = if self.rtl { row.x + total } else { row.x };
+        let rtl = self.rtl;
         self.widths.iter().map(move |w| {
-            let cell = Rectangle { x, width: *w, ..row };
-            x += w;
-            cell
+            if rtl {
+                x -= w;
+                Rectangle { x, width: *w, ..row }
+            } else {
+                let cell = Rectangle { x, width: *w, ..row };
+                x += w;
+                cell
+            }
         })
     }
 
     fn column_at(&self, x: f32, left: f32) -> Option<usize> {
-        let mut edge = left;
-        self.widths.iter().position(|w| {
-            edge += w;
-            x < edge
-        })
+        let row = Rectangle { x: left, y: 0.0, width: 0.0, height: 0.0 };
+        self.cells(row).position(|cell| x >= cell.x && x < cell.x + cell.width)
     }
 
     fn scrollbar(&self, rows: usize, row_height: f32) -> Option<Rectangle> {
@@ -490,7 +507,7 @@ where
                 match cell {
                     Cell::Actions(actions) => {
                         for (action, slot) in
-                            actions.iter().zip(action_slots(area, actions.len(), self.padding))
+                            actions.iter().zip(action_slots(area, actions.len(), self.padding, geometry.rtl))
                         {
                             let id = Id::from(format!("{}:{}", row.key, action.label));
                             operation.text(Some(&id), slot, &action.label);
@@ -562,7 +579,8 @@ where
                 if let Some(Cell::Actions(actions)) = row.cells.get(column) {
                     let area = geometry.cells(geometry.row_bounds(index, self.row_height)).nth(column);
                     let hit = area.and_then(|area| {
-                        action_slots(area, actions.len(), self.padding).position(|slot| slot.contains(at))
+                        action_slots(area, actions.len(), self.padding, geometry.rtl)
+                            .position(|slot| slot.contains(at))
                     });
                     if let (Some(hit), Some(on_action)) = (hit, &self.on_action) {
                         if actions.get(hit).is_some_and(|a| a.enabled) {
@@ -652,7 +670,7 @@ where
                 _ => "",
             };
             let title = format!("{}{arrow}", column.title);
-            self.cell_text(renderer, &title, cell, column.align_right, style.header_text, visible);
+            self.cell_text(renderer, &title, cell, self.end(column), style.header_text, visible);
         }
 
         // Rows: only those in view.
@@ -687,9 +705,12 @@ where
                     {
                         match cell {
                             Cell::Actions(actions) => {
-                                for (action, slot) in
-                                    actions.iter().zip(action_slots(cell_area, actions.len(), self.padding))
-                                {
+                                for (action, slot) in actions.iter().zip(action_slots(
+                                    cell_area,
+                                    actions.len(),
+                                    self.padding,
+                                    geometry.rtl,
+                                )) {
                                     let hovered = action.enabled && cursor.is_over(slot);
                                     let (background, text) = if action.enabled {
                                         let base = if hovered { lighten(style.action) } else { style.action };
@@ -698,11 +719,10 @@ where
                                         (Color::TRANSPARENT, style.action_disabled)
                                     };
                                     fill(renderer, slot, background, 4.0);
-                                    let mut label = self.text(renderer, &action.label, slot.width, false);
-                                    label.align_x = text::Alignment::Center;
+                                    let (label, position) = self.label(renderer, &action.label, slot);
                                     renderer.fill_text(
                                         label,
-                                        slot.center(),
+                                        position,
                                         text,
                                         slot.intersection(&visible).unwrap_or(slot),
                                     );
@@ -712,7 +732,7 @@ where
                                 renderer,
                                 other.as_str(),
                                 cell_area,
-                                column.align_right,
+                                self.end(column),
                                 style.text,
                                 visible,
                             ),
@@ -732,6 +752,11 @@ where
     Theme: Catalog,
     Renderer: text::Renderer,
 {
+    /// Whether a column's cells are on the right: start columns in RTL, end columns in LTR.
+    fn end(&self, column: &Column) -> bool {
+        column.align_right != self.direction.is_rtl()
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn cell_text(
         &self,
@@ -746,10 +771,54 @@ where
             return;
         }
         let inner = cell.shrink(iced_core::Padding::from([0.0, self.padding]));
-        let text = self.text(renderer, content, inner.width, right);
-        let position = Point::new(if right { inner.x + inner.width } else { inner.x }, inner.center_y());
+        // iced 0.14 lays a one-line right-to-left text with an explicit alignment out at the
+        // right end of its bounds, and draws it from the given position as if it started there
+        // (its "RTL text off its box" bug); with `Default` it lays it out from 0. So: RTL text
+        // goes right by being laid out `Left` in the cell's width from the cell's left edge,
+        // and left with `Default`. The bidi test measures both in pixels.
+        let rtl_text = Direction::of(content) == Some(Direction::Rtl);
+        let (align_x, x) = match (right, rtl_text) {
+            (false, false) => (text::Alignment::Left, inner.x),
+            (true, false) => (text::Alignment::Right, inner.x + inner.width),
+            (false, true) => (text::Alignment::Default, inner.x),
+            (true, true) => (text::Alignment::Left, inner.x),
+        };
+        let text = self.text(renderer, content, inner.width, align_x);
+        let position = Point::new(x, inner.center_y());
         let clip = inner.intersection(&visible).unwrap_or(Rectangle::with_size(Size::ZERO));
         renderer.fill_text(text, position, color, clip);
+    }
+
+    /// An action button's label, centred in its slot, and where to draw it. iced 0.14 draws a
+    /// one-line right-to-left text aligned `Center` off its box (as with `Right`, see
+    /// [`Self::cell_text`]): an RTL label is measured and laid out with `Default` (from its left
+    /// edge) at the slot's centre minus half its width.
+    fn label(
+        &self,
+        renderer: &Renderer,
+        content: &str,
+        slot: Rectangle,
+    ) -> (text::Text<String, Renderer::Font>, Point) {
+        if Direction::of(content) != Some(Direction::Rtl) {
+            return (self.text(renderer, content, slot.width, text::Alignment::Center), slot.center());
+        }
+        use text::Paragraph as _;
+        let label = self.text(renderer, content, slot.width, text::Alignment::Default);
+        let width = Renderer::Paragraph::with_text(text::Text {
+            content,
+            bounds: label.bounds,
+            size: label.size,
+            line_height: label.line_height,
+            font: label.font,
+            align_x: label.align_x,
+            align_y: label.align_y,
+            shaping: label.shaping,
+            wrapping: label.wrapping,
+        })
+        .min_bounds()
+        .width;
+        let position = Point::new(slot.center_x() - width.min(slot.width) / 2.0, slot.center_y());
+        (label, position)
     }
 
     fn drag(&self, state: &mut State, geometry: &Geometry, at: Point, shell: &mut Shell<'_, Message>) {
@@ -763,14 +832,14 @@ where
 }
 
 /// The areas of `count` action buttons side by side in a cell.
-fn action_slots(cell: Rectangle, count: usize, padding: f32) -> impl Iterator<Item = Rectangle> {
+fn action_slots(cell: Rectangle, count: usize, padding: f32, rtl: bool) -> impl Iterator<Item = Rectangle> {
     let inner = cell.shrink(iced_core::Padding::from([3.0, padding / 2.0]));
     let gap = 4.0;
     let width = if count == 0 { 0.0 } else { (inner.width - gap * (count as f32 - 1.0)) / count as f32 };
-    (0..count).map(move |i| Rectangle {
-        x: inner.x + i as f32 * (width + gap),
-        width: width.max(0.0),
-        ..inner
+    (0..count).map(move |i| {
+        let offset = i as f32 * (width + gap);
+        let x = if rtl { inner.x + inner.width - offset - width.max(0.0) } else { inner.x + offset };
+        Rectangle { x, width: width.max(0.0), ..inner }
     })
 }
 
@@ -852,9 +921,29 @@ mod tests {
     }
 
     #[test]
+    fn rtl_tables_put_the_first_column_on_the_right() {
+        let geometry = Geometry {
+            widths: vec![100.0, 50.0],
+            body: Rectangle::new(Point::ORIGIN, Size::new(158.0, 100.0)),
+            offset: 0.0,
+            max: 0.0,
+            rtl: true,
+        };
+        let row = Rectangle::new(Point::new(10.0, 0.0), Size::new(150.0, 28.0));
+        let cells: Vec<_> = geometry.cells(row).map(|c| (c.x, c.width)).collect();
+        assert_eq!(cells, [(60.0, 100.0), (10.0, 50.0)]);
+        assert_eq!(geometry.column_at(65.0, 10.0), Some(0));
+        assert_eq!(geometry.column_at(20.0, 10.0), Some(1));
+        assert_eq!(geometry.column_at(165.0, 10.0), None);
+        let slots: Vec<_> =
+            action_slots(Rectangle::new(Point::ORIGIN, Size::new(216.0, 28.0)), 3, 8.0, true).collect();
+        assert!(slots.windows(2).all(|w| w[0].x > w[1].x + w[1].width), "the first action is the rightmost");
+    }
+
+    #[test]
     fn action_slots_split_the_cell() {
         let slots: Vec<_> =
-            action_slots(Rectangle::new(Point::ORIGIN, Size::new(216.0, 28.0)), 3, 8.0).collect();
+            action_slots(Rectangle::new(Point::ORIGIN, Size::new(216.0, 28.0)), 3, 8.0, false).collect();
         assert_eq!(slots.len(), 3);
         assert!(slots.windows(2).all(|w| w[0].x + w[0].width < w[1].x), "no overlap");
         assert!(slots.iter().all(|s| s.width > 60.0 && s.height > 20.0));

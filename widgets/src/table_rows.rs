@@ -19,10 +19,10 @@
 //! `Vec<u32>`: `O(log n + n)` with a small constant); only a new sort re-sorts, lazily, when
 //! the order is next read.
 
+use iced_core::time::Instant;
 use std::cell::{Cell as Flag, RefCell};
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::time::Instant;
 
 /// One cell of a row.
 #[derive(Debug, Clone, PartialEq)]
