@@ -236,7 +236,15 @@ mod tests {
 
     #[test]
     fn code_strings_match_serde() {
-        for code in [ErrorCode::BadFrame, ErrorCode::FrameTooLarge, ErrorCode::UnknownCommand] {
+        for code in [
+            ErrorCode::BadFrame,
+            ErrorCode::FrameTooLarge,
+            ErrorCode::UnknownCommand,
+            ErrorCode::Forbidden,
+            ErrorCode::InvalidToken,
+            ErrorCode::TokenExpired,
+            ErrorCode::TooManySubscriptions,
+        ] {
             assert_eq!(serde_json::to_value(code).ok(), Some(json!(code.as_str())));
         }
     }

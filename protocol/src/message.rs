@@ -462,11 +462,24 @@ pub enum ErrorCode {
     Rejected,
     /// A feature the server does not support (yet).
     Unsupported,
-    /// Not allowed: a command whose `client_id` is not the connection's, or (with tokens) a
-    /// message the token does not allow.
+    /// Not allowed without credentials: a command whose `client_id` is not the connection's, a
+    /// `hello` without a token on a server that requires one (then the connection is closed), or
+    /// a right the anonymous policy of an open server does not include.
     Unauthorized,
-    /// Too many messages; slow down.
+    /// The capability token does not allow this: a view outside its `views`, a command outside
+    /// its `commands`, `define_view` / `drop_view` without its `define` right.
+    Forbidden,
+    /// The capability token in `hello` is malformed or its signature is wrong; the connection is
+    /// closed.
+    InvalidToken,
+    /// The capability token has expired (in `hello`, or while connected); the connection is
+    /// closed.
+    TokenExpired,
+    /// Too many messages; slow down. The message was not handled; a connection refused
+    /// continuously for too long is closed.
     RateLimited,
+    /// The connection holds as many subscriptions as the server allows.
+    TooManySubscriptions,
     /// The client could not keep up; the connection is closed.
     SlowConsumer,
     /// Nothing heard from the peer for twice the ping interval; the connection is closed.
@@ -480,7 +493,8 @@ pub enum ErrorCode {
     InvalidSql,
     /// A view of that name exists (use `CREATE OR REPLACE VIEW`).
     ViewExists,
-    /// Building the view would fold more events than the server allows.
+    /// Building the view would fold more events than the server allows, or the view costs more
+    /// per event than it allows (`max_view_cost`).
     ViewTooLarge,
     /// A code this build does not know.
     #[serde(other)]
@@ -506,7 +520,11 @@ impl ErrorCode {
             ErrorCode::Rejected => "rejected",
             ErrorCode::Unsupported => "unsupported",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::TokenExpired => "token_expired",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManySubscriptions => "too_many_subscriptions",
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::Timeout => "timeout",
             ErrorCode::ShuttingDown => "shutting_down",

@@ -2,19 +2,32 @@
 //! subscription streaming a snapshot (or the missed changes) and then live deltas in order.
 //!
 //! Bad input never drops the connection without a reason: malformed frames, unknown messages,
-//! oversized frames, unknown views and commands are each answered with an `error` or `reject`
-//! carrying a code, and the connection stays usable. A connection closes only on an unsupported
-//! protocol version, a missed heartbeat, a frame beyond the hard limit (close code 1009) or an
-//! unreadable frame (1002), each after an `error` saying why.
+//! oversized frames, unknown views and commands, messages the connection's capability token does
+//! not allow and messages over its rate are each answered with an `error` or `reject` carrying a
+//! code, and the connection stays usable. A connection closes only on an unsupported protocol
+//! version, a refused `hello` (no, invalid or expired token), an expired token, a missed
+//! heartbeat, a frame beyond the hard limit (close code 1009), an unreadable frame (1002), a
+//! sustained flood of messages or a client that reads too slowly (1008), each after an `error`
+//! saying why.
+//!
+//! Each connection's outbound frames wait in one queue capped in bytes
+//! ([`Limits::max_queued_bytes`]). Deltas and snapshot chunks wait for room; a delta that waits
+//! longer than [`Limits::resync_after`] is dropped, and its subscription holds nothing until the
+//! queue has drained to half the cap, then gets `resync slow_consumer` and a fresh snapshot.
+//! Other messages (acks, errors, pings) are always queued, but when they alone pass the cap the
+//! connection is closed (`slow_consumer`), and so is one whose socket does not take a frame within
+//! [`Limits::slow_consumer_timeout`]. So a slow client costs bounded memory and never holds up
+//! the writer or other clients.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use lucarne_protocol::{
@@ -23,14 +36,25 @@ use lucarne_protocol::{
     Subscribe, Unsubscribed, ViewDefined, ViewDropped, ViewList, ViewProgress, Welcome, decode_client,
     encode, negotiate,
 };
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::auth::{Auth, Grant};
 use crate::engine::{Build, Engine};
 use crate::feed::{Feed, FeedEvent, FeedKey};
+use crate::limits::{Limits, RateLimit, Verdict, view_cost};
 use crate::query::LiveQuery;
 use crate::store::{Catchup, Change};
+
+/// How long the last `error` and the close frame of a connection closed by the server get to
+/// reach the client.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Each connection's WebSocket read buffer. tungstenite zero-fills the whole buffer on its first
+/// read, so its default (128 KiB) is resident memory for every connection, idle or not; clients
+/// send small frames, and the buffer grows for a larger one.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 
 /// Gateway settings.
 #[derive(Debug, Clone)]
@@ -43,19 +67,53 @@ pub struct GatewayConfig {
     pub hard_frame_limit: usize,
     /// Rows per `snapshot_rows` message.
     pub snapshot_chunk: usize,
-    /// Messages queued for one connection before its producers wait.
-    pub outbound_queue: usize,
+    /// Who is let in and what they may do.
+    pub auth: Auth,
+    /// Per-connection limits.
+    pub limits: Limits,
+    /// Which browser origins may open the WebSocket.
+    pub origins: OriginPolicy,
 }
 
 impl Default for GatewayConfig {
+    /// Open to anonymous clients with every right (the engine's [`crate::engine::ViewPolicy`]
+    /// still gates view definitions): for embedding and tests. `lucarne serve` requires tokens
+    /// unless it runs the demo on loopback.
     fn default() -> Self {
         GatewayConfig {
             ping_interval: Duration::from_secs(15),
             max_frame_bytes: lucarne_protocol::DEFAULT_MAX_FRAME_BYTES,
             hard_frame_limit: 16 * lucarne_protocol::DEFAULT_MAX_FRAME_BYTES,
             snapshot_chunk: 500,
-            outbound_queue: 1024,
+            auth: Auth::open(None, true),
+            limits: Limits::default(),
+            origins: OriginPolicy::default(),
         }
+    }
+}
+
+/// Which `Origin`s may open a WebSocket. Requests without an `Origin` header (non-browser
+/// clients) and from the server's own host (the `Origin`'s host and port equal the `Host`
+/// header) are always let in; others only when listed (`scheme://host[:port]`, or `*` for
+/// any). A refused upgrade is answered 403.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OriginPolicy {
+    /// Further allowed origins.
+    pub allowed: Vec<String>,
+}
+
+impl OriginPolicy {
+    /// Whether a WebSocket upgrade with these headers is let in.
+    pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+        let Some(origin) = origin else { return true };
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        let authority = origin.split_once("://").map(|(_, rest)| rest);
+        if let (Some(authority), Some(host)) = (authority, host)
+            && authority == host.trim().to_ascii_lowercase()
+        {
+            return true;
+        }
+        self.allowed.iter().any(|a| a == "*" || a.trim().trim_end_matches('/').eq_ignore_ascii_case(&origin))
     }
 }
 
@@ -66,13 +124,65 @@ struct Shared {
     sessions: Arc<AtomicU64>,
 }
 
-/// The HTTP routes: `GET /ws` (WebSocket) and `GET /healthz`.
+/// The HTTP routes: `GET /ws` (WebSocket) and `GET /healthz`, every response with the security
+/// headers of [`security_headers`].
 pub fn router(engine: Arc<Engine>, config: GatewayConfig) -> axum::Router {
     let shared = Shared { engine, config, sessions: Arc::new(AtomicU64::new(0)) };
+    // Add routes here, before the layer: it wraps every route registered above it.
     axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ws", get(upgrade))
         .with_state(shared)
+        .merge(crate::web::router())
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// The `Content-Security-Policy` for the served web app: everything from the same origin,
+/// WebAssembly compilation (`'wasm-unsafe-eval'`), WebSocket to the same host, no framing, no
+/// plugins, no inline scripts.
+pub fn content_security_policy(host: Option<&str>) -> String {
+    let connect = match host {
+        Some(h) => format!("'self' ws://{h} wss://{h}"),
+        None => "'self'".to_owned(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; font-src 'self' data:; connect-src {connect}; \
+         worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// Adds security headers to every response (a header a route set itself is kept):
+/// `Content-Security-Policy` ([`content_security_policy`]), `X-Content-Type-Options: nosniff`,
+/// `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY`,
+/// `Cross-Origin-Opener-Policy: same-origin`, `Cross-Origin-Resource-Policy: same-origin`.
+pub async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.len() <= 255
+                && !h.is_empty()
+                && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
+        })
+        .map(str::to_owned);
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(host.as_deref())) {
+        headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(csp);
+    }
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (header::HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
+    ] {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// Serves the routes on a bound listener until `shutdown` completes.
@@ -93,40 +203,318 @@ pub async fn serve(
     axum::serve(listener, router(engine, config)).with_graceful_shutdown(shutdown).await
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(shared): State<Shared>) -> impl IntoResponse {
+async fn upgrade(ws: WebSocketUpgrade, headers: HeaderMap, State(shared): State<Shared>) -> Response {
+    let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let origin = header(header::ORIGIN);
+    if !shared.config.origins.allows(origin, header(header::HOST)) {
+        tracing::info!(origin = origin.unwrap_or(""), "WebSocket refused: origin not allowed");
+        return (StatusCode::FORBIDDEN, "origin not allowed (see lucarne serve --allowed-origin)\n")
+            .into_response();
+    }
     let limit = shared.config.hard_frame_limit;
-    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| connection(socket, shared))
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .on_upgrade(move |socket| connection(socket, shared))
+        .into_response()
 }
 
 /// What the connection's writer task sends.
 enum Out {
+    /// A delta or snapshot frame, counted in the queue's bytes.
     Text(String),
+    /// Any other frame (acks, errors, pings, answers), counted in the queue's bytes and apart.
+    Control(String),
+    /// The `error` before a close: never dropped.
+    Final(String),
     Close(u16, String),
+    /// The connection ended: stop.
+    End,
+}
+
+/// One connection's outbound queue: frames in order, their bytes counted.
+struct Queue {
+    tx: mpsc::UnboundedSender<Out>,
+    /// Bytes of `Out::Text` and `Out::Control` frames queued and not yet written.
+    bytes: AtomicUsize,
+    /// Bytes of `Out::Control` frames queued and not yet written.
+    control: AtomicUsize,
+    cap: usize,
+    /// No more frames are taken.
+    closed: AtomicBool,
+    /// The queued frames are dropped instead of written (a slow consumer is being closed).
+    discard: AtomicBool,
+    /// Bytes went down while someone waits for room, or the queue closed.
+    room: Notify,
+    /// Tasks waiting on `room`: the writer notifies only when there are some.
+    room_waiters: AtomicUsize,
+    /// The queue closed.
+    closing: Notify,
+}
+
+/// Counts a waiter while it lives (also when its future is dropped by a timeout).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What became of a frame offered to the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Push {
+    Sent,
+    /// No room within the patience given: not queued.
+    Full,
+    Closed,
 }
 
 #[derive(Clone)]
-struct Outbox(mpsc::Sender<Out>);
+struct Outbox(Arc<Queue>);
 
 impl Outbox {
-    /// Queues a message; false when the connection is gone.
-    async fn send(&self, msg: &ServerMessage) -> bool {
-        self.0.send(Out::Text(encode(msg))).await.is_ok()
+    fn new(cap: usize) -> (Outbox, mpsc::UnboundedReceiver<Out>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queue = Queue {
+            tx,
+            bytes: AtomicUsize::new(0),
+            control: AtomicUsize::new(0),
+            cap: cap.max(1),
+            closed: AtomicBool::new(false),
+            discard: AtomicBool::new(false),
+            room: Notify::new(),
+            room_waiters: AtomicUsize::new(0),
+            closing: Notify::new(),
+        };
+        (Outbox(Arc::new(queue)), rx)
     }
 
-    async fn error(
-        &self,
-        code: ErrorCode,
-        message: impl Into<String>,
-        sub: Option<u64>,
-        id: Option<u64>,
-    ) -> bool {
-        self.send(&ServerMessage::Error(ErrorMessage { code, message: message.into(), sub, id })).await
+    fn is_closed(&self) -> bool {
+        self.0.closed.load(Ordering::Acquire)
     }
 
-    async fn close(&self, code: ErrorCode, message: String, close: u16) {
-        self.error(code, message.clone(), None, None).await;
-        let _ = self.0.send(Out::Close(close, message)).await;
+    /// Queues a message other than a delta or snapshot whatever the queue holds, unless such
+    /// messages already queued come to more than the cap: then the connection is closed as a
+    /// slow consumer. False when the connection is gone.
+    fn push(&self, text: String) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let queued = self.0.control.load(Ordering::Acquire);
+        if queued > self.0.cap {
+            let message = format!(
+                "the client does not read fast enough: {queued} bytes of answers waiting for it, over \
+                 the limit of {}",
+                self.0.cap
+            );
+            self.close_slow(message);
+            return false;
+        }
+        let len = text.len();
+        self.0.control.fetch_add(len, Ordering::AcqRel);
+        self.0.bytes.fetch_add(len, Ordering::AcqRel);
+        if self.0.tx.send(Out::Control(text)).is_err() {
+            self.0.control.fetch_sub(len, Ordering::AcqRel);
+            self.0.bytes.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
     }
+
+    /// Queues a frame that was given room by the cap's rules (deltas, snapshots).
+    fn enqueue(&self, text: String) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let len = text.len();
+        self.0.bytes.fetch_add(len, Ordering::AcqRel);
+        if self.0.tx.send(Out::Text(text)).is_err() {
+            self.0.bytes.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Queues a message (see [`Outbox::push`]).
+    fn send(&self, msg: &ServerMessage) -> bool {
+        self.push(encode(msg))
+    }
+
+    fn error(&self, code: ErrorCode, message: impl Into<String>, sub: Option<u64>, id: Option<u64>) -> bool {
+        self.send(&ServerMessage::Error(ErrorMessage { code, message: message.into(), sub, id }))
+    }
+
+    /// Queues a delta once the queue has room for it (or is empty), waiting at most
+    /// `patience`: `Full` when the client did not make room in time.
+    async fn send_delta(&self, msg: &ServerMessage, patience: Duration) -> Push {
+        self.send_delta_text(encode(msg), patience).await
+    }
+
+    /// [`Outbox::send_delta`] of an encoded delta.
+    async fn send_delta_text(&self, text: String, patience: Duration) -> Push {
+        let len = text.len();
+        let cap = self.0.cap;
+        let fits = |queued: usize| queued == 0 || queued + len <= cap;
+        if self.is_closed() {
+            return Push::Closed;
+        }
+        if !fits(self.0.bytes.load(Ordering::Acquire)) {
+            match tokio::time::timeout(patience, self.wait_until(fits)).await {
+                Ok(true) => {}
+                Ok(false) => return Push::Closed,
+                Err(_) => return Push::Full,
+            }
+        }
+        if self.enqueue(text) { Push::Sent } else { Push::Closed }
+    }
+
+    /// Queues a snapshot message once the queue is at most half full (or empty), so deltas
+    /// after it find room.
+    async fn send_waiting(&self, msg: &ServerMessage) -> bool {
+        let text = encode(msg);
+        let len = text.len();
+        let fits = |queued: usize| queued == 0 || queued + len <= self.0.cap / 2;
+        if self.wait_until(fits).await { self.enqueue(text) } else { false }
+    }
+
+    /// Waits until the queue has drained to half its cap; false when the connection is gone.
+    async fn wait_room(&self) -> bool {
+        self.wait_until(|queued| queued <= self.0.cap / 2).await
+    }
+
+    async fn wait_until(&self, ready: impl Fn(usize) -> bool) -> bool {
+        let queue = &self.0;
+        loop {
+            let room = queue.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            // Counted before the check, so the writer, which counts after taking bytes off,
+            // either sees this waiter or this check sees its bytes gone.
+            let _waiting = Waiting::new(&queue.room_waiters);
+            if self.is_closed() {
+                return false;
+            }
+            if ready(queue.bytes.load(Ordering::SeqCst)) {
+                return true;
+            }
+            room.await;
+        }
+    }
+
+    /// Resolves once the queue is closed.
+    async fn closed(&self) {
+        loop {
+            let closing = self.0.closing.notified();
+            tokio::pin!(closing);
+            closing.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            closing.await;
+        }
+    }
+
+    fn notify_closed(&self) {
+        self.0.room.notify_waiters();
+        self.0.closing.notify_waiters();
+    }
+
+    /// The writer wrote (or dropped) a frame of `len` bytes.
+    fn written(&self, len: usize, control: bool) {
+        if control {
+            self.0.control.fetch_sub(len, Ordering::AcqRel);
+        }
+        self.0.bytes.fetch_sub(len, Ordering::SeqCst);
+        if self.0.room_waiters.load(Ordering::SeqCst) > 0 {
+            self.0.room.notify_waiters();
+        }
+    }
+
+    /// Ends the connection with a reason: `error`, then a close frame, after what is queued.
+    fn close(&self, code: ErrorCode, message: String, close: u16) {
+        if self.0.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let error = ErrorMessage { code, message: message.clone(), sub: None, id: None };
+        let _ = self.0.tx.send(Out::Final(encode(&ServerMessage::Error(error))));
+        let _ = self.0.tx.send(Out::Close(close, message));
+        self.notify_closed();
+    }
+
+    /// Closes a connection that does not read: what is queued for it is dropped.
+    fn close_slow(&self, message: String) {
+        tracing::info!("closing a slow consumer: {message}");
+        self.0.discard.store(true, Ordering::Release);
+        self.close(ErrorCode::SlowConsumer, message, close_code::POLICY);
+    }
+
+    /// The connection ended: the writer stops after what is queued.
+    fn end(&self) {
+        if !self.0.closed.swap(true, Ordering::AcqRel) {
+            let _ = self.0.tx.send(Out::End);
+        }
+        self.notify_closed();
+    }
+
+    /// The writer stopped.
+    fn stopped(&self) {
+        self.0.closed.store(true, Ordering::Release);
+        self.notify_closed();
+    }
+}
+
+/// Writes the queued frames to the socket. A frame not written within `stuck` closes the
+/// connection as a slow consumer.
+async fn write_frames(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::UnboundedReceiver<Out>,
+    out: Outbox,
+    stuck: Duration,
+) {
+    let mut grace: Option<Instant> = None;
+    while let Some(frame) = rx.recv().await {
+        let control = matches!(frame, Out::Control(_));
+        match frame {
+            Out::Text(text) | Out::Control(text) if out.0.discard.load(Ordering::Acquire) => {
+                out.written(text.len(), control);
+            }
+            Out::Text(text) | Out::Control(text) => {
+                let len = text.len();
+                let sent = tokio::time::timeout(stuck, sink.send(Message::Text(text.into()))).await;
+                out.written(len, control);
+                match sent {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break,
+                    Err(_) => out.close_slow(format!("a frame waited {stuck:?} for the client to read it")),
+                }
+            }
+            Out::Final(text) => {
+                let deadline = *grace.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+                if !matches!(
+                    tokio::time::timeout_at(deadline, sink.send(Message::Text(text.into()))).await,
+                    Ok(Ok(()))
+                ) {
+                    break;
+                }
+            }
+            Out::Close(code, reason) => {
+                let deadline = *grace.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+                let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+                let _ = tokio::time::timeout_at(deadline, sink.send(close)).await;
+                break;
+            }
+            Out::End => break,
+        }
+    }
+    out.stopped();
 }
 
 struct Connection {
@@ -134,29 +522,22 @@ struct Connection {
     out: Outbox,
     session: String,
     client_id: Option<String>,
+    /// What the connection may do; set by a successful `hello`.
+    grant: Option<Grant>,
+    rate: RateLimit,
     subs: HashMap<u64, JoinHandle<()>>,
 }
 
 async fn connection(socket: WebSocket, shared: Shared) {
     let session = format!("s{}", shared.sessions.fetch_add(1, Ordering::Relaxed) + 1);
-    let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<Out>(shared.config.outbound_queue);
-    let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            let result = match out {
-                Out::Text(text) => sink.send(Message::Text(text.into())).await,
-                Out::Close(code, reason) => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
-                    break;
-                }
-            };
-            if result.is_err() {
-                break;
-            }
-        }
-    });
+    let (sink, mut stream) = socket.split();
+    let limits = shared.config.limits.clone();
+    let (out, rx) = Outbox::new(limits.max_queued_bytes);
+    let writer = tokio::spawn(write_frames(sink, rx, out.clone(), limits.slow_consumer_timeout));
     let interval = shared.config.ping_interval;
-    let mut conn = Connection { shared, out: Outbox(tx), session, client_id: None, subs: HashMap::new() };
+    let rate = RateLimit::new(&limits, Instant::now().into_std());
+    let mut conn =
+        Connection { shared, out, session, client_id: None, grant: None, rate, subs: HashMap::new() };
     tracing::debug!(session = %conn.session, "connected");
     let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
     let mut last_heard = Instant::now();
@@ -172,7 +553,9 @@ async fn connection(socket: WebSocket, shared: Shared) {
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        conn.out.error(ErrorCode::BadFrame, "binary frames are not supported; send JSON text", None, None).await;
+                        if !conn.on_binary() {
+                            break;
+                        }
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | None => break,
@@ -181,9 +564,9 @@ async fn connection(socket: WebSocket, shared: Shared) {
                         // Best effort: the socket may already be gone.
                         let text = e.to_string();
                         if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
-                            conn.out.close(ErrorCode::FrameTooLarge, format!("frame over the hard limit: {text}"), close_code::SIZE).await;
+                            conn.out.close(ErrorCode::FrameTooLarge, format!("frame over the hard limit: {text}"), close_code::SIZE);
                         } else {
-                            conn.out.close(ErrorCode::BadFrame, format!("unreadable frame: {text}"), close_code::PROTOCOL).await;
+                            conn.out.close(ErrorCode::BadFrame, format!("unreadable frame: {text}"), close_code::PROTOCOL);
                         }
                         break;
                     }
@@ -191,18 +574,23 @@ async fn connection(socket: WebSocket, shared: Shared) {
             }
             _ = ticker.tick() => {
                 if last_heard.elapsed() > interval * 2 {
-                    conn.out.close(ErrorCode::Timeout, format!("no message for {:?}", interval * 2), close_code::AWAY).await;
+                    conn.out.close(ErrorCode::Timeout, format!("no message for {:?}", interval * 2), close_code::AWAY);
+                    break;
+                }
+                if !conn.token_valid() {
                     break;
                 }
                 nonce += 1;
-                conn.out.send(&ServerMessage::Ping(Heartbeat { nonce })).await;
+                conn.out.send(&ServerMessage::Ping(Heartbeat { nonce }));
             }
+            _ = conn.out.closed() => break,
         }
     }
     for (_, task) in conn.subs.drain() {
         task.abort();
     }
     tracing::debug!(session = %conn.session, "disconnected");
+    conn.out.end();
     drop(conn);
     let _ = writer.await;
 }
@@ -213,7 +601,7 @@ async fn define_view(engine: Arc<Engine>, out: Outbox, request: DefineView) {
     let (name, mut build) = match engine.define_view(&request.sql).await {
         Ok(started) => started,
         Err(e) => {
-            out.error(e.code(), e.to_string(), None, Some(id)).await;
+            out.error(e.code(), e.to_string(), None, Some(id));
             return;
         }
     };
@@ -222,7 +610,7 @@ async fn define_view(engine: Arc<Engine>, out: Outbox, request: DefineView) {
         match status {
             Build::Progress { done, total } => {
                 let progress = ViewProgress { id, view: name.clone(), done, total };
-                if !out.send(&ServerMessage::ViewProgress(progress)).await {
+                if !out.send(&ServerMessage::ViewProgress(progress)) {
                     return;
                 }
             }
@@ -230,16 +618,13 @@ async fn define_view(engine: Arc<Engine>, out: Outbox, request: DefineView) {
                 let info =
                     engine.view_infos().await.ok().and_then(|v| v.into_iter().find(|v| v.name == name));
                 match info {
-                    Some(view) => out.send(&ServerMessage::ViewDefined(ViewDefined { id, view })).await,
-                    None => {
-                        out.error(ErrorCode::Internal, format!("view {name:?} vanished"), None, Some(id))
-                            .await
-                    }
+                    Some(view) => out.send(&ServerMessage::ViewDefined(ViewDefined { id, view })),
+                    None => out.error(ErrorCode::Internal, format!("view {name:?} vanished"), None, Some(id)),
                 };
                 return;
             }
             Build::Failed(message) => {
-                out.error(ErrorCode::Internal, message, None, Some(id)).await;
+                out.error(ErrorCode::Internal, message, None, Some(id));
                 return;
             }
         }
@@ -247,7 +632,7 @@ async fn define_view(engine: Arc<Engine>, out: Outbox, request: DefineView) {
             // The builder finished and its channel closed: read the final status once more.
             let last = build.borrow().clone();
             if matches!(last, Build::Progress { .. }) {
-                out.error(ErrorCode::Internal, "the view build stopped", None, Some(id)).await;
+                out.error(ErrorCode::Internal, "the view build stopped", None, Some(id));
                 return;
             }
         }
@@ -255,25 +640,112 @@ async fn define_view(engine: Arc<Engine>, out: Outbox, request: DefineView) {
 }
 
 impl Connection {
+    /// Answers a binary frame (after the rate limit); false when the connection must close.
+    fn on_binary(&mut self) -> bool {
+        match self.rate.check(Instant::now().into_std()) {
+            Verdict::Allow => {
+                let message = "binary frames are not supported; send JSON text";
+                self.out.error(ErrorCode::BadFrame, message, None, None)
+            }
+            Verdict::Refuse => self.out.error(ErrorCode::RateLimited, self.rate_message(), None, None),
+            Verdict::Close => {
+                self.close_flooding();
+                false
+            }
+        }
+    }
+
+    fn rate_message(&self) -> String {
+        let limits = &self.shared.config.limits;
+        format!(
+            "more than {} messages a second (bursts of {}); this message was not handled",
+            limits.messages_per_second, limits.message_burst
+        )
+    }
+
+    fn close_flooding(&self) {
+        let limits = &self.shared.config.limits;
+        let message = format!(
+            "messages over the rate limit of {}/s for {:?}; closing",
+            limits.messages_per_second, limits.rate_limit_close_after
+        );
+        tracing::info!(session = %self.session, "{message}");
+        self.out.close(ErrorCode::RateLimited, message, close_code::POLICY);
+    }
+
+    /// False (and the connection closing with `token_expired`) once the token has expired.
+    fn token_valid(&self) -> bool {
+        if self.grant.as_ref().is_some_and(Grant::expired) {
+            let message = "the capability token expired; connect again with a new one".to_owned();
+            self.out.close(ErrorCode::TokenExpired, message, close_code::POLICY);
+            return false;
+        }
+        true
+    }
+
+    /// Answers a message refused by the rate limit, in the shape its sender waits for.
+    fn refuse_rate(&self, msg: &ClientMessage) -> bool {
+        let message = self.rate_message();
+        match msg {
+            ClientMessage::Pong(_) => true,
+            ClientMessage::Command(c) => self.out.send(&ServerMessage::Reject(Reject {
+                id: c.id,
+                client_id: c.client_id.clone(),
+                seq: c.seq,
+                code: ErrorCode::RateLimited,
+                message,
+            })),
+            ClientMessage::Subscribe(s) => self.out.error(ErrorCode::RateLimited, message, Some(s.sub), None),
+            ClientMessage::Unsubscribe(u) => {
+                self.out.error(ErrorCode::RateLimited, message, Some(u.sub), None)
+            }
+            ClientMessage::ListViews(l) => self.out.error(ErrorCode::RateLimited, message, None, Some(l.id)),
+            ClientMessage::DefineView(d) => self.out.error(ErrorCode::RateLimited, message, None, Some(d.id)),
+            ClientMessage::DropView(d) => self.out.error(ErrorCode::RateLimited, message, None, Some(d.id)),
+            ClientMessage::Hello(_) | ClientMessage::Ping(_) => {
+                self.out.error(ErrorCode::RateLimited, message, None, None)
+            }
+        }
+    }
+
     /// Handles one text frame; false when the connection must close.
     async fn on_text(&mut self, text: &str) -> bool {
+        let verdict = self.rate.check(Instant::now().into_std());
+        if verdict == Verdict::Close {
+            self.close_flooding();
+            return false;
+        }
         let max = self.shared.config.max_frame_bytes;
         if text.len() > max {
+            if verdict == Verdict::Refuse {
+                return self.out.error(ErrorCode::RateLimited, self.rate_message(), None, None);
+            }
             let message =
                 format!("frame of {} bytes is over the limit of {max} bytes; it was ignored", text.len());
-            return self.out.error(ErrorCode::FrameTooLarge, message, None, None).await;
+            return self.out.error(ErrorCode::FrameTooLarge, message, None, None);
         }
         let msg = match decode_client(text) {
             Ok(msg) => msg,
-            Err(e) => return self.out.error(e.code(), e.to_string(), None, None).await,
+            Err(_) if verdict == Verdict::Refuse => {
+                return self.out.error(ErrorCode::RateLimited, self.rate_message(), None, None);
+            }
+            Err(e) => return self.out.error(e.code(), e.to_string(), None, None),
         };
+        if verdict == Verdict::Refuse {
+            return self.refuse_rate(&msg);
+        }
+        if !self.token_valid() {
+            return false;
+        }
         match msg {
             ClientMessage::Hello(hello) => {
                 if self.client_id.is_some() {
-                    return self
-                        .out
-                        .error(ErrorCode::AlreadyGreeted, "hello was already received", None, None)
-                        .await;
+                    return self.out.error(
+                        ErrorCode::AlreadyGreeted,
+                        "hello was already received",
+                        None,
+                        None,
+                    );
                 }
                 let Some(version) = negotiate(&hello.versions) else {
                     let message = format!(
@@ -281,69 +753,130 @@ impl Connection {
                         hello.versions,
                         lucarne_protocol::SUPPORTED_VERSIONS
                     );
-                    self.out.close(ErrorCode::UnsupportedVersion, message, close_code::PROTOCOL).await;
+                    self.out.close(ErrorCode::UnsupportedVersion, message, close_code::PROTOCOL);
                     return false;
                 };
                 if hello.client_id.is_empty() || hello.client_id.starts_with('$') {
                     let message =
                         "client_id must be non-empty and must not start with `$` (reserved for the server)";
-                    return self.out.error(ErrorCode::InvalidMessage, message, None, None).await;
+                    return self.out.error(ErrorCode::InvalidMessage, message, None, None);
                 }
-                tracing::debug!(session = %self.session, client = %hello.client_id, "hello");
+                let grant = match self.shared.config.auth.admit(hello.token.as_deref()) {
+                    Ok(grant) => grant,
+                    Err((code, message)) => {
+                        tracing::info!(session = %self.session, client = %hello.client_id, %code, "hello refused: {message}");
+                        self.out.close(code, message, close_code::POLICY);
+                        return false;
+                    }
+                };
+                tracing::debug!(
+                    session = %self.session,
+                    client = %hello.client_id,
+                    subject = grant.subject.as_deref().unwrap_or(if grant.is_anonymous() { "(anonymous)" } else { "" }),
+                    "hello"
+                );
                 self.client_id = Some(hello.client_id);
-                self.out
-                    .send(&ServerMessage::Welcome(Welcome {
-                        version,
-                        session: self.session.clone(),
-                        ping_interval_ms: self.shared.config.ping_interval.as_millis() as u64,
-                        max_frame_bytes: max,
-                    }))
-                    .await
+                self.grant = Some(grant);
+                self.out.send(&ServerMessage::Welcome(Welcome {
+                    version,
+                    session: self.session.clone(),
+                    ping_interval_ms: self.shared.config.ping_interval.as_millis() as u64,
+                    max_frame_bytes: max,
+                }))
             }
-            ClientMessage::Ping(h) => self.out.send(&ServerMessage::Pong(h)).await,
+            ClientMessage::Ping(h) => self.out.send(&ServerMessage::Pong(h)),
             ClientMessage::Pong(_) => true,
             _ if self.client_id.is_none() => {
-                self.out.error(ErrorCode::HelloRequired, "send hello first", None, None).await
+                self.out.error(ErrorCode::HelloRequired, "send hello first", None, None)
             }
             ClientMessage::Subscribe(s) => self.subscribe(s).await,
             ClientMessage::Unsubscribe(u) => match self.subs.remove(&u.sub) {
                 Some(task) => {
                     task.abort();
-                    self.out.send(&ServerMessage::Unsubscribed(Unsubscribed { sub: u.sub })).await
+                    self.out.send(&ServerMessage::Unsubscribed(Unsubscribed { sub: u.sub }))
                 }
                 None => {
                     let message = format!("no subscription {}", u.sub);
-                    self.out.error(ErrorCode::UnknownSubscription, message, Some(u.sub), None).await
+                    self.out.error(ErrorCode::UnknownSubscription, message, Some(u.sub), None)
                 }
             },
             ClientMessage::Command(c) => self.command(c).await,
-            ClientMessage::DefineView(d) => {
-                let (engine, out) = (self.shared.engine.clone(), self.out.clone());
-                tokio::spawn(define_view(engine, out, d));
-                true
-            }
-            ClientMessage::DropView(d) => match self.shared.engine.drop_view(&d.name).await {
-                Ok(()) => {
-                    self.out.send(&ServerMessage::ViewDropped(ViewDropped { id: d.id, view: d.name })).await
+            ClientMessage::DefineView(d) => self.define_view(d),
+            ClientMessage::DropView(d) => {
+                let grant = self.grant();
+                if !grant.may_define(&d.name) {
+                    let message = define_refusal(&grant, &d.name);
+                    return self.out.error(grant.refusal(), message, None, Some(d.id));
                 }
-                Err(e) => self.out.error(e.code(), e.to_string(), None, Some(d.id)).await,
-            },
+                match self.shared.engine.drop_view(&d.name).await {
+                    Ok(()) => {
+                        self.out.send(&ServerMessage::ViewDropped(ViewDropped { id: d.id, view: d.name }))
+                    }
+                    Err(e) => self.out.error(e.code(), e.to_string(), None, Some(d.id)),
+                }
+            }
             ClientMessage::ListViews(l) => match self.shared.engine.view_infos().await {
-                Ok(views) => self.out.send(&ServerMessage::ViewList(ViewList { id: l.id, views })).await,
-                Err(e) => self.out.error(ErrorCode::Internal, e.to_string(), None, Some(l.id)).await,
+                Ok(mut views) => {
+                    let grant = self.grant();
+                    views.retain(|v| grant.may_view(&v.name));
+                    self.out.send(&ServerMessage::ViewList(ViewList { id: l.id, views }))
+                }
+                Err(e) => self.out.error(ErrorCode::Internal, e.to_string(), None, Some(l.id)),
             },
         }
+    }
+
+    /// The connection's grant (after `hello`; none before, which gives nothing).
+    fn grant(&self) -> Grant {
+        self.grant.clone().unwrap_or_else(|| Grant::from_claims(Default::default()))
+    }
+
+    fn define_view(&mut self, d: DefineView) -> bool {
+        let grant = self.grant();
+        // Check the right first, then the name and cost when the SQL parses (when it does not,
+        // the engine answers `invalid_sql` with the line and column).
+        if !grant.can_define() {
+            let message = define_refusal(&grant, "");
+            return self.out.error(grant.refusal(), message, None, Some(d.id));
+        }
+        if let Ok(def) = crate::sql::parse_view(&d.sql) {
+            if !grant.may_define(&def.name) {
+                let message = define_refusal(&grant, &def.name);
+                return self.out.error(grant.refusal(), message, None, Some(d.id));
+            }
+            let (cost, limit) = (view_cost(&def), self.shared.config.limits.max_view_cost);
+            if cost > limit {
+                let message = format!(
+                    "the view costs {cost} per event (columns, keys, sources and expression nodes), \
+                     over the limit of {limit}"
+                );
+                return self.out.error(ErrorCode::ViewTooLarge, message, None, Some(d.id));
+            }
+        }
+        tokio::spawn(define_view(self.shared.engine.clone(), self.out.clone(), d));
+        true
     }
 
     async fn subscribe(&mut self, s: Subscribe) -> bool {
         self.subs.retain(|_, task| !task.is_finished());
         if self.subs.contains_key(&s.sub) {
             let message = format!("subscription {} is already in use", s.sub);
-            return self.out.error(ErrorCode::DuplicateSubscription, message, Some(s.sub), None).await;
+            return self.out.error(ErrorCode::DuplicateSubscription, message, Some(s.sub), None);
+        }
+        let grant = self.grant();
+        // Checked before the view's existence, so a token learns nothing of views it may not see.
+        if !grant.may_view(&s.view) {
+            let message = format!("this token may not subscribe to the view {:?}", s.view);
+            return self.out.error(grant.refusal(), message, Some(s.sub), None);
+        }
+        let max = self.shared.config.limits.max_subscriptions;
+        if self.subs.len() >= max {
+            let message = format!("this connection holds {max} subscriptions, the most allowed");
+            return self.out.error(ErrorCode::TooManySubscriptions, message, Some(s.sub), None);
         }
         let Some(changes) = self.shared.engine.changes(&s.view) else {
             let message = format!("no view named {:?}", s.view);
-            return self.out.error(ErrorCode::UnknownView, message, Some(s.sub), None).await;
+            return self.out.error(ErrorCode::UnknownView, message, Some(s.sub), None);
         };
         let stream = SubStream {
             engine: self.shared.engine.clone(),
@@ -351,6 +884,7 @@ impl Connection {
             sub: s.sub,
             view: s.view.clone(),
             chunk: self.shared.config.snapshot_chunk.max(1),
+            patience: self.shared.config.limits.resync_after,
             client_version: 0,
         };
         if s.filter.is_some() || s.order_by.is_some() || s.limit.is_some() {
@@ -358,7 +892,7 @@ impl Connection {
             let columns = match engine.view_columns(&s.view).await {
                 Ok(columns) => columns,
                 Err(e) => {
-                    return self.out.error(ErrorCode::UnknownView, e.to_string(), Some(s.sub), None).await;
+                    return self.out.error(ErrorCode::UnknownView, e.to_string(), Some(s.sub), None);
                 }
             };
             let query = match LiveQuery::parse(s.filter.as_deref(), s.order_by.as_deref(), s.limit, &columns)
@@ -366,14 +900,14 @@ impl Connection {
                 Ok(query) => query,
                 Err(e) => {
                     let message = format!("in the live query: {e}");
-                    return self.out.error(ErrorCode::InvalidSql, message, Some(s.sub), None).await;
+                    return self.out.error(ErrorCode::InvalidSql, message, Some(s.sub), None);
                 }
             };
             let key = FeedKey { view: s.view, filter: s.filter, order_by: s.order_by, limit: s.limit };
             let feed = match engine.feeds().get(engine, key, query).await {
                 Ok(feed) => feed,
                 Err(e) => {
-                    return self.out.error(ErrorCode::UnknownView, e.to_string(), Some(s.sub), None).await;
+                    return self.out.error(ErrorCode::UnknownView, e.to_string(), Some(s.sub), None);
                 }
             };
             drop(changes);
@@ -396,18 +930,24 @@ impl Connection {
         };
         if self.client_id.as_deref() != Some(c.client_id.as_str()) {
             let message = "a command's client_id must be the one given in hello".to_owned();
-            return self.out.send(&reject(ErrorCode::Unauthorized, message)).await;
+            return self.out.send(&reject(ErrorCode::Unauthorized, message));
+        }
+        let grant = self.grant();
+        // Checked before the command's existence, like views.
+        if !grant.may_send(&c.name) {
+            let message = format!("this token may not send the command {:?}", c.name);
+            return self.out.send(&reject(grant.refusal(), message));
         }
         let events = match self.shared.engine.commands().decide(&c.name, &c.payload) {
             Ok(events) => events,
-            Err(r) => return self.out.send(&reject(r.code, r.message)).await,
+            Err(r) => return self.out.send(&reject(r.code, r.message)),
         };
         // Queued now, in the connection's order; acked when the commit is durable, while the
         // connection keeps reading.
         let key = CommandRef { client_id: c.client_id.clone(), seq: c.seq };
         let outcome = match self.shared.engine.submit(key, events).await {
             Ok(outcome) => outcome,
-            Err(r) => return self.out.send(&reject(r.code, r.message)).await,
+            Err(r) => return self.out.send(&reject(r.code, r.message)),
         };
         let out = self.out.clone();
         tokio::spawn(async move {
@@ -428,10 +968,66 @@ impl Connection {
                     message: r.message,
                 }),
             };
-            out.send(&msg).await;
+            out.send(&msg);
         });
         true
     }
+}
+
+/// Why a `define_view` / `drop_view` is refused.
+fn define_refusal(grant: &Grant, name: &str) -> String {
+    if grant.is_anonymous() {
+        "defining views is not allowed on this server (start it with --allow-define, or connect with a \
+         token that has the define right)"
+            .to_owned()
+    } else if !grant.can_define() {
+        "this token may not define or drop views (it lacks the define right)".to_owned()
+    } else {
+        format!("this token may not define or drop a view named {name:?} (outside its views)")
+    }
+}
+
+/// A change's `view`, `epoch` and `to`, and its `delta`'s text from `,"ops":` on.
+type DeltaTail = (String, u64, u64, Arc<str>);
+
+thread_local! {
+    /// The end of the last change's `delta` encoded on this thread: every subscriber of a view
+    /// is sent the same change, so its rows are encoded once per worker thread rather than once
+    /// per subscriber.
+    static DELTA_TAIL: std::cell::RefCell<Option<DeltaTail>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The `delta` of `change` for subscription `sub` holding version `from`: the bytes of
+/// `encode(&ServerMessage::Delta(..))`, with the change's ops and acks encoded once.
+fn delta_text(sub: u64, from: u64, change: &Change) -> String {
+    let tail = DELTA_TAIL.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if let Some((view, epoch, to, tail)) = cached.as_ref()
+            && (view.as_str(), *epoch, *to) == (change.view.as_str(), change.epoch, change.to)
+        {
+            return tail.clone();
+        }
+        let mut tail = format!(",\"ops\":{}", encode(&change.ops));
+        if !change.acked.is_empty() {
+            tail.push_str(",\"acked\":");
+            tail.push_str(&encode(&change.acked));
+        }
+        tail.push('}');
+        let tail: Arc<str> = tail.into();
+        *cached = Some((change.view.clone(), change.epoch, change.to, tail.clone()));
+        tail
+    });
+    format!("{{\"type\":\"delta\",\"sub\":{sub},\"from\":{from},\"to\":{}{tail}", change.to)
+}
+
+/// Where a subscription's stream goes next.
+enum Flow {
+    /// Live at this position.
+    At(Position),
+    /// A delta did not fit in the connection's queue: resync once it has drained.
+    Stale,
+    /// The connection or the view is gone.
+    End,
 }
 
 /// One subscription's stream: snapshot or catch-up, then live changes in version order.
@@ -441,85 +1037,102 @@ struct SubStream {
     sub: u64,
     view: String,
     chunk: usize,
+    /// How long a delta waits for room in the queue before the subscription resyncs.
+    patience: Duration,
     /// The version of the rows the client holds.
     client_version: u64,
 }
 
 impl SubStream {
-    async fn run(mut self, mut changes: broadcast::Receiver<Arc<Change>>, resume: Option<Position>) {
+    async fn run(mut self, changes: broadcast::Receiver<Arc<Change>>, resume: Option<Position>) {
         // `changes` was subscribed before the store is read, so nothing falls between them.
-        let start = match resume {
+        let mut changes = Some(changes);
+        let mut flow = match resume {
             Some(from) => self.resume(from).await,
             None => self.snapshot().await,
         };
-        let Some(mut at) = start else { return };
         loop {
-            let change = match changes.recv().await {
-                Ok(change) => change,
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::debug!(sub = self.sub, missed, "subscriber lagged; resyncing");
-                    match self.resync(ResyncReason::SlowConsumer).await {
-                        Some(now) => at = now,
-                        None => return,
+            let mut at = match flow {
+                Flow::At(at) => at,
+                Flow::End => return,
+                Flow::Stale => {
+                    // Hold nothing while the client catches up, then start afresh.
+                    drop(changes.take());
+                    if !self.out.wait_room().await {
+                        return;
                     }
+                    tracing::debug!(sub = self.sub, "slow consumer caught up; resyncing");
+                    changes = self.engine.changes(&self.view);
+                    if changes.is_none() {
+                        self.dropped();
+                        return;
+                    }
+                    flow = self.resync(ResyncReason::SlowConsumer).await;
                     continue;
                 }
-                Err(broadcast::error::RecvError::Closed) => {
-                    let message = format!("view {:?} was dropped", self.view);
-                    self.out.error(ErrorCode::UnknownView, message, Some(self.sub), None).await;
-                    return;
+            };
+            let Some(receiver) = changes.as_mut() else { return };
+            flow = loop {
+                let change = match receiver.recv().await {
+                    Ok(change) => change,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::debug!(sub = self.sub, missed, "subscriber lagged; resyncing");
+                        break self.resync(ResyncReason::SlowConsumer).await;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        self.dropped();
+                        break Flow::End;
+                    }
+                };
+                if change.epoch == at.epoch && change.to <= at.version {
+                    continue; // already in the snapshot
+                }
+                if change.epoch != at.epoch || change.from != at.version {
+                    let reason = if change.epoch != at.epoch {
+                        ResyncReason::EpochChanged
+                    } else {
+                        ResyncReason::TooFarBehind
+                    };
+                    break self.resync(reason).await;
+                }
+                match self.delta(&change).await {
+                    Push::Sent => at.version = change.to,
+                    Push::Full => break Flow::Stale,
+                    Push::Closed => break Flow::End,
                 }
             };
-            if change.epoch == at.epoch && change.to <= at.version {
-                continue; // already in the snapshot
-            }
-            if change.epoch != at.epoch || change.from != at.version {
-                let reason = if change.epoch != at.epoch {
-                    ResyncReason::EpochChanged
-                } else {
-                    ResyncReason::TooFarBehind
-                };
-                match self.resync(reason).await {
-                    Some(now) => at = now,
-                    None => return,
-                }
-                continue;
-            }
-            if !self.delta(&change).await {
-                return;
-            }
-            at.version = change.to;
         }
     }
 
-    async fn delta(&mut self, change: &Change) -> bool {
-        let delta = Delta {
-            sub: self.sub,
-            from: self.client_version,
-            to: change.to,
-            ops: change.ops.clone(),
-            acked: change.acked.clone(),
-        };
-        self.client_version = change.to;
-        self.out.send(&ServerMessage::Delta(delta)).await
+    fn dropped(&self) {
+        let message = format!("view {:?} was dropped", self.view);
+        self.out.error(ErrorCode::UnknownView, message, Some(self.sub), None);
+    }
+
+    async fn delta(&mut self, change: &Change) -> Push {
+        let text = delta_text(self.sub, self.client_version, change);
+        let pushed = self.out.send_delta_text(text, self.patience).await;
+        if pushed == Push::Sent {
+            self.client_version = change.to;
+        }
+        pushed
     }
 
     /// A live query: a copy of the shared window, then its deltas; a fresh copy whenever the
-    /// feed is rebuilt. A resume always starts afresh (the window can't be rebuilt from the
-    /// changelog).
+    /// feed is rebuilt or the client fell behind. A resume always starts afresh (the window
+    /// can't be rebuilt from the changelog).
     async fn run_feed(self, feed: Arc<Feed>, resume: bool) {
         let mut reason = resume.then_some(ResyncReason::LiveQuery);
         loop {
             if let Some(reason) = reason.take()
-                && !self.out.send(&ServerMessage::Resync(Resync { sub: self.sub, reason })).await
+                && !self.out.send_waiting(&ServerMessage::Resync(Resync { sub: self.sub, reason })).await
             {
                 return;
             }
             let Some(joined) = feed.join() else { return };
-            if self.send_snapshot(joined.at, joined.rows).await.is_none() {
-                return;
-            }
+            let Flow::At(_) = self.send_snapshot(joined.at, joined.rows).await else { return };
             let (mut held, mut events) = (joined.at.version, joined.events);
+            let mut stale = false;
             reason = loop {
                 match events.recv().await {
                     Ok(FeedEvent::Delta { from, to, ops, acked }) => {
@@ -527,74 +1140,239 @@ impl SubStream {
                             break Some(ResyncReason::TooFarBehind);
                         }
                         let delta = Delta { sub: self.sub, from, to, ops, acked };
-                        if !self.out.send(&ServerMessage::Delta(delta)).await {
-                            return;
+                        match self.out.send_delta(&ServerMessage::Delta(delta), self.patience).await {
+                            Push::Sent => held = to,
+                            Push::Full => {
+                                stale = true;
+                                break Some(ResyncReason::SlowConsumer);
+                            }
+                            Push::Closed => return,
                         }
-                        held = to;
                     }
                     Ok(FeedEvent::Reset(why)) => break Some(why),
                     Err(broadcast::error::RecvError::Lagged(_)) => break Some(ResyncReason::SlowConsumer),
                     Ok(FeedEvent::Dropped) | Err(broadcast::error::RecvError::Closed) => {
-                        let message = format!("view {:?} was dropped", self.view);
-                        self.out.error(ErrorCode::UnknownView, message, Some(self.sub), None).await;
+                        self.dropped();
                         return;
                     }
                 }
             };
+            drop(events);
+            if stale && !self.out.wait_room().await {
+                return;
+            }
         }
     }
 
-    async fn resume(&mut self, from: Position) -> Option<Position> {
+    async fn resume(&mut self, from: Position) -> Flow {
         match self.engine.catch_up(&self.view, from).await {
             Ok(Catchup::Changes(missed, now)) => {
-                self.out
-                    .send(&ServerMessage::Resumed(Resumed { sub: self.sub, at: from }))
-                    .await
-                    .then_some(())?;
+                if !self.out.send_waiting(&ServerMessage::Resumed(Resumed { sub: self.sub, at: from })).await
+                {
+                    return Flow::End;
+                }
                 self.client_version = from.version;
                 for change in &missed {
-                    self.delta(change).await.then_some(())?;
+                    match self.delta(change).await {
+                        Push::Sent => {}
+                        Push::Full => return Flow::Stale,
+                        Push::Closed => return Flow::End,
+                    }
                 }
-                Some(now)
+                Flow::At(now)
             }
             Ok(Catchup::Resync(reason)) => self.resync(reason).await,
             Err(e) => {
-                self.out.error(ErrorCode::Internal, e.to_string(), Some(self.sub), None).await;
-                None
+                self.out.error(ErrorCode::Internal, e.to_string(), Some(self.sub), None);
+                Flow::End
             }
         }
     }
 
-    async fn resync(&mut self, reason: ResyncReason) -> Option<Position> {
-        self.out.send(&ServerMessage::Resync(Resync { sub: self.sub, reason })).await.then_some(())?;
+    async fn resync(&mut self, reason: ResyncReason) -> Flow {
+        if !self.out.send_waiting(&ServerMessage::Resync(Resync { sub: self.sub, reason })).await {
+            return Flow::End;
+        }
         self.snapshot().await
     }
 
-    async fn snapshot(&mut self) -> Option<Position> {
+    async fn snapshot(&mut self) -> Flow {
         let snapshot = match self.engine.snapshot(&self.view).await {
             Ok(s) => s,
             Err(e) => {
-                self.out.error(ErrorCode::Internal, e.to_string(), Some(self.sub), None).await;
-                return None;
+                self.out.error(ErrorCode::Internal, e.to_string(), Some(self.sub), None);
+                return Flow::End;
             }
         };
         self.client_version = snapshot.at.version;
         self.send_snapshot(snapshot.at, snapshot.rows).await
     }
 
-    /// `snapshot_begin`, the rows in chunks, `snapshot_end`.
-    async fn send_snapshot(&self, at: Position, mut rows: Vec<lucarne_protocol::Row>) -> Option<Position> {
+    /// `snapshot_begin`, the rows in chunks, `snapshot_end`, each waiting for room in the queue.
+    async fn send_snapshot(&self, at: Position, mut rows: Vec<lucarne_protocol::Row>) -> Flow {
         let begin = SnapshotBegin { sub: self.sub, view: self.view.clone(), at, rows: rows.len() as u64 };
-        self.out.send(&ServerMessage::SnapshotBegin(begin)).await.then_some(())?;
+        if !self.out.send_waiting(&ServerMessage::SnapshotBegin(begin)).await {
+            return Flow::End;
+        }
         while !rows.is_empty() {
             let rest = rows.split_off(rows.len().min(self.chunk));
-            self.out
-                .send(&ServerMessage::SnapshotRows(SnapshotRows { sub: self.sub, rows }))
+            if !self
+                .out
+                .send_waiting(&ServerMessage::SnapshotRows(SnapshotRows { sub: self.sub, rows }))
                 .await
-                .then_some(())?;
+            {
+                return Flow::End;
+            }
             rows = rest;
         }
-        self.out.send(&ServerMessage::SnapshotEnd(SnapshotEnd { sub: self.sub })).await.then_some(())?;
-        Some(at)
+        if !self.out.send_waiting(&ServerMessage::SnapshotEnd(SnapshotEnd { sub: self.sub })).await {
+            return Flow::End;
+        }
+        Flow::At(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_same_host_listed_or_absent() {
+        fn check(policy: &OriginPolicy, origin: Option<&str>, host: Option<&str>, expected: bool) {
+            assert_eq!(policy.allows(origin, host), expected, "{origin:?} on {host:?} with {policy:?}");
+        }
+        let default = OriginPolicy::default();
+        check(&default, None, Some("127.0.0.1:7300"), true);
+        check(&default, Some("http://127.0.0.1:7300"), Some("127.0.0.1:7300"), true);
+        check(&default, Some("https://Desk.Example.com"), Some("desk.example.com"), true);
+        check(&default, Some("http://evil.example"), Some("127.0.0.1:7300"), false);
+        check(&default, Some("http://127.0.0.1:7301"), Some("127.0.0.1:7300"), false);
+        check(&default, Some("null"), Some("127.0.0.1:7300"), false);
+        check(&default, Some("http://127.0.0.1:7300"), None, false);
+        let listed = OriginPolicy { allowed: vec!["https://app.example.com".into()] };
+        check(&listed, Some("https://app.example.com"), Some("api.example.com"), true);
+        check(&listed, Some("https://app.example.com/"), Some("api.example.com"), true);
+        check(&listed, Some("http://app.example.com"), Some("api.example.com"), false);
+        let any = OriginPolicy { allowed: vec!["*".into()] };
+        check(&any, Some("http://anything"), Some("x"), true);
+    }
+
+    #[test]
+    fn the_csp_allows_wasm_and_the_same_hosts_websocket() {
+        let csp = content_security_policy(Some("127.0.0.1:7300"));
+        for part in [
+            "default-src 'self'",
+            "'wasm-unsafe-eval'",
+            "connect-src 'self' ws://127.0.0.1:7300 wss://127.0.0.1:7300",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+        ] {
+            assert!(csp.contains(part), "{part} in {csp}");
+        }
+        assert!(!csp.contains("'unsafe-eval'") && !csp.contains("script-src 'self' 'unsafe-inline'"));
+        assert!(content_security_policy(None).contains("connect-src 'self';"));
+    }
+
+    #[test]
+    fn a_delta_encoded_once_per_change_is_the_encoded_message() {
+        let row = |total: f64| {
+            let mut row = lucarne_protocol::Columns::new();
+            row.insert("order_id".into(), serde_json::json!("o-1"));
+            row.insert("total".into(), serde_json::json!(total));
+            row
+        };
+        let change = |to: u64, acked: Vec<CommandRef>| Change {
+            view: "orders".into(),
+            epoch: 7,
+            from: to - 1,
+            to,
+            ops: vec![
+                lucarne_protocol::Op::Upsert { key: "o-1".into(), row: row(to as f64 + 0.5) },
+                lucarne_protocol::Op::Remove { key: "o-\"2\"".into() },
+            ],
+            acked,
+        };
+        let acked = vec![CommandRef { client_id: "c".into(), seq: 3 }];
+        for (sub, from, change) in
+            [(1, 41, change(42, acked.clone())), (2, 40, change(42, acked)), (1, 42, change(43, vec![]))]
+        {
+            let delta =
+                Delta { sub, from, to: change.to, ops: change.ops.clone(), acked: change.acked.clone() };
+            assert_eq!(delta_text(sub, from, &change), encode(&ServerMessage::Delta(delta)));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_queue_counts_bytes_and_refuses_deltas_over_the_cap() {
+        let (out, mut rx) = Outbox::new(200);
+        let msg = |n: usize| {
+            ServerMessage::Error(ErrorMessage {
+                code: ErrorCode::Internal,
+                message: "x".repeat(n),
+                sub: None,
+                id: None,
+            })
+        };
+        let bytes = |out: &Outbox| out.0.bytes.load(Ordering::Acquire);
+        let drain = |rx: &mut mpsc::UnboundedReceiver<Out>, out: &Outbox| {
+            loop {
+                match rx.try_recv() {
+                    Ok(Out::Text(text)) => out.written(text.len(), false),
+                    Ok(Out::Control(text)) => out.written(text.len(), true),
+                    _ => break,
+                }
+            }
+        };
+        let patience = Duration::from_millis(20);
+        assert_eq!(out.send_delta(&msg(300), patience).await, Push::Sent, "an empty queue takes anything");
+        assert_eq!(out.send_delta(&msg(1), patience).await, Push::Full, "no room in time");
+        assert_eq!(out.0.room_waiters.load(Ordering::SeqCst), 0, "the timed-out waiter is gone");
+        // A delta waiting for room gets in once the writer drains.
+        let waiting = tokio::spawn({
+            let out = out.clone();
+            async move { out.send_delta(&msg(1), Duration::from_secs(10)).await }
+        });
+        tokio::task::yield_now().await;
+        if let Ok(Out::Text(text)) = rx.try_recv() {
+            out.written(text.len(), false);
+        }
+        assert_eq!(waiting.await.ok(), Some(Push::Sent));
+        drain(&mut rx, &out);
+        assert_eq!(bytes(&out), 0);
+        assert_eq!(out.send_delta(&msg(10), patience).await, Push::Sent);
+        assert_eq!(bytes(&out), encode(&msg(10)).len());
+        // A snapshot chunk waits until the queue is at most half full.
+        let waiter = tokio::spawn({
+            let out = out.clone();
+            async move { out.send_waiting(&msg(60)).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "the queue is not half empty");
+        drain(&mut rx, &out);
+        assert!(waiter.await.unwrap_or(false));
+        drain(&mut rx, &out);
+        // Other messages go in whatever the queue holds, until they alone come to more than the
+        // cap; then the connection closes as a slow consumer, dropping what is queued.
+        assert_eq!(out.send_delta(&msg(300), patience).await, Push::Sent);
+        assert!(out.send(&msg(100)) && out.send(&msg(250)));
+        assert!(bytes(&out) > 600);
+        assert!(!out.is_closed());
+        assert!(!out.send(&msg(1)));
+        assert!(out.is_closed());
+        assert_eq!(out.send_delta(&msg(1), patience).await, Push::Closed);
+        let mut frames = vec![];
+        while let Ok(frame) = rx.try_recv() {
+            frames.push(match frame {
+                Out::Text(_) => "text",
+                Out::Control(_) => "control",
+                Out::Final(t) if t.contains("slow_consumer") => "final",
+                Out::Final(_) => "other final",
+                Out::Close(code, _) if code == close_code::POLICY => "close",
+                Out::Close(..) => "other close",
+                Out::End => "end",
+            });
+        }
+        assert_eq!(frames, ["text", "control", "control", "final", "close"]);
+        assert!(out.0.discard.load(Ordering::Acquire));
     }
 }

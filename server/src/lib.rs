@@ -5,20 +5,25 @@
 //! Invariant: the server never depends on iced or on the client runtime; it speaks to clients
 //! only through `lucarne-protocol`.
 
+pub mod auth;
 pub mod commands;
 pub mod demo;
 pub mod engine;
 pub mod expr;
 pub mod feed;
 pub mod gateway;
+pub mod limits;
 pub mod log;
 pub mod query;
 pub mod sql;
 pub mod store;
 pub mod upcast;
 pub mod view;
+pub mod web;
 
+pub use auth::{Auth, Claims, Grant, TokenKey};
 pub use commands::{CommandHandler, Commands, Rejection};
 pub use engine::Engine;
-pub use gateway::{GatewayConfig, router, serve};
+pub use gateway::{GatewayConfig, OriginPolicy, router, serve};
+pub use limits::Limits;
 pub use store::{Store, StoreError};

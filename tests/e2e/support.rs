@@ -36,8 +36,17 @@ pub struct Server {
 
 impl Server {
     /// Starts a server on a free port with a fresh data directory and the test views, the
-    /// `orders` commands routed to the `orders` stream.
+    /// `orders` commands routed to the `orders` stream, open to clients without a token
+    /// (`--open`, the development policy on loopback).
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["--open"];
+        args.extend(extra);
+        Self::start_with_tokens(dir, &args)
+    }
+
+    /// Like [`Server::start`] but without `--open`: clients need a capability token
+    /// ([`Server::token`]).
+    pub fn start_with_tokens(dir: &Path, extra: &[&str]) -> Server {
         let mut args: Vec<String> = vec![
             "--views".into(),
             views_file().display().to_string(),
@@ -59,6 +68,8 @@ impl Server {
             .args(&extra)
             .env("RUST_LOG", "info,lucarne_server=debug")
             .env("NO_COLOR", "1")
+            .env_remove("LUCARNE_KEY")
+            .env_remove("LUCARNE_KEY_FILE")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -91,9 +102,29 @@ impl Server {
         Server { child, addr, data, log, extra }
     }
 
+    /// A token from `lucarne token --data DIR ARGS…` (the server's own key).
+    pub fn token(&self, args: &[&str]) -> String {
+        let out = Command::new(bin())
+            .arg("token")
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env_remove("LUCARNE_KEY")
+            .env_remove("LUCARNE_KEY_FILE")
+            .output()
+            .expect("run lucarne token");
+        assert!(out.status.success(), "lucarne token failed: {out:?}");
+        String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+    }
+
     /// `ws://ADDR/ws`.
     pub fn url(&self) -> String {
         format!("ws://{}/ws", self.addr)
+    }
+
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What the server logged so far.
@@ -134,6 +165,12 @@ impl Drop for Server {
 pub fn client(url: &str) -> Client {
     let backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(400) };
     Client::connect(ClientConfig::new(url).backoff(backoff))
+}
+
+/// A client with a capability token that reconnects fast.
+pub fn client_with_token(url: &str, token: &str) -> Client {
+    let backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(400) };
+    Client::connect(ClientConfig::new(url).backoff(backoff).token(Some(token.to_owned())))
 }
 
 /// The next event of a subscription that is not a status change, within 10 s.

@@ -1,0 +1,142 @@
+//! The browser bundle (`web/dist`, built by `cargo xtask web`) served over HTTP from the same
+//! port as `/ws`: static files with their MIME types (`application/wasm` for the module, which
+//! browsers require to compile it while it downloads), precompressed `.br` / `.gz` siblings when
+//! the browser accepts them, `index.html` for `/`.
+//!
+//! The directory is process-wide: `lucarne serve --web-dir DIR` sets it with [`set_dir`]; without
+//! the flag `web/dist` is served when it exists. Nothing else is served: no listing, no path
+//! outside the directory.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::RwLock;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+static DIR: RwLock<Option<PathBuf>> = RwLock::new(None);
+
+/// The bundle served when no directory is given, relative to the working directory.
+pub const DEFAULT_DIR: &str = "web/dist";
+
+/// Serves the bundle from `dir`, or from [`DEFAULT_DIR`] when `None` and it exists. Returns the
+/// directory served, if any.
+pub fn set_dir(dir: Option<PathBuf>) -> Option<PathBuf> {
+    if let Some(dir) = dir.as_ref().filter(|d| !d.join("index.html").is_file()) {
+        tracing::warn!("{} has no index.html: build the bundle with `cargo xtask web`", dir.display());
+    }
+    let dir = dir.or_else(|| Some(PathBuf::from(DEFAULT_DIR)).filter(|d| d.join("index.html").is_file()));
+    if let Ok(mut slot) = DIR.write() {
+        slot.clone_from(&dir);
+    }
+    dir
+}
+
+/// The routes: every path not taken by another route is looked up in the bundle.
+pub fn router() -> axum::Router {
+    axum::Router::new().fallback(serve)
+}
+
+async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let Some(dir) = DIR.read().ok().and_then(|d| d.clone()) else {
+        return (StatusCode::NOT_FOUND, "no web bundle is served (lucarne serve --web-dir DIR)\n")
+            .into_response();
+    };
+    let Some(relative) = relative(uri.path()) else { return StatusCode::NOT_FOUND.into_response() };
+    let path = dir.join(relative);
+    let accepts = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accepts =
+        |coding: &str| accepts.split(',').any(|c| c.split(';').next().is_some_and(|c| c.trim() == coding));
+    // The precompressed sibling the browser accepts, else the file itself.
+    let mut candidates = Vec::with_capacity(3);
+    for (coding, suffix) in [("br", "br"), ("gzip", "gz")] {
+        if accepts(coding) {
+            let mut name = path.clone().into_os_string();
+            name.push(".");
+            name.push(suffix);
+            candidates.push((Some(coding), PathBuf::from(name)));
+        }
+    }
+    candidates.push((None, path.clone()));
+    for (coding, file) in candidates {
+        let Ok(bytes) = tokio::fs::read(&file).await else { continue };
+        let mut response = if method == Method::HEAD {
+            let mut r = Response::new(Body::empty());
+            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            r
+        } else {
+            Response::new(Body::from(bytes))
+        };
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime(&path)));
+        // The file names are not hashed: make the browser revalidate, so a rebuild shows at once.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if let Some(coding) = coding {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+        }
+        return response;
+    }
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// The file a URL path names inside the bundle: `/` is `index.html`; `..`, absolute parts and
+/// hidden files are refused.
+fn relative(path: &str) -> Option<PathBuf> {
+    let path = path.trim_start_matches('/');
+    let path =
+        if path.is_empty() || path.ends_with('/') { format!("{path}index.html") } else { path.to_owned() };
+    let relative = Path::new(&path);
+    let plain = relative.components().all(|c| match c {
+        Component::Normal(part) => !part.to_string_lossy().starts_with('.'),
+        _ => false,
+    });
+    plain.then(|| relative.to_path_buf())
+}
+
+fn mime(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "ttf" => "font/ttf",
+        "woff2" => "font/woff2",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_bundle() {
+        fn check(url: &str, expected: Option<&str>) {
+            assert_eq!(relative(url), expected.map(PathBuf::from), "{url}");
+        }
+        check("/", Some("index.html"));
+        check("/lucarne-web_bg.wasm", Some("lucarne-web_bg.wasm"));
+        check("/snippets/x/inline0.js", Some("snippets/x/inline0.js"));
+        check("/sub/", Some("sub/index.html"));
+        check("/../etc/passwd", None);
+        check("/a/../../b", None);
+        check("/.git/config", None);
+        check("//etc/passwd", Some("etc/passwd"));
+    }
+
+    #[test]
+    fn types() {
+        assert_eq!(mime(Path::new("x_bg.wasm")), "application/wasm");
+        assert_eq!(mime(Path::new("x.js")), "text/javascript; charset=utf-8");
+        assert_eq!(mime(Path::new("index.html")), "text/html; charset=utf-8");
+    }
+}
