@@ -1,5 +1,6 @@
 //! The fonts compiled into the crate (Noto Sans, Noto Sans Arabic, Noto Sans Hebrew; OFL 1.1,
-//! see `assets/fonts/`), so that an export never depends on the fonts of the machine.
+//! see `assets/fonts/`; the bytes live in `lucarne-fonts`), so that an export never depends on
+//! the fonts of the machine.
 //!
 //! Give the same bytes to iced so that the screen shapes text with the same faces as the PDF:
 //!
@@ -12,14 +13,7 @@ use iced_core::Font;
 use iced_graphics::text::font_system;
 use std::borrow::Cow;
 
-/// Noto Sans Regular.
-pub const NOTO_SANS_REGULAR: &[u8] = include_bytes!("../../assets/fonts/NotoSans-Regular.ttf");
-/// Noto Sans Bold.
-pub const NOTO_SANS_BOLD: &[u8] = include_bytes!("../../assets/fonts/NotoSans-Bold.ttf");
-/// Noto Sans Arabic Regular.
-pub const NOTO_SANS_ARABIC: &[u8] = include_bytes!("../../assets/fonts/NotoSansArabic-Regular.ttf");
-/// Noto Sans Hebrew Regular.
-pub const NOTO_SANS_HEBREW: &[u8] = include_bytes!("../../assets/fonts/NotoSansHebrew-Regular.ttf");
+pub use lucarne_fonts::{NOTO_SANS_ARABIC, NOTO_SANS_BOLD, NOTO_SANS_HEBREW, NOTO_SANS_REGULAR};
 
 /// The family of the bundled Latin font, the default font of [`PdfOptions`](crate::PdfOptions).
 /// Arabic and Hebrew text in it falls back to the bundled Noto Sans Arabic / Hebrew.
@@ -27,7 +21,7 @@ pub const DEFAULT_FONT: Font = Font::with_name("Noto Sans");
 
 /// The bytes of every bundled font (TrueType), for iced's `application(..).font(bytes)`.
 pub fn fonts() -> [&'static [u8]; 4] {
-    [NOTO_SANS_REGULAR, NOTO_SANS_BOLD, NOTO_SANS_ARABIC, NOTO_SANS_HEBREW]
+    lucarne_fonts::fonts()
 }
 
 /// Loads the bundled fonts into iced's shared font system (the one the screen renderers and

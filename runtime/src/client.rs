@@ -37,11 +37,12 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// A config for `url` with a fresh random client id.
+    /// A config for `url` with a fresh random client id (in a browser: the tab's, kept across
+    /// reloads of the page with its unanswered commands).
     pub fn new(url: impl Into<String>) -> Self {
         ClientConfig {
             url: url.into(),
-            client_id: format!("c-{:016x}", fastrand::u64(..)),
+            client_id: crate::transport::fresh_client_id(),
             last_seq: 0,
             token: None,
             backoff: Backoff::default(),
@@ -159,15 +160,16 @@ impl Client {
     /// backoff; requests made while offline are queued.
     pub fn connect(config: ClientConfig) -> Client {
         static IDS: AtomicU64 = AtomicU64::new(1);
+        let saved = crate::transport::saved(&config.client_id);
         let (requests, queue) = mpsc::unbounded_channel();
         let inner = Inner {
             id: IDS.fetch_add(1, Ordering::Relaxed),
             client_id: config.client_id.clone(),
             requests,
-            seq: AtomicU64::new(config.last_seq),
+            seq: AtomicU64::new(config.last_seq.max(saved.last_seq)),
             next_sub: AtomicU64::new(1),
         };
-        crate::transport::spawn(connection::run(config, queue));
+        crate::transport::spawn(connection::run(config, queue, saved));
         Client { inner: Arc::new(inner) }
     }
 

@@ -10,17 +10,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use lucarne_protocol::{
-    Ack, ClientMessage, Command, DefineView, DropView, ErrorMessage, Heartbeat, Hello, ListViews, Position,
-    ResyncReason, Row, SUPPORTED_VERSIONS, ServerMessage, Subscribe, Unsubscribe, ViewInfo, decode_server,
-    encode,
+    Ack, ClientMessage, Command, DefineView, DropView, ErrorCode, ErrorMessage, Heartbeat, Hello, ListViews,
+    Position, ResyncReason, Row, SUPPORTED_VERSIONS, ServerMessage, Subscribe, Unsubscribe, ViewInfo,
+    decode_server, encode,
 };
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 
 use crate::client::{ClientConfig, ClientError, CommandError};
 use crate::event::{Query, Status, ViewEvent};
-use crate::transport::{Link, connect, sleep};
+use crate::transport::{self, Instant, Link, Saved, connect, sleep};
 
 pub(crate) enum Request {
     Subscribe {
@@ -86,6 +85,10 @@ enum End {
     Stopped,
     /// The link was lost (or never came up): reconnect.
     Lost(String),
+    /// The server refused this client's credentials (`unauthorized`, `invalid_token`,
+    /// `token_expired`, `forbidden` in answer to `hello`): retrying with the same token cannot
+    /// help.
+    Refused(ErrorCode, String),
 }
 
 struct State {
@@ -94,20 +97,31 @@ struct State {
     wire: HashMap<u64, u64>,
     next_wire: u64,
     outbox: BTreeMap<u64, Pending>,
+    /// The highest sequence number seen (kept with the outbox).
+    last_seq: u64,
     lists: HashMap<u64, oneshot::Sender<Result<Vec<ViewInfo>, ClientError>>>,
     defines: HashMap<u64, DefineWaiter>,
     drops: HashMap<u64, oneshot::Sender<Result<(), ClientError>>>,
     next_request: u64,
 }
 
-pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedReceiver<Request>) {
+pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedReceiver<Request>, saved: Saved) {
     let backoff = config.backoff;
+    // Commands a previous run left unanswered (kept by the transport where it can): resent on
+    // connect with their original seq, nobody waiting for their answer.
+    let outbox = saved
+        .commands
+        .into_iter()
+        .map(|(seq, name, payload)| (seq, Pending { name, payload, reply: None }))
+        .collect();
+    let last_seq = saved.last_seq.max(config.last_seq);
     let mut state = State {
         config,
         subs: HashMap::new(),
         wire: HashMap::new(),
         next_wire: 1,
-        outbox: BTreeMap::new(),
+        outbox,
+        last_seq,
         lists: HashMap::new(),
         defines: HashMap::new(),
         drops: HashMap::new(),
@@ -119,6 +133,15 @@ pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedRecei
         let reason = match state.link(&mut requests, &mut attempt).await {
             End::Stopped => return,
             End::Lost(reason) => reason,
+            End::Refused(code, message) => {
+                tracing::warn!(%code, %message, "the server refused this client's token; not retrying");
+                state.refused(code, &message);
+                // Every later request gets the same answer, until the client is dropped.
+                while let Some(request) = requests.recv().await {
+                    refuse(request, code, &message);
+                }
+                return;
+            }
         };
         state.went_offline(&reason);
         let delay = backoff.delay(attempt);
@@ -139,7 +162,46 @@ pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedRecei
     }
 }
 
+/// Answers a request of a client whose token the server refused.
+fn refuse(request: Request, code: ErrorCode, message: &str) {
+    let server = || ClientError::Server { code, message: message.to_owned() };
+    match request {
+        Request::Subscribe { events, .. } => {
+            let _ = events.send(ViewEvent::Failed { code, message: message.to_owned() });
+        }
+        Request::Unsubscribe { .. } => {}
+        Request::Command { reply, .. } => {
+            let _ = reply.send(Err(CommandError::Rejected { code, message: message.to_owned() }));
+        }
+        Request::ListViews { reply } => {
+            let _ = reply.send(Err(server()));
+        }
+        Request::DefineView { reply, .. } => {
+            let _ = reply.send(Err(server()));
+        }
+        Request::DropView { reply, .. } => {
+            let _ = reply.send(Err(server()));
+        }
+    }
+}
+
 impl State {
+    /// The server refused the token: every subscription fails and every waiting command is
+    /// rejected with the server's code (they were never applied: the server took no message).
+    fn refused(&mut self, code: ErrorCode, message: &str) {
+        self.went_offline(message);
+        for sub in self.subs.values_mut().filter(|s| !s.failed) {
+            sub.failed = true;
+            sub.emit(ViewEvent::Failed { code, message: message.to_owned() });
+        }
+        for (_, pending) in std::mem::take(&mut self.outbox) {
+            if let Some(reply) = pending.reply {
+                let _ = reply.send(Err(CommandError::Rejected { code, message: message.to_owned() }));
+            }
+        }
+        self.keep_outbox();
+    }
+
     fn status(&self, status: Status) {
         for sub in self.subs.values().filter(|s| !s.failed) {
             sub.emit(ViewEvent::Status(status.clone()));
@@ -181,7 +243,7 @@ impl State {
                 self.subs.remove(&id);
             }
             Request::Command { seq, name, payload, reply } => {
-                self.outbox.insert(seq, Pending { name, payload, reply: Some(reply) });
+                self.queue(seq, Pending { name, payload, reply: Some(reply) });
             }
             Request::ListViews { reply } => {
                 let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
@@ -197,8 +259,8 @@ impl State {
 
     /// One link: connect, greet, restore subscriptions and the outbox, then serve until lost.
     async fn link(&mut self, requests: &mut mpsc::UnboundedReceiver<Request>, attempt: &mut u32) -> End {
-        let timeout = self.config.connect_timeout;
-        let mut link = match tokio::time::timeout(timeout, connect(&self.config.url)).await {
+        let limit = self.config.connect_timeout;
+        let mut link = match transport::timeout(limit, connect(&self.config.url)).await {
             Ok(Ok(link)) => link,
             Ok(Err(e)) => return End::Lost(format!("cannot connect to {}: {e}", self.config.url)),
             Err(_) => return End::Lost(format!("cannot connect to {}: timed out", self.config.url)),
@@ -212,9 +274,20 @@ impl State {
         if let Err(e) = link.send(encode(&hello)).await {
             return End::Lost(e);
         }
-        let welcome = match tokio::time::timeout(timeout, link.recv()).await {
+        let welcome = match transport::timeout(limit, link.recv()).await {
             Ok(Some(Ok(text))) => match decode_server(&text) {
                 Ok(ServerMessage::Welcome(w)) => w,
+                Ok(ServerMessage::Error(e))
+                    if matches!(
+                        e.code,
+                        ErrorCode::Unauthorized
+                            | ErrorCode::InvalidToken
+                            | ErrorCode::TokenExpired
+                            | ErrorCode::Forbidden
+                    ) =>
+                {
+                    return End::Refused(e.code, e.message);
+                }
                 Ok(ServerMessage::Error(e)) => {
                     return End::Lost(format!("refused ({}): {}", e.code, e.message));
                 }
@@ -242,7 +315,7 @@ impl State {
             }
         }
 
-        let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+        let mut next_tick = Instant::now() + interval;
         let mut last_heard = Instant::now();
         let mut nonce = 0;
         loop {
@@ -262,7 +335,8 @@ impl State {
                         return End::Stopped;
                     }
                 },
-                _ = ticker.tick() => {
+                () = sleep(next_tick.saturating_duration_since(Instant::now())) => {
+                    next_tick += interval;
                     if last_heard.elapsed() > interval * 2 {
                         Err(format!("no message from the server for {:?}", interval * 2))
                     } else {
@@ -330,7 +404,7 @@ impl State {
                 None => Ok(()),
             },
             Request::Command { seq, name, payload, reply } => {
-                self.outbox.insert(seq, Pending { name, payload, reply: Some(reply) });
+                self.queue(seq, Pending { name, payload, reply: Some(reply) });
                 self.send_command(link, seq).await
             }
             Request::ListViews { reply } => {
@@ -349,6 +423,25 @@ impl State {
                 link.send(encode(&ClientMessage::DropView(DropView { id, name }))).await
             }
         }
+    }
+
+    /// Adds a command to the outbox (and keeps the outbox where the transport can).
+    fn queue(&mut self, seq: u64, pending: Pending) {
+        self.outbox.insert(seq, pending);
+        self.last_seq = self.last_seq.max(seq);
+        self.keep_outbox();
+    }
+
+    /// Takes an answered command out of the outbox.
+    fn answered(&mut self, seq: u64) -> Option<Pending> {
+        let pending = self.outbox.remove(&seq)?;
+        self.keep_outbox();
+        Some(pending)
+    }
+
+    fn keep_outbox(&self) {
+        let mut commands = self.outbox.iter().map(|(seq, p)| (*seq, p.name.as_str(), &p.payload));
+        transport::store(&self.config.client_id, self.last_seq, &mut commands);
     }
 
     fn request_id(&mut self) -> u64 {
@@ -425,14 +518,14 @@ impl State {
                 }
             }
             ServerMessage::Ack(a) => {
-                if let Some(p) = self.outbox.remove(&a.seq)
+                if let Some(p) = self.answered(a.seq)
                     && let Some(reply) = p.reply
                 {
                     let _ = reply.send(Ok(a));
                 }
             }
             ServerMessage::Reject(r) => {
-                if let Some(p) = self.outbox.remove(&r.seq)
+                if let Some(p) = self.answered(r.seq)
                     && let Some(reply) = p.reply
                 {
                     let _ = reply.send(Err(CommandError::Rejected { code: r.code, message: r.message }));

@@ -5,7 +5,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
+
+pub(crate) use std::time::Instant;
+
+use super::Saved;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -75,4 +80,22 @@ pub(crate) fn spawn(task: impl Future<Output = ()> + Send + 'static) {
     if let Some(runtime) = runtime {
         runtime.spawn(task);
     }
+}
+
+/// A new random client id.
+pub(crate) fn fresh_client_id() -> String {
+    format!("c-{:016x}", fastrand::u64(..))
+}
+
+/// What a previous run left: natively nothing is kept by the runtime.
+pub(crate) fn saved(_client_id: &str) -> Saved {
+    Saved::default()
+}
+
+/// Keeps the unanswered commands (natively: nowhere, the outbox lives in memory).
+pub(crate) fn store(
+    _client_id: &str,
+    _last_seq: u64,
+    _commands: &mut dyn Iterator<Item = (u64, &str, &Value)>,
+) {
 }

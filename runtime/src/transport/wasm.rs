@@ -1,0 +1,183 @@
+//! Browser transport: the page's `WebSocket` through web-sys (already linked by iced's winit
+//! and wgpu, so it adds no crate), wasm-bindgen-futures to spawn, wasmtimer to sleep,
+//! web-time for the clock (`std::time::Instant` panics on `wasm32-unknown-unknown`).
+//!
+//! The tab's `sessionStorage` keeps the client id, the last sequence number and the unanswered
+//! commands, so a reload resends them with their original `(client_id, seq)` and the server
+//! applies each once. `sessionStorage` rather than `localStorage`: it survives a reload but is
+//! private to the tab, so two tabs never share a client id (they would collide on sequence
+//! numbers).
+
+use std::future::Future;
+use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+
+pub(crate) use web_time::Instant;
+
+use super::Saved;
+
+enum Incoming {
+    Open,
+    Text(String),
+    Closed(String),
+}
+
+/// An open WebSocket. Dropping it closes the socket and detaches its handlers.
+pub(crate) struct Link {
+    socket: WebSocket,
+    incoming: mpsc::UnboundedReceiver<Incoming>,
+    _on_open: Closure<dyn FnMut(Event)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+/// Opens a WebSocket.
+pub(crate) async fn connect(url: &str) -> Result<Link, String> {
+    let socket = WebSocket::new(url).map_err(|e| format!("{e:?}"))?;
+    let (tx, incoming) = mpsc::unbounded_channel();
+    let open = tx.clone();
+    let on_open = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        let _ = open.send(Incoming::Open);
+    });
+    let message = tx.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        // The server speaks JSON text frames; anything else is ignored.
+        if let Some(text) = event.data().as_string() {
+            let _ = message.send(Incoming::Text(text));
+        }
+    });
+    // The browser reports a failed or lost socket as `error` then `close`: `close` alone says
+    // everything there is to say (its code and reason).
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+        let reason = match (event.code(), event.reason()) {
+            (1006, _) => "connection lost".to_owned(),
+            (code, reason) if reason.is_empty() => format!("closed by server: {code}"),
+            (code, reason) => format!("closed by server: {code} {reason}"),
+        };
+        let _ = tx.send(Incoming::Closed(reason));
+    });
+    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    let mut link = Link { socket, incoming, _on_open: on_open, _on_message: on_message, _on_close: on_close };
+    match link.incoming.recv().await {
+        Some(Incoming::Open) => Ok(link),
+        Some(Incoming::Closed(reason)) => Err(reason),
+        Some(Incoming::Text(_)) | None => Err("closed before opening".into()),
+    }
+}
+
+impl Link {
+    /// Sends one text frame.
+    pub(crate) async fn send(&mut self, text: String) -> Result<(), String> {
+        // A closing or closed browser socket drops frames silently: say so instead.
+        if self.socket.ready_state() != WebSocket::OPEN {
+            return Err("connection closed".into());
+        }
+        self.socket.send_with_str(&text).map_err(|e| format!("{e:?}"))
+    }
+
+    /// The next text frame; `None` when the link is closed.
+    pub(crate) async fn recv(&mut self) -> Option<Result<String, String>> {
+        loop {
+            match self.incoming.recv().await? {
+                Incoming::Text(text) => return Some(Ok(text)),
+                Incoming::Closed(reason) => return Some(Err(reason)),
+                Incoming::Open => continue,
+            }
+        }
+    }
+
+    /// Closes the link politely.
+    pub(crate) async fn close(self) {}
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.socket.set_onopen(None);
+        self.socket.set_onmessage(None);
+        self.socket.set_onclose(None);
+        let _ = self.socket.close();
+    }
+}
+
+/// Waits.
+pub(crate) async fn sleep(d: Duration) {
+    wasmtimer::tokio::sleep(d).await;
+}
+
+/// Runs a task on the page's event loop.
+pub(crate) fn spawn(task: impl Future<Output = ()> + 'static) {
+    seed();
+    wasm_bindgen_futures::spawn_local(task);
+}
+
+/// fastrand seeds itself from the clock natively; the browser build has no seed, so every tab
+/// would draw the same reconnect jitter. Seed it from the page's random numbers.
+fn seed() {
+    static SEED: Once = Once::new();
+    SEED.call_once(|| fastrand::seed(random_u64()));
+}
+
+fn random_u64() -> u64 {
+    let half = || (js_sys::Math::random() * f64::from(u32::MAX)) as u64;
+    (half() << 32) ^ half()
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.session_storage().ok()?
+}
+
+fn outbox_key(client_id: &str) -> String {
+    format!("lucarne.outbox.{client_id}")
+}
+
+/// The tab's client id: the one kept in `sessionStorage`, or a new random one (then kept). The
+/// n-th config made in a page gets the n-th id of the tab, so a page with two clients (in the
+/// same order after a reload) never gives both the same id.
+pub(crate) fn fresh_client_id() -> String {
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+    let key = format!("lucarne.client_id.{}", MADE.fetch_add(1, Ordering::Relaxed));
+    let storage = storage();
+    if let Some(id) = storage.as_ref().and_then(|s| s.get_item(&key).ok().flatten()) {
+        return id;
+    }
+    let id = format!("c-{:016x}", random_u64());
+    if let Some(storage) = storage {
+        let _ = storage.set_item(&key, &id);
+    }
+    id
+}
+
+/// What a previous page of this tab left for this client id.
+pub(crate) fn saved(client_id: &str) -> Saved {
+    let text = storage().and_then(|s| s.get_item(&outbox_key(client_id)).ok().flatten());
+    let Some(value) = text.and_then(|t| serde_json::from_str::<Value>(&t).ok()) else {
+        return Saved::default();
+    };
+    let commands = value["commands"].as_array().map(Vec::as_slice).unwrap_or_default();
+    Saved {
+        last_seq: value["last_seq"].as_u64().unwrap_or(0),
+        commands: commands
+            .iter()
+            .filter_map(|c| Some((c[0].as_u64()?, c[1].as_str()?.to_owned(), c[2].clone())))
+            .collect(),
+    }
+}
+
+/// Keeps the last sequence number and the unanswered commands in `sessionStorage`.
+pub(crate) fn store(client_id: &str, last_seq: u64, commands: &mut dyn Iterator<Item = (u64, &str, &Value)>) {
+    let Some(storage) = storage() else { return };
+    let commands: Vec<Value> = commands.map(|(seq, name, payload)| json!([seq, name, payload])).collect();
+    let value = json!({ "last_seq": last_seq, "commands": commands });
+    if let Err(e) = storage.set_item(&outbox_key(client_id), &value.to_string()) {
+        tracing::warn!("cannot keep the outbox in sessionStorage: {e:?}");
+    }
+}
