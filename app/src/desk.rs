@@ -1,29 +1,78 @@
 //! The order desk: state, `update`, `view`, `subscription`.
 
+use iced::time::Instant;
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::path::PathBuf;
 
-use iced::widget::{button, column, container, row, scrollable, space, text, text_input};
-use iced::{Alignment, Element, Fill, Length, Subscription, Task};
+use iced::widget::{button, column, container, scrollable, space};
+use iced::{Alignment, Element, Fill, Length, Size, Subscription, Task};
 use lucarne::protocol::{Key, Op};
 use lucarne::{Client, ClientConfig, CommandError, LiveView, Query, Status, ViewEvent};
-use lucarne_widgets::{Cell, Column, Connection, TableRows, connection_status, live_table};
+use lucarne_widgets::{
+    Align, BidiText, Cell, Column, Connection, Direction, TableRows, bidi_input, bidi_text,
+    connection_status, dir_row, live_table,
+};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::chart::{Chart, chart};
+use crate::i18n::{Arg, Locale, strip_isolates};
 
 /// How the desk connects.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The server's WebSocket URL.
     pub server: String,
+    /// Where "Export PDF" writes its files.
+    pub export_dir: PathBuf,
+    /// The language it starts in (switchable at runtime with [`Message::Locale`]).
+    pub locale: Locale,
 }
 
 impl Config {
-    /// A desk talking to this server.
+    /// A desk talking to this server, exporting into the current directory, in English.
     pub fn new(server: impl Into<String>) -> Self {
-        Config { server: server.into() }
+        Config { server: server.into(), export_dir: PathBuf::from("."), locale: Locale::En }
+    }
+
+    /// Starts in this language (its layout direction mirrors the screen for Arabic and Hebrew).
+    pub fn locale(mut self, locale: Locale) -> Self {
+        self.locale = locale;
+        self
+    }
+
+    /// Exports PDF files into this directory.
+    pub fn export_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.export_dir = dir.into();
+        self
+    }
+}
+
+/// The window size the desk opens with, and lays its main screen out at for PDF until it
+/// hears of its window's size.
+pub const DEFAULT_VIEWPORT: Size = Size::new(1100.0, 700.0);
+
+/// A screen of the desk that can be exported as PDF (see `export`, native only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// The main screen, as the window shows it, on one page.
+    Main,
+    /// Every order of the table (not only the visible ones), in the table's order, paginated.
+    Orders,
+}
+
+impl Screen {
+    /// Its name on the command line and in file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Screen::Main => "main",
+            Screen::Orders => "orders",
+        }
+    }
+
+    /// The screen named `name` (`main`, `orders`).
+    pub fn from_name(name: &str) -> Option<Screen> {
+        [Screen::Main, Screen::Orders].into_iter().find(|s| s.name() == name)
     }
 }
 
@@ -74,13 +123,27 @@ impl Action {
     /// The actions, in the order of the table's buttons.
     pub const ALL: [Action; 3] = [Action::Pay, Action::Ship, Action::Cancel];
 
-    /// The button's label.
+    /// The button's label in English (see [`Action::label_in`]).
     pub fn label(self) -> &'static str {
         match self {
             Action::Pay => "Pay",
             Action::Ship => "Ship",
             Action::Cancel => "Cancel",
         }
+    }
+
+    /// Its short name (`pay`, `ship`, `cancel`): the selector of the locales' messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Pay => "pay",
+            Action::Ship => "ship",
+            Action::Cancel => "cancel",
+        }
+    }
+
+    /// The button's label in `locale` (the action buttons' ids are `"{order id}:{label}"`).
+    pub fn label_in(self, locale: Locale) -> String {
+        locale.tr(&format!("action-{}", self.name()))
     }
 
     /// The command's name.
@@ -136,6 +199,8 @@ pub struct Sent {
 /// What happens in the desk.
 #[derive(Debug, Clone)]
 pub enum Message {
+    /// The language was switched (the screen mirrors for Arabic and Hebrew).
+    Locale(Locale),
     /// An event of the `orders` subscription.
     Orders(ViewEvent),
     /// An event of the `sales_by_region` subscription.
@@ -154,6 +219,10 @@ pub enum Message {
     ApplyFilter,
     /// The notice was dismissed.
     Dismiss,
+    /// The window was resized (the main screen's PDF is laid out at this size).
+    Resized(Size),
+    /// "Export PDF" was pressed for a screen.
+    Export(Screen),
 }
 
 /// The desk's state.
@@ -168,27 +237,146 @@ pub struct Desk {
     pending: BTreeMap<u64, Pending>,
     next_seq: u64,
     sent: Vec<Sent>,
-    notice: Option<String>,
+    notice: Option<Notice>,
     connection: Connection,
     filter: String,
+    viewport: Size,
+    export_dir: PathBuf,
+    locale: Locale,
 }
 
-/// The orders view's columns; the last one holds the actions.
-fn columns() -> Vec<Column> {
-    vec![
-        Column::new("Order").width(110.0),
-        Column::new("Customer"),
-        Column::new("Region").width(80.0),
-        Column::new("Total").width(100.0).align_right(),
-        Column::new("Status").width(110.0),
-        Column::new("Actions").width(230.0),
-    ]
+/// A notice, kept as data and worded when shown, so that it follows a switch of language.
+#[derive(Debug, Clone, PartialEq)]
+enum Notice {
+    // The export's notices exist per target: files natively, "no PDF here" in the browser.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    Saved {
+        path: String,
+        pages: usize,
+        ms: u64,
+    },
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    SaveFailed {
+        path: String,
+        error: String,
+    },
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    ExportFailed {
+        screen: Screen,
+        error: String,
+    },
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    NoPdf,
+    QueryRefused {
+        code: String,
+        message: String,
+    },
+    CommandFailed {
+        action: Action,
+        order: String,
+        reason: Option<String>,
+    },
+}
+
+impl Notice {
+    /// Its text in `locale` (arguments isolated: a path or an order id keeps its place in a
+    /// right-to-left sentence).
+    fn text(&self, locale: Locale) -> String {
+        match self {
+            Notice::Saved { path, pages, ms } => locale.tr_args(
+                "notice-saved",
+                &[("path", Arg::from(path.as_str())), ("pages", Arg::from(*pages)), ("ms", Arg::from(*ms))],
+            ),
+            Notice::SaveFailed { path, error } => locale.tr_args(
+                "notice-save-failed",
+                &[("path", Arg::from(path.as_str())), ("error", Arg::from(error.as_str()))],
+            ),
+            Notice::ExportFailed { screen, error } => locale.tr_args(
+                "notice-export-failed",
+                &[("screen", Arg::from(screen.name())), ("error", Arg::from(error.as_str()))],
+            ),
+            Notice::NoPdf => locale.tr("notice-no-pdf"),
+            Notice::QueryRefused { code, message } => locale.tr_args(
+                "notice-query-refused",
+                &[("code", Arg::from(code.as_str())), ("message", Arg::from(message.as_str()))],
+            ),
+            Notice::CommandFailed { action, order, reason } => {
+                let reason = reason.clone().unwrap_or_else(|| locale.tr("reason-connection-stopped"));
+                locale.tr_args(
+                    "notice-command-failed",
+                    &[
+                        ("action", Arg::from(action.name())),
+                        ("order", Arg::from(order.as_str())),
+                        ("reason", Arg::from(reason)),
+                    ],
+                )
+            }
+        }
+    }
+}
+
+/// A message whose arguments are only numbers, without Fluent's isolates: digits need no
+/// isolating, and window titles and status lines stay plain text for tools and tests.
+fn plain(text: String) -> String {
+    strip_isolates(&text)
+}
+
+/// The word for an order's status in `locale` (an unknown status is shown as the server sent it).
+fn status_label(locale: Locale, status: &str) -> String {
+    match status {
+        "placed" | "paid" | "shipped" | "cancelled" => locale.tr(&format!("status-{status}")),
+        other => other.to_owned(),
+    }
+}
+
+/// The side where lines start (`start`) or end in a layout of direction `direction`, as an
+/// absolute alignment: data (names, numbers) sits at the layout's start or end whatever its
+/// own script, as in a mirrored table.
+fn side(direction: Direction, align: Align) -> Align {
+    match align.resolve(direction) {
+        iced::alignment::Horizontal::Left => Align::Left,
+        iced::alignment::Horizontal::Center => Align::Center,
+        iced::alignment::Horizontal::Right => Align::Right,
+    }
+}
+
+/// A column of the order table: its title's message, its width in pixels (`None`: fills),
+/// numbers (aligned to the end: the right, or the left in a right-to-left layout).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ColumnSpec {
+    pub title: &'static str,
+    pub width: Option<f32>,
+    pub right: bool,
+}
+
+/// The orders view's columns, on screen and on paper; the last one holds the actions.
+pub(crate) const COLUMNS: [ColumnSpec; 6] = [
+    ColumnSpec { title: "column-order", width: Some(110.0), right: false },
+    ColumnSpec { title: "column-customer", width: None, right: false },
+    ColumnSpec { title: "column-region", width: Some(80.0), right: false },
+    ColumnSpec { title: "column-total", width: Some(100.0), right: true },
+    ColumnSpec { title: "column-status", width: Some(110.0), right: false },
+    ColumnSpec { title: "column-actions", width: Some(230.0), right: false },
+];
+
+fn columns(locale: Locale) -> Vec<Column> {
+    COLUMNS
+        .iter()
+        .map(|spec| {
+            let column =
+                Column::new(locale.tr(spec.title)).width(spec.width.map_or(Length::Fill, Length::Fixed));
+            if spec.right { column.align_right() } else { column }
+        })
+        .collect()
 }
 
 impl Desk {
     /// A desk connecting to the configured server.
     pub fn new(config: Config) -> Self {
-        Self::with_client(Client::connect(ClientConfig::new(config.server)))
+        let mut desk = Self::with_client(Client::connect(ClientConfig::new(config.server)));
+        desk.export_dir = config.export_dir;
+        desk.locale = config.locale;
+        desk
     }
 
     /// A desk over an existing client.
@@ -207,7 +395,15 @@ impl Desk {
             notice: None,
             connection: Connection::Connecting,
             filter: String::new(),
+            viewport: DEFAULT_VIEWPORT,
+            export_dir: PathBuf::from("."),
+            locale: Locale::En,
         }
+    }
+
+    /// The language the desk speaks (English until told otherwise).
+    pub fn locale(&self) -> Locale {
+        self.locale
     }
 
     /// The orders as received from the server (no optimistic state).
@@ -239,9 +435,10 @@ impl Desk {
         &self.sent
     }
 
-    /// The notice shown (a rejection, a refused filter).
-    pub fn notice(&self) -> Option<&str> {
-        self.notice.as_deref()
+    /// The notice shown (a rejection, a refused filter), in the desk's language, as shown
+    /// (Fluent's isolates around its arguments included; see [`strip_isolates`]).
+    pub fn notice(&self) -> Option<String> {
+        self.notice.as_ref().map(|notice| notice.text(self.locale))
     }
 
     /// The live query the table shows.
@@ -254,22 +451,76 @@ impl Desk {
         &self.connection
     }
 
+    /// The size of the window the desk is shown in (the main screen's PDF is laid out at it).
+    pub fn viewport(&self) -> Size {
+        self.viewport
+    }
+
+    /// Writes a screen as PDF into the export directory and says where in the notice.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn export(&mut self, screen: Screen) {
+        let started = Instant::now();
+        let name = format!(
+            "lucarne-{}-{}.pdf",
+            screen.name(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        );
+        let path = self.export_dir.join(name);
+        let options = crate::export::options(self, screen);
+        self.notice = Some(match crate::export::export(self, screen, &options, &mut |_| {}) {
+            Ok(exported) => match std::fs::write(&path, &exported.pdf) {
+                Ok(()) => Notice::Saved {
+                    path: path.display().to_string(),
+                    pages: exported.pages,
+                    ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                },
+                Err(error) => {
+                    Notice::SaveFailed { path: path.display().to_string(), error: error.to_string() }
+                }
+            },
+            Err(error) => Notice::ExportFailed { screen, error: error.to_string() },
+        });
+    }
+
+    /// The browser build has no PDF export (printpdf would double the page's size).
+    #[cfg(target_arch = "wasm32")]
+    fn export(&mut self, _: Screen) {
+        self.notice = Some(Notice::NoPdf);
+    }
+
     fn cells(&self, order: &Order) -> Vec<Cell> {
+        let locale = self.locale;
         let pending = self.pending.values().rev().find(|p| p.order_id == order.order_id);
         let server_status = order.status.clone().unwrap_or_default();
         let (status, shown) = match pending {
-            Some(p) => (p.action.status().to_owned(), format!("{}…", p.action.status())),
-            None => (server_status.clone(), server_status),
+            // Not isolated: "paid…" is one word and its ellipsis, which must follow the
+            // word's direction (an isolate would leave the ellipsis on the wrong side in RTL).
+            Some(p) => (
+                p.action.status().to_owned(),
+                plain(locale.tr_args(
+                    "status-pending",
+                    &[("status", Arg::from(status_label(locale, p.action.status())))],
+                )),
+            ),
+            None => (server_status.clone(), status_label(locale, &server_status)),
         };
         let busy = pending.is_some();
         vec![
             Cell::text(order.order_id.clone()),
             Cell::text(order.customer.clone()),
             Cell::text(order.region.clone().unwrap_or_default()),
-            Cell::number(order.total, format!("{:.2}", order.total)),
+            Cell::number(order.total, locale.number(order.total, 2)),
             Cell::text(shown),
-            Cell::actions(Action::ALL.map(|a| (a.label(), !busy && a.allowed_from(&status)))),
+            Cell::actions(Action::ALL.map(|a| (a.label_in(locale), !busy && a.allowed_from(&status)))),
         ]
+    }
+
+    /// Rebuilds every row (their words and numbers are the locale's).
+    fn relabel(&mut self) {
+        let keys: Vec<Key> = self.orders.iter().map(|(k, _)| k.clone()).collect();
+        for key in keys {
+            self.refresh(&key, false);
+        }
     }
 
     /// Rebuilds the table row of one order from the server's row and the pending commands.
@@ -301,7 +552,7 @@ impl Desk {
         match &event {
             ViewEvent::Status(status) => self.connection = connection(status),
             ViewEvent::Failed { code, message } => {
-                self.notice = Some(format!("The server refused the query ({code}): {message}"));
+                self.notice = Some(Notice::QueryRefused { code: code.to_string(), message: message.clone() });
                 self.connection = Connection::Offline { retry_at: None, reason: message.clone() };
             }
             ViewEvent::Snapshot { resynced, .. } => {
@@ -376,14 +627,11 @@ impl Desk {
             Err(error) => {
                 if let Some(p) = self.pending.remove(&seq) {
                     let reason = match error {
-                        CommandError::Rejected { message, .. } => message,
-                        CommandError::Stopped => "the connection stopped".to_owned(),
+                        CommandError::Rejected { message, .. } => Some(message),
+                        CommandError::Stopped => None,
                     };
-                    self.notice = Some(format!(
-                        "Could not {} {}: {reason}",
-                        p.action.label().to_lowercase(),
-                        p.order_id
-                    ));
+                    self.notice =
+                        Some(Notice::CommandFailed { action: p.action, order: p.order_id.clone(), reason });
                     self.refresh(&json!(p.order_id), false);
                 }
             }
@@ -437,6 +685,12 @@ pub fn parse_filter(input: &str) -> Query {
 /// Applies a message.
 pub fn update(desk: &mut Desk, message: Message) -> Task<Message> {
     match message {
+        Message::Locale(locale) => {
+            if locale != desk.locale {
+                desk.locale = locale;
+                desk.relabel();
+            }
+        }
         Message::Orders(event) => desk.on_orders(event),
         Message::Regions(event) => {
             desk.regions.apply(&event);
@@ -460,16 +714,21 @@ pub fn update(desk: &mut Desk, message: Message) -> Task<Message> {
             }
         }
         Message::Dismiss => desk.notice = None,
+        Message::Resized(size) => desk.viewport = size,
+        Message::Export(screen) => desk.export(screen),
     }
     Task::none()
 }
 
-/// The window title: the desk, how many orders it shows and how many commands are pending.
+/// The window title: the desk, how many orders it shows and how many commands are pending, in
+/// the desk's language.
 pub fn title(desk: &Desk) -> String {
-    match desk.pending.len() {
-        0 => format!("Lucarne order desk · {} orders", desk.table.len()),
-        n => format!("Lucarne order desk · {} orders · {n} pending", desk.table.len()),
-    }
+    let locale = desk.locale;
+    let orders = Arg::from(desk.table.len());
+    plain(match desk.pending.len() {
+        0 => locale.tr_args("window-title", &[("orders", orders)]),
+        n => locale.tr_args("window-title-pending", &[("orders", orders), ("pending", Arg::from(n))]),
+    })
 }
 
 /// The live queries the desk shows.
@@ -477,29 +736,82 @@ pub fn subscription(desk: &Desk) -> Subscription<Message> {
     Subscription::batch([
         lucarne::watch(&desk.client, desk.query.clone()).map(Message::Orders),
         lucarne::watch(&desk.client, Query::view("sales_by_region")).map(Message::Regions),
+        iced::window::resize_events().map(|(_, size)| Message::Resized(size)),
     ])
 }
 
-/// The main screen.
+/// A button exporting `screen` as PDF (not in the browser build).
+fn export_button<'a>(label: String, screen: Screen) -> Element<'a, Message> {
+    if cfg!(target_arch = "wasm32") {
+        space::horizontal().width(0).into()
+    } else {
+        button(bidi_text(label)).on_press(Message::Export(screen)).style(button::secondary).into()
+    }
+}
+
+/// The language switch: one button per locale, named in its own language (ids `locale-en`,
+/// `locale-ar`, `locale-he`); the current one is highlighted.
+fn locale_switch<'a>(current: Locale) -> Element<'a, Message> {
+    dir_row(
+        current.direction(),
+        Locale::ALL.map(|locale| {
+            let style = if locale == current { button::primary } else { button::text };
+            container(
+                button(bidi_text(locale.tr("locale-name"))).on_press(Message::Locale(locale)).style(style),
+            )
+            .id(format!("locale-{}", locale.code()))
+            .into()
+        }),
+    )
+    .spacing(2)
+    .into()
+}
+
+/// The main screen, laid out in the desk's language: in Arabic and Hebrew every row runs from
+/// right to left (header, filter, table and summary), texts start on the right and numbers end
+/// on the left.
 pub fn view(desk: &Desk) -> Element<'_, Message> {
-    let header = row![
-        text("Lucarne order desk").size(22),
-        space::horizontal(),
-        connection_status(&desk.connection).id("connection"),
-    ]
+    let locale = desk.locale;
+    let dir = locale.direction();
+    let (start, end) = (side(dir, Align::Start), side(dir, Align::End));
+    // A string of the interface, in the locale's language: a paragraph of the layout's direction.
+    let ui = |key: &str| -> BidiText<'_, iced::Renderer> { bidi_text(locale.tr(key)).direction(dir) };
+
+    let header = dir_row(
+        dir,
+        [
+            ui("app-title").size(22).id("title").into(),
+            space::horizontal().into(),
+            locale_switch(locale),
+            export_button(locale.tr("export-pdf"), Screen::Main),
+            connection_status(&desk.connection)
+                .labels(move |connection, now| locale.connection_label(connection, now))
+                .direction(dir)
+                .id("connection")
+                .into(),
+        ],
+    )
+    .spacing(8)
     .align_y(Alignment::Center);
 
-    let filter = row![
-        text_input("filter: status = 'paid' order by total desc", &desk.filter)
-            .id("filter")
-            .on_input(Message::FilterChanged)
-            .on_submit(Message::ApplyFilter),
-        button("Apply").on_press(Message::ApplyFilter),
-    ]
+    let filter = dir_row(
+        dir,
+        [
+            bidi_input(&locale.tr("filter-placeholder"), &desk.filter)
+                .id("filter")
+                .direction(dir)
+                .on_input(Message::FilterChanged)
+                .on_submit(Message::ApplyFilter)
+                .into(),
+            button(ui("apply")).on_press(Message::ApplyFilter).into(),
+            export_button(locale.tr("export-orders"), Screen::Orders),
+        ],
+    )
     .spacing(8);
 
-    let table = live_table(columns(), &desk.table)
+    let table = live_table(columns(locale), &desk.table)
         .id("orders")
+        .direction(dir)
         .selected(desk.selected.as_deref())
         .on_sort(Message::Sort)
         .on_select(|key| Message::Select(key.to_owned()))
@@ -508,22 +820,27 @@ pub fn view(desk: &Desk) -> Element<'_, Message> {
     let mut regions: Vec<&Region> = desk.regions.iter().map(|(_, r)| r).collect();
     regions.sort_by(|a, b| b.revenue.total_cmp(&a.revenue).then_with(|| a.region.cmp(&b.region)));
     let bars: Vec<(String, f64)> = regions.iter().map(|r| (r.region.clone(), r.revenue)).collect();
-    let lines = regions.iter().map(|r| {
-        row![
-            text(r.region.clone()).width(Fill),
-            text(format!("{:.0}", r.orders)).width(50).align_x(iced::Right),
-            text(format!("{:.2}", r.revenue)).width(100).align_x(iced::Right),
-        ]
-        .into()
-    });
+    // One line of the summary: a region (at the start), its orders and revenue (at the end).
+    let line = |region: String, orders: String, revenue: String| {
+        let cell = |content: String, align: Align| -> BidiText<'_, iced::Renderer> {
+            bidi_text(content).fallback(dir).align_x(align).wrapping(iced::widget::text::Wrapping::None)
+        };
+        dir_row(
+            dir,
+            [
+                cell(region, start).width(Fill).into(),
+                cell(orders, end).width(50).into(),
+                cell(revenue, end).width(100).into(),
+            ],
+        )
+    };
+    let lines = regions
+        .iter()
+        .map(|r| line(r.region.clone(), locale.number(r.orders, 0), locale.number(r.revenue, 2)).into());
     let summary = column![
-        text("Sales by region").size(18),
-        chart(Chart::new(bars)).width(Fill).height(140),
-        row![
-            text("Region").width(Fill),
-            text("Orders").width(50).align_x(iced::Right),
-            text("Revenue").width(100).align_x(iced::Right)
-        ],
+        ui("sales-by-region").size(18).width(Fill).id("summary-title"),
+        chart(Chart::new(bars).direction(dir)).width(Fill).height(140),
+        line(locale.tr("summary-region"), locale.tr("summary-orders"), locale.tr("summary-revenue")),
         scrollable(column(lines).spacing(4)),
     ]
     .spacing(8)
@@ -533,23 +850,38 @@ pub fn view(desk: &Desk) -> Element<'_, Message> {
     if let Some(notice) = &desk.notice {
         screen = screen.push(
             container(
-                row![text(notice.clone()).width(Fill), button("Dismiss").on_press(Message::Dismiss)]
-                    .spacing(8)
-                    .align_y(Alignment::Center),
+                dir_row(
+                    dir,
+                    [
+                        bidi_text(notice.text(locale)).direction(dir).width(Fill).into(),
+                        button(ui("dismiss")).on_press(Message::Dismiss).into(),
+                    ],
+                )
+                .spacing(8)
+                .align_y(Alignment::Center),
             )
             .padding(8)
             .style(container::rounded_box),
         );
     }
-    let status_line = text(format!(
-        "{} orders shown · {} commands pending · {} sent",
-        desk.table.len(),
-        desk.pending.len(),
-        desk.sent.len()
-    ))
-    .size(13);
+    let status_line = bidi_text(plain(locale.tr_args(
+        "status-line",
+        &[
+            ("shown", Arg::from(desk.table.len())),
+            ("pending", Arg::from(desk.pending.len())),
+            ("sent", Arg::from(desk.sent.len())),
+        ],
+    )))
+    .direction(dir)
+    .size(13)
+    .width(Fill)
+    .id("status-line");
     screen
-        .push(row![container(table).width(Fill).height(Fill), summary].spacing(12).height(Length::Fill))
+        .push(
+            dir_row(dir, [container(table).width(Fill).height(Fill).into(), summary.into()])
+                .spacing(12)
+                .height(Length::Fill),
+        )
         .push(status_line)
         .into()
 }

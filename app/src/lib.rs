@@ -13,36 +13,45 @@
 //! - A summary of the `sales_by_region` view with a small bar chart.
 //! - A filter box: `status = 'paid' order by total desc` becomes the live query.
 //! - A connection badge. Offline, the data stays and commands wait in the runtime's outbox.
+//! - "Export PDF" (the main screen, one page) and "Export orders" (every row, paginated): vector
+//!   PDFs drawn from the same widgets by `lucarne-pdf` ([`export`], native only).
+//! - English, Arabic and Hebrew ([`i18n`], Fluent), switched at runtime; in Arabic and Hebrew
+//!   the whole screen (and its PDFs) mirrors right to left.
 
 mod chart;
 mod desk;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod export;
+pub mod i18n;
 
 pub use desk::{
-    Action, Config, Desk, Message, Order, Pending, Region, Sent, deliver, parse_filter, subscription, title,
-    update, view,
+    Action, Config, DEFAULT_VIEWPORT, Desk, Message, Order, Pending, Region, Screen, Sent, deliver,
+    parse_filter, subscription, title, update, view,
 };
 
 /// The connection state the desk's badge shows.
 pub use lucarne_widgets::Connection;
 
-/// The fonts the app renders with (Noto Sans with Arabic and Hebrew, bundled with Lucarne),
-/// loaded explicitly so screen, tests and PDF shape text with the same faces.
+/// The fonts the app renders with (Noto Sans with Arabic and Hebrew, bundled with Lucarne in
+/// `lucarne-fonts`, the same bytes `lucarne-pdf` embeds; subsets in the browser build), loaded
+/// explicitly so screen, tests and PDF shape text with the same faces.
 pub fn fonts() -> [&'static [u8]; 4] {
-    lucarne_pdf::fonts()
+    lucarne_fonts::fonts()
 }
 
 /// The app's default font family.
-pub const DEFAULT_FONT: iced::Font = lucarne_pdf::DEFAULT_FONT;
+pub const DEFAULT_FONT: iced::Font = iced::Font::with_name(lucarne_fonts::DEFAULT_FAMILY);
 
 /// Runs the desktop app until its window is closed.
 pub fn run(config: Config) -> iced::Result {
     let boot = move || Desk::new(config.clone());
-    fonts()
-        .into_iter()
-        .fold(iced::application(boot, update, view), |app, font| app.font(font))
+    // Every face natively; in the browser all but bold, which only the PDF export uses.
+    lucarne_fonts::screen()
+        .iter()
+        .fold(iced::application(boot, update, view), |app, font| app.font(*font))
         .default_font(DEFAULT_FONT)
         .title(title)
         .subscription(subscription)
-        .window_size((1100.0, 700.0))
+        .window_size(DEFAULT_VIEWPORT)
         .run()
 }

@@ -15,6 +15,9 @@ use lucarne_runtime::{
 use lucarne_server::{Commands, GatewayConfig, Store, demo};
 use serde_json::{Value, json};
 
+mod pdf;
+mod token;
+
 #[derive(Parser)]
 #[command(name = "lucarne", version, about = "Live SQL views pushed to every client")]
 struct Cli {
@@ -67,10 +70,19 @@ enum Cmd {
         #[command(flatten)]
         connect: Connect,
     },
+    /// Print a capability token signed with the server's key (`--views`, `--commands`, `--define`).
+    Token(token::TokenArgs),
     /// Views on the server.
     View {
         #[command(subcommand)]
         command: ViewCmd,
+    },
+    /// Export a screen of the reference app (the order desk) as a vector PDF.
+    Pdf {
+        #[command(flatten)]
+        args: pdf::PdfArgs,
+        #[command(flatten)]
+        connect: Connect,
     },
 }
 
@@ -123,7 +135,8 @@ struct Serve {
     /// Orders the demo seeds into an empty log.
     #[arg(long, default_value_t = 300)]
     demo_seed: usize,
-    /// Let clients define, replace and drop views at runtime (always on with --demo).
+    /// Let anonymous clients of an open server (--demo or --open on loopback) define, replace and
+    /// drop views; with tokens, their `define` right decides.
     #[arg(long, env = "LUCARNE_ALLOW_DEFINE")]
     allow_define: bool,
     /// Refuse a runtime view whose build would fold more events than this.
@@ -132,6 +145,12 @@ struct Serve {
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = 15.0)]
     ping_interval: f64,
+    /// Serve the browser bundle (`cargo xtask web`) from this directory; default `web/dist`
+    /// when it exists.
+    #[arg(long, env = "LUCARNE_WEB_DIR")]
+    web_dir: Option<PathBuf>,
+    #[command(flatten)]
+    security: token::Security,
 }
 
 fn main() -> std::process::ExitCode {
@@ -168,6 +187,7 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Cmd::Serve(serve) => serve_cmd(serve).await.map(|()| 0),
+        Cmd::Token(args) => token::run(args),
         Cmd::Watch { view, once, filter, order_by, limit, connect } => {
             let mut query = Query::view(view);
             query.filter = filter;
@@ -182,6 +202,7 @@ async fn run(cli: Cli) -> Result<u8> {
             list(&client(&connect), json).await.map(|()| 0)
         }
         Cmd::View { command: ViewCmd::Define { sql, connect } } => define(&client(&connect), &sql).await,
+        Cmd::Pdf { args, connect } => pdf::run(args, client(&connect)).await,
         Cmd::View { command: ViewCmd::Drop { name, connect } } => {
             let client = client(&connect);
             match online(|| client.drop_view(&name)).await? {
@@ -353,14 +374,16 @@ async fn serve_cmd(args: Serve) -> Result<()> {
     if !rebuilt.is_empty() {
         tracing::info!("built views from the log: {}", rebuilt.join(", "));
     }
+    // Who may define views is the gateway's decision (tokens' `define`, or --allow-define for
+    // anonymous clients of an open server).
     let policy = lucarne_server::engine::ViewPolicy {
-        allow_define: args.allow_define || args.demo,
+        allow_define: true,
         max_backfill_events: args.max_backfill_events,
     };
     let engine = lucarne_server::Engine::with_policy(store, commands, policy);
     let config = GatewayConfig {
         ping_interval: Duration::from_secs_f64(args.ping_interval.max(0.1)),
-        ..Default::default()
+        ..token::gateway_config(&args.security, args.listen, &args.data, args.demo, args.allow_define)?
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -380,6 +403,9 @@ async fn serve_cmd(args: Serve) -> Result<()> {
             tracing::info!("demo: seeded {} commands", args.demo_seed);
         }
         tokio::spawn(generator.run(args.demo_rate));
+    }
+    if let Some(web) = lucarne_server::web::set_dir(args.web_dir.clone()) {
+        tracing::info!("serving the browser bundle from {} at http://{addr}/", web.display());
     }
     tracing::info!(
         "lucarne serving on http://{addr} (WebSocket ws://{addr}/ws, data {})",

@@ -107,6 +107,7 @@ pub(crate) fn compose<S: Sink>(
     plan: &Plan,
     options: &PdfOptions,
     sink: &mut S,
+    progress: &mut dyn FnMut(crate::Progress),
 ) -> Result<usize, PdfError> {
     let (page_w, page_h) = options.page_points();
     let (left, top, _, _) = options.content_box();
@@ -196,6 +197,7 @@ pub(crate) fn compose<S: Sink>(
             }
         }
         sink.end_page();
+        progress(crate::Progress::Page { done: index + 1, pages: count });
     }
     Ok(count)
 }

@@ -86,10 +86,37 @@ pub fn export<'a, Message, R: Recorder>(
     export_report(element, options).map(|exported| exported.pdf)
 }
 
+/// How far an export is, for a progress bar: see [`export_with_progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The element is laid out and recorded, and cut into this many pages.
+    Planned {
+        /// Pages the document will have.
+        pages: usize,
+    },
+    /// `done` pages of `pages` are drawn.
+    Page {
+        /// Pages drawn so far.
+        done: usize,
+        /// Pages in all.
+        pages: usize,
+    },
+}
+
 /// [`export`], also returning the page count and the warnings.
 pub fn export_report<'a, Message, R: Recorder>(
     element: impl Into<Element<'a, Message, Theme, R>>,
     options: &PdfOptions,
+) -> Result<Exported, PdfError> {
+    export_with_progress(element, options, &mut |_| {})
+}
+
+/// [`export_report`], telling `progress` when the pages are planned and as each is drawn
+/// (then the file is written, which takes a fraction of the time).
+pub fn export_with_progress<'a, Message, R: Recorder>(
+    element: impl Into<Element<'a, Message, Theme, R>>,
+    options: &PdfOptions,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<Exported, PdfError> {
     options.validate()?;
     load_fonts()?;
@@ -103,8 +130,9 @@ pub fn export_report<'a, Message, R: Recorder>(
     )?;
     let warnings = std::mem::take(&mut scene.warnings);
     let plan = compose::plan(&scene, layout, options)?;
+    progress(Progress::Planned { pages: plan.windows.len() });
     let mut sink = sink::PrintPdf::new(&options.title);
-    let pages = compose::compose(&mut scene, &plan, options, &mut sink)?;
+    let pages = compose::compose(&mut scene, &plan, options, &mut sink, progress)?;
     let pdf = sink.finish(&sink::Metadata {
         title: &options.title,
         author: options.author.as_deref(),

@@ -1,0 +1,172 @@
+//! The desk on paper: "Export orders" prints every row of the table (not only the visible
+//! ones), in the table's order, paginated without splitting a row; "Export PDF" prints the main
+//! screen on one page. Read back with poppler (`pdftotext`, `pdffonts`) and `qpdf --check`.
+
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; a failure fails the test
+
+use std::path::Path;
+use std::process::Command;
+
+use lucarne::protocol::{Position, Row};
+use lucarne::{Client, ClientConfig, ViewEvent};
+use lucarne_app::export::{PRINT_ROW_HEIGHT, Screen, export, options};
+use lucarne_app::i18n::{Locale, strip_isolates};
+use lucarne_app::{Config, Desk, Message, update};
+use serde_json::json;
+
+const CUSTOMERS: [&str; 4] = ["Ada Lovelace", "مريم العلي", "יוסף לוי", "Grace Hopper"];
+
+/// A desk holding `n` orders `o-0000…`, whose totals run backwards so that sorting by total
+/// reverses the key order.
+fn desk_with(n: usize, desk: Desk) -> Desk {
+    let mut desk = desk;
+    let rows = (0..n)
+        .map(|i| {
+            let region = ["eu", "us", "mena"][i % 3];
+            Row {
+                key: json!(format!("o-{i:04}")),
+                row: json!({
+                    "order_id": format!("o-{i:04}"),
+                    "customer": CUSTOMERS[i % CUSTOMERS.len()],
+                    "region": region,
+                    "total": (n - i) as f64 + 0.25,
+                    "status": "paid",
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let snapshot = ViewEvent::Snapshot { at: Position { epoch: 1, version: 1 }, rows, resynced: None };
+    let _ = update(&mut desk, Message::Orders(snapshot));
+    desk
+}
+
+fn offline_desk() -> Desk {
+    Desk::with_client(Client::connect(ClientConfig::new("ws://127.0.0.1:9/ws")))
+}
+
+fn tool(program: &str, args: &[&str], pdf: &Path) -> String {
+    let out = Command::new(program).args(args).arg(pdf).arg("-").output();
+    let out = out.unwrap_or_else(|e| panic!("{program} must be installed (cargo xtask setup): {e}"));
+    assert!(out.status.success(), "{program} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn page_text(pdf: &Path, page: usize) -> String {
+    let p = page.to_string();
+    tool("pdftotext", &["-layout", "-f", &p, "-l", &p], pdf)
+}
+
+fn check_file(pdf: &Path) {
+    let out = Command::new("qpdf").arg("--check").arg(pdf).output().expect("qpdf must be installed");
+    assert!(out.status.success(), "qpdf --check: {}", String::from_utf8_lossy(&out.stdout));
+    let fonts = Command::new("pdffonts").arg(pdf).output().expect("pdffonts");
+    let fonts = String::from_utf8_lossy(&fonts.stdout).into_owned();
+    for line in fonts.lines().skip(2) {
+        // name type encoding emb sub uni …
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let n = cols.len();
+        assert_eq!(&cols[n - 5..n - 2], ["yes", "yes", "yes"], "embedded, subset, ToUnicode: {line}");
+    }
+}
+
+/// Exports every order; checks pages, order, completeness and that no row is cut.
+fn check_orders(n: usize, sort_by_total: bool) {
+    let mut desk = desk_with(n, offline_desk());
+    if sort_by_total {
+        let _ = update(&mut desk, Message::Sort(3));
+    }
+    let exported = export(&desk, Screen::Orders, &options(&desk, Screen::Orders), &mut |_| {}).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("orders.pdf");
+    std::fs::write(&pdf, &exported.pdf).unwrap();
+    check_file(&pdf);
+
+    // A4 portrait, 36 pt margins: the content box is (841.89 - 72) / 0.75 px high; the header
+    // row plus `n` rows of PRINT_ROW_HEIGHT, none split.
+    let per_page = ((297.0_f32 * 72.0 / 25.4 - 72.0) / 0.75 / PRINT_ROW_HEIGHT).floor() as usize;
+    assert_eq!(exported.pages, (n + 1).div_ceil(per_page), "pages for {n} rows");
+
+    let mut seen = Vec::new();
+    for page in 1..=exported.pages {
+        let text = page_text(&pdf, page);
+        assert!(text.contains(&format!("Page {page} of {}", exported.pages)), "page number on page {page}");
+        let header = format!("Lucarne order desk · {} orders", Locale::En.number(n as f64, 0));
+        assert!(text.contains(&header), "header on page {page}");
+        for line in text.lines() {
+            let Some(id) = line.split_whitespace().find(|w| w.starts_with("o-")) else { continue };
+            let i: usize = id[2..].parse().unwrap();
+            // The whole row is on this line of this page: its total and status with it.
+            let total = Locale::En.number((n - i) as f64 + 0.25, 2);
+            assert!(line.contains(&total), "row {id} whole: {line:?}");
+            assert!(line.contains("paid"), "row {id} whole: {line:?}");
+            seen.push(i);
+        }
+    }
+    let mut expected: Vec<usize> = (0..n).collect();
+    if sort_by_total {
+        expected.reverse();
+    }
+    assert_eq!(seen, expected, "every row exactly once, in the table's order");
+    let all = tool("pdftotext", &[], &pdf);
+    assert!(all.contains("Customer") && all.contains("Status"), "the table's header row");
+    for customer in CUSTOMERS.iter().take(n) {
+        assert!(all.contains(customer), "{customer} extracted in logical order");
+    }
+}
+
+#[test]
+fn export_orders_prints_every_row_once_in_table_order_on_numbered_pages() {
+    check_orders(1_000, true);
+}
+
+#[test]
+fn export_orders_of_an_empty_table_is_one_page_with_the_header() {
+    check_orders(0, false);
+}
+
+#[test]
+fn export_pdf_prints_the_main_screen_on_one_page() {
+    let desk = desk_with(50, offline_desk());
+    let exported = export(&desk, Screen::Main, &options(&desk, Screen::Main), &mut |_| {}).unwrap();
+    assert_eq!(exported.pages, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("main.pdf");
+    std::fs::write(&pdf, &exported.pdf).unwrap();
+    check_file(&pdf);
+    let text = tool("pdftotext", &[], &pdf);
+    for visible in
+        ["Lucarne order desk", "Sales by region", "Export orders", "o-0000", "Ada Lovelace", "مريم العلي"]
+    {
+        assert!(text.contains(visible), "{visible:?} in {text}");
+    }
+    // Only the rows the window shows: the table is virtualized on screen and on paper alike.
+    assert!(!text.contains("o-0049"), "a row below the fold is not on the screen's page");
+}
+
+#[test]
+fn the_export_buttons_write_files_and_say_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new("ws://127.0.0.1:9/ws").export_dir(dir.path());
+    let mut desk = desk_with(120, Desk::new(config));
+    for screen in [Screen::Main, Screen::Orders] {
+        let _ = update(&mut desk, Message::Export(screen));
+        // The path is an isolated argument of the sentence: compare without the isolates.
+        let notice = strip_isolates(&desk.notice().unwrap_or_default());
+        assert!(notice.starts_with("Saved "), "{notice}");
+        let path = notice["Saved ".len()..].split(" (").next().unwrap();
+        assert!(path.contains(screen.name()), "{path}");
+        let bytes = std::fs::read(path).unwrap();
+        assert!(bytes.starts_with(b"%PDF-"));
+    }
+    // An unwritable directory is said, not a panic.
+    let mut desk = desk_with(3, Desk::new(Config::new("ws://127.0.0.1:9/ws").export_dir("/nonexistent/dir")));
+    let _ = update(&mut desk, Message::Export(Screen::Orders));
+    assert!(
+        strip_isolates(&desk.notice().unwrap_or_default()).starts_with("Could not save /nonexistent/dir/"),
+        "{:?}",
+        desk.notice()
+    );
+}
