@@ -4,6 +4,14 @@
 //! `skeleton`: command → ack-carrying delta round trip on the durable store (p50/p99), against a
 //! bare WebSocket echo and a bare fsync'd redb commit; and ingest (events/s through the gateway
 //! with the demo views), against bare redb appends of the same events.
+//!
+//! `fanout`: one view change to N subscribed WebSocket clients (latency, messages/s, loss, gaps)
+//! and memory per idle connection, against a bare tokio-tungstenite broadcast and `nats-server`
+//! (see `fanout.rs`).
+
+mod bare;
+mod fanout;
+mod nats;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,6 +61,22 @@ enum Bench {
         #[arg(long, default_value_t = 1000)]
         queries: usize,
     },
+    /// One view change to N WebSocket clients, against a bare broadcast and nats-server.
+    Fanout {
+        #[command(flatten)]
+        args: fanout::Args,
+        /// Run `skeleton` first (2 000 round trips, 10 000 ingest commands), in the same run.
+        #[arg(long)]
+        skeleton: bool,
+    },
+    /// A server for `fanout`, in its own process (started by `fanout`).
+    #[command(hide = true)]
+    FanoutServer {
+        kind: fanout::Kind,
+        /// The store's folder (lucarne).
+        #[arg(long)]
+        data: Option<std::path::PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -62,6 +86,14 @@ async fn main() -> Result<()> {
             skeleton(commands, ingest, clients, window).await
         }
         Bench::Views { events, backfill, queries } => views(events, backfill, queries),
+        Bench::Fanout { args, skeleton: with_skeleton } => {
+            if with_skeleton {
+                skeleton(2000, 10_000, 8, 64).await?;
+                println!();
+            }
+            fanout::run(args).await
+        }
+        Bench::FanoutServer { kind, data } => fanout::serve_child(kind, data).await,
     }
 }
 

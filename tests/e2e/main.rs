@@ -2,9 +2,13 @@
 
 mod app_load;
 mod bad_input;
+mod browser;
 mod cli;
 mod desktop;
+mod faults;
 mod live_queries;
+mod pdf;
+mod security;
 mod skeleton;
 mod support;
 mod views;

@@ -3,8 +3,15 @@
 //! - `setup`: installs what is missing on a fresh Debian machine (rustup components, apt packages).
 //! - `demo`: builds and runs `lucarne serve --demo` on 127.0.0.1:7300, and opens the desktop
 //!   order desk when a display is present.
-//! - `test`: formatting, clippy (`-D warnings`) and every test.
+//! - `test`: formatting, clippy (`-D warnings`, also for `wasm32`), the browser bundle, every test.
+//! - `web`: the browser bundle in `web/dist` (installs the wasm target, wasm-bindgen-cli at the
+//!   Cargo.lock version and, when npm is there, binaryen's wasm-opt); prints its sizes.
 //! - `bench skeleton`: the load benchmark of the walking skeleton, figures against baselines.
+//! - `bench fanout`: one view change to N WebSocket clients against a bare broadcast and
+//!   nats-server; memory per idle connection.
+//! - `fuzz [TARGET] [--seconds N]`: cargo-fuzz on the protocol decoder, the SQL view parser and
+//!   the command payload path (also a few seconds of each in `test`).
+//! - `bench pdf`: PDF export of 1 000 orders against headless Chromium's print-to-pdf.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,6 +43,29 @@ enum Task {
         #[arg(long)]
         no_lint: bool,
     },
+    /// Build the browser bundle into `web/dist` and print its size.
+    Web {
+        /// Skip wasm-opt even when it is available.
+        #[arg(long)]
+        no_opt: bool,
+        /// Remake the font subsets in `assets/fonts/web/` (needs `pyftsubset`, Debian `fonttools`).
+        #[arg(long)]
+        subset_fonts: bool,
+        /// Then measure the time to the first frame in headless Chromium (the ignored test
+        /// `browser::first_frame_in_headless_chromium`: a native build of the e2e tests).
+        #[arg(long)]
+        measure: bool,
+    },
+    /// Fuzz the protocol decoder, the SQL view parser and the command payload path
+    /// (cargo-fuzz on nightly; both are installed when missing). Crashes land in
+    /// `fuzz/artifacts/TARGET/`.
+    Fuzz {
+        /// One target (`protocol_decode`, `sql_view`, `command_payload`); all by default.
+        target: Option<String>,
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Run a benchmark: `skeleton`.
     Bench {
         /// Which benchmark.
@@ -53,7 +83,19 @@ fn main() -> Result<()> {
         Task::Setup => setup(),
         Task::Demo { args } => demo(&args),
         Task::Test { no_lint } => test(no_lint),
+        Task::Web { no_opt, subset_fonts, measure } => {
+            web(!no_opt, subset_fonts)?;
+            if measure {
+                let mut cmd = cargo();
+                cmd.args(["test", "-p", "lucarne-cli", "--test", "e2e", "browser::first_frame", "--"])
+                    .args(["--ignored", "--nocapture"])
+                    .env("LUCARNE_BROWSER_TEST", "require");
+                run(cmd)?;
+            }
+            Ok(())
+        }
         Task::Bench { name, args } => bench(&name, &args),
+        Task::Fuzz { target, seconds } => fuzz(target.as_deref(), seconds),
     }
 }
 
@@ -94,6 +136,13 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("mesa-vulkan-drivers", "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"),
     ("xdotool", "/usr/bin/xdotool"),
     ("imagemagick", "/usr/bin/import"),
+    // The browser build in a real browser (tests/e2e/browser.rs), driven over WebDriver; brotli
+    // precompresses the bundle.
+    ("chromium", "/usr/bin/chromium"),
+    ("chromium-driver", "/usr/bin/chromedriver"),
+    ("brotli", "/usr/bin/brotli"),
+    // `bench fanout`: the broker baseline, over its WebSocket listener.
+    ("nats-server", "/usr/sbin/nats-server"),
 ];
 
 fn apt_install() -> Result<()> {
@@ -143,6 +192,11 @@ fn demo(args: &[String]) -> Result<()> {
         build.args(["--package", "lucarne-app", "--bin", "lucarne", "--bin", "lucarne-desktop"]);
     }
     run(build)?;
+    if root().join("web/dist/index.html").is_file() {
+        eprintln!("\nThe order desk in a browser: http://127.0.0.1:7300/ (the bundle in web/dist)");
+    } else {
+        eprintln!("\n(no browser bundle yet: `cargo xtask web` builds it, then the demo serves it)");
+    }
     eprintln!(
         "\nLucarne demo on http://127.0.0.1:7300 (WebSocket ws://127.0.0.1:7300/ws). In another terminal:\n\
          \n  cargo run -q -p lucarne-cli -- watch orders\
@@ -185,11 +239,63 @@ fn test(no_lint: bool) -> Result<()> {
         let mut clippy = cargo();
         clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
         run(clippy)?;
+        // Every crate the browser build uses must build and lint on wasm32.
+        wasm_target()?;
+        let mut clippy = cargo();
+        clippy.args(["clippy", "--target", WASM_TARGET]).args(WASM_CRATES.iter().flat_map(|c| ["-p", c]));
+        clippy.args(["--features", "lucarne-runtime/iced", "--", "-D", "warnings"]);
+        run(clippy)?;
     }
+    // The browser test (tests/e2e/browser.rs) opens the bundle: build it first.
+    web(true, false)?;
     let mut tests = cargo();
-    tests.args(["test", "--workspace"]);
+    // Here the browser test must run: it fails instead of skipping when Chromium is missing.
+    tests.args(["test", "--workspace"]).env("LUCARNE_BROWSER_TEST", "require");
     run(tests)?;
+    // A few seconds of fuzzing per target: `cargo xtask fuzz` runs longer.
+    let seconds = std::env::var("LUCARNE_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    fuzz(None, seconds)?;
     eprintln!("\nall checks passed in {:.0}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The cargo-fuzz targets in `fuzz/`.
+const FUZZ_TARGETS: [&str; 3] = ["protocol_decode", "sql_view", "command_payload"];
+
+/// Runs cargo-fuzz on each target (or one) for `seconds`, from the committed seeds
+/// (`fuzz/seeds/TARGET`) and the corpus grown by earlier runs (`fuzz/corpus/TARGET`, ignored by
+/// git). No sanitizer: the workspace has no unsafe code; the fuzzer looks for panics, aborts,
+/// timeouts and runaway memory.
+fn fuzz(target: Option<&str>, seconds: u64) -> Result<()> {
+    let targets: Vec<&str> = match target {
+        Some(t) if FUZZ_TARGETS.contains(&t) => vec![t],
+        Some(t) => bail!("no fuzz target named {t:?} (known: {})", FUZZ_TARGETS.join(", ")),
+        None => FUZZ_TARGETS.to_vec(),
+    };
+    if !has_output("rustup", &["run", "nightly", "rustc", "--version"]) {
+        let mut cmd = Command::new("rustup");
+        cmd.args(["toolchain", "install", "nightly", "--profile", "minimal"]);
+        run(cmd)?;
+    }
+    if !has_output("cargo", &["fuzz", "--version"]) {
+        let mut cmd = cargo();
+        cmd.args(["install", "cargo-fuzz", "--locked"]);
+        run(cmd)?;
+    }
+    for target in targets {
+        let corpus = format!("fuzz/corpus/{target}");
+        std::fs::create_dir_all(&corpus).with_context(|| format!("cannot create {corpus}"))?;
+        let mut cmd = Command::new("cargo");
+        cmd.args(["+nightly", "fuzz", "run", "--sanitizer", "none", target, &corpus])
+            .arg(format!("fuzz/seeds/{target}"))
+            .args(["--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=2048", "-timeout=10"])
+            // rustup's proxies pick the toolchain from `+nightly`; a parent cargo's variables
+            // must not pin the stable one.
+            .env_remove("CARGO")
+            .env_remove("RUSTC")
+            .env_remove("RUSTUP_TOOLCHAIN");
+        run(cmd)?;
+    }
     Ok(())
 }
 
@@ -205,6 +311,17 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
             cmd.args(["run", "--release", "--package", "lucarne-bench", "--", "views"]).args(args);
             run(cmd)
         }
+        "fanout" => {
+            // One view change to 10 000 / 1 000 WebSocket clients, against a bare broadcast and
+            // nats-server; memory per idle connection. `--skeleton` adds the round trip and
+            // ingest figures to the same run.
+            if !has_output("nats-server", &["--version"]) {
+                eprintln!("nats-server is missing (`cargo xtask setup` installs it): its rows are left out");
+            }
+            let mut cmd = cargo();
+            cmd.args(["run", "--release", "--package", "lucarne-bench", "--", "fanout"]).args(args);
+            run(cmd)
+        }
         "live-table" => {
             // The desk with 100 000 rows under 5 000 deltas/s: frame time (apply, view + layout,
             // draw recording, tiny-skia rasterization). Arguments: [ROWS RATE SECONDS].
@@ -212,6 +329,211 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
             cmd.args(["bench", "--package", "lucarne-app", "--bench", "live_table", "--"]).args(args);
             run(cmd)
         }
-        other => bail!("no benchmark named {other:?} (known: skeleton, views, live-table)"),
+        "pdf" => {
+            // Export of 1 000 orders vs headless Chromium's print-to-pdf of the same rows, and
+            // the main screen. Arguments: [ROWS RUNS].
+            let mut cmd = cargo();
+            cmd.args(["bench", "--package", "lucarne-app", "--bench", "export", "--"]).args(args);
+            run(cmd)
+        }
+        other => bail!("no benchmark named {other:?} (known: skeleton, views, fanout, live-table, pdf)"),
     }
+}
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// The crates that must build for the browser.
+const WASM_CRATES: &[&str] = &[
+    "lucarne-protocol",
+    "lucarne-runtime",
+    "lucarne",
+    "lucarne-widgets",
+    "lucarne-fonts",
+    "lucarne-app",
+    "lucarne-web",
+];
+
+fn wasm_target() -> Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    if installed.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == WASM_TARGET)) {
+        return Ok(());
+    }
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", WASM_TARGET]);
+    run(cmd)
+}
+
+/// The version of a package in Cargo.lock.
+fn locked_version(name: &str) -> Result<String> {
+    let lock = std::fs::read_to_string("Cargo.lock").context("cannot read Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == format!("name = \"{name}\"")
+            && let Some(version) = lines.next().and_then(|l| l.strip_prefix("version = \""))
+        {
+            return Ok(version.trim_end_matches('"').to_owned());
+        }
+    }
+    bail!("{name} is not in Cargo.lock")
+}
+
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// wasm-bindgen-cli at exactly the version of the `wasm-bindgen` crate in Cargo.lock (the glue
+/// and the crate must agree). Without `--locked`: its lockfile names crates this registry lacks.
+fn wasm_bindgen() -> Result<String> {
+    let version = locked_version("wasm-bindgen")?;
+    let found = output("wasm-bindgen", &["--version"]);
+    if found.as_deref() != Some(&format!("wasm-bindgen {version}")) {
+        let mut cmd = cargo();
+        cmd.args(["install", "wasm-bindgen-cli", "--version", &version]);
+        run(cmd)?;
+    }
+    Ok("wasm-bindgen".into())
+}
+
+/// binaryen's wasm-opt from npm (version 132), installed under `target/web-tools`. Debian's
+/// binaryen (108) is never used: its output fails to instantiate. `None` without npm.
+fn wasm_opt() -> Option<PathBuf> {
+    let tools = root().join("target/web-tools");
+    let bin = tools.join("node_modules/.bin/wasm-opt");
+    if !bin.exists() {
+        if !has_output("npm", &["--version"]) {
+            eprintln!("(npm is missing: the bundle is not passed through wasm-opt)");
+            return None;
+        }
+        let mut cmd = Command::new("npm");
+        cmd.args(["install", "--no-audit", "--no-fund", "--prefix"]).arg(&tools).arg("binaryen@132.0.0");
+        if let Err(e) = run(cmd) {
+            eprintln!("(cannot install binaryen from npm, the bundle is not optimised: {e:#})");
+            return None;
+        }
+    }
+    bin.exists().then_some(bin)
+}
+
+/// Remakes the browser's font subsets (see `assets/fonts/web/README.md`).
+fn subset_fonts() -> Result<()> {
+    const LATIN: &str = "U+0020-007E,U+00A0-017F,U+2010-2027,U+2030-203A,U+20AC,U+2122,U+2190-2193,U+2212";
+    let fonts = [
+        ("NotoSans-Regular.ttf", LATIN),
+        ("NotoSans-Bold.ttf", LATIN),
+        ("NotoSansArabic-Regular.ttf", "U+0600-06FF,U+200C-200F"),
+        ("NotoSansHebrew-Regular.ttf", "U+0590-05FF,U+200C-200F,U+FB1D-FB4F"),
+    ];
+    for (file, ranges) in fonts {
+        let mut cmd = Command::new("pyftsubset");
+        cmd.arg(format!("assets/fonts/{file}"))
+            .arg(format!("--unicodes={ranges}"))
+            .arg("--no-hinting")
+            .arg(format!("--output-file=assets/fonts/web/{file}"));
+        run(cmd)?;
+    }
+    Ok(())
+}
+
+/// Every file under `dir` (wasm-bindgen may add `snippets/…`), sorted.
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Sizes of one file: raw, and of its `.gz` (gzip -9) and `.br` (brotli -q 11) siblings (0
+/// when missing).
+fn sizes(path: &Path) -> Result<[u64; 3]> {
+    let size = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::fs::metadata(PathBuf::from(name)).map_or(0, |m| m.len())
+    };
+    Ok([std::fs::metadata(path)?.len(), size(".gz"), size(".br")])
+}
+
+/// Builds the browser bundle into `web/dist`, precompresses it and prints what the page loads.
+/// Returns the total `[raw, gzip, brotli]`.
+fn web(optimise: bool, remake_fonts: bool) -> Result<[u64; 3]> {
+    let started = Instant::now();
+    if remake_fonts {
+        subset_fonts()?;
+    }
+    wasm_target()?;
+    let bindgen = wasm_bindgen()?;
+    let mut build = cargo();
+    build.args(["build", "--package", "lucarne-web", "--target", WASM_TARGET, "--profile", "wasm-release"]);
+    run(build)?;
+    let dist = root().join("web/dist");
+    if dist.exists() {
+        std::fs::remove_dir_all(&dist).context("cannot empty web/dist")?;
+    }
+    let mut glue = Command::new(&bindgen);
+    glue.args(["--target", "web", "--no-typescript", "--remove-name-section", "--remove-producers-section"])
+        .arg("--out-dir")
+        .arg(&dist)
+        .arg(root().join("target").join(WASM_TARGET).join("wasm-release/lucarne-web.wasm"));
+    run(glue)?;
+    let module = dist.join("lucarne-web_bg.wasm");
+    if optimise && let Some(opt) = wasm_opt() {
+        let mut cmd = Command::new(opt);
+        // The wasm features rustc enables by default for wasm32-unknown-unknown (every current
+        // browser has them); binaryen refuses the module without them.
+        cmd.arg("-Oz").args([
+            "--enable-bulk-memory",
+            "--enable-bulk-memory-opt",
+            "--enable-nontrapping-float-to-int",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+            "--enable-reference-types",
+            "--enable-multivalue",
+        ]);
+        cmd.arg(&module).arg("-o").arg(&module);
+        run(cmd)?;
+    }
+    for page in ["index.html", "start.js"] {
+        std::fs::copy(Path::new("web").join(page), dist.join(page))
+            .with_context(|| format!("cannot copy web/{page}"))?;
+    }
+    let files = files_under(&dist)?;
+    // Precompressed siblings for the server (`.gz` always, `.br` when brotli is installed).
+    for file in &files {
+        let mut gz = Command::new("gzip");
+        gz.args(["-9", "-k", "-f", "-n"]).arg(file);
+        run(gz)?;
+        if has_output("brotli", &["--version"]) {
+            let mut br = Command::new("brotli");
+            br.args(["-q", "11", "-k", "-f"]).arg(file);
+            run(br)?;
+        }
+    }
+    eprintln!("\nweb/dist — what the page loads (fonts are compiled into the wasm module):");
+    eprintln!("{:<28} {:>10} {:>10} {:>10}", "file", "raw", "gzip -9", "brotli 11");
+    let mut total = [0u64; 3];
+    for file in &files {
+        let size = sizes(file)?;
+        let name = file.strip_prefix(&dist).unwrap_or(file).display().to_string();
+        eprintln!("{name:<28} {:>10} {:>10} {:>10}", size[0], size[1], size[2]);
+        for (t, s) in total.iter_mut().zip(size) {
+            *t += s;
+        }
+    }
+    eprintln!("{:<28} {:>10} {:>10} {:>10}", "total", total[0], total[1], total[2]);
+    eprintln!(
+        "(built in {:.0}s; serve with `cargo xtask demo`, open http://127.0.0.1:7300/)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(total)
 }
