@@ -8,11 +8,13 @@
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; a failure fails the test
 
-use std::borrow::Cow;
+mod common;
+
+use common::{settings, tiny_skia};
 use std::path::Path;
 use std::process::Command;
 
-use iced::{Rectangle, Settings, Theme};
+use iced::{Rectangle, Theme};
 use iced_test::selector::Candidate;
 use iced_test::{Error, Simulator, selector};
 use lucarne::protocol::{Position, Row};
@@ -22,32 +24,6 @@ use lucarne_app::i18n::{Locale, strip_isolates};
 use lucarne_app::{Config, Desk, Message, title, update, view};
 use lucarne_widgets::{Direction, Placed};
 use serde_json::json;
-
-/// True when this process renders with tiny-skia; otherwise runs `test` in a child that does,
-/// checks it passed, and returns false.
-fn tiny_skia(test: &str) -> bool {
-    if std::env::var("ICED_TEST_BACKEND").is_ok_and(|b| b == "tiny-skia") {
-        return true;
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let output = Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("ICED_TEST_BACKEND", "tiny-skia")
-        .output()
-        .expect("run the test again");
-    let log =
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success() && log.contains("1 passed"), "{test} under tiny-skia failed:\n{log}");
-    false
-}
-
-fn settings() -> Settings {
-    Settings {
-        fonts: lucarne_app::fonts().into_iter().map(Cow::Borrowed).collect(),
-        default_font: lucarne_app::DEFAULT_FONT,
-        ..Settings::default()
-    }
-}
 
 const WIDTH: f32 = 1100.0;
 const HEIGHT: f32 = 700.0;

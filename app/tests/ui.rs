@@ -5,10 +5,11 @@
 //! is already set, so that a machine with a Vulkan driver (lavapipe) still renders the
 //! reference pictures with the same software renderer.
 
-use std::borrow::Cow;
-use std::process::Command;
+mod common;
 
-use iced::{Settings, Theme};
+use common::{settings, tiny_skia};
+
+use iced::Theme;
 use iced_test::selector::Candidate;
 use iced_test::{Error, Simulator, selector};
 use lucarne::protocol::{CommandRef, Delta, Op, Position, Row};
@@ -16,32 +17,6 @@ use lucarne::{Client, ClientConfig, CommandError, ViewEvent};
 use lucarne_app::i18n::strip_isolates;
 use lucarne_app::{Desk, Message, update, view};
 use serde_json::json;
-
-/// True when this process renders with tiny-skia; otherwise runs `test` in a child that does,
-/// checks it passed, and returns false.
-fn tiny_skia(test: &str) -> bool {
-    if std::env::var("ICED_TEST_BACKEND").is_ok_and(|b| b == "tiny-skia") {
-        return true;
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let output = Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("ICED_TEST_BACKEND", "tiny-skia")
-        .output()
-        .expect("run the test again");
-    let log =
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success() && log.contains("1 passed"), "{test} under tiny-skia failed:\n{log}");
-    false
-}
-
-fn settings() -> Settings {
-    Settings {
-        fonts: lucarne_app::fonts().into_iter().map(Cow::Borrowed).collect(),
-        default_font: lucarne_app::DEFAULT_FONT,
-        ..Settings::default()
-    }
-}
 
 fn simulator(desk: &Desk) -> Simulator<'_, Message> {
     Simulator::with_size(settings(), (1100.0, 700.0), view(desk))
