@@ -480,6 +480,7 @@ impl State {
                 if let Some(sub) = self.sub_for(e.sub)
                     && let Some((at, rows)) = sub.incoming.take()
                 {
+                    tracing::debug!(view = %sub.query.view, ?at, rows = rows.len(), "snapshot");
                     sub.at = Some(at);
                     let resynced = sub.resync.take();
                     sub.emit(ViewEvent::Snapshot { at, rows, resynced });
@@ -494,6 +495,7 @@ impl State {
             }
             ServerMessage::Resync(r) => {
                 if let Some(sub) = self.sub_for(r.sub) {
+                    tracing::debug!(view = %sub.query.view, reason = ?r.reason, "resync");
                     sub.resync = Some(r.reason);
                     sub.emit(ViewEvent::Status(Status::Resyncing(r.reason)));
                 }
@@ -560,6 +562,7 @@ impl State {
         if let Some(wire) = e.sub
             && let Some(sub) = self.sub_for(wire)
         {
+            tracing::warn!(view = %sub.query.view, code = %e.code, "subscription refused: {}", e.message);
             sub.failed = true;
             sub.emit(ViewEvent::Failed { code: e.code, message: e.message });
             return;

@@ -103,6 +103,11 @@ struct Driver {
 }
 
 fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Value {
+    try_http(addr, method, path, body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One WebDriver call; `Err` with WebDriver's error and message.
+fn try_http(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
     let response = request(addr, method, path, body).expect("talk to chromedriver");
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
@@ -113,9 +118,9 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Val
     };
     let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     if let Some(error) = value["value"]["error"].as_str() {
-        panic!("WebDriver {method} {path}: {error}: {}", value["value"]["message"]);
+        return Err(format!("WebDriver {method} {path}: {error}: {}", value["value"]["message"]));
     }
-    value["value"].clone()
+    Ok(value["value"].clone())
 }
 
 fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<Vec<u8>> {
@@ -254,9 +259,14 @@ impl Driver {
     /// A PNG of the viewport (WebDriver's screenshot: the composited page at the viewport's
     /// size, not `chromium --screenshot`).
     fn screenshot(&self, path: &Path) {
-        let shot = self.call("GET", "/screenshot", None);
-        let png = base64(shot.as_str().expect("screenshot"));
-        std::fs::write(path, png).expect("write screenshot");
+        self.try_screenshot(path).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// A screenshot, or why there is none (a page still loading can refuse one).
+    fn try_screenshot(&self, path: &Path) -> Result<(), String> {
+        let shot = try_http(self.addr, "GET", &format!("/session/{}/screenshot", self.session), None)?;
+        let png = base64(shot.as_str().ok_or("a screenshot that is not a string")?);
+        std::fs::write(path, png).map_err(|e| format!("write {}: {e}", path.display()))
     }
 
     /// What the page logged (errors and panics show here).
@@ -340,7 +350,7 @@ fn send(server: &Server, command: &str, payload: &str) {
     assert!(out.status.success(), "{out:?}");
 }
 
-fn wait_for(what: &str, timeout: Duration, driver: &Driver, mut ok: impl FnMut() -> bool) {
+fn wait_for(what: &str, timeout: Duration, driver: &Driver, server: &Server, mut ok: impl FnMut() -> bool) {
     let started = Instant::now();
     while started.elapsed() < timeout {
         if ok() {
@@ -348,7 +358,12 @@ fn wait_for(what: &str, timeout: Duration, driver: &Driver, mut ok: impl FnMut()
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("timed out waiting for {what}; title {:?}; console:\n{}", driver.title(), driver.console());
+    panic!(
+        "timed out waiting for {what}; title {:?}; the page's console:\n{}\nthe server's log:\n{}",
+        driver.title(),
+        driver.console(),
+        server.log()
+    );
 }
 
 /// A TCP proxy in front of the server that can refuse WebSocket upgrades (and cut the open
@@ -411,7 +426,12 @@ impl Gate {
 fn first_frame(driver: &Driver, shot: &Path) -> f64 {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
-        driver.screenshot(shot);
+        // Right after navigating, a screenshot may be refused ("aborted by navigation"): retry.
+        if let Err(e) = driver.try_screenshot(shot) {
+            eprintln!("browser: no screenshot yet: {e}");
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
         let now = driver.eval("return performance.now()").as_f64().unwrap_or(f64::NAN);
         if region_stats(shot, "400x40+0+0").1 > 2 {
             return now;
@@ -548,7 +568,9 @@ fn the_browser_app_shows_changes_sends_commands_survives_restarts_and_reloads() 
     assert_eq!(viewport, json!([WIDTH, HEIGHT, 1]), "the viewport");
 
     // 1. The first frame, then every order the server has.
-    let page = format!("http://{}/", gate.addr);
+    // `?log=debug`: the runtime's story (connected, offline and why, resyncs) in the console,
+    // printed when a step times out.
+    let page = format!("http://{}/?log=debug", gate.addr);
     driver.go(&page);
     let painted = first_frame(&driver, &shot("first-frame.png"));
     let [wasm, canvas, draw, frame] = marks(&driver);
@@ -558,7 +580,9 @@ fn the_browser_app_shows_changes_sends_commands_survives_restarts_and_reloads() 
     );
     let all = server_orders(&server, None).len();
     assert!(all > 0);
-    wait_for("every order in the page", Duration::from_secs(30), &driver, || driver.title() == shows(all));
+    wait_for("every order in the page", Duration::from_secs(30), &driver, &server, || {
+        driver.title() == shows(all)
+    });
     let full = performance_now(&driver);
     eprintln!("browser: {all} orders shown {full:.0} ms after navigation");
 
@@ -566,7 +590,9 @@ fn the_browser_app_shows_changes_sends_commands_survives_restarts_and_reloads() 
     // makes none), largest first.
     driver.click(FILTER_BOX);
     driver.type_keys("total > 90000 order by total desc\u{E007}");
-    wait_for("the filtered (empty) table", Duration::from_secs(20), &driver, || driver.title() == shows(0));
+    wait_for("the filtered (empty) table", Duration::from_secs(20), &driver, &server, || {
+        driver.title() == shows(0)
+    });
     std::thread::sleep(Duration::from_millis(300));
     driver.screenshot(&shot("before.png"));
 
@@ -576,7 +602,7 @@ fn the_browser_app_shows_changes_sends_commands_survives_restarts_and_reloads() 
         "place_order",
         r#"{"order_id":"o-web1","customer":"Wanda Web","total":99999,"region":"eu"}"#,
     );
-    wait_for("the other client's order in the page", Duration::from_secs(20), &driver, || {
+    wait_for("the other client's order in the page", Duration::from_secs(20), &driver, &server, || {
         driver.title() == shows(1)
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -591,7 +617,7 @@ fn the_browser_app_shows_changes_sends_commands_survives_restarts_and_reloads() 
 
     // 4. "Pay" on that row: the command reaches the server (seen by the CLI).
     driver.click(FIRST_PAY);
-    wait_for("o-web1 paid on the server", Duration::from_secs(20), &driver, || {
+    wait_for("o-web1 paid on the server", Duration::from_secs(20), &driver, &server, || {
         status_of(&server, "o-web1") == "paid"
     });
     driver.screenshot(&shot("paid.png"));
@@ -610,7 +636,7 @@ fn the_browser_app_shows_changes_sends_commands_survives_restarts_and_reloads() 
         "place_order",
         r#"{"order_id":"o-web2","customer":"Walter Web","total":99998,"region":"us"}"#,
     );
-    wait_for("the order placed after the restart", Duration::from_secs(30), &driver, || {
+    wait_for("the order placed after the restart", Duration::from_secs(30), &driver, &server, || {
         driver.title() == shows(2)
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -625,7 +651,7 @@ fn the_browser_app_shows_changes_sends_commands_survives_restarts_and_reloads() 
     std::thread::sleep(Duration::from_millis(1000));
     let second_pay = (FIRST_PAY.0, FIRST_PAY.1 + ROW);
     driver.click(second_pay);
-    wait_for("the command kept in sessionStorage", Duration::from_secs(10), &driver, || {
+    wait_for("the command kept in sessionStorage", Duration::from_secs(10), &driver, &server, || {
         driver
             .eval("return JSON.stringify(Object.entries(sessionStorage))")
             .as_str()
@@ -637,9 +663,13 @@ fn the_browser_app_shows_changes_sends_commands_survives_restarts_and_reloads() 
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(status_of(&server, "o-web2"), "placed");
     gate.open();
-    wait_for("the reloaded page's queued command on the server", Duration::from_secs(30), &driver, || {
-        status_of(&server, "o-web2") == "paid"
-    });
+    wait_for(
+        "the reloaded page's queued command on the server",
+        Duration::from_secs(30),
+        &driver,
+        &server,
+        || status_of(&server, "o-web2") == "paid",
+    );
     let paid = server_orders(&server, Some("order_id = 'o-web2'"));
     eprintln!("browser: the queued command arrived after the reload: {paid:?}");
     driver.screenshot(&shot("reloaded.png"));

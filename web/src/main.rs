@@ -8,8 +8,13 @@
 //! Build with `cargo xtask web` (see `web/README.md`).
 
 #[cfg(target_arch = "wasm32")]
+mod console;
+
+#[cfg(target_arch = "wasm32")]
 fn main() {
     console_error_panic_hook::set_once();
+    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    console::install(log_level(&search).unwrap_or(tracing::Level::WARN));
     let config = lucarne_app::Config::new(server_url());
     // On the web the event loop is handed to the browser: this returns at once.
     if let Err(error) = lucarne_app::run(config) {
@@ -39,7 +44,29 @@ fn server_url() -> String {
     }
 }
 
+/// The log level `?log=error|warn|info|debug|trace` in the page's address asks for, if any.
+fn log_level(search: &str) -> Option<tracing::Level> {
+    let asked = search.trim_start_matches('?').split('&').find_map(|pair| pair.strip_prefix("log="))?;
+    asked.parse().ok()
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
     eprintln!("lucarne-web is the browser build of the order desk: run `cargo xtask web`");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_address_chooses_the_log_level() {
+        fn check(search: &str, expected: Option<tracing::Level>) {
+            assert_eq!(log_level(search), expected, "{search:?}");
+        }
+        check("", None);
+        check("?log=debug", Some(tracing::Level::DEBUG));
+        check("?server=ws://h/ws&log=info", Some(tracing::Level::INFO));
+        check("?log=loud", None);
+    }
 }

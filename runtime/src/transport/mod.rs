@@ -4,7 +4,7 @@
 //!
 //! - native: tokio + tokio-tungstenite; commands are kept in memory (an app persists what it
 //!   needs with [`Client::send_with_seq`](crate::Client::send_with_seq));
-//! - `wasm32`: the browser's `WebSocket` (web-sys), `wasm-bindgen-futures`, `wasmtimer`,
+//! - `wasm32`: the browser's `WebSocket` (web-sys), `wasm-bindgen-futures`, the page's `setTimeout`,
 //!   `web-time`; the client id, last sequence number and unanswered commands are kept in the
 //!   tab's `sessionStorage`, so they survive a reload of the page.
 

@@ -1,6 +1,13 @@
 //! Browser transport: the page's `WebSocket` through web-sys (already linked by iced's winit
-//! and wgpu, so it adds no crate), wasm-bindgen-futures to spawn, wasmtimer to sleep,
+//! and wgpu, so it adds no crate), wasm-bindgen-futures to spawn, one `setTimeout` per sleep,
 //! web-time for the clock (`std::time::Instant` panics on `wasm32-unknown-unknown`).
+//!
+//! Sleeps are the page's own timers, not `wasmtimer`'s shared timer: wasmtimer 0.4.5 clears and
+//! re-arms its one `setTimeout` whenever a sleep starts or ends, and each cleared callback (a
+//! `Closure::once_into_js` never called) holds a reference to the timer until the page's garbage
+//! collector frees it; when more than 20 are held at once it stops re-arming, and a page that
+//! then only waits (offline, between reconnects) never wakes again. Seen in the browser test on
+//! a loaded machine (fewer collections): the page stayed offline after the server came back.
 //!
 //! The tab's `sessionStorage` keeps the client id, the last sequence number and the unanswered
 //! commands, so a reload resends them with their original `(client_id, seq)` and the server
@@ -108,9 +115,41 @@ impl Drop for Link {
     }
 }
 
-/// Waits.
+/// Waits `d`: a `setTimeout` of the page, cleared (and its callback freed) if the sleep is
+/// dropped first.
 pub(crate) async fn sleep(d: Duration) {
-    wasmtimer::tokio::sleep(d).await;
+    let Some(window) = web_sys::window() else {
+        // Not a page (a worker): the transport only runs in pages, so this never returns.
+        tracing::error!("no window to set a timer on");
+        return std::future::pending().await;
+    };
+    let (done, fired) = tokio::sync::oneshot::channel::<()>();
+    let mut done = Some(done);
+    let callback = Closure::<dyn FnMut()>::new(move || {
+        if let Some(done) = done.take() {
+            let _ = done.send(());
+        }
+    });
+    let ms = i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+    let handle =
+        window.set_timeout_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), ms);
+    let _armed = Armed { window, handle: handle.ok(), _callback: callback };
+    let _ = fired.await;
+}
+
+/// A `setTimeout` that is cleared when dropped, before its callback is freed.
+struct Armed {
+    window: web_sys::Window,
+    handle: Option<i32>,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle {
+            self.window.clear_timeout_with_handle(handle);
+        }
+    }
 }
 
 /// Runs a task on the page's event loop.
