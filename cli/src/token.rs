@@ -26,6 +26,11 @@ pub struct TokenArgs {
     /// whole streams, so this right sees every event: give it to trusted clients only.
     #[arg(long)]
     define: bool,
+    /// A row filter, `VIEW_GLOB=CONDITION` (repeatable): of the views the glob matches, the
+    /// token is sent only the rows meeting the SQL condition, e.g. `orders=region = 'eu'`.
+    /// Not with --define.
+    #[arg(long = "rows", value_name = "VIEW_GLOB=CONDITION", value_parser = parse_rows)]
+    rows: Vec<(String, String)>,
     /// How long the token is valid: seconds, or a number with s, m, h or d.
     #[arg(long, default_value = "24h", value_parser = parse_ttl)]
     ttl: Duration,
@@ -137,11 +142,26 @@ fn load_key(key_file: Option<&Path>, data: &Path) -> Result<(TokenKey, String)> 
     Ok((key, from))
 }
 
+/// `--rows VIEW_GLOB=CONDITION`: split at the first `=` (view names have none).
+fn parse_rows(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((view, condition)) if !view.trim().is_empty() && !condition.trim().is_empty() => {
+            Ok((view.trim().to_owned(), condition.trim().to_owned()))
+        }
+        _ => Err(format!("expected VIEW_GLOB=CONDITION (e.g. orders=region = 'eu'), got {text:?}")),
+    }
+}
+
 /// Runs `lucarne token`.
 pub fn run(args: TokenArgs) -> Result<u8> {
     let (key, _) = load_key(args.key.key_file.as_deref(), &args.key.data)?;
     if args.views.is_empty() && args.commands.is_empty() && !args.define {
         eprintln!("warning: this token allows nothing (give --views, --commands or --define)");
+    }
+    if args.define && !args.rows.is_empty() {
+        bail!(
+            "--rows and --define do not go together: a view the token defined could read the hidden rows' events"
+        );
     }
     let now = now_secs();
     let claims = Claims {
@@ -151,6 +171,7 @@ pub fn run(args: TokenArgs) -> Result<u8> {
         views: args.views,
         commands: args.commands,
         define: args.define,
+        rows: args.rows.into_iter().collect(),
     };
     let token = key.issue(&claims).map_err(|e| anyhow::anyhow!("cannot sign the token: {e}"))?;
     println!("{token}");
@@ -238,6 +259,19 @@ mod tests {
         check("1y", None);
         check("h", None);
         check("-5m", None);
+    }
+
+    #[test]
+    fn row_filters_parse() {
+        fn check(text: &str, expected: Option<(&str, &str)>) {
+            let got = parse_rows(text).ok();
+            assert_eq!(got.as_ref().map(|(v, c)| (v.as_str(), c.as_str())), expected, "{text}");
+        }
+        check("orders=region = 'eu'", Some(("orders", "region = 'eu'")));
+        check("orders* = total >= 10", Some(("orders*", "total >= 10")));
+        check("orders", None);
+        check("=region = 'eu'", None);
+        check("orders=", None);
     }
 
     #[test]

@@ -11,6 +11,13 @@
 //! | `views` | glob patterns (`*`, `?`) of the views that may be subscribed and listed |
 //! | `commands` | glob patterns of the commands that may be sent |
 //! | `define` | may define, replace and drop views (only names that `views` matches) |
+//! | `rows` | per view glob, a SQL condition on the view's columns: only the rows meeting it are ever sent |
+//!
+//! Row filters are enforced where rows leave the server: a subscription to a view that `rows`
+//! matches becomes a live query whose `where` is the token's condition (and the client's own,
+//! if any, ANDed to it), so snapshots and deltas carry only the rows the token may see. A
+//! token with row filters never gets the `define` right: a view it defined could read the
+//! events behind the hidden rows.
 //!
 //! HS256 with one server key: the server both issues and checks tokens, so a shared secret is
 //! enough, and HMAC needs no public-key crypto (no RSA or elliptic curves to build). The
@@ -18,6 +25,7 @@
 //! required, no leeway); the HMAC itself is RustCrypto's `hmac` + `sha2`, plugged in as its
 //! crypto provider ([`install_provider`]), verified in constant time.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -48,6 +56,9 @@ pub struct Claims {
     /// May define, replace and drop views whose names `views` matches.
     #[serde(default)]
     pub define: bool,
+    /// Row filters: view glob pattern → SQL condition on the view's columns.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rows: BTreeMap<String, String>,
 }
 
 /// What one connection may do: from its token, or the anonymous policy of an open server.
@@ -58,6 +69,7 @@ pub struct Grant {
     views: Vec<String>,
     commands: Vec<String>,
     define: bool,
+    rows: BTreeMap<String, String>,
     /// Seconds since the Unix epoch; `None` for the anonymous policy.
     expires: Option<u64>,
     anonymous: bool,
@@ -71,18 +83,21 @@ impl Grant {
             views: vec!["*".into()],
             commands: vec!["*".into()],
             define,
+            rows: BTreeMap::new(),
             expires: None,
             anonymous: true,
         }
     }
 
-    /// The rights a verified token's claims give.
+    /// The rights a verified token's claims give (`define` is dropped when the token has row
+    /// filters).
     pub fn from_claims(claims: Claims) -> Grant {
         Grant {
             subject: claims.sub,
             views: claims.views,
             commands: claims.commands,
-            define: claims.define,
+            define: claims.define && claims.rows.is_empty(),
+            rows: claims.rows,
             expires: Some(claims.exp),
             anonymous: false,
         }
@@ -91,6 +106,14 @@ impl Grant {
     /// May subscribe to (and see in `list_views`) this view.
     pub fn may_view(&self, view: &str) -> bool {
         self.views.iter().any(|p| glob_match(p, view))
+    }
+
+    /// The condition every row of `view` sent to this grant must meet: the token's row filters
+    /// whose pattern matches the view, ANDed; `None` when no filter applies.
+    pub fn row_filter(&self, view: &str) -> Option<String> {
+        let mut matching = self.rows.iter().filter(|(pattern, _)| glob_match(pattern, view));
+        let (_, first) = matching.next()?;
+        Some(matching.fold(format!("({first})"), |all, (_, next)| format!("{all} AND ({next})")))
     }
 
     /// May send this command.
@@ -446,7 +469,26 @@ mod tests {
             views: views.iter().map(|s| s.to_string()).collect(),
             commands: commands.iter().map(|s| s.to_string()).collect(),
             define,
+            rows: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn row_filters_apply_to_the_views_they_match_and_take_away_define() {
+        let mut c = claims(&["*"], &[], true, now_secs() + 60);
+        c.rows.insert("orders*".into(), "region = 'eu'".into());
+        c.rows.insert("*".into(), "tenant = 7".into());
+        let g = Grant::from_claims(c);
+        fn check(g: &Grant, view: &str, expected: Option<&str>) {
+            assert_eq!(g.row_filter(view).as_deref(), expected, "{view}");
+        }
+        check(&g, "orders", Some("(tenant = 7) AND (region = 'eu')"));
+        check(&g, "sales", Some("(tenant = 7)"));
+        assert!(!g.can_define() && !g.may_define("scratch"), "row filters take away define");
+        let plain = Grant::from_claims(claims(&["*"], &[], true, now_secs() + 60));
+        check(&plain, "orders", None);
+        assert!(plain.can_define());
+        check(&Grant::anonymous(true), "orders", None);
     }
 
     #[test]

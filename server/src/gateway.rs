@@ -887,7 +887,10 @@ impl Connection {
             patience: self.shared.config.limits.resync_after,
             client_version: 0,
         };
-        if s.filter.is_some() || s.order_by.is_some() || s.limit.is_some() {
+        // Rows the token may not see never leave the server: its row filter makes the
+        // subscription a live query over the rows it may see.
+        let row_filter = grant.row_filter(&s.view);
+        if row_filter.is_some() || s.filter.is_some() || s.order_by.is_some() || s.limit.is_some() {
             let engine = &self.shared.engine;
             let columns = match engine.view_columns(&s.view).await {
                 Ok(columns) => columns,
@@ -895,6 +898,7 @@ impl Connection {
                     return self.out.error(ErrorCode::UnknownView, e.to_string(), Some(s.sub), None);
                 }
             };
+            // The client's own query first, on its own, so errors point into its text.
             let query = match LiveQuery::parse(s.filter.as_deref(), s.order_by.as_deref(), s.limit, &columns)
             {
                 Ok(query) => query,
@@ -903,7 +907,27 @@ impl Connection {
                     return self.out.error(ErrorCode::InvalidSql, message, Some(s.sub), None);
                 }
             };
-            let key = FeedKey { view: s.view, filter: s.filter, order_by: s.order_by, limit: s.limit };
+            let (query, filter) = match row_filter {
+                None => (query, s.filter),
+                Some(rows) => {
+                    let filter = match &s.filter {
+                        Some(own) => format!("{rows} AND ({own})"),
+                        None => rows,
+                    };
+                    match LiveQuery::parse(Some(&filter), s.order_by.as_deref(), s.limit, &columns) {
+                        Ok(query) => (query, Some(filter)),
+                        Err(e) => {
+                            tracing::warn!(view = %s.view, "a token's row filter does not apply: {e}");
+                            let message = format!(
+                                "this token's row filter does not apply to the view {:?}: {e}",
+                                s.view
+                            );
+                            return self.out.error(ErrorCode::Forbidden, message, Some(s.sub), None);
+                        }
+                    }
+                }
+            };
+            let key = FeedKey { view: s.view, filter, order_by: s.order_by, limit: s.limit };
             let feed = match engine.feeds().get(engine, key, query).await {
                 Ok(feed) => feed,
                 Err(e) => {
@@ -981,7 +1005,7 @@ fn define_refusal(grant: &Grant, name: &str) -> String {
          token that has the define right)"
             .to_owned()
     } else if !grant.can_define() {
-        "this token may not define or drop views (it lacks the define right)".to_owned()
+        "this token may not define or drop views (it lacks the define right, or has row filters)".to_owned()
     } else {
         format!("this token may not define or drop a view named {name:?} (outside its views)")
     }

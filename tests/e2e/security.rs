@@ -1,5 +1,6 @@
 //! Security and limits against real `lucarne serve` processes: capability tokens checked on every
-//! message, rate and subscription limits answered with codes, origin checks and HTTP headers,
+//! message, row filters that keep other rows on the server, rate and subscription limits
+//! answered with codes, origin checks and HTTP headers,
 //! and a slow consumer resynced or closed with a reason while other clients keep up.
 
 use std::time::{Duration, Instant};
@@ -110,6 +111,7 @@ fn claims(views: &[&str], commands: &[&str], define: bool, exp: u64) -> Claims {
         views: views.iter().map(|s| s.to_string()).collect(),
         commands: commands.iter().map(|s| s.to_string()).collect(),
         define,
+        rows: Default::default(),
     }
 }
 
@@ -213,6 +215,96 @@ async fn every_message_is_checked_against_the_token() {
         .map(|l| serde_json::from_str::<Value>(l).expect("json")["name"].clone())
         .collect();
     assert_eq!(names, [json!("orders")]);
+}
+
+/// Every text frame until `done` says stop (or 10 s pass), raw: what really left the server.
+async fn frames_until(ws: &mut Socket, mut done: impl FnMut(&str) -> bool) -> Vec<String> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("frames in time");
+        if let Message::Text(t) = frame.expect("open").expect("frame") {
+            frames.push(t.as_str().to_owned());
+            if done(t.as_str()) {
+                return frames;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_a_token_may_not_see_never_leave_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with_tokens(dir.path(), &[]);
+    let admin = server.token(&["--views", "*", "--commands", "*"]);
+    let writer = client_with_token(&server.url(), &admin);
+    let place = |id: &str, customer: &str| {
+        writer.send("place_order", json!({"order_id": id, "customer": customer, "total": 5}))
+    };
+    within(place("o-1", "Ada")).await.expect("ack");
+    within(place("o-2", "Bob")).await.expect("ack");
+
+    // Ada's token: the orders view, only her rows.
+    let ada = server.token(&["--views", "orders", "--rows", "orders=customer = 'Ada'"]);
+    let mut ws = greeted(&server, Some(&ada)).await;
+    // Plain, and with a query of the client's own (ANDed to the token's filter).
+    send(&mut ws, json!({"type": "subscribe", "sub": 1, "view": "orders"})).await;
+    send(&mut ws, json!({"type": "subscribe", "sub": 2, "view": "orders", "where": "total > 1"})).await;
+    let mut ends = 0;
+    let snapshots = frames_until(&mut ws, |f| {
+        ends += usize::from(f.contains("\"snapshot_end\""));
+        ends == 2
+    })
+    .await;
+    let joined = snapshots.join("\n");
+    assert!(joined.contains("o-1"), "her row is sent: {joined}");
+    assert!(!joined.contains("o-2") && !joined.contains("Bob"), "another's row left the server: {joined}");
+
+    // New rows: Bob's first, then Ada's; by the time Ada's reached both subscriptions, Bob's
+    // would have too.
+    within(place("o-3", "Bob")).await.expect("ack");
+    within(place("o-4", "Ada")).await.expect("ack");
+    let mut seen = 0;
+    let deltas = frames_until(&mut ws, |f| {
+        seen += usize::from(f.contains("\"delta\"") && f.contains("o-4"));
+        seen == 2
+    })
+    .await;
+    let joined = deltas.join("\n");
+    assert!(!joined.contains("o-3") && !joined.contains("Bob"), "another's row left the server: {joined}");
+
+    // The command line with her token sees her rows only.
+    let out = std::process::Command::new(crate::support::bin())
+        .args(["watch", "orders", "--once"])
+        .env("LUCARNE_SERVER", server.url())
+        .env("LUCARNE_TOKEN", &ada)
+        .output()
+        .expect("run lucarne watch");
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("o-1") && printed.contains("o-4"), "{printed}");
+    assert!(!printed.contains("Bob"), "{printed}");
+
+    // A filter naming a column the view lacks gives no rows: the subscription is refused.
+    let broken = server.token(&["--views", "orders", "--rows", "orders=no_such_column = 1"]);
+    let mut ws = greeted(&server, Some(&broken)).await;
+    check(&mut ws, json!({"type": "subscribe", "sub": 1, "view": "orders"}), ErrorCode::Forbidden).await;
+
+    // Row filters and the define right exclude each other: `lucarne token` refuses both, and a
+    // token carrying both (signed by other means) may not define.
+    let out = std::process::Command::new(crate::support::bin())
+        .args(["token", "--data"])
+        .arg(&server.data)
+        .args(["--views", "*", "--define", "--rows", "orders=customer = 'Ada'"])
+        .output()
+        .expect("run lucarne token");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rows and --define"), "{out:?}");
+    let mut both = claims(&["*"], &[], true, now_secs() + 3600);
+    both.rows.insert("orders".into(), "customer = 'Ada'".into());
+    let both = key_of(&server).issue(&both).expect("token");
+    let mut ws = greeted(&server, Some(&both)).await;
+    let sql = "CREATE VIEW everything AS SELECT order_id, customer FROM orders";
+    check(&mut ws, json!({"type": "define_view", "id": 1, "sql": sql}), ErrorCode::Forbidden).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
