@@ -45,6 +45,7 @@ fn server_url() -> String {
 }
 
 /// The log level `?log=error|warn|info|debug|trace` in the page's address asks for, if any.
+#[cfg(any(target_arch = "wasm32", test))]
 fn log_level(search: &str) -> Option<tracing::Level> {
     let asked = search.trim_start_matches('?').split('&').find_map(|pair| pair.strip_prefix("log="))?;
     asked.parse().ok()
