@@ -471,8 +471,13 @@ impl Outbox {
     }
 }
 
-/// Writes the queued frames to the socket. A frame not written within `stuck` closes the
-/// connection as a slow consumer.
+/// Bytes fed to the socket before it is flushed, at most (one flush per batch of frames). Kept
+/// small: the socket's write buffer keeps the capacity its largest batch needed.
+const WRITE_BATCH_BYTES: usize = 8 * 1024;
+
+/// Writes the queued frames to the socket: every frame already queued is fed, then one flush
+/// (so a backlog costs one write, not one per frame). A batch not written within `stuck`
+/// closes the connection as a slow consumer.
 async fn write_frames(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut rx: mpsc::UnboundedReceiver<Out>,
@@ -480,41 +485,91 @@ async fn write_frames(
     stuck: Duration,
 ) {
     let mut grace: Option<Instant> = None;
-    while let Some(frame) = rx.recv().await {
-        let control = matches!(frame, Out::Control(_));
-        match frame {
-            Out::Text(text) | Out::Control(text) if out.0.discard.load(Ordering::Acquire) => {
-                out.written(text.len(), control);
-            }
-            Out::Text(text) | Out::Control(text) => {
-                let len = text.len();
-                let sent = tokio::time::timeout(stuck, sink.send(Message::Text(text.into()))).await;
-                out.written(len, control);
-                match sent {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => break,
-                    Err(_) => out.close_slow(format!("a frame waited {stuck:?} for the client to read it")),
+    // Frames fed and not yet flushed: (bytes, control).
+    let mut fed: Vec<(usize, bool)> = Vec::new();
+    'frames: while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut bytes = 0;
+        while let Some(frame) = next.take() {
+            let control = matches!(frame, Out::Control(_));
+            match frame {
+                Out::Text(text) | Out::Control(text) if out.0.discard.load(Ordering::Acquire) => {
+                    out.written(text.len(), control);
+                }
+                Out::Text(text) | Out::Control(text) => {
+                    let len = text.len();
+                    fed.push((len, control));
+                    bytes += len;
+                    match tokio::time::timeout(stuck, sink.feed(Message::Text(text.into()))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break 'frames,
+                        Err(_) => {
+                            out.close_slow(format!("a frame waited {stuck:?} for the client to read it"));
+                        }
+                    }
+                }
+                Out::Final(text) => {
+                    if !flush(&mut sink, &mut fed, &out, stuck).await {
+                        break 'frames;
+                    }
+                    let deadline = *grace.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+                    if !matches!(
+                        tokio::time::timeout_at(deadline, sink.send(Message::Text(text.into()))).await,
+                        Ok(Ok(()))
+                    ) {
+                        break 'frames;
+                    }
+                }
+                Out::Close(code, reason) => {
+                    let _ = flush(&mut sink, &mut fed, &out, stuck).await;
+                    let deadline = *grace.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+                    let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+                    let _ = tokio::time::timeout_at(deadline, sink.send(close)).await;
+                    break 'frames;
+                }
+                Out::End => {
+                    let _ = flush(&mut sink, &mut fed, &out, stuck).await;
+                    break 'frames;
                 }
             }
-            Out::Final(text) => {
-                let deadline = *grace.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
-                if !matches!(
-                    tokio::time::timeout_at(deadline, sink.send(Message::Text(text.into()))).await,
-                    Ok(Ok(()))
-                ) {
-                    break;
-                }
+            if bytes < WRITE_BATCH_BYTES {
+                next = rx.try_recv().ok();
             }
-            Out::Close(code, reason) => {
-                let deadline = *grace.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
-                let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
-                let _ = tokio::time::timeout_at(deadline, sink.send(close)).await;
-                break;
-            }
-            Out::End => break,
+        }
+        if !flush(&mut sink, &mut fed, &out, stuck).await {
+            break;
         }
     }
+    // Frames fed but never written still leave the byte count.
+    for (len, control) in fed.drain(..) {
+        out.written(len, control);
+    }
     out.stopped();
+}
+
+/// Flushes the frames fed to the socket and takes their bytes off the queue's count; false when
+/// the socket failed.
+async fn flush(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    fed: &mut Vec<(usize, bool)>,
+    out: &Outbox,
+    stuck: Duration,
+) -> bool {
+    if fed.is_empty() {
+        return true;
+    }
+    let flushed = tokio::time::timeout(stuck, sink.flush()).await;
+    for (len, control) in fed.drain(..) {
+        out.written(len, control);
+    }
+    match flushed {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            out.close_slow(format!("a frame waited {stuck:?} for the client to read it"));
+            true
+        }
+    }
 }
 
 struct Connection {
