@@ -385,6 +385,7 @@ async fn serve_cmd(args: Serve) -> Result<()> {
         ping_interval: Duration::from_secs_f64(args.ping_interval.max(0.1)),
         ..token::gateway_config(&args.security, args.listen, &args.data, args.demo, args.allow_define)?
     };
+    raise_open_files_limit();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -414,6 +415,15 @@ async fn serve_cmd(args: Serve) -> Result<()> {
     lucarne_server::serve(listener, engine, config, shutdown()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Each connection is an open file: the soft limit (often 1 024) goes up to the hard one.
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!("open files limit: {limit}"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
 }
 
 async fn shutdown() {
