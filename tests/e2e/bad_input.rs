@@ -7,31 +7,7 @@ use lucarne_protocol::{ErrorCode, ServerMessage, decode_server};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{Server, client, subscribed};
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn raw(server: &Server) -> Socket {
-    tokio_tungstenite::connect_async(server.url()).await.expect("connect").0
-}
-
-async fn next(ws: &mut Socket) -> ServerMessage {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("answer in time");
-        match frame.expect("open").expect("frame") {
-            Message::Text(t) => match decode_server(t.as_str()).expect("valid server frame") {
-                ServerMessage::Ping(_) => continue,
-                msg => return msg,
-            },
-            Message::Close(c) => panic!("closed: {c:?}"),
-            _ => continue,
-        }
-    }
-}
-
-async fn send(ws: &mut Socket, text: impl Into<String>) {
-    ws.send(Message::Text(text.into().into())).await.expect("send");
-}
+use crate::support::{Server, Socket, client, next, raw, send_text as send, subscribed};
 
 /// Sends a frame and expects an error (or reject) with this code.
 async fn check(ws: &mut Socket, frame: impl Into<String>, code: ErrorCode) {

@@ -14,31 +14,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{Server, client, client_with_token, subscribed, within};
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn raw(server: &Server) -> Socket {
-    tokio_tungstenite::connect_async(server.url()).await.expect("connect").0
-}
-
-/// The next message that is not a ping; panics on a close.
-async fn next(ws: &mut Socket) -> ServerMessage {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("answer in time");
-        match frame.expect("open").expect("frame") {
-            Message::Text(t) => match decode_server(t.as_str()).expect("valid server frame") {
-                ServerMessage::Ping(_) => continue,
-                msg => return msg,
-            },
-            Message::Close(c) => panic!("closed: {c:?}"),
-            _ => continue,
-        }
-    }
-}
+use crate::support::{Server, Socket, client, client_with_token, next, raw, send_text, subscribed, within};
 
 async fn send(ws: &mut Socket, frame: Value) {
-    ws.send(Message::Text(frame.to_string().into())).await.expect("send");
+    send_text(ws, frame.to_string()).await;
 }
 
 async fn hello(ws: &mut Socket, token: Option<&str>) {

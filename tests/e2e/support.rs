@@ -10,10 +10,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
+use lucarne_protocol::{ServerMessage, decode_server};
 use lucarne_runtime::{Backoff, Client, ClientConfig, Query, Subscription, ViewEvent};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::Message;
 
 /// The `lucarne` binary cargo built for these tests.
 pub fn bin() -> &'static str {
@@ -235,4 +237,33 @@ impl Proxy {
     pub fn cut(&self) {
         let _ = self.cut.send(());
     }
+}
+
+/// A raw WebSocket to a server, without the runtime: to send what a well-behaved client never
+/// would, and to read exactly what the server sends.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// A raw WebSocket to `server`'s `/ws`.
+pub async fn raw(server: &Server) -> Socket {
+    tokio_tungstenite::connect_async(server.url()).await.expect("connect").0
+}
+
+/// The next message that is not a ping; panics on a close or after 10 s.
+pub async fn next(ws: &mut Socket) -> ServerMessage {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("answer in time");
+        match frame.expect("open").expect("frame") {
+            Message::Text(t) => match decode_server(t.as_str()).expect("valid server frame") {
+                ServerMessage::Ping(_) => continue,
+                msg => return msg,
+            },
+            Message::Close(c) => panic!("closed: {c:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// Sends one text frame.
+pub async fn send_text(ws: &mut Socket, text: impl Into<String>) {
+    ws.send(Message::Text(text.into().into())).await.expect("send");
 }
