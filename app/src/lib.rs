@@ -18,6 +18,11 @@
 //! - English, Arabic and Hebrew ([`i18n`], Fluent), switched at runtime; in Arabic and Hebrew
 //!   the whole screen (and its PDFs) mirrors right to left.
 
+#[cfg(all(target_arch = "wasm32", not(any(feature = "web-tiny-skia", feature = "web-webgl"))))]
+compile_error!(
+    "the browser build needs a renderer: the feature `web-tiny-skia` or `web-webgl` (lucarne-web turns one on)"
+);
+
 mod chart;
 mod desk;
 #[cfg(not(target_arch = "wasm32"))]

@@ -1,6 +1,8 @@
-//! The order desk in a real browser: the wasm bundle (`web/dist`, built by `cargo xtask web`)
-//! served by a real `lucarne serve --demo`, opened in Debian's headless Chromium (WebGL2 on
-//! SwiftShader), driven over WebDriver by `chromedriver` (Debian `chromium-driver`).
+//! The order desk in a real browser: the wasm bundles (`web/dist`, tiny-skia on a 2D canvas, and
+//! `web/dist-webgl`, WebGL2 on SwiftShader; built by `cargo xtask web [--renderer webgl]`)
+//! served by a real `lucarne serve --demo`, opened in Debian's headless Chromium, driven over
+//! WebDriver by `chromedriver` (Debian `chromium-driver`). The same scenario runs on both, one
+//! browser at a time.
 //!
 //! The WebDriver client is the few HTTP requests below over a `std` TCP socket: it adds no crate
 //! to Cargo.lock (fantoccini would add hyper's client stack, chromiumoxide a large generated
@@ -11,16 +13,16 @@
 //! command it queued meanwhile arrive once the socket is let through again.
 //!
 //! Skips (with the reason printed) only when Chromium or chromedriver is not installed, unless
-//! `LUCARNE_BROWSER_TEST=require` (set by `cargo xtask test`). The bundle is built with
-//! `cargo xtask web` when `web/dist` has none.
+//! `LUCARNE_BROWSER_TEST=require` (set by `cargo xtask test`). A bundle is built with
+//! `cargo xtask web` when its directory has none.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -43,10 +45,13 @@ const BADGE: &str = "70x30+1022+12";
 
 const MARKS: &str = r#"
 window.__marks = {};
-const gl = WebGL2RenderingContext.prototype;
-for (const name of ['drawArrays', 'drawElements', 'drawArraysInstanced', 'drawElementsInstanced']) {
-  const draw = gl[name];
-  gl[name] = function (...args) {
+const hooks = [
+  [WebGL2RenderingContext.prototype, ['drawArrays', 'drawElements', 'drawArraysInstanced', 'drawElementsInstanced']],
+  [CanvasRenderingContext2D.prototype, ['putImageData']],
+];
+for (const [proto, names] of hooks) for (const name of names) {
+  const draw = proto[name];
+  proto[name] = function (...args) {
     if (window.__marks.draw === undefined) {
       window.__marks.draw = performance.now();
       requestAnimationFrame(() => { window.__marks.frame = performance.now(); });
@@ -74,13 +79,16 @@ fn found(tool: &str) -> bool {
     Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
 }
 
-/// The bundle, built by `cargo xtask web` when missing.
-fn bundle() -> PathBuf {
+/// One browser at a time: two headless Chromiums on SwiftShader would starve each other.
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
+
+/// The bundle of `renderer` (`tiny-skia` or `webgl`), built by `cargo xtask web` when missing.
+fn bundle(renderer: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dist = root.join("web/dist");
+    let dist = root.join(if renderer == "webgl" { "web/dist-webgl" } else { "web/dist" });
     if !dist.join("lucarne-web_bg.wasm").is_file() {
         let status = Command::new(env!("CARGO"))
-            .args(["run", "-q", "-p", "xtask", "--", "web"])
+            .args(["run", "-q", "-p", "xtask", "--", "web", "--renderer", renderer])
             .current_dir(&root)
             .status()
             .expect("run cargo xtask web");
@@ -517,7 +525,9 @@ fn first_frame_in_headless_chromium() {
     if !browser_available() {
         return;
     }
-    let dist = bundle();
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let renderer = std::env::var("LUCARNE_WEB_RENDERER").unwrap_or_else(|_| "tiny-skia".into());
+    let dist = bundle(&renderer);
     let dir = tempfile::tempdir().expect("tempdir");
     let profile = tempfile::tempdir().expect("browser profile");
     let server = demo_server(dir.path(), &dist);
@@ -529,7 +539,7 @@ fn first_frame_in_headless_chromium() {
         driver.go(&format!("http://{}/", server.addr));
         let [wasm, canvas, draw, frame] = marks(&driver);
         eprintln!(
-            "first frame (run {run}): wasm loaded {wasm:.0} ms, canvas {canvas:.0} ms, first WebGL draw \
+            "first frame ({renderer}, run {run}): wasm loaded {wasm:.0} ms, canvas {canvas:.0} ms, first draw \
              {draw:.0} ms, frame presented {frame:.0} ms after navigation"
         );
         frames.push(frame);
@@ -544,18 +554,30 @@ fn first_frame_in_headless_chromium() {
     let cold = frames[0];
     frames.sort_by(f64::total_cmp);
     eprintln!(
-        "FIRST FRAME: {cold:.0} ms cold; median of 5 navigations {:.0} ms (min {:.0}, max {:.0})",
+        "FIRST FRAME ({renderer}): {cold:.0} ms cold; median of 5 navigations {:.0} ms (min {:.0}, max {:.0})",
         frames[2], frames[0], frames[4]
     );
 }
 
 #[test]
 fn the_browser_app_shows_changes_sends_commands_survives_restarts_and_reloads() {
+    check_the_desk_in_the_browser("tiny-skia");
+}
+
+#[test]
+fn the_webgl_build_does_the_same() {
+    check_the_desk_in_the_browser("webgl");
+}
+
+/// The scenario, on the bundle of `renderer`.
+fn check_the_desk_in_the_browser(renderer: &str) {
     if !browser_available() {
         return;
     }
-    let dist = bundle();
-    let shots = shots();
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let dist = bundle(renderer);
+    let shots = shots().join(renderer);
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
     let shot = |name: &str| shots.join(name);
     let dir = tempfile::tempdir().expect("tempdir");
     let profile = tempfile::tempdir().expect("browser profile");
@@ -575,7 +597,7 @@ fn the_browser_app_shows_changes_sends_commands_survives_restarts_and_reloads() 
     let painted = first_frame(&driver, &shot("first-frame.png"));
     let [wasm, canvas, draw, frame] = marks(&driver);
     eprintln!(
-        "browser: first frame: wasm loaded {wasm:.0} ms, canvas {canvas:.0} ms, first WebGL draw {draw:.0} ms, \
+        "browser ({renderer}): first frame: wasm loaded {wasm:.0} ms, canvas {canvas:.0} ms, first draw {draw:.0} ms, \
          frame presented {frame:.0} ms after navigation; first screenshot showing it {painted:.0} ms"
     );
     let all = server_orders(&server, None).len();
@@ -584,7 +606,7 @@ fn the_browser_app_shows_changes_sends_commands_survives_restarts_and_reloads() 
         driver.title() == shows(all)
     });
     let full = performance_now(&driver);
-    eprintln!("browser: {all} orders shown {full:.0} ms after navigation");
+    eprintln!("browser ({renderer}): {all} orders shown {full:.0} ms after navigation");
 
     // 2. Typing into the filter makes it the live query: only orders over 90 000 (the demo
     // makes none), largest first.
@@ -671,9 +693,9 @@ fn the_browser_app_shows_changes_sends_commands_survives_restarts_and_reloads() 
         || status_of(&server, "o-web2") == "paid",
     );
     let paid = server_orders(&server, Some("order_id = 'o-web2'"));
-    eprintln!("browser: the queued command arrived after the reload: {paid:?}");
+    eprintln!("browser ({renderer}): the queued command arrived after the reload: {paid:?}");
     driver.screenshot(&shot("reloaded.png"));
-    eprintln!("browser: console:\n{}", driver.console());
+    eprintln!("browser ({renderer}): console:\n{}", driver.console());
 }
 
 /// The desk's title when it shows `n` orders (English: the page's locale here).

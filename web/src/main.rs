@@ -1,6 +1,8 @@
 //! `lucarne-web`: the reference app (`lucarne-app`) in the browser. This is only its entry: the
-//! same `Desk` as the desktop, rendered by iced with wgpu on WebGL2 into a `<canvas>`, talking to
-//! the server over the browser's WebSocket.
+//! same `Desk` as the desktop, rendered by iced into a `<canvas>` (tiny-skia through a 2D context
+//! by default; WebGL2 through wgpu with the feature `webgl`), talking to the server over the
+//! browser's WebSocket. `?log=debug` in the page's address writes the runtime's log to the
+//! console.
 //!
 //! The page (`index.html`, served with the bundle by `lucarne serve`) connects to
 //! `ws[s]://<its host>/ws`; `?server=ws://HOST:PORT/ws` chooses another server.

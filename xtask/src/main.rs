@@ -43,8 +43,12 @@ enum Task {
         #[arg(long)]
         no_lint: bool,
     },
-    /// Build the browser bundle into `web/dist` and print its size.
+    /// Build the browser bundle into `web/dist` (`web/dist-webgl` for `--renderer webgl`) and
+    /// print its size.
     Web {
+        /// The renderer: `tiny-skia` (a 2D canvas; the default) or `webgl` (WebGL2 through wgpu).
+        #[arg(long, value_enum, default_value = "tiny-skia")]
+        renderer: Renderer,
         /// Skip wasm-opt even when it is available.
         #[arg(long)]
         no_opt: bool,
@@ -83,13 +87,14 @@ fn main() -> Result<()> {
         Task::Setup => setup(),
         Task::Demo { args } => demo(&args),
         Task::Test { no_lint } => test(no_lint),
-        Task::Web { no_opt, subset_fonts, measure } => {
-            web(!no_opt, subset_fonts)?;
+        Task::Web { renderer, no_opt, subset_fonts, measure } => {
+            web(renderer, !no_opt, subset_fonts)?;
             if measure {
                 let mut cmd = cargo();
                 cmd.args(["test", "-p", "lucarne-cli", "--test", "e2e", "browser::first_frame", "--"])
                     .args(["--ignored", "--nocapture"])
-                    .env("LUCARNE_BROWSER_TEST", "require");
+                    .env("LUCARNE_BROWSER_TEST", "require")
+                    .env("LUCARNE_WEB_RENDERER", renderer.name());
                 run(cmd)?;
             }
             Ok(())
@@ -246,8 +251,9 @@ fn test(no_lint: bool) -> Result<()> {
         clippy.args(["--features", "lucarne-runtime/iced", "--", "-D", "warnings"]);
         run(clippy)?;
     }
-    // The browser test (tests/e2e/browser.rs) opens the bundle: build it first.
-    web(true, false)?;
+    // The browser tests (tests/e2e/browser.rs) open both bundles: build them first.
+    web(Renderer::TinySkia, true, false)?;
+    web(Renderer::Webgl, true, false)?;
     let mut tests = cargo();
     // Here the browser test must run: it fails instead of skipping when Chromium is missing.
     tests.args(["test", "--workspace"]).env("LUCARNE_BROWSER_TEST", "require");
@@ -464,9 +470,37 @@ fn sizes(path: &Path) -> Result<[u64; 3]> {
     Ok([std::fs::metadata(path)?.len(), size(".gz"), size(".br")])
 }
 
-/// Builds the browser bundle into `web/dist`, precompresses it and prints what the page loads.
+/// The browser build's renderer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Renderer {
+    /// tiny-skia on a 2D canvas: `web/dist`.
+    TinySkia,
+    /// WebGL2 through wgpu: `web/dist-webgl`.
+    Webgl,
+}
+
+impl Renderer {
+    /// The name of `lucarne-web`'s feature for it.
+    fn name(self) -> &'static str {
+        match self {
+            Renderer::TinySkia => "tiny-skia",
+            Renderer::Webgl => "webgl",
+        }
+    }
+
+    /// Where its bundle goes, from the workspace root.
+    fn dist(self) -> &'static str {
+        match self {
+            Renderer::TinySkia => "web/dist",
+            Renderer::Webgl => "web/dist-webgl",
+        }
+    }
+}
+
+/// Builds the browser bundle with `renderer` into its directory (`web/dist` for the default),
+/// precompresses it and prints what the page loads.
 /// Returns the total `[raw, gzip, brotli]`.
-fn web(optimise: bool, remake_fonts: bool) -> Result<[u64; 3]> {
+fn web(renderer: Renderer, optimise: bool, remake_fonts: bool) -> Result<[u64; 3]> {
     let started = Instant::now();
     if remake_fonts {
         subset_fonts()?;
@@ -475,10 +509,11 @@ fn web(optimise: bool, remake_fonts: bool) -> Result<[u64; 3]> {
     let bindgen = wasm_bindgen()?;
     let mut build = cargo();
     build.args(["build", "--package", "lucarne-web", "--target", WASM_TARGET, "--profile", "wasm-release"]);
+    build.args(["--no-default-features", "--features", renderer.name()]);
     run(build)?;
-    let dist = root().join("web/dist");
+    let dist = root().join(renderer.dist());
     if dist.exists() {
-        std::fs::remove_dir_all(&dist).context("cannot empty web/dist")?;
+        std::fs::remove_dir_all(&dist).with_context(|| format!("cannot empty {}", renderer.dist()))?;
     }
     let mut glue = Command::new(&bindgen);
     glue.args(["--target", "web", "--no-typescript", "--remove-name-section", "--remove-producers-section"])
@@ -519,7 +554,11 @@ fn web(optimise: bool, remake_fonts: bool) -> Result<[u64; 3]> {
             run(br)?;
         }
     }
-    eprintln!("\nweb/dist — what the page loads (fonts are compiled into the wasm module):");
+    eprintln!(
+        "\n{} ({} renderer) — what the page loads (fonts are compiled into the wasm module):",
+        renderer.dist(),
+        renderer.name()
+    );
     eprintln!("{:<28} {:>10} {:>10} {:>10}", "file", "raw", "gzip -9", "brotli 11");
     let mut total = [0u64; 3];
     for file in &files {
@@ -531,8 +570,12 @@ fn web(optimise: bool, remake_fonts: bool) -> Result<[u64; 3]> {
         }
     }
     eprintln!("{:<28} {:>10} {:>10} {:>10}", "total", total[0], total[1], total[2]);
+    let serve = match renderer {
+        Renderer::TinySkia => "`cargo xtask demo`".to_owned(),
+        Renderer::Webgl => format!("`lucarne serve --demo --web-dir {}`", renderer.dist()),
+    };
     eprintln!(
-        "(built in {:.0}s; serve with `cargo xtask demo`, open http://127.0.0.1:7300/)",
+        "(built in {:.0}s; serve with {serve}, open http://127.0.0.1:7300/)",
         started.elapsed().as_secs_f64()
     );
     Ok(total)
