@@ -27,12 +27,15 @@ pub struct Config {
     pub export_dir: PathBuf,
     /// The language it starts in (switchable at runtime with [`Message::Locale`]).
     pub locale: Locale,
+    /// Where the commands not yet answered are kept across runs (native; see
+    /// `ClientConfig::outbox_file`). `None`: in memory only.
+    pub outbox: Option<PathBuf>,
 }
 
 impl Config {
     /// A desk talking to this server, exporting into the current directory, in English.
     pub fn new(server: impl Into<String>) -> Self {
-        Config { server: server.into(), export_dir: PathBuf::from("."), locale: Locale::En }
+        Config { server: server.into(), export_dir: PathBuf::from("."), locale: Locale::En, outbox: None }
     }
 
     /// Starts in this language (its layout direction mirrors the screen for Arabic and Hebrew).
@@ -44,6 +47,13 @@ impl Config {
     /// Exports PDF files into this directory.
     pub fn export_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.export_dir = dir.into();
+        self
+    }
+
+    /// Keeps the unanswered commands in this file, so that they are sent after the app is
+    /// closed or crashes and is started again (native).
+    pub fn outbox(mut self, file: impl Into<PathBuf>) -> Self {
+        self.outbox = Some(file.into());
         self
     }
 }
@@ -373,7 +383,11 @@ fn columns(locale: Locale) -> Vec<Column> {
 impl Desk {
     /// A desk connecting to the configured server.
     pub fn new(config: Config) -> Self {
-        let mut desk = Self::with_client(Client::connect(ClientConfig::new(config.server)));
+        let mut client = ClientConfig::new(config.server);
+        if let Some(file) = config.outbox {
+            client = client.outbox_file(file);
+        }
+        let mut desk = Self::with_client(Client::connect(client));
         desk.export_dir = config.export_dir;
         desk.locale = config.locale;
         desk

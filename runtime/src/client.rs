@@ -34,6 +34,10 @@ pub struct ClientConfig {
     pub backoff: Backoff,
     /// Time allowed to open the socket and get `welcome`.
     pub connect_timeout: Duration,
+    /// Natively, a file that keeps the unanswered commands (with the client id and the last
+    /// sequence number) across runs: see [`ClientConfig::outbox_file`]. Ignored in the browser,
+    /// where the tab's `sessionStorage` keeps them.
+    pub outbox_file: Option<std::path::PathBuf>,
 }
 
 impl ClientConfig {
@@ -47,6 +51,7 @@ impl ClientConfig {
             token: None,
             backoff: Backoff::default(),
             connect_timeout: Duration::from_secs(5),
+            outbox_file: None,
         }
     }
 
@@ -65,6 +70,17 @@ impl ClientConfig {
     /// Uses these reconnect delays.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
+        self
+    }
+
+    /// Keeps the outbox in this file (native): every command not yet answered is written
+    /// there (replaced atomically, no fsync: it survives the app's crash or exit, not the
+    /// machine's), and a client connected later with the same file takes its client id and
+    /// resends those commands with their original `(client_id, seq)`, so the server applies
+    /// each exactly once. The file's client id wins over [`ClientConfig::client_id`]. An
+    /// unreadable file is logged and set aside as `FILE.bad`, never fatal.
+    pub fn outbox_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.outbox_file = Some(path.into());
         self
     }
 }
@@ -158,9 +174,12 @@ impl Eq for Client {}
 impl Client {
     /// Starts the background connection task. It connects at once and keeps reconnecting with
     /// backoff; requests made while offline are queued.
-    pub fn connect(config: ClientConfig) -> Client {
+    pub fn connect(mut config: ClientConfig) -> Client {
         static IDS: AtomicU64 = AtomicU64::new(1);
-        let saved = crate::transport::saved(&config.client_id);
+        let mut saved = crate::transport::saved(&config);
+        if let Some(id) = saved.client_id.take() {
+            config.client_id = id;
+        }
         let (requests, queue) = mpsc::unbounded_channel();
         let inner = Inner {
             id: IDS.fetch_add(1, Ordering::Relaxed),

@@ -441,7 +441,7 @@ impl State {
 
     fn keep_outbox(&self) {
         let mut commands = self.outbox.iter().map(|(seq, p)| (*seq, p.name.as_str(), &p.payload));
-        transport::store(&self.config.client_id, self.last_seq, &mut commands);
+        transport::store(&self.config, self.last_seq, &mut commands);
     }
 
     fn request_id(&mut self) -> u64 {

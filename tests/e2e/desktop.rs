@@ -137,9 +137,12 @@ fn the_desktop_app_shows_an_order_sent_by_another_client_and_sends_commands() {
 
     let started = Instant::now();
     let log = std::fs::File::create(shots.join("desktop.log")).expect("log file");
+    // The outbox in the test's directory, not the user's state directory.
+    let outbox = tempfile::tempdir().expect("outbox dir");
     let app = Command::new(&desktop)
         .env("DISPLAY", &display)
         .env("LUCARNE_SERVER", server.url())
+        .env("LUCARNE_OUTBOX", outbox.path().join("outbox.json"))
         // English whatever the machine's LANG: the title and the click positions are English.
         .env("LUCARNE_LOCALE", "en")
         .env("WGPU_BACKEND", "vulkan")

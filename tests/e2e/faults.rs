@@ -244,6 +244,62 @@ async fn random_socket_drops_never_leave_a_gap_and_every_copy_converges() {
     assert!(resumed + resynced >= 30, "every cut was noticed by the watchers ({resumed} + {resynced})");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_kept_in_an_outbox_file_are_sent_by_the_next_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let url = server.url();
+    let (data, addr, args) = server.kill();
+    let outbox = dir.path().join("app-state/outbox.json");
+    let kept = || std::fs::read_to_string(&outbox).unwrap_or_default();
+
+    // First run, server down: the command waits in the outbox file; then the app goes away.
+    let first = Client::connect(ClientConfig::new(url.clone()).outbox_file(&outbox));
+    let id = first.client_id().to_owned();
+    let sending = tokio::spawn({
+        let first = first.clone();
+        async move { first.send("place_order", place("o-kept", 7)).await }
+    });
+    let started = Instant::now();
+    while !kept().contains("o-kept") {
+        assert!(started.elapsed() < Duration::from_secs(10), "the command never reached the outbox file");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sending.abort();
+    drop(first);
+    assert!(kept().contains(&id), "the file keeps the client id: {}", kept());
+
+    // Second run, server back: same client id, the command is sent, applied once, and the file
+    // empties; the next command continues the sequence.
+    let server = Server::spawn(data, addr, args);
+    let second = Client::connect(ClientConfig::new(url.clone()).outbox_file(&outbox));
+    assert_eq!(second.client_id(), id);
+    let started = Instant::now();
+    loop {
+        let (orders, _) = truth(&url, "orders").await;
+        if let Some(order) = orders.get("\"o-kept\"") {
+            assert_eq!(order["events"], json!(1), "applied once: {order:?}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the kept command never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    while kept().contains("o-kept") {
+        assert!(started.elapsed() < Duration::from_secs(10), "the answered command stays in the file");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ack = within(second.send("place_order", place("o-next", 8))).await.expect("ack");
+    assert_eq!(ack.seq, 2, "the sequence goes on after the kept command");
+    drop(server);
+
+    // A file that is not an outbox is set aside, not fatal.
+    std::fs::write(&outbox, "garbage").expect("write");
+    let third = Client::connect(ClientConfig::new(url).outbox_file(&outbox));
+    assert_ne!(third.client_id(), id);
+    assert!(outbox.with_extension("bad").is_file(), "the unreadable file is kept aside");
+}
+
 /// Clients dropped at once by a server crash.
 const STORM: usize = 2_000;
 

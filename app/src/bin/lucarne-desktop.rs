@@ -3,6 +3,7 @@
 //! ```sh
 //! lucarne-desktop --server ws://127.0.0.1:7300/ws   # or LUCARNE_SERVER=…
 //! lucarne-desktop --locale ar                       # or LUCARNE_LOCALE=ar; default: LANG, else en
+//! lucarne-desktop --outbox ./outbox.json            # where unanswered commands wait across runs
 //! ```
 
 use anyhow::Context as _;
@@ -23,6 +24,23 @@ struct Args {
     /// `LC_ALL`, `LC_MESSAGES` or `LANG` names, else English.
     #[arg(long, env = "LUCARNE_LOCALE", value_parser = parse_locale)]
     locale: Option<Locale>,
+    /// Where the commands not yet answered by the server are kept, so that they are sent after
+    /// the app is closed or crashes and is started again. Default: `outbox-HOST_PORT.json` (one
+    /// per server) in `$XDG_STATE_HOME/lucarne`, else `~/.local/state/lucarne`.
+    #[arg(long, env = "LUCARNE_OUTBOX")]
+    outbox: Option<std::path::PathBuf>,
+}
+
+/// The default outbox file for a server: one per server, in the user's state directory.
+fn default_outbox(server: &str) -> Option<std::path::PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".local/state")))?;
+    let host = server.split("://").nth(1).unwrap_or(server).split('/').next().unwrap_or_default();
+    let name: String =
+        host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
+    Some(state.join("lucarne").join(format!("outbox-{name}.json")))
 }
 
 fn parse_locale(tag: &str) -> Result<Locale, String> {
@@ -32,6 +50,10 @@ fn parse_locale(tag: &str) -> Result<Locale, String> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let locale = args.locale.unwrap_or_else(Locale::from_env);
-    let config = lucarne_app::Config::new(args.server).export_dir(args.export_dir).locale(locale);
+    let outbox = args.outbox.or_else(|| default_outbox(&args.server));
+    let mut config = lucarne_app::Config::new(args.server).export_dir(args.export_dir).locale(locale);
+    if let Some(file) = outbox {
+        config = config.outbox(file);
+    }
     lucarne_app::run(config).context("the desktop app failed")
 }

@@ -2,8 +2,8 @@
 //! connection task needs (spawn, sleep, a clock, the client's identity and where unanswered
 //! commands are kept). The only place where the target decides the code:
 //!
-//! - native: tokio + tokio-tungstenite; commands are kept in memory (an app persists what it
-//!   needs with [`Client::send_with_seq`](crate::Client::send_with_seq));
+//! - native: tokio + tokio-tungstenite; unanswered commands are kept in memory, and in a file
+//!   when [`ClientConfig::outbox_file`](crate::ClientConfig::outbox_file) names one;
 //! - `wasm32`: the browser's `WebSocket` (web-sys), `wasm-bindgen-futures`, the page's `setTimeout`,
 //!   `web-time`; the client id, last sequence number and unanswered commands are kept in the
 //!   tab's `sessionStorage`, so they survive a reload of the page.
@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
@@ -24,12 +24,41 @@ mod wasm;
 pub(crate) use wasm::{Instant, Link, connect, fresh_client_id, saved, sleep, spawn, store};
 
 /// What a previous run of this client left unanswered.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Saved {
+    /// The client id it ran with, where the store keeps it (the native outbox file).
+    pub(crate) client_id: Option<String>,
     /// The last sequence number it used.
     pub(crate) last_seq: u64,
     /// Its unanswered commands: `(seq, name, payload)`.
     pub(crate) commands: Vec<(u64, String, Value)>,
+}
+
+impl Saved {
+    /// The kept form: `{"client_id", "last_seq", "commands": [[seq, name, payload], …]}`.
+    pub(crate) fn encode(
+        client_id: &str,
+        last_seq: u64,
+        commands: &mut dyn Iterator<Item = (u64, &str, &Value)>,
+    ) -> String {
+        let commands: Vec<Value> = commands.map(|(seq, name, payload)| json!([seq, name, payload])).collect();
+        json!({ "client_id": client_id, "last_seq": last_seq, "commands": commands }).to_string()
+    }
+
+    /// Reads the kept form; `None` when it is not that (entries that are not commands are
+    /// skipped).
+    pub(crate) fn decode(text: &str) -> Option<Saved> {
+        let value = serde_json::from_str::<Value>(text).ok()?;
+        let commands = value.get("commands")?.as_array()?;
+        Some(Saved {
+            client_id: value["client_id"].as_str().map(str::to_owned),
+            last_seq: value["last_seq"].as_u64().unwrap_or(0),
+            commands: commands
+                .iter()
+                .filter_map(|c| Some((c[0].as_u64()?, c[1].as_str()?.to_owned(), c[2].clone())))
+                .collect(),
+        })
+    }
 }
 
 /// Runs `f` for at most `limit`.
@@ -37,5 +66,25 @@ pub(crate) async fn timeout<T>(limit: Duration, f: impl Future<Output = T>) -> R
     tokio::select! {
         value = f => Ok(value),
         () = sleep(limit) => Err(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_outbox_reads_back() {
+        let payload = json!({"order_id": "o-1", "total": 5});
+        let commands = [(7, "pay_order", &payload), (9, "ship_order", &payload)];
+        let text = Saved::encode("c-1", 9, &mut commands.iter().copied());
+        let saved = Saved::decode(&text).expect("decodes");
+        assert_eq!(saved.client_id.as_deref(), Some("c-1"));
+        assert_eq!(saved.last_seq, 9);
+        let kept: Vec<(u64, &str)> = saved.commands.iter().map(|(s, n, _)| (*s, n.as_str())).collect();
+        assert_eq!(kept, [(7, "pay_order"), (9, "ship_order")]);
+        assert_eq!(saved.commands[0].2, payload);
+        assert_eq!(Saved::decode("not json"), None);
+        assert_eq!(Saved::decode("{}"), None);
     }
 }

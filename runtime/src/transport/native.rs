@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 pub(crate) use std::time::Instant;
 
 use super::Saved;
+use crate::ClientConfig;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -87,15 +88,44 @@ pub(crate) fn fresh_client_id() -> String {
     format!("c-{:016x}", fastrand::u64(..))
 }
 
-/// What a previous run left: natively nothing is kept by the runtime.
-pub(crate) fn saved(_client_id: &str) -> Saved {
-    Saved::default()
+/// What a previous run left in the config's outbox file, if it names one.
+pub(crate) fn saved(config: &ClientConfig) -> Saved {
+    let Some(path) = &config.outbox_file else { return Saved::default() };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Saved::default(),
+        Err(e) => {
+            tracing::error!("cannot read the outbox {}: {e}", path.display());
+            return Saved::default();
+        }
+    };
+    Saved::decode(&text).unwrap_or_else(|| {
+        // Kept for a person to look at; this client starts with an empty outbox.
+        let bad = path.with_extension("bad");
+        tracing::error!("the outbox {} is not an outbox; moved to {}", path.display(), bad.display());
+        let _ = std::fs::rename(path, &bad);
+        Saved::default()
+    })
 }
 
-/// Keeps the unanswered commands (natively: nowhere, the outbox lives in memory).
+/// Keeps the unanswered commands in the config's outbox file, if it names one: written next to
+/// it, then renamed over it, so a crash leaves the old file or the new one.
 pub(crate) fn store(
-    _client_id: &str,
-    _last_seq: u64,
-    _commands: &mut dyn Iterator<Item = (u64, &str, &Value)>,
+    config: &ClientConfig,
+    last_seq: u64,
+    commands: &mut dyn Iterator<Item = (u64, &str, &Value)>,
 ) {
+    let Some(path) = &config.outbox_file else { return };
+    let text = Saved::encode(&config.client_id, last_seq, commands);
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let next = path.with_extension("next");
+        std::fs::write(&next, text)?;
+        std::fs::rename(&next, path)
+    };
+    if let Err(e) = write() {
+        tracing::error!("cannot keep the outbox in {}: {e}", path.display());
+    }
 }

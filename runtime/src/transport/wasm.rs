@@ -20,7 +20,7 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -29,6 +29,7 @@ use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 pub(crate) use web_time::Instant;
 
 use super::Saved;
+use crate::ClientConfig;
 
 enum Incoming {
     Open,
@@ -196,27 +197,21 @@ pub(crate) fn fresh_client_id() -> String {
 }
 
 /// What a previous page of this tab left for this client id.
-pub(crate) fn saved(client_id: &str) -> Saved {
-    let text = storage().and_then(|s| s.get_item(&outbox_key(client_id)).ok().flatten());
-    let Some(value) = text.and_then(|t| serde_json::from_str::<Value>(&t).ok()) else {
-        return Saved::default();
-    };
-    let commands = value["commands"].as_array().map(Vec::as_slice).unwrap_or_default();
-    Saved {
-        last_seq: value["last_seq"].as_u64().unwrap_or(0),
-        commands: commands
-            .iter()
-            .filter_map(|c| Some((c[0].as_u64()?, c[1].as_str()?.to_owned(), c[2].clone())))
-            .collect(),
-    }
+pub(crate) fn saved(config: &ClientConfig) -> Saved {
+    let text = storage().and_then(|s| s.get_item(&outbox_key(&config.client_id)).ok().flatten());
+    // The id is the key: the kept one is the config's.
+    text.and_then(|t| Saved::decode(&t)).map(|s| Saved { client_id: None, ..s }).unwrap_or_default()
 }
 
 /// Keeps the last sequence number and the unanswered commands in `sessionStorage`.
-pub(crate) fn store(client_id: &str, last_seq: u64, commands: &mut dyn Iterator<Item = (u64, &str, &Value)>) {
+pub(crate) fn store(
+    config: &ClientConfig,
+    last_seq: u64,
+    commands: &mut dyn Iterator<Item = (u64, &str, &Value)>,
+) {
     let Some(storage) = storage() else { return };
-    let commands: Vec<Value> = commands.map(|(seq, name, payload)| json!([seq, name, payload])).collect();
-    let value = json!({ "last_seq": last_seq, "commands": commands });
-    if let Err(e) = storage.set_item(&outbox_key(client_id), &value.to_string()) {
+    let text = Saved::encode(&config.client_id, last_seq, commands);
+    if let Err(e) = storage.set_item(&outbox_key(&config.client_id), &text) {
         tracing::warn!("cannot keep the outbox in sessionStorage: {e:?}");
     }
 }
