@@ -221,8 +221,10 @@ async fn upgrade(ws: WebSocketUpgrade, headers: HeaderMap, State(shared): State<
 
 /// What the connection's writer task sends.
 enum Out {
-    /// A delta or snapshot frame, counted in the queue's bytes.
+    /// A snapshot frame, counted in the queue's bytes.
     Text(String),
+    /// A delta, counted in the queue's bytes; skipped if its subscription has resynced since.
+    Delta(String, Stamp),
     /// Any other frame (acks, errors, pings, answers), counted in the queue's bytes and apart.
     Control(String),
     /// The `error` before a close: never dropped.
@@ -232,10 +234,24 @@ enum Out {
     End,
 }
 
+/// A delta's subscription generation when it was queued. A subscription that gives up on its
+/// queued deltas (it will resync) moves its generation on, and the writer skips them: the
+/// client gets the `resync` and the fresh snapshot sooner, without stale deltas before them.
+struct Stamp {
+    generation: Arc<AtomicU64>,
+    at: u64,
+}
+
+impl Stamp {
+    fn stale(&self) -> bool {
+        self.generation.load(Ordering::Acquire) != self.at
+    }
+}
+
 /// One connection's outbound queue: frames in order, their bytes counted.
 struct Queue {
     tx: mpsc::UnboundedSender<Out>,
-    /// Bytes of `Out::Text` and `Out::Control` frames queued and not yet written.
+    /// Bytes of `Out::Text`, `Out::Delta` and `Out::Control` frames queued and not yet written.
     bytes: AtomicUsize,
     /// Bytes of `Out::Control` frames queued and not yet written.
     control: AtomicUsize,
@@ -329,14 +345,19 @@ impl Outbox {
         true
     }
 
-    /// Queues a frame that was given room by the cap's rules (deltas, snapshots).
-    fn enqueue(&self, text: String) -> bool {
+    /// Queues a frame that was given room by the cap's rules (a delta with its stamp, or a
+    /// snapshot frame).
+    fn enqueue(&self, text: String, stamp: Option<Stamp>) -> bool {
         if self.is_closed() {
             return false;
         }
         let len = text.len();
         self.0.bytes.fetch_add(len, Ordering::AcqRel);
-        if self.0.tx.send(Out::Text(text)).is_err() {
+        let frame = match stamp {
+            Some(stamp) => Out::Delta(text, stamp),
+            None => Out::Text(text),
+        };
+        if self.0.tx.send(frame).is_err() {
             self.0.bytes.fetch_sub(len, Ordering::AcqRel);
             return false;
         }
@@ -352,14 +373,15 @@ impl Outbox {
         self.send(&ServerMessage::Error(ErrorMessage { code, message: message.into(), sub, id }))
     }
 
-    /// Queues a delta once the queue has room for it (or is empty), waiting at most
-    /// `patience`: `Full` when the client did not make room in time.
-    async fn send_delta(&self, msg: &ServerMessage, patience: Duration) -> Push {
-        self.send_delta_text(encode(msg), patience).await
+    /// Queues a delta of the subscription whose generation is `generation` once the queue has
+    /// room for it (or is empty), waiting at most `patience`: `Full` when the client did not
+    /// make room in time.
+    async fn send_delta(&self, msg: &ServerMessage, patience: Duration, generation: &Arc<AtomicU64>) -> Push {
+        self.send_delta_text(encode(msg), patience, generation).await
     }
 
     /// [`Outbox::send_delta`] of an encoded delta.
-    async fn send_delta_text(&self, text: String, patience: Duration) -> Push {
+    async fn send_delta_text(&self, text: String, patience: Duration, generation: &Arc<AtomicU64>) -> Push {
         let len = text.len();
         let cap = self.0.cap;
         let fits = |queued: usize| queued == 0 || queued + len <= cap;
@@ -373,7 +395,8 @@ impl Outbox {
                 Err(_) => return Push::Full,
             }
         }
-        if self.enqueue(text) { Push::Sent } else { Push::Closed }
+        let stamp = Stamp { generation: generation.clone(), at: generation.load(Ordering::Acquire) };
+        if self.enqueue(text, Some(stamp)) { Push::Sent } else { Push::Closed }
     }
 
     /// Queues a snapshot message once the queue is at most half full (or empty), so deltas
@@ -382,7 +405,7 @@ impl Outbox {
         let text = encode(msg);
         let len = text.len();
         let fits = |queued: usize| queued == 0 || queued + len <= self.0.cap / 2;
-        if self.wait_until(fits).await { self.enqueue(text) } else { false }
+        if self.wait_until(fits).await { self.enqueue(text, None) } else { false }
     }
 
     /// Waits until the queue has drained to half its cap; false when the connection is gone.
@@ -478,8 +501,8 @@ const WRITE_BATCH_BYTES: usize = 8 * 1024;
 /// Writes the queued frames to the socket: every frame already queued is fed, then one flush
 /// (so a backlog costs one write, not one per frame). A batch not written within `stuck`
 /// closes the connection as a slow consumer.
-async fn write_frames(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+async fn write_frames<S: futures_util::Sink<Message> + Unpin>(
+    mut sink: S,
     mut rx: mpsc::UnboundedReceiver<Out>,
     out: Outbox,
     stuck: Duration,
@@ -493,10 +516,14 @@ async fn write_frames(
         while let Some(frame) = next.take() {
             let control = matches!(frame, Out::Control(_));
             match frame {
-                Out::Text(text) | Out::Control(text) if out.0.discard.load(Ordering::Acquire) => {
+                // A delta its subscription gave up on is never written.
+                Out::Delta(text, stamp) if stamp.stale() => out.written(text.len(), false),
+                Out::Text(text) | Out::Control(text) | Out::Delta(text, _)
+                    if out.0.discard.load(Ordering::Acquire) =>
+                {
                     out.written(text.len(), control);
                 }
-                Out::Text(text) | Out::Control(text) => {
+                Out::Text(text) | Out::Control(text) | Out::Delta(text, _) => {
                     let len = text.len();
                     fed.push((len, control));
                     bytes += len;
@@ -549,8 +576,8 @@ async fn write_frames(
 
 /// Flushes the frames fed to the socket and takes their bytes off the queue's count; false when
 /// the socket failed.
-async fn flush(
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+async fn flush<S: futures_util::Sink<Message> + Unpin>(
+    sink: &mut S,
     fed: &mut Vec<(usize, bool)>,
     out: &Outbox,
     stuck: Duration,
@@ -941,6 +968,7 @@ impl Connection {
             chunk: self.shared.config.snapshot_chunk.max(1),
             patience: self.shared.config.limits.resync_after,
             client_version: 0,
+            generation: Arc::new(AtomicU64::new(0)),
         };
         // Rows the token may not see never leave the server: its row filter makes the
         // subscription a live query over the rows it may see.
@@ -1120,6 +1148,8 @@ struct SubStream {
     patience: Duration,
     /// The version of the rows the client holds.
     client_version: u64,
+    /// Moved on when the subscription gives up on its queued deltas (see [`Stamp`]).
+    generation: Arc<AtomicU64>,
 }
 
 impl SubStream {
@@ -1190,11 +1220,18 @@ impl SubStream {
 
     async fn delta(&mut self, change: &Change) -> Push {
         let text = delta_text(self.sub, self.client_version, change);
-        let pushed = self.out.send_delta_text(text, self.patience).await;
-        if pushed == Push::Sent {
-            self.client_version = change.to;
+        let pushed = self.out.send_delta_text(text, self.patience, &self.generation).await;
+        match pushed {
+            Push::Sent => self.client_version = change.to,
+            Push::Full => self.purge(),
+            Push::Closed => {}
         }
         pushed
+    }
+
+    /// Gives up on the deltas queued for this subscription: it will resync.
+    fn purge(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// A live query: a copy of the shared window, then its deltas; a fresh copy whenever the
@@ -1219,9 +1256,14 @@ impl SubStream {
                             break Some(ResyncReason::TooFarBehind);
                         }
                         let delta = Delta { sub: self.sub, from, to, ops, acked };
-                        match self.out.send_delta(&ServerMessage::Delta(delta), self.patience).await {
+                        match self
+                            .out
+                            .send_delta(&ServerMessage::Delta(delta), self.patience, &self.generation)
+                            .await
+                        {
                             Push::Sent => held = to,
                             Push::Full => {
+                                self.purge();
                                 stale = true;
                                 break Some(ResyncReason::SlowConsumer);
                             }
@@ -1384,6 +1426,7 @@ mod tests {
     #[tokio::test]
     async fn the_queue_counts_bytes_and_refuses_deltas_over_the_cap() {
         let (out, mut rx) = Outbox::new(200);
+        let generation = Arc::new(AtomicU64::new(0));
         let msg = |n: usize| {
             ServerMessage::Error(ErrorMessage {
                 code: ErrorCode::Internal,
@@ -1396,29 +1439,34 @@ mod tests {
         let drain = |rx: &mut mpsc::UnboundedReceiver<Out>, out: &Outbox| {
             loop {
                 match rx.try_recv() {
-                    Ok(Out::Text(text)) => out.written(text.len(), false),
+                    Ok(Out::Text(text) | Out::Delta(text, _)) => out.written(text.len(), false),
                     Ok(Out::Control(text)) => out.written(text.len(), true),
                     _ => break,
                 }
             }
         };
         let patience = Duration::from_millis(20);
-        assert_eq!(out.send_delta(&msg(300), patience).await, Push::Sent, "an empty queue takes anything");
-        assert_eq!(out.send_delta(&msg(1), patience).await, Push::Full, "no room in time");
+        assert_eq!(
+            out.send_delta(&msg(300), patience, &generation).await,
+            Push::Sent,
+            "an empty queue takes anything"
+        );
+        assert_eq!(out.send_delta(&msg(1), patience, &generation).await, Push::Full, "no room in time");
         assert_eq!(out.0.room_waiters.load(Ordering::SeqCst), 0, "the timed-out waiter is gone");
         // A delta waiting for room gets in once the writer drains.
         let waiting = tokio::spawn({
             let out = out.clone();
-            async move { out.send_delta(&msg(1), Duration::from_secs(10)).await }
+            let generation = generation.clone();
+            async move { out.send_delta(&msg(1), Duration::from_secs(10), &generation).await }
         });
         tokio::task::yield_now().await;
-        if let Ok(Out::Text(text)) = rx.try_recv() {
+        if let Ok(Out::Text(text) | Out::Delta(text, _)) = rx.try_recv() {
             out.written(text.len(), false);
         }
         assert_eq!(waiting.await.ok(), Some(Push::Sent));
         drain(&mut rx, &out);
         assert_eq!(bytes(&out), 0);
-        assert_eq!(out.send_delta(&msg(10), patience).await, Push::Sent);
+        assert_eq!(out.send_delta(&msg(10), patience, &generation).await, Push::Sent);
         assert_eq!(bytes(&out), encode(&msg(10)).len());
         // A snapshot chunk waits until the queue is at most half full.
         let waiter = tokio::spawn({
@@ -1432,17 +1480,17 @@ mod tests {
         drain(&mut rx, &out);
         // Other messages go in whatever the queue holds, until they alone come to more than the
         // cap; then the connection closes as a slow consumer, dropping what is queued.
-        assert_eq!(out.send_delta(&msg(300), patience).await, Push::Sent);
+        assert_eq!(out.send_delta(&msg(300), patience, &generation).await, Push::Sent);
         assert!(out.send(&msg(100)) && out.send(&msg(250)));
         assert!(bytes(&out) > 600);
         assert!(!out.is_closed());
         assert!(!out.send(&msg(1)));
         assert!(out.is_closed());
-        assert_eq!(out.send_delta(&msg(1), patience).await, Push::Closed);
+        assert_eq!(out.send_delta(&msg(1), patience, &generation).await, Push::Closed);
         let mut frames = vec![];
         while let Ok(frame) = rx.try_recv() {
             frames.push(match frame {
-                Out::Text(_) => "text",
+                Out::Text(_) | Out::Delta(..) => "text",
                 Out::Control(_) => "control",
                 Out::Final(t) if t.contains("slow_consumer") => "final",
                 Out::Final(_) => "other final",
@@ -1453,5 +1501,38 @@ mod tests {
         }
         assert_eq!(frames, ["text", "control", "control", "final", "close"]);
         assert!(out.0.discard.load(Ordering::Acquire));
+    }
+
+    #[tokio::test]
+    async fn the_writer_skips_the_deltas_of_a_subscription_that_gave_up_on_them() {
+        let (out, rx) = Outbox::new(1 << 20);
+        let (slow, other) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let delta = |text: &str, generation: &Arc<AtomicU64>| {
+            let stamp = Stamp { generation: generation.clone(), at: generation.load(Ordering::Acquire) };
+            assert!(out.enqueue(text.to_owned(), Some(stamp)));
+        };
+        delta("slow 1", &slow);
+        delta("other 1", &other);
+        delta("slow 2", &slow);
+        // The slow subscription gives up on what it queued, then resyncs: its snapshot and
+        // the deltas after it are written.
+        slow.fetch_add(1, Ordering::AcqRel);
+        assert!(out.enqueue("slow snapshot".to_owned(), None));
+        delta("slow 3", &slow);
+        delta("other 2", &other);
+        out.end();
+        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = futures_util::sink::unfold(written.clone(), |written, frame: Message| async move {
+            if let Message::Text(text) = frame
+                && let Ok(mut written) = written.lock()
+            {
+                written.push(text.as_str().to_owned());
+            }
+            Ok::<_, std::convert::Infallible>(written)
+        });
+        write_frames(Box::pin(sink), rx, out.clone(), Duration::from_secs(5)).await;
+        let written = written.lock().map(|w| w.clone()).unwrap_or_default();
+        assert_eq!(written, ["other 1", "slow snapshot", "slow 3", "other 2"]);
+        assert_eq!(out.0.bytes.load(Ordering::Acquire), 0, "skipped frames leave the count too");
     }
 }
