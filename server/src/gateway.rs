@@ -630,7 +630,9 @@ async fn connection(socket: WebSocket, shared: Shared) {
                 last_heard = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => {
-                        if !conn.on_text(text.as_str()).await {
+                        // Boxed: the idle connection's future stays small (its messages' futures
+                        // are large and short-lived).
+                        if !Box::pin(conn.on_text(text.as_str())).await {
                             break;
                         }
                     }
@@ -1157,8 +1159,8 @@ impl SubStream {
         // `changes` was subscribed before the store is read, so nothing falls between them.
         let mut changes = Some(changes);
         let mut flow = match resume {
-            Some(from) => self.resume(from).await,
-            None => self.snapshot().await,
+            Some(from) => Box::pin(self.resume(from)).await,
+            None => Box::pin(self.snapshot()).await,
         };
         loop {
             let mut at = match flow {
@@ -1176,7 +1178,7 @@ impl SubStream {
                         self.dropped();
                         return;
                     }
-                    flow = self.resync(ResyncReason::SlowConsumer).await;
+                    flow = Box::pin(self.resync(ResyncReason::SlowConsumer)).await;
                     continue;
                 }
             };
@@ -1186,7 +1188,7 @@ impl SubStream {
                     Ok(change) => change,
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::debug!(sub = self.sub, missed, "subscriber lagged; resyncing");
-                        break self.resync(ResyncReason::SlowConsumer).await;
+                        break Box::pin(self.resync(ResyncReason::SlowConsumer)).await;
                     }
                     Err(broadcast::error::RecvError::Closed) => {
                         self.dropped();
@@ -1202,7 +1204,7 @@ impl SubStream {
                     } else {
                         ResyncReason::TooFarBehind
                     };
-                    break self.resync(reason).await;
+                    break Box::pin(self.resync(reason)).await;
                 }
                 match self.delta(&change).await {
                     Push::Sent => at.version = change.to,
@@ -1246,7 +1248,7 @@ impl SubStream {
                 return;
             }
             let Some(joined) = feed.join() else { return };
-            let Flow::At(_) = self.send_snapshot(joined.at, joined.rows).await else { return };
+            let Flow::At(_) = Box::pin(self.send_snapshot(joined.at, joined.rows)).await else { return };
             let (mut held, mut events) = (joined.at.version, joined.events);
             let mut stale = false;
             reason = loop {
