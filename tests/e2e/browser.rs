@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::support::{Server, bin};
+use crate::support::{Server, bin, found, region_stats};
 
 /// The viewport: the desktop window's size, so both lay the desk out alike.
 const WIDTH: u32 = 1100;
@@ -73,10 +73,6 @@ impl Drop for GroupGuard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn found(tool: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
 }
 
 /// One browser at a time: two headless Chromiums on SwiftShader would starve each other.
@@ -315,20 +311,6 @@ fn base64(text: &str) -> Vec<u8> {
         out.extend(&n.to_be_bytes()[1..chunk.len()]);
     }
     out
-}
-
-/// Mean brightness of a region of a screenshot, and the number of distinct colours in it.
-fn region_stats(path: &Path, geometry: &str) -> (f64, u64) {
-    let out = Command::new("convert")
-        .arg(path)
-        .args(["-crop", geometry, "+repage", "-format", "%[fx:mean] %k", "info:"])
-        .output()
-        .expect("run convert");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.split_whitespace();
-    let mean = parts.next().and_then(|s| s.parse().ok()).unwrap_or(-1.0);
-    let colours = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    (mean, colours)
 }
 
 /// The rows of `orders`, read by another client (the CLI).

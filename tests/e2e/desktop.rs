@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Server, bin};
+use crate::support::{Server, bin, found, region_stats};
 
 /// Kills a child process when dropped.
 struct Guard(Child);
@@ -39,8 +39,7 @@ fn desktop_bin() -> PathBuf {
 }
 
 fn need(tool: &str) {
-    let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output();
-    assert!(found.is_ok_and(|o| o.status.success()), "{tool} is missing: run `cargo xtask setup`");
+    assert!(found(tool), "{tool} is missing: run `cargo xtask setup`");
 }
 
 /// Starts Xvfb on a free display number.
@@ -83,20 +82,6 @@ fn screenshot(display: &str, path: &Path) {
         .status()
         .expect("run import");
     assert!(status.success(), "screenshot failed");
-}
-
-/// Mean brightness of a region of a screenshot, and the number of distinct colours in it.
-fn region_stats(path: &Path, geometry: &str) -> (f64, u64) {
-    let out = Command::new("convert")
-        .arg(path)
-        .args(["-crop", geometry, "+repage", "-format", "%[fx:mean] %k", "info:"])
-        .output()
-        .expect("run convert");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.split_whitespace();
-    let mean = parts.next().and_then(|s| s.parse().ok()).unwrap_or(-1.0);
-    let colours = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    (mean, colours)
 }
 
 /// The current rows of `orders`, read by another client (the CLI).

@@ -267,3 +267,23 @@ pub async fn next(ws: &mut Socket) -> ServerMessage {
 pub async fn send_text(ws: &mut Socket, text: impl Into<String>) {
     ws.send(Message::Text(text.into().into())).await.expect("send");
 }
+
+/// Whether `tool` is on the `PATH`.
+pub fn found(tool: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
+}
+
+/// Mean brightness of a region (`WxH+X+Y`) of a screenshot, and the number of distinct colours
+/// in it (ImageMagick's `convert`).
+pub fn region_stats(path: &Path, geometry: &str) -> (f64, u64) {
+    let out = Command::new("convert")
+        .arg(path)
+        .args(["-crop", geometry, "+repage", "-format", "%[fx:mean] %k", "info:"])
+        .output()
+        .expect("run convert");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace();
+    let mean = parts.next().and_then(|s| s.parse().ok()).unwrap_or(-1.0);
+    let colours = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    (mean, colours)
+}

@@ -35,8 +35,7 @@ fn server_url() -> String {
         return FALLBACK.to_owned();
     };
     let search = location.search().unwrap_or_default();
-    let given = search.trim_start_matches('?').split('&').find_map(|pair| pair.strip_prefix("server="));
-    if let Some(given) = given.and_then(|g| js_sys::decode_uri_component(g).ok()) {
+    if let Some(given) = param(&search, "server").and_then(|g| js_sys::decode_uri_component(g).ok()) {
         return String::from(given);
     }
     let scheme = if location.protocol().is_ok_and(|p| p == "https:") { "wss" } else { "ws" };
@@ -49,8 +48,13 @@ fn server_url() -> String {
 /// The log level `?log=error|warn|info|debug|trace` in the page's address asks for, if any.
 #[cfg(any(target_arch = "wasm32", test))]
 fn log_level(search: &str) -> Option<tracing::Level> {
-    let asked = search.trim_start_matches('?').split('&').find_map(|pair| pair.strip_prefix("log="))?;
-    asked.parse().ok()
+    param(search, "log")?.parse().ok()
+}
+
+/// The raw value of `name` in a page address's query (`?a=1&b=2`).
+#[cfg(any(target_arch = "wasm32", test))]
+fn param<'a>(search: &'a str, name: &str) -> Option<&'a str> {
+    search.trim_start_matches('?').split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -71,5 +75,6 @@ mod tests {
         check("?log=debug", Some(tracing::Level::DEBUG));
         check("?server=ws://h/ws&log=info", Some(tracing::Level::INFO));
         check("?log=loud", None);
+        check("?catalog=debug", None);
     }
 }
