@@ -141,7 +141,12 @@ fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> 
     let mut response = Vec::new();
     let mut buf = [0u8; 64 * 1024];
     loop {
-        let n = stream.read(&mut buf)?;
+        // A socket read with a timeout is never restarted after a signal handler ran, even
+        // with SA_RESTART (signal(7)); CI saw EINTR here once: read again.
+        let n = match stream.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            read => read?,
+        };
         if n == 0 {
             return Ok(response);
         }
