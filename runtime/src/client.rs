@@ -74,11 +74,16 @@ impl ClientConfig {
     }
 
     /// Keeps the outbox in this file (native): every command not yet answered is written
-    /// there (replaced atomically, no fsync: it survives the app's crash or exit, not the
-    /// machine's), and a client connected later with the same file takes its client id and
-    /// resends those commands with their original `(client_id, seq)`, so the server applies
-    /// each exactly once. The file's client id wins over [`ClientConfig::client_id`]. An
-    /// unreadable file is logged and set aside as `FILE.bad`, never fatal.
+    /// there (written beside it, flushed to the disk and renamed over it, so it survives the
+    /// app's crash or the machine's; this costs a flush per command sent and per answer), and
+    /// a client connected later with the same file takes its client id and resends those
+    /// commands with their original `(client_id, seq)`, so the server applies each exactly
+    /// once. The file's client id wins over [`ClientConfig::client_id`]. A running client holds
+    /// the file (an advisory lock on `FILE.lock`): a second client given the same path at the
+    /// same time, in any process, takes the first free sibling `STEM.2.EXT` … `STEM.16.EXT`
+    /// (its own client id and commands; memory only if all sixteen are held), so two clients
+    /// never share a client id. An unreadable file is logged and set aside as `FILE.bad`,
+    /// never fatal.
     pub fn outbox_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.outbox_file = Some(path.into());
         self
@@ -176,7 +181,7 @@ impl Client {
     /// backoff; requests made while offline are queued.
     pub fn connect(mut config: ClientConfig) -> Client {
         static IDS: AtomicU64 = AtomicU64::new(1);
-        let mut saved = crate::transport::saved(&config);
+        let mut saved = crate::transport::saved(&mut config);
         if let Some(id) = saved.client_id.take() {
             config.client_id = id;
         }

@@ -103,6 +103,8 @@ struct State {
     defines: HashMap<u64, DefineWaiter>,
     drops: HashMap<u64, oneshot::Sender<Result<(), ClientError>>>,
     next_request: u64,
+    /// Keeps the outbox's store to this client while it runs.
+    _claim: transport::Claim,
 }
 
 pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedReceiver<Request>, saved: Saved) {
@@ -126,6 +128,7 @@ pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedRecei
         defines: HashMap::new(),
         drops: HashMap::new(),
         next_request: 1,
+        _claim: saved.claim,
     };
     let mut attempt = 0u32;
     loop {

@@ -268,6 +268,7 @@ async fn commands_kept_in_an_outbox_file_are_sent_by_the_next_run() {
     sending.abort();
     drop(first);
     assert!(kept().contains(&id), "the file keeps the client id: {}", kept());
+    let_go(&outbox).await;
 
     // Second run, server back: same client id, the command is sent, applied once, and the file
     // empties; the next command continues the sequence.
@@ -291,13 +292,43 @@ async fn commands_kept_in_an_outbox_file_are_sent_by_the_next_run() {
     }
     let ack = within(second.send("place_order", place("o-next", 8))).await.expect("ack");
     assert_eq!(ack.seq, 2, "the sequence goes on after the kept command");
+
+    // A second app on the same file while this one runs takes a sibling file and its own
+    // client id: its commands are not mistaken for this one's (same id and seq) and dropped.
+    let other = Client::connect(ClientConfig::new(url.clone()).outbox_file(&outbox));
+    assert_ne!(other.client_id(), id);
+    within(other.send("place_order", place("o-other", 9))).await.expect("ack");
+    let (orders, _) = truth(&url, "orders").await;
+    assert_eq!(orders.get("\"o-other\"").map(|o| o["events"].clone()), Some(json!(1)), "{orders:?}");
+    assert!(dir.path().join("app-state/outbox.2.json").is_file(), "the other app's file");
+    drop((second, other));
     drop(server);
+    let_go(&outbox).await;
 
     // A file that is not an outbox is set aside, not fatal.
     std::fs::write(&outbox, "garbage").expect("write");
     let third = Client::connect(ClientConfig::new(url).outbox_file(&outbox));
     assert_ne!(third.client_id(), id);
-    assert!(outbox.with_extension("bad").is_file(), "the unreadable file is kept aside");
+    let bad = dir.path().join("app-state/outbox.json.bad");
+    assert_eq!(
+        std::fs::read_to_string(bad).ok().as_deref(),
+        Some("garbage"),
+        "the unreadable file is kept aside"
+    );
+}
+
+/// Waits until no running client holds `outbox` (a dropped client's task lets it go when it
+/// ends): its lock is `FILE.lock`.
+async fn let_go(outbox: &std::path::Path) {
+    let mut lock = outbox.as_os_str().to_owned();
+    lock.push(".lock");
+    let lock = std::fs::File::open(lock).expect("the lock file of a used outbox");
+    let started = Instant::now();
+    while lock.try_lock().is_err() {
+        assert!(started.elapsed() < Duration::from_secs(5), "the dropped client still holds its outbox");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    lock.unlock().expect("unlock");
 }
 
 /// Clients dropped at once by a server crash.

@@ -23,8 +23,17 @@ mod wasm;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use wasm::{Instant, Link, connect, fresh_client_id, saved, sleep, spawn, store};
 
+/// Natively, the lock that keeps an outbox file to one running client (released when dropped);
+/// nothing in the browser, where each tab has its own storage.
+#[derive(Debug, Default)]
+pub(crate) struct Claim {
+    /// The locked `FILE.lock` (held for its drop).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) _lock: Option<std::fs::File>,
+}
+
 /// What a previous run of this client left unanswered.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub(crate) struct Saved {
     /// The client id it ran with, where the store keeps it (the native outbox file).
     pub(crate) client_id: Option<String>,
@@ -32,6 +41,8 @@ pub(crate) struct Saved {
     pub(crate) last_seq: u64,
     /// Its unanswered commands: `(seq, name, payload)`.
     pub(crate) commands: Vec<(u64, String, Value)>,
+    /// Where it is kept, held for this client while it runs.
+    pub(crate) claim: Claim,
 }
 
 impl Saved {
@@ -57,6 +68,7 @@ impl Saved {
                 .iter()
                 .filter_map(|c| Some((c[0].as_u64()?, c[1].as_str()?.to_owned(), c[2].clone())))
                 .collect(),
+            claim: Claim::default(),
         })
     }
 }
@@ -84,7 +96,7 @@ mod tests {
         let kept: Vec<(u64, &str)> = saved.commands.iter().map(|(s, n, _)| (*s, n.as_str())).collect();
         assert_eq!(kept, [(7, "pay_order"), (9, "ship_order")]);
         assert_eq!(saved.commands[0].2, payload);
-        assert_eq!(Saved::decode("not json"), None);
-        assert_eq!(Saved::decode("{}"), None);
+        assert!(Saved::decode("not json").is_none());
+        assert!(Saved::decode("{}").is_none());
     }
 }

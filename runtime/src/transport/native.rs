@@ -1,6 +1,8 @@
 //! Native transport: tokio + tokio-tungstenite.
 
 use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub(crate) use std::time::Instant;
 
-use super::Saved;
+use super::{Claim, Saved};
 use crate::ClientConfig;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -88,9 +90,94 @@ pub(crate) fn fresh_client_id() -> String {
     format!("c-{:016x}", fastrand::u64(..))
 }
 
-/// What a previous run left in the config's outbox file, if it names one.
-pub(crate) fn saved(config: &ClientConfig) -> Saved {
-    let Some(path) = &config.outbox_file else { return Saved::default() };
+/// How many files one outbox path stands for: `FILE`, then `FILE`'s siblings `STEM.2.EXT` … for
+/// other processes running at the same time (each file belongs to one running client).
+const SLOTS: u32 = 16;
+
+/// `path` with `suffix` appended to its whole name (`outbox.json` → `outbox.json.lock`).
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The outbox file of slot `n` (1 is the configured path itself).
+fn slot(path: &Path, n: u32) -> PathBuf {
+    if n == 1 {
+        return path.to_path_buf();
+    }
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    match path.extension() {
+        Some(ext) => path.with_file_name(format!("{stem}.{n}.{}", ext.to_string_lossy())),
+        None => path.with_file_name(format!("{stem}.{n}")),
+    }
+}
+
+/// Takes the first outbox file of `path`'s slots that no running client holds, locking its
+/// `FILE.lock` (an advisory lock, released when this client's task ends or the process dies).
+/// `None` when every slot is held.
+fn claim(path: &Path) -> Option<(PathBuf, Claim)> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        tracing::error!("cannot create {} for the outbox: {e}", dir.display());
+    }
+    for n in 1..=SLOTS {
+        let file = slot(path, n);
+        let lock = match std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(beside(&file, ".lock"))
+        {
+            Ok(lock) => lock,
+            Err(e) => {
+                // Without a lock file the outbox still works, as one process's.
+                tracing::warn!("cannot lock the outbox {}: {e}", file.display());
+                return Some((file, Claim::default()));
+            }
+        };
+        match lock.try_lock() {
+            Ok(()) => return Some((file, Claim { _lock: Some(lock) })),
+            Err(std::fs::TryLockError::WouldBlock) => continue,
+            Err(std::fs::TryLockError::Error(e)) => {
+                tracing::warn!("cannot lock the outbox {}: {e}", file.display());
+                return Some((file, Claim::default()));
+            }
+        }
+    }
+    None
+}
+
+/// What a previous run left in the config's outbox file, if it names one. Another process
+/// running a client on the same file keeps it: this client then takes the next free slot
+/// (`STEM.2.EXT`, …) and sets `config.outbox_file` to it, so two clients never share a client
+/// id and sequence numbers.
+pub(crate) fn saved(config: &mut ClientConfig) -> Saved {
+    let Some(wanted) = config.outbox_file.take() else { return Saved::default() };
+    let Some((path, claim)) = claim(&wanted) else {
+        tracing::warn!(
+            "the outbox {} and its {} siblings are all in use by running clients: this one keeps its \
+             commands in memory only",
+            wanted.display(),
+            SLOTS - 1
+        );
+        return Saved::default();
+    };
+    if path != wanted {
+        tracing::info!(
+            "the outbox {} is in use by another client: using {}",
+            wanted.display(),
+            path.display()
+        );
+    }
+    let mut saved = read(&path);
+    saved.claim = claim;
+    config.outbox_file = Some(path);
+    saved
+}
+
+fn read(path: &Path) -> Saved {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Saved::default(),
@@ -101,7 +188,7 @@ pub(crate) fn saved(config: &ClientConfig) -> Saved {
     };
     Saved::decode(&text).unwrap_or_else(|| {
         // Kept for a person to look at; this client starts with an empty outbox.
-        let bad = path.with_extension("bad");
+        let bad = beside(path, ".bad");
         tracing::error!("the outbox {} is not an outbox; moved to {}", path.display(), bad.display());
         let _ = std::fs::rename(path, &bad);
         Saved::default()
@@ -109,7 +196,8 @@ pub(crate) fn saved(config: &ClientConfig) -> Saved {
 }
 
 /// Keeps the unanswered commands in the config's outbox file, if it names one: written next to
-/// it, then renamed over it, so a crash leaves the old file or the new one.
+/// it and flushed to the disk, then renamed over it (and the directory flushed), so a crash of
+/// the app or of the machine leaves the old file or the new one.
 pub(crate) fn store(
     config: &ClientConfig,
     last_seq: u64,
@@ -118,14 +206,73 @@ pub(crate) fn store(
     let Some(path) = &config.outbox_file else { return };
     let text = Saved::encode(&config.client_id, last_seq, commands);
     let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+        let next = beside(path, ".next");
+        let mut file = std::fs::File::create(&next)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_data()?;
+        std::fs::rename(&next, path)?;
+        match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) => std::fs::File::open(dir)?.sync_all(),
+            None => std::fs::File::open(".")?.sync_all(),
         }
-        let next = path.with_extension("next");
-        std::fs::write(&next, text)?;
-        std::fs::rename(&next, path)
     };
     if let Err(e) = write() {
         tracing::error!("cannot keep the outbox in {}: {e}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_slots(path: &str, second: &str) {
+        assert_eq!(slot(Path::new(path), 1), Path::new(path));
+        assert_eq!(slot(Path::new(path), 2), Path::new(second));
+    }
+
+    #[test]
+    fn slots_are_siblings_of_the_file() {
+        check_slots("/s/outbox-127.0.0.1_7300.json", "/s/outbox-127.0.0.1_7300.2.json");
+        check_slots("/s/outbox", "/s/outbox.2");
+        check_slots("outbox.json", "outbox.2.json");
+    }
+
+    #[test]
+    fn a_held_outbox_is_not_shared_and_is_free_again_when_let_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wanted = dir.path().join("state").join("outbox.json");
+        let config = || ClientConfig::new("ws://127.0.0.1:9/ws").outbox_file(&wanted);
+
+        let mut first = config();
+        let first_saved = saved(&mut first);
+        assert_eq!(first.outbox_file.as_deref(), Some(wanted.as_path()));
+        let mut second = config();
+        let second_saved = saved(&mut second);
+        assert_eq!(second.outbox_file, Some(dir.path().join("state").join("outbox.2.json")));
+
+        // Each keeps its own commands under its own id.
+        let payload = serde_json::json!({"order_id": "o-1"});
+        store(&first, 4, &mut [(4, "pay_order", &payload)].into_iter());
+        store(&second, 1, &mut [(1, "ship_order", &payload)].into_iter());
+        drop((first_saved, second_saved));
+
+        let mut again = config().client_id("ignored");
+        let kept = saved(&mut again);
+        assert_eq!(again.outbox_file.as_deref(), Some(wanted.as_path()), "slot 1 is free again");
+        assert_eq!(kept.client_id.as_deref(), Some(first.client_id.as_str()));
+        assert_eq!(kept.last_seq, 4);
+        assert_eq!(kept.commands.len(), 1);
+        assert_eq!(kept.commands[0].1, "pay_order");
+    }
+
+    #[test]
+    fn a_file_that_is_not_an_outbox_is_set_aside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("outbox.json");
+        std::fs::write(&path, "{ not json").expect("write");
+        let mut config = ClientConfig::new("ws://127.0.0.1:9/ws").outbox_file(&path);
+        let kept = saved(&mut config);
+        assert!(kept.commands.is_empty());
+        assert_eq!(std::fs::read_to_string(dir.path().join("outbox.json.bad")).expect("bad"), "{ not json");
     }
 }

@@ -197,7 +197,7 @@ pub(crate) fn fresh_client_id() -> String {
 }
 
 /// What a previous page of this tab left for this client id.
-pub(crate) fn saved(config: &ClientConfig) -> Saved {
+pub(crate) fn saved(config: &mut ClientConfig) -> Saved {
     let text = storage().and_then(|s| s.get_item(&outbox_key(&config.client_id)).ok().flatten());
     // The id is the key: the kept one is the config's.
     text.and_then(|t| Saved::decode(&t)).map(|s| Saved { client_id: None, ..s }).unwrap_or_default()
