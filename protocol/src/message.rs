@@ -401,7 +401,7 @@ pub struct ViewInfo {
     /// Where it stands.
     #[serde(flatten)]
     pub at: Position,
-    /// Number of rows.
+    /// Number of rows (of those the connection's token may see, when it filters the view's rows).
     pub rows: u64,
 }
 

@@ -33,8 +33,8 @@ use futures_util::{SinkExt, StreamExt};
 use lucarne_protocol::{
     Ack, ClientMessage, Command, CommandRef, DefineView, Delta, ErrorCode, ErrorMessage, Heartbeat, Position,
     Reject, Resumed, Resync, ResyncReason, ServerMessage, SnapshotBegin, SnapshotEnd, SnapshotRows,
-    Subscribe, Unsubscribed, ViewDefined, ViewDropped, ViewList, ViewProgress, Welcome, decode_client,
-    encode, negotiate,
+    Subscribe, Unsubscribed, ViewDefined, ViewDropped, ViewInfo, ViewList, ViewProgress, Welcome,
+    decode_client, encode, negotiate,
 };
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -899,15 +899,34 @@ impl Connection {
                     Err(e) => self.out.error(e.code(), e.to_string(), None, Some(d.id)),
                 }
             }
-            ClientMessage::ListViews(l) => match self.shared.engine.view_infos().await {
-                Ok(mut views) => {
-                    let grant = self.grant();
-                    views.retain(|v| grant.may_view(&v.name));
-                    self.out.send(&ServerMessage::ViewList(ViewList { id: l.id, views }))
-                }
+            ClientMessage::ListViews(l) => match self.view_list().await {
+                Ok(views) => self.out.send(&ServerMessage::ViewList(ViewList { id: l.id, views })),
                 Err(e) => self.out.error(ErrorCode::Internal, e.to_string(), None, Some(l.id)),
             },
         }
+    }
+
+    /// The views this connection may see, with the rows it may see counted: a view under the
+    /// token's row filter counts the rows that pass it (read from a snapshot), so not even the
+    /// number of the others leaves the server.
+    async fn view_list(&self) -> Result<Vec<ViewInfo>, crate::store::StoreError> {
+        let grant = self.grant();
+        let engine = &self.shared.engine;
+        let mut views = engine.view_infos().await?;
+        views.retain(|v| grant.may_view(&v.name));
+        for view in &mut views {
+            let Some(rows) = grant.row_filter(&view.name) else { continue };
+            let columns = engine.view_columns(&view.name).await?;
+            view.rows = match LiveQuery::parse(Some(&rows), None, None, &columns) {
+                Ok(query) => {
+                    let snapshot = engine.snapshot(&view.name).await?;
+                    snapshot.rows.iter().filter(|r| query.matches(&r.row)).count() as u64
+                }
+                // Its subscriptions are refused (and logged) the same way: nothing to count.
+                Err(_) => 0,
+            };
+        }
+        Ok(views)
     }
 
     /// The connection's grant (after `hello`; none before, which gives nothing).

@@ -104,7 +104,8 @@ impl LiveQuery {
         self.filter.is_none() && self.limit.is_none()
     }
 
-    fn matches(&self, row: &Columns) -> bool {
+    /// Whether `row` passes the filter.
+    pub(crate) fn matches(&self, row: &Columns) -> bool {
         self.filter.as_ref().is_none_or(|f| f.holds(row))
     }
 

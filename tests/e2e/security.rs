@@ -263,6 +263,14 @@ async fn rows_a_token_may_not_see_never_leave_the_server() {
     assert!(printed.contains("o-1") && printed.contains("o-4"), "{printed}");
     assert!(!printed.contains("Bob"), "{printed}");
 
+    // Listing the views counts her rows only (four orders, two hers).
+    send(&mut ws, json!({"type": "list_views", "id": 7})).await;
+    let list = frames_until(&mut ws, |f| f.contains("\"view_list\"")).await;
+    let list: serde_json::Value = serde_json::from_str(list.last().expect("view_list")).expect("json");
+    let views = list["views"].as_array().expect("views");
+    assert_eq!(views.len(), 1, "only the orders view: {list}");
+    assert_eq!(views[0]["rows"], json!(2), "her rows only: {list}");
+
     // A filter naming a column the view lacks gives no rows: the subscription is refused.
     let broken = server.token(&["--views", "orders", "--rows", "orders=no_such_column = 1"]);
     let mut ws = greeted(&server, Some(&broken)).await;
