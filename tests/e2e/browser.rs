@@ -112,7 +112,8 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Val
 
 /// One WebDriver call; `Err` with WebDriver's error and message.
 fn try_http(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-    let response = request(addr, method, path, body).expect("talk to chromedriver");
+    let response = request(addr, method, path, body)
+        .map_err(|e| format!("talk to chromedriver: {method} {path}: {e}"))?;
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
@@ -175,7 +176,23 @@ fn dechunk(mut body: &str) -> String {
 }
 
 impl Driver {
+    /// A browser session; a browser that fails to start (it happens under load) is tried twice
+    /// more, each time with a fresh profile.
     fn start(addr: SocketAddr, profile: &Path) -> Driver {
+        let mut failures = Vec::new();
+        for attempt in 1..=3 {
+            match Driver::try_start(addr, &profile.join(format!("try-{attempt}"))) {
+                Ok(driver) => return driver,
+                Err(e) => {
+                    eprintln!("browser: no session (attempt {attempt}): {e}");
+                    failures.push(e);
+                }
+            }
+        }
+        panic!("no browser session: {failures:#?}");
+    }
+
+    fn try_start(addr: SocketAddr, profile: &Path) -> Result<Driver, String> {
         let args = [
             "--headless",
             "--no-sandbox",
@@ -199,8 +216,8 @@ impl Driver {
             "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args },
             "goog:loggingPrefs": { "browser": "ALL" },
         }}});
-        let session = http(addr, "POST", "/session", Some(&capabilities));
-        let session = session["sessionId"].as_str().expect("session id").to_owned();
+        let session = try_http(addr, "POST", "/session", Some(&capabilities))?;
+        let session = session["sessionId"].as_str().ok_or(format!("no session id in {session}"))?.to_owned();
         let driver = Driver { addr, session };
         // A fixed viewport, whatever the window's decorations take.
         let metrics = json!({ "width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": false });
@@ -217,7 +234,7 @@ impl Driver {
             "/goog/cdp/execute",
             Some(json!({ "cmd": "Page.addScriptToEvaluateOnNewDocument", "params": { "source": MARKS } })),
         );
-        driver
+        Ok(driver)
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
