@@ -80,10 +80,11 @@ impl ClientConfig {
     /// commands with their original `(client_id, seq)`, so the server applies each exactly
     /// once. The file's client id wins over [`ClientConfig::client_id`]. A running client holds
     /// the file (an advisory lock on `FILE.lock`): a second client given the same path at the
-    /// same time, in any process, takes the first free sibling `STEM.2.EXT` … `STEM.16.EXT`
-    /// (its own client id and commands; memory only if all sixteen are held), so two clients
-    /// never share a client id. An unreadable file is logged and set aside as `FILE.bad`,
-    /// never fatal.
+    /// same time, in any process, takes a free sibling `STEM.2.EXT` … `STEM.16.EXT` (its own
+    /// client id and commands; memory only if all sixteen are held), so two clients never
+    /// share a client id. A client takes the first free file that keeps unanswered commands,
+    /// else the first free one, so what a second app left is sent by a later run. An
+    /// unreadable file is logged and set aside as `FILE.bad`, never fatal.
     pub fn outbox_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.outbox_file = Some(path.into());
         self

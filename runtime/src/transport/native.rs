@@ -113,49 +113,51 @@ fn slot(path: &Path, n: u32) -> PathBuf {
     }
 }
 
-/// Takes the first outbox file of `path`'s slots that no running client holds, locking its
-/// `FILE.lock` (an advisory lock, released when this client's task ends or the process dies).
+/// Takes one of `path`'s slots that no running client holds, locking its `FILE.lock` (an
+/// advisory lock, released when this client's task ends or the process dies), and reads it:
+/// the first free slot that keeps unanswered commands, else the first free slot (so the
+/// commands of an app that ran beside another are sent by a later run, one slot per run).
 /// `None` when every slot is held.
-fn claim(path: &Path) -> Option<(PathBuf, Claim)> {
+fn claim(path: &Path) -> Option<(PathBuf, Saved)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && let Err(e) = std::fs::create_dir_all(dir)
     {
         tracing::error!("cannot create {} for the outbox: {e}", dir.display());
     }
+    let mut first_free = None;
     for n in 1..=SLOTS {
         let file = slot(path, n);
-        let lock = match std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(beside(&file, ".lock"))
-        {
-            Ok(lock) => lock,
-            Err(e) => {
-                // Without a lock file the outbox still works, as one process's.
-                tracing::warn!("cannot lock the outbox {}: {e}", file.display());
-                return Some((file, Claim::default()));
-            }
-        };
-        match lock.try_lock() {
-            Ok(()) => return Some((file, Claim { _lock: Some(lock) })),
+        // Past the first free slot, only files that exist can keep commands.
+        if first_free.is_some() && !file.exists() {
+            continue;
+        }
+        let lock =
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(beside(&file, ".lock"));
+        let claim = match lock.map_err(std::fs::TryLockError::Error).and_then(|l| l.try_lock().map(|()| l)) {
+            Ok(lock) => Claim { _lock: Some(lock) },
             Err(std::fs::TryLockError::WouldBlock) => continue,
             Err(std::fs::TryLockError::Error(e)) => {
+                // Without a lock the outbox still works, as one process's.
                 tracing::warn!("cannot lock the outbox {}: {e}", file.display());
-                return Some((file, Claim::default()));
+                return Some((file.clone(), read(&file)));
             }
+        };
+        let saved = Saved { claim, ..read(&file) };
+        if !saved.commands.is_empty() {
+            return Some((file, saved));
         }
+        first_free.get_or_insert((file, saved));
     }
-    None
+    first_free
 }
 
 /// What a previous run left in the config's outbox file, if it names one. Another process
-/// running a client on the same file keeps it: this client then takes the next free slot
-/// (`STEM.2.EXT`, …) and sets `config.outbox_file` to it, so two clients never share a client
-/// id and sequence numbers.
+/// running a client on the same file keeps it: this client then takes a free slot (`STEM.2.EXT`,
+/// …; see [`claim`]) and sets `config.outbox_file` to it, so two clients never share a client id
+/// and sequence numbers.
 pub(crate) fn saved(config: &mut ClientConfig) -> Saved {
     let Some(wanted) = config.outbox_file.take() else { return Saved::default() };
-    let Some((path, claim)) = claim(&wanted) else {
+    let Some((path, saved)) = claim(&wanted) else {
         tracing::warn!(
             "the outbox {} and its {} siblings are all in use by running clients: this one keeps its \
              commands in memory only",
@@ -165,14 +167,8 @@ pub(crate) fn saved(config: &mut ClientConfig) -> Saved {
         return Saved::default();
     };
     if path != wanted {
-        tracing::info!(
-            "the outbox {} is in use by another client: using {}",
-            wanted.display(),
-            path.display()
-        );
+        tracing::info!("using the outbox {} (beside {})", path.display(), wanted.display());
     }
-    let mut saved = read(&path);
-    saved.claim = claim;
     config.outbox_file = Some(path);
     saved
 }
@@ -238,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn a_held_outbox_is_not_shared_and_is_free_again_when_let_go() {
+    fn a_held_outbox_is_not_shared_and_kept_commands_are_taken_first() {
         let dir = tempfile::tempdir().expect("tempdir");
         let wanted = dir.path().join("state").join("outbox.json");
         let config = || ClientConfig::new("ws://127.0.0.1:9/ws").outbox_file(&wanted);
@@ -263,6 +259,20 @@ mod tests {
         assert_eq!(kept.last_seq, 4);
         assert_eq!(kept.commands.len(), 1);
         assert_eq!(kept.commands[0].1, "pay_order");
+
+        // Slot 1 answered (empty) and let go: the next run takes slot 2, which still keeps a
+        // command, rather than the empty slot 1.
+        store(&again, 4, &mut std::iter::empty());
+        drop(kept);
+        let mut later = config();
+        let kept = saved(&mut later);
+        assert_eq!(later.outbox_file, Some(dir.path().join("state").join("outbox.2.json")));
+        assert_eq!(kept.client_id.as_deref(), Some(second.client_id.as_str()));
+        assert_eq!(kept.commands[0].1, "ship_order");
+        // Beside it, another run takes the empty slot 1.
+        let mut beside_it = config();
+        let _kept = saved(&mut beside_it);
+        assert_eq!(beside_it.outbox_file.as_deref(), Some(wanted.as_path()));
     }
 
     #[test]
