@@ -27,8 +27,8 @@ struct Args {
     /// Where the commands not yet answered by the server are kept, so that they are sent after
     /// the app is closed or crashes and is started again. Default: `outbox-HOST_PORT.json` (one
     /// per server) in `$XDG_STATE_HOME/lucarne`, else `~/.local/state/lucarne`. A second app
-    /// running at the same time takes `outbox-HOST_PORT.2.json`, and so on; a later run sends
-    /// what any of them kept.
+    /// running at the same time takes `outbox-HOST_PORT.2.json`, and so on; a later run takes
+    /// one that still keeps commands first.
     #[arg(long, env = "LUCARNE_OUTBOX")]
     outbox: Option<std::path::PathBuf>,
 }
