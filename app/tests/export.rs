@@ -151,7 +151,9 @@ fn the_export_buttons_write_files_and_say_where() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::new("ws://127.0.0.1:9/ws").export_dir(dir.path());
     let mut desk = desk_with(120, Desk::new(config));
-    for screen in [Screen::Main, Screen::Orders] {
+    let mut written = std::collections::BTreeSet::new();
+    // Each screen twice in a row (the same second, most likely): two files, none overwritten.
+    for screen in [Screen::Main, Screen::Orders, Screen::Main, Screen::Orders] {
         let _ = update(&mut desk, Message::Export(screen));
         // The path is an isolated argument of the sentence: compare without the isolates.
         let notice = strip_isolates(&desk.notice().unwrap_or_default());
@@ -160,7 +162,9 @@ fn the_export_buttons_write_files_and_say_where() {
         assert!(path.contains(screen.name()), "{path}");
         let bytes = std::fs::read(path).unwrap();
         assert!(bytes.starts_with(b"%PDF-"));
+        assert!(written.insert(path.to_owned()), "{path} written twice");
     }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4, "{written:?}");
     // An unwritable directory is said, not a panic.
     let mut desk = desk_with(3, Desk::new(Config::new("ws://127.0.0.1:9/ws").export_dir("/nonexistent/dir")));
     let _ = update(&mut desk, Message::Export(Screen::Orders));
