@@ -700,6 +700,16 @@ fn check_the_desk_in_the_browser(renderer: &str) {
     eprintln!("browser ({renderer}): the queued command arrived after the reload: {paid:?}");
     driver.screenshot(&shot("reloaded.png"));
     eprintln!("browser ({renderer}): console:\n{}", driver.console());
+
+    // The address chooses the language: the desk in Arabic, its count of orders in
+    // Arabic-Indic digits.
+    driver.go(&format!("http://{}/?locale=ar", gate.addr));
+    wait_for("the desk in Arabic", Duration::from_secs(30), &driver, &server, || {
+        let title = driver.title();
+        title.starts_with("مكتب طلبات لوكارن · ") && title.chars().any(|c| ('٠'..='٩').contains(&c))
+    });
+    eprintln!("browser ({renderer}): ?locale=ar: {}", driver.title());
+    driver.screenshot(&shot("arabic.png"));
 }
 
 /// The desk's title when it shows `n` orders (English: the page's locale here).

@@ -2,7 +2,8 @@
 //! same `Desk` as the desktop, rendered by iced into a `<canvas>` (tiny-skia through a 2D context
 //! by default; WebGL2 through wgpu with the feature `webgl`), talking to the server over the
 //! browser's WebSocket. `?log=debug` in the page's address writes the runtime's log to the
-//! console.
+//! console. The desk speaks the first of the browser's languages it knows (English, Arabic,
+//! Hebrew; else English); `?locale=ar` chooses one.
 //!
 //! The page (`index.html`, served with the bundle by `lucarne serve`) connects to
 //! `ws[s]://<its host>/ws`; `?server=ws://HOST:PORT/ws` chooses another server.
@@ -17,7 +18,12 @@ fn main() {
     console_error_panic_hook::set_once();
     let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
     console::install(log_level(&search).unwrap_or(tracing::Level::WARN));
-    let config = lucarne_app::Config::new(server_url());
+    let languages: Vec<String> = web_sys::window()
+        .map(|w| w.navigator().languages().iter().filter_map(|l| l.as_string()).collect())
+        .unwrap_or_default();
+    let known = |tag: &str| lucarne_app::i18n::Locale::parse(tag).is_some();
+    let locale = language(&search, &languages, known).and_then(lucarne_app::i18n::Locale::parse);
+    let config = lucarne_app::Config::new(server_url()).locale(locale.unwrap_or_default());
     // On the web the event loop is handed to the browser: this returns at once.
     if let Err(error) = lucarne_app::run(config) {
         panic!("the order desk could not start: {error}");
@@ -51,6 +57,16 @@ fn log_level(search: &str) -> Option<tracing::Level> {
     param(search, "log")?.parse().ok()
 }
 
+/// The desk's language tag: `?locale=` if it names one the desk speaks (`known`), else the
+/// first such of the browser's `languages` (`navigator.languages`, in the user's order); `None`
+/// (English) when neither does.
+#[cfg(any(target_arch = "wasm32", test))]
+fn language<'a>(search: &'a str, languages: &'a [String], known: impl Fn(&str) -> bool) -> Option<&'a str> {
+    param(search, "locale")
+        .filter(|tag| known(tag))
+        .or_else(|| languages.iter().map(String::as_str).find(|tag| known(tag)))
+}
+
 /// The raw value of `name` in a page address's query (`?a=1&b=2`).
 #[cfg(any(target_arch = "wasm32", test))]
 fn param<'a>(search: &'a str, name: &str) -> Option<&'a str> {
@@ -76,5 +92,22 @@ mod tests {
         check("?server=ws://h/ws&log=info", Some(tracing::Level::INFO));
         check("?log=loud", None);
         check("?catalog=debug", None);
+    }
+
+    #[test]
+    fn the_page_address_then_the_browser_choose_the_language() {
+        // The desk's languages, as `Locale::parse` knows them.
+        let known = |tag: &str| ["en", "ar", "he"].iter().any(|l| tag.starts_with(l));
+        let check = |search: &str, languages: &[&str], expected: Option<&str>| {
+            let languages: Vec<String> = languages.iter().map(|l| l.to_string()).collect();
+            assert_eq!(language(search, &languages, known), expected, "{search:?} {languages:?}");
+        };
+        check("", &[], None);
+        check("", &["fr-FR", "he-IL", "en"], Some("he-IL"));
+        check("?locale=ar", &["he"], Some("ar"));
+        check("?server=ws://h/ws&locale=he", &[], Some("he"));
+        // A language the desk does not speak in the address: the browser's.
+        check("?locale=fr", &["ar-EG"], Some("ar-EG"));
+        check("", &["fr", "de"], None);
     }
 }

@@ -394,7 +394,7 @@ where
             Direction::Ltr => dot.x + DOT + GAP,
             Direction::Rtl => bounds.x + PAD_X,
         };
-        renderer.fill_text(text, Point::new(text_x, bounds.center_y()), style.text, clip);
+        crate::line::fill_line(renderer, text, Point::new(text_x, bounds.center_y()), style.text, clip);
     }
 }
 

@@ -35,6 +35,7 @@ pub mod bidi_input;
 pub mod bidi_text;
 pub mod connection_status;
 pub mod direction;
+mod line;
 pub mod live_table;
 pub mod shaping;
 pub mod table_rows;

@@ -39,6 +39,8 @@
 //! that fit.
 
 use iced_core::time::{Duration, Instant};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ops::Range;
 
 use iced_core::alignment::Vertical;
@@ -57,6 +59,7 @@ use iced_core::{
 
 use crate::direction::Direction;
 use crate::table_rows::{Cell, Sort, TableRows};
+use unicode_segmentation::UnicodeSegmentation as _;
 
 /// A column of a [`LiveTable`].
 #[derive(Debug, Clone, PartialEq)]
@@ -330,20 +333,17 @@ where
         Geometry { widths, body, offset, max, rtl: self.direction.is_rtl() }
     }
 
-    fn text(
-        &self,
-        renderer: &Renderer,
-        content: &str,
-        width: f32,
-        align_x: text::Alignment,
-    ) -> text::Text<String, Renderer::Font> {
+    /// One line of a cell, `width` wide, laid out with `Default`: iced 0.14 lays a one-line
+    /// right-to-left text with an explicit alignment out at the right end of its bounds (its
+    /// "RTL text off its box" bug), with `Default` from its left edge like any other.
+    fn text<C>(&self, renderer: &Renderer, content: C, width: f32) -> text::Text<C, Renderer::Font> {
         text::Text {
-            content: content.to_owned(),
+            content,
             bounds: Size::new(width.max(0.0), self.row_height),
             size: self.text_size.unwrap_or_else(|| renderer.default_size()),
             line_height: LineHeight::default(),
             font: self.font.unwrap_or_else(|| renderer.default_font()),
-            align_x,
+            align_x: text::Alignment::Default,
             align_y: Vertical::Center,
             shaping: Shaping::Advanced,
             wrapping: Wrapping::None,
@@ -442,6 +442,20 @@ struct State {
     offset: f32,
     anchor: Option<(String, f32)>,
     dragging: Option<f32>,
+    /// Widths of the texts drawn so far.
+    widths: RefCell<Widths>,
+}
+
+/// The widths of texts at one text size.
+#[derive(Debug, Default)]
+struct Widths {
+    size: f32,
+    map: HashMap<String, f32>,
+}
+
+impl Widths {
+    /// Beyond this many texts the cache starts again.
+    const MAX: usize = 8192;
 }
 
 impl State {
@@ -644,7 +658,9 @@ where
         let bounds = layout.bounds();
         let Some(visible) = bounds.intersection(viewport) else { return };
         let style = theme.style(&self.class);
-        let geometry = self.geometry(bounds, tree.state.downcast_ref::<State>());
+        let state = tree.state.downcast_ref::<State>();
+        let geometry = self.geometry(bounds, state);
+        let widths = &state.widths;
         let now = self.now.unwrap_or_else(Instant::now);
         fill(renderer, bounds, style.background, 0.0);
 
@@ -670,7 +686,7 @@ where
                 _ => "",
             };
             let title = format!("{}{arrow}", column.title);
-            self.cell_text(renderer, &title, cell, self.end(column), style.header_text, visible);
+            self.cell_text(renderer, widths, &title, cell, self.end(column), style.header_text);
         }
 
         // Rows: only those in view.
@@ -719,22 +735,16 @@ where
                                         (Color::TRANSPARENT, style.action_disabled)
                                     };
                                     fill(renderer, slot, background, 4.0);
-                                    let (label, position) = self.label(renderer, &action.label, slot);
-                                    renderer.fill_text(
-                                        label,
-                                        position,
-                                        text,
-                                        slot.intersection(&visible).unwrap_or(slot),
-                                    );
+                                    self.label(renderer, widths, &action.label, slot, text);
                                 }
                             }
                             other => self.cell_text(
                                 renderer,
+                                widths,
                                 other.as_str(),
                                 cell_area,
                                 self.end(column),
                                 style.text,
-                                visible,
                             ),
                         }
                     }
@@ -757,68 +767,100 @@ where
         column.align_right != self.direction.is_rtl()
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Draws a cell's text at the cell's start or end (`right`), vertically centred, cut with
+    /// an ellipsis to the cell's width.
     fn cell_text(
         &self,
         renderer: &mut Renderer,
+        widths: &RefCell<Widths>,
         content: &str,
         cell: Rectangle,
         right: bool,
         color: Color,
-        visible: Rectangle,
     ) {
         if content.is_empty() {
             return;
         }
         let inner = cell.shrink(iced_core::Padding::from([0.0, self.padding]));
-        // iced 0.14 lays a one-line right-to-left text with an explicit alignment out at the
-        // right end of its bounds, and draws it from the given position as if it started there
-        // (its "RTL text off its box" bug); with `Default` it lays it out from 0. So: RTL text
-        // goes right by being laid out `Left` in the cell's width from the cell's left edge,
-        // and left with `Default`. The bidi test measures both in pixels.
-        let rtl_text = Direction::of(content) == Some(Direction::Rtl);
-        let (align_x, x) = match (right, rtl_text) {
-            (false, false) => (text::Alignment::Left, inner.x),
-            (true, false) => (text::Alignment::Right, inner.x + inner.width),
-            (false, true) => (text::Alignment::Default, inner.x),
-            (true, true) => (text::Alignment::Left, inner.x),
-        };
-        let text = self.text(renderer, content, inner.width, align_x);
-        let position = Point::new(x, inner.center_y());
-        let clip = inner.intersection(&visible).unwrap_or(Rectangle::with_size(Size::ZERO));
-        renderer.fill_text(text, position, color, clip);
+        let (content, width) = self.fit(renderer, widths, content, inner.width);
+        let x = if right { inner.x + inner.width - width } else { inner.x };
+        self.fill_line(renderer, content, Point::new(x, inner.center_y()), inner, color);
     }
 
-    /// An action button's label, centred in its slot, and where to draw it. iced 0.14 draws a
-    /// one-line right-to-left text aligned `Center` off its box (as with `Right`, see
-    /// [`Self::cell_text`]): an RTL label is measured and laid out with `Default` (from its left
-    /// edge) at the slot's centre minus half its width.
+    /// Draws an action button's label centred in its slot, cut to the slot's width.
     fn label(
         &self,
-        renderer: &Renderer,
+        renderer: &mut Renderer,
+        widths: &RefCell<Widths>,
         content: &str,
         slot: Rectangle,
-    ) -> (text::Text<String, Renderer::Font>, Point) {
-        if Direction::of(content) != Some(Direction::Rtl) {
-            return (self.text(renderer, content, slot.width, text::Alignment::Center), slot.center());
-        }
-        use text::Paragraph as _;
-        let label = self.text(renderer, content, slot.width, text::Alignment::Default);
-        let width = Renderer::Paragraph::with_text(text::Text {
+        color: Color,
+    ) {
+        let (content, width) = self.fit(renderer, widths, content, (slot.width - 4.0).max(0.0));
+        self.fill_line(
+            renderer,
             content,
-            bounds: label.bounds,
-            size: label.size,
-            line_height: label.line_height,
-            font: label.font,
-            align_x: label.align_x,
-            align_y: label.align_y,
-            shaping: label.shaping,
-            wrapping: label.wrapping,
-        })
-        .min_bounds()
-        .width;
-        let position = Point::new(slot.center_x() - width.min(slot.width) / 2.0, slot.center_y());
-        (label, position)
+            Point::new(slot.center_x() - width / 2.0, slot.center_y()),
+            slot,
+            color,
+        );
+    }
+
+    /// Draws one line whose left edge is at `x` and vertical centre at `y`, from its top-left
+    /// corner (see `line.rs`). `clip` is the cell: within the rows' layer, a cell cut by the
+    /// table's edge is masked to the layer (iced masks a text by its layer, not by its own
+    /// clip, when that clip lies inside the layer; the text fits its cell by then).
+    fn fill_line(&self, renderer: &mut Renderer, content: String, at: Point, clip: Rectangle, color: Color) {
+        let text = self.text(renderer, content, clip.width);
+        crate::line::fill_line(renderer, text, at, color, clip);
+    }
+
+    /// `content`, or as much of it as fits in `available` followed by an ellipsis, and its
+    /// width. Widths are measured once per text and kept (cosmic-text shaping per cell and
+    /// frame would cost more than the drawing).
+    fn fit(
+        &self,
+        renderer: &Renderer,
+        widths: &RefCell<Widths>,
+        content: &str,
+        available: f32,
+    ) -> (String, f32) {
+        use text::Paragraph as _;
+        let size = self.text_size.unwrap_or_else(|| renderer.default_size());
+        let mut widths = widths.borrow_mut();
+        if widths.size != size.0 || widths.map.len() > Widths::MAX {
+            widths.size = size.0;
+            widths.map.clear();
+        }
+        let mut measure = |content: &str| -> f32 {
+            if let Some(width) = widths.map.get(content) {
+                return *width;
+            }
+            // Wide enough for any line (an infinite width gives NaN for right-to-left ones).
+            let width = Renderer::Paragraph::with_text(self.text(renderer, content, 1.0e5)).min_width();
+            widths.map.insert(content.to_owned(), width);
+            width
+        };
+        let width = measure(content);
+        if width <= available + 0.5 {
+            return (content.to_owned(), width);
+        }
+        // Keep graphemes from the logical start: as many as the widths suggest, then fewer
+        // until the text and its ellipsis fit (an ellipsis alone, or nothing, at worst).
+        let ends: Vec<usize> = content.grapheme_indices(true).map(|(at, g)| at + g.len()).collect();
+        let mut keep = ((ends.len() as f32 * available / width).floor() as usize).min(ends.len());
+        loop {
+            let kept = keep.checked_sub(1).map_or("", |i| content[..ends[i]].trim_end());
+            let cut = format!("{kept}…");
+            let cut_width = measure(&cut);
+            if cut_width <= available + 0.5 {
+                return (cut, cut_width);
+            }
+            if keep == 0 {
+                return (String::new(), 0.0);
+            }
+            keep -= 1;
+        }
     }
 
     fn drag(&self, state: &mut State, geometry: &Geometry, at: Point, shell: &mut Shell<'_, Message>) {

@@ -647,6 +647,48 @@ fn an_rtl_table_mirrors_its_columns_and_keeps_text_in_its_cells() -> Result<(), 
 }
 
 #[test]
+fn a_text_longer_than_its_cell_is_cut_with_an_ellipsis_inside_it() -> Result<(), Error> {
+    if !tiny_skia("a_text_longer_than_its_cell_is_cut_with_an_ellipsis_inside_it") {
+        return Ok(());
+    }
+    let mut rows = TableRows::new();
+    rows.upsert("o-1", vec![Cell::text("Augusta Ada King, Countess of Lovelace"), Cell::text("x")]);
+    rows.upsert("o-2", vec![Cell::text("مريم العلي بنت محمد بن عبد الله الهاشمية"), Cell::text("x")]);
+    rows.upsert("o-3", vec![Cell::text("Ada"), Cell::text("x")]);
+    for direction in [Direction::Ltr, Direction::Rtl] {
+        let columns = vec![TableColumn::new("Customer").width(120.0), TableColumn::new("Next").width(60.0)];
+        let table = live_table(columns, &rows).direction(direction).width(188.0).height(200.0);
+        let screen: Element<'_, Message> =
+            column![table].padding(Padding { left: MARGIN, top: 20.0, right: 0.0, bottom: 0.0 }).into();
+        let mut ui = Simulator::with_size(settings(), (600.0, 260.0), screen);
+        let pixels = Pixels::of(&ui.snapshot(&Theme::Light)?, "cut");
+        // The first column is [200, 320] (LTR) or [260, 380] (RTL), the second the other 60
+        // pixels; text has 8 pixels of padding on each side.
+        let first = if direction == Direction::Ltr {
+            (MARGIN, MARGIN + 120.0)
+        } else {
+            (MARGIN + 60.0, MARGIN + 180.0)
+        };
+        for row in 1..=rows.len() {
+            let (top, bottom) = (20.0 + 28.0 * row as f32 + 3.0, 20.0 + 28.0 * row as f32 + 25.0);
+            let (l, r) = pixels
+                .extent_in(first.0, first.1, top, bottom, dark)
+                .unwrap_or_else(|| panic!("{direction:?} row {row}: no ink in its cell"));
+            assert!(
+                l >= first.0 + 7.0 && r <= first.1 - 7.0,
+                "{direction:?} row {row}: ink {l}..{r} outside the cell's text area {first:?}"
+            );
+        }
+        // A cut text ends in an ellipsis: the first row's ink reaches (almost) the far edge.
+        let (l, r) = pixels
+            .extent_in(first.0, first.1, 20.0 + 28.0 + 3.0, 20.0 + 28.0 + 25.0, dark)
+            .unwrap_or_default();
+        assert!(r - l > 90.0, "{direction:?}: the cut text fills its cell ({l}..{r})");
+    }
+    Ok(())
+}
+
+#[test]
 fn a_dir_row_lays_its_children_right_to_left_in_rtl() -> Result<(), Error> {
     if !tiny_skia("a_dir_row_lays_its_children_right_to_left_in_rtl") {
         return Ok(());
