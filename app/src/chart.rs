@@ -66,6 +66,9 @@ impl canvas::Program<Message> for Chart {
                 color: Color { a: 0.9, ..palette.background.base.text },
                 size: 13.0.into(),
                 align_x: iced::widget::text::Alignment::Center,
+                // The app's font: a canvas text does not take the renderer's default, and the
+                // browser has no system font to fall back on.
+                font: crate::DEFAULT_FONT,
                 ..Text::default()
             });
         }
