@@ -60,12 +60,14 @@ impl canvas::Program<Message> for Chart {
                 Size::new(slot * 0.7, height),
                 palette.primary.base.color,
             );
+            // Centred under its bar by its measured width, and drawn from its left edge: the
+            // tiny-skia renderer reports a centred text from its centre for partial redraws.
+            let width = label_width(label);
             frame.fill_text(Text {
                 content: label.clone(),
-                position: Point::new(x + slot * 0.35, plot + 2.0),
+                position: Point::new(x + slot * 0.35 - width / 2.0, plot + 2.0),
                 color: Color { a: 0.9, ..palette.background.base.text },
-                size: 13.0.into(),
-                align_x: iced::widget::text::Alignment::Center,
+                size: LABEL_SIZE.into(),
                 // The app's font: a canvas text does not take the renderer's default, and the
                 // browser has no system font to fall back on.
                 font: crate::DEFAULT_FONT,
@@ -74,4 +76,24 @@ impl canvas::Program<Message> for Chart {
         }
         vec![frame.into_geometry()]
     }
+}
+
+/// The size of a bar's label.
+const LABEL_SIZE: f32 = 13.0;
+
+/// The width of a bar's label, as shaped for drawing.
+fn label_width(label: &str) -> f32 {
+    use iced::advanced::text::{self, Paragraph as _};
+    <Renderer as text::Renderer>::Paragraph::with_text(text::Text {
+        content: label,
+        bounds: Size::new(1.0e5, 100.0),
+        size: LABEL_SIZE.into(),
+        line_height: text::LineHeight::default(),
+        font: crate::DEFAULT_FONT,
+        align_x: text::Alignment::Default,
+        align_y: iced::alignment::Vertical::Top,
+        shaping: text::Shaping::Advanced,
+        wrapping: text::Wrapping::None,
+    })
+    .min_width()
 }

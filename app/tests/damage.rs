@@ -133,6 +133,23 @@ fn rows(n: usize, first: usize, status: &str) -> Vec<Row> {
         .collect()
 }
 
+/// The `sales_by_region` view: `orders` orders in each region, revenues growing by `step`.
+fn regions(orders: [u32; 4], step: f64, version: u64) -> Message {
+    let rows = ["eu", "us", "mena", "apac"]
+        .iter()
+        .zip(orders)
+        .enumerate()
+        .map(|(i, (region, orders))| Row {
+            key: json!(region),
+            row: json!({"region": region, "orders": orders, "revenue": step * (i as f64 + 1.0) * f64::from(orders)})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        })
+        .collect();
+    Message::Regions(ViewEvent::Snapshot { at: Position { epoch: 1, version }, rows, resynced: None })
+}
+
 fn snapshot(rows: Vec<Row>, version: u64) -> Message {
     Message::Orders(ViewEvent::Snapshot { at: Position { epoch: 1, version }, rows, resynced: None })
 }
@@ -149,6 +166,8 @@ fn redrawing_only_the_damage_gives_the_whole_frame() {
     let (frame, _) = draw(&desk, None);
     let frame = check(&mut desk, frame, "first rows", snapshot(rows(30, 10, "placed"), 1));
     let frame = check(&mut desk, frame, "live", Message::Orders(ViewEvent::Status(Status::Live)));
+    let frame = check(&mut desk, frame, "regions", regions([3, 5, 2, 1], 100.0, 1));
+    let frame = check(&mut desk, frame, "regions change", regions([1, 2, 8, 4], 50.0, 2));
     // Every row moves down one (a new first key) and every status changes.
     let frame = check(&mut desk, frame, "rows shifted", snapshot(rows(31, 9, "paid"), 2));
     let frame = check(&mut desk, frame, "sorted by total", Message::Sort(3));
@@ -157,5 +176,6 @@ fn redrawing_only_the_damage_gives_the_whole_frame() {
     let frame = check(&mut desk, frame, "offline", Message::Orders(ViewEvent::Status(offline)));
     let frame = check(&mut desk, frame, "arabic", Message::Locale(Locale::Ar));
     let frame = check(&mut desk, frame, "arabic rows shifted", snapshot(rows(30, 12, "shipped"), 3));
+    let frame = check(&mut desk, frame, "arabic regions change", regions([4, 1, 1, 9], 70.0, 3));
     let _ = check(&mut desk, frame, "hebrew", Message::Locale(Locale::He));
 }
