@@ -17,7 +17,8 @@
 //! ```
 //!
 //! - [`live_table`]: a virtualized table over keyed [`TableRows`] (sort by header, selection and
-//!   scroll that follow rows by key, a brief highlight of changed rows).
+//!   scroll that follow rows by key, a brief highlight of changed rows, texts cut with an
+//!   ellipsis to their cell).
 //! - [`connection_status`]: connecting / live / resyncing / offline with a retry countdown.
 //! - [`Direction`], [`Align`] and [`dir_row`]: a layout direction set once from the locale, start
 //!   and end instead of left and right, rows that mirror in right-to-left locales.
