@@ -96,8 +96,8 @@ fn check(desk: &mut Desk, previous: Frame, what: &str, message: Message) -> Fram
     // are outside the area iced reports for a paragraph, so a changed line can leave them.
     if differ.len() > STRAY {
         let path = std::env::temp_dir().join(format!("lucarne-damage-{}.png", what.replace(' ', "-")));
-        let _ = redrawn.save_png(&path);
-        let _ = whole.pixels.save_png(path.with_extension("whole.png"));
+        save_png(&redrawn, &path);
+        save_png(&whole.pixels, &path.with_extension("whole.png"));
         let (xs, ys): (Vec<usize>, Vec<usize>) = differ.iter().copied().unzip();
         panic!(
             "{what}: {} pixels redrawn differently from a whole frame, within x {}..{} y {}..{} \
@@ -111,6 +111,15 @@ fn check(desk: &mut Desk, previous: Frame, what: &str, message: Message) -> Fram
         );
     }
     whole
+}
+
+/// Keeps a frame to look at (its pixels are opaque: premultiplied or not, the same).
+fn save_png(pixels: &tiny_skia::Pixmap, path: &std::path::Path) {
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut encoder = png::Encoder::new(file, pixels.width(), pixels.height());
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header().unwrap().write_image_data(pixels.data()).unwrap();
 }
 
 fn rows(n: usize, first: usize, status: &str) -> Vec<Row> {
