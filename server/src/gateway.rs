@@ -243,6 +243,11 @@ struct Stamp {
 }
 
 impl Stamp {
+    /// A delta queued now by the subscription whose generation is `generation`.
+    fn now(generation: &Arc<AtomicU64>) -> Stamp {
+        Stamp { generation: generation.clone(), at: generation.load(Ordering::Acquire) }
+    }
+
     fn stale(&self) -> bool {
         self.generation.load(Ordering::Acquire) != self.at
     }
@@ -395,8 +400,7 @@ impl Outbox {
                 Err(_) => return Push::Full,
             }
         }
-        let stamp = Stamp { generation: generation.clone(), at: generation.load(Ordering::Acquire) };
-        if self.enqueue(text, Some(stamp)) { Push::Sent } else { Push::Closed }
+        if self.enqueue(text, Some(Stamp::now(generation))) { Push::Sent } else { Push::Closed }
     }
 
     /// Queues a snapshot message once the queue is at most half full (or empty), so deltas
@@ -1529,8 +1533,7 @@ mod tests {
         let (out, rx) = Outbox::new(1 << 20);
         let (slow, other) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let delta = |text: &str, generation: &Arc<AtomicU64>| {
-            let stamp = Stamp { generation: generation.clone(), at: generation.load(Ordering::Acquire) };
-            assert!(out.enqueue(text.to_owned(), Some(stamp)));
+            assert!(out.enqueue(text.to_owned(), Some(Stamp::now(generation))));
         };
         delta("slow 1", &slow);
         delta("other 1", &other);

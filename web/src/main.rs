@@ -21,9 +21,8 @@ fn main() {
     let languages: Vec<String> = web_sys::window()
         .map(|w| w.navigator().languages().iter().filter_map(|l| l.as_string()).collect())
         .unwrap_or_default();
-    let known = |tag: &str| lucarne_app::i18n::Locale::parse(tag).is_some();
-    let locale = language(&search, &languages, known).and_then(lucarne_app::i18n::Locale::parse);
-    let config = lucarne_app::Config::new(server_url()).locale(locale.unwrap_or_default());
+    let locale = language(&search, &languages, lucarne_app::i18n::Locale::parse).unwrap_or_default();
+    let config = lucarne_app::Config::new(server_url()).locale(locale);
     // On the web the event loop is handed to the browser: this returns at once.
     if let Err(error) = lucarne_app::run(config) {
         panic!("the order desk could not start: {error}");
@@ -57,14 +56,12 @@ fn log_level(search: &str) -> Option<tracing::Level> {
     param(search, "log")?.parse().ok()
 }
 
-/// The desk's language tag: `?locale=` if it names one the desk speaks (`known`), else the
-/// first such of the browser's `languages` (`navigator.languages`, in the user's order); `None`
-/// (English) when neither does.
+/// The desk's language: `?locale=` if `parse` knows it, else the first of the browser's
+/// `languages` (`navigator.languages`, in the user's order) it knows; `None` (English) when
+/// neither names one.
 #[cfg(any(target_arch = "wasm32", test))]
-fn language<'a>(search: &'a str, languages: &'a [String], known: impl Fn(&str) -> bool) -> Option<&'a str> {
-    param(search, "locale")
-        .filter(|tag| known(tag))
-        .or_else(|| languages.iter().map(String::as_str).find(|tag| known(tag)))
+fn language<L>(search: &str, languages: &[String], parse: impl Fn(&str) -> Option<L>) -> Option<L> {
+    param(search, "locale").and_then(&parse).or_else(|| languages.iter().find_map(|tag| parse(tag)))
 }
 
 /// The raw value of `name` in a page address's query (`?a=1&b=2`).
@@ -96,18 +93,18 @@ mod tests {
 
     #[test]
     fn the_page_address_then_the_browser_choose_the_language() {
-        // The desk's languages, as `Locale::parse` knows them.
-        let known = |tag: &str| ["en", "ar", "he"].iter().any(|l| tag.starts_with(l));
+        // The desk's languages, as `Locale::parse` knows them (by their language subtag).
+        let parse = |tag: &str| ["en", "ar", "he"].into_iter().find(|l| tag.starts_with(l));
         let check = |search: &str, languages: &[&str], expected: Option<&str>| {
             let languages: Vec<String> = languages.iter().map(|l| l.to_string()).collect();
-            assert_eq!(language(search, &languages, known), expected, "{search:?} {languages:?}");
+            assert_eq!(language(search, &languages, parse), expected, "{search:?} {languages:?}");
         };
         check("", &[], None);
-        check("", &["fr-FR", "he-IL", "en"], Some("he-IL"));
+        check("", &["fr-FR", "he-IL", "en"], Some("he"));
         check("?locale=ar", &["he"], Some("ar"));
         check("?server=ws://h/ws&locale=he", &[], Some("he"));
         // A language the desk does not speak in the address: the browser's.
-        check("?locale=fr", &["ar-EG"], Some("ar-EG"));
+        check("?locale=fr", &["ar-EG"], Some("ar"));
         check("", &["fr", "de"], None);
     }
 }

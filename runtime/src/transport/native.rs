@@ -207,10 +207,8 @@ pub(crate) fn store(
         file.write_all(text.as_bytes())?;
         file.sync_data()?;
         std::fs::rename(&next, path)?;
-        match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            Some(dir) => std::fs::File::open(dir)?.sync_all(),
-            None => std::fs::File::open(".")?.sync_all(),
-        }
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::File::open(dir)?.sync_all()
     };
     if let Err(e) = write() {
         tracing::error!("cannot keep the outbox in {}: {e}", path.display());
