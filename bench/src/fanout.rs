@@ -149,6 +149,8 @@ pub async fn serve_child(kind: Kind, data: Option<PathBuf>) -> Result<()> {
             // One publisher sends every change: lift its per-connection message rate limit.
             config.limits.messages_per_second = 1e9;
             config.limits.message_burst = 1e9;
+            // Every client connects from 127.0.0.1.
+            config.limits.max_connections_per_address = usize::MAX;
             tokio::spawn(async move {
                 if let Err(e) = lucarne_server::serve(listener, engine, config, std::future::pending()).await
                 {

@@ -96,6 +96,33 @@ pub struct Security {
     /// (more: `view_too_large`).
     #[arg(long, default_value_t = 500)]
     max_view_cost: usize,
+    /// Longest SQL text of a runtime view definition, in bytes (more: `too_complex`).
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_view_sql_bytes: usize,
+    /// Longest `where` or `order_by` of a live query, in bytes (more: `too_complex`).
+    #[arg(long, default_value_t = 16 * 1024)]
+    max_query_bytes: usize,
+    /// Most terms in one live query: expression nodes, IN-list items and order columns (more:
+    /// `too_complex`).
+    #[arg(long, default_value_t = 1000)]
+    max_query_terms: usize,
+    /// Live-query subscriptions (where / order_by / limit, or under a row filter) one connection
+    /// may hold (more: `over_budget`).
+    #[arg(long, default_value_t = 64)]
+    max_live_queries: usize,
+    /// Rows the windows of all live queries may hold together; a new live query past it is
+    /// refused (`over_budget`).
+    #[arg(long, default_value_t = 200_000)]
+    max_live_query_rows: usize,
+    /// Open connections from one IP address; more are closed at once.
+    #[arg(long, default_value_t = 256)]
+    max_connections_per_address: usize,
+    /// Open connections in all; more are closed at once.
+    #[arg(long, default_value_t = 50_000)]
+    max_connections: usize,
+    /// Close an HTTP connection whose request headers have not arrived within this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    http_header_timeout: f64,
 }
 
 /// Parses `90`, `90s`, `15m`, `1h`, `7d`.
@@ -228,6 +255,14 @@ pub fn gateway_config(
         resync_after: seconds(security.resync_after),
         slow_consumer_timeout: seconds(security.slow_consumer_timeout),
         max_view_cost: security.max_view_cost,
+        max_view_sql_bytes: security.max_view_sql_bytes,
+        max_query_bytes: security.max_query_bytes,
+        max_query_terms: security.max_query_terms,
+        max_live_queries: security.max_live_queries,
+        max_live_query_rows: security.max_live_query_rows,
+        max_connections_per_address: security.max_connections_per_address.max(1),
+        max_connections: security.max_connections.max(1),
+        http_header_timeout: seconds(security.http_header_timeout),
     };
     let origins = OriginPolicy { allowed: security.allowed_origins.clone() };
     Ok(GatewayConfig { auth, limits, origins, ..GatewayConfig::default() })

@@ -496,6 +496,15 @@ pub enum ErrorCode {
     /// Building the view would fold more events than the server allows, or the view costs more
     /// per event than it allows (`max_view_cost`).
     ViewTooLarge,
+    /// A live query or view definition is over the server's budget for one expression: nested
+    /// too deeply, too long, or too many terms; the message says which, with the line and column.
+    TooComplex,
+    /// A live query would take the connection or the server past a budget of live queries or of
+    /// rows held for them; try again later or with a narrower `where`.
+    OverBudget,
+    /// The server cannot write (its store failed, e.g. a full disk): the command stored nothing
+    /// and may be resent with the same `seq` later; reads go on.
+    Unavailable,
     /// A code this build does not know.
     #[serde(other)]
     Other,
@@ -532,6 +541,9 @@ impl ErrorCode {
             ErrorCode::InvalidSql => "invalid_sql",
             ErrorCode::ViewExists => "view_exists",
             ErrorCode::ViewTooLarge => "view_too_large",
+            ErrorCode::TooComplex => "too_complex",
+            ErrorCode::OverBudget => "over_budget",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Other => "other",
         }
     }

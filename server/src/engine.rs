@@ -23,7 +23,7 @@ const MAX_BATCH: usize = 512;
 /// How many changes per view the hub buffers for a subscriber before it counts as lagging.
 const HUB_CAPACITY: usize = 4096;
 
-type Reply = oneshot::Sender<Result<Appended, String>>;
+type Reply = oneshot::Sender<Result<Appended, Rejection>>;
 type Hub = RwLock<HashMap<String, broadcast::Sender<Arc<Change>>>>;
 
 /// What may be done with views at runtime.
@@ -89,7 +89,7 @@ impl ViewError {
     /// The protocol code for this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            ViewError::Sql(_) => ErrorCode::InvalidSql,
+            ViewError::Sql(e) => e.code(),
             ViewError::Exists(_) => ErrorCode::ViewExists,
             ViewError::Unknown(_) => ErrorCode::UnknownView,
             ViewError::TooLarge { .. } => ErrorCode::ViewTooLarge,
@@ -99,10 +99,66 @@ impl ViewError {
     }
 }
 
+/// Whether the store can write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Commands are committed.
+    Ok,
+    /// A commit failed on the disk (e.g. it is full): commands are refused (`unavailable`), reads
+    /// go on, and the store is reopened every [`REOPEN_EVERY`] until a write succeeds.
+    Unwritable(String),
+}
+
+/// How often an unwritable store is reopened and probed.
+pub const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct Shared {
     store: Arc<Store>,
     hub: Hub,
     builds: Mutex<HashMap<String, watch::Sender<Build>>>,
+    health: RwLock<Health>,
+}
+
+impl Shared {
+    fn health(&self) -> Health {
+        self.health.read().map_or_else(|e| Health::Unwritable(e.to_string()), |h| h.clone())
+    }
+
+    /// Marks the store unwritable and, when it was not already, starts reopening it.
+    fn unwritable(self: &Arc<Self>, reason: String) {
+        let Ok(mut health) = self.health.write() else { return };
+        let first = *health == Health::Ok;
+        *health = Health::Unwritable(reason.clone());
+        drop(health);
+        if !first {
+            return;
+        }
+        tracing::error!("the store cannot write ({reason}): refusing commands until it can");
+        let shared = self.clone();
+        let spawned = std::thread::Builder::new().name("lucarne-reopen".into()).spawn(move || {
+            loop {
+                std::thread::sleep(REOPEN_EVERY);
+                match shared.store.reopen() {
+                    Ok(()) => {
+                        if let Ok(mut health) = shared.health.write() {
+                            *health = Health::Ok;
+                        }
+                        tracing::info!("the store was reopened and writes again");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!("the store cannot write yet: {e}");
+                        if let Ok(mut health) = shared.health.write() {
+                            *health = Health::Unwritable(e.to_string());
+                        }
+                    }
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start reopening the store: {e}");
+        }
+    }
 }
 
 /// The server's core, shared by every connection.
@@ -135,7 +191,12 @@ impl Engine {
             .iter()
             .map(|v| (v.name.clone(), broadcast::channel(HUB_CAPACITY).0))
             .collect();
-        let shared = Arc::new(Shared { store, hub: RwLock::new(hub), builds: Mutex::new(HashMap::new()) });
+        let shared = Arc::new(Shared {
+            store,
+            hub: RwLock::new(hub),
+            builds: Mutex::new(HashMap::new()),
+            health: RwLock::new(Health::Ok),
+        });
         let (writer, queue) = mpsc::channel(MAX_BATCH * 4);
         let engine =
             Arc::new(Engine { shared: shared.clone(), feeds: Default::default(), commands, policy, writer });
@@ -145,6 +206,11 @@ impl Engine {
             .map_err(|e| tracing::error!("cannot start the writer thread: {e}"))
             .ok();
         engine
+    }
+
+    /// Whether the store can write (`/healthz`).
+    pub fn health(&self) -> Health {
+        self.shared.health()
     }
 
     /// The shared live queries.
@@ -198,8 +264,8 @@ impl Engine {
             code: ErrorCode::ShuttingDown,
             message: "the server is shutting down".into(),
         })?;
-        let internal = |m: String| Rejection { code: ErrorCode::Internal, message: m };
-        Ok(async move { answer.await.map_err(|_| internal("the writer stopped".into()))?.map_err(internal) })
+        let stopped = || Rejection { code: ErrorCode::Internal, message: "the writer stopped".into() };
+        Ok(async move { answer.await.map_err(|_| stopped())? })
     }
 
     /// Defines (or, with `CREATE OR REPLACE`, redefines) a view at runtime. The definition is
@@ -210,7 +276,8 @@ impl Engine {
         if !self.policy.allow_define {
             return Err(ViewError::NotAllowed);
         }
-        let def = parse_view(sql)?;
+        let text = sql.to_owned();
+        let def = crate::offload::run(move || parse_view(&text)).await.map_err(|e| ViewError::Internal(e.to_string()))??;
         self.check_sources(&def, sql)?;
         let exists = self.view_infos().await.map_err(internal)?.iter().any(|v| v.name == def.name);
         if exists && !def.replace {
@@ -249,7 +316,7 @@ impl Engine {
                     known.sort();
                     known.dedup();
                     let message = format!("unknown stream {source:?} (streams: {})", known.join(", "));
-                    return Err(ViewError::Sql(SqlError { message, line, column }));
+                    return Err(ViewError::Sql(SqlError::new(message, line, column)));
                 }
             }
         }
@@ -266,7 +333,7 @@ impl Engine {
                     def.sources.join(", "),
                     known.join(", ")
                 );
-                Err(ViewError::Sql(SqlError { message, line, column }))
+                Err(ViewError::Sql(SqlError::new(message, line, column)))
             }
         }
     }
@@ -346,7 +413,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn write_loop(shared: &Arc<Shared>, mut queue: mpsc::Receiver<(Append, Reply)>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<(Append, Reply)> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -356,6 +423,13 @@ fn write_loop(shared: &Arc<Shared>, mut queue: mpsc::Receiver<(Append, Reply)>) 
             }
         }
         let (appends, replies): (Vec<Append>, Vec<Reply>) = batch.drain(..).unzip();
+        if let Health::Unwritable(reason) = shared.health() {
+            let message = format!("the store cannot write ({reason}); nothing was stored: send it again later");
+            for reply in replies {
+                let _ = reply.send(Err(Rejection { code: ErrorCode::Unavailable, message: message.clone() }));
+            }
+            continue;
+        }
         match shared.store.commit(&appends) {
             Ok(committed) => {
                 if let Ok(hub) = shared.hub.read() {
@@ -375,8 +449,14 @@ fn write_loop(shared: &Arc<Shared>, mut queue: mpsc::Receiver<(Append, Reply)>) 
             }
             Err(e) => {
                 tracing::error!("commit failed: {e}");
+                let code = if e.is_io() {
+                    shared.unwritable(e.to_string());
+                    ErrorCode::Unavailable
+                } else {
+                    ErrorCode::Internal
+                };
                 for reply in replies {
-                    let _ = reply.send(Err(format!("commit failed: {e}")));
+                    let _ = reply.send(Err(Rejection { code, message: format!("commit failed: {e}") }));
                 }
             }
         }

@@ -1,8 +1,16 @@
-//! Shared live queries: one [`Feed`] per distinct `(view, where, order_by, limit)`, however many
-//! clients subscribe to it. The feed keeps the window and turns each change of the view into the
-//! window's ops once; every subscriber of the query gets the same deltas.
+//! Shared live queries: one [`Feed`] per distinct `(view, rows, where, order_by, limit)`,
+//! however many clients subscribe to it. The feed keeps the window and turns each change of the
+//! view into the window's ops once; every subscriber of the query gets the same deltas.
+//!
+//! Windows hold rows, so they have a budget: [`Feeds`] counts the rows held by every feed, and a
+//! new feed that would take the count past the server's budget is refused
+//! ([`FeedError::OverBudget`]). A window is built off the async workers ([`crate::offload`]).
+//!
+//! A feed behind a token's row filter (`rows`) numbers its versions itself, one per change of
+//! its window, so its subscribers cannot count the changes to rows they may not see.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use lucarne_protocol::{CommandRef, Op, Position, ResyncReason, Row};
@@ -37,6 +45,8 @@ pub enum FeedEvent {
 pub struct FeedKey {
     /// The view.
     pub view: String,
+    /// The row filter of the subscriber's token, if any (compiled apart from `filter`).
+    pub rows: Option<String>,
     /// `where` text.
     pub filter: Option<String>,
     /// `order_by` text.
@@ -45,23 +55,72 @@ pub struct FeedKey {
     pub limit: Option<u64>,
 }
 
+/// Why a feed could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The view could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The window would take the rows held by all live queries past the server's budget.
+    #[error(
+        "this live query would hold {rows} rows; with the {held} rows live queries hold now that is over \
+         the server's budget of {budget} (narrow the where, or try again later)"
+    )]
+    OverBudget {
+        /// Rows the new window holds.
+        rows: usize,
+        /// Rows held by the other feeds.
+        held: usize,
+        /// The budget.
+        budget: usize,
+    },
+    /// The window could not be built.
+    #[error(transparent)]
+    Gone(#[from] crate::offload::Gone),
+}
+
+impl FeedError {
+    /// The protocol code for this error.
+    pub fn code(&self) -> lucarne_protocol::ErrorCode {
+        match self {
+            FeedError::Store(StoreError::UnknownView(_)) => lucarne_protocol::ErrorCode::UnknownView,
+            FeedError::OverBudget { .. } => lucarne_protocol::ErrorCode::OverBudget,
+            FeedError::Store(_) | FeedError::Gone(_) => lucarne_protocol::ErrorCode::Internal,
+        }
+    }
+}
+
 struct State {
     window: Window,
     /// The view's position the window reflects.
     at: Position,
-    /// The version subscribers hold: the view version of the last change to the window.
+    /// The version subscribers hold: the view version of the last change to the window, or
+    /// the feed's own count of them when it is sealed.
     version: u64,
+    /// Rows the window holds, as counted in [`Feeds`]'s total.
+    held: usize,
 }
 
 /// One shared live query.
 pub struct Feed {
     state: Mutex<State>,
     events: broadcast::Sender<FeedEvent>,
+    /// Numbers its own versions (a row-filtered query).
+    sealed: bool,
+    /// The rows held by every feed.
+    total: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Feed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Feed").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        let held = self.state.lock().map(|s| s.held).unwrap_or(0);
+        self.total.fetch_sub(held, Ordering::AcqRel);
     }
 }
 
@@ -86,12 +145,25 @@ impl Feed {
             events: self.events.subscribe(),
         })
     }
+
+    /// Sets the window's row count in the feeds' total.
+    fn count(&self, state: &mut State) {
+        let now = state.window.held();
+        if now >= state.held {
+            self.total.fetch_add(now - state.held, Ordering::AcqRel);
+        } else {
+            self.total.fetch_sub(state.held - now, Ordering::AcqRel);
+        }
+        state.held = now;
+    }
 }
 
 /// The engine's live feeds.
 #[derive(Default)]
 pub struct Feeds {
     feeds: Mutex<HashMap<FeedKey, Weak<Feed>>>,
+    /// Rows held by all feeds.
+    held: Arc<AtomicUsize>,
 }
 
 impl Feeds {
@@ -100,22 +172,41 @@ impl Feeds {
         self.feeds.lock().map(|f| f.values().filter(|w| w.strong_count() > 0).count()).unwrap_or(0)
     }
 
-    /// The feed of a query: the running one, or a new one started over the view.
+    /// Rows held by the windows of all feeds.
+    pub fn rows_held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+
+    /// The feed of a query: the running one, or a new one started over the view when its
+    /// window fits in `max_rows` (rows held by all feeds, this one included).
     pub async fn get(
         &self,
         engine: &Arc<Engine>,
         key: FeedKey,
         query: LiveQuery,
-    ) -> Result<Arc<Feed>, StoreError> {
+        max_rows: usize,
+    ) -> Result<Arc<Feed>, FeedError> {
         if let Some(feed) = self.feeds.lock().ok().and_then(|f| f.get(&key).and_then(Weak::upgrade)) {
             return Ok(feed);
         }
         let changes = engine.changes(&key.view).ok_or_else(|| StoreError::UnknownView(key.view.clone()))?;
         let snapshot = engine.snapshot(&key.view).await?;
-        let mut window = Window::new(query);
-        window.reset(snapshot.rows);
-        let state = State { window, at: snapshot.at, version: snapshot.at.version };
-        let feed = Arc::new(Feed { state: Mutex::new(state), events: broadcast::channel(4096).0 });
+        let window = build(query, snapshot.rows).await?;
+        let rows = window.held();
+        let held = self.held.fetch_add(rows, Ordering::AcqRel);
+        if held.saturating_add(rows) > max_rows {
+            self.held.fetch_sub(rows, Ordering::AcqRel);
+            return Err(FeedError::OverBudget { rows, held, budget: max_rows });
+        }
+        let sealed = key.rows.is_some();
+        let version = if sealed { 1 } else { snapshot.at.version };
+        let state = State { window, at: snapshot.at, version, held: rows };
+        let feed = Arc::new(Feed {
+            state: Mutex::new(state),
+            events: broadcast::channel(4096).0,
+            sealed,
+            total: self.held.clone(),
+        });
         if let Ok(mut feeds) = self.feeds.lock() {
             feeds.retain(|_, w| w.strong_count() > 0);
             feeds.insert(key.clone(), Arc::downgrade(&feed));
@@ -123,6 +214,16 @@ impl Feeds {
         tokio::spawn(run(engine.clone(), key.view, Arc::downgrade(&feed), changes));
         Ok(feed)
     }
+}
+
+/// A window over `rows`, built on the offload pool.
+async fn build(query: LiveQuery, rows: Vec<Row>) -> Result<Window, crate::offload::Gone> {
+    crate::offload::run(move || {
+        let mut window = Window::new(query);
+        window.reset(rows);
+        window
+    })
+    .await
 }
 
 /// Follows the view for a feed until its last subscriber is gone or the view is dropped.
@@ -143,20 +244,28 @@ async fn run(
                 return;
             }
         };
-        if let Some(reason) = reset {
-            match engine.snapshot(&view).await {
-                Ok(snapshot) => {
-                    if let Ok(mut state) = feed.state.lock() {
-                        state.window.reset(snapshot.rows);
-                        state.at = snapshot.at;
-                        state.version = snapshot.at.version;
-                    }
-                    let _ = feed.events.send(FeedEvent::Reset(reason));
+        let Some(reason) = reset else { continue };
+        let query = match feed.state.lock() {
+            Ok(state) => state.window.query().clone(),
+            Err(_) => return,
+        };
+        let rebuilt = match engine.snapshot(&view).await {
+            Ok(snapshot) => build(query, snapshot.rows).await.map(|w| (w, snapshot.at)).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match rebuilt {
+            Ok((window, at)) => {
+                if let Ok(mut state) = feed.state.lock() {
+                    state.window = window;
+                    state.at = at;
+                    state.version = if feed.sealed { state.version + 1 } else { at.version };
+                    feed.count(&mut state);
                 }
-                Err(e) => {
-                    tracing::warn!(%view, "live query feed stopped: {e}");
-                    return;
-                }
+                let _ = feed.events.send(FeedEvent::Reset(reason));
+            }
+            Err(e) => {
+                tracing::warn!(%view, "live query feed stopped: {e}");
+                return;
             }
         }
     }
@@ -177,14 +286,16 @@ impl Feed {
         }
         state.at.version = change.to;
         let ops = state.window.apply(&change.ops);
+        self.count(&mut state);
         if ops.is_empty() {
             return Ok(());
         }
         let from = state.version;
-        state.version = change.to;
+        state.version = if self.sealed { from + 1 } else { change.to };
         // Sent under the lock, so a joining subscriber sees either the old copy and this
         // delta, or the new copy and not this delta.
-        let _ = self.events.send(FeedEvent::Delta { from, to: change.to, ops, acked: change.acked.clone() });
+        let to = state.version;
+        let _ = self.events.send(FeedEvent::Delta { from, to, ops, acked: change.acked.clone() });
         Ok(())
     }
 }
@@ -207,11 +318,16 @@ mod tests {
         store.install_views(views, |_, _, _| {}).expect("install");
         let engine = Engine::start(store, Commands::new().route("place_order", "orders"));
         let columns = vec!["order_id".to_string(), "total".to_string()];
-        let key =
-            FeedKey { view: "orders".into(), filter: Some("total > 5".into()), order_by: None, limit: None };
+        let key = FeedKey {
+            view: "orders".into(),
+            rows: None,
+            filter: Some("total > 5".into()),
+            order_by: None,
+            limit: None,
+        };
         let query = || LiveQuery::parse(key.filter.as_deref(), None, None, &columns).expect("query");
-        let a = engine.feeds().get(&engine, key.clone(), query()).await.expect("feed");
-        let b = engine.feeds().get(&engine, key.clone(), query()).await.expect("feed");
+        let a = engine.feeds().get(&engine, key.clone(), query(), usize::MAX).await.expect("feed");
+        let b = engine.feeds().get(&engine, key.clone(), query(), usize::MAX).await.expect("feed");
         assert!(Arc::ptr_eq(&a, &b), "one feed for one query");
         assert_eq!(engine.feeds().live(), 1);
 

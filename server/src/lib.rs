@@ -6,6 +6,7 @@
 //! only through `lucarne-protocol`.
 
 pub mod auth;
+pub mod budget;
 pub mod commands;
 pub mod demo;
 pub mod engine;
@@ -14,6 +15,7 @@ pub mod feed;
 pub mod gateway;
 pub mod limits;
 pub mod log;
+pub mod offload;
 pub mod query;
 pub mod sql;
 pub mod store;

@@ -1,4 +1,7 @@
-//! Per-connection limits: a token bucket for messages, and the cost of a view definition.
+//! The server's budgets: per connection (a token bucket for messages, subscriptions, live
+//! queries, queued bytes), per address (connections), per expression (bytes and terms; nesting
+//! is bounded by [`crate::budget`]) and for the whole server (rows held by live queries,
+//! connections), and the cost of a view definition.
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +32,26 @@ pub struct Limits {
     pub slow_consumer_timeout: Duration,
     /// Largest cost of a view defined at runtime ([`view_cost`]).
     pub max_view_cost: usize,
+    /// Longest `define_view` SQL text, in bytes.
+    pub max_view_sql_bytes: usize,
+    /// Longest `where` or `order_by` text of a live query, in bytes.
+    pub max_query_bytes: usize,
+    /// Most terms of one live query ([`crate::query::LiveQuery::terms`]: expression nodes, each
+    /// item of an `IN` list one, and order columns).
+    pub max_query_terms: usize,
+    /// Live-query subscriptions (with `where`, `order_by`, `limit`, or under a row filter) one
+    /// connection may hold.
+    pub max_live_queries: usize,
+    /// Rows the windows of all live queries may hold together; a new live query that would
+    /// pass it is refused (`over_budget`).
+    pub max_live_query_rows: usize,
+    /// Open connections (HTTP or WebSocket) from one IP address; more are closed at once.
+    pub max_connections_per_address: usize,
+    /// Open connections in all; more are closed at once.
+    pub max_connections: usize,
+    /// An HTTP request whose headers have not all arrived this long after the connection opened
+    /// (or after its previous request) is answered 408 and closed.
+    pub http_header_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -42,6 +65,14 @@ impl Default for Limits {
             resync_after: Duration::from_secs(2),
             slow_consumer_timeout: Duration::from_secs(30),
             max_view_cost: 500,
+            max_view_sql_bytes: 64 * 1024,
+            max_query_bytes: 16 * 1024,
+            max_query_terms: 1000,
+            max_live_queries: 64,
+            max_live_query_rows: 200_000,
+            max_connections_per_address: 256,
+            max_connections: 50_000,
+            http_header_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -34,6 +34,9 @@ use sqlparser::parser::Parser;
 use crate::expr::Expr;
 use crate::sql::{ColumnScope, SqlError, compile_expr};
 
+/// Most columns an `order_by` may name: each is a value kept per row held.
+pub const MAX_ORDER_COLUMNS: usize = 16;
+
 /// A compiled live query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveQuery {
@@ -47,11 +50,8 @@ pub struct LiveQuery {
 
 fn parser_for(text: &str) -> Result<Parser<'static>, SqlError> {
     static DIALECT: GenericDialect = GenericDialect {};
-    Parser::new(&DIALECT).try_with_sql(text).map_err(|e| SqlError {
-        message: e.to_string(),
-        line: 1,
-        column: 1,
-    })
+    crate::budget::check_depth(text)?;
+    Parser::new(&DIALECT).try_with_sql(text).map_err(|e| SqlError::new(e.to_string(), 1, 1))
 }
 
 impl LiveQuery {
@@ -78,25 +78,49 @@ impl LiveQuery {
                 .parse_comma_separated(Parser::parse_order_by_expr)
                 .map_err(crate::sql::parser_error)?;
             expect_end(&mut parser)?;
+            if let Some(extra) = items.get(MAX_ORDER_COLUMNS) {
+                let span = extra.expr.span();
+                return Err(SqlError {
+                    kind: crate::sql::SqlErrorKind::TooComplex,
+                    ..SqlError::new(
+                        format!("order_by names more than {MAX_ORDER_COLUMNS} columns"),
+                        span.start.line,
+                        span.start.column,
+                    )
+                });
+            }
             for item in items {
                 let name = match &item.expr {
                     ast::Expr::Identifier(i) if columns.contains(&i.value) => i.value.clone(),
                     other => {
                         let span = other.span();
-                        return Err(SqlError {
-                            message: format!(
-                                "order_by takes column names (columns: {}), not `{other}`",
-                                columns.join(", ")
-                            ),
-                            line: span.start.line,
-                            column: span.start.column,
-                        });
+                        let message = format!(
+                            "order_by takes column names (columns: {}), not `{other}`",
+                            columns.join(", ")
+                        );
+                        return Err(SqlError::new(message, span.start.line, span.start.column));
                     }
                 };
                 order.push((name, item.options.asc == Some(false)));
             }
         }
         Ok(LiveQuery { filter, order, limit })
+    }
+
+    /// The query over only the rows `rows` lets through (a token's row filter): both filters
+    /// must hold. Each was compiled on its own, so neither text can change the other's meaning.
+    pub fn within(self, rows: LiveQuery) -> LiveQuery {
+        let filter = match (rows.filter, self.filter) {
+            (Some(r), Some(own)) => Some(Expr::Bin(crate::expr::BinOp::And, Box::new(r), Box::new(own))),
+            (r, own) => r.or(own),
+        };
+        LiveQuery { filter, ..self }
+    }
+
+    /// What the query costs per row it looks at: the nodes of its filter (each item of an `IN`
+    /// list is one) and its order columns.
+    pub fn terms(&self) -> usize {
+        self.filter.as_ref().map_or(0, crate::limits::expr_nodes) + self.order.len()
     }
 
     /// True when the query is the whole view.
@@ -126,11 +150,7 @@ fn expect_end(parser: &mut Parser<'_>) -> Result<(), SqlError> {
     if next.token == sqlparser::tokenizer::Token::EOF {
         return Ok(());
     }
-    Err(SqlError {
-        message: format!("unexpected `{}`", next.token),
-        line: next.span.start.line,
-        column: next.span.start.column,
-    })
+    Err(SqlError::new(format!("unexpected `{}`", next.token), next.span.start.line, next.span.start.column))
 }
 
 /// A total order over JSON values: `NULL` < booleans < numbers < strings < the rest.
@@ -190,6 +210,17 @@ impl Window {
     /// An empty window.
     pub fn new(query: LiveQuery) -> Self {
         Window { query, rows: HashMap::new(), order: BTreeSet::new(), shown: HashSet::new() }
+    }
+
+    /// The query the window follows.
+    pub fn query(&self) -> &LiveQuery {
+        &self.query
+    }
+
+    /// How many rows the window holds: every row that matches the filter (a limited window
+    /// keeps the rows past its limit too, to know which enters when one leaves).
+    pub fn held(&self) -> usize {
+        self.rows.len()
     }
 
     /// The window's rows now, in order.

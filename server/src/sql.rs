@@ -25,9 +25,34 @@ pub struct SqlError {
     pub line: u64,
     /// 1-based column (0 when unknown).
     pub column: u64,
+    /// Invalid SQL, or valid SQL over a budget.
+    pub kind: SqlErrorKind,
+}
+
+/// Why a SQL text is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqlErrorKind {
+    /// Not SQL, or outside the supported subset (`invalid_sql` on the wire).
+    #[default]
+    Invalid,
+    /// Within the grammar but over a budget: nesting, size or terms (`too_complex`).
+    TooComplex,
 }
 
 impl SqlError {
+    /// An invalid-SQL error at a position.
+    pub fn new(message: impl Into<String>, line: u64, column: u64) -> Self {
+        SqlError { message: message.into(), line, column, kind: SqlErrorKind::Invalid }
+    }
+
+    /// The protocol code for this error.
+    pub fn code(&self) -> lucarne_protocol::ErrorCode {
+        match self.kind {
+            SqlErrorKind::Invalid => lucarne_protocol::ErrorCode::InvalidSql,
+            SqlErrorKind::TooComplex => lucarne_protocol::ErrorCode::TooComplex,
+        }
+    }
+
     /// Gives an error without a position (some statements carry no span) the statement's start.
     fn or_at(mut self, start: Option<Location>) -> Self {
         if let (0, Some(start)) = (self.line, start) {
@@ -38,7 +63,7 @@ impl SqlError {
     }
 
     fn at(span: Span, message: impl Into<String>) -> Self {
-        SqlError { message: message.into(), line: span.start.line, column: span.start.column }
+        SqlError::new(message, span.start.line, span.start.column)
     }
 }
 
@@ -160,6 +185,7 @@ pub fn position_of(sql: &str, word: &str, after: Option<&str>) -> (u64, u64) {
 
 /// Parses every `CREATE VIEW` statement of a SQL text (such as a `views.sql` file).
 pub fn parse_views(sql: &str) -> Result<Vec<ViewDef>, SqlError> {
+    crate::budget::check_depth(sql)?;
     let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(parser_error)?;
     let starts = statement_starts(sql);
     let mut views: Vec<ViewDef> = Vec::new();
@@ -175,10 +201,11 @@ pub fn parse_views(sql: &str) -> Result<Vec<ViewDef>, SqlError> {
 
 /// Parses exactly one `CREATE VIEW` statement.
 pub fn parse_view(sql: &str) -> Result<ViewDef, SqlError> {
+    crate::budget::check_depth(sql)?;
     let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(parser_error)?;
     match statements.as_slice() {
         [one] => compile(one).map_err(|e| e.or_at(statement_starts(sql).first().copied())),
-        [] => Err(SqlError { message: "expected a CREATE VIEW statement".into(), line: 1, column: 1 }),
+        [] => Err(SqlError::new("expected a CREATE VIEW statement", 1, 1)),
         [_, second, ..] => Err(SqlError::at(second.span(), "expected a single statement")),
     }
 }
@@ -218,7 +245,7 @@ pub(crate) fn parser_error(e: sqlparser::parser::ParserError) -> SqlError {
         Some(i) => text[..i].to_owned(),
         None => text.clone(),
     };
-    SqlError { message: message.replace("sql parser error: ", "syntax error: "), line, column }
+    SqlError::new(message.replace("sql parser error: ", "syntax error: "), line, column)
 }
 
 fn unsupported(span: Span, what: &str) -> SqlError {

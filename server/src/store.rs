@@ -17,7 +17,7 @@
 //! the next start reads instead of scanning the log.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -41,6 +41,8 @@ const CHANGES: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("c
 const FIELDS: TableDefinition<'_, (&str, &str), ()> = TableDefinition::new("fields");
 /// Views defined or dropped at runtime: name → SQL, or `null` for dropped.
 const DEFINED: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("defined");
+/// Written by [`Store::reopen`] to prove the reopened store can write.
+const PROBE: TableDefinition<'_, &str, u64> = TableDefinition::new("probe");
 
 /// The stream runtime view definitions are recorded in.
 pub const VIEWS_STREAM: &str = "$views";
@@ -60,6 +62,17 @@ pub enum StoreError {
     /// A stored definition no longer compiles.
     #[error("stored definition of {0:?} is invalid: {1}")]
     BadDefinition(String, crate::sql::SqlError),
+    /// The database is closed while it is being reopened.
+    #[error("store: closed while it reopens after an I/O error")]
+    Reopening,
+}
+
+impl StoreError {
+    /// True for a failure of the disk under the store (a full disk, an I/O error, or redb's
+    /// refusal to go on after one): the database must be closed and opened again.
+    pub fn is_io(&self) -> bool {
+        matches!(self, StoreError::Db(redb::Error::Io(_) | redb::Error::PreviousIo) | StoreError::Reopening)
+    }
 }
 
 macro_rules! db_err {
@@ -171,7 +184,10 @@ pub struct BuildProgress {
 
 /// The embedded store.
 pub struct Store {
-    db: Database,
+    /// The open database; `None` while it is being reopened after an I/O error.
+    db: RwLock<Option<Arc<Database>>>,
+    /// Its file, to reopen it.
+    path: PathBuf,
     /// Compiled definitions by slot; every slot in `SLOTS` has one.
     defs: RwLock<HashMap<String, Arc<ViewDef>>>,
     /// The payload fields seen per stream (a copy of `FIELDS`), to check new views against.
@@ -234,7 +250,8 @@ impl Store {
     /// Opens (or creates) the store in a directory.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(redb::Error::Io(e)))?;
-        let db = Database::create(dir.join("lucarne.redb"))?;
+        let path = dir.join("lucarne.redb");
+        let db = Database::create(&path)?;
         let txn = db.begin_write()?;
         {
             txn.open_table(LOG)?;
@@ -261,12 +278,41 @@ impl Store {
             defs.insert(slot, Arc::new(def));
         }
         Ok(Store {
-            db,
+            db: RwLock::new(Some(Arc::new(db))),
+            path,
             defs: RwLock::new(defs),
             fields: RwLock::new(fields),
             upcasters: Upcasters::new(),
             changelog_retention: 10_000,
         })
+    }
+
+    /// The open database.
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        self.db.read().ok().and_then(|db| db.clone()).ok_or(StoreError::Reopening)
+    }
+
+    /// Closes the database and opens it again (redb refuses every operation after an I/O error
+    /// until then), then proves it can write with a small durable commit. Fails while reads still
+    /// hold the old database, or while the disk still cannot take the write: call again later.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut slot = self.db.write().map_err(|_| StoreError::Reopening)?;
+        if let Some(old) = slot.take() {
+            if let Err(old) = Arc::try_unwrap(old) {
+                *slot = Some(old);
+                return Err(StoreError::Reopening);
+            }
+        }
+        let db = Database::create(&self.path)?;
+        let probe = (|| -> Result<(), StoreError> {
+            let mut txn = db.begin_write()?;
+            txn.set_durability(Durability::Immediate)?;
+            txn.open_table(PROBE)?.insert("written_ms", now_ms())?;
+            txn.commit()?;
+            Ok(())
+        })();
+        *slot = Some(Arc::new(db));
+        probe
     }
 
     /// Lifts events through these upcasters before every fold (see [`Upcasters`]).
@@ -291,7 +337,7 @@ impl Store {
 
     /// The live views, by name.
     pub fn views(&self) -> Result<Vec<Arc<ViewDef>>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let slots = read_slots(&txn.open_table(SLOTS)?)?;
         Ok(slots
             .iter()
@@ -310,7 +356,7 @@ impl Store {
         file: Vec<ViewDef>,
         mut progress: impl FnMut(&str, u64, u64),
     ) -> Result<Vec<String>, StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let mut wanted: BTreeMap<String, Arc<ViewDef>> =
             file.into_iter().map(|d| (d.name.clone(), Arc::new(d))).collect();
         for entry in txn.open_table(DEFINED)?.iter()? {
@@ -381,7 +427,7 @@ impl Store {
     pub fn build_step(&self, slot: &str) -> Result<BuildProgress, StoreError> {
         const CHUNK: usize = 5000;
         let def = self.def(slot).ok_or_else(|| StoreError::UnknownView(slot.to_owned()))?;
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let Some(raw) = txn.open_table(SLOTS)?.get(slot)?.map(|v| v.value().to_vec()) else {
             // Dropped or replaced meanwhile: nothing left to build.
             return Ok(BuildProgress { done: 0, head: 0, finished: true });
@@ -439,7 +485,7 @@ impl Store {
 
     /// A consistent snapshot of a view.
     pub fn snapshot(&self, view: &str) -> Result<Snapshot, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let (slot, meta, def) = self.live(&txn, view)?;
         let table = txn.open_table(ROWS)?;
         let mut rows = Vec::with_capacity(meta.rows as usize);
@@ -458,7 +504,7 @@ impl Store {
 
     /// The changes a client at `from` missed, or why it must resync.
     pub fn catch_up(&self, view: &str, from: Position) -> Result<Catchup, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let (slot, meta, _) = self.live(&txn, view)?;
         if meta.epoch != from.epoch {
             return Ok(Catchup::Resync(ResyncReason::EpochChanged));
@@ -482,7 +528,7 @@ impl Store {
 
     /// Every live view with its SQL, position and size, by name.
     pub fn view_infos(&self) -> Result<Vec<ViewInfo>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let mut out: Vec<ViewInfo> = read_slots(&txn.open_table(SLOTS)?)?
             .into_iter()
             .filter(|(_, m)| m.building.is_none())
@@ -499,7 +545,7 @@ impl Store {
 
     /// The compiled definition of a live view.
     pub fn view(&self, name: &str) -> Result<Arc<ViewDef>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         Ok(self.live(&txn, name)?.2)
     }
 
@@ -507,7 +553,7 @@ impl Store {
     /// `$views` stream define (`define_view {sql}`) or drop (`drop_view {name}`) views; their
     /// payloads must have been checked by the caller.
     pub fn commit(&self, batch: &[Append]) -> Result<Committed, StoreError> {
-        let mut txn = self.db.begin_write()?;
+        let mut txn = self.db()?.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         let mut appended = Vec::with_capacity(batch.len());
         let mut new_events: Vec<Event> = Vec::new();
@@ -693,7 +739,7 @@ impl Store {
 
     /// The position of a live view (for the marker published when a build goes live).
     pub fn position(&self, view: &str) -> Result<Position, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let (_, meta, _) = self.live(&txn, view)?;
         Ok(Position { epoch: meta.epoch, version: meta.version })
     }
@@ -782,7 +828,7 @@ impl EventLog for Store {
     }
 
     fn read_after(&self, position: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let log = txn.open_table(LOG)?;
         let mut out = Vec::new();
         for entry in log.range(position + 1..)?.take(limit) {
@@ -793,7 +839,7 @@ impl EventLog for Store {
     }
 
     fn head(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let log = txn.open_table(LOG)?;
         Ok(log.last()?.map_or(0, |(k, _)| k.value()))
     }

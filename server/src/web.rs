@@ -46,6 +46,7 @@ async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
             .into_response();
     };
     let Some(relative) = relative(uri.path()) else { return StatusCode::NOT_FOUND.into_response() };
+    let Ok(root) = tokio::fs::canonicalize(&dir).await else { return StatusCode::NOT_FOUND.into_response() };
     let path = dir.join(relative);
     let accepts = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("");
     let accepts =
@@ -62,6 +63,11 @@ async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     }
     candidates.push((None, path.clone()));
     for (coding, file) in candidates {
+        let Ok(file) = tokio::fs::canonicalize(&file).await else { continue };
+        if !file.starts_with(&root) {
+            tracing::info!(path = %uri.path(), "refused: a link out of the web directory");
+            continue;
+        }
         let Ok(bytes) = tokio::fs::read(&file).await else { continue };
         let mut response = if method == Method::HEAD {
             let mut r = Response::new(Body::empty());
@@ -131,6 +137,32 @@ mod tests {
         check("/a/../../b", None);
         check("/.git/config", None);
         check("//etc/passwd", Some("etc/passwd"));
+    }
+
+    #[tokio::test]
+    async fn links_out_of_the_directory_are_not_followed() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("secret.txt"), "secret").expect("write");
+        let dir = outside.path().join("dist");
+        std::fs::create_dir(&dir).expect("mkdir");
+        std::fs::write(dir.join("index.html"), "<p>app</p>").expect("write");
+        std::fs::write(dir.join("real.txt"), "inside").expect("write");
+        std::os::unix::fs::symlink("../secret.txt", dir.join("secret.txt")).expect("link");
+        std::os::unix::fs::symlink("real.txt", dir.join("alias.txt")).expect("link");
+        std::os::unix::fs::symlink("..", dir.join("up")).expect("link");
+        set_dir(Some(dir));
+        async fn check(path: &str, expected: Option<&str>) {
+            let response = serve(Method::GET, path.parse().expect("uri"), HeaderMap::new()).await;
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+            let got = (status == StatusCode::OK).then(|| String::from_utf8_lossy(&body).into_owned());
+            assert_eq!(got.as_deref(), expected, "{path}");
+        }
+        check("/", Some("<p>app</p>")).await;
+        check("/alias.txt", Some("inside")).await;
+        check("/secret.txt", None).await;
+        check("/up/secret.txt", None).await;
+        set_dir(None);
     }
 
     #[test]

@@ -340,7 +340,8 @@ async fn thousands_of_clients_dropped_at_once_are_all_live_again_within_seconds(
     let limit = rlimit::increase_nofile_limit(u64::MAX).expect("raise the open files limit");
     assert!(limit > STORM as u64 + 256, "{STORM} clients need more open files than {limit} (ulimit -Hn)");
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(dir.path(), &[]);
+    // Every client connects from 127.0.0.1.
+    let server = Server::start(dir.path(), &["--max-connections-per-address", "100000"]);
     let url = server.url();
     client(&url).send("place_order", place("o-0", 0)).await.expect("ack");
 

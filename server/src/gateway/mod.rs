@@ -40,6 +40,10 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+mod http;
+
+pub use http::{OriginPolicy, content_security_policy, security_headers, serve};
+
 use crate::auth::{Auth, Grant};
 use crate::engine::{Build, Engine};
 use crate::feed::{Feed, FeedEvent, FeedKey};
@@ -92,30 +96,6 @@ impl Default for GatewayConfig {
     }
 }
 
-/// Which `Origin`s may open a WebSocket. Requests without an `Origin` header (non-browser
-/// clients) and from the server's own host (the `Origin`'s host and port equal the `Host`
-/// header) are always let in; others only when listed (`scheme://host[:port]`, or `*` for
-/// any). A refused upgrade is answered 403.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OriginPolicy {
-    /// Further allowed origins.
-    pub allowed: Vec<String>,
-}
-
-impl OriginPolicy {
-    /// Whether a WebSocket upgrade with these headers is let in.
-    pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
-        let Some(origin) = origin else { return true };
-        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-        let authority = origin.split_once("://").map(|(_, rest)| rest);
-        if let (Some(authority), Some(host)) = (authority, host)
-            && authority == host.trim().to_ascii_lowercase()
-        {
-            return true;
-        }
-        self.allowed.iter().any(|a| a == "*" || a.trim().trim_end_matches('/').eq_ignore_ascii_case(&origin))
-    }
-}
 
 #[derive(Clone)]
 struct Shared {
@@ -125,83 +105,34 @@ struct Shared {
 }
 
 /// The HTTP routes: `GET /ws` (WebSocket) and `GET /healthz`, every response with the security
-/// headers of [`security_headers`].
+/// headers of [`security_headers`]; on an open server, only for loopback `Host` names
+/// ([`OriginPolicy::admits_host`]).
 pub fn router(engine: Arc<Engine>, config: GatewayConfig) -> axum::Router {
+    let open = config.auth.is_open();
+    let origins = Arc::new(config.origins.clone());
     let shared = Shared { engine, config, sessions: Arc::new(AtomicU64::new(0)) };
-    // Add routes here, before the layer: it wraps every route registered above it.
-    axum::Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+    // Add routes here, before the layers: they wrap every route registered above them.
+    let router = axum::Router::new()
+        .route("/healthz", get(health))
         .route("/ws", get(upgrade))
         .with_state(shared)
-        .merge(crate::web::router())
-        .layer(axum::middleware::from_fn(security_headers))
+        .merge(crate::web::router());
+    let router =
+        if open { router.layer(axum::middleware::from_fn_with_state(origins, http::host_guard)) } else { router };
+    router.layer(axum::middleware::from_fn(security_headers))
 }
 
-/// The `Content-Security-Policy` for the served web app: everything from the same origin,
-/// WebAssembly compilation (`'wasm-unsafe-eval'`), WebSocket to the same host, no framing, no
-/// plugins, no inline scripts.
-pub fn content_security_policy(host: Option<&str>) -> String {
-    let connect = match host {
-        Some(h) => format!("'self' ws://{h} wss://{h}"),
-        None => "'self'".to_owned(),
-    };
-    format!(
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data: blob:; font-src 'self' data:; connect-src {connect}; \
-         worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; \
-         frame-ancestors 'none'"
-    )
-}
-
-/// Adds security headers to every response (a header a route set itself is kept):
-/// `Content-Security-Policy` ([`content_security_policy`]), `X-Content-Type-Options: nosniff`,
-/// `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY`,
-/// `Cross-Origin-Opener-Policy: same-origin`, `Cross-Origin-Resource-Policy: same-origin`.
-pub async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.len() <= 255
-                && !h.is_empty()
-                && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
-        })
-        .map(str::to_owned);
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(host.as_deref())) {
-        headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(csp);
-    }
-    for (name, value) in [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
-        (header::HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
-    ] {
-        headers.entry(name).or_insert(HeaderValue::from_static(value));
-    }
-    response
-}
-
-/// Serves the routes on a bound listener until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    engine: Arc<Engine>,
-    config: GatewayConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Acks and deltas are small frames written back to back: Nagle's algorithm would hold the
-    // second one for the peer's delayed ACK (tens of milliseconds).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
+/// `GET /healthz`: 200 `ok` while the store can write; 503 with the reason while it cannot.
+async fn health(State(shared): State<Shared>) -> Response {
+    match shared.engine.health() {
+        crate::engine::Health::Ok => "ok\n".into_response(),
+        crate::engine::Health::Unwritable(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("unavailable: the store cannot write: {reason}\n"))
+                .into_response()
         }
-    });
-    axum::serve(listener, router(engine, config)).with_graceful_shutdown(shutdown).await
+    }
 }
+
 
 async fn upgrade(ws: WebSocketUpgrade, headers: HeaderMap, State(shared): State<Shared>) -> Response {
     let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
@@ -612,6 +543,8 @@ struct Connection {
     grant: Option<Grant>,
     rate: RateLimit,
     subs: HashMap<u64, JoinHandle<()>>,
+    /// The subscriptions that are live queries (counted against `max_live_queries`).
+    live: std::collections::HashSet<u64>,
 }
 
 async fn connection(socket: WebSocket, shared: Shared) {
@@ -623,7 +556,16 @@ async fn connection(socket: WebSocket, shared: Shared) {
     let interval = shared.config.ping_interval;
     let rate = RateLimit::new(&limits, Instant::now().into_std());
     let mut conn =
-        Connection { shared, out, session, client_id: None, grant: None, rate, subs: HashMap::new() };
+        Connection {
+        shared,
+        out,
+        session,
+        client_id: None,
+        grant: None,
+        rate,
+        subs: HashMap::new(),
+        live: Default::default(),
+    };
     tracing::debug!(session = %conn.session, "connected");
     let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
     let mut last_heard = Instant::now();
@@ -889,7 +831,7 @@ impl Connection {
                 }
             },
             ClientMessage::Command(c) => self.command(c).await,
-            ClientMessage::DefineView(d) => self.define_view(d),
+            ClientMessage::DefineView(d) => self.define_view(d).await,
             ClientMessage::DropView(d) => {
                 let grant = self.grant();
                 if !grant.may_define(&d.name) {
@@ -911,8 +853,9 @@ impl Connection {
     }
 
     /// The views this connection may see, with the rows it may see counted: a view under the
-    /// token's row filter counts the rows that pass it (read from a snapshot), so not even the
-    /// number of the others leaves the server.
+    /// token's row filter counts the rows that pass it (read from a snapshot, counted off the
+    /// async workers), so not even the number of the others leaves the server; nor does its
+    /// version (0: it would count the changes to hidden rows).
     async fn view_list(&self) -> Result<Vec<ViewInfo>, crate::store::StoreError> {
         let grant = self.grant();
         let engine = &self.shared.engine;
@@ -921,14 +864,15 @@ impl Connection {
         for view in &mut views {
             let Some(rows) = grant.row_filter(&view.name) else { continue };
             let columns = engine.view_columns(&view.name).await?;
-            view.rows = match LiveQuery::parse(Some(&rows), None, None, &columns) {
-                Ok(query) => {
-                    let snapshot = engine.snapshot(&view.name).await?;
-                    snapshot.rows.iter().filter(|r| query.matches(&r.row)).count() as u64
-                }
+            let snapshot = engine.snapshot(&view.name).await?;
+            let counted = crate::offload::run(move || match LiveQuery::parse(Some(&rows), None, None, &columns) {
+                Ok(query) => snapshot.rows.iter().filter(|r| query.matches(&r.row)).count() as u64,
                 // Its subscriptions are refused (and logged) the same way: nothing to count.
                 Err(_) => 0,
-            };
+            })
+            .await;
+            view.rows = counted.unwrap_or(0);
+            view.at.version = 0;
         }
         Ok(views)
     }
@@ -938,20 +882,29 @@ impl Connection {
         self.grant.clone().unwrap_or_else(|| Grant::from_claims(Default::default()))
     }
 
-    fn define_view(&mut self, d: DefineView) -> bool {
+    async fn define_view(&mut self, d: DefineView) -> bool {
         let grant = self.grant();
-        // Check the right first, then the name and cost when the SQL parses (when it does not,
-        // the engine answers `invalid_sql` with the line and column).
+        // Check the right first, then the size, then the name and cost when the SQL parses (when
+        // it does not, the engine answers with the line and column).
         if !grant.can_define() {
             let message = define_refusal(&grant, "");
             return self.out.error(grant.refusal(), message, None, Some(d.id));
         }
-        if let Ok(def) = crate::sql::parse_view(&d.sql) {
-            if !grant.may_define(&def.name) {
-                let message = define_refusal(&grant, &def.name);
+        let limits = &self.shared.config.limits;
+        if d.sql.len() > limits.max_view_sql_bytes {
+            let message =
+                format!("the view's SQL is {} bytes, over the limit of {} bytes", d.sql.len(), limits.max_view_sql_bytes);
+            return self.out.error(ErrorCode::TooComplex, message, None, Some(d.id));
+        }
+        let sql = d.sql.clone();
+        let parsed = crate::offload::run(move || crate::sql::parse_view(&sql).map(|def| (def.name.clone(), view_cost(&def))))
+            .await;
+        if let Ok(Ok((name, cost))) = parsed {
+            if !grant.may_define(&name) {
+                let message = define_refusal(&grant, &name);
                 return self.out.error(grant.refusal(), message, None, Some(d.id));
             }
-            let (cost, limit) = (view_cost(&def), self.shared.config.limits.max_view_cost);
+            let limit = limits.max_view_cost;
             if cost > limit {
                 let message = format!(
                     "the view costs {cost} per event (columns, keys, sources and expression nodes), \
@@ -990,6 +943,7 @@ impl Connection {
             out: self.out.clone(),
             sub: s.sub,
             view: s.view.clone(),
+            client_id: self.client_id.clone().unwrap_or_default(),
             chunk: self.shared.config.snapshot_chunk.max(1),
             patience: self.shared.config.limits.resync_after,
             client_version: 0,
@@ -999,55 +953,84 @@ impl Connection {
         // subscription a live query over the rows it may see.
         let row_filter = grant.row_filter(&s.view);
         if row_filter.is_some() || s.filter.is_some() || s.order_by.is_some() || s.limit.is_some() {
-            let engine = &self.shared.engine;
-            let columns = match engine.view_columns(&s.view).await {
-                Ok(columns) => columns,
-                Err(e) => {
-                    return self.out.error(ErrorCode::UnknownView, e.to_string(), Some(s.sub), None);
-                }
-            };
-            // The client's own query first, on its own, so errors point into its text.
-            let query = match LiveQuery::parse(s.filter.as_deref(), s.order_by.as_deref(), s.limit, &columns)
-            {
-                Ok(query) => query,
-                Err(e) => {
-                    let message = format!("in the live query: {e}");
-                    return self.out.error(ErrorCode::InvalidSql, message, Some(s.sub), None);
-                }
-            };
-            let (query, filter) = match row_filter {
-                None => (query, s.filter),
-                Some(rows) => {
-                    let filter = match &s.filter {
-                        Some(own) => format!("{rows} AND ({own})"),
-                        None => rows,
-                    };
-                    match LiveQuery::parse(Some(&filter), s.order_by.as_deref(), s.limit, &columns) {
-                        Ok(query) => (query, Some(filter)),
-                        Err(e) => {
-                            tracing::warn!(view = %s.view, "a token's row filter does not apply: {e}");
-                            let message = format!(
-                                "this token's row filter does not apply to the view {:?}: {e}",
-                                s.view
-                            );
-                            return self.out.error(ErrorCode::Forbidden, message, Some(s.sub), None);
-                        }
-                    }
-                }
-            };
-            let key = FeedKey { view: s.view, filter, order_by: s.order_by, limit: s.limit };
-            let feed = match engine.feeds().get(engine, key, query).await {
-                Ok(feed) => feed,
-                Err(e) => {
-                    return self.out.error(ErrorCode::UnknownView, e.to_string(), Some(s.sub), None);
-                }
-            };
             drop(changes);
-            self.subs.insert(s.sub, tokio::spawn(stream.run_feed(feed, s.resume.is_some())));
-            return true;
+            let sub = s.sub;
+            return match self.live_query(s, row_filter).await {
+                Ok((feed, resume)) => {
+                    self.live.insert(sub);
+                    self.subs.insert(sub, tokio::spawn(stream.run_feed(feed, resume)));
+                    true
+                }
+                Err((code, message)) => self.out.error(code, message, Some(sub), None),
+            };
         }
         self.subs.insert(s.sub, tokio::spawn(stream.run(changes, s.resume)));
         true
+    }
+
+    /// The shared feed of a live query, within the connection's and the server's budgets; and
+    /// whether the client asked to resume.
+    async fn live_query(
+        &mut self,
+        s: Subscribe,
+        row_filter: Option<String>,
+    ) -> Result<(Arc<Feed>, bool), (ErrorCode, String)> {
+        let limits = &self.shared.config.limits;
+        self.live.retain(|sub| self.subs.contains_key(sub));
+        if self.live.len() >= limits.max_live_queries {
+            let message = format!(
+                "this connection holds {} live queries (subscriptions with where, order_by or limit), the most allowed",
+                limits.max_live_queries
+            );
+            return Err((ErrorCode::OverBudget, message));
+        }
+        for (what, text) in [("where", &s.filter), ("order_by", &s.order_by)] {
+            if let Some(text) = text.as_deref().filter(|t| t.len() > limits.max_query_bytes) {
+                let message = format!(
+                    "the live query's {what} is {} bytes, over the limit of {} bytes",
+                    text.len(),
+                    limits.max_query_bytes
+                );
+                return Err((ErrorCode::TooComplex, message));
+            }
+        }
+        let engine = &self.shared.engine;
+        let columns = engine.view_columns(&s.view).await.map_err(|e| (ErrorCode::UnknownView, e.to_string()))?;
+        // Parsed and compiled off the async workers, each text on its own, so that errors point
+        // into the client's own text and neither can change the other's meaning.
+        let (filter, order_by, limit, rows) = (s.filter.clone(), s.order_by.clone(), s.limit, row_filter.clone());
+        let (own, rows) = crate::offload::run(move || {
+            let own = LiveQuery::parse(filter.as_deref(), order_by.as_deref(), limit, &columns);
+            let rows = rows.map(|r| LiveQuery::parse(Some(&r), None, None, &columns));
+            (own, rows)
+        })
+        .await
+        .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
+        let query = own.map_err(|e| (e.code(), format!("in the live query: {e}")))?;
+        let query = match rows {
+            None => query,
+            Some(Ok(rows)) => query.within(rows),
+            Some(Err(e)) => {
+                tracing::warn!(view = %s.view, "a token's row filter does not apply: {e}");
+                let message = format!("this token's row filter does not apply to the view {:?}: {e}", s.view);
+                return Err((ErrorCode::Forbidden, message));
+            }
+        };
+        if query.terms() > limits.max_query_terms {
+            let message = format!(
+                "the live query has {} terms (expression nodes, IN items and order columns), over the limit of {}",
+                query.terms(),
+                limits.max_query_terms
+            );
+            return Err((ErrorCode::TooComplex, message));
+        }
+        let key = FeedKey { view: s.view, rows: row_filter, filter: s.filter, order_by: s.order_by, limit: s.limit };
+        let feed = engine
+            .feeds()
+            .get(engine, key, query, limits.max_live_query_rows)
+            .await
+            .map_err(|e| (e.code(), e.to_string()))?;
+        Ok((feed, s.resume.is_some()))
     }
 
     async fn command(&mut self, c: Command) -> bool {
@@ -1119,37 +1102,44 @@ fn define_refusal(grant: &Grant, name: &str) -> String {
     }
 }
 
-/// A change's `view`, `epoch` and `to`, and its `delta`'s text from `,"ops":` on.
-type DeltaTail = (String, u64, u64, Arc<str>);
+/// A change's `view`, `epoch` and `to`, and its `delta`'s `,"ops":[…]`.
+type DeltaOps = (String, u64, u64, Arc<str>);
 
 thread_local! {
-    /// The end of the last change's `delta` encoded on this thread: every subscriber of a view
+    /// The ops of the last change's `delta` encoded on this thread: every subscriber of a view
     /// is sent the same change, so its rows are encoded once per worker thread rather than once
     /// per subscriber.
-    static DELTA_TAIL: std::cell::RefCell<Option<DeltaTail>> = const { std::cell::RefCell::new(None) };
+    static DELTA_OPS: std::cell::RefCell<Option<DeltaOps>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The `delta` of `change` for subscription `sub` holding version `from`: the bytes of
-/// `encode(&ServerMessage::Delta(..))`, with the change's ops and acks encoded once.
-fn delta_text(sub: u64, from: u64, change: &Change) -> String {
-    let tail = DELTA_TAIL.with(|cell| {
+/// The `delta` of `change` for subscription `sub` holding version `from`, on the connection of
+/// `client_id`: the bytes of `encode(&ServerMessage::Delta(..))`, with the change's ops encoded
+/// once, and `acked` listing only that client's commands (a client learns nothing of others').
+fn delta_text(sub: u64, from: u64, change: &Change, client_id: &str) -> String {
+    let ops = DELTA_OPS.with(|cell| {
         let mut cached = cell.borrow_mut();
-        if let Some((view, epoch, to, tail)) = cached.as_ref()
+        if let Some((view, epoch, to, ops)) = cached.as_ref()
             && (view.as_str(), *epoch, *to) == (change.view.as_str(), change.epoch, change.to)
         {
-            return tail.clone();
+            return ops.clone();
         }
-        let mut tail = format!(",\"ops\":{}", encode(&change.ops));
-        if !change.acked.is_empty() {
-            tail.push_str(",\"acked\":");
-            tail.push_str(&encode(&change.acked));
-        }
-        tail.push('}');
-        let tail: Arc<str> = tail.into();
-        *cached = Some((change.view.clone(), change.epoch, change.to, tail.clone()));
-        tail
+        let ops: Arc<str> = format!(",\"ops\":{}", encode(&change.ops)).into();
+        *cached = Some((change.view.clone(), change.epoch, change.to, ops.clone()));
+        ops
     });
-    format!("{{\"type\":\"delta\",\"sub\":{sub},\"from\":{from},\"to\":{}{tail}", change.to)
+    let mut text = format!("{{\"type\":\"delta\",\"sub\":{sub},\"from\":{from},\"to\":{}{ops}", change.to);
+    let own = own_acks(&change.acked, client_id);
+    if !own.is_empty() {
+        text.push_str(",\"acked\":");
+        text.push_str(&encode(&own));
+    }
+    text.push('}');
+    text
+}
+
+/// The commands of `client_id` among `acked`.
+fn own_acks(acked: &[CommandRef], client_id: &str) -> Vec<CommandRef> {
+    acked.iter().filter(|c| c.client_id == client_id).cloned().collect()
 }
 
 /// Where a subscription's stream goes next.
@@ -1168,6 +1158,8 @@ struct SubStream {
     out: Outbox,
     sub: u64,
     view: String,
+    /// The connection's client: `acked` lists only its own commands.
+    client_id: String,
     chunk: usize,
     /// How long a delta waits for room in the queue before the subscription resyncs.
     patience: Duration,
@@ -1244,7 +1236,7 @@ impl SubStream {
     }
 
     async fn delta(&mut self, change: &Change) -> Push {
-        let text = delta_text(self.sub, self.client_version, change);
+        let text = delta_text(self.sub, self.client_version, change, &self.client_id);
         let pushed = self.out.send_delta_text(text, self.patience, &self.generation).await;
         match pushed {
             Push::Sent => self.client_version = change.to,
@@ -1280,6 +1272,7 @@ impl SubStream {
                         if from != held {
                             break Some(ResyncReason::TooFarBehind);
                         }
+                        let acked = own_acks(&acked, &self.client_id);
                         let delta = Delta { sub: self.sub, from, to, ops, acked };
                         match self
                             .out
@@ -1383,44 +1376,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn origins_same_host_listed_or_absent() {
-        fn check(policy: &OriginPolicy, origin: Option<&str>, host: Option<&str>, expected: bool) {
-            assert_eq!(policy.allows(origin, host), expected, "{origin:?} on {host:?} with {policy:?}");
-        }
-        let default = OriginPolicy::default();
-        check(&default, None, Some("127.0.0.1:7300"), true);
-        check(&default, Some("http://127.0.0.1:7300"), Some("127.0.0.1:7300"), true);
-        check(&default, Some("https://Desk.Example.com"), Some("desk.example.com"), true);
-        check(&default, Some("http://evil.example"), Some("127.0.0.1:7300"), false);
-        check(&default, Some("http://127.0.0.1:7301"), Some("127.0.0.1:7300"), false);
-        check(&default, Some("null"), Some("127.0.0.1:7300"), false);
-        check(&default, Some("http://127.0.0.1:7300"), None, false);
-        let listed = OriginPolicy { allowed: vec!["https://app.example.com".into()] };
-        check(&listed, Some("https://app.example.com"), Some("api.example.com"), true);
-        check(&listed, Some("https://app.example.com/"), Some("api.example.com"), true);
-        check(&listed, Some("http://app.example.com"), Some("api.example.com"), false);
-        let any = OriginPolicy { allowed: vec!["*".into()] };
-        check(&any, Some("http://anything"), Some("x"), true);
-    }
-
-    #[test]
-    fn the_csp_allows_wasm_and_the_same_hosts_websocket() {
-        let csp = content_security_policy(Some("127.0.0.1:7300"));
-        for part in [
-            "default-src 'self'",
-            "'wasm-unsafe-eval'",
-            "connect-src 'self' ws://127.0.0.1:7300 wss://127.0.0.1:7300",
-            "frame-ancestors 'none'",
-            "object-src 'none'",
-        ] {
-            assert!(csp.contains(part), "{part} in {csp}");
-        }
-        assert!(!csp.contains("'unsafe-eval'") && !csp.contains("script-src 'self' 'unsafe-inline'"));
-        assert!(content_security_policy(None).contains("connect-src 'self';"));
-    }
-
-    #[test]
-    fn a_delta_encoded_once_per_change_is_the_encoded_message() {
+    fn a_delta_encoded_once_per_change_is_the_encoded_message_with_only_the_clients_own_acks() {
         let row = |total: f64| {
             let mut row = lucarne_protocol::Columns::new();
             row.insert("order_id".into(), serde_json::json!("o-1"));
@@ -1438,13 +1394,17 @@ mod tests {
             ],
             acked,
         };
-        let acked = vec![CommandRef { client_id: "c".into(), seq: 3 }];
-        for (sub, from, change) in
-            [(1, 41, change(42, acked.clone())), (2, 40, change(42, acked)), (1, 42, change(43, vec![]))]
-        {
-            let delta =
-                Delta { sub, from, to: change.to, ops: change.ops.clone(), acked: change.acked.clone() };
-            assert_eq!(delta_text(sub, from, &change), encode(&ServerMessage::Delta(delta)));
+        let (mine, theirs) =
+            (CommandRef { client_id: "c".into(), seq: 3 }, CommandRef { client_id: "d".into(), seq: 9 });
+        let both = vec![theirs.clone(), mine.clone()];
+        for (sub, from, change, own) in [
+            (1, 41, change(42, both.clone()), vec![mine.clone()]),
+            (2, 40, change(42, both), vec![mine]),
+            (1, 42, change(43, vec![theirs]), vec![]),
+            (1, 43, change(44, vec![]), vec![]),
+        ] {
+            let delta = Delta { sub, from, to: change.to, ops: change.ops.clone(), acked: own };
+            assert_eq!(delta_text(sub, from, &change, "c"), encode(&ServerMessage::Delta(delta)));
         }
     }
 
