@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod desktop;
 mod faults;
+mod hostile;
 mod live_queries;
 mod pdf;
 mod security;

@@ -14,27 +14,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{Server, Socket, client, client_with_token, next, raw, send_text, subscribed, within};
-
-async fn send(ws: &mut Socket, frame: Value) {
-    send_text(ws, frame.to_string()).await;
-}
-
-async fn hello(ws: &mut Socket, token: Option<&str>) {
-    let mut hello = json!({"type": "hello", "versions": [1], "client_id": "sec"});
-    if let Some(token) = token {
-        hello["token"] = json!(token);
-    }
-    send(ws, hello).await;
-}
-
-/// A greeted raw connection.
-async fn greeted(server: &Server, token: Option<&str>) -> Socket {
-    let mut ws = raw(server).await;
-    hello(&mut ws, token).await;
-    assert!(matches!(next(&mut ws).await, ServerMessage::Welcome(_)));
-    ws
-}
+use crate::support::{
+    Server, Socket, client, client_with_token, frames_until, greeted, hello, next, raw, send_json as send, subscribed,
+    within,
+};
 
 /// The code of an `error` or `reject`.
 fn code_of(msg: &ServerMessage) -> Option<ErrorCode> {
@@ -196,19 +179,6 @@ async fn every_message_is_checked_against_the_token() {
     assert_eq!(names, [json!("orders")]);
 }
 
-/// Every text frame until `done` says stop (or 10 s pass), raw: what really left the server.
-async fn frames_until(ws: &mut Socket, mut done: impl FnMut(&str) -> bool) -> Vec<String> {
-    let mut frames = Vec::new();
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("frames in time");
-        if let Message::Text(t) = frame.expect("open").expect("frame") {
-            frames.push(t.as_str().to_owned());
-            if done(t.as_str()) {
-                return frames;
-            }
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_a_token_may_not_see_never_leave_the_server() {

@@ -268,6 +268,42 @@ pub async fn send_text(ws: &mut Socket, text: impl Into<String>) {
     ws.send(Message::Text(text.into().into())).await.expect("send");
 }
 
+/// Sends one JSON frame.
+pub async fn send_json(ws: &mut Socket, frame: serde_json::Value) {
+    send_text(ws, frame.to_string()).await;
+}
+
+/// Sends `hello` as client `sec`, with a token or without.
+pub async fn hello(ws: &mut Socket, token: Option<&str>) {
+    let mut hello = serde_json::json!({"type": "hello", "versions": [1], "client_id": "sec"});
+    if let Some(token) = token {
+        hello["token"] = serde_json::json!(token);
+    }
+    send_json(ws, hello).await;
+}
+
+/// A greeted raw connection.
+pub async fn greeted(server: &Server, token: Option<&str>) -> Socket {
+    let mut ws = raw(server).await;
+    hello(&mut ws, token).await;
+    assert!(matches!(next(&mut ws).await, ServerMessage::Welcome(_)));
+    ws
+}
+
+/// Every text frame until `done` says stop (or 10 s pass), raw: what really left the server.
+pub async fn frames_until(ws: &mut Socket, mut done: impl FnMut(&str) -> bool) -> Vec<String> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("frames in time");
+        if let Message::Text(t) = frame.expect("open").expect("frame") {
+            frames.push(t.as_str().to_owned());
+            if done(t.as_str()) {
+                return frames;
+            }
+        }
+    }
+}
+
 /// Whether `tool` is on the `PATH`.
 pub fn found(tool: &str) -> bool {
     Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
