@@ -91,6 +91,9 @@ enum End {
     Refused(ErrorCode, String),
 }
 
+/// How long a command refused `unavailable` waits before it is sent again.
+const UNAVAILABLE_RETRY: Duration = Duration::from_secs(1);
+
 struct State {
     config: ClientConfig,
     subs: HashMap<u64, Sub>,
@@ -103,6 +106,9 @@ struct State {
     defines: HashMap<u64, DefineWaiter>,
     drops: HashMap<u64, oneshot::Sender<Result<(), ClientError>>>,
     next_request: u64,
+    /// Commands the server refused `unavailable` (it could not write): kept in the outbox and
+    /// sent again at this time, with their seq.
+    retry: Option<(Instant, Vec<u64>)>,
     /// Keeps the outbox's store to this client while it runs.
     _claim: transport::Claim,
 }
@@ -128,6 +134,7 @@ pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedRecei
         defines: HashMap::new(),
         drops: HashMap::new(),
         next_request: 1,
+        retry: None,
         _claim: saved.claim,
     };
     let mut attempt = 0u32;
@@ -318,11 +325,20 @@ impl State {
             }
         }
 
+        // Everything unanswered was just sent again.
+        self.retry = None;
         let mut next_tick = Instant::now() + interval;
         let mut last_heard = Instant::now();
         let mut nonce = 0;
         loop {
+            let retry_in = self.retry.as_ref().map(|(at, _)| at.saturating_duration_since(Instant::now()));
             let result = tokio::select! {
+                () = async {
+                    match retry_in {
+                        Some(wait) => sleep(wait).await,
+                        None => std::future::pending().await,
+                    }
+                } => self.resend_refused(&mut link).await,
                 frame = link.recv() => match frame {
                     Some(Ok(text)) => {
                         last_heard = Instant::now();
@@ -373,6 +389,15 @@ impl State {
             limit: sub.query.limit,
         });
         link.send(encode(&msg)).await
+    }
+
+    /// Sends again the commands the server could not write.
+    async fn resend_refused(&mut self, link: &mut Link) -> Result<(), String> {
+        let Some((_, seqs)) = self.retry.take() else { return Ok(()) };
+        for seq in seqs {
+            self.send_command(link, seq).await?;
+        }
+        Ok(())
     }
 
     async fn send_command(&mut self, link: &mut Link, seq: u64) -> Result<(), String> {
@@ -527,6 +552,22 @@ impl State {
                     && let Some(reply) = p.reply
                 {
                     let _ = reply.send(Ok(a));
+                }
+            }
+            // The server could not write it (a full disk): it stored nothing, so the same seq is
+            // sent again a little later; whoever waits for the answer keeps waiting.
+            ServerMessage::Reject(r)
+                if r.code == ErrorCode::Unavailable && self.outbox.contains_key(&r.seq) =>
+            {
+                tracing::debug!(
+                    seq = r.seq,
+                    "the server cannot write now ({}); sending again in {UNAVAILABLE_RETRY:?}",
+                    r.message
+                );
+                let (_, seqs) =
+                    self.retry.get_or_insert_with(|| (Instant::now() + UNAVAILABLE_RETRY, Vec::new()));
+                if !seqs.contains(&r.seq) {
+                    seqs.push(r.seq);
                 }
             }
             ServerMessage::Reject(r) => {

@@ -277,7 +277,9 @@ impl Engine {
             return Err(ViewError::NotAllowed);
         }
         let text = sql.to_owned();
-        let def = crate::offload::run(move || parse_view(&text)).await.map_err(|e| ViewError::Internal(e.to_string()))??;
+        let def = crate::offload::run(move || parse_view(&text))
+            .await
+            .map_err(|e| ViewError::Internal(e.to_string()))??;
         self.check_sources(&def, sql)?;
         let exists = self.view_infos().await.map_err(internal)?.iter().any(|v| v.name == def.name);
         if exists && !def.replace {
@@ -424,7 +426,8 @@ fn write_loop(shared: &Arc<Shared>, mut queue: mpsc::Receiver<(Append, Reply)>) 
         }
         let (appends, replies): (Vec<Append>, Vec<Reply>) = batch.drain(..).unzip();
         if let Health::Unwritable(reason) = shared.health() {
-            let message = format!("the store cannot write ({reason}); nothing was stored: send it again later");
+            let message =
+                format!("the store cannot write ({reason}); nothing was stored: send it again later");
             for reply in replies {
                 let _ = reply.send(Err(Rejection { code: ErrorCode::Unavailable, message: message.clone() }));
             }

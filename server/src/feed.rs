@@ -250,7 +250,9 @@ async fn run(
             Err(_) => return,
         };
         let rebuilt = match engine.snapshot(&view).await {
-            Ok(snapshot) => build(query, snapshot.rows).await.map(|w| (w, snapshot.at)).map_err(|e| e.to_string()),
+            Ok(snapshot) => {
+                build(query, snapshot.rows).await.map(|w| (w, snapshot.at)).map_err(|e| e.to_string())
+            }
             Err(e) => Err(e.to_string()),
         };
         match rebuilt {

@@ -297,11 +297,11 @@ impl Store {
     /// hold the old database, or while the disk still cannot take the write: call again later.
     pub fn reopen(&self) -> Result<(), StoreError> {
         let mut slot = self.db.write().map_err(|_| StoreError::Reopening)?;
-        if let Some(old) = slot.take() {
-            if let Err(old) = Arc::try_unwrap(old) {
-                *slot = Some(old);
-                return Err(StoreError::Reopening);
-            }
+        if let Some(old) = slot.take()
+            && let Err(old) = Arc::try_unwrap(old)
+        {
+            *slot = Some(old);
+            return Err(StoreError::Reopening);
         }
         let db = Database::create(&self.path)?;
         let probe = (|| -> Result<(), StoreError> {

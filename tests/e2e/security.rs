@@ -15,8 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::{
-    Server, Socket, client, client_with_token, frames_until, greeted, hello, next, raw, send_json as send, subscribed,
-    within,
+    Server, Socket, client, client_with_token, frames_until, greeted, hello, next, raw, send_json as send,
+    subscribed, within,
 };
 
 /// The code of an `error` or `reject`.
@@ -178,7 +178,6 @@ async fn every_message_is_checked_against_the_token() {
         .collect();
     assert_eq!(names, [json!("orders")]);
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_a_token_may_not_see_never_leave_the_server() {

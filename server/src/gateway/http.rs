@@ -283,13 +283,21 @@ struct Counted {
 }
 
 impl AsyncRead for Counted {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.tcp).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Counted {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.tcp).poll_write(cx, buf)
     }
 
@@ -355,17 +363,32 @@ mod tests {
         assert!(content_security_policy(None).contains("connect-src 'self';"));
     }
 
-
     #[test]
     fn an_open_server_answers_loopback_hosts_and_listed_origins_only() {
         fn check(policy: &OriginPolicy, host: Option<&str>, expected: bool) {
             assert_eq!(policy.admits_host(host), expected, "{host:?} with {policy:?}");
         }
         let default = OriginPolicy::default();
-        for host in ["127.0.0.1:7300", "127.9.8.7", "localhost:7300", "LOCALHOST", "app.localhost:1", "[::1]:7300", "[::1]"] {
+        for host in [
+            "127.0.0.1:7300",
+            "127.9.8.7",
+            "localhost:7300",
+            "LOCALHOST",
+            "app.localhost:1",
+            "[::1]:7300",
+            "[::1]",
+        ] {
             check(&default, Some(host), true);
         }
-        for host in ["evil.example:7300", "evil.example", "127.0.0.1.evil.example:7300", "10.0.0.1:7300", "[::2]:1", "localhost.evil:7300", ""] {
+        for host in [
+            "evil.example:7300",
+            "evil.example",
+            "127.0.0.1.evil.example:7300",
+            "10.0.0.1:7300",
+            "[::2]:1",
+            "localhost.evil:7300",
+            "",
+        ] {
             check(&default, Some(host), false);
         }
         check(&default, None, false);
@@ -389,6 +412,9 @@ mod tests {
         assert!(budget.admit(a).is_some(), "room again once one closed");
         drop((second, third));
         assert_eq!(budget.total.load(Ordering::Acquire), 0);
-        assert!(budget.per_address.lock().expect("lock").is_empty(), "no address is kept once its connections closed");
+        assert!(
+            budget.per_address.lock().expect("lock").is_empty(),
+            "no address is kept once its connections closed"
+        );
     }
 }

@@ -96,7 +96,6 @@ impl Default for GatewayConfig {
     }
 }
 
-
 #[derive(Clone)]
 struct Shared {
     engine: Arc<Engine>,
@@ -117,8 +116,11 @@ pub fn router(engine: Arc<Engine>, config: GatewayConfig) -> axum::Router {
         .route("/ws", get(upgrade))
         .with_state(shared)
         .merge(crate::web::router());
-    let router =
-        if open { router.layer(axum::middleware::from_fn_with_state(origins, http::host_guard)) } else { router };
+    let router = if open {
+        router.layer(axum::middleware::from_fn_with_state(origins, http::host_guard))
+    } else {
+        router
+    };
     router.layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -132,7 +134,6 @@ async fn health(State(shared): State<Shared>) -> Response {
         }
     }
 }
-
 
 async fn upgrade(ws: WebSocketUpgrade, headers: HeaderMap, State(shared): State<Shared>) -> Response {
     let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
@@ -555,8 +556,7 @@ async fn connection(socket: WebSocket, shared: Shared) {
     let writer = tokio::spawn(write_frames(sink, rx, out.clone(), limits.slow_consumer_timeout));
     let interval = shared.config.ping_interval;
     let rate = RateLimit::new(&limits, Instant::now().into_std());
-    let mut conn =
-        Connection {
+    let mut conn = Connection {
         shared,
         out,
         session,
@@ -865,12 +865,13 @@ impl Connection {
             let Some(rows) = grant.row_filter(&view.name) else { continue };
             let columns = engine.view_columns(&view.name).await?;
             let snapshot = engine.snapshot(&view.name).await?;
-            let counted = crate::offload::run(move || match LiveQuery::parse(Some(&rows), None, None, &columns) {
-                Ok(query) => snapshot.rows.iter().filter(|r| query.matches(&r.row)).count() as u64,
-                // Its subscriptions are refused (and logged) the same way: nothing to count.
-                Err(_) => 0,
-            })
-            .await;
+            let counted =
+                crate::offload::run(move || match LiveQuery::parse(Some(&rows), None, None, &columns) {
+                    Ok(query) => snapshot.rows.iter().filter(|r| query.matches(&r.row)).count() as u64,
+                    // Its subscriptions are refused (and logged) the same way: nothing to count.
+                    Err(_) => 0,
+                })
+                .await;
             view.rows = counted.unwrap_or(0);
             view.at.version = 0;
         }
@@ -892,13 +893,18 @@ impl Connection {
         }
         let limits = &self.shared.config.limits;
         if d.sql.len() > limits.max_view_sql_bytes {
-            let message =
-                format!("the view's SQL is {} bytes, over the limit of {} bytes", d.sql.len(), limits.max_view_sql_bytes);
+            let message = format!(
+                "the view's SQL is {} bytes, over the limit of {} bytes",
+                d.sql.len(),
+                limits.max_view_sql_bytes
+            );
             return self.out.error(ErrorCode::TooComplex, message, None, Some(d.id));
         }
         let sql = d.sql.clone();
-        let parsed = crate::offload::run(move || crate::sql::parse_view(&sql).map(|def| (def.name.clone(), view_cost(&def))))
-            .await;
+        let parsed = crate::offload::run(move || {
+            crate::sql::parse_view(&sql).map(|def| (def.name.clone(), view_cost(&def)))
+        })
+        .await;
         if let Ok(Ok((name, cost))) = parsed {
             if !grant.may_define(&name) {
                 let message = define_refusal(&grant, &name);
@@ -995,10 +1001,12 @@ impl Connection {
             }
         }
         let engine = &self.shared.engine;
-        let columns = engine.view_columns(&s.view).await.map_err(|e| (ErrorCode::UnknownView, e.to_string()))?;
+        let columns =
+            engine.view_columns(&s.view).await.map_err(|e| (ErrorCode::UnknownView, e.to_string()))?;
         // Parsed and compiled off the async workers, each text on its own, so that errors point
         // into the client's own text and neither can change the other's meaning.
-        let (filter, order_by, limit, rows) = (s.filter.clone(), s.order_by.clone(), s.limit, row_filter.clone());
+        let (filter, order_by, limit, rows) =
+            (s.filter.clone(), s.order_by.clone(), s.limit, row_filter.clone());
         let (own, rows) = crate::offload::run(move || {
             let own = LiveQuery::parse(filter.as_deref(), order_by.as_deref(), limit, &columns);
             let rows = rows.map(|r| LiveQuery::parse(Some(&r), None, None, &columns));
@@ -1024,7 +1032,13 @@ impl Connection {
             );
             return Err((ErrorCode::TooComplex, message));
         }
-        let key = FeedKey { view: s.view, rows: row_filter, filter: s.filter, order_by: s.order_by, limit: s.limit };
+        let key = FeedKey {
+            view: s.view,
+            rows: row_filter,
+            filter: s.filter,
+            order_by: s.order_by,
+            limit: s.limit,
+        };
         let feed = engine
             .feeds()
             .get(engine, key, query, limits.max_live_query_rows)
