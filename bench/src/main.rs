@@ -114,10 +114,20 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
-async fn start_server(dir: &std::path::Path) -> Result<(SocketAddr, Arc<Engine>)> {
+/// The demo's commands, which check each order against the `orders` view ("validated"), or the
+/// same names routed to the stream with no check ("routed").
+fn commands(validated: bool) -> lucarne_server::Commands {
+    if validated {
+        demo::commands()
+    } else {
+        lucarne_server::Commands::new().route("place_order", demo::STREAM).route("pay_order", demo::STREAM)
+    }
+}
+
+async fn start_server(dir: &std::path::Path, validated: bool) -> Result<(SocketAddr, Arc<Engine>)> {
     let mut store = Store::open(dir)?;
     store.install_views(sql::parse_views(demo::VIEWS_SQL)?, |_, _, _| {})?;
-    let engine = Engine::start(store, demo::commands());
+    let engine = Engine::start(store, commands(validated));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let served = engine.clone();
@@ -145,36 +155,54 @@ async fn skeleton(commands: usize, ingest: usize, clients: usize, window: usize)
         std::env::temp_dir().display()
     );
 
-    // Round trip through Lucarne: send a command, wait for the delta that carries its ack.
-    let dir = tempfile::tempdir()?;
-    let (addr, _engine) = start_server(dir.path()).await?;
-    let url = format!("ws://{addr}/ws");
-    let client = Client::connect(ClientConfig::new(&url).backoff(Backoff::default()));
-    let mut sub = client.subscribe(Query::view("orders"));
-    loop {
-        match sub.next().await.context("subscription ended")? {
-            ViewEvent::Snapshot { .. } => break,
-            ViewEvent::Failed { message, .. } => bail!(message),
-            _ => {}
-        }
-    }
-    let mut lucarne =
-        Stats { name: "lucarne: command → delta with ack", samples: Vec::with_capacity(commands) };
-    for i in 0..commands {
-        let started = Instant::now();
-        let seq = client.last_seq() + 1;
-        let c = client.clone();
-        let ack = tokio::spawn(async move { c.send("place_order", order(i)).await });
-        let me = CommandRef { client_id: client.client_id().to_owned(), seq };
+    // Round trip through Lucarne: send a command, wait for the delta that carries its ack; with
+    // the demo's commands (each checked against the order's row in the `orders` view, on the
+    // writer) and with the same command routed unchecked, alternating runs of 100.
+    let mut lucarne = Stats {
+        name: "lucarne: command → delta with ack (validated against the view row)",
+        samples: Vec::with_capacity(commands),
+    };
+    let mut routed = Stats {
+        name: "lucarne: command → delta with ack (routed, no check)",
+        samples: Vec::with_capacity(commands),
+    };
+    let (checked_dir, routed_dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let (checked_addr, _checked) = start_server(checked_dir.path(), true).await?;
+    let (routed_addr, _routed) = start_server(routed_dir.path(), false).await?;
+    let mut sessions = Vec::new();
+    for addr in [checked_addr, routed_addr] {
+        let client =
+            Client::connect(ClientConfig::new(format!("ws://{addr}/ws")).backoff(Backoff::default()));
+        let mut sub = client.subscribe(Query::view("orders"));
         loop {
-            if let ViewEvent::Delta(d) = sub.next().await.context("subscription ended")?
-                && d.acked.contains(&me)
-            {
-                break;
+            match sub.next().await.context("subscription ended")? {
+                ViewEvent::Snapshot { .. } => break,
+                ViewEvent::Failed { message, .. } => bail!(message),
+                _ => {}
             }
         }
-        lucarne.samples.push(started.elapsed());
-        ack.await??;
+        sessions.push((client, sub));
+    }
+    for round in 0..commands.div_ceil(100) {
+        for (which, (client, sub)) in sessions.iter_mut().enumerate() {
+            let stats = if which == 0 { &mut lucarne } else { &mut routed };
+            for i in round * 100..((round + 1) * 100).min(commands) {
+                let started = Instant::now();
+                let seq = client.last_seq() + 1;
+                let c = client.clone();
+                let ack = tokio::spawn(async move { c.send("place_order", order(i)).await });
+                let me = CommandRef { client_id: client.client_id().to_owned(), seq };
+                loop {
+                    if let ViewEvent::Delta(d) = sub.next().await.context("subscription ended")?
+                        && d.acked.contains(&me)
+                    {
+                        break;
+                    }
+                }
+                stats.samples.push(started.elapsed());
+                ack.await??;
+            }
+        }
     }
 
     // Baseline 1: a bare WebSocket echo on loopback (tokio-tungstenite both ends).
@@ -219,6 +247,7 @@ async fn skeleton(commands: usize, ingest: usize, clients: usize, window: usize)
         let append = lucarne_server::log::Append {
             key: CommandRef { client_id: "bench".into(), seq: i as u64 + 1 },
             events: demo::commands().decide("place_order", &order(i))?,
+            guard: None,
         };
         let started = Instant::now();
         store.commit(&[append])?;
@@ -226,7 +255,7 @@ async fn skeleton(commands: usize, ingest: usize, clients: usize, window: usize)
     }
 
     println!("\n| round trip ({commands} sequential) | p50 | p99 |\n|---|---|---|");
-    for s in [&lucarne, &commit, &bare_ws, &fsync] {
+    for s in [&lucarne, &routed, &commit, &bare_ws, &fsync] {
         println!("| {} | {} | {} |", s.name, ms(s.pct(0.5)), ms(s.pct(0.99)));
     }
     let floor = bare_ws.pct(0.5) + fsync.pct(0.5);
@@ -235,9 +264,43 @@ async fn skeleton(commands: usize, ingest: usize, clients: usize, window: usize)
         lucarne.pct(0.5).as_secs_f64() / floor.as_secs_f64()
     );
 
-    // Ingest: many clients, many commands in flight, group commit.
+    // Ingest: many clients, many commands in flight, group commit; validated, then routed.
+    let lucarne_rate = ingest_rate(true, ingest, clients, window).await?;
+    let routed_rate = ingest_rate(false, ingest, clients, window).await?;
+    let events = (ingest / clients.max(1) * clients) as u64;
+
+    let raw_dir = tempfile::tempdir()?;
+    let db = redb::Database::create(raw_dir.path().join("raw.redb"))?;
+    let started = Instant::now();
+    let batch = 256;
+    let mut position = 0u64;
+    while position < events {
+        let mut txn = db.begin_write()?;
+        txn.set_durability(redb::Durability::Immediate)?;
+        {
+            let mut log = txn.open_table(LOG)?;
+            for _ in 0..batch.min(events - position) {
+                position += 1;
+                log.insert(position, serde_json::to_vec(&order(position as usize))?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+    }
+    let raw_rate = events as f64 / started.elapsed().as_secs_f64();
+    println!("\n| ingest ({events} events) | events/s |\n|---|---|");
+    println!(
+        "| lucarne: {clients} clients × {window} in flight, 3 demo views, each command checked against its order's row | {lucarne_rate:.0} |"
+    );
+    println!("| lucarne: the same, routed with no check | {routed_rate:.0} |");
+    println!("| baseline: bare redb appends, {batch} per fsync'd commit, no views | {raw_rate:.0} |");
+    println!("| lucarne ÷ baseline | {:.2}× |", lucarne_rate / raw_rate);
+    Ok(())
+}
+
+/// Events a second through one server: `clients` clients, `window` commands in flight each.
+async fn ingest_rate(validated: bool, ingest: usize, clients: usize, window: usize) -> Result<f64> {
     let dir = tempfile::tempdir()?;
-    let (addr, engine) = start_server(dir.path()).await?;
+    let (addr, engine) = start_server(dir.path(), validated).await?;
     let url = format!("ws://{addr}/ws");
     let per_client = ingest / clients.max(1);
     let started = Instant::now();
@@ -266,31 +329,7 @@ async fn skeleton(commands: usize, ingest: usize, clients: usize, window: usize)
     }
     let took = started.elapsed();
     let events = engine.head().await?;
-    let lucarne_rate = events as f64 / took.as_secs_f64();
-
-    let raw_dir = tempfile::tempdir()?;
-    let db = redb::Database::create(raw_dir.path().join("raw.redb"))?;
-    let started = Instant::now();
-    let batch = 256;
-    let mut position = 0u64;
-    while position < events {
-        let mut txn = db.begin_write()?;
-        txn.set_durability(redb::Durability::Immediate)?;
-        {
-            let mut log = txn.open_table(LOG)?;
-            for _ in 0..batch.min(events - position) {
-                position += 1;
-                log.insert(position, serde_json::to_vec(&order(position as usize))?.as_slice())?;
-            }
-        }
-        txn.commit()?;
-    }
-    let raw_rate = events as f64 / started.elapsed().as_secs_f64();
-    println!("\n| ingest ({events} events) | events/s |\n|---|---|");
-    println!("| lucarne: {clients} clients × {window} in flight, 3 demo views | {lucarne_rate:.0} |");
-    println!("| baseline: bare redb appends, {batch} per fsync'd commit, no views | {raw_rate:.0} |");
-    println!("| lucarne ÷ baseline | {:.2}× |", lucarne_rate / raw_rate);
-    Ok(())
+    Ok(events as f64 / took.as_secs_f64())
 }
 
 async fn echo_server() -> Result<SocketAddr> {
@@ -323,6 +362,7 @@ fn event_batch(start: usize, n: usize, orders: usize) -> Vec<lucarne_server::log
                 kind: if i % 3 == 0 { "pay_order" } else { "place_order" }.into(),
                 payload: json!({ "order_id": format!("o-{}", i % orders), "customer": "Ada", "total": (i % 97) as f64, "region": REGIONS[i % 3] }),
             }],
+            guard: None,
         })
         .collect()
 }
@@ -381,6 +421,7 @@ fn views(events: usize, backfill: usize, queries: usize) -> Result<()> {
             kind: "define_view".into(),
             payload: json!({ "sql": "CREATE VIEW big AS SELECT order_id, SUM(total) AS total, COUNT(*) AS n, LAST(type) AS status FROM orders GROUP BY order_id" }),
         }],
+        guard: None,
     };
     let committed = store.commit(&[define])?;
     let started = Instant::now();

@@ -123,8 +123,12 @@ struct Serve {
     /// SQL file of `CREATE VIEW` statements (the demo's views with --demo).
     #[arg(long, env = "LUCARNE_VIEWS")]
     views: Option<PathBuf>,
-    /// Commands appending one event of their own name to a stream: `STREAM:NAME[,NAME…]`.
-    #[arg(long = "command", value_name = "STREAM:NAMES")]
+    /// Commands appending one event of their own name to a stream: `STREAM:NAME[,NAME…]`,
+    /// optionally only when a view row allows it: `… ON VIEW(FIELD)` (the row keyed by the
+    /// payload's FIELD exists, else `not_found`), `… ON VIEW(FIELD) WHEN CONDITION` (and meets
+    /// the condition over the view's columns, else `rejected`), `… ON VIEW(FIELD) NEW` (no such
+    /// row yet). E.g. `orders:pay_order ON orders(order_id) WHEN status = 'placed'`.
+    #[arg(long = "command", value_name = "STREAM:NAMES [ON VIEW(FIELD) [WHEN CONDITION | NEW]]")]
     commands: Vec<String>,
     /// Run the demo: order commands, a seed of orders, and a live stream of changes.
     #[arg(long)]
@@ -374,6 +378,7 @@ async fn serve_cmd(args: Serve) -> Result<()> {
     if !rebuilt.is_empty() {
         tracing::info!("built views from the log: {}", rebuilt.join(", "));
     }
+    check_preconditions(&commands, &store)?;
     // Who may define views is the gateway's decision (tokens' `define`, or --allow-define for
     // anonymous clients of an open server).
     let policy = lucarne_server::engine::ViewPolicy {
@@ -414,6 +419,33 @@ async fn serve_cmd(args: Serve) -> Result<()> {
     );
     lucarne_server::serve(listener, engine, config, shutdown()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Every `--command … ON VIEW(FIELD) WHEN …` names a view the server has and its columns.
+fn check_preconditions(commands: &Commands, store: &Store) -> Result<()> {
+    let views = store.views()?;
+    for (name, p) in commands.preconditions() {
+        let Some(view) = views.iter().find(|v| v.name == p.view) else {
+            let known: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
+            bail!(
+                "--command {name} ON {}({}): no view named {:?} (views: {})",
+                p.view,
+                p.key_field,
+                p.view,
+                known.join(", ")
+            );
+        };
+        let columns: Vec<&str> = view.columns.iter().filter(|c| !c.hidden).map(|c| c.name.as_str()).collect();
+        if let Some(missing) = p.columns().into_iter().find(|c| !columns.contains(&c.as_str())) {
+            bail!(
+                "--command {name} ON {}({}): the view has no column {missing:?} (columns: {})",
+                p.view,
+                p.key_field,
+                columns.join(", ")
+            );
+        }
+    }
     Ok(())
 }
 

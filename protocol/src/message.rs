@@ -460,6 +460,8 @@ pub enum ErrorCode {
     InvalidPayload,
     /// The command was refused by its handler for a business reason.
     Rejected,
+    /// The command names a row that does not exist (e.g. paying an unknown order).
+    NotFound,
     /// A feature the server does not support (yet).
     Unsupported,
     /// Not allowed without credentials: a command whose `client_id` is not the connection's, a
@@ -527,6 +529,7 @@ impl ErrorCode {
             ErrorCode::UnknownCommand => "unknown_command",
             ErrorCode::InvalidPayload => "invalid_payload",
             ErrorCode::Rejected => "rejected",
+            ErrorCode::NotFound => "not_found",
             ErrorCode::Unsupported => "unsupported",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",

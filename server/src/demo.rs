@@ -1,6 +1,8 @@
 //! The demo: an order desk. Commands `place_order`, `pay_order`, `ship_order`, `cancel_order`
-//! on the `orders` stream (validated by handlers), a seed of a few hundred orders, and a live
-//! generator that keeps every screen moving.
+//! on the `orders` stream, each checking its payload and the order's lifecycle against the
+//! `orders` view (place a new order; pay only a placed one, ship only a paid one, cancel only a
+//! placed or paid one; an unknown order is `not_found`), a seed of a few hundred orders, and a
+//! live generator that keeps every screen moving.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +10,7 @@ use std::time::Duration;
 use lucarne_protocol::CommandRef;
 use serde_json::{Value, json};
 
-use crate::commands::{Commands, Rejection};
+use crate::commands::{Commands, Rejection, ViewState};
 use crate::engine::Engine;
 use crate::log::NewEvent;
 
@@ -45,16 +47,41 @@ fn event(kind: &str, payload: Value) -> Vec<NewEvent> {
     vec![NewEvent { stream: STREAM.into(), kind: kind.into(), payload }]
 }
 
-/// The demo's commands, each checking its payload.
-pub fn commands() -> Commands {
-    let status_change = |kind: &'static str| {
-        move |payload: &Value| -> Result<Vec<NewEvent>, Rejection> {
-            Ok(event(kind, json!({ "order_id": order_id(payload)? })))
+/// An order's status in the `orders` view, or `not_found`.
+fn status(state: &dyn ViewState, id: &str) -> Result<String, Rejection> {
+    match state.row("orders", &json!(id))? {
+        Some(row) => Ok(row.get("status").and_then(Value::as_str).unwrap_or("").to_owned()),
+        None => Err(Rejection {
+            code: lucarne_protocol::ErrorCode::NotFound,
+            message: format!("there is no order {id}"),
+        }),
+    }
+}
+
+/// A lifecycle step: `kind` (doing `verb`, giving `done`) only from the statuses in `from`.
+fn step(
+    kind: &'static str,
+    verb: &'static str,
+    from: &'static [&'static str],
+) -> impl Fn(&dyn ViewState, &Value) -> Result<Vec<NewEvent>, Rejection> + Send + Sync {
+    move |state: &dyn ViewState, payload: &Value| {
+        let id = order_id(payload)?;
+        let now = status(state, &id)?;
+        if !from.contains(&now.as_str()) {
+            return Err(Rejection::refused(format!(
+                "cannot {verb} order {id}: it is {now} (only a {} order can be)",
+                from.join(" or ")
+            )));
         }
-    };
+        Ok(event(kind, json!({ "order_id": id })))
+    }
+}
+
+/// The demo's commands, each checking its payload and the order's lifecycle.
+pub fn commands() -> Commands {
     Commands::new()
         .stream(STREAM)
-        .handle("place_order", |payload: &Value| {
+        .decide_with("place_order", |state: &dyn ViewState, payload: &Value| {
             let id = order_id(payload)?;
             let customer = payload.get("customer").and_then(Value::as_str).filter(|c| !c.trim().is_empty());
             let customer =
@@ -62,14 +89,17 @@ pub fn commands() -> Commands {
             let total = payload.get("total").and_then(Value::as_f64).filter(|t| t.is_finite() && *t >= 0.0);
             total.ok_or_else(|| Rejection::invalid("total must be a number ≥ 0"))?;
             let region = payload.get("region").and_then(Value::as_str).unwrap_or("eu");
+            if state.row("orders", &json!(id))?.is_some() {
+                return Err(Rejection::refused(format!("order {id} exists already")));
+            }
             Ok(event(
                 "place_order",
                 json!({ "order_id": id, "customer": customer, "total": payload["total"], "region": region }),
             ))
         })
-        .handle("pay_order", status_change("pay_order"))
-        .handle("ship_order", status_change("ship_order"))
-        .handle("cancel_order", status_change("cancel_order"))
+        .decide_with("pay_order", step("pay_order", "pay", &["placed"]))
+        .decide_with("ship_order", step("ship_order", "ship", &["paid"]))
+        .decide_with("cancel_order", step("cancel_order", "cancel", &["placed", "paid"]))
 }
 
 /// A small deterministic generator (xorshift), so a seed gives the same demo every time.
@@ -160,8 +190,18 @@ impl Generator {
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_second.max(0.01)));
         loop {
             tick.tick().await;
-            if let Err(e) = self.step().await {
-                tracing::warn!("demo command failed: {e}");
+            match self.step().await {
+                Ok(()) => {}
+                // A person at a desk got to the order first (paid, shipped or cancelled it).
+                Err(e)
+                    if matches!(
+                        e.code,
+                        lucarne_protocol::ErrorCode::Rejected | lucarne_protocol::ErrorCode::NotFound
+                    ) =>
+                {
+                    tracing::debug!("demo step skipped: {e}");
+                }
+                Err(e) => tracing::warn!("demo command failed: {e}"),
             }
         }
     }
@@ -171,18 +211,62 @@ impl Generator {
 mod tests {
     use super::*;
 
+    /// One order, `o-1`, in a status.
+    struct Order(&'static str);
+
+    impl ViewState for Order {
+        fn row(&self, view: &str, key: &Value) -> Result<Option<lucarne_protocol::Columns>, Rejection> {
+            assert_eq!(view, "orders");
+            Ok((key == "o-1").then(|| {
+                json!({"order_id": "o-1", "status": self.0}).as_object().cloned().unwrap_or_default()
+            }))
+        }
+    }
+
     #[test]
     fn demo_commands_check_their_payloads() {
         fn check(name: &str, payload: Value, ok: bool) {
-            assert_eq!(commands().decide(name, &payload).is_ok(), ok, "{name} {payload}");
+            assert_eq!(
+                commands().decide_in(name, &payload, &Order("placed")).is_ok(),
+                ok,
+                "{name} {payload}"
+            );
         }
-        check("place_order", json!({"order_id":"o-1","customer":"Ada","total":42.5,"region":"eu"}), true);
-        check("place_order", json!({"order_id":"o-1","customer":"Ada","total":-1}), false);
-        check("place_order", json!({"order_id":"o-1","total":1}), false);
+        check("place_order", json!({"order_id":"o-2","customer":"Ada","total":42.5,"region":"eu"}), true);
+        check("place_order", json!({"order_id":"o-2","customer":"Ada","total":-1}), false);
+        check("place_order", json!({"order_id":"o-2","total":1}), false);
         check("place_order", json!({"customer":"Ada","total":1}), false);
         check("pay_order", json!({"order_id":"o-1"}), true);
         check("ship_order", json!({"order_id": 5}), false);
         check("refund", json!({}), false);
+    }
+
+    #[test]
+    fn the_lifecycle_is_enforced() {
+        use lucarne_protocol::ErrorCode::{NotFound, Rejected};
+        fn check(
+            name: &str,
+            id: &str,
+            status: &'static str,
+            expected: Result<(), lucarne_protocol::ErrorCode>,
+        ) {
+            let payload = json!({"order_id": id, "customer": "Ada", "total": 1});
+            let got = commands().decide_in(name, &payload, &Order(status)).map(|_| ()).map_err(|r| r.code);
+            assert_eq!(got, expected, "{name} {id} when {status}");
+        }
+        for (name, allowed) in [
+            ("pay_order", &["placed"][..]),
+            ("ship_order", &["paid"][..]),
+            ("cancel_order", &["placed", "paid"][..]),
+        ] {
+            for status in ["placed", "paid", "shipped", "cancelled"] {
+                let expected = if allowed.contains(&status) { Ok(()) } else { Err(Rejected) };
+                check(name, "o-1", status, expected);
+            }
+            check(name, "o-404", "placed", Err(NotFound));
+        }
+        check("place_order", "o-1", "placed", Err(Rejected));
+        check("place_order", "o-2", "placed", Ok(()));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use lucarne_protocol::{CommandRef, ErrorCode, Position, ViewInfo};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::commands::{Commands, Rejection};
+use crate::commands::{Commands, Plan, Rejection};
 use crate::log::{Append, Appended, EventLog, NewEvent};
 use crate::sql::{SqlError, parse_view};
 use crate::store::{Catchup, Change, Snapshot, Store, StoreError, VIEWS_STREAM, ViewChange};
@@ -230,8 +230,8 @@ impl Engine {
         name: &str,
         payload: &serde_json::Value,
     ) -> Result<Appended, Rejection> {
-        let events = self.commands.decide(name, payload)?;
-        self.append(key, events).await
+        let plan = self.commands.plan(name, payload)?;
+        self.submit_plan(key, plan).await?.await
     }
 
     /// Durably appends events under a dedup key.
@@ -247,20 +247,37 @@ impl Engine {
         key: CommandRef,
         events: Vec<NewEvent>,
     ) -> Result<impl Future<Output = Result<Appended, Rejection>> + Send + 'static, Rejection> {
-        if events.iter().any(|e| e.stream == VIEWS_STREAM) {
-            let message = format!("the {VIEWS_STREAM} stream is written by define_view and drop_view only");
-            return Err(Rejection::refused(message));
-        }
-        self.enqueue(key, events).await
+        self.submit_plan(key, Plan::Events(events)).await
+    }
+
+    /// Queues a command's plan: events decided already, or a guard the writer decides against
+    /// the view rows at the command's position (see [`crate::commands`]). Ordered like
+    /// [`Engine::submit`].
+    pub async fn submit_plan(
+        &self,
+        key: CommandRef,
+        plan: Plan,
+    ) -> Result<impl Future<Output = Result<Appended, Rejection>> + Send + 'static, Rejection> {
+        let append = match plan {
+            Plan::Events(events) => {
+                if events.iter().any(|e| e.stream == VIEWS_STREAM) {
+                    let message =
+                        format!("the {VIEWS_STREAM} stream is written by define_view and drop_view only");
+                    return Err(Rejection::refused(message));
+                }
+                Append::new(key, events)
+            }
+            Plan::Guarded(guard) => Append { key, events: Vec::new(), guard: Some(guard) },
+        };
+        self.enqueue(append).await
     }
 
     async fn enqueue(
         &self,
-        key: CommandRef,
-        events: Vec<NewEvent>,
+        append: Append,
     ) -> Result<impl Future<Output = Result<Appended, Rejection>> + Send + 'static, Rejection> {
         let (reply, answer) = oneshot::channel();
-        self.writer.send((Append { key, events }, reply)).await.map_err(|_| Rejection {
+        self.writer.send((append, reply)).await.map_err(|_| Rejection {
             code: ErrorCode::ShuttingDown,
             message: "the server is shutting down".into(),
         })?;
@@ -358,7 +375,8 @@ impl Engine {
 
     async fn meta(&self, event: NewEvent) -> Result<(), ViewError> {
         let key = CommandRef { client_id: VIEWS_STREAM.into(), seq: rand::random::<u64>() >> 11 };
-        let outcome = self.enqueue(key, vec![event]).await.map_err(|r| ViewError::Internal(r.message))?;
+        let outcome =
+            self.enqueue(Append::new(key, vec![event])).await.map_err(|r| ViewError::Internal(r.message))?;
         outcome.await.map(|_| ()).map_err(|r| ViewError::Internal(r.message))
     }
 
@@ -393,6 +411,12 @@ impl Engine {
             Ok(def.columns.iter().filter(|c| !c.hidden).map(|c| c.name.clone()).collect())
         })
         .await
+    }
+
+    /// Up to `limit` events of the log after `position`, in order.
+    pub async fn events(&self, position: u64, limit: usize) -> Result<Vec<crate::log::Event>, StoreError> {
+        let store = self.shared.store.clone();
+        blocking(move || store.read_after(position, limit)).await
     }
 
     /// The position of the last event in the log.
@@ -447,7 +471,7 @@ fn write_loop(shared: &Arc<Shared>, mut queue: mpsc::Receiver<(Append, Reply)>) 
                     on_view_change(shared, view);
                 }
                 for (reply, appended) in replies.into_iter().zip(committed.appended) {
-                    let _ = reply.send(Ok(appended));
+                    let _ = reply.send(appended);
                 }
             }
             Err(e) => {

@@ -46,8 +46,18 @@ pub struct Event {
 pub struct Append {
     /// Dedup key: a second append with the same key appends nothing.
     pub key: CommandRef,
-    /// The events.
+    /// The events (with a guard: none; the guard decides them).
     pub events: Vec<NewEvent>,
+    /// Decides the events against the view rows at the append's position, or rejects the
+    /// command (nothing is appended, no dedup entry is kept).
+    pub guard: Option<crate::commands::Guard>,
+}
+
+impl Append {
+    /// An append of events decided already.
+    pub fn new(key: CommandRef, events: Vec<NewEvent>) -> Append {
+        Append { key, events, guard: None }
+    }
 }
 
 /// What an [`Append`] did.
@@ -66,8 +76,12 @@ pub trait EventLog: Send + Sync {
     /// The error of this backend.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Appends a batch durably, in order; each append is idempotent by its key.
-    fn append(&self, batch: &[Append]) -> Result<Vec<Appended>, Self::Error>;
+    /// Appends a batch durably, in order; each append is idempotent by its key, and one whose
+    /// guard refuses it appends nothing.
+    fn append(
+        &self,
+        batch: &[Append],
+    ) -> Result<Vec<Result<Appended, crate::commands::Rejection>>, Self::Error>;
 
     /// Up to `limit` events after `position`, in order.
     fn read_after(&self, position: u64, limit: usize) -> Result<Vec<Event>, Self::Error>;

@@ -145,6 +145,29 @@ impl LiveQuery {
     }
 }
 
+/// Compiles a condition over a row's columns without knowing them yet (a command's
+/// precondition, checked against its view when the server starts): a name is a column, a
+/// missing column is `NULL`.
+pub fn compile_condition(text: &str) -> Result<Expr, SqlError> {
+    struct AnyColumn;
+    impl crate::sql::Scope for AnyColumn {
+        fn name(&mut self, parts: &[ast::Ident], span: sqlparser::tokenizer::Span) -> Result<Expr, SqlError> {
+            match parts {
+                [one] => Ok(Expr::Field(crate::expr::Field::Path(vec![one.value.clone()]))),
+                _ => Err(SqlError::new(
+                    "a condition names a view's columns (one word each)",
+                    span.start.line,
+                    span.start.column,
+                )),
+            }
+        }
+    }
+    let mut parser = parser_for(text)?;
+    let expr = parser.parse_expr().map_err(crate::sql::parser_error)?;
+    expect_end(&mut parser)?;
+    compile_expr(&expr, &mut AnyColumn)
+}
+
 fn expect_end(parser: &mut Parser<'_>) -> Result<(), SqlError> {
     let next = parser.peek_token();
     if next.token == sqlparser::tokenizer::Token::EOF {

@@ -21,11 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lucarne_protocol::{CommandRef, Op, Position, ResyncReason, Row, ViewInfo};
+use lucarne_protocol::{CommandRef, ErrorCode, Op, Position, ResyncReason, Row, ViewInfo};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::commands::{Rejection, ViewState};
 use crate::log::{Append, Appended, Event, EventLog};
 use crate::sql::{FEED_RETENTION, Shape, ViewDef, parse_view};
 use crate::upcast::Upcasters;
@@ -163,8 +164,8 @@ pub enum ViewChange {
 /// What one committed batch did.
 #[derive(Debug, Default)]
 pub struct Committed {
-    /// One outcome per append, in order.
-    pub appended: Vec<Appended>,
+    /// One outcome per append, in order: appended, or refused by its guard.
+    pub appended: Vec<Result<Appended, Rejection>>,
     /// The view changes, to publish to subscribers.
     pub changes: Vec<Arc<Change>>,
     /// Views defined or dropped by `$views` events in the batch.
@@ -555,21 +556,46 @@ impl Store {
     pub fn commit(&self, batch: &[Append]) -> Result<Committed, StoreError> {
         let mut txn = self.db()?.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
+        // Every live view, with the rows this batch touches: each event is folded as it is
+        // appended, so a guard reads the rows as they stand at its own position.
+        let mut folds: Vec<Fold> = read_slots(&txn.open_table(SLOTS)?)?
+            .into_iter()
+            .filter(|(_, meta)| meta.building.is_none())
+            .filter_map(|(slot, meta)| {
+                let view = self.def(&slot)?;
+                Some(Fold { view, slot, meta, cache: Cache::new(), acked: BTreeSet::new() })
+            })
+            .collect();
         let mut appended = Vec::with_capacity(batch.len());
         let mut new_events: Vec<Event> = Vec::new();
         {
             let mut log = txn.open_table(LOG)?;
             let mut dedup = txn.open_table(DEDUP)?;
+            let rows = txn.open_table(ROWS)?;
             let mut position = log.last()?.map_or(0, |(k, _)| k.value());
             let ts = now_ms();
             for append in batch {
                 let key = (append.key.client_id.as_str(), append.key.seq);
                 if let Some(seen) = dedup.get(key)? {
                     let (position, events) = seen.value();
-                    appended.push(Appended { position, events, duplicate: true });
+                    appended.push(Ok(Appended { position, events, duplicate: true }));
                     continue;
                 }
-                for e in &append.events {
+                let decided;
+                let events = match &append.guard {
+                    None => &append.events,
+                    Some(guard) => match guard.decide(&BatchState { folds: &folds, rows: &rows }) {
+                        Ok(events) => {
+                            decided = events;
+                            &decided
+                        }
+                        Err(rejection) => {
+                            appended.push(Err(rejection));
+                            continue;
+                        }
+                    },
+                };
+                for e in events {
                     position += 1;
                     let event = Event {
                         position,
@@ -580,38 +606,36 @@ impl Store {
                         origin: Some(append.key.clone()),
                     };
                     log.insert(position, serde_json::to_vec(&event)?.as_slice())?;
+                    // Views see events in their current shape.
+                    let lifted = self.upcasters.apply(&event);
+                    for fold in folds.iter_mut().filter(|f| f.view.matches(&lifted)) {
+                        fold_into(&fold.view, &fold.slot, &lifted, &rows, &mut fold.cache)?;
+                        fold.acked.insert(append.key.clone());
+                    }
+                    drop(lifted);
                     new_events.push(event);
                 }
-                let last = if append.events.is_empty() { 0 } else { position };
-                let count = append.events.len() as u32;
+                let last = if events.is_empty() { 0 } else { position };
+                let count = events.len() as u32;
                 dedup.insert(key, (last, count))?;
-                appended.push(Appended { position: last, events: count, duplicate: false });
+                appended.push(Ok(Appended { position: last, events: count, duplicate: false }));
             }
         }
         let views = self.apply_view_events(&txn, &new_events)?;
-        // Views (and the field index they are checked against) see events in their current shape.
+        // The field index new views are checked against records the lifted shape too.
         let lifted: Vec<std::borrow::Cow<'_, Event>> =
             new_events.iter().map(|e| self.upcasters.apply(e)).collect();
         let new_fields = self.record_fields(&txn, lifted.iter().map(|e| e.as_ref()))?;
+        // A view dropped by a `$views` event of this batch keeps nothing of it.
+        let live: BTreeSet<String> =
+            read_slots(&txn.open_table(SLOTS)?)?.into_iter().map(|(s, _)| s).collect();
         let mut changes = Vec::new();
-        let slots = read_slots(&txn.open_table(SLOTS)?)?;
         {
             let mut rows = txn.open_table(ROWS)?;
             let mut changelog = txn.open_table(CHANGES)?;
-            for (slot, mut meta) in slots.into_iter().filter(|(_, m)| m.building.is_none()) {
-                let Some(view) = self.def(&slot) else { continue };
-                let matching: Vec<&Event> =
-                    lifted.iter().map(|e| e.as_ref()).filter(|e| view.matches(e)).collect();
-                if matching.is_empty() {
+            for Fold { view, slot, mut meta, cache, acked } in folds {
+                if cache.is_empty() || !live.contains(&slot) {
                     continue;
-                }
-                let mut cache = Cache::new();
-                let mut acked = BTreeSet::new();
-                for event in matching {
-                    fold_into(&view, &slot, event, &rows, &mut cache)?;
-                    if let Some(origin) = &event.origin {
-                        acked.insert(origin.clone());
-                    }
                 }
                 let ops = flush(&view, &slot, &mut rows, cache, &mut meta)?;
                 if !ops.is_empty() {
@@ -748,6 +772,55 @@ impl Store {
 /// The rows a batch touched: whether each was in the view before the batch, and its state now.
 type Cache = BTreeMap<Vec<u8>, (bool, GroupState)>;
 
+/// One live view during a commit: the rows the batch touched so far, and the commands it carries.
+struct Fold {
+    view: Arc<ViewDef>,
+    slot: String,
+    meta: SlotMeta,
+    cache: Cache,
+    acked: BTreeSet<CommandRef>,
+}
+
+/// The view rows as they stand in the middle of a commit: what the batch touched so far, over
+/// the stored rows.
+struct BatchState<'a> {
+    folds: &'a [Fold],
+    rows: &'a redb::Table<'a, (&'static str, &'static [u8]), &'static [u8]>,
+}
+
+impl ViewState for BatchState<'_> {
+    fn row(&self, view: &str, key: &Value) -> Result<Option<lucarne_protocol::Columns>, Rejection> {
+        let Some(fold) = self.folds.iter().find(|f| f.view.name == view) else {
+            return Err(Rejection {
+                code: ErrorCode::UnknownView,
+                message: format!("no view named {view:?}"),
+            });
+        };
+        let keys = match (fold.view.keys.len(), key) {
+            (1, one) => vec![one.clone()],
+            (_, Value::Array(many)) => many.clone(),
+            (_, one) => vec![one.clone()],
+        };
+        let stored = store_key(&fold.view, &keys);
+        let internal =
+            |e: String| Rejection { code: ErrorCode::Internal, message: format!("reading {view}: {e}") };
+        let state = match fold.cache.get(&stored) {
+            Some((_, state)) => Some(state.clone()),
+            None => match self
+                .rows
+                .get((fold.slot.as_str(), stored.as_slice()))
+                .map_err(|e| internal(e.to_string()))?
+            {
+                Some(raw) => Some(
+                    serde_json::from_slice::<GroupState>(raw.value()).map_err(|e| internal(e.to_string()))?,
+                ),
+                None => None,
+            },
+        };
+        Ok(state.and_then(|s| fold.view.row(&s)))
+    }
+}
+
 /// Folds one event into the batch's cache of touched rows.
 fn fold_into(
     view: &ViewDef,
@@ -823,7 +896,7 @@ fn flush(
 impl EventLog for Store {
     type Error = StoreError;
 
-    fn append(&self, batch: &[Append]) -> Result<Vec<Appended>, StoreError> {
+    fn append(&self, batch: &[Append]) -> Result<Vec<Result<Appended, Rejection>>, StoreError> {
         Ok(self.commit(batch)?.appended)
     }
 
@@ -876,6 +949,7 @@ mod tests {
         Append {
             key: CommandRef { client_id: client.into(), seq },
             events: vec![NewEvent { stream: "orders".into(), kind: kind.into(), payload }],
+            guard: None,
         }
     }
 
@@ -960,14 +1034,65 @@ mod tests {
         let store = open(dir.path());
         let place = |seq| append("c1", seq, "place_order", json!({"order_id": "o-1", "total": 5}));
         let first = store.commit(&[place(1), place(1)]).expect("commit");
-        assert_eq!(first.appended[0], Appended { position: 1, events: 1, duplicate: false });
-        assert_eq!(first.appended[1], Appended { position: 1, events: 1, duplicate: true });
+        assert_eq!(first.appended[0], Ok(Appended { position: 1, events: 1, duplicate: false }));
+        assert_eq!(first.appended[1], Ok(Appended { position: 1, events: 1, duplicate: true }));
         let again = store.commit(&[place(1), place(2)]).expect("commit");
-        assert!(again.appended[0].duplicate);
-        assert_eq!(again.appended[1], Appended { position: 2, events: 1, duplicate: false });
+        assert!(again.appended[0].as_ref().is_ok_and(|a| a.duplicate));
+        assert_eq!(again.appended[1], Ok(Appended { position: 2, events: 1, duplicate: false }));
         assert_eq!(store.head().expect("head"), 2);
         let orders = store.snapshot("orders").expect("snapshot");
         assert_eq!(orders.rows[0].row["total"], json!(10));
+    }
+
+    #[test]
+    fn a_guard_reads_the_rows_as_they_stand_at_its_own_position_in_the_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path()).expect("open");
+        store
+            .install_views(parse_views(crate::demo::VIEWS_SQL).expect("demo views"), |_, _, _| {})
+            .expect("install");
+        let commands = crate::demo::commands();
+        let guarded = |seq, name: &str, id: &str| {
+            let payload = json!({"order_id": id, "customer": "Ada", "total": 5});
+            let Ok(crate::commands::Plan::Guarded(guard)) = commands.plan(name, &payload) else {
+                panic!("{name} is decided against the view")
+            };
+            Append { key: CommandRef { client_id: "c".into(), seq }, events: vec![], guard: Some(guard) }
+        };
+        // One batch: place, pay, then cancel and pay again racing on the paid order; a pay of an
+        // unknown order; then a ship of the paid one.
+        let c = store
+            .commit(&[
+                guarded(1, "place_order", "o-1"),
+                guarded(2, "pay_order", "o-1"),
+                guarded(3, "pay_order", "o-1"),
+                guarded(4, "pay_order", "o-404"),
+                guarded(5, "place_order", "o-1"),
+                guarded(6, "ship_order", "o-1"),
+                guarded(7, "cancel_order", "o-1"),
+            ])
+            .expect("commit");
+        let codes: Vec<Option<ErrorCode>> =
+            c.appended.iter().map(|a| a.as_ref().err().map(|r| r.code)).collect();
+        use ErrorCode::{NotFound, Rejected};
+        assert_eq!(codes, [None, None, Some(Rejected), Some(NotFound), Some(Rejected), None, Some(Rejected)]);
+        // Positions follow only what was appended; rejected commands left nothing.
+        let positions: Vec<u64> =
+            c.appended.iter().filter_map(|a| a.as_ref().ok()).map(|a| a.position).collect();
+        assert_eq!(positions, [1, 2, 3]);
+        assert_eq!(store.head().expect("head"), 3);
+        let orders = c.changes.iter().find(|c| c.view == "orders").expect("orders changed");
+        let acked: Vec<u64> = orders.acked.iter().map(|a| a.seq).collect();
+        assert_eq!(acked, [1, 2, 6]);
+        // A rejected seq keeps no dedup entry: sent again once it is allowed, it is applied.
+        let c = store.commit(&[guarded(3, "place_order", "o-2")]).expect("commit");
+        assert_eq!(c.appended[0], Ok(Appended { position: 4, events: 1, duplicate: false }));
+        let status = |id: &str| {
+            let snapshot = store.snapshot("orders").expect("snapshot");
+            snapshot.rows.iter().find(|r| r.key == id).map(|r| r.row["status"].clone())
+        };
+        assert_eq!(status("o-1"), Some(json!("shipped")));
+        assert_eq!(status("o-2"), Some(json!("placed")));
     }
 
     #[test]
@@ -1049,6 +1174,7 @@ mod tests {
         Append {
             key: CommandRef { client_id: VIEWS_STREAM.into(), seq },
             events: vec![NewEvent { stream: VIEWS_STREAM.into(), kind: kind.into(), payload }],
+            guard: None,
         }
     }
 
@@ -1143,6 +1269,7 @@ mod tests {
         let event = |stream: &str, seq, payload| Append {
             key: CommandRef { client_id: "a".into(), seq },
             events: vec![NewEvent { stream: stream.into(), kind: "e".into(), payload }],
+            guard: None,
         };
         store
             .commit(&[

@@ -173,6 +173,7 @@ proptest! {
                 .map(|(j, (kind, payload))| Append {
                     key: CommandRef { client_id: "t".into(), seq: (i * batch + j) as u64 },
                     events: vec![NewEvent { stream: "orders".into(), kind: kind.clone(), payload: payload.clone() }],
+                    guard: None,
                 })
                 .collect();
             store.commit(&appends).expect("commit");

@@ -123,3 +123,92 @@ fn view_define_and_drop_from_the_command_line() {
     let out = lucarne(&server, &["watch", "n", "--once"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Sends one command with `lucarne send`: `Ok(ack)` or `Err((code, message))`.
+fn send(server: &Server, name: &str, payload: &str) -> Result<Value, (String, String)> {
+    let out = lucarne(server, &["send", name, payload]);
+    let answer = json_lines(&out).into_iter().next().unwrap_or_else(|| panic!("no answer: {out:?}"));
+    match out.status.code() {
+        Some(0) => Ok(answer),
+        Some(1) => Err((
+            answer["code"].as_str().unwrap_or_default().to_owned(),
+            answer["message"].as_str().unwrap_or_default().to_owned(),
+        )),
+        _ => panic!("{out:?}"),
+    }
+}
+
+#[test]
+fn the_demo_enforces_the_order_lifecycle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::spawn(
+        dir.path().to_path_buf(),
+        "127.0.0.1:0".parse().expect("addr"),
+        vec!["--demo".into(), "--demo-seed".into(), "0".into(), "--demo-rate".into(), "0.01".into()],
+    );
+    let order = |id: &str| format!(r#"{{"order_id":"{id}","customer":"Ada","total":5}}"#);
+    let id = |id: &str| format!(r#"{{"order_id":"{id}"}}"#);
+    send(&server, "place_order", &order("t-1")).expect("placed");
+    // Found by a new user: paying an unknown order made a ghost row; a shipped order could be
+    // paid, and a cancelled one shipped.
+    let (code, message) = send(&server, "pay_order", &id("t-nonexistent")).expect_err("unknown order");
+    assert_eq!((code.as_str(), message.as_str()), ("not_found", "there is no order t-nonexistent"));
+    assert_eq!(send(&server, "ship_order", &id("t-1")).map_err(|e| e.0), Err("rejected".into()));
+    send(&server, "pay_order", &id("t-1")).expect("paid");
+    send(&server, "ship_order", &id("t-1")).expect("shipped");
+    let (code, message) = send(&server, "pay_order", &id("t-1")).expect_err("paying a shipped order");
+    assert_eq!(code, "rejected");
+    assert!(message.contains("it is shipped (only a placed order can be)"), "{message}");
+    assert_eq!(send(&server, "cancel_order", &id("t-1")).map_err(|e| e.0), Err("rejected".into()));
+    send(&server, "place_order", &order("t-2")).expect("placed");
+    send(&server, "cancel_order", &id("t-2")).expect("cancelled");
+    assert_eq!(send(&server, "ship_order", &id("t-2")).map_err(|e| e.0), Err("rejected".into()));
+    assert_eq!(send(&server, "place_order", &order("t-2")).map_err(|e| e.0), Err("rejected".into()));
+
+    let out = lucarne(&server, &["watch", "orders", "--once", "--where", "order_id LIKE 't-%'"]);
+    let rows = json_lines(&out);
+    let statuses: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["order_id"].as_str().unwrap_or_default(), r["status"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(statuses, [("t-1", "shipped"), ("t-2", "cancelled")], "no ghost row, no illegal step");
+}
+
+#[test]
+fn a_routed_command_can_require_a_view_row_without_rust() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--command",
+            "orders:pay_order ON orders(order_id) WHEN status = 'place_order'",
+            "--command",
+            "orders:ship_order ON orders(order_id) WHEN status = 'pay_order' AND total > 0",
+        ],
+    );
+    send(&server, "place_order", r#"{"order_id":"o-1","customer":"Ada","total":5}"#).expect("placed");
+    let (code, message) = send(&server, "ship_order", r#"{"order_id":"o-1"}"#).expect_err("not paid");
+    assert_eq!(code, "rejected");
+    assert!(
+        message.contains("ship_order needs status = 'pay_order' AND total > 0 on orders \"o-1\""),
+        "{message}"
+    );
+    assert!(message.contains("status is \"place_order\""), "{message}");
+    assert_eq!(send(&server, "pay_order", r#"{"order_id":"o-9"}"#).map_err(|e| e.0), Err("not_found".into()));
+    send(&server, "pay_order", r#"{"order_id":"o-1"}"#).expect("paid");
+    send(&server, "ship_order", r#"{"order_id":"o-1"}"#).expect("shipped");
+
+    // A precondition naming a column the view lacks is refused when the server starts.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .arg("--views")
+        .arg(crate::support::views_file())
+        .args(["--command", "orders:pay_order ON orders(order_id) WHEN colour = 'red'"])
+        .output()
+        .expect("run lucarne serve");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the view has no column \"colour\""), "{stderr}");
+}

@@ -1067,14 +1067,15 @@ impl Connection {
             let message = format!("this token may not send the command {:?}", c.name);
             return self.out.send(&reject(grant.refusal(), message));
         }
-        let events = match self.shared.engine.commands().decide(&c.name, &c.payload) {
-            Ok(events) => events,
+        // Decided now from the payload, or later by the writer against the view rows.
+        let plan = match self.shared.engine.commands().plan(&c.name, &c.payload) {
+            Ok(plan) => plan,
             Err(r) => return self.out.send(&reject(r.code, r.message)),
         };
         // Queued now, in the connection's order; acked when the commit is durable, while the
         // connection keeps reading.
         let key = CommandRef { client_id: c.client_id.clone(), seq: c.seq };
-        let outcome = match self.shared.engine.submit(key, events).await {
+        let outcome = match self.shared.engine.submit_plan(key, plan).await {
             Ok(outcome) => outcome,
             Err(r) => return self.out.send(&reject(r.code, r.message)),
         };
