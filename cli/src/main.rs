@@ -77,6 +77,11 @@ enum Cmd {
         #[command(subcommand)]
         command: ViewCmd,
     },
+    /// Commands on the server, defined at runtime.
+    Command {
+        #[command(subcommand)]
+        command: CommandCmd,
+    },
     /// Export a screen of the reference app (the order desk) as a vector PDF.
     Pdf {
         #[command(flatten)]
@@ -107,6 +112,26 @@ enum ViewCmd {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        connect: Connect,
+    },
+}
+
+#[derive(Subcommand)]
+enum CommandCmd {
+    /// Define (or redefine) a command: `STREAM:NAME [ON VIEW(FIELD) [WHEN CONDITION | NEW]]`,
+    /// e.g. `orders:pay_order ON orders(order_id) WHEN status = 'placed'`. Recorded in the
+    /// server's log; in force for every command sent after the answer.
+    Define {
+        /// The route spec.
+        spec: String,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Remove a command.
+    Drop {
+        /// The command.
+        name: String,
         #[command(flatten)]
         connect: Connect,
     },
@@ -207,6 +232,14 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::View { command: ViewCmd::Define { sql, connect } } => define(&client(&connect), &sql).await,
         Cmd::Pdf { args, connect } => pdf::run(args, client(&connect)).await,
+        Cmd::Command { command: CommandCmd::Define { spec, connect } } => {
+            let client = client(&connect);
+            answered(online(|| client.define_command(&spec)).await?, |name| format!("command {name} defined"))
+        }
+        Cmd::Command { command: CommandCmd::Drop { name, connect } } => {
+            let client = client(&connect);
+            answered(online(|| client.drop_command(&name)).await?, |()| format!("dropped command {name}"))
+        }
         Cmd::View { command: ViewCmd::Drop { name, connect } } => {
             let client = client(&connect);
             match online(|| client.drop_view(&name)).await? {
@@ -308,6 +341,21 @@ async fn online<T, F: Future<Output = Result<T, ClientError>>>(
     })
     .await
     .context("no answer within 10s (is the server running?)")
+}
+
+/// Prints a server's answer: exit 0 with `done`, 1 with the server's refusal.
+fn answered<T>(result: Result<T, ClientError>, done: impl FnOnce(T) -> String) -> Result<u8> {
+    match result {
+        Ok(value) => {
+            println!("{}", done(value));
+            Ok(0)
+        }
+        Err(ClientError::Server { code, message }) => {
+            eprintln!("error ({code}): {message}");
+            Ok(1)
+        }
+        Err(e) => bail!("{e}"),
+    }
 }
 
 async fn define(client: &Client, sql: &str) -> Result<u8> {

@@ -33,6 +33,11 @@ pub enum ClientMessage {
     DefineView(DefineView),
     /// Drop a view; answered by `view_dropped` or an `error` with the same id.
     DropView(DropView),
+    /// Define (or redefine) a command routed to a stream, with an optional precondition on a
+    /// view row; answered by `command_defined` or an `error` with the same id.
+    DefineCommand(DefineCommand),
+    /// Remove a command; answered by `command_dropped` or an `error` with the same id.
+    DropCommand(DropCommand),
 }
 
 /// Everything a server sends.
@@ -71,6 +76,10 @@ pub enum ServerMessage {
     ViewDefined(ViewDefined),
     /// A view was dropped.
     ViewDropped(ViewDropped),
+    /// A command defined by `define_command` is in force.
+    CommandDefined(CommandDefined),
+    /// A command was removed.
+    CommandDropped(CommandDropped),
     /// Something the client sent could not be handled.
     Error(ErrorMessage),
 }
@@ -349,6 +358,43 @@ pub struct DefineView {
     pub id: u64,
     /// One `CREATE [OR REPLACE] VIEW name AS SELECT …` statement.
     pub sql: String,
+}
+
+/// `define_command`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DefineCommand {
+    /// Request id, echoed in the answer.
+    pub id: u64,
+    /// `STREAM:NAME [ON VIEW(FIELD) [WHEN CONDITION | NEW]]`: one command appending one event
+    /// of its own name to the stream, when the view row keyed by the payload's FIELD allows it.
+    pub spec: String,
+}
+
+/// `drop_command`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DropCommand {
+    /// Request id, echoed in the answer.
+    pub id: u64,
+    /// The command to remove.
+    pub name: String,
+}
+
+/// `command_defined`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandDefined {
+    /// The `define_command` request id.
+    pub id: u64,
+    /// The command's name.
+    pub name: String,
+}
+
+/// `command_dropped`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandDropped {
+    /// The `drop_command` request id.
+    pub id: u64,
+    /// The command removed.
+    pub name: String,
 }
 
 /// `drop_view`.

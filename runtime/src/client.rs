@@ -267,6 +267,28 @@ impl Client {
         }
     }
 
+    /// Defines (or redefines) a command on the server from a route spec,
+    /// `STREAM:NAME [ON VIEW(FIELD) [WHEN CONDITION | NEW]]`; returns its name. Needs a live
+    /// connection and the define right (with a token: also its `commands` for the name).
+    pub async fn define_command(&self, spec: &str) -> Result<String, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .requests
+            .send(Request::DefineCommand { spec: spec.to_owned(), reply })
+            .map_err(|_| ClientError::Stopped)?;
+        answer.await.unwrap_or(Err(ClientError::Stopped))
+    }
+
+    /// Removes a command from the server; later ones of that name are `unknown_command`.
+    pub async fn drop_command(&self, name: &str) -> Result<(), ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .requests
+            .send(Request::DropCommand { name: name.to_owned(), reply })
+            .map_err(|_| ClientError::Stopped)?;
+        answer.await.unwrap_or(Err(ClientError::Stopped))
+    }
+
     /// Drops a view on the server; its subscribers get `Failed` with `unknown_view`.
     pub async fn drop_view(&self, name: &str) -> Result<(), ClientError> {
         let (reply, answer) = oneshot::channel();

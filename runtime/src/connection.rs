@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use lucarne_protocol::{
-    Ack, ClientMessage, Command, DefineView, DropView, ErrorCode, ErrorMessage, Heartbeat, Hello, ListViews,
-    Position, ResyncReason, Row, SUPPORTED_VERSIONS, ServerMessage, Subscribe, Unsubscribe, ViewInfo,
-    decode_server, encode,
+    Ack, ClientMessage, Command, DefineCommand, DefineView, DropCommand, DropView, ErrorCode, ErrorMessage,
+    Heartbeat, Hello, ListViews, Position, ResyncReason, Row, SUPPORTED_VERSIONS, ServerMessage, Subscribe,
+    Unsubscribe, ViewInfo, decode_server, encode,
 };
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -45,6 +45,14 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<ViewInfo, ClientError>>,
     },
     DropView {
+        name: String,
+        reply: oneshot::Sender<Result<(), ClientError>>,
+    },
+    DefineCommand {
+        spec: String,
+        reply: oneshot::Sender<Result<String, ClientError>>,
+    },
+    DropCommand {
         name: String,
         reply: oneshot::Sender<Result<(), ClientError>>,
     },
@@ -105,6 +113,7 @@ struct State {
     lists: HashMap<u64, oneshot::Sender<Result<Vec<ViewInfo>, ClientError>>>,
     defines: HashMap<u64, DefineWaiter>,
     drops: HashMap<u64, oneshot::Sender<Result<(), ClientError>>>,
+    command_defines: HashMap<u64, oneshot::Sender<Result<String, ClientError>>>,
     next_request: u64,
     /// Commands the server refused `unavailable` (it could not write): kept in the outbox and
     /// sent again at this time, with their seq.
@@ -133,6 +142,7 @@ pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedRecei
         lists: HashMap::new(),
         defines: HashMap::new(),
         drops: HashMap::new(),
+        command_defines: HashMap::new(),
         next_request: 1,
         retry: None,
         _claim: saved.claim,
@@ -189,7 +199,10 @@ fn refuse(request: Request, code: ErrorCode, message: &str) {
         Request::DefineView { reply, .. } => {
             let _ = reply.send(Err(server()));
         }
-        Request::DropView { reply, .. } => {
+        Request::DropView { reply, .. } | Request::DropCommand { reply, .. } => {
+            let _ = reply.send(Err(server()));
+        }
+        Request::DefineCommand { reply, .. } => {
             let _ = reply.send(Err(server()));
         }
     }
@@ -261,7 +274,10 @@ impl State {
             Request::DefineView { reply, .. } => {
                 let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
             }
-            Request::DropView { reply, .. } => {
+            Request::DropView { reply, .. } | Request::DropCommand { reply, .. } => {
+                let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
+            }
+            Request::DefineCommand { reply, .. } => {
                 let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
             }
         }
@@ -450,6 +466,16 @@ impl State {
                 self.drops.insert(id, reply);
                 link.send(encode(&ClientMessage::DropView(DropView { id, name }))).await
             }
+            Request::DefineCommand { spec, reply } => {
+                let id = self.request_id();
+                self.command_defines.insert(id, reply);
+                link.send(encode(&ClientMessage::DefineCommand(DefineCommand { id, spec }))).await
+            }
+            Request::DropCommand { name, reply } => {
+                let id = self.request_id();
+                self.drops.insert(id, reply);
+                link.send(encode(&ClientMessage::DropCommand(DropCommand { id, name }))).await
+            }
         }
     }
 
@@ -597,6 +623,16 @@ impl State {
                     let _ = reply.send(Ok(()));
                 }
             }
+            ServerMessage::CommandDefined(d) => {
+                if let Some(reply) = self.command_defines.remove(&d.id) {
+                    let _ = reply.send(Ok(d.name));
+                }
+            }
+            ServerMessage::CommandDropped(d) => {
+                if let Some(reply) = self.drops.remove(&d.id) {
+                    let _ = reply.send(Ok(()));
+                }
+            }
             ServerMessage::Error(e) => self.on_error(e),
         }
         Ok(())
@@ -622,6 +658,10 @@ impl State {
                 return;
             }
             if let Some(reply) = self.drops.remove(&id) {
+                let _ = reply.send(Err(error));
+                return;
+            }
+            if let Some(reply) = self.command_defines.remove(&id) {
                 let _ = reply.send(Err(error));
                 return;
             }

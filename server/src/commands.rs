@@ -170,7 +170,7 @@ impl Commands {
     /// `name` appends one event of type `name` to `stream`, carrying the payload (which must be
     /// a JSON object).
     pub fn route(self, name: &str, stream: &str) -> Self {
-        let this = self.stream(stream);
+        let this = self.without(name).stream(stream);
         let (kind, stream) = (name.to_owned(), stream.to_owned());
         this.handle(name, move |payload: &Value| {
             if !payload.is_object() {
@@ -196,7 +196,7 @@ impl Commands {
     /// `name` appends one event of its own name to `stream`, carrying the payload, when the
     /// precondition holds on the view row it names.
     pub fn route_when(self, name: &str, stream: &str, precondition: Precondition) -> Self {
-        let mut this = self.stream(stream);
+        let mut this = self.without(name).stream(stream);
         this.preconditions.push((name.to_owned(), precondition.clone()));
         let (kind, stream) = (name.to_owned(), stream.to_owned());
         this.decide_with(name, move |state: &dyn ViewState, payload: &Value| {
@@ -256,6 +256,13 @@ impl Commands {
     /// The declared streams, sorted.
     pub fn streams(&self) -> impl Iterator<Item = &str> {
         self.streams.iter().map(String::as_str)
+    }
+
+    /// These commands without `name` (and its precondition).
+    pub fn without(mut self, name: &str) -> Self {
+        self.handlers.remove(name);
+        self.preconditions.retain(|(n, _)| n != name);
+        self
     }
 
     /// The command names, sorted.

@@ -69,6 +69,9 @@ pub enum ViewError {
     /// No view of that name.
     #[error("no view named {0:?}")]
     Unknown(String),
+    /// No command of that name.
+    #[error("no command named {0:?}")]
+    UnknownCommand(String),
     /// The backfill would exceed the configured limit.
     #[error("the log holds {events} events to build this view from, over the limit of {limit}")]
     TooLarge {
@@ -92,6 +95,7 @@ impl ViewError {
             ViewError::Sql(e) => e.code(),
             ViewError::Exists(_) => ErrorCode::ViewExists,
             ViewError::Unknown(_) => ErrorCode::UnknownView,
+            ViewError::UnknownCommand(_) => ErrorCode::UnknownCommand,
             ViewError::TooLarge { .. } => ErrorCode::ViewTooLarge,
             ViewError::NotAllowed => ErrorCode::Unauthorized,
             ViewError::Internal(_) => ErrorCode::Internal,
@@ -117,6 +121,9 @@ struct Shared {
     hub: Hub,
     builds: Mutex<HashMap<String, watch::Sender<Build>>>,
     health: RwLock<Health>,
+    /// The commands: those the server was started with, then those defined or dropped at
+    /// runtime (kept in the store, applied in log order by the writer).
+    commands: RwLock<Commands>,
 }
 
 impl Shared {
@@ -165,14 +172,13 @@ impl Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     feeds: crate::feed::Feeds,
-    commands: Commands,
     policy: ViewPolicy,
     writer: mpsc::Sender<(Append, Reply)>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("commands", &self.commands).field("policy", &self.policy).finish()
+        f.debug_struct("Engine").field("commands", &self.commands()).field("policy", &self.policy).finish()
     }
 }
 
@@ -184,6 +190,19 @@ impl Engine {
 
     /// Starts the engine with a policy for runtime view definitions.
     pub fn with_policy(store: Store, commands: Commands, policy: ViewPolicy) -> Arc<Engine> {
+        let mut commands = commands;
+        for (name, spec) in store.defined_commands().unwrap_or_default() {
+            commands = match spec {
+                Some(spec) => match crate::commands::parse_routes(&spec, commands.clone()) {
+                    Ok(defined) => defined,
+                    Err(e) => {
+                        tracing::error!(command = %name, "a command defined at runtime no longer parses: {e}");
+                        commands
+                    }
+                },
+                None => commands.without(&name),
+            };
+        }
         let store = Arc::new(store);
         let hub: HashMap<_, _> = store
             .views()
@@ -196,10 +215,10 @@ impl Engine {
             hub: RwLock::new(hub),
             builds: Mutex::new(HashMap::new()),
             health: RwLock::new(Health::Ok),
+            commands: RwLock::new(commands),
         });
         let (writer, queue) = mpsc::channel(MAX_BATCH * 4);
-        let engine =
-            Arc::new(Engine { shared: shared.clone(), feeds: Default::default(), commands, policy, writer });
+        let engine = Arc::new(Engine { shared: shared.clone(), feeds: Default::default(), policy, writer });
         std::thread::Builder::new()
             .name("lucarne-writer".into())
             .spawn(move || write_loop(&shared, queue))
@@ -218,9 +237,19 @@ impl Engine {
         &self.feeds
     }
 
-    /// The commands this engine knows.
-    pub fn commands(&self) -> &Commands {
-        &self.commands
+    /// The commands this engine knows now.
+    pub fn commands(&self) -> Commands {
+        self.shared.commands.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// How a command becomes events ([`Commands::plan`]), by the commands in force now.
+    pub fn plan(&self, name: &str, payload: &serde_json::Value) -> Result<Plan, Rejection> {
+        match self.shared.commands.read() {
+            Ok(commands) => commands.plan(name, payload),
+            Err(_) => {
+                Err(Rejection { code: ErrorCode::Internal, message: "the commands are unreadable".into() })
+            }
+        }
     }
 
     /// Decides and durably appends a command's events; idempotent by `(client_id, seq)`.
@@ -230,7 +259,7 @@ impl Engine {
         name: &str,
         payload: &serde_json::Value,
     ) -> Result<Appended, Rejection> {
-        let plan = self.commands.plan(name, payload)?;
+        let plan = self.plan(name, payload)?;
         self.submit_plan(key, plan).await?.await
     }
 
@@ -327,11 +356,11 @@ impl Engine {
         for source in &def.sources {
             match store.stream_fields(source) {
                 Some(fields) => seen.get_or_insert_with(Default::default).extend(fields),
-                None if self.commands.streams().any(|s| s == source) => {}
+                None if self.commands().streams().any(|s| s == source) => {}
                 None => {
                     let (line, column) = crate::sql::position_of(sql, source, Some("FROM"));
                     let mut known: Vec<String> = store.streams();
-                    known.extend(self.commands.streams().map(str::to_owned));
+                    known.extend(self.commands().streams().map(str::to_owned));
                     known.sort();
                     known.dedup();
                     let message = format!("unknown stream {source:?} (streams: {})", known.join(", "));
@@ -355,6 +384,72 @@ impl Engine {
                 Err(ViewError::Sql(SqlError::new(message, line, column)))
             }
         }
+    }
+
+    /// Defines (or redefines) a command at runtime from a route spec naming one command
+    /// (`STREAM:NAME [ON VIEW(FIELD) [WHEN … | NEW]]`), checked against the views; recorded in
+    /// the log, in force for every command queued after it. Returns its name.
+    pub async fn define_command(&self, spec: &str) -> Result<String, ViewError> {
+        if !self.policy.allow_define {
+            return Err(ViewError::NotAllowed);
+        }
+        let text = spec.to_owned();
+        let parsed = crate::offload::run(move || crate::commands::parse_routes(&text, Commands::new()))
+            .await
+            .map_err(|e| ViewError::Internal(e.to_string()))?
+            .map_err(|e| ViewError::Sql(SqlError::new(e, 1, 1)))?;
+        let name = match parsed.names().as_slice() {
+            [one] => (*one).to_owned(),
+            _ => {
+                return Err(ViewError::Sql(SqlError::new(
+                    "define one command at a time (STREAM:NAME …)",
+                    1,
+                    1,
+                )));
+            }
+        };
+        let views = self.view_infos().await.map_err(internal)?;
+        for (_, p) in parsed.preconditions() {
+            if !views.iter().any(|v| v.name == p.view) {
+                let (line, column) = crate::sql::position_of(spec, &p.view, Some("ON"));
+                let known: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
+                let message = format!("no view named {:?} (views: {})", p.view, known.join(", "));
+                return Err(ViewError::Sql(SqlError::new(message, line, column)));
+            }
+            let columns = self.view_columns(&p.view).await.map_err(internal)?;
+            if let Some(missing) = p.columns().into_iter().find(|c| !columns.contains(c)) {
+                let (line, column) = crate::sql::position_of(spec, &missing, Some("WHEN"));
+                let message = format!(
+                    "the view {:?} has no column {missing:?} (columns: {})",
+                    p.view,
+                    columns.join(", ")
+                );
+                return Err(ViewError::Sql(SqlError::new(message, line, column)));
+            }
+        }
+        let event = NewEvent {
+            stream: VIEWS_STREAM.into(),
+            kind: "define_command".into(),
+            payload: json!({ "name": name, "spec": spec }),
+        };
+        self.meta(event).await?;
+        Ok(name)
+    }
+
+    /// Removes a command (defined at start or at runtime); recorded in the log.
+    pub async fn drop_command(&self, name: &str) -> Result<(), ViewError> {
+        if !self.policy.allow_define {
+            return Err(ViewError::NotAllowed);
+        }
+        if !self.commands().names().contains(&name) {
+            return Err(ViewError::UnknownCommand(name.to_owned()));
+        }
+        let event = NewEvent {
+            stream: VIEWS_STREAM.into(),
+            kind: "drop_command".into(),
+            payload: json!({ "name": name }),
+        };
+        self.meta(event).await
     }
 
     /// Drops a view defined at runtime or from the server's file; its subscribers are told.
@@ -498,6 +593,22 @@ fn on_view_change(shared: &Arc<Shared>, change: ViewChange) {
             // Dropping the sender ends every subscription of the view.
             if let Ok(mut hub) = shared.hub.write() {
                 hub.remove(&name);
+            }
+        }
+        ViewChange::CommandDefined { spec } => match shared.commands.write() {
+            Ok(mut commands) => match crate::commands::parse_routes(&spec, commands.clone()) {
+                Ok(defined) => {
+                    tracing::info!(%spec, "command defined");
+                    *commands = defined;
+                }
+                Err(e) => tracing::error!(%spec, "a recorded command does not parse: {e}"),
+            },
+            Err(e) => tracing::error!("cannot define a command: {e}"),
+        },
+        ViewChange::CommandDropped { name } => {
+            if let Ok(mut commands) = shared.commands.write() {
+                tracing::info!(command = %name, "command dropped");
+                *commands = commands.clone().without(&name);
             }
         }
         ViewChange::Building { name, epoch } => {

@@ -42,6 +42,8 @@ const CHANGES: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("c
 const FIELDS: TableDefinition<'_, (&str, &str), ()> = TableDefinition::new("fields");
 /// Views defined or dropped at runtime: name → SQL, or `null` for dropped.
 const DEFINED: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("defined");
+/// Commands defined or dropped at runtime: name → route spec, or `null` for dropped.
+const DEFINED_COMMANDS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("defined_commands");
 /// Written by [`Store::reopen`] to prove the reopened store can write.
 const PROBE: TableDefinition<'_, &str, u64> = TableDefinition::new("probe");
 
@@ -159,6 +161,16 @@ pub enum ViewChange {
         /// The view.
         name: String,
     },
+    /// A command was defined at runtime (`define_command {spec}` in `$views`).
+    CommandDefined {
+        /// Its route spec (`STREAM:NAME [ON VIEW(FIELD) [WHEN … | NEW]]`).
+        spec: String,
+    },
+    /// A command was removed at runtime.
+    CommandDropped {
+        /// The command.
+        name: String,
+    },
 }
 
 /// What one committed batch did.
@@ -260,6 +272,7 @@ impl Store {
             txn.open_table(ROWS)?;
             txn.open_table(CHANGES)?;
             txn.open_table(DEFINED)?;
+            txn.open_table(DEFINED_COMMANDS)?;
             txn.open_table(SLOTS)?;
             txn.open_table(FIELDS)?;
         }
@@ -750,8 +763,31 @@ impl Store {
                         .insert(name.as_str(), serde_json::to_vec(&None::<String>)?.as_slice())?;
                     out.push(ViewChange::Dropped { name: name.clone() });
                 }
+                ("define_command", _, _) if event.payload.get("spec").is_some_and(Value::is_string) => {
+                    let spec = event.payload["spec"].as_str().unwrap_or_default().to_owned();
+                    let name = event.payload.get("name").and_then(Value::as_str).unwrap_or_default();
+                    txn.open_table(DEFINED_COMMANDS)?
+                        .insert(name, serde_json::to_vec(&Some(&spec))?.as_slice())?;
+                    out.push(ViewChange::CommandDefined { spec });
+                }
+                ("drop_command", _, Some(Value::String(name))) => {
+                    txn.open_table(DEFINED_COMMANDS)?
+                        .insert(name.as_str(), serde_json::to_vec(&None::<String>)?.as_slice())?;
+                    out.push(ViewChange::CommandDropped { name: name.clone() });
+                }
                 _ => tracing::warn!(position = event.position, "ignoring a malformed {VIEWS_STREAM} event"),
             }
+        }
+        Ok(out)
+    }
+
+    /// The commands defined (route spec) or dropped (`None`) at runtime, by name.
+    pub fn defined_commands(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let mut out = Vec::new();
+        for entry in txn.open_table(DEFINED_COMMANDS)?.iter()? {
+            let (name, spec) = entry?;
+            out.push((name.value().to_owned(), serde_json::from_slice(spec.value())?));
         }
         Ok(out)
     }

@@ -212,3 +212,68 @@ fn a_routed_command_can_require_a_view_row_without_rust() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the view has no column \"colour\""), "{stderr}");
 }
+
+#[test]
+fn commands_defined_at_runtime_are_recorded_checked_and_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--allow-define"]);
+    let define = |server: &Server, spec: &str| lucarne(server, &["command", "define", spec]);
+    let out = define(&server, "orders:pay_order ON orders(order_id) WHEN status = 'place_order'");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "command pay_order defined");
+    send(&server, "place_order", r#"{"order_id":"o-1","customer":"Ada","total":5}"#).expect("placed");
+    assert_eq!(send(&server, "pay_order", r#"{"order_id":"o-9"}"#).map_err(|e| e.0), Err("not_found".into()));
+    send(&server, "pay_order", r#"{"order_id":"o-1"}"#).expect("paid");
+    assert_eq!(send(&server, "pay_order", r#"{"order_id":"o-1"}"#).map_err(|e| e.0), Err("rejected".into()));
+
+    // Refused definitions say where.
+    let out = define(&server, "orders:ship_order ON orders(order_id) WHEN colour = 'red'");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid_sql")
+            && stderr.contains("no column \"colour\"")
+            && stderr.contains("line 1, column 44"),
+        "{stderr}"
+    );
+    let out = define(&server, "orders:ship_order ON nope(order_id)");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no view named \"nope\""), "{out:?}");
+
+    // Recorded in the log: the rule holds after a restart.
+    let server = server.restart();
+    assert_eq!(send(&server, "pay_order", r#"{"order_id":"o-1"}"#).map_err(|e| e.0), Err("rejected".into()));
+    let out = lucarne(&server, &["command", "drop", "pay_order"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        send(&server, "pay_order", r#"{"order_id":"o-1"}"#).map_err(|e| e.0),
+        Err("unknown_command".into())
+    );
+    let server = server.restart();
+    assert_eq!(
+        send(&server, "pay_order", r#"{"order_id":"o-1"}"#).map_err(|e| e.0),
+        Err("unknown_command".into())
+    );
+
+    // With tokens: the define right, and the command's name among the token's commands.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let guarded = Server::start_with_tokens(dir.path(), &[]);
+    let with_token = |token: &str, spec: &str| {
+        Command::new(bin())
+            .args(["command", "define", spec])
+            .env("LUCARNE_SERVER", guarded.url())
+            .env("LUCARNE_TOKEN", token)
+            .output()
+            .expect("run lucarne")
+    };
+    let spec = "orders:pay_order ON orders(order_id)";
+    for token in [
+        guarded.token(&["--commands", "*"]),
+        guarded.token(&["--define", "--views", "*", "--commands", "ship_*"]),
+    ] {
+        let out = with_token(&token, spec);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("forbidden"), "{out:?}");
+    }
+    let out = with_token(&guarded.token(&["--define", "--views", "*", "--commands", "pay_*"]), spec);
+    assert!(out.status.success(), "{out:?}");
+}

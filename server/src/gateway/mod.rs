@@ -31,10 +31,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use lucarne_protocol::{
-    Ack, ClientMessage, Command, CommandRef, DefineView, Delta, ErrorCode, ErrorMessage, Heartbeat, Position,
-    Reject, Resumed, Resync, ResyncReason, ServerMessage, SnapshotBegin, SnapshotEnd, SnapshotRows,
-    Subscribe, Unsubscribed, ViewDefined, ViewDropped, ViewInfo, ViewList, ViewProgress, Welcome,
-    decode_client, encode, negotiate,
+    Ack, ClientMessage, Command, CommandDefined, CommandDropped, CommandRef, DefineCommand, DefineView,
+    Delta, ErrorCode, ErrorMessage, Heartbeat, Position, Reject, Resumed, Resync, ResyncReason,
+    ServerMessage, SnapshotBegin, SnapshotEnd, SnapshotRows, Subscribe, Unsubscribed, ViewDefined,
+    ViewDropped, ViewInfo, ViewList, ViewProgress, Welcome, decode_client, encode, negotiate,
 };
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -732,6 +732,12 @@ impl Connection {
             ClientMessage::ListViews(l) => self.out.error(ErrorCode::RateLimited, message, None, Some(l.id)),
             ClientMessage::DefineView(d) => self.out.error(ErrorCode::RateLimited, message, None, Some(d.id)),
             ClientMessage::DropView(d) => self.out.error(ErrorCode::RateLimited, message, None, Some(d.id)),
+            ClientMessage::DefineCommand(d) => {
+                self.out.error(ErrorCode::RateLimited, message, None, Some(d.id))
+            }
+            ClientMessage::DropCommand(d) => {
+                self.out.error(ErrorCode::RateLimited, message, None, Some(d.id))
+            }
             ClientMessage::Hello(_) | ClientMessage::Ping(_) => {
                 self.out.error(ErrorCode::RateLimited, message, None, None)
             }
@@ -845,6 +851,20 @@ impl Connection {
                     Err(e) => self.out.error(e.code(), e.to_string(), None, Some(d.id)),
                 }
             }
+            ClientMessage::DefineCommand(d) => self.define_command(d).await,
+            ClientMessage::DropCommand(d) => {
+                let grant = self.grant();
+                if !grant.can_define() || !grant.may_send(&d.name) {
+                    let message = command_refusal(&grant, &d.name);
+                    return self.out.error(grant.refusal(), message, None, Some(d.id));
+                }
+                match self.shared.engine.drop_command(&d.name).await {
+                    Ok(()) => self
+                        .out
+                        .send(&ServerMessage::CommandDropped(CommandDropped { id: d.id, name: d.name })),
+                    Err(e) => self.out.error(e.code(), e.to_string(), None, Some(d.id)),
+                }
+            }
             ClientMessage::ListViews(l) => match self.view_list().await {
                 Ok(views) => self.out.send(&ServerMessage::ViewList(ViewList { id: l.id, views })),
                 Err(e) => self.out.error(ErrorCode::Internal, e.to_string(), None, Some(l.id)),
@@ -921,6 +941,40 @@ impl Connection {
         }
         tokio::spawn(define_view(self.shared.engine.clone(), self.out.clone(), d));
         true
+    }
+
+    /// `define_command`: the define right and, for the command's name, the token's `commands`.
+    async fn define_command(&mut self, d: DefineCommand) -> bool {
+        let grant = self.grant();
+        if !grant.can_define() {
+            let message = command_refusal(&grant, "");
+            return self.out.error(grant.refusal(), message, None, Some(d.id));
+        }
+        let limits = &self.shared.config.limits;
+        if d.spec.len() > limits.max_view_sql_bytes {
+            let message = format!(
+                "the command's spec is {} bytes, over the limit of {} bytes",
+                d.spec.len(),
+                limits.max_view_sql_bytes
+            );
+            return self.out.error(ErrorCode::TooComplex, message, None, Some(d.id));
+        }
+        let spec = d.spec.clone();
+        let parsed = crate::offload::run(move || {
+            crate::commands::parse_routes(&spec, crate::commands::Commands::new())
+                .map(|c| c.names().iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+        })
+        .await;
+        if let Ok(Ok(names)) = parsed
+            && let Some(name) = names.iter().find(|n| !grant.may_send(n))
+        {
+            let message = command_refusal(&grant, name);
+            return self.out.error(grant.refusal(), message, None, Some(d.id));
+        }
+        match self.shared.engine.define_command(&d.spec).await {
+            Ok(name) => self.out.send(&ServerMessage::CommandDefined(CommandDefined { id: d.id, name })),
+            Err(e) => self.out.error(e.code(), e.to_string(), None, Some(d.id)),
+        }
     }
 
     async fn subscribe(&mut self, s: Subscribe) -> bool {
@@ -1068,7 +1122,7 @@ impl Connection {
             return self.out.send(&reject(grant.refusal(), message));
         }
         // Decided now from the payload, or later by the writer against the view rows.
-        let plan = match self.shared.engine.commands().plan(&c.name, &c.payload) {
+        let plan = match self.shared.engine.plan(&c.name, &c.payload) {
             Ok(plan) => plan,
             Err(r) => return self.out.send(&reject(r.code, r.message)),
         };
@@ -1101,6 +1155,20 @@ impl Connection {
             out.send(&msg);
         });
         true
+    }
+}
+
+/// Why a `define_command` / `drop_command` is refused.
+fn command_refusal(grant: &Grant, name: &str) -> String {
+    if grant.is_anonymous() {
+        "defining commands is not allowed on this server (start it with --allow-define, or connect with a \
+         token that has the define right)"
+            .to_owned()
+    } else if !grant.can_define() {
+        "this token may not define or drop commands (it lacks the define right, or has row filters)"
+            .to_owned()
+    } else {
+        format!("this token may not define or drop a command named {name:?} (outside its commands)")
     }
 }
 
