@@ -12,8 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::{
-    Server, Socket, client, client_with_token, frames_until, greeted, next, send_json as send, subscribed,
-    within,
+    Server, Socket, client, frames_until, greeted, next, send_json as send, subscribed, within,
 };
 
 /// An `error` (or `reject`): its code and message.
@@ -363,8 +362,7 @@ async fn links_out_of_the_web_directory_are_not_followed() {
 async fn a_row_filtered_client_learns_only_its_rows_and_its_own_commands() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start_with_tokens(dir.path(), &[]);
-    let admin = server.token(&["--views", "*", "--commands", "*"]);
-    let writer = client_with_token(&server.url(), &admin);
+    let writer = crate::support::admin(&server);
     let place = |id: &str, customer: &str| {
         writer.send("place_order", json!({"order_id": id, "customer": customer, "total": 5}))
     };

@@ -183,8 +183,7 @@ async fn every_message_is_checked_against_the_token() {
 async fn rows_a_token_may_not_see_never_leave_the_server() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start_with_tokens(dir.path(), &[]);
-    let admin = server.token(&["--views", "*", "--commands", "*"]);
-    let writer = client_with_token(&server.url(), &admin);
+    let writer = crate::support::admin(&server);
     let place = |id: &str, customer: &str| {
         writer.send("place_order", json!({"order_id": id, "customer": customer, "total": 5}))
     };

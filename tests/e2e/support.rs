@@ -169,6 +169,11 @@ pub fn client(url: &str) -> Client {
     Client::connect(ClientConfig::new(url).backoff(backoff))
 }
 
+/// A client of a server that requires tokens, with every view and command.
+pub fn admin(server: &Server) -> Client {
+    client_with_token(&server.url(), &server.token(&["--views", "*", "--commands", "*"]))
+}
+
 /// A client with a capability token that reconnects fast.
 pub fn client_with_token(url: &str, token: &str) -> Client {
     let backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(400) };

@@ -912,12 +912,7 @@ impl Connection {
             return self.out.error(grant.refusal(), message, None, Some(d.id));
         }
         let limits = &self.shared.config.limits;
-        if d.sql.len() > limits.max_view_sql_bytes {
-            let message = format!(
-                "the view's SQL is {} bytes, over the limit of {} bytes",
-                d.sql.len(),
-                limits.max_view_sql_bytes
-            );
+        if let Some(message) = too_long("the view's SQL", &d.sql, limits.max_view_sql_bytes) {
             return self.out.error(ErrorCode::TooComplex, message, None, Some(d.id));
         }
         let sql = d.sql.clone();
@@ -951,12 +946,7 @@ impl Connection {
             return self.out.error(grant.refusal(), message, None, Some(d.id));
         }
         let limits = &self.shared.config.limits;
-        if d.spec.len() > limits.max_view_sql_bytes {
-            let message = format!(
-                "the command's spec is {} bytes, over the limit of {} bytes",
-                d.spec.len(),
-                limits.max_view_sql_bytes
-            );
+        if let Some(message) = too_long("the command's spec", &d.spec, limits.max_view_sql_bytes) {
             return self.out.error(ErrorCode::TooComplex, message, None, Some(d.id));
         }
         let spec = d.spec.clone();
@@ -1044,13 +1034,10 @@ impl Connection {
             );
             return Err((ErrorCode::OverBudget, message));
         }
-        for (what, text) in [("where", &s.filter), ("order_by", &s.order_by)] {
-            if let Some(text) = text.as_deref().filter(|t| t.len() > limits.max_query_bytes) {
-                let message = format!(
-                    "the live query's {what} is {} bytes, over the limit of {} bytes",
-                    text.len(),
-                    limits.max_query_bytes
-                );
+        for (what, text) in
+            [("the live query's where", &s.filter), ("the live query's order_by", &s.order_by)]
+        {
+            if let Some(message) = text.as_deref().and_then(|t| too_long(what, t, limits.max_query_bytes)) {
                 return Err((ErrorCode::TooComplex, message));
             }
         }
@@ -1156,6 +1143,11 @@ impl Connection {
         });
         true
     }
+}
+
+/// The refusal of a client text longer than its budget, if it is.
+fn too_long(what: &str, text: &str, limit: usize) -> Option<String> {
+    (text.len() > limit).then(|| format!("{what} is {} bytes, over the limit of {limit} bytes", text.len()))
 }
 
 /// Why a `define_command` / `drop_command` is refused.
