@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 
 use crate::support::{Server, client, subscribed, within};
 
+/// The demo's server, unseeded; its generator places an order now and then (ids `o-…`), so the
+/// tests' own orders are `t-…`.
 fn demo_server(dir: &std::path::Path) -> Server {
     let args = ["--demo", "--demo-seed", "0", "--demo-rate", "0.01"].map(String::from).to_vec();
     Server::spawn(dir.to_path_buf(), "127.0.0.1:0".parse().expect("addr"), args)
@@ -71,7 +73,8 @@ async fn the_desk_matches_the_server_after_a_thousand_changes_in_a_second() {
     feed_until(&mut desk, &mut sub, |d| d.orders().position().is_some()).await;
 
     // Another client sends 1 000 commands within a second: 500 orders placed, then 500 status
-    // changes on them, 10 every 10 ms.
+    // changes on them, 10 every 10 ms. The demo enforces the order lifecycle: a change an order's
+    // status does not allow (ship a placed order, pay a cancelled one) is rejected, never applied.
     let writer = client(&server.url());
     let sending = tokio::spawn(async move {
         let started = Instant::now();
@@ -81,11 +84,11 @@ async fn the_desk_matches_the_server_after_a_thousand_changes_in_a_second() {
                 let region = ["eu", "us", "mena", "apac"][(i % 4) as usize];
                 (
                     "place_order",
-                    json!({"order_id": format!("o-{i}"), "customer": format!("c{}", i % 17), "total": (i % 97) as f64 + 0.5, "region": region}),
+                    json!({"order_id": format!("t-{i}"), "customer": format!("c{}", i % 17), "total": (i % 97) as f64 + 0.5, "region": region}),
                 )
             } else {
                 let name = ["pay_order", "ship_order", "cancel_order"][(i % 3) as usize];
-                (name, json!({"order_id": format!("o-{}", (i * 7) % 500)}))
+                (name, json!({"order_id": format!("t-{}", (i * 7) % 500)}))
             };
             let writer = writer.clone();
             answers.push(tokio::spawn(async move { writer.send(name, payload).await }));
@@ -94,10 +97,18 @@ async fn the_desk_matches_the_server_after_a_thousand_changes_in_a_second() {
             }
         }
         let sent_in = started.elapsed();
+        let mut refused = 0;
         for answer in join_all(answers).await {
-            assert!(matches!(answer, Ok(Ok(_))), "{answer:?}");
+            match answer {
+                Ok(Ok(_)) => {}
+                Ok(Err(lucarne_runtime::CommandError::Rejected {
+                    code: lucarne_runtime::protocol::ErrorCode::Rejected,
+                    ..
+                })) => refused += 1,
+                other => panic!("{other:?}"),
+            }
         }
-        (sent_in, started.elapsed())
+        (sent_in, started.elapsed(), refused)
     });
 
     // The desk keeps applying while the burst lasts.
@@ -109,7 +120,7 @@ async fn the_desk_matches_the_server_after_a_thousand_changes_in_a_second() {
             let _ = update(&mut desk, Message::Orders(event));
         }
     }
-    let (sent_in, acked_in) = sending.await.expect("sender");
+    let (sent_in, acked_in, refused) = sending.await.expect("sender");
 
     // The server's view now, read by a third client; the desk catches up to its version.
     let (_check, snapshot) = subscribed(&client(&server.url()), "orders").await;
@@ -120,13 +131,14 @@ async fn the_desk_matches_the_server_after_a_thousand_changes_in_a_second() {
         feed_until(&mut desk, &mut sub, |d| d.orders().position().is_some_and(|p| p.version >= at.version))
             .await;
     eprintln!(
-        "1 000 commands sent in {sent_in:?} (all acked in {acked_in:?}); the desk applied {deltas} deltas in {:?}; {} rows",
+        "1 000 commands sent in {sent_in:?} (all answered in {acked_in:?}, {refused} refused by the lifecycle); the desk applied {deltas} deltas in {:?}; {} rows",
         started.elapsed(),
         rows.len()
     );
     assert_eq!(desk.orders().position().map(|p| p.version), Some(at.version));
-    assert_eq!(rows.len(), 500);
-    assert_eq!(desk.table().len(), 500, "no lost or duplicate rows");
+    assert_eq!(rows.iter().filter(|r| r.key.as_str().is_some_and(|k| k.starts_with("t-"))).count(), 500);
+    assert!(refused > 0 && refused < 500, "{refused} status changes refused");
+    assert_eq!(desk.table().len(), rows.len(), "no lost or duplicate rows");
     assert_eq!(shown(&desk), truth(&rows), "the table shows exactly the server's rows");
     assert!(desk.pending().is_empty());
 }
@@ -137,11 +149,11 @@ async fn the_filter_box_becomes_a_live_query() {
     let server = demo_server(dir.path());
     let writer = client(&server.url());
     for (i, total) in [10.0, 250.0, 40.0, 990.0].iter().enumerate() {
-        let order = json!({"order_id": format!("o-{i}"), "customer": "Ada", "total": total, "region": "eu"});
+        let order = json!({"order_id": format!("t-{i}"), "customer": "Ada", "total": total, "region": "eu"});
         within(writer.send("place_order", order)).await.expect("placed");
     }
-    within(writer.send("pay_order", json!({"order_id": "o-1"}))).await.expect("paid");
-    within(writer.send("pay_order", json!({"order_id": "o-3"}))).await.expect("paid");
+    within(writer.send("pay_order", json!({"order_id": "t-1"}))).await.expect("paid");
+    within(writer.send("pay_order", json!({"order_id": "t-3"}))).await.expect("paid");
 
     let reader = client(&server.url());
     let mut desk = Desk::with_client(reader.clone());
@@ -153,34 +165,35 @@ async fn the_filter_box_becomes_a_live_query() {
     let mut sub = reader.subscribe(desk.query().clone());
     feed_until(&mut desk, &mut sub, |d| d.orders().position().is_some() || d.notice().is_some()).await;
     assert_eq!(desk.notice(), None, "the server accepted the query");
-    assert_eq!(desk.table().keys(), ["o-1", "o-3"]);
+    assert_eq!(desk.table().keys(), ["t-1", "t-3"]);
 
-    // The window follows changes: o-0 gets paid and enters it.
-    within(writer.send("pay_order", json!({"order_id": "o-0"}))).await.expect("paid");
+    // The window follows changes: t-0 gets paid and enters it.
+    within(writer.send("pay_order", json!({"order_id": "t-0"}))).await.expect("paid");
     feed_until(&mut desk, &mut sub, |d| d.table().len() == 3).await;
-    assert_eq!(desk.table().keys(), ["o-0", "o-1", "o-3"]);
+    assert_eq!(desk.table().keys(), ["t-0", "t-1", "t-3"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_the_desk_keeps_its_rows_and_its_command_is_applied_once_on_reconnect() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = demo_server(dir.path());
-    let order = json!({"order_id": "o-1", "customer": "Ada", "total": 12.5, "region": "eu"});
+    let order = json!({"order_id": "t-1", "customer": "Ada", "total": 12.5, "region": "eu"});
     within(client(&server.url()).send("place_order", order)).await.expect("placed");
 
     let reader = client(&server.url());
     let mut desk = Desk::with_client(reader.clone());
     let mut sub = reader.subscribe(desk.query().clone());
-    feed_until(&mut desk, &mut sub, |d| d.table().len() == 1).await;
+    feed_until(&mut desk, &mut sub, |d| d.table().keys().iter().any(|k| k == "t-1")).await;
+    let rows = desk.table().len();
 
     // The server goes away: the desk says offline and keeps what it shows.
     let (data, addr, args) = server.kill();
     feed_until(&mut desk, &mut sub, |d| matches!(d.connection(), Connection::Offline { .. })).await;
-    assert_eq!(desk.table().len(), 1);
+    assert_eq!(desk.table().len(), rows);
 
     // An action while offline: shown at once, its command waits in the runtime's outbox.
-    let _ = update(&mut desk, Message::Act("o-1".into(), 0));
-    assert_eq!(desk.shown_status("o-1").as_deref(), Some("paid"));
+    let _ = update(&mut desk, Message::Act("t-1".into(), 0));
+    assert_eq!(desk.shown_status("t-1").as_deref(), Some("paid"));
     let sent = desk.sent().last().cloned().expect("sent");
     let mut answer = tokio::spawn(lucarne_app::deliver(reader.clone(), sent));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -208,14 +221,14 @@ async fn offline_the_desk_keeps_its_rows_and_its_command_is_applied_once_on_reco
             _ = tokio::time::sleep(Duration::from_secs(30)) => panic!("the desk did not reconcile"),
         }
     }
-    assert_eq!(desk.orders().get(&json!("o-1")).and_then(|o| o.status.clone()).as_deref(), Some("paid"));
+    assert_eq!(desk.orders().get(&json!("t-1")).and_then(|o| o.status.clone()).as_deref(), Some("paid"));
     assert_eq!(desk.connection(), &Connection::Live);
 
-    // Applied once: one pay_order event for o-1 in the activity feed.
+    // Applied once: one pay_order event for t-1 in the activity feed.
     let (_sub, snapshot) = subscribed(&client(&server.url()), "activity").await;
     let ViewEvent::Snapshot { rows, .. } = snapshot else { unreachable!("subscribed returns a snapshot") };
     let pays = rows.iter().filter(|r| {
-        r.row.get("type") == Some(&json!("pay_order")) && r.row.get("order_id") == Some(&json!("o-1"))
+        r.row.get("type") == Some(&json!("pay_order")) && r.row.get("order_id") == Some(&json!("t-1"))
     });
     assert_eq!(pays.count(), 1, "{rows:?}");
 }
