@@ -383,7 +383,8 @@ fn columns(locale: Locale) -> Vec<Column> {
 impl Desk {
     /// A desk connecting to the configured server.
     pub fn new(config: Config) -> Self {
-        let mut client = ClientConfig::new(config.server);
+        // `a,b,c`: servers of one cluster, tried in turn.
+        let mut client = ClientConfig::servers([config.server.as_str()]);
         if let Some(file) = config.outbox {
             client = client.outbox_file(file);
         }

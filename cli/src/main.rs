@@ -27,7 +27,8 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct Connect {
-    /// The server's WebSocket URL.
+    /// The server's WebSocket URL; several servers of one cluster separated by commas (the
+    /// client moves to the next when one is lost).
     #[arg(long, env = "LUCARNE_SERVER", default_value = DEFAULT_SERVER, global = true)]
     server: String,
     /// Capability token.
@@ -257,7 +258,7 @@ async fn run(cli: Cli) -> Result<u8> {
 }
 
 fn client(connect: &Connect) -> Client {
-    Client::connect(ClientConfig::new(connect.server.clone()).token(connect.token.clone()))
+    Client::connect(ClientConfig::servers([connect.server.as_str()]).token(connect.token.clone()))
 }
 
 fn print_line(value: &Value) -> Result<()> {

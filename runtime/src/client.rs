@@ -23,6 +23,9 @@ pub const DEFAULT_SERVER: &str = "ws://127.0.0.1:7300/ws";
 pub struct ClientConfig {
     /// WebSocket URL of the server, e.g. `ws://127.0.0.1:7300/ws`.
     pub url: String,
+    /// Further servers of the same cluster, tried in turn after `url` when a connection is lost
+    /// or cannot be made (see [`ClientConfig::servers`]).
+    pub fallbacks: Vec<String>,
     /// Stable identity of this client: commands are deduplicated per `(client_id, seq)`.
     pub client_id: String,
     /// First command sequence number minus one (a client reusing its id across runs continues
@@ -46,6 +49,7 @@ impl ClientConfig {
     pub fn new(url: impl Into<String>) -> Self {
         ClientConfig {
             url: url.into(),
+            fallbacks: Vec::new(),
             client_id: crate::transport::fresh_client_id(),
             last_seq: 0,
             token: None,
@@ -53,6 +57,36 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(5),
             outbox_file: None,
         }
+    }
+
+    /// A config for several servers of one cluster (`ws://a/ws,ws://b/ws` splits at commas):
+    /// the client talks to one at a time, the first at start; when the connection is lost or
+    /// cannot be made it moves to the next one (after the usual backoff with jitter), round the
+    /// list, and stays with the one that answers. Subscriptions resume there (or resync when
+    /// that server cannot serve the position) and unanswered commands are resent with their
+    /// `(client_id, seq)`, as after any reconnect.
+    ///
+    /// ```
+    /// use lucarne_runtime::ClientConfig;
+    ///
+    /// let config = ClientConfig::servers(["ws://10.0.0.1:7300/ws", "ws://10.0.0.2:7300/ws"]);
+    /// assert_eq!(config.url, "ws://10.0.0.1:7300/ws");
+    /// assert_eq!(config.fallbacks, ["ws://10.0.0.2:7300/ws"]);
+    /// let config = ClientConfig::servers(["ws://a/ws, ws://b/ws"]);
+    /// assert_eq!((config.url.as_str(), config.fallbacks.len()), ("ws://a/ws", 1));
+    /// ```
+    pub fn servers<S: AsRef<str>>(urls: impl IntoIterator<Item = S>) -> Self {
+        let mut urls = urls
+            .into_iter()
+            .flat_map(|u| u.as_ref().split(',').map(|u| u.trim().to_owned()).collect::<Vec<_>>())
+            .filter(|u| !u.is_empty());
+        let first = urls.next().unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+        ClientConfig { fallbacks: urls.collect(), ..ClientConfig::new(first) }
+    }
+
+    /// Every server, the first first.
+    pub fn all_servers(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.url.as_str()).chain(self.fallbacks.iter().map(String::as_str))
     }
 
     /// Uses this client id.

@@ -118,6 +118,8 @@ struct State {
     /// Commands the server refused `unavailable` (it could not write): kept in the outbox and
     /// sent again at this time, with their seq.
     retry: Option<(Instant, Vec<u64>)>,
+    /// Which of the config's servers the next link goes to.
+    server: usize,
     /// Keeps the outbox's store to this client while it runs.
     _claim: transport::Claim,
 }
@@ -145,6 +147,7 @@ pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedRecei
         command_defines: HashMap::new(),
         next_request: 1,
         retry: None,
+        server: 0,
         _claim: saved.claim,
     };
     let mut attempt = 0u32;
@@ -286,10 +289,11 @@ impl State {
     /// One link: connect, greet, restore subscriptions and the outbox, then serve until lost.
     async fn link(&mut self, requests: &mut mpsc::UnboundedReceiver<Request>, attempt: &mut u32) -> End {
         let limit = self.config.connect_timeout;
-        let mut link = match transport::timeout(limit, connect(&self.config.url)).await {
+        let url = self.config.all_servers().nth(self.server).unwrap_or(&self.config.url).to_owned();
+        let mut link = match transport::timeout(limit, connect(&url)).await {
             Ok(Ok(link)) => link,
-            Ok(Err(e)) => return End::Lost(format!("cannot connect to {}: {e}", self.config.url)),
-            Err(_) => return End::Lost(format!("cannot connect to {}: timed out", self.config.url)),
+            Ok(Err(e)) => return self.lost(format!("cannot connect to {url}: {e}")),
+            Err(_) => return self.lost(format!("cannot connect to {url}: timed out")),
         };
         let hello = ClientMessage::Hello(Hello {
             versions: SUPPORTED_VERSIONS.to_vec(),
@@ -298,7 +302,7 @@ impl State {
             features: Vec::new(),
         });
         if let Err(e) = link.send(encode(&hello)).await {
-            return End::Lost(e);
+            return self.lost(e);
         }
         let welcome = match transport::timeout(limit, link.recv()).await {
             Ok(Some(Ok(text))) => match decode_server(&text) {
@@ -315,14 +319,14 @@ impl State {
                     return End::Refused(e.code, e.message);
                 }
                 Ok(ServerMessage::Error(e)) => {
-                    return End::Lost(format!("refused ({}): {}", e.code, e.message));
+                    return self.lost(format!("refused ({}): {}", e.code, e.message));
                 }
-                Ok(other) => return End::Lost(format!("expected welcome, got {other:?}")),
-                Err(e) => return End::Lost(format!("bad welcome: {e}")),
+                Ok(other) => return self.lost(format!("expected welcome, got {other:?}")),
+                Err(e) => return self.lost(format!("bad welcome: {e}")),
             },
-            Ok(Some(Err(e))) => return End::Lost(e),
-            Ok(None) => return End::Lost("closed before welcome".into()),
-            Err(_) => return End::Lost("no welcome in time".into()),
+            Ok(Some(Err(e))) => return self.lost(e),
+            Ok(None) => return self.lost("closed before welcome".into()),
+            Err(_) => return self.lost("no welcome in time".into()),
         };
         *attempt = 0;
         tracing::debug!(session = %welcome.session, "connected");
@@ -331,13 +335,13 @@ impl State {
         let ids: Vec<u64> = self.subs.iter().filter(|(_, s)| !s.failed).map(|(id, _)| *id).collect();
         for id in ids {
             if let Err(e) = self.open_sub(&mut link, id).await {
-                return End::Lost(e);
+                return self.lost(e);
             }
         }
         let unanswered: Vec<u64> = self.outbox.keys().copied().collect();
         for seq in unanswered {
             if let Err(e) = self.send_command(&mut link, seq).await {
-                return End::Lost(e);
+                return self.lost(e);
             }
         }
 
@@ -381,9 +385,20 @@ impl State {
                 }
             };
             if let Err(reason) = result {
-                return End::Lost(reason);
+                return self.lost(reason);
             }
         }
+    }
+
+    /// A link to the current server was lost or never came up: the next one goes to the next
+    /// server of the list (round it).
+    fn lost(&mut self, reason: String) -> End {
+        let servers = 1 + self.config.fallbacks.len();
+        if servers > 1 {
+            self.server = (self.server + 1) % servers;
+            tracing::debug!(next = self.config.all_servers().nth(self.server).unwrap_or_default(), "moving to the next server");
+        }
+        End::Lost(reason)
     }
 
     async fn open_sub(&mut self, link: &mut Link, id: u64) -> Result<(), String> {

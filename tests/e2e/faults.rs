@@ -403,3 +403,34 @@ async fn thousands_of_clients_dropped_at_once_are_all_live_again_within_seconds(
         assert!(tracker.resumed + tracker.resynced >= 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_given_several_servers_moves_to_the_next_when_one_dies() {
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let a = Server::start(dir_a.path(), &[]);
+    let b = Server::start(dir_b.path(), &[]);
+    let backoff = lucarne_runtime::Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(400) };
+    let roaming = Client::connect(ClientConfig::servers([a.url(), b.url()]).backoff(backoff));
+    let (mut orders, _) = subscribed(&roaming, "orders").await;
+    within(roaming.send("place_order", place("on-a", 1))).await.expect("acked by a");
+    let mut view = LiveView::<Map<String, Value>>::new();
+    let holds = |view: &LiveView<Map<String, Value>>, id: &str| view.get(&json!(id)).is_some();
+    while !holds(&view, "on-a") {
+        view.apply(&within(orders.next()).await.expect("event"));
+    }
+
+    // A dies; b has its own orders. The client's subscription lands on b (a resync: b does not
+    // know a's positions), and its next command is answered by b.
+    within(client(&b.url()).send("place_order", place("on-b", 2))).await.expect("acked by b");
+    let started = Instant::now();
+    drop(a);
+    while !holds(&view, "on-b") {
+        view.apply(&within(orders.next()).await.expect("event"));
+    }
+    println!("failover: the subscription showed b's rows {:?} after a was killed", started.elapsed());
+    assert!(!holds(&view, "on-a"), "b's snapshot replaced a's rows");
+    let ack = within(roaming.send("place_order", place("moved", 3))).await.expect("acked by b");
+    assert_eq!(ack.position, 2, "b's log: on-b, then this one");
+    let (rows, _) = truth(&b.url(), "orders").await;
+    assert!(rows.contains_key("moved") && rows.contains_key("on-b"), "{rows:?}");
+}

@@ -6,7 +6,8 @@
 //! Hebrew; else English); `?locale=ar` chooses one.
 //!
 //! The page (`index.html`, served with the bundle by `lucarne serve`) connects to
-//! `ws[s]://<its host>/ws`; `?server=ws://HOST:PORT/ws` chooses another server.
+//! `ws[s]://<its host>/ws`; `?server=ws://HOST:PORT/ws` chooses another server (or several of
+//! one cluster, separated by commas: the page moves to the next when one is lost).
 //!
 //! Build with `cargo xtask web` (see `web/README.md`).
 

@@ -14,7 +14,8 @@ use lucarne_app::i18n::Locale;
 #[derive(Parser)]
 #[command(name = "lucarne-desktop", version, about = "The Lucarne order desk")]
 struct Args {
-    /// The server's WebSocket URL.
+    /// The server's WebSocket URL (several of one cluster, separated by commas: the app moves
+    /// to the next when one is lost).
     #[arg(long, env = "LUCARNE_SERVER", default_value = lucarne::DEFAULT_SERVER)]
     server: String,
     /// Where "Export PDF" and "Export orders" write their files.
