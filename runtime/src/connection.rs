@@ -396,7 +396,10 @@ impl State {
         let servers = 1 + self.config.fallbacks.len();
         if servers > 1 {
             self.server = (self.server + 1) % servers;
-            tracing::debug!(next = self.config.all_servers().nth(self.server).unwrap_or_default(), "moving to the next server");
+            tracing::debug!(
+                next = self.config.all_servers().nth(self.server).unwrap_or_default(),
+                "moving to the next server"
+            );
         }
         End::Lost(reason)
     }
