@@ -156,6 +156,9 @@ pub async fn security_headers(request: axum::extract::Request, next: axum::middl
     response
 }
 
+/// How long the listener waits after a failed `accept` (e.g. no file descriptor left).
+const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Serves the routes on a bound listener until `shutdown` completes, holding every connection to
 /// the budgets and header timeout of `config.limits`.
 pub async fn serve(
@@ -175,9 +178,10 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    // Out of file descriptors, or the peer left before accept: go on.
+                    // Out of file descriptors, or the peer left before accept: go on after a
+                    // pause, rather than spinning while no descriptor is free.
                     tracing::warn!("accept failed: {e}");
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(ACCEPT_PAUSE).await;
                     continue;
                 }
             },
