@@ -13,6 +13,7 @@ pub mod engine;
 pub mod expr;
 pub mod feed;
 pub mod gateway;
+pub mod jetstream;
 pub mod limits;
 pub mod log;
 pub mod offload;
