@@ -1,0 +1,325 @@
+//! One subscription's stream: a snapshot (or the changes missed since a resumed position),
+//! then live deltas in version order, with `resync` and a fresh snapshot wherever the stream
+//! had to restart; live queries from their shared feed ([`crate::feed`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use lucarne_protocol::{
+    CommandRef, Delta, ErrorCode, Position, Resumed, Resync, ResyncReason, ServerMessage, SnapshotBegin,
+    SnapshotEnd, SnapshotRows, encode,
+};
+use tokio::sync::broadcast;
+
+use super::outbox::{Outbox, Push};
+use crate::engine::Engine;
+use crate::feed::{Feed, FeedEvent};
+use crate::store::{Catchup, Change};
+/// A change's `view`, `epoch` and `to`, and its `delta`'s `,"ops":[…]`.
+pub(super) type DeltaOps = (String, u64, u64, Arc<str>);
+
+thread_local! {
+    /// The ops of the last change's `delta` encoded on this thread: every subscriber of a view
+    /// is sent the same change, so its rows are encoded once per worker thread rather than once
+    /// per subscriber.
+    static DELTA_OPS: std::cell::RefCell<Option<DeltaOps>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The `delta` of `change` for subscription `sub` holding version `from`, on the connection of
+/// `client_id`: the bytes of `encode(&ServerMessage::Delta(..))`, with the change's ops encoded
+/// once, and `acked` listing only that client's commands (a client learns nothing of others').
+pub(super) fn delta_text(sub: u64, from: u64, change: &Change, client_id: &str) -> String {
+    let ops = DELTA_OPS.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if let Some((view, epoch, to, ops)) = cached.as_ref()
+            && (view.as_str(), *epoch, *to) == (change.view.as_str(), change.epoch, change.to)
+        {
+            return ops.clone();
+        }
+        let ops: Arc<str> = format!(",\"ops\":{}", encode(&change.ops)).into();
+        *cached = Some((change.view.clone(), change.epoch, change.to, ops.clone()));
+        ops
+    });
+    let mut text = format!("{{\"type\":\"delta\",\"sub\":{sub},\"from\":{from},\"to\":{}{ops}", change.to);
+    let own = own_acks(&change.acked, client_id);
+    if !own.is_empty() {
+        text.push_str(",\"acked\":");
+        text.push_str(&encode(&own));
+    }
+    text.push('}');
+    text
+}
+
+/// The commands of `client_id` among `acked`.
+pub(super) fn own_acks(acked: &[CommandRef], client_id: &str) -> Vec<CommandRef> {
+    acked.iter().filter(|c| c.client_id == client_id).cloned().collect()
+}
+
+/// Where a subscription's stream goes next.
+pub(super) enum Flow {
+    /// Live at this position.
+    At(Position),
+    /// A delta did not fit in the connection's queue: resync once it has drained.
+    Stale,
+    /// The connection or the view is gone.
+    End,
+}
+
+/// One subscription's stream: snapshot or catch-up, then live changes in version order.
+pub(super) struct SubStream {
+    pub(super) engine: Arc<Engine>,
+    pub(super) out: Outbox,
+    pub(super) sub: u64,
+    pub(super) view: String,
+    /// The connection's client: `acked` lists only its own commands.
+    pub(super) client_id: String,
+    pub(super) chunk: usize,
+    /// How long a delta waits for room in the queue before the subscription resyncs.
+    pub(super) patience: Duration,
+    /// The version of the rows the client holds.
+    pub(super) client_version: u64,
+    /// Moved on when the subscription gives up on its queued deltas (see [`Stamp`]).
+    pub(super) generation: Arc<AtomicU64>,
+}
+
+impl SubStream {
+    pub(super) async fn run(mut self, changes: broadcast::Receiver<Arc<Change>>, resume: Option<Position>) {
+        // `changes` was subscribed before the store is read, so nothing falls between them.
+        let mut changes = Some(changes);
+        let mut flow = match resume {
+            Some(from) => Box::pin(self.resume(from)).await,
+            None => Box::pin(self.snapshot()).await,
+        };
+        loop {
+            let mut at = match flow {
+                Flow::At(at) => at,
+                Flow::End => return,
+                Flow::Stale => {
+                    // Hold nothing while the client catches up, then start afresh.
+                    drop(changes.take());
+                    if !self.out.wait_room().await {
+                        return;
+                    }
+                    tracing::debug!(sub = self.sub, "slow consumer caught up; resyncing");
+                    changes = self.engine.changes(&self.view);
+                    if changes.is_none() {
+                        self.dropped();
+                        return;
+                    }
+                    flow = Box::pin(self.resync(ResyncReason::SlowConsumer)).await;
+                    continue;
+                }
+            };
+            let Some(receiver) = changes.as_mut() else { return };
+            flow = loop {
+                let change = match receiver.recv().await {
+                    Ok(change) => change,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::debug!(sub = self.sub, missed, "subscriber lagged; resyncing");
+                        break Box::pin(self.resync(ResyncReason::SlowConsumer)).await;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        self.dropped();
+                        break Flow::End;
+                    }
+                };
+                if change.epoch == at.epoch && change.to <= at.version {
+                    continue; // already in the snapshot
+                }
+                if change.epoch != at.epoch || change.from != at.version {
+                    let reason = if change.epoch != at.epoch {
+                        ResyncReason::EpochChanged
+                    } else {
+                        ResyncReason::TooFarBehind
+                    };
+                    break Box::pin(self.resync(reason)).await;
+                }
+                match self.delta(&change).await {
+                    Push::Sent => at.version = change.to,
+                    Push::Full => break Flow::Stale,
+                    Push::Closed => break Flow::End,
+                }
+            };
+        }
+    }
+
+    pub(super) fn dropped(&self) {
+        let message = format!("view {:?} was dropped", self.view);
+        self.out.error(ErrorCode::UnknownView, message, Some(self.sub), None);
+    }
+
+    pub(super) async fn delta(&mut self, change: &Change) -> Push {
+        let text = delta_text(self.sub, self.client_version, change, &self.client_id);
+        let pushed = self.out.send_delta_text(text, self.patience, &self.generation).await;
+        match pushed {
+            Push::Sent => self.client_version = change.to,
+            Push::Full => self.purge(),
+            Push::Closed => {}
+        }
+        pushed
+    }
+
+    /// Gives up on the deltas queued for this subscription: it will resync.
+    pub(super) fn purge(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A live query: a copy of the shared window, then its deltas; a fresh copy whenever the
+    /// feed is rebuilt or the client fell behind. A resume always starts afresh (the window
+    /// can't be rebuilt from the changelog).
+    pub(super) async fn run_feed(self, feed: Arc<Feed>, resume: bool) {
+        let mut reason = resume.then_some(ResyncReason::LiveQuery);
+        loop {
+            if let Some(reason) = reason.take()
+                && !self.out.send_waiting(&ServerMessage::Resync(Resync { sub: self.sub, reason })).await
+            {
+                return;
+            }
+            let Some(joined) = feed.join() else { return };
+            let Flow::At(_) = Box::pin(self.send_snapshot(joined.at, joined.rows)).await else { return };
+            let (mut held, mut events) = (joined.at.version, joined.events);
+            let mut stale = false;
+            reason = loop {
+                match events.recv().await {
+                    Ok(FeedEvent::Delta { from, to, ops, acked }) => {
+                        if from != held {
+                            break Some(ResyncReason::TooFarBehind);
+                        }
+                        let acked = own_acks(&acked, &self.client_id);
+                        let delta = Delta { sub: self.sub, from, to, ops, acked };
+                        match self
+                            .out
+                            .send_delta(&ServerMessage::Delta(delta), self.patience, &self.generation)
+                            .await
+                        {
+                            Push::Sent => held = to,
+                            Push::Full => {
+                                self.purge();
+                                stale = true;
+                                break Some(ResyncReason::SlowConsumer);
+                            }
+                            Push::Closed => return,
+                        }
+                    }
+                    Ok(FeedEvent::Reset(why)) => break Some(why),
+                    Err(broadcast::error::RecvError::Lagged(_)) => break Some(ResyncReason::SlowConsumer),
+                    Ok(FeedEvent::Dropped) | Err(broadcast::error::RecvError::Closed) => {
+                        self.dropped();
+                        return;
+                    }
+                }
+            };
+            drop(events);
+            if stale && !self.out.wait_room().await {
+                return;
+            }
+        }
+    }
+
+    pub(super) async fn resume(&mut self, from: Position) -> Flow {
+        match self.engine.catch_up(&self.view, from).await {
+            Ok(Catchup::Changes(missed, now)) => {
+                if !self.out.send_waiting(&ServerMessage::Resumed(Resumed { sub: self.sub, at: from })).await
+                {
+                    return Flow::End;
+                }
+                self.client_version = from.version;
+                for change in &missed {
+                    match self.delta(change).await {
+                        Push::Sent => {}
+                        Push::Full => return Flow::Stale,
+                        Push::Closed => return Flow::End,
+                    }
+                }
+                Flow::At(now)
+            }
+            Ok(Catchup::Resync(reason)) => self.resync(reason).await,
+            Err(e) => {
+                self.out.error(ErrorCode::Internal, e.to_string(), Some(self.sub), None);
+                Flow::End
+            }
+        }
+    }
+
+    pub(super) async fn resync(&mut self, reason: ResyncReason) -> Flow {
+        if !self.out.send_waiting(&ServerMessage::Resync(Resync { sub: self.sub, reason })).await {
+            return Flow::End;
+        }
+        self.snapshot().await
+    }
+
+    pub(super) async fn snapshot(&mut self) -> Flow {
+        let snapshot = match self.engine.snapshot(&self.view).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.out.error(ErrorCode::Internal, e.to_string(), Some(self.sub), None);
+                return Flow::End;
+            }
+        };
+        self.client_version = snapshot.at.version;
+        self.send_snapshot(snapshot.at, snapshot.rows).await
+    }
+
+    /// `snapshot_begin`, the rows in chunks, `snapshot_end`, each waiting for room in the queue.
+    pub(super) async fn send_snapshot(&self, at: Position, mut rows: Vec<lucarne_protocol::Row>) -> Flow {
+        let begin = SnapshotBegin { sub: self.sub, view: self.view.clone(), at, rows: rows.len() as u64 };
+        if !self.out.send_waiting(&ServerMessage::SnapshotBegin(begin)).await {
+            return Flow::End;
+        }
+        while !rows.is_empty() {
+            let rest = rows.split_off(rows.len().min(self.chunk));
+            if !self
+                .out
+                .send_waiting(&ServerMessage::SnapshotRows(SnapshotRows { sub: self.sub, rows }))
+                .await
+            {
+                return Flow::End;
+            }
+            rows = rest;
+        }
+        if !self.out.send_waiting(&ServerMessage::SnapshotEnd(SnapshotEnd { sub: self.sub })).await {
+            return Flow::End;
+        }
+        Flow::At(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delta_encoded_once_per_change_is_the_encoded_message_with_only_the_clients_own_acks() {
+        let row = |total: f64| {
+            let mut row = lucarne_protocol::Columns::new();
+            row.insert("order_id".into(), serde_json::json!("o-1"));
+            row.insert("total".into(), serde_json::json!(total));
+            row
+        };
+        let change = |to: u64, acked: Vec<CommandRef>| Change {
+            view: "orders".into(),
+            epoch: 7,
+            from: to - 1,
+            to,
+            ops: vec![
+                lucarne_protocol::Op::Upsert { key: "o-1".into(), row: row(to as f64 + 0.5) },
+                lucarne_protocol::Op::Remove { key: "o-\"2\"".into() },
+            ],
+            acked,
+        };
+        let (mine, theirs) =
+            (CommandRef { client_id: "c".into(), seq: 3 }, CommandRef { client_id: "d".into(), seq: 9 });
+        let both = vec![theirs.clone(), mine.clone()];
+        for (sub, from, change, own) in [
+            (1, 41, change(42, both.clone()), vec![mine.clone()]),
+            (2, 40, change(42, both), vec![mine]),
+            (1, 42, change(43, vec![theirs]), vec![]),
+            (1, 43, change(44, vec![]), vec![]),
+        ] {
+            let delta = Delta { sub, from, to: change.to, ops: change.ops.clone(), acked: own };
+            assert_eq!(delta_text(sub, from, &change, "c"), encode(&ServerMessage::Delta(delta)));
+        }
+    }
+
+}
