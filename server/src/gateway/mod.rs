@@ -21,22 +21,20 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use lucarne_protocol::{
     Ack, ClientMessage, Command, CommandDefined, CommandDropped, CommandRef, DefineCommand, DefineView,
-    Delta, ErrorCode, ErrorMessage, Heartbeat, Position, Reject, Resumed, Resync, ResyncReason,
-    ServerMessage, SnapshotBegin, SnapshotEnd, SnapshotRows, Subscribe, Unsubscribed, ViewDefined,
-    ViewDropped, ViewInfo, ViewList, ViewProgress, Welcome, decode_client, encode, negotiate,
+    ErrorCode, Heartbeat, Reject, ServerMessage, Subscribe, Unsubscribed, ViewDefined, ViewDropped, ViewInfo,
+    ViewList, ViewProgress, Welcome, decode_client, negotiate,
 };
-use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -51,10 +49,9 @@ use stream::SubStream;
 
 use crate::auth::{Auth, Grant};
 use crate::engine::{Build, Engine};
-use crate::feed::{Feed, FeedEvent, FeedKey};
+use crate::feed::{Feed, FeedKey};
 use crate::limits::{Limits, RateLimit, Verdict, view_cost};
 use crate::query::LiveQuery;
-use crate::store::{Catchup, Change};
 
 /// How long the last `error` and the close frame of a connection closed by the server get to
 /// reach the client.

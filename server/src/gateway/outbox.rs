@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message};
+use axum::extract::ws::{CloseFrame, Message, close_code};
 use futures_util::SinkExt;
 use lucarne_protocol::{ErrorCode, ErrorMessage, ServerMessage, encode};
 use tokio::sync::{Notify, mpsc};
@@ -40,17 +40,17 @@ pub(super) struct Stamp {
 
 impl Stamp {
     /// A delta queued now by the subscription whose generation is `generation`.
-    pub(super) fn now(generation: &Arc<AtomicU64>) -> Stamp {
+    fn now(generation: &Arc<AtomicU64>) -> Stamp {
         Stamp { generation: generation.clone(), at: generation.load(Ordering::Acquire) }
     }
 
-    pub(super) fn stale(&self) -> bool {
+    fn stale(&self) -> bool {
         self.generation.load(Ordering::Acquire) != self.at
     }
 }
 
 /// One connection's outbound queue: frames in order, their bytes counted.
-pub(super) struct Queue {
+struct Queue {
     tx: mpsc::UnboundedSender<Out>,
     /// Bytes of `Out::Text`, `Out::Delta` and `Out::Control` frames queued and not yet written.
     bytes: AtomicUsize,
@@ -70,7 +70,7 @@ pub(super) struct Queue {
 }
 
 /// Counts a waiter while it lives (also when its future is dropped by a timeout).
-pub(super) struct Waiting<'a>(&'a AtomicUsize);
+struct Waiting<'a>(&'a AtomicUsize);
 
 impl<'a> Waiting<'a> {
     pub(super) fn new(count: &'a AtomicUsize) -> Self {
@@ -80,7 +80,7 @@ impl<'a> Waiting<'a> {
 }
 
 impl Drop for Waiting<'_> {
-    pub(super) fn drop(&mut self) {
+    fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -114,14 +114,14 @@ impl Outbox {
         (Outbox(Arc::new(queue)), rx)
     }
 
-    pub(super) fn is_closed(&self) -> bool {
+    fn is_closed(&self) -> bool {
         self.0.closed.load(Ordering::Acquire)
     }
 
     /// Queues a message other than a delta or snapshot whatever the queue holds, unless such
     /// messages already queued come to more than the cap: then the connection is closed as a
     /// slow consumer. False when the connection is gone.
-    pub(super) fn push(&self, text: String) -> bool {
+    fn push(&self, text: String) -> bool {
         if self.is_closed() {
             return false;
         }
@@ -148,7 +148,7 @@ impl Outbox {
 
     /// Queues a frame that was given room by the cap's rules (a delta with its stamp, or a
     /// snapshot frame).
-    pub(super) fn enqueue(&self, text: String, stamp: Option<Stamp>) -> bool {
+    fn enqueue(&self, text: String, stamp: Option<Stamp>) -> bool {
         if self.is_closed() {
             return false;
         }
@@ -170,19 +170,35 @@ impl Outbox {
         self.push(encode(msg))
     }
 
-    pub(super) fn error(&self, code: ErrorCode, message: impl Into<String>, sub: Option<u64>, id: Option<u64>) -> bool {
+    pub(super) fn error(
+        &self,
+        code: ErrorCode,
+        message: impl Into<String>,
+        sub: Option<u64>,
+        id: Option<u64>,
+    ) -> bool {
         self.send(&ServerMessage::Error(ErrorMessage { code, message: message.into(), sub, id }))
     }
 
     /// Queues a delta of the subscription whose generation is `generation` once the queue has
     /// room for it (or is empty), waiting at most `patience`: `Full` when the client did not
     /// make room in time.
-    pub(super) async fn send_delta(&self, msg: &ServerMessage, patience: Duration, generation: &Arc<AtomicU64>) -> Push {
+    pub(super) async fn send_delta(
+        &self,
+        msg: &ServerMessage,
+        patience: Duration,
+        generation: &Arc<AtomicU64>,
+    ) -> Push {
         self.send_delta_text(encode(msg), patience, generation).await
     }
 
     /// [`Outbox::send_delta`] of an encoded delta.
-    pub(super) async fn send_delta_text(&self, text: String, patience: Duration, generation: &Arc<AtomicU64>) -> Push {
+    pub(super) async fn send_delta_text(
+        &self,
+        text: String,
+        patience: Duration,
+        generation: &Arc<AtomicU64>,
+    ) -> Push {
         let len = text.len();
         let cap = self.0.cap;
         let fits = |queued: usize| queued == 0 || queued + len <= cap;
@@ -213,7 +229,7 @@ impl Outbox {
         self.wait_until(|queued| queued <= self.0.cap / 2).await
     }
 
-    pub(super) async fn wait_until(&self, ready: impl Fn(usize) -> bool) -> bool {
+    async fn wait_until(&self, ready: impl Fn(usize) -> bool) -> bool {
         let queue = &self.0;
         loop {
             let room = queue.room.notified();
@@ -245,13 +261,13 @@ impl Outbox {
         }
     }
 
-    pub(super) fn notify_closed(&self) {
+    fn notify_closed(&self) {
         self.0.room.notify_waiters();
         self.0.closing.notify_waiters();
     }
 
     /// The writer wrote (or dropped) a frame of `len` bytes.
-    pub(super) fn written(&self, len: usize, control: bool) {
+    fn written(&self, len: usize, control: bool) {
         if control {
             self.0.control.fetch_sub(len, Ordering::AcqRel);
         }
@@ -273,7 +289,7 @@ impl Outbox {
     }
 
     /// Closes a connection that does not read: what is queued for it is dropped.
-    pub(super) fn close_slow(&self, message: String) {
+    fn close_slow(&self, message: String) {
         tracing::info!("closing a slow consumer: {message}");
         self.0.discard.store(true, Ordering::Release);
         self.close(ErrorCode::SlowConsumer, message, close_code::POLICY);
@@ -288,7 +304,7 @@ impl Outbox {
     }
 
     /// The writer stopped.
-    pub(super) fn stopped(&self) {
+    fn stopped(&self) {
         self.0.closed.store(true, Ordering::Release);
         self.notify_closed();
     }
@@ -296,7 +312,7 @@ impl Outbox {
 
 /// Bytes fed to the socket before it is flushed, at most (one flush per batch of frames). Kept
 /// small: the socket's write buffer keeps the capacity its largest batch needed.
-pub(super) const WRITE_BATCH_BYTES: usize = 8 * 1024;
+const WRITE_BATCH_BYTES: usize = 8 * 1024;
 
 /// Writes the queued frames to the socket: every frame already queued is fed, then one flush
 /// (so a backlog costs one write, not one per frame). A batch not written within `stuck`
@@ -376,7 +392,7 @@ pub(super) async fn write_frames<S: futures_util::Sink<Message> + Unpin>(
 
 /// Flushes the frames fed to the socket and takes their bytes off the queue's count; false when
 /// the socket failed.
-pub(super) async fn flush<S: futures_util::Sink<Message> + Unpin>(
+async fn flush<S: futures_util::Sink<Message> + Unpin>(
     sink: &mut S,
     fed: &mut Vec<(usize, bool)>,
     out: &Outbox,

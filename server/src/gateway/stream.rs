@@ -17,7 +17,7 @@ use crate::engine::Engine;
 use crate::feed::{Feed, FeedEvent};
 use crate::store::{Catchup, Change};
 /// A change's `view`, `epoch` and `to`, and its `delta`'s `,"ops":[…]`.
-pub(super) type DeltaOps = (String, u64, u64, Arc<str>);
+type DeltaOps = (String, u64, u64, Arc<str>);
 
 thread_local! {
     /// The ops of the last change's `delta` encoded on this thread: every subscriber of a view
@@ -29,7 +29,7 @@ thread_local! {
 /// The `delta` of `change` for subscription `sub` holding version `from`, on the connection of
 /// `client_id`: the bytes of `encode(&ServerMessage::Delta(..))`, with the change's ops encoded
 /// once, and `acked` listing only that client's commands (a client learns nothing of others').
-pub(super) fn delta_text(sub: u64, from: u64, change: &Change, client_id: &str) -> String {
+fn delta_text(sub: u64, from: u64, change: &Change, client_id: &str) -> String {
     let ops = DELTA_OPS.with(|cell| {
         let mut cached = cell.borrow_mut();
         if let Some((view, epoch, to, ops)) = cached.as_ref()
@@ -52,12 +52,12 @@ pub(super) fn delta_text(sub: u64, from: u64, change: &Change, client_id: &str) 
 }
 
 /// The commands of `client_id` among `acked`.
-pub(super) fn own_acks(acked: &[CommandRef], client_id: &str) -> Vec<CommandRef> {
+fn own_acks(acked: &[CommandRef], client_id: &str) -> Vec<CommandRef> {
     acked.iter().filter(|c| c.client_id == client_id).cloned().collect()
 }
 
 /// Where a subscription's stream goes next.
-pub(super) enum Flow {
+enum Flow {
     /// Live at this position.
     At(Position),
     /// A delta did not fit in the connection's queue: resync once it has drained.
@@ -144,12 +144,12 @@ impl SubStream {
         }
     }
 
-    pub(super) fn dropped(&self) {
+    fn dropped(&self) {
         let message = format!("view {:?} was dropped", self.view);
         self.out.error(ErrorCode::UnknownView, message, Some(self.sub), None);
     }
 
-    pub(super) async fn delta(&mut self, change: &Change) -> Push {
+    async fn delta(&mut self, change: &Change) -> Push {
         let text = delta_text(self.sub, self.client_version, change, &self.client_id);
         let pushed = self.out.send_delta_text(text, self.patience, &self.generation).await;
         match pushed {
@@ -161,7 +161,7 @@ impl SubStream {
     }
 
     /// Gives up on the deltas queued for this subscription: it will resync.
-    pub(super) fn purge(&self) {
+    fn purge(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -217,7 +217,7 @@ impl SubStream {
         }
     }
 
-    pub(super) async fn resume(&mut self, from: Position) -> Flow {
+    async fn resume(&mut self, from: Position) -> Flow {
         match self.engine.catch_up(&self.view, from).await {
             Ok(Catchup::Changes(missed, now)) => {
                 if !self.out.send_waiting(&ServerMessage::Resumed(Resumed { sub: self.sub, at: from })).await
@@ -242,14 +242,14 @@ impl SubStream {
         }
     }
 
-    pub(super) async fn resync(&mut self, reason: ResyncReason) -> Flow {
+    async fn resync(&mut self, reason: ResyncReason) -> Flow {
         if !self.out.send_waiting(&ServerMessage::Resync(Resync { sub: self.sub, reason })).await {
             return Flow::End;
         }
         self.snapshot().await
     }
 
-    pub(super) async fn snapshot(&mut self) -> Flow {
+    async fn snapshot(&mut self) -> Flow {
         let snapshot = match self.engine.snapshot(&self.view).await {
             Ok(s) => s,
             Err(e) => {
@@ -262,7 +262,7 @@ impl SubStream {
     }
 
     /// `snapshot_begin`, the rows in chunks, `snapshot_end`, each waiting for room in the queue.
-    pub(super) async fn send_snapshot(&self, at: Position, mut rows: Vec<lucarne_protocol::Row>) -> Flow {
+    async fn send_snapshot(&self, at: Position, mut rows: Vec<lucarne_protocol::Row>) -> Flow {
         let begin = SnapshotBegin { sub: self.sub, view: self.view.clone(), at, rows: rows.len() as u64 };
         if !self.out.send_waiting(&ServerMessage::SnapshotBegin(begin)).await {
             return Flow::End;
@@ -321,5 +321,4 @@ mod tests {
             assert_eq!(delta_text(sub, from, &change, "c"), encode(&ServerMessage::Delta(delta)));
         }
     }
-
 }
