@@ -5,6 +5,8 @@ use super::*;
 /// What one measurement shares between its publisher and its clients.
 pub(super) struct Run {
     pub(super) kind: Kind,
+    /// Distinct keys the changes cycle through: change `seq` is on key `seq % keys`.
+    pub(super) keys: u64,
     pub(super) epoch: Instant,
     /// When change `seq` was sent: nanoseconds since `epoch`, plus one (0: not sent).
     pub(super) sent: Vec<AtomicU64>,
@@ -21,9 +23,10 @@ pub(super) struct Run {
 }
 
 impl Run {
-    pub(super) fn new(kind: Kind, changes: usize) -> Run {
+    pub(super) fn new(kind: Kind, changes: usize, keys: usize) -> Run {
         Run {
             kind,
+            keys: keys.max(1) as u64,
             epoch: Instant::now(),
             sent: (0..changes + 1).map(|_| AtomicU64::new(0)).collect(),
             delivered: AtomicU64::new(0),
@@ -132,9 +135,36 @@ pub(super) struct ClientStats {
 pub(super) struct Tracker {
     pub(super) prev_to: Option<u64>,
     pub(super) stats: ClientStats,
+    /// The last change seen on each key (0: none).
+    pub(super) last_by_key: Vec<u64>,
 }
 
 impl Tracker {
+    /// A tracker for a run's changes.
+    pub(super) fn new(run: &Run) -> Tracker {
+        Tracker { prev_to: None, stats: ClientStats::default(), last_by_key: vec![0; run.keys as usize] }
+    }
+
+    /// Change `seq` arrived: it, and on Lucarne the earlier changes on its key not seen (a
+    /// commit folds several changes of one key into one row, so the row shows only the last;
+    /// the baselines send every change), are delivered.
+    fn arrived(&mut self, run: &Run, seq: u64, now: Instant) -> u64 {
+        let key = (seq % run.keys) as usize;
+        let Some(last) = self.last_by_key.get_mut(key) else { return 0 };
+        let oldest = if run.kind == Kind::Lucarne { *last } else { seq.saturating_sub(1) };
+        let mut n = 0;
+        let mut at = seq;
+        while at > oldest && at > 0 {
+            if let Some(us) = run.latency_us(at, now) {
+                self.stats.latencies_us.push(us);
+            }
+            n += 1;
+            at = at.saturating_sub(run.keys);
+        }
+        *last = (*last).max(seq);
+        n
+    }
+
     /// Takes one JSON frame; returns the nonce of a Lucarne `ping` to answer.
     pub(super) fn on_frame(&mut self, run: &Run, bytes: &[u8], now: Instant) -> Option<u64> {
         let Ok(frame) = serde_json::from_slice::<Frame<'_>>(bytes) else {
@@ -152,17 +182,13 @@ impl Tracker {
                     stats.gaps += 1;
                 }
                 self.prev_to = frame.to;
-                let seqs = frame
+                let seqs: Vec<u64> = frame
                     .ops
                     .iter()
-                    .filter_map(|op| op.row.as_ref()?.customer?.strip_prefix('c')?.parse::<u64>().ok());
-                let mut n = 0;
-                for seq in seqs {
-                    n += 1;
-                    if let Some(us) = run.latency_us(seq, now) {
-                        stats.latencies_us.push(us);
-                    }
-                }
+                    .filter_map(|op| op.row.as_ref()?.customer?.strip_prefix('c')?.parse::<u64>().ok())
+                    .collect();
+                let n: u64 = seqs.into_iter().map(|seq| self.arrived(run, seq, now)).sum();
+                let stats = &mut self.stats;
                 stats.changes += n;
                 stats.last = Some(now);
                 run.delivered(n);
@@ -215,7 +241,7 @@ pub(super) struct Subscriber {
 impl Subscriber {
     pub(super) async fn connect(run: &Run, server: &Target, i: usize) -> Result<Subscriber> {
         let mut ws = dial(server.addr, &server.sub_url).await?;
-        let mut tracker = Tracker { prev_to: None, stats: ClientStats::default() };
+        let mut tracker = Tracker::new(run);
         let mut parser = nats::Parser::default();
         match run.kind {
             Kind::Lucarne => {

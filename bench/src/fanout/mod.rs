@@ -151,7 +151,7 @@ async fn measure(kind: Kind, clients: usize, mode: Mode, args: &Args) -> Result<
         Mode::Rate { rate, seconds } => ((rate * seconds).round() as usize).clamp(1, MAX_CHANGES),
         Mode::Saturate { .. } => MAX_CHANGES,
     };
-    let run = Arc::new(Run::new(kind, capacity));
+    let run = Arc::new(Run::new(kind, capacity, args.keys));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before_kib = server.rss_kib();
 
@@ -362,10 +362,10 @@ mod tests {
 
     #[test]
     fn the_baseline_frame_is_a_delta_the_clients_track() {
-        let run = Run::new(Kind::Bare, 4);
+        let run = Run::new(Kind::Bare, 4, 10);
         run.mark_sent(1);
         run.mark_sent(2);
-        let mut tracker = Tracker { prev_to: None, stats: ClientStats::default() };
+        let mut tracker = Tracker::new(&run);
         let now = Instant::now();
         for seq in [1, 2, 4] {
             assert_eq!(tracker.on_frame(&run, delta_frame(seq, seq % 10, 1.5).as_bytes(), now), None);
@@ -381,9 +381,22 @@ mod tests {
     }
 
     #[test]
+    fn a_lucarne_row_carries_the_changes_its_commit_folded_into_it() {
+        // Keys 0 and 1: changes 1, 3, 5 are on key 1, committed together: the row shows 5.
+        let run = Run::new(Kind::Lucarne, 8, 2);
+        let mut tracker = Tracker::new(&run);
+        let delta = br#"{"type":"delta","sub":1,"from":1,"to":2,"ops":[{"op":"upsert","key":"o-1","row":{"customer":"c5"}}]}"#;
+        tracker.on_frame(&run, delta, Instant::now());
+        assert_eq!(tracker.stats.changes, 3);
+        let later = br#"{"type":"delta","sub":1,"from":2,"to":3,"ops":[{"op":"upsert","key":"o-1","row":{"customer":"c7"}}]}"#;
+        tracker.on_frame(&run, later, Instant::now());
+        assert_eq!(tracker.stats.changes, 4, "only 7 is new");
+    }
+
+    #[test]
     fn a_lucarne_delta_from_the_snapshot_version() {
-        let run = Run::new(Kind::Lucarne, 4);
-        let mut tracker = Tracker { prev_to: None, stats: ClientStats::default() };
+        let run = Run::new(Kind::Lucarne, 4, 10);
+        let mut tracker = Tracker::new(&run);
         let now = Instant::now();
         let begin = br#"{"type":"snapshot_begin","sub":1,"view":"orders","epoch":3,"version":41,"rows":0}"#;
         tracker.on_frame(&run, begin, now);
