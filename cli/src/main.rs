@@ -39,7 +39,7 @@ struct Connect {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a server.
-    Serve(Serve),
+    Serve(Box<Serve>),
     /// Print a view's rows as JSON lines, then one JSON line per change.
     Watch {
         /// The view.
@@ -181,6 +181,32 @@ struct Serve {
     web_dir: Option<PathBuf>,
     #[command(flatten)]
     security: token::Security,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// Scale-out: the node folds a NATS JetStream stream shared by every node of the cluster.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Join a cluster whose log is a JetStream stream on these NATS servers
+    /// (`nats://host:port`, comma-separated); the data directory then holds this node's copy of
+    /// the views, rebuilt from the stream when new.
+    #[arg(long, env = "LUCARNE_NATS", value_name = "URLS")]
+    nats: Option<String>,
+    /// The stream (created when missing, subjects `NAME.>`).
+    #[arg(long, env = "LUCARNE_STREAM", default_value = "LUCARNE", requires = "nats")]
+    stream: String,
+    /// This node's name in logs (default: the host name and the listen port).
+    #[arg(long, env = "LUCARNE_NODE_ID", requires = "nats")]
+    node_id: Option<String>,
+    /// Copies of the stream when this node creates it (default: 3 on a NATS cluster of three
+    /// servers or more, else one per server).
+    #[arg(long, requires = "nats")]
+    replicas: Option<usize>,
+    /// JetStream's duplicate window in seconds for a stream this node creates (Lucarne's dedup
+    /// of commands does not depend on it).
+    #[arg(long, requires = "nats", hide = true)]
+    duplicate_window: Option<f64>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -216,7 +242,7 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Cmd::Serve(serve) => serve_cmd(serve).await.map(|()| 0),
+        Cmd::Serve(serve) => serve_cmd(*serve).await.map(|()| 0),
         Cmd::Token(args) => token::run(args),
         Cmd::Watch { view, once, filter, order_by, limit, connect } => {
             let mut query = Query::view(view);
@@ -419,6 +445,9 @@ async fn serve_cmd(args: Serve) -> Result<()> {
     }
     let mut store =
         Store::open(&args.data).with_context(|| format!("cannot open {}", args.data.display()))?;
+    if args.cluster.nats.is_some() {
+        store.set_numbering(lucarne_server::store::Numbering::Log);
+    }
     let rebuilt = store.install_views(defs, |view, done, head| {
         if done == head || done % 50_000 == 0 {
             tracing::info!("building view {view}: {done}/{head} events");
@@ -434,7 +463,25 @@ async fn serve_cmd(args: Serve) -> Result<()> {
         allow_define: true,
         max_backfill_events: args.max_backfill_events,
     };
-    let engine = lucarne_server::Engine::with_policy(store, commands, policy);
+    let engine = match &args.cluster.nats {
+        None => lucarne_server::Engine::with_policy(store, commands, policy),
+        Some(urls) => {
+            let node_id = args.cluster.node_id.clone().unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+                format!("{}:{}", host.trim(), args.listen.port())
+            });
+            let config = lucarne_server::engine::ClusterConfig {
+                urls: urls.clone(),
+                stream: args.cluster.stream.clone(),
+                replicas: args.cluster.replicas,
+                node_id,
+                duplicate_window: args.cluster.duplicate_window.map(Duration::from_secs_f64),
+            };
+            lucarne_server::Engine::cluster(store, commands, policy, config)
+                .await
+                .with_context(|| format!("cannot join the cluster at {urls}"))?
+        }
+    };
     let config = GatewayConfig {
         ping_interval: Duration::from_secs_f64(args.ping_interval.max(0.1)),
         ..token::gateway_config(&args.security, args.listen, &args.data, args.demo, args.allow_define)?
@@ -457,7 +504,9 @@ async fn serve_cmd(args: Serve) -> Result<()> {
             generator.burst(args.demo_seed).await.map_err(|r| anyhow::anyhow!("seeding the demo: {r}"))?;
             tracing::info!("demo: seeded {} commands", args.demo_seed);
         }
-        tokio::spawn(generator.run(args.demo_rate));
+        if args.demo_rate > 0.0 {
+            tokio::spawn(generator.run(args.demo_rate));
+        }
     }
     if let Some(web) = lucarne_server::web::set_dir(args.web_dir.clone()) {
         tracing::info!("serving the browser bundle from {} at http://{addr}/", web.display());

@@ -43,17 +43,87 @@ pub enum JetStreamError {
     Corrupt(u64, String),
 }
 
-fn nats(e: impl std::fmt::Display) -> JetStreamError {
+pub(crate) fn nats(e: impl std::fmt::Display) -> JetStreamError {
     JetStreamError::Nats(e.to_string())
 }
 
-/// One command as stored in the stream.
+/// One command as stored in the stream: the message's payload, JSON.
 #[derive(Serialize, Deserialize)]
-struct Stored {
-    client_id: String,
-    seq: u64,
-    ts: u64,
-    events: Vec<NewEvent>,
+pub(crate) struct Stored {
+    pub(crate) client_id: String,
+    pub(crate) seq: u64,
+    /// Milliseconds since the Unix epoch when the node published it: every node folds this time.
+    pub(crate) ts: u64,
+    pub(crate) events: Vec<NewEvent>,
+}
+
+impl Stored {
+    /// A command's events, stamped now.
+    pub(crate) fn new(key: &CommandRef, events: Vec<NewEvent>) -> Stored {
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Stored { client_id: key.client_id.clone(), seq: key.seq, ts, events }
+    }
+
+    /// The command it came from.
+    pub(crate) fn key(&self) -> CommandRef {
+        CommandRef { client_id: self.client_id.clone(), seq: self.seq }
+    }
+}
+
+/// The subject of a command's message in the stream `prefix`: `PREFIX.CLIENT_HEX.SEQ`, one per
+/// command (the client id in hex, so any id makes a valid subject token).
+pub(crate) fn subject(prefix: &str, key: &CommandRef) -> String {
+    let hex: String = key.client_id.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}.{hex}.{}", key.seq)
+}
+
+/// The headers that make an append permanent dedup by its subject: the stream refuses the
+/// message when its subject has one already.
+pub(crate) fn first_on_subject() -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Expected-Last-Subject-Sequence", "0");
+    headers
+}
+
+/// The servers of a comma-separated list of `nats://host:port` URLs.
+pub(crate) fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, JetStreamError> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| u.parse::<async_nats::ServerAddr>().map_err(|e| JetStreamError::Nats(format!("{u}: {e}"))))
+        .collect()
+}
+
+/// Creates the stream `name` (subjects `name.>`, file storage, `replicas` copies) or opens it
+/// when it exists. A cluster that has just started may not have elected its JetStream leader
+/// yet: tries again for up to 30 s.
+pub(crate) async fn open_stream(
+    context: &jetstream::Context,
+    name: &str,
+    replicas: usize,
+    duplicate_window: Option<std::time::Duration>,
+) -> Result<jetstream::stream::Stream, JetStreamError> {
+    let config = jetstream::stream::Config {
+        name: name.to_owned(),
+        subjects: vec![format!("{name}.>")],
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: replicas.max(1),
+        duplicate_window: duplicate_window.unwrap_or_default(),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    loop {
+        match context.get_or_create_stream(config.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) if started.elapsed() < std::time::Duration::from_secs(30) => {
+                tracing::debug!("the stream {name} cannot be opened yet: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(nats(e)),
+        }
+    }
 }
 
 /// Where each message's events stand in the log, for the messages read so far.
@@ -113,28 +183,14 @@ impl JetStreamLog {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(nats)?;
         let prefix = name.to_owned();
         let (context, stream) = runtime.block_on(async {
-            let client = async_nats::connect(url).await.map_err(nats)?;
+            let client = async_nats::connect(server_addrs(url)?.as_slice()).await.map_err(nats)?;
             let context = jetstream::new(client);
-            let config = jetstream::stream::Config {
-                name: name.to_owned(),
-                subjects: vec![format!("{name}.>")],
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: replicas.max(1),
-                duplicate_window: duplicate_window.unwrap_or_default(),
-                ..Default::default()
-            };
-            let stream = context.get_or_create_stream(config).await.map_err(nats)?;
+            let stream = open_stream(&context, name, replicas, duplicate_window).await?;
             Ok::<_, JetStreamError>((context, stream))
         })?;
         let log = JetStreamLog { runtime, context, stream, prefix, index: Mutex::new(Index::default()) };
         log.catch_up(None)?;
         Ok(log)
-    }
-
-    /// The subject of a command's message.
-    fn subject(&self, key: &CommandRef) -> String {
-        let hex: String = key.client_id.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("{}.{hex}.{}", self.prefix, key.seq)
     }
 
     /// Reads the messages after the index's last, up to `to` (the stream's last when `None`).
@@ -170,18 +226,10 @@ impl JetStreamLog {
                 message: "commands decided against view rows are not appended to JetStream yet".into(),
             }));
         }
-        let subject = self.subject(&append.key);
-        let stored = Stored {
-            client_id: append.key.client_id.clone(),
-            seq: append.key.seq,
-            ts: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-            events: append.events.clone(),
-        };
+        let subject = subject(&self.prefix, &append.key);
+        let stored = Stored::new(&append.key, append.events.clone());
         let payload = serde_json::to_vec(&stored).map_err(nats)?;
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Expected-Last-Subject-Sequence", "0");
+        let headers = first_on_subject();
         let published = self.runtime.block_on(async {
             let ack = self.context.publish_with_headers(subject.clone(), headers, payload.into()).await?;
             ack.await
@@ -230,7 +278,7 @@ impl EventLog for JetStreamLog {
                 continue;
             }
             let stored = self.read(sequence)?;
-            let origin = CommandRef { client_id: stored.client_id, seq: stored.seq };
+            let origin = stored.key();
             for (i, e) in stored.events.into_iter().enumerate() {
                 let at = first + i as u64;
                 if at <= position || out.len() >= limit {

@@ -25,16 +25,21 @@ pub(super) struct Fold {
     pub(super) meta: SlotMeta,
     pub(super) cache: Cache,
     pub(super) acked: BTreeSet<CommandRef>,
+    /// The position of the last event folded in.
+    pub(super) last: u64,
+    /// Rows were written: the metadata must be too.
+    pub(super) touched: bool,
 }
 
 /// The view rows as they stand in the middle of a commit: what the batch touched so far, over
 /// the stored rows.
-pub(super) struct BatchState<'a> {
+pub(super) struct BatchState<'a, T> {
     pub(super) folds: &'a [Fold],
-    pub(super) rows: &'a redb::Table<'a, (&'static str, &'static [u8]), &'static [u8]>,
+    /// The stored rows (a write transaction's table, or a read transaction's).
+    pub(super) rows: &'a T,
 }
 
-impl ViewState for BatchState<'_> {
+impl<T: ReadableTable<(&'static str, &'static [u8]), &'static [u8]>> ViewState for BatchState<'_, T> {
     fn row(&self, view: &str, key: &Value) -> Result<Option<lucarne_protocol::Columns>, Rejection> {
         let Some(fold) = self.folds.iter().find(|f| f.view.name == view) else {
             return Err(Rejection {

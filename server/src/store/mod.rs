@@ -48,6 +48,10 @@ const FIELDS: TableDefinition<'_, (&str, &str), ()> = TableDefinition::new("fiel
 const DEFINED: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("defined");
 /// Commands defined or dropped at runtime: name → route spec, or `null` for dropped.
 const DEFINED_COMMANDS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("defined_commands");
+/// A node's place in its cluster's stream: `"stream"` (its name and creation time, JSON) and
+/// `"applied"` (the last stream sequence folded, 8 bytes big-endian), written in the commit that
+/// folds the messages.
+const REPLICA: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("replica");
 /// Written by [`Store::reopen`] to prove the reopened store can write.
 const PROBE: TableDefinition<'_, &str, u64> = TableDefinition::new("probe");
 
@@ -72,6 +76,9 @@ pub enum StoreError {
     /// The database is closed while it is being reopened.
     #[error("store: closed while it reopens after an I/O error")]
     Reopening,
+    /// The store belongs to another log: a single node's own, or another cluster stream.
+    #[error("store: {0}")]
+    OtherLog(String),
 }
 
 impl StoreError {
@@ -98,6 +105,23 @@ db_err!(
     redb::SetDurabilityError
 );
 
+/// How a store numbers the epochs and versions of its views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Numbering {
+    /// One node with its own log: a random epoch per build; a version counts the commits that
+    /// changed the view (one per group commit).
+    #[default]
+    Commits,
+    /// A node of a cluster, folding the cluster's stream: epochs and versions are functions of
+    /// the log, so every node that folded the same messages gives the same ones. A view from the
+    /// server's file has the epoch of its SQL (a hash), one defined at runtime the position of its
+    /// `define_view` event; a version is the position of the last event folded into the view, so
+    /// a change goes from the position of the view's previous change to its own (`to` may be
+    /// more than `from + 1`). Each change's ops are the rows' final states, so a client at any
+    /// version `v` with `from <= v < to` may apply it: a client resumes on any node.
+    Log,
+}
+
 /// A slot's stored metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct SlotMeta {
@@ -109,6 +133,9 @@ struct SlotMeta {
     /// Set while the slot is being built from the log: the last position folded so far.
     #[serde(default)]
     building: Option<u64>,
+    /// Changelog entries kept ([`Numbering::Log`], whose versions have gaps).
+    #[serde(default)]
+    changes: u64,
 }
 
 fn slot_name(name: &str, epoch: u64) -> String {
@@ -186,6 +213,10 @@ pub struct Committed {
     pub changes: Vec<Arc<Change>>,
     /// Views defined or dropped by `$views` events in the batch.
     pub views: Vec<ViewChange>,
+    /// The position of the log's last event after the commit.
+    pub head: u64,
+    /// The cluster stream's sequence folded through ([`Store::replicate`]; 0 otherwise).
+    pub sequence: u64,
 }
 
 /// Progress of building one slot.
@@ -212,6 +243,7 @@ pub struct Store {
     /// Lift old events to the current shape before folding.
     upcasters: Upcasters,
     changelog_retention: u64,
+    numbering: Numbering,
 }
 
 impl std::fmt::Debug for Store {
@@ -227,6 +259,17 @@ fn now_ms() -> u64 {
 /// A fresh epoch: random, non-zero, exact in a JavaScript number.
 fn new_epoch() -> u64 {
     rand::random_range(1..(1u64 << 53))
+}
+
+/// The epoch of a view from the server's file on a cluster node: its SQL's 64-bit FNV-1a hash,
+/// folded into 53 bits (exact in a JavaScript number) and made non-zero.
+fn sql_epoch(sql: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in sql.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    ((hash >> 11) ^ (hash & 0x7ff)).max(1)
 }
 
 /// The key a row is stored under: order-preserving for feeds (big-endian position), the key's
@@ -279,6 +322,7 @@ impl Store {
             txn.open_table(DEFINED_COMMANDS)?;
             txn.open_table(SLOTS)?;
             txn.open_table(FIELDS)?;
+            txn.open_table(REPLICA)?;
         }
         txn.commit()?;
         let mut fields: HashMap<String, BTreeSet<String>> = HashMap::new();
@@ -302,6 +346,7 @@ impl Store {
             fields: RwLock::new(fields),
             upcasters: Upcasters::new(),
             changelog_retention: 10_000,
+            numbering: Numbering::Commits,
         })
     }
 
@@ -341,6 +386,16 @@ impl Store {
     /// How many changes per view are kept for resuming clients.
     pub fn set_changelog_retention(&mut self, entries: u64) {
         self.changelog_retention = entries.max(1);
+    }
+
+    /// How epochs and versions are numbered from now on (a cluster node: [`Numbering::Log`]).
+    pub fn set_numbering(&mut self, numbering: Numbering) {
+        self.numbering = numbering;
+    }
+
+    /// How this store numbers epochs and versions.
+    pub fn numbering(&self) -> Numbering {
+        self.numbering
     }
 
     fn def(&self, slot: &str) -> Option<Arc<ViewDef>> {
@@ -403,7 +458,11 @@ impl Store {
         for def in wanted.values() {
             let have = slots.iter().any(|(_, m)| m.name == def.name && m.sql == def.sql);
             if !have {
-                let (slot, _) = self.new_slot(&txn, def.clone())?;
+                let epoch = match self.numbering {
+                    Numbering::Commits => new_epoch(),
+                    Numbering::Log => sql_epoch(&def.sql),
+                };
+                let (slot, _) = self.new_slot(&txn, def.clone(), epoch)?;
                 building.push(slot);
             }
         }
@@ -423,9 +482,13 @@ impl Store {
         Ok(rebuilt)
     }
 
-    /// Creates an empty building slot for a definition under a fresh epoch.
-    fn new_slot(&self, txn: &WriteTransaction, def: Arc<ViewDef>) -> Result<(String, u64), StoreError> {
-        let epoch = new_epoch();
+    /// Creates an empty building slot for a definition under an epoch.
+    fn new_slot(
+        &self,
+        txn: &WriteTransaction,
+        def: Arc<ViewDef>,
+        epoch: u64,
+    ) -> Result<(String, u64), StoreError> {
         let slot = slot_name(&def.name, epoch);
         let meta = SlotMeta {
             name: def.name.clone(),
@@ -434,6 +497,7 @@ impl Store {
             version: 0,
             rows: 0,
             building: Some(0),
+            changes: 0,
         };
         write_slot(txn, &slot, &meta)?;
         self.remember(&slot, def);
@@ -468,6 +532,10 @@ impl Store {
             let mut cache = Cache::new();
             for event in events.iter().map(|e| self.upcasters.apply(e)).filter(|e| def.matches(e)) {
                 fold_into(&def, slot, &event, &rows, &mut cache)?;
+                if self.numbering == Numbering::Log {
+                    // The position of the last event folded in, whatever the chunks.
+                    meta.version = event.position;
+                }
             }
             flush(&def, slot, &mut rows, cache, &mut meta)?;
         }
@@ -536,8 +604,19 @@ impl Store {
             let (_, v) = entry?;
             out.push(serde_json::from_slice::<Change>(v.value())?);
         }
-        let contiguous = out.first().is_none_or(|c| c.from == from.version)
-            && out.len() as u64 == meta.version - from.version;
+        let contiguous = match self.numbering {
+            Numbering::Commits => {
+                out.first().is_none_or(|c| c.from == from.version)
+                    && out.len() as u64 == meta.version - from.version
+            }
+            // Versions are positions: the first change missed starts at or before the client's
+            // version (nothing changed in between), and each follows the one before.
+            Numbering::Log => {
+                out.first().is_none_or(|c| c.from <= from.version)
+                    && out.windows(2).all(|w| w[1].from == w[0].to)
+                    && out.last().map_or(from.version, |c| c.to) == meta.version
+            }
+        };
         if !contiguous {
             return Ok(Catchup::Resync(ResyncReason::TooFarBehind));
         }
@@ -571,6 +650,22 @@ impl Store {
     /// `$views` stream define (`define_view {sql}`) or drop (`drop_view {name}`) views; their
     /// payloads must have been checked by the caller.
     pub fn commit(&self, batch: &[Append]) -> Result<Committed, StoreError> {
+        self.commit_with(batch.iter().map(|a| (a, None)), None)
+    }
+
+    /// Folds messages of a cluster's stream, in stream order, each with the time the stream
+    /// took it, like [`Store::commit`]; `through` (the stream sequence of the last message read,
+    /// including any that carried nothing to fold) is recorded in the same commit
+    /// ([`Store::applied`]).
+    pub fn replicate(&self, messages: &[(Append, u64)], through: u64) -> Result<Committed, StoreError> {
+        self.commit_with(messages.iter().map(|(a, ts)| (a, Some(*ts))), Some(through))
+    }
+
+    fn commit_with<'a>(
+        &self,
+        batch: impl ExactSizeIterator<Item = (&'a Append, Option<u64>)>,
+        through: Option<u64>,
+    ) -> Result<Committed, StoreError> {
         let mut txn = self.db()?.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         // Every live view, with the rows this batch touches: each event is folded as it is
@@ -580,18 +675,30 @@ impl Store {
             .filter(|(_, meta)| meta.building.is_none())
             .filter_map(|(slot, meta)| {
                 let view = self.def(&slot)?;
-                Some(Fold { view, slot, meta, cache: Cache::new(), acked: BTreeSet::new() })
+                Some(Fold {
+                    view,
+                    slot,
+                    meta,
+                    cache: Cache::new(),
+                    acked: BTreeSet::new(),
+                    last: 0,
+                    touched: false,
+                })
             })
             .collect();
         let mut appended = Vec::with_capacity(batch.len());
         let mut new_events: Vec<Event> = Vec::new();
+        let mut changes = Vec::new();
+        let head;
         {
             let mut log = txn.open_table(LOG)?;
             let mut dedup = txn.open_table(DEDUP)?;
-            let rows = txn.open_table(ROWS)?;
+            let mut rows = txn.open_table(ROWS)?;
+            let mut changelog = txn.open_table(CHANGES)?;
             let mut position = log.last()?.map_or(0, |(k, _)| k.value());
-            let ts = now_ms();
-            for append in batch {
+            let now = now_ms();
+            for (append, stamped) in batch {
+                let ts = stamped.unwrap_or(now);
                 let key = (append.key.client_id.as_str(), append.key.seq);
                 if let Some(seen) = dedup.get(key)? {
                     let (position, events) = seen.value();
@@ -628,6 +735,7 @@ impl Store {
                     for fold in folds.iter_mut().filter(|f| f.view.matches(&lifted)) {
                         fold_into(&fold.view, &fold.slot, &lifted, &rows, &mut fold.cache)?;
                         fold.acked.insert(append.key.clone());
+                        fold.last = position;
                     }
                     drop(lifted);
                     new_events.push(event);
@@ -636,44 +744,34 @@ impl Store {
                 let count = events.len() as u32;
                 dedup.insert(key, (last, count))?;
                 appended.push(Ok(Appended { position: last, events: count, duplicate: false }));
+                if self.numbering == Numbering::Log {
+                    // One change per command: every node sends the same deltas, however its
+                    // commits group the stream's messages.
+                    for fold in &mut folds {
+                        changes.extend(self.close(fold, &mut rows, &mut changelog)?);
+                    }
+                }
             }
+            for fold in &mut folds {
+                changes.extend(self.close(fold, &mut rows, &mut changelog)?);
+            }
+            head = position;
         }
         let views = self.apply_view_events(&txn, &new_events)?;
         // The field index new views are checked against records the lifted shape too.
         let lifted: Vec<std::borrow::Cow<'_, Event>> =
             new_events.iter().map(|e| self.upcasters.apply(e)).collect();
         let new_fields = self.record_fields(&txn, lifted.iter().map(|e| e.as_ref()))?;
-        // A view dropped by a `$views` event of this batch keeps nothing of it.
+        // A view dropped by a `$views` event of this batch keeps nothing of it (its rows and
+        // changes went with its slot).
         let live: BTreeSet<String> =
             read_slots(&txn.open_table(SLOTS)?)?.into_iter().map(|(s, _)| s).collect();
-        let mut changes = Vec::new();
-        {
-            let mut rows = txn.open_table(ROWS)?;
-            let mut changelog = txn.open_table(CHANGES)?;
-            for Fold { view, slot, mut meta, cache, acked } in folds {
-                if cache.is_empty() || !live.contains(&slot) {
-                    continue;
-                }
-                let ops = flush(&view, &slot, &mut rows, cache, &mut meta)?;
-                if !ops.is_empty() {
-                    let change = Change {
-                        view: view.name.clone(),
-                        epoch: meta.epoch,
-                        from: meta.version,
-                        to: meta.version + 1,
-                        ops,
-                        acked: acked.into_iter().collect(),
-                    };
-                    meta.version += 1;
-                    changelog.insert((slot.as_str(), change.to), serde_json::to_vec(&change)?.as_slice())?;
-                    if change.to > self.changelog_retention {
-                        changelog.remove((slot.as_str(), change.to - self.changelog_retention))?;
-                    }
-                    changes.push(Arc::new(change));
-                }
-                // Only groups `HAVING` keeps out may have changed: nothing a client sees.
-                write_slot(&txn, &slot, &meta)?;
-            }
+        for fold in folds.iter().filter(|f| f.touched && live.contains(&f.slot)) {
+            write_slot(&txn, &fold.slot, &fold.meta)?;
+        }
+        changes.retain(|c: &Arc<Change>| live.contains(&slot_name(&c.view, c.epoch)));
+        if let Some(through) = through {
+            txn.open_table(REPLICA)?.insert("applied", through.to_be_bytes().as_slice())?;
         }
         txn.commit()?;
         if let Ok(mut known) = self.fields.write() {
@@ -684,7 +782,57 @@ impl Store {
                 }
             }
         }
-        Ok(Committed { appended, changes, views })
+        Ok(Committed { appended, changes, views, head, sequence: through.unwrap_or(0) })
+    }
+
+    /// Writes the rows a fold touched since it was last closed and records the change they make
+    /// (none when nothing was folded, or, numbering commits, when no row a client sees changed).
+    fn close(
+        &self,
+        fold: &mut Fold,
+        rows: &mut redb::Table<'_, (&'static str, &'static [u8]), &'static [u8]>,
+        changelog: &mut redb::Table<'_, (&'static str, u64), &'static [u8]>,
+    ) -> Result<Option<Arc<Change>>, StoreError> {
+        if fold.cache.is_empty() {
+            return Ok(None);
+        }
+        fold.touched = true;
+        let ops = flush(&fold.view, &fold.slot, rows, std::mem::take(&mut fold.cache), &mut fold.meta)?;
+        let acked: Vec<CommandRef> = std::mem::take(&mut fold.acked).into_iter().collect();
+        let (slot, meta) = (fold.slot.as_str(), &mut fold.meta);
+        let to = match self.numbering {
+            // Only groups `HAVING` keeps out may have changed: nothing a client sees.
+            Numbering::Commits if ops.is_empty() => return Ok(None),
+            Numbering::Commits => meta.version + 1,
+            // Every node must reach the same version, so an event folded in moves it even when
+            // no row a client sees changed.
+            Numbering::Log => fold.last,
+        };
+        let change =
+            Change { view: fold.view.name.clone(), epoch: meta.epoch, from: meta.version, to, ops, acked };
+        meta.version = to;
+        changelog.insert((slot, change.to), serde_json::to_vec(&change)?.as_slice())?;
+        match self.numbering {
+            Numbering::Commits if change.to > self.changelog_retention => {
+                changelog.remove((slot, change.to - self.changelog_retention))?;
+            }
+            Numbering::Commits => {}
+            Numbering::Log => {
+                meta.changes += 1;
+                if meta.changes > self.changelog_retention {
+                    let oldest = changelog
+                        .range((slot, 0)..=(slot, u64::MAX))?
+                        .next()
+                        .transpose()?
+                        .map(|(k, _)| k.value().1);
+                    if let Some(oldest) = oldest {
+                        changelog.remove((slot, oldest))?;
+                        meta.changes -= 1;
+                    }
+                }
+            }
+        }
+        Ok(Some(Arc::new(change)))
     }
 
     /// The payload fields seen in a stream's events; `None` when it has none yet.
@@ -753,7 +901,11 @@ impl Store {
                     txn.open_table(DEFINED)?
                         .insert(def.name.as_str(), serde_json::to_vec(&Some(&def.sql))?.as_slice())?;
                     let name = def.name.clone();
-                    let (_, epoch) = self.new_slot(txn, Arc::new(def))?;
+                    let epoch = match self.numbering {
+                        Numbering::Commits => new_epoch(),
+                        Numbering::Log => event.position,
+                    };
+                    let (_, epoch) = self.new_slot(txn, Arc::new(def), epoch)?;
                     out.push(ViewChange::Building { name, epoch });
                 }
                 ("drop_view", _, Some(Value::String(name))) => {
@@ -783,6 +935,86 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The last sequence of the cluster's stream folded into this store (0 for none).
+    pub fn applied(&self) -> Result<u64, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let table = txn.open_table(REPLICA)?;
+        let raw = table.get("applied")?.map(|v| v.value().to_vec()).unwrap_or_default();
+        Ok(raw.try_into().map_or(0, u64::from_be_bytes))
+    }
+
+    /// Binds this store to a cluster stream (`name`: its name and creation time), or checks that
+    /// it was bound to the same one. A store with events of its own, or bound to another stream
+    /// (one deleted and created again included), is refused: its positions would not be the
+    /// stream's.
+    pub fn bind_stream(&self, name: &str) -> Result<(), StoreError> {
+        let txn = self.db()?.begin_write()?;
+        {
+            let mut table = txn.open_table(REPLICA)?;
+            let bound = table.get("stream")?.map(|v| String::from_utf8_lossy(v.value()).into_owned());
+            match bound {
+                Some(bound) if bound == name => {}
+                Some(bound) => {
+                    return Err(StoreError::OtherLog(format!(
+                        "this data directory folds the stream {bound}, not {name}: give the node a new \
+                         directory (it rebuilds from the stream)"
+                    )));
+                }
+                None => {
+                    if txn.open_table(LOG)?.last()?.is_some() {
+                        return Err(StoreError::OtherLog(
+                            "this data directory holds a single node's own log; a cluster node needs a \
+                             new directory (it rebuilds from the stream)"
+                                .into(),
+                        ));
+                    }
+                    table.insert("stream", name.as_bytes())?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// What the first append of a key did (from the dedup index), if it was appended.
+    pub fn appended(&self, key: &CommandRef) -> Result<Option<Appended>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let dedup = txn.open_table(DEDUP)?;
+        Ok(dedup.get((key.client_id.as_str(), key.seq))?.map(|v| {
+            let (position, events) = v.value();
+            Appended { position, events, duplicate: false }
+        }))
+    }
+
+    /// Decides a guarded command against the live views' rows as committed now; with the
+    /// cluster stream's sequence they reflect ([`Store::applied`]).
+    pub fn decide(
+        &self,
+        guard: &crate::commands::Guard,
+    ) -> Result<(Result<Vec<crate::log::NewEvent>, Rejection>, u64), StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let folds: Vec<Fold> = read_slots(&txn.open_table(SLOTS)?)?
+            .into_iter()
+            .filter(|(_, meta)| meta.building.is_none())
+            .filter_map(|(slot, meta)| {
+                let view = self.def(&slot)?;
+                Some(Fold {
+                    view,
+                    slot,
+                    meta,
+                    cache: Cache::new(),
+                    acked: BTreeSet::new(),
+                    last: 0,
+                    touched: false,
+                })
+            })
+            .collect();
+        let rows = txn.open_table(ROWS)?;
+        let decided = guard.decide(&BatchState { folds: &folds, rows: &rows });
+        let raw = txn.open_table(REPLICA)?.get("applied")?.map(|v| v.value().to_vec()).unwrap_or_default();
+        Ok((decided, raw.try_into().map_or(0, u64::from_be_bytes)))
     }
 
     /// The commands defined (route spec) or dropped (`None`) at runtime, by name.

@@ -399,3 +399,81 @@ fn upcasters_lift_old_events_live_and_when_building() {
         .expect("install");
     assert_eq!(store.snapshot("big").expect("snapshot").rows[0].row["n"], json!(1));
 }
+
+/// A cluster node's store: views numbered from the log.
+fn node(dir: &Path, views: bool) -> Store {
+    let mut store = Store::open(dir).expect("open store");
+    store.set_numbering(Numbering::Log);
+    store.set_changelog_retention(1_000_000);
+    if views {
+        store.install_views(parse_views(VIEWS).expect("valid views"), |_, _, _| {}).expect("install");
+    }
+    store
+}
+
+/// Folds `messages` as a node would, in commits of the sizes `cuts` gives in turn; returns
+/// every change it made.
+fn replicate_in(store: &Store, messages: &[(Append, u64)], cuts: &[usize]) -> Vec<Change> {
+    let (mut out, mut i, mut cuts) = (Vec::new(), 0, cuts.iter().cycle());
+    while i < messages.len() {
+        let n = (*cuts.next().expect("cuts")).min(messages.len() - i);
+        let committed = store.replicate(&messages[i..i + n], (i + n) as u64).expect("replicate");
+        assert_eq!(committed.sequence, (i + n) as u64);
+        out.extend(committed.changes.iter().map(|c| (**c).clone()));
+        i += n;
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// On cluster nodes, epochs and versions are functions of the log: two nodes that fold the
+    /// same messages in different commits make the same changes, a node that builds its views
+    /// later reaches the same positions, and a client at any version one node gave it resumes
+    /// on another with the changes it missed.
+    #[test]
+    fn cluster_nodes_number_views_from_the_log(
+        events in prop::collection::vec(arb_event(), 1..60),
+        cuts_a in prop::collection::vec(1usize..8, 1..6),
+        cuts_b in prop::collection::vec(1usize..30, 1..6),
+    ) {
+        let messages: Vec<(Append, u64)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, (kind, payload))| (append("c", i as u64 + 1, kind, payload.clone()), 1_000 + i as u64))
+            .collect();
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+        let (a, b) = (node(dirs[0].path(), true), node(dirs[1].path(), true));
+        let changes_a = replicate_in(&a, &messages, &cuts_a);
+        let changes_b = replicate_in(&b, &messages, &cuts_b);
+        prop_assert_eq!(&changes_a, &changes_b, "the same deltas, whatever the commits");
+        prop_assert_eq!(a.applied().expect("applied"), messages.len() as u64);
+        let infos = a.view_infos().expect("views");
+        prop_assert_eq!(&infos, &b.view_infos().expect("views"));
+
+        // A node that copied the log first and builds its views after, in chunks.
+        let c = node(dirs[2].path(), false);
+        replicate_in(&c, &messages, &[7]);
+        let mut c = c;
+        c.install_views(parse_views(VIEWS).expect("valid views"), |_, _, _| {}).expect("install");
+        prop_assert_eq!(&c.view_infos().expect("views"), &infos, "built later, same positions");
+        for info in &infos {
+            let (sa, sc) = (a.snapshot(&info.name).expect("snapshot"), c.snapshot(&info.name).expect("snapshot"));
+            prop_assert_eq!(rows(&sa), rows(&sc));
+        }
+
+        // Every version a client of `a` could hold, resumed on `b`.
+        for change in &changes_a {
+            for version in change.from..change.to {
+                let from = Position { epoch: change.epoch, version };
+                let Catchup::Changes(missed, at) = b.catch_up(&change.view, from).expect("catch up") else {
+                    panic!("{} at {version} must resume", change.view);
+                };
+                prop_assert_eq!(missed.first(), Some(change));
+                let info = infos.iter().find(|i| i.name == change.view).expect("view");
+                prop_assert_eq!(at, info.at);
+            }
+        }
+    }
+}

@@ -23,6 +23,13 @@ const MAX_BATCH: usize = 512;
 /// How many changes per view the hub buffers for a subscriber before it counts as lagging.
 const HUB_CAPACITY: usize = 4096;
 
+/// How long a resuming client that comes from a cluster node further on waits for this node to
+/// fold as far, before it is resynced instead.
+pub const AHEAD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+mod cluster;
+pub use cluster::{ClusterConfig, ClusterError};
+
 type Reply = oneshot::Sender<Result<Appended, Rejection>>;
 type Hub = RwLock<HashMap<String, broadcast::Sender<Arc<Change>>>>;
 
@@ -116,8 +123,19 @@ pub enum Health {
 /// How often an unwritable store is reopened and probed.
 pub const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How far the store has folded: the log's head and, on a cluster node, the stream sequence.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Folded {
+    /// The position of the last event in the store's log.
+    head: u64,
+    /// The last sequence of the cluster's stream folded (0 on a single node).
+    sequence: u64,
+}
+
 struct Shared {
     store: Arc<Store>,
+    /// Moved on after every commit.
+    folded: watch::Sender<Folded>,
     hub: Hub,
     builds: Mutex<HashMap<String, watch::Sender<Build>>>,
     health: RwLock<Health>,
@@ -190,6 +208,22 @@ impl Engine {
 
     /// Starts the engine with a policy for runtime view definitions.
     pub fn with_policy(store: Store, commands: Commands, policy: ViewPolicy) -> Arc<Engine> {
+        let (engine, queue) = Self::assemble(store, commands, policy);
+        let shared = engine.shared.clone();
+        std::thread::Builder::new()
+            .name("lucarne-writer".into())
+            .spawn(move || write_loop(&shared, queue))
+            .map_err(|e| tracing::error!("cannot start the writer thread: {e}"))
+            .ok();
+        engine
+    }
+
+    /// The engine without its writer: the queue of appends is for the caller to take.
+    fn assemble(
+        store: Store,
+        commands: Commands,
+        policy: ViewPolicy,
+    ) -> (Arc<Engine>, mpsc::Receiver<(Append, Reply)>) {
         let mut commands = commands;
         for (name, spec) in store.defined_commands().unwrap_or_default() {
             commands = match spec {
@@ -210,21 +244,17 @@ impl Engine {
             .iter()
             .map(|v| (v.name.clone(), broadcast::channel(HUB_CAPACITY).0))
             .collect();
+        let folded = Folded { head: store.head().unwrap_or(0), sequence: store.applied().unwrap_or(0) };
         let shared = Arc::new(Shared {
             store,
+            folded: watch::channel(folded).0,
             hub: RwLock::new(hub),
             builds: Mutex::new(HashMap::new()),
             health: RwLock::new(Health::Ok),
             commands: RwLock::new(commands),
         });
         let (writer, queue) = mpsc::channel(MAX_BATCH * 4);
-        let engine = Arc::new(Engine { shared: shared.clone(), feeds: Default::default(), policy, writer });
-        std::thread::Builder::new()
-            .name("lucarne-writer".into())
-            .spawn(move || write_loop(&shared, queue))
-            .map_err(|e| tracing::error!("cannot start the writer thread: {e}"))
-            .ok();
-        engine
+        (Arc::new(Engine { shared, feeds: Default::default(), policy, writer }), queue)
     }
 
     /// Whether the store can write (`/healthz`).
@@ -486,10 +516,25 @@ impl Engine {
         blocking(move || store.snapshot(&view)).await
     }
 
-    /// What a client at `from` missed.
+    /// What a client at `from` missed. On a cluster node, a client that comes from a node
+    /// further on waits (up to [`AHEAD_PATIENCE`]) for this one to fold as far.
     pub async fn catch_up(&self, view: &str, from: Position) -> Result<Catchup, StoreError> {
-        let (store, view) = (self.shared.store.clone(), view.to_owned());
-        blocking(move || store.catch_up(&view, from)).await
+        let (store, name) = (self.shared.store.clone(), view.to_owned());
+        let first = blocking(move || store.catch_up(&name, from)).await?;
+        if first != Catchup::Resync(lucarne_protocol::ResyncReason::Ahead)
+            || self.shared.store.numbering() != crate::store::Numbering::Log
+        {
+            return Ok(first);
+        }
+        let mut folded = self.shared.folded.subscribe();
+        let caught = tokio::time::timeout(AHEAD_PATIENCE, folded.wait_for(|f| f.head >= from.version))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if !caught {
+            return Ok(first);
+        }
+        let (store, name) = (self.shared.store.clone(), view.to_owned());
+        blocking(move || store.catch_up(&name, from)).await
     }
 
     /// The views, with their SQL and position.
@@ -554,18 +599,7 @@ fn write_loop(shared: &Arc<Shared>, mut queue: mpsc::Receiver<(Append, Reply)>) 
         }
         match shared.store.commit(&appends) {
             Ok(committed) => {
-                if let Ok(hub) = shared.hub.read() {
-                    for change in committed.changes {
-                        if let Some(sender) = hub.get(&change.view) {
-                            // No subscriber is not an error.
-                            let _ = sender.send(change);
-                        }
-                    }
-                }
-                for view in committed.views {
-                    on_view_change(shared, view);
-                }
-                for (reply, appended) in replies.into_iter().zip(committed.appended) {
+                for (reply, appended) in replies.into_iter().zip(publish(shared, committed)) {
                     let _ = reply.send(appended);
                 }
             }
@@ -584,6 +618,27 @@ fn write_loop(shared: &Arc<Shared>, mut queue: mpsc::Receiver<(Append, Reply)>) 
         }
     }
     tracing::debug!("writer stopped");
+}
+
+/// Sends a commit's changes to the subscribers, applies its view and command changes, and moves
+/// [`Shared::folded`] on; returns the appends' outcomes.
+fn publish(shared: &Arc<Shared>, committed: crate::store::Committed) -> Vec<Result<Appended, Rejection>> {
+    if let Ok(hub) = shared.hub.read() {
+        for change in committed.changes {
+            if let Some(sender) = hub.get(&change.view) {
+                // No subscriber is not an error.
+                let _ = sender.send(change);
+            }
+        }
+    }
+    for view in committed.views {
+        on_view_change(shared, view);
+    }
+    shared.folded.send_modify(|f| {
+        f.head = f.head.max(committed.head);
+        f.sequence = f.sequence.max(committed.sequence);
+    });
+    committed.appended
 }
 
 fn on_view_change(shared: &Arc<Shared>, change: ViewChange) {
