@@ -4,6 +4,7 @@ mod app_load;
 mod bad_input;
 mod browser;
 mod cli;
+mod cluster;
 mod desktop;
 mod faults;
 mod hostile;

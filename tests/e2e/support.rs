@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use lucarne_protocol::{ServerMessage, decode_server};
-use lucarne_runtime::{Backoff, Client, ClientConfig, Query, Subscription, ViewEvent};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use futures_util::future::join_all;
+use lucarne_protocol::Position;
+use lucarne_runtime::{Backoff, Client, ClientConfig, LiveView, Query, Subscription, ViewEvent};
+use serde_json::{Map, Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
@@ -327,4 +333,261 @@ pub fn region_stats(path: &Path, geometry: &str) -> (f64, u64) {
     let mean = parts.next().and_then(|s| s.parse().ok()).unwrap_or(-1.0);
     let colours = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     (mean, colours)
+}
+
+/// A view row as the tests read it.
+pub type Rows = Map<String, Value>;
+
+/// The `orders` view of the test views, to be defined again under another name: built from
+/// the whole log, it is the recomputation the incrementally folded view must equal.
+pub const ORDERS_SQL: &str = "SELECT order_id, LAST(customer) AS customer, SUM(total) AS total, \
+                          LAST(type) AS status, COUNT(*) AS events FROM orders GROUP BY order_id";
+
+/// A subscriber's copy of a view, checking every event as it applies it: deltas follow each
+/// other with no gap and no duplicate, a resume continues exactly where the copy stood, and a
+/// fresh snapshot (a resync) is the only other way forward.
+pub struct Tracker {
+    pub view: LiveView<Rows>,
+    pub at: Option<Position>,
+    pub resumed: usize,
+    pub resynced: usize,
+    pub deltas: usize,
+}
+
+impl Tracker {
+    pub fn new() -> Self {
+        Tracker { view: LiveView::new(), at: None, resumed: 0, resynced: 0, deltas: 0 }
+    }
+
+    pub fn apply(&mut self, event: &ViewEvent) {
+        match event {
+            ViewEvent::Snapshot { at, .. } => {
+                if self.at.is_some() {
+                    self.resynced += 1;
+                }
+                self.at = Some(*at);
+            }
+            ViewEvent::Resumed { at } => {
+                assert_eq!(Some(*at), self.at, "a resume continues where the copy stood");
+                self.resumed += 1;
+            }
+            ViewEvent::Delta(delta) => {
+                let version = self.at.map(|p| p.version);
+                assert_eq!(Some(delta.from), version, "no gap, no duplicate");
+                if let Some(at) = &mut self.at {
+                    at.version = delta.to;
+                }
+                self.deltas += 1;
+            }
+            ViewEvent::Failed { code, message } => panic!("subscription failed: {code}: {message}"),
+            ViewEvent::Status(_) => {}
+        }
+        assert!(!self.view.apply(event).out_of_order, "the runtime never hands out a delta it cannot apply");
+    }
+
+    pub fn rows(&self) -> BTreeMap<String, Rows> {
+        self.view.iter().map(|(k, r)| (k.to_string(), r.clone())).collect()
+    }
+
+    /// Applies the subscription's events until the copy stands at `at`.
+    pub async fn converge(&mut self, sub: &mut Subscription, at: Position) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.at != Some(at) {
+            let event = tokio::time::timeout_at(deadline, sub.next())
+                .await
+                .unwrap_or_else(|_| panic!("not at {at:?} within 30 s (at {:?})", self.at))
+                .expect("subscription ended");
+            self.apply(&event);
+        }
+    }
+}
+
+/// The view's rows and position as a fresh subscriber gets them.
+pub async fn truth(url: &str, view: &str) -> (BTreeMap<String, Rows>, Position) {
+    let fresh = client(url);
+    let (_, snapshot) = within(subscribed(&fresh, view)).await;
+    let mut tracker = Tracker::new();
+    tracker.apply(&snapshot);
+    (tracker.rows(), tracker.at.expect("snapshot position"))
+}
+
+pub fn place(id: &str, n: usize) -> Value {
+    let customer = ["Ada", "مريم", "יוסף"][n % 3];
+    json!({ "order_id": id, "customer": customer, "total": (n % 97) as f64 + 0.5 })
+}
+
+/// Sends `place_order` commands as fast as the client is answered, 16 in flight, until `stop`;
+/// returns the ids sent. Every command must be answered `ack` (possibly `duplicate` after a
+/// resend), through any crash: the runtime keeps it in its outbox and resends it.
+pub async fn writer(
+    client: Client,
+    name: String,
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicUsize>,
+) -> Vec<String> {
+    let mut sent = Vec::new();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let batch: Vec<String> = (n..n + 16).map(|i| format!("{name}-{i}")).collect();
+        let answers =
+            join_all(batch.iter().enumerate().map(|(i, id)| client.send("place_order", place(id, n + i))))
+                .await;
+        for (id, answer) in batch.into_iter().zip(answers) {
+            if let Err(e) = answer {
+                panic!("{id} not acked: {e:?}");
+            }
+            acked.fetch_add(1, Ordering::Relaxed);
+            sent.push(id);
+        }
+        n += 16;
+    }
+    sent
+}
+
+/// The `nats-server` the tests run: `$LUCARNE_NATS_SERVER` (`cargo xtask test` sets it to
+/// nats-server 2.15 from PyPI, which can sync every write to disk), else the one on the `PATH`
+/// (Debian's 2.9).
+pub fn nats_server() -> String {
+    std::env::var("LUCARNE_NATS_SERVER").unwrap_or_else(|_| "nats-server".into())
+}
+
+/// Whether the `nats-server` the tests run takes `sync_interval` (2.10 and later).
+fn nats_syncs_always() -> bool {
+    let out = Command::new(nats_server()).arg("--version").output().expect("nats-server (cargo xtask setup)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.trim().rsplit('v').next().unwrap_or_default();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (2, 10)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// Polls until `addr` accepts TCP connections (30 s at most).
+fn wait_listening(addr: &str, what: &str) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "{what} is not listening on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A NATS cluster with JetStream on loopback: real `nats-server` processes routed to each
+/// other, their stores in a temporary directory (every write synced where the server can),
+/// killed by pid.
+pub struct NatsCluster {
+    dir: tempfile::TempDir,
+    servers: Vec<NatsServer>,
+}
+
+struct NatsServer {
+    conf: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    fn spawn(&mut self, log: &Path) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("nats log");
+        let child = Command::new(nats_server())
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start nats-server (cargo xtask setup installs it)");
+        self.child = Some(child);
+        wait_listening(&format!("127.0.0.1:{}", self.port), "nats-server");
+    }
+}
+
+impl NatsCluster {
+    /// Starts `n` servers (one is a lone server, not a cluster).
+    pub fn start(n: usize) -> NatsCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let routes: Vec<String> = ports.iter().map(|(_, r)| format!("nats://127.0.0.1:{r}")).collect();
+        let sync = if nats_syncs_always() { "sync_interval: always" } else { "" };
+        let mut servers = Vec::new();
+        for (i, (port, route)) in ports.iter().enumerate() {
+            let store = dir.path().join(format!("js{i}"));
+            let mut conf = format!(
+                "server_name: n{i}\nlisten: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\", {sync} }}\n",
+                store.display()
+            );
+            if n > 1 {
+                conf.push_str(&format!(
+                    "cluster {{ name: lucarne, listen: 127.0.0.1:{route}, routes: [{}] }}\n",
+                    routes.join(", ")
+                ));
+            }
+            let path = dir.path().join(format!("n{i}.conf"));
+            std::fs::write(&path, conf).expect("write nats conf");
+            servers.push(NatsServer { conf: path, port: *port, child: None });
+        }
+        let mut cluster = NatsCluster { dir, servers };
+        for i in 0..n {
+            cluster.restart(i);
+        }
+        cluster
+    }
+
+    /// `nats://127.0.0.1:P1,nats://127.0.0.1:P2,…`
+    pub fn urls(&self) -> String {
+        self.servers.iter().map(|s| format!("nats://127.0.0.1:{}", s.port)).collect::<Vec<_>>().join(",")
+    }
+
+    /// SIGKILL to server `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.servers[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts server `i` (again) on its store.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        let log = self.dir.path().join(format!("n{i}.log"));
+        self.servers[i].spawn(&log);
+    }
+
+    /// What server `i` logged.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("n{i}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.servers.len() {
+            self.kill(i);
+        }
+    }
+}
+
+impl Server {
+    /// A Lucarne node of the cluster on `nats` (the test views and commands, open), named `id`.
+    pub fn node(dir: &Path, nats: &NatsCluster, id: &str, extra: &[&str]) -> Server {
+        let urls = nats.urls();
+        let mut args = vec!["--nats", urls.as_str(), "--node-id", id];
+        args.extend(extra);
+        Server::start(dir, &args)
+    }
+}
+
+/// Places `n` orders `{name}-{i}` through `client`, 16 in flight; every one must be acked.
+pub async fn place_many(client: &Client, name: &str, n: usize) -> Vec<String> {
+    let ids: Vec<String> = (0..n).map(|i| format!("{name}-{i}")).collect();
+    for (chunk, at) in ids.chunks(16).zip((0..).step_by(16)) {
+        let answers =
+            join_all(chunk.iter().enumerate().map(|(i, id)| client.send("place_order", place(id, at + i))))
+                .await;
+        for (id, answer) in chunk.iter().zip(answers) {
+            answer.unwrap_or_else(|e| panic!("{id} not acked: {e:?}"));
+        }
+    }
+    ids
 }

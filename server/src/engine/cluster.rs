@@ -38,6 +38,12 @@ use crate::store::{Numbering, Store, StoreError};
 /// How long a command waits for the node to fold what JetStream acknowledged.
 const FOLD_PATIENCE: Duration = Duration::from_secs(30);
 
+/// How long a request to JetStream (a publish's ack included) may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long the follower waits for a message before it checks that the stream has none for it.
+const STALL_CHECK: Duration = Duration::from_secs(2);
+
 /// How often a command decided against view rows is decided again when the stream moved on
 /// under it, before it is refused `unavailable`.
 const MAX_ATTEMPTS: usize = 200;
@@ -116,7 +122,10 @@ impl Engine {
             .map_err(nats)?;
         let servers = client.server_info().connect_urls.len().max(addrs.len()).max(1);
         let replicas = config.replicas.unwrap_or(servers.min(3));
-        let context = jetstream::new(client);
+        let mut context = jetstream::new(client);
+        // A NATS server lost mid-request (the stream's leader included) must not hold a command
+        // or the follower long: answer `unavailable` and try again (dedup makes that safe).
+        context.set_timeout(REQUEST_TIMEOUT);
         let mut stream = open_stream(&context, &config.stream, replicas, config.duplicate_window).await?;
         let info = stream.info().await.map_err(nats)?.clone();
         if info.config.num_replicas < servers.min(3) {
@@ -200,6 +209,16 @@ impl Node {
                 message: format!("the stream's message {sequence} was folded without this command"),
             }),
             Err(e) => Err(Rejection { code: ErrorCode::Internal, message: e.to_string() }),
+        }
+    }
+
+    /// Whether the stream holds messages this node has not folded.
+    async fn behind(&self) -> bool {
+        let mut stream = self.stream.clone();
+        let last = tokio::time::timeout(STALL_CHECK, stream.info()).await;
+        match last {
+            Ok(Ok(info)) => info.state.last_sequence > self.shared.folded.borrow().sequence,
+            _ => false,
         }
     }
 
@@ -330,13 +349,22 @@ async fn follow(node: Arc<Node>) {
             }
         };
         loop {
-            let first = match messages.next().await {
-                Some(Ok(message)) => message,
-                Some(Err(e)) => {
+            let first = match tokio::time::timeout(STALL_CHECK, messages.next()).await {
+                Ok(Some(Ok(message))) => message,
+                Ok(Some(Err(e))) => {
                     tracing::debug!("reading the stream: {e}");
                     continue;
                 }
-                None => break,
+                Ok(None) => break,
+                Err(_) => {
+                    // Quiet: a quiet stream, or a consumer lost with the NATS server that held
+                    // it (an ordered consumer has one copy). Read afresh if the stream moved on.
+                    if node.behind().await {
+                        tracing::info!("the stream moved on but its consumer is silent: reading it afresh");
+                        break;
+                    }
+                    continue;
+                }
             };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
