@@ -71,48 +71,9 @@ fn the_embedded_store_keeps_the_event_log_contract() {
     check(|dir| Store::open(dir).expect("open the store"));
 }
 
-/// A JetStream-enabled `nats-server` on a free loopback port, its store in `dir`; killed when
-/// dropped.
-struct Nats {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Nats {
-    fn start(dir: &Path) -> Nats {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = std::process::Command::new(
-            std::env::var("LUCARNE_NATS_SERVER").unwrap_or_else(|_| "nats-server".into()),
-        )
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("nats-server (cargo xtask setup installs it)");
-        let started = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < std::time::Duration::from_secs(20), "nats-server did not start");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Nats { child, url: format!("nats://127.0.0.1:{port}") }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_jetstream_log_keeps_the_event_log_contract() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let nats = Nats::start(dir.path());
+    let nats = lucarne_testing::NatsCluster::start(1);
     // Each check opens its own stream (a fresh log); reopening is a new client on the same one.
     let stream = std::sync::atomic::AtomicUsize::new(0);
     let opened = std::sync::Mutex::new(std::collections::HashMap::new());
@@ -121,19 +82,18 @@ fn the_jetstream_log_keeps_the_event_log_contract() {
         let n = *opened
             .entry(dir.to_path_buf())
             .or_insert_with(|| stream.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-        lucarne_server::jetstream::JetStreamLog::open(&nats.url, &format!("lucarne_{n}"), 1)
+        lucarne_server::jetstream::JetStreamLog::open(&nats.urls(), &format!("lucarne_{n}"), 1)
             .expect("open the stream")
     });
 }
 
 #[test]
 fn jetstream_dedup_outlives_the_duplicate_window() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let nats = Nats::start(dir.path());
+    let nats = lucarne_testing::NatsCluster::start(1);
     let window = std::time::Duration::from_secs(1);
     let open = || {
         lucarne_server::jetstream::JetStreamLog::open_with_window(
-            &nats.url,
+            &nats.urls(),
             "lucarne_window",
             1,
             Some(window),
