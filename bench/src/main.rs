@@ -10,6 +10,7 @@
 //! (see `fanout.rs`).
 
 mod bare;
+mod cluster;
 mod fanout;
 mod nats;
 
@@ -69,6 +70,12 @@ enum Bench {
         #[arg(long)]
         skeleton: bool,
     },
+    /// Scale-out: command on node A → delta at node B's clients next to one node, and ingest
+    /// into a cluster node next to one node, in the same run.
+    Cluster {
+        #[command(flatten)]
+        args: cluster::Args,
+    },
     /// A server for `fanout`, in its own process (started by `fanout`).
     #[command(hide = true)]
     FanoutServer {
@@ -76,6 +83,9 @@ enum Bench {
         /// The store's folder (lucarne).
         #[arg(long)]
         data: Option<std::path::PathBuf>,
+        /// A cluster node on these NATS servers.
+        #[arg(long)]
+        nats: Option<String>,
     },
 }
 
@@ -93,7 +103,8 @@ async fn main() -> Result<()> {
             }
             fanout::run(args).await
         }
-        Bench::FanoutServer { kind, data } => fanout::serve_child(kind, data).await,
+        Bench::Cluster { args } => cluster::run(args).await,
+        Bench::FanoutServer { kind, data, nats } => fanout::serve_child(kind, data, nats).await,
     }
 }
 
@@ -125,9 +136,34 @@ fn commands(validated: bool) -> lucarne_server::Commands {
 }
 
 async fn start_server(dir: &std::path::Path, validated: bool) -> Result<(SocketAddr, Arc<Engine>)> {
+    start_node(dir, validated, None).await
+}
+
+/// A server with the demo's views, alone or (`nats`: its URLs) a node of a cluster.
+pub(crate) async fn start_node(
+    dir: &std::path::Path,
+    validated: bool,
+    nats: Option<&str>,
+) -> Result<(SocketAddr, Arc<Engine>)> {
     let mut store = Store::open(dir)?;
+    if nats.is_some() {
+        store.set_numbering(lucarne_server::store::Numbering::Log);
+    }
     store.install_views(sql::parse_views(demo::VIEWS_SQL)?, |_, _, _| {})?;
-    let engine = Engine::start(store, commands(validated));
+    let engine = match nats {
+        None => Engine::start(store, commands(validated)),
+        Some(urls) => {
+            let config = lucarne_server::engine::ClusterConfig {
+                urls: urls.to_owned(),
+                stream: format!("INGEST{}", u8::from(validated)),
+                replicas: None,
+                node_id: "bench".into(),
+                duplicate_window: None,
+            };
+            let policy = lucarne_server::engine::ViewPolicy::default();
+            Engine::cluster(store, commands(validated), policy, config).await?
+        }
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let served = engine.clone();
@@ -301,6 +337,17 @@ async fn skeleton(commands: usize, ingest: usize, clients: usize, window: usize)
 async fn ingest_rate(validated: bool, ingest: usize, clients: usize, window: usize) -> Result<f64> {
     let dir = tempfile::tempdir()?;
     let (addr, engine) = start_server(dir.path(), validated).await?;
+    ingest_into(addr, &engine, ingest, clients, window).await
+}
+
+/// Events a second into a running server, from every command sent to every one acked.
+pub(crate) async fn ingest_into(
+    addr: SocketAddr,
+    engine: &Engine,
+    ingest: usize,
+    clients: usize,
+    window: usize,
+) -> Result<f64> {
     let url = format!("ws://{addr}/ws");
     let per_client = ingest / clients.max(1);
     let started = Instant::now();

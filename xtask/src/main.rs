@@ -11,6 +11,8 @@
 //!   nats-server; memory per idle connection.
 //! - `fuzz [TARGET] [--seconds N]`: cargo-fuzz on the protocol decoder, the SQL view parser and
 //!   the command payload path (also a few seconds of each in `test`).
+//! - `bench cluster`: command on one cluster node → delta at another's clients, and ingest into a
+//!   cluster node, next to a single node.
 //! - `bench pdf`: PDF export of 1 000 orders against headless Chromium's print-to-pdf.
 //! - `cluster`: a local cluster to try scale-out: 3 `nats-server` with JetStream and 3 Lucarne
 //!   nodes on loopback, the demo's data, its URLs printed.
@@ -458,6 +460,16 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
             cmd.args(["run", "--release", "--package", "lucarne-bench", "--", "fanout"]).args(args);
             run(cmd)
         }
+        "cluster" => {
+            // Command on node A → delta at node B's clients, and ingest into a cluster node, next
+            // to one node; a 3-server NATS cluster of nats-server 2.15 (every write synced).
+            let mut cmd = cargo();
+            cmd.args(["run", "--release", "--package", "lucarne-bench", "--", "cluster"]).args(args);
+            if let Some(nats) = nats_server() {
+                cmd.env("LUCARNE_NATS_SERVER", nats);
+            }
+            run(cmd)
+        }
         "live-table" => {
             // The desk with 100 000 rows under 5 000 deltas/s: frame time (apply, view + layout,
             // draw recording, tiny-skia rasterization). Arguments: [ROWS RATE SECONDS].
@@ -472,7 +484,9 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
             cmd.args(["bench", "--package", "lucarne-app", "--bench", "export", "--"]).args(args);
             run(cmd)
         }
-        other => bail!("no benchmark named {other:?} (known: skeleton, views, fanout, live-table, pdf)"),
+        other => {
+            bail!("no benchmark named {other:?} (known: skeleton, views, fanout, cluster, live-table, pdf)")
+        }
     }
 }
 

@@ -151,7 +151,7 @@ impl Tracker {
     fn arrived(&mut self, run: &Run, seq: u64, now: Instant) -> u64 {
         let key = (seq % run.keys) as usize;
         let Some(last) = self.last_by_key.get_mut(key) else { return 0 };
-        let oldest = if run.kind == Kind::Lucarne { *last } else { seq.saturating_sub(1) };
+        let oldest = if run.kind.speaks_lucarne() { *last } else { seq.saturating_sub(1) };
         let mut n = 0;
         let mut at = seq;
         while at > oldest && at > 0 {
@@ -244,7 +244,7 @@ impl Subscriber {
         let mut tracker = Tracker::new(run);
         let mut parser = nats::Parser::default();
         match run.kind {
-            Kind::Lucarne => {
+            Kind::Lucarne | Kind::Cluster => {
                 ws.send(text(format!(r#"{{"type":"hello","versions":[1],"client_id":"fan-{i}"}}"#))).await?;
                 ws.send(text(r#"{"type":"subscribe","sub":1,"view":"orders"}"#.to_owned())).await?;
                 loop {
@@ -290,7 +290,7 @@ impl Subscriber {
     pub(super) async fn on_message(&mut self, run: &Run, msg: Message, now: Instant) -> bool {
         let Some(bytes) = payload(&msg) else { return true };
         match run.kind {
-            Kind::Lucarne | Kind::Bare => {
+            Kind::Lucarne | Kind::Cluster | Kind::Bare => {
                 if let Some(nonce) = self.tracker.on_frame(run, bytes, now) {
                     let pong = format!(r#"{{"type":"pong","nonce":{nonce}}}"#);
                     return self.ws.send(text(pong)).await.is_ok();
@@ -386,7 +386,7 @@ impl Publisher {
     pub(super) async fn connect(run: &Arc<Run>, target: &Target, keys: usize) -> Result<Publisher> {
         let mut ws = dial(target.addr, &target.pub_url).await?;
         match run.kind {
-            Kind::Lucarne => {
+            Kind::Lucarne | Kind::Cluster => {
                 let hello = format!(r#"{{"type":"hello","versions":[1],"client_id":"{PUBLISHER}"}}"#);
                 ws.send(text(hello)).await?;
                 let msg = ws.next().await.context("closed before welcome")??;
@@ -424,7 +424,7 @@ impl Publisher {
                 let now = Instant::now();
                 let Some(bytes) = payload(&msg) else { continue };
                 match kind {
-                    Kind::Lucarne => {
+                    Kind::Lucarne | Kind::Cluster => {
                         let Ok(frame) = serde_json::from_slice::<Frame<'_>>(bytes) else { continue };
                         match frame.kind {
                             "ack" => {
@@ -479,7 +479,7 @@ impl Publisher {
         let key = seq % self.keys.max(1);
         let total = (seq % 500) as f64 + 0.5;
         let msg = match self.kind {
-            Kind::Lucarne => text(format!(
+            Kind::Lucarne | Kind::Cluster => text(format!(
                 r#"{{"type":"command","id":{seq},"client_id":"{PUBLISHER}","seq":{seq},"name":"place_order","payload":{{"order_id":"o-{key}","customer":"c{seq}","total":{total},"region":"eu"}}}}"#
             )),
             Kind::Bare => text(delta_frame(seq, key, total)),
@@ -537,6 +537,8 @@ pub(super) struct Outcome {
     pub(super) server_cpu_s: Option<f64>,
     /// CPU seconds this process (clients and publisher) spent meanwhile.
     pub(super) clients_cpu_s: Option<f64>,
+    /// CPU seconds the publisher's node of a cluster spent meanwhile.
+    pub(super) publisher_node_cpu_s: Option<f64>,
     pub(super) publisher: PublisherReport,
 }
 

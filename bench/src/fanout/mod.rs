@@ -99,6 +99,12 @@ pub struct Point {
     rate: f64,
 }
 
+impl std::fmt::Display for Point {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}/s", self.clients, self.rate)
+    }
+}
+
 impl FromStr for Point {
     type Err = String;
     fn from_str(s: &str) -> Result<Point, String> {
@@ -121,6 +127,9 @@ pub enum Kind {
     Bare,
     /// Debian's `nats-server` over WebSocket.
     Nats,
+    /// Two Lucarne nodes on a JetStream stream of a 3-server NATS cluster (3 replicas, every
+    /// write synced where the server can): the publisher on one node, the clients on the other.
+    Cluster,
 }
 
 impl Kind {
@@ -129,7 +138,13 @@ impl Kind {
             Kind::Lucarne => "lucarne",
             Kind::Bare => "bare broadcast",
             Kind::Nats => "nats-server",
+            Kind::Cluster => "lucarne cluster, node A → node B",
         }
+    }
+
+    /// Whether its clients speak Lucarne's protocol.
+    pub(super) fn speaks_lucarne(self) -> bool {
+        matches!(self, Kind::Lucarne | Kind::Cluster)
     }
 }
 
@@ -179,6 +194,7 @@ async fn measure(kind: Kind, clients: usize, mode: Mode, args: &Args) -> Result<
     let mut publisher = Publisher::connect(&run, &target, args.keys).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let cpu_before = server.cpu_ticks();
+    let publisher_node_before = server.publisher_cpu_ticks();
     let own_before = cpu_ticks(std::process::id());
     let started = Instant::now();
     let mut published = 0usize;
@@ -216,6 +232,7 @@ async fn measure(kind: Kind, clients: usize, mode: Mode, args: &Args) -> Result<
         }
     }
     let cpu_after = server.cpu_ticks();
+    let publisher_node_after = server.publisher_cpu_ticks();
     let own_after = cpu_ticks(std::process::id());
     let publisher = publisher.finish().await;
     // Stopping the server ends every client's connection.
@@ -265,6 +282,9 @@ async fn measure(kind: Kind, clients: usize, mode: Mode, args: &Args) -> Result<
         rss_idle_kib,
         server_cpu_s: cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b) as f64 / clock_ticks()),
         clients_cpu_s: own_before.zip(own_after).map(|(b, a)| a.saturating_sub(b) as f64 / clock_ticks()),
+        publisher_node_cpu_s: publisher_node_before
+            .zip(publisher_node_after)
+            .map(|(b, a)| a.saturating_sub(b) as f64 / clock_ticks()),
         publisher,
     })
 }

@@ -4,13 +4,16 @@ use super::*;
 
 /// The hidden `fanout-server` subcommand: serves Lucarne or the bare broadcast on a free
 /// loopback port, prints `ready SUB_URL PUB_URL`, and stops when its standard input closes.
-pub async fn serve_child(kind: Kind, data: Option<PathBuf>) -> Result<()> {
+pub async fn serve_child(kind: Kind, data: Option<PathBuf>, nats: Option<String>) -> Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     match kind {
-        Kind::Lucarne => {
+        Kind::Lucarne | Kind::Cluster => {
             let data = data.context("--data is required for lucarne")?;
             let mut store = lucarne_server::Store::open(&data)?;
+            if nats.is_some() {
+                store.set_numbering(lucarne_server::store::Numbering::Log);
+            }
             // The demo's `orders` view alone: one view folded per command.
             let views = lucarne_server::sql::parse_views(lucarne_server::demo::VIEWS_SQL)?
                 .into_iter()
@@ -20,7 +23,20 @@ pub async fn serve_child(kind: Kind, data: Option<PathBuf>) -> Result<()> {
             // `place_order` routed with no check: the publisher places the same orders again and
             // again (the demo's lifecycle would refuse that); fan-out is what is measured.
             let commands = lucarne_server::Commands::new().route("place_order", lucarne_server::demo::STREAM);
-            let engine = lucarne_server::Engine::start(store, commands);
+            let engine = match nats {
+                None => lucarne_server::Engine::start(store, commands),
+                Some(urls) => {
+                    let config = lucarne_server::engine::ClusterConfig {
+                        urls,
+                        stream: "BENCH".into(),
+                        replicas: None,
+                        node_id: addr.to_string(),
+                        duplicate_window: None,
+                    };
+                    let policy = lucarne_server::engine::ViewPolicy::default();
+                    lucarne_server::Engine::cluster(store, commands, policy, config).await?
+                }
+            };
             let mut config = lucarne_server::GatewayConfig::default();
             // One publisher sends every change: lift its per-connection message rate limit.
             config.limits.messages_per_second = 1e9;
@@ -46,9 +62,12 @@ pub async fn serve_child(kind: Kind, data: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// A server in a child process.
+/// A server in a child process (for a cluster: the node the clients subscribe to, with the
+/// publisher's node and the NATS servers beside it).
 pub(super) struct Server {
     pub(super) child: Child,
+    /// A cluster's other node and its NATS servers.
+    pub(super) cluster: Option<(Box<Server>, lucarne_testing::NatsCluster)>,
     /// Closing it stops a `fanout-server`.
     pub(super) _stdin: Option<ChildStdin>,
     pub(super) addr: SocketAddr,
@@ -59,17 +78,36 @@ pub(super) struct Server {
 
 impl Server {
     pub(super) async fn start(kind: Kind) -> Result<Server> {
+        if kind == Kind::Cluster {
+            let nats = lucarne_testing::NatsCluster::start(3);
+            // The publisher's node creates the stream (3 replicas) before the clients' joins.
+            let publisher = Box::pin(Self::child(Kind::Cluster, Some(nats.urls()))).await?;
+            let mut node = Box::pin(Self::child(Kind::Cluster, Some(nats.urls()))).await?;
+            node.pub_url = publisher.pub_url.clone();
+            node.cluster = Some((Box::new(publisher), nats));
+            return Ok(node);
+        }
+        Self::child(kind, None).await
+    }
+
+    async fn child(kind: Kind, nats: Option<String>) -> Result<Server> {
         let dir = tempfile::tempdir()?;
         match kind {
-            Kind::Lucarne | Kind::Bare => {
-                let mut child = Command::new(std::env::current_exe()?)
+            Kind::Lucarne | Kind::Bare | Kind::Cluster => {
+                let mut command = Command::new(std::env::current_exe()?);
+                command
                     .arg("fanout-server")
                     .arg(match kind {
                         Kind::Lucarne => "lucarne",
+                        Kind::Cluster => "cluster",
                         _ => "bare",
                     })
                     .arg("--data")
-                    .arg(dir.path())
+                    .arg(dir.path());
+                if let Some(urls) = &nats {
+                    command.arg("--nats").arg(urls);
+                }
+                let mut child = command
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::inherit())
@@ -94,6 +132,7 @@ impl Server {
                 let addr = url_addr(sub_url)?;
                 Ok(Server {
                     child,
+                    cluster: None,
                     _stdin: stdin,
                     addr,
                     sub_url: sub_url.to_owned(),
@@ -116,8 +155,15 @@ impl Server {
                     .context("cannot start nats-server (Debian: apt-get install nats-server)")?;
                 let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ws_port));
                 let url = format!("ws://{addr}/");
-                let mut server =
-                    Server { child, _stdin: None, addr, sub_url: url.clone(), pub_url: url, _dir: dir };
+                let mut server = Server {
+                    child,
+                    cluster: None,
+                    _stdin: None,
+                    addr,
+                    sub_url: url.clone(),
+                    pub_url: url,
+                    _dir: dir,
+                };
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while TcpStream::connect(addr).await.is_err() {
                     if Instant::now() > deadline || server.child.try_wait()?.is_some() {
@@ -141,9 +187,17 @@ impl Server {
         cpu_ticks(self.child.id())
     }
 
+    /// CPU of the publisher's node of a cluster, in clock ticks.
+    pub(super) fn publisher_cpu_ticks(&self) -> Option<u64> {
+        self.cluster.as_ref().and_then(|(node, _)| node.cpu_ticks())
+    }
+
     pub(super) fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some((node, _)) = &mut self.cluster {
+            node.stop();
+        }
     }
 }
 
