@@ -25,9 +25,8 @@ pub struct Args {
     /// Commands sent for each ingest figure.
     #[arg(long, default_value_t = 20_000)]
     pub ingest: usize,
-    /// Commands sent for the ingest figure of commands checked against a row (decided one at a
-    /// time on a cluster: fewer).
-    #[arg(long, default_value_t = 2_000)]
+    /// Commands sent for the ingest figure of commands checked against a row.
+    #[arg(long, default_value_t = 20_000)]
     pub checked: usize,
     /// Concurrent ingest clients.
     #[arg(long, default_value_t = 8)]
@@ -81,9 +80,10 @@ pub async fn run(args: Args) -> Result<()> {
     }
     println!(
         "\nA cluster node acks a command once JetStream stored it on a quorum of its 3 replicas and the \
-         node folded it; one node acks after its own fsync'd group commit. A checked command on a \
-         cluster is decided against the rows at the stream's last sequence and appended only if no \
-         message came meanwhile: one at a time per stream round trip."
+         node folded it; one node acks after its own fsync'd group commit. Checked commands on a \
+         cluster are decided in runs against the rows at the stream's last sequence and appended as \
+         a chain that lands whole or breaks where another node's message came between: one stream \
+         round trip per run."
     );
     Ok(())
 }

@@ -120,3 +120,82 @@ async fn a_message_that_is_not_a_lucarne_append_is_skipped_by_every_node() {
     assert_eq!(statuses(&a).await, statuses(&b).await);
     assert_eq!(a.view_infos().await.expect("views"), b.view_infos().await.expect("views"));
 }
+
+/// The demo's lifecycle, applied serially: the status an order has after `kind`, or `None` when
+/// the command must be refused.
+fn lifecycle(status: Option<&str>, kind: &str) -> Option<&'static str> {
+    match (kind, status) {
+        ("place_order", None) => Some("placed"),
+        ("pay_order", Some("placed")) => Some("paid"),
+        ("ship_order", Some("paid")) => Some("shipped"),
+        ("cancel_order", Some("placed" | "paid")) => Some("cancelled"),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_racing_on_two_nodes_get_a_serial_execution_in_log_order() {
+    let nats = lucarne_testing::NatsCluster::start(1);
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let a = node(dir_a.path(), &nats.urls(), "SERIAL", "a").await;
+    let b = node(dir_b.path(), &nats.urls(), "SERIAL", "b").await;
+    const KINDS: [&str; 4] = ["place_order", "pay_order", "ship_order", "cancel_order"];
+    // Eight clients, four on each node, each with 40 random lifecycle commands on twelve orders,
+    // all sent at once (so each node decides runs of them together).
+    let clients = (0..8u64).map(|c| {
+        let engine = if c % 2 == 0 { a.clone() } else { b.clone() };
+        async move {
+            let mut dice = c * 7919 + 17;
+            let sends = (1..=40u64).map(|seq| {
+                dice = dice.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let kind = KINDS[((dice >> 33) % 4) as usize];
+                let order = format!("o-{}", (dice >> 40) % 12);
+                let payload = if kind == "place_order" { place(&order) } else { json!({"order_id": order}) };
+                let engine = engine.clone();
+                async move { (kind, engine.execute(key(&format!("c{c}"), seq), kind, &payload).await) }
+            });
+            join_all(sends).await
+        }
+    });
+    let outcomes: Vec<_> = join_all(clients).await.into_iter().flatten().collect();
+    let accepted = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
+    for (kind, outcome) in &outcomes {
+        if let Err(r) = outcome {
+            assert!(
+                matches!(r.code, ErrorCode::Rejected | ErrorCode::NotFound),
+                "{kind} refused for a lifecycle reason, not {:?}: {}",
+                r.code,
+                r.message
+            );
+        }
+    }
+
+    // The log, replayed serially with the lifecycle's rules: every event was legal where it
+    // stands, and there is one per accepted command.
+    let head = a.head().await.expect("head");
+    let log = a.events(0, head as usize + 10).await.expect("the log");
+    assert_eq!(log.len(), accepted, "one event per accepted command: no refused command left one");
+    let mut serial: std::collections::BTreeMap<String, &str> = Default::default();
+    for event in &log {
+        let order = event.payload["order_id"].as_str().expect("order id").to_owned();
+        let next = lifecycle(serial.get(&order).copied(), &event.kind);
+        let next = next.unwrap_or_else(|| {
+            panic!("{} at {} is illegal after {:?}", event.kind, event.position, serial.get(&order))
+        });
+        serial.insert(order, next);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while b.head().await.expect("head") < head {
+        assert!(tokio::time::Instant::now() < deadline, "b folds everything");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let replayed: Vec<(String, Value)> =
+        serial.iter().map(|(order, status)| (json!(order).to_string(), json!(status))).collect();
+    assert_eq!(statuses(&a).await, replayed, "the view equals the serial execution in log order");
+    assert_eq!(statuses(&b).await, replayed);
+    println!(
+        "serial: {} commands from 8 clients on 2 nodes, {accepted} accepted, {} refused; the log replays legally",
+        outcomes.len(),
+        outcomes.len() - accepted
+    );
+}

@@ -9,11 +9,13 @@
 //! - **Publisher.** Takes the engine's queue in order. A command decided from its payload is
 //!   published at once on its own subject with `Nats-Expected-Last-Subject-Sequence: 0` (the
 //!   stream refuses a second message for that command for good: permanent dedup, see
-//!   [`crate::jetstream`]); many are in flight together. A command decided against view rows
-//!   (a [`crate::commands::Guard`]) waits until everything the node published before it is
-//!   folded, is decided against the node's rows at the stream sequence `s` they reflect, and is
-//!   published with `Nats-Expected-Last-Sequence: s` too: if any node appended meanwhile, the
-//!   stream refuses it, the node folds what came and decides again (optimistic, no lock).
+//!   [`crate::jetstream`]); many are in flight together. Commands decided against view rows (a
+//!   [`crate::commands::Guard`]) wait until everything the node published before them is folded;
+//!   those waiting form a run, decided in order against the node's rows at the stream sequence
+//!   `s` they reflect and published as a chain (the first only if the stream's last sequence is
+//!   still `s`, each next only if the stream's last message is the one before it): if another
+//!   node appended meanwhile, the stream refuses the rest of the chain, the node folds what came
+//!   and decides those again (optimistic, no lock).
 //! - **Follower.** An ordered consumer from the last sequence the store folded; each batch that
 //!   arrives is one store commit recording the sequence it reached, then its changes go to the
 //!   subscribers as on a single node.
@@ -33,7 +35,7 @@ use super::{Commands, Engine, Folded, MAX_BATCH, Reply, Shared, ViewPolicy, publ
 use crate::commands::{Guard, Rejection};
 use crate::jetstream::{JetStreamError, Stored, first_on_subject, nats, open_stream, server_addrs, subject};
 use crate::log::{Append, Appended};
-use crate::store::{Numbering, Store, StoreError};
+use crate::store::{Decision, Numbering, Store, StoreError};
 
 /// How long a command waits for the node to fold what JetStream acknowledged.
 const FOLD_PATIENCE: Duration = Duration::from_secs(30);
@@ -227,18 +229,26 @@ impl Node {
         self.stream.get_last_raw_message_by_subject(&subject(&self.name, key)).await.ok().map(|m| m.sequence)
     }
 
-    /// Publishes a command's message; `after`: only if the stream's last sequence is this.
+    /// Publishes a command's message on its own subject, under the condition `expect`.
     async fn send(
         &self,
         key: &CommandRef,
         events: Vec<crate::log::NewEvent>,
-        after: Option<u64>,
+        expect: &Expect,
     ) -> Result<jetstream::context::PublishAckFuture, Rejection> {
         let payload = serde_json::to_vec(&Stored::new(key, events))
             .map_err(|e| Rejection { code: ErrorCode::Internal, message: e.to_string() })?;
         let mut headers = first_on_subject();
-        if let Some(after) = after {
-            headers.insert("Nats-Expected-Last-Sequence", after.to_string().as_str());
+        match expect {
+            Expect::Nothing => {}
+            Expect::LastSequence { last, id } => {
+                headers.insert("Nats-Expected-Last-Sequence", last.to_string().as_str());
+                headers.insert("Nats-Msg-Id", id.as_str());
+            }
+            Expect::LastMessage { last, id } => {
+                headers.insert("Nats-Expected-Last-Msg-Id", last.as_str());
+                headers.insert("Nats-Msg-Id", id.as_str());
+            }
         }
         self.context
             .publish_with_headers(subject(&self.name, key), headers, payload.into())
@@ -264,37 +274,134 @@ impl Node {
         let _ = reply.send(answer);
     }
 
-    /// Decides a command against the rows at the stream's last sequence and appends it only if
-    /// no message came after; decides again when one did.
-    async fn guarded(&self, key: CommandRef, guard: Guard) -> Result<Appended, Rejection> {
-        let guard = Arc::new(guard);
+    /// Decides a run of guarded commands, in order, against the rows at the stream's last
+    /// sequence `s` (each against the rows as the accepted ones before it leave them), and
+    /// publishes the accepted ones as a chain: the first only if the stream's last message is
+    /// still `s`, each next one only if the stream's last message is the one before it in the
+    /// chain (random message ids). So the chain lands whole and contiguous, or breaks where
+    /// another node's message came between; from the break on, every command is folded and
+    /// decided again. Answers every command.
+    async fn guarded(&self, run: Vec<(CommandRef, Guard, Reply)>) {
+        let mut pending = run;
         for _ in 0..MAX_ATTEMPTS {
-            let (store, g) = (self.shared.store.clone(), guard.clone());
-            let (decided, at) = tokio::task::spawn_blocking(move || store.decide(&g))
-                .await
-                .map_err(|e| Rejection { code: ErrorCode::Internal, message: e.to_string() })?
-                .map_err(|e| Rejection { code: ErrorCode::Internal, message: e.to_string() })?;
-            let events = decided?;
-            let ack = self.send(&key, events, Some(at)).await?;
-            match ack.await {
-                Ok(ack) => return self.answer(key, ack.sequence, false).await,
-                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                    if let Some(sequence) = self.existing(&key).await {
-                        return self.answer(key, sequence, true).await;
-                    }
-                    // The stream moved on: fold what came, then decide again.
-                    self.folded(at + 1).await?;
+            if pending.is_empty() {
+                return;
+            }
+            let items: Vec<(CommandRef, Guard)> =
+                pending.iter().map(|(k, g, _)| (k.clone(), g.clone())).collect();
+            let store = self.shared.store.clone();
+            let decided = tokio::task::spawn_blocking(move || {
+                let refs: Vec<(&CommandRef, &Guard)> = items.iter().map(|(k, g)| (k, g)).collect();
+                store.decide_all(&refs)
+            })
+            .await;
+            let (decisions, at) = match decided {
+                Ok(Ok(decided)) => decided,
+                Ok(Err(e)) => return answer_all(pending, internal(e.to_string())),
+                Err(e) => return answer_all(pending, internal(e.to_string())),
+            };
+            // Publish the accepted ones as one chain, without waiting between them.
+            let mut sent = Vec::with_capacity(decisions.len());
+            let mut expect = Expect::LastSequence { last: at, id: message_id() };
+            let mut broken = false;
+            for ((key, _, _), decision) in pending.iter().zip(&decisions) {
+                let Decision::Accepted(events) = decision else {
+                    sent.push(None);
+                    continue;
+                };
+                if broken {
+                    sent.push(None);
+                    continue;
                 }
-                Err(e) => {
-                    return Err(unavailable(format!(
-                        "the cluster's log did not acknowledge the command: {e}"
-                    )));
+                match self.send(key, events.clone(), &expect).await {
+                    Ok(ack) => {
+                        sent.push(Some(ack));
+                        expect = Expect::LastMessage { last: expect.id().to_owned(), id: message_id() };
+                    }
+                    Err(_) => {
+                        broken = true;
+                        sent.push(None);
+                    }
                 }
             }
+            // A decision holds when every accepted command before it landed.
+            let mut intact = true;
+            let mut again = Vec::new();
+            let mut waits = Vec::new();
+            for ((key, guard, reply), (decision, ack)) in
+                pending.into_iter().zip(decisions.into_iter().zip(sent))
+            {
+                let landed = match ack {
+                    Some(ack) => ack.await.ok().map(|a| a.sequence),
+                    None => None,
+                };
+                match (decision, landed) {
+                    (Decision::Accepted(_), Some(sequence)) => waits.push((key, sequence, reply)),
+                    (Decision::Accepted(_), None) => {
+                        intact = false;
+                        again.push((key, guard, reply));
+                    }
+                    (_, _) if !intact => again.push((key, guard, reply)),
+                    (Decision::Rejected(rejection), _) => {
+                        let _ = reply.send(Err(rejection));
+                    }
+                    (Decision::Appended(appended), _) => {
+                        let _ = reply.send(Ok(appended));
+                    }
+                }
+            }
+            for (key, sequence, reply) in waits {
+                let _ = reply.send(self.answer(key, sequence, false).await);
+            }
+            if !again.is_empty() {
+                // Fold what came between (at least the message after `at`), then decide again.
+                if let Err(rejection) = self.folded(at + 1).await {
+                    return answer_all(again, rejection);
+                }
+            }
+            pending = again;
         }
-        Err(unavailable(format!(
-            "the log moved on under this command {MAX_ATTEMPTS} times while it was decided; send it again"
-        )))
+        answer_all(
+            pending,
+            unavailable(format!(
+                "the log moved on under this command {MAX_ATTEMPTS} times while it was decided; send it again"
+            )),
+        );
+    }
+}
+
+/// The condition a publish is made under.
+enum Expect {
+    /// None but the command's own subject being new.
+    Nothing,
+    /// The stream's last sequence is `last`; this message's id is `id`.
+    LastSequence { last: u64, id: String },
+    /// The stream's last message has the id `last`; this message's id is `id`.
+    LastMessage { last: String, id: String },
+}
+
+impl Expect {
+    /// The id of the message published under it.
+    fn id(&self) -> &str {
+        match self {
+            Expect::Nothing => "",
+            Expect::LastSequence { id, .. } | Expect::LastMessage { id, .. } => id,
+        }
+    }
+}
+
+/// A message id used once: the chain of a run of guarded commands refers to it.
+fn message_id() -> String {
+    format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>())
+}
+
+fn internal(message: String) -> Rejection {
+    Rejection { code: ErrorCode::Internal, message }
+}
+
+fn answer_all(commands: Vec<(CommandRef, Guard, Reply)>, rejection: Rejection) {
+    for (_, _, reply) in commands {
+        let _ = reply.send(Err(rejection.clone()));
     }
 }
 
@@ -302,24 +409,43 @@ impl Node {
 /// once, many in flight; a command decided against rows waits for those before it.
 async fn publish_loop(node: Arc<Node>, mut queue: mpsc::Receiver<(Append, Reply)>) {
     let mut in_flight: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-    while let Some((append, reply)) = queue.recv().await {
+    let mut carried: Option<(Append, Reply)> = None;
+    loop {
+        let next = match carried.take() {
+            Some(next) => next,
+            None => match queue.recv().await {
+                Some(next) => next,
+                None => break,
+            },
+        };
         in_flight.retain(|task| !task.is_finished());
-        let Append { key, events, guard } = append;
-        match guard {
-            Some(guard) => {
-                // It must see every command this node took before it.
-                for task in in_flight.drain(..) {
-                    let _ = task.await;
-                }
-                let _ = reply.send(node.guarded(key, guard).await);
-            }
-            None => match node.send(&key, events, None).await {
+        let (Append { key, events, guard }, reply) = next;
+        let Some(guard) = guard else {
+            match node.send(&key, events, &Expect::Nothing).await {
                 Ok(ack) => in_flight.push(tokio::spawn(node.clone().finish(key, ack, reply))),
                 Err(rejection) => {
                     let _ = reply.send(Err(rejection));
                 }
-            },
+            }
+            continue;
+        };
+        // Every guarded command waiting, in order, as one run.
+        let mut run = vec![(key, guard, reply)];
+        while run.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok((Append { key, guard: Some(guard), .. }, reply)) => run.push((key, guard, reply)),
+                Ok(other) => {
+                    carried = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
         }
+        // They must see every command this node took before them.
+        for task in in_flight.drain(..) {
+            let _ = task.await;
+        }
+        node.guarded(run).await;
     }
     tracing::debug!("publisher stopped");
 }

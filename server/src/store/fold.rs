@@ -77,7 +77,7 @@ pub(super) fn fold_into(
     view: &ViewDef,
     slot: &str,
     event: &Event,
-    rows: &redb::Table<'_, (&str, &[u8]), &[u8]>,
+    rows: &impl ReadableTable<(&'static str, &'static [u8]), &'static [u8]>,
     cache: &mut Cache,
 ) -> Result<(), StoreError> {
     let key = store_key(view, &view.key_values(event));

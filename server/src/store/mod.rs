@@ -219,6 +219,17 @@ pub struct Committed {
     pub sequence: u64,
 }
 
+/// How [`Store::decide_all`] decided a command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Its events, to append (in this order after the ones accepted before it).
+    Accepted(Vec<crate::log::NewEvent>),
+    /// Refused by its guard.
+    Rejected(Rejection),
+    /// In the log already: what its first append did.
+    Appended(Appended),
+}
+
 /// Progress of building one slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuildProgress {
@@ -988,14 +999,16 @@ impl Store {
         }))
     }
 
-    /// Decides a guarded command against the live views' rows as committed now; with the
-    /// cluster stream's sequence they reflect ([`Store::applied`]).
-    pub fn decide(
+    /// Decides guarded commands in order against the live views' rows as committed now, each
+    /// against the rows as the ones accepted before it would leave them (nothing is written);
+    /// with the cluster stream's sequence the committed rows reflect ([`Store::applied`]). A
+    /// command already in the log is answered from it.
+    pub fn decide_all(
         &self,
-        guard: &crate::commands::Guard,
-    ) -> Result<(Result<Vec<crate::log::NewEvent>, Rejection>, u64), StoreError> {
+        commands: &[(&CommandRef, &crate::commands::Guard)],
+    ) -> Result<(Vec<Decision>, u64), StoreError> {
         let txn = self.db()?.begin_read()?;
-        let folds: Vec<Fold> = read_slots(&txn.open_table(SLOTS)?)?
+        let mut folds: Vec<Fold> = read_slots(&txn.open_table(SLOTS)?)?
             .into_iter()
             .filter(|(_, meta)| meta.building.is_none())
             .filter_map(|(slot, meta)| {
@@ -1012,9 +1025,40 @@ impl Store {
             })
             .collect();
         let rows = txn.open_table(ROWS)?;
-        let decided = guard.decide(&BatchState { folds: &folds, rows: &rows });
+        let dedup = txn.open_table(DEDUP)?;
+        let mut position = txn.open_table(LOG)?.last()?.map_or(0, |(k, _)| k.value());
+        let now = now_ms();
+        let mut out = Vec::with_capacity(commands.len());
+        for (key, guard) in commands {
+            if let Some(seen) = dedup.get((key.client_id.as_str(), key.seq))? {
+                let (position, events) = seen.value();
+                out.push(Decision::Appended(Appended { position, events, duplicate: true }));
+                continue;
+            }
+            match guard.decide(&BatchState { folds: &folds, rows: &rows }) {
+                Err(rejection) => out.push(Decision::Rejected(rejection)),
+                Ok(events) => {
+                    for e in &events {
+                        position += 1;
+                        let event = Event {
+                            position,
+                            stream: e.stream.clone(),
+                            kind: e.kind.clone(),
+                            payload: e.payload.clone(),
+                            ts: now,
+                            origin: Some((*key).clone()),
+                        };
+                        let lifted = self.upcasters.apply(&event);
+                        for fold in folds.iter_mut().filter(|f| f.view.matches(&lifted)) {
+                            fold_into(&fold.view, &fold.slot, &lifted, &rows, &mut fold.cache)?;
+                        }
+                    }
+                    out.push(Decision::Accepted(events));
+                }
+            }
+        }
         let raw = txn.open_table(REPLICA)?.get("applied")?.map(|v| v.value().to_vec()).unwrap_or_default();
-        Ok((decided, raw.try_into().map_or(0, u64::from_be_bytes)))
+        Ok((out, raw.try_into().map_or(0, u64::from_be_bytes)))
     }
 
     /// The commands defined (route spec) or dropped (`None`) at runtime, by name.
