@@ -255,7 +255,12 @@ pub struct Store {
     upcasters: Upcasters,
     changelog_retention: u64,
     numbering: Numbering,
+    /// When a cluster node's copy of the stream was last synced to disk.
+    last_synced: std::sync::Mutex<std::time::Instant>,
 }
+
+/// How often a cluster node syncs its copy of the stream to disk.
+pub const REPLICA_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -358,6 +363,7 @@ impl Store {
             upcasters: Upcasters::new(),
             changelog_retention: 10_000,
             numbering: Numbering::Commits,
+            last_synced: std::sync::Mutex::new(std::time::Instant::now()),
         })
     }
 
@@ -678,7 +684,7 @@ impl Store {
         through: Option<u64>,
     ) -> Result<Committed, StoreError> {
         let mut txn = self.db()?.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
+        txn.set_durability(self.durability(through.is_some()))?;
         // Every live view, with the rows this batch touches: each event is folded as it is
         // appended, so a guard reads the rows as they stand at its own position.
         let mut folds: Vec<Fold> = read_slots(&txn.open_table(SLOTS)?)?
@@ -844,6 +850,23 @@ impl Store {
             }
         }
         Ok(Some(Arc::new(change)))
+    }
+
+    /// How a commit is made durable. A node's own log: every commit synced before it is acked.
+    /// A cluster node's copy of the stream: the stream is what must survive, so the copy is
+    /// synced at most once every [`REPLICA_SYNC_EVERY`]; after a crash the node folds again from
+    /// the last synced commit, which recorded the stream sequence it had reached.
+    fn durability(&self, replica: bool) -> Durability {
+        if !replica {
+            return Durability::Immediate;
+        }
+        let Ok(mut last) = self.last_synced.lock() else { return Durability::Immediate };
+        if last.elapsed() >= REPLICA_SYNC_EVERY {
+            *last = std::time::Instant::now();
+            Durability::Immediate
+        } else {
+            Durability::None
+        }
     }
 
     /// The payload fields seen in a stream's events; `None` when it has none yet.
