@@ -32,6 +32,10 @@ use crate::sql::{Shape, ViewDef, parse_view};
 use crate::upcast::Upcasters;
 
 mod fold;
+mod replica;
+
+use replica::sql_epoch;
+pub use replica::{Decision, REPLICA_SYNC_EVERY};
 
 use crate::view::GroupState;
 use fold::{BatchState, Cache, Fold, flush, fold_into};
@@ -219,17 +223,6 @@ pub struct Committed {
     pub sequence: u64,
 }
 
-/// How [`Store::decide_all`] decided a command.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// Its events, to append (in this order after the ones accepted before it).
-    Accepted(Vec<crate::log::NewEvent>),
-    /// Refused by its guard.
-    Rejected(Rejection),
-    /// In the log already: what its first append did.
-    Appended(Appended),
-}
-
 /// Progress of building one slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuildProgress {
@@ -259,9 +252,6 @@ pub struct Store {
     last_synced: std::sync::Mutex<std::time::Instant>,
 }
 
-/// How often a cluster node syncs its copy of the stream to disk.
-pub const REPLICA_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").finish_non_exhaustive()
@@ -275,17 +265,6 @@ fn now_ms() -> u64 {
 /// A fresh epoch: random, non-zero, exact in a JavaScript number.
 fn new_epoch() -> u64 {
     rand::random_range(1..(1u64 << 53))
-}
-
-/// The epoch of a view from the server's file on a cluster node: its SQL's 64-bit FNV-1a hash,
-/// folded into 53 bits (exact in a JavaScript number) and made non-zero.
-fn sql_epoch(sql: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in sql.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    ((hash >> 11) ^ (hash & 0x7ff)).max(1)
 }
 
 /// The key a row is stored under: order-preserving for feeds (big-endian position), the key's
@@ -670,14 +649,6 @@ impl Store {
         self.commit_with(batch.iter().map(|a| (a, None)), None)
     }
 
-    /// Folds messages of a cluster's stream, in stream order, each with the time the stream
-    /// took it, like [`Store::commit`]; `through` (the stream sequence of the last message read,
-    /// including any that carried nothing to fold) is recorded in the same commit
-    /// ([`Store::applied`]).
-    pub fn replicate(&self, messages: &[(Append, u64)], through: u64) -> Result<Committed, StoreError> {
-        self.commit_with(messages.iter().map(|(a, ts)| (a, Some(*ts))), Some(through))
-    }
-
     fn commit_with<'a>(
         &self,
         batch: impl ExactSizeIterator<Item = (&'a Append, Option<u64>)>,
@@ -852,23 +823,6 @@ impl Store {
         Ok(Some(Arc::new(change)))
     }
 
-    /// How a commit is made durable. A node's own log: every commit synced before it is acked.
-    /// A cluster node's copy of the stream: the stream is what must survive, so the copy is
-    /// synced at most once every [`REPLICA_SYNC_EVERY`]; after a crash the node folds again from
-    /// the last synced commit, which recorded the stream sequence it had reached.
-    fn durability(&self, replica: bool) -> Durability {
-        if !replica {
-            return Durability::Immediate;
-        }
-        let Ok(mut last) = self.last_synced.lock() else { return Durability::Immediate };
-        if last.elapsed() >= REPLICA_SYNC_EVERY {
-            *last = std::time::Instant::now();
-            Durability::Immediate
-        } else {
-            Durability::None
-        }
-    }
-
     /// The payload fields seen in a stream's events; `None` when it has none yet.
     pub fn stream_fields(&self, stream: &str) -> Option<BTreeSet<String>> {
         self.fields.read().ok()?.get(stream).cloned()
@@ -969,119 +923,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// The last sequence of the cluster's stream folded into this store (0 for none).
-    pub fn applied(&self) -> Result<u64, StoreError> {
-        let txn = self.db()?.begin_read()?;
-        let table = txn.open_table(REPLICA)?;
-        let raw = table.get("applied")?.map(|v| v.value().to_vec()).unwrap_or_default();
-        Ok(raw.try_into().map_or(0, u64::from_be_bytes))
-    }
-
-    /// Binds this store to a cluster stream (`name`: its name and creation time), or checks that
-    /// it was bound to the same one. A store with events of its own, or bound to another stream
-    /// (one deleted and created again included), is refused: its positions would not be the
-    /// stream's.
-    pub fn bind_stream(&self, name: &str) -> Result<(), StoreError> {
-        let txn = self.db()?.begin_write()?;
-        {
-            let mut table = txn.open_table(REPLICA)?;
-            let bound = table.get("stream")?.map(|v| String::from_utf8_lossy(v.value()).into_owned());
-            match bound {
-                Some(bound) if bound == name => {}
-                Some(bound) => {
-                    return Err(StoreError::OtherLog(format!(
-                        "this data directory folds the stream {bound}, not {name}: give the node a new \
-                         directory (it rebuilds from the stream)"
-                    )));
-                }
-                None => {
-                    if txn.open_table(LOG)?.last()?.is_some() {
-                        return Err(StoreError::OtherLog(
-                            "this data directory holds a single node's own log; a cluster node needs a \
-                             new directory (it rebuilds from the stream)"
-                                .into(),
-                        ));
-                    }
-                    table.insert("stream", name.as_bytes())?;
-                }
-            }
-        }
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// What the first append of a key did (from the dedup index), if it was appended.
-    pub fn appended(&self, key: &CommandRef) -> Result<Option<Appended>, StoreError> {
-        let txn = self.db()?.begin_read()?;
-        let dedup = txn.open_table(DEDUP)?;
-        Ok(dedup.get((key.client_id.as_str(), key.seq))?.map(|v| {
-            let (position, events) = v.value();
-            Appended { position, events, duplicate: false }
-        }))
-    }
-
-    /// Decides guarded commands in order against the live views' rows as committed now, each
-    /// against the rows as the ones accepted before it would leave them (nothing is written);
-    /// with the cluster stream's sequence the committed rows reflect ([`Store::applied`]). A
-    /// command already in the log is answered from it.
-    pub fn decide_all(
-        &self,
-        commands: &[(&CommandRef, &crate::commands::Guard)],
-    ) -> Result<(Vec<Decision>, u64), StoreError> {
-        let txn = self.db()?.begin_read()?;
-        let mut folds: Vec<Fold> = read_slots(&txn.open_table(SLOTS)?)?
-            .into_iter()
-            .filter(|(_, meta)| meta.building.is_none())
-            .filter_map(|(slot, meta)| {
-                let view = self.def(&slot)?;
-                Some(Fold {
-                    view,
-                    slot,
-                    meta,
-                    cache: Cache::new(),
-                    acked: BTreeSet::new(),
-                    last: 0,
-                    touched: false,
-                })
-            })
-            .collect();
-        let rows = txn.open_table(ROWS)?;
-        let dedup = txn.open_table(DEDUP)?;
-        let mut position = txn.open_table(LOG)?.last()?.map_or(0, |(k, _)| k.value());
-        let now = now_ms();
-        let mut out = Vec::with_capacity(commands.len());
-        for (key, guard) in commands {
-            if let Some(seen) = dedup.get((key.client_id.as_str(), key.seq))? {
-                let (position, events) = seen.value();
-                out.push(Decision::Appended(Appended { position, events, duplicate: true }));
-                continue;
-            }
-            match guard.decide(&BatchState { folds: &folds, rows: &rows }) {
-                Err(rejection) => out.push(Decision::Rejected(rejection)),
-                Ok(events) => {
-                    for e in &events {
-                        position += 1;
-                        let event = Event {
-                            position,
-                            stream: e.stream.clone(),
-                            kind: e.kind.clone(),
-                            payload: e.payload.clone(),
-                            ts: now,
-                            origin: Some((*key).clone()),
-                        };
-                        let lifted = self.upcasters.apply(&event);
-                        for fold in folds.iter_mut().filter(|f| f.view.matches(&lifted)) {
-                            fold_into(&fold.view, &fold.slot, &lifted, &rows, &mut fold.cache)?;
-                        }
-                    }
-                    out.push(Decision::Accepted(events));
-                }
-            }
-        }
-        let raw = txn.open_table(REPLICA)?.get("applied")?.map(|v| v.value().to_vec()).unwrap_or_default();
-        Ok((out, raw.try_into().map_or(0, u64::from_be_bytes)))
     }
 
     /// The commands defined (route spec) or dropped (`None`) at runtime, by name.
