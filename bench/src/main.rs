@@ -473,7 +473,7 @@ fn views(events: usize, backfill: usize, queries: usize) -> Result<()> {
     let committed = store.commit(&[define])?;
     let started = Instant::now();
     for change in committed.views {
-        if let lucarne_server::store::ViewChange::Building { name, epoch } = change {
+        if let lucarne_server::store::ViewChange::Building { name, epoch, .. } = change {
             let slot = Store::slot(&name, epoch);
             while !store.build_step(&slot)?.finished {}
         }

@@ -222,3 +222,41 @@ async fn a_migration_under_load_never_mixes_epochs() {
     assert_eq!(rows(&view), rows(&expected));
     assert_eq!(expected.len(), 60);
 }
+
+/// Two definitions of one name at once, over a log long enough that the first may still be
+/// building when the second lands (protocol §10.3): the newest definition is answered
+/// `view_defined` and is the one live; the other was either live first or is told it was
+/// superseded — never an `internal` error for the newest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_definition_that_supersedes_a_build_in_progress_is_answered_and_goes_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--allow-define"]);
+    let c = client(&server.url());
+    crate::support::place_many(&c, "o", 3000).await;
+    let mut superseded = 0;
+    for round in 0..3 {
+        let sqls = [0, 1].map(|n| {
+            format!(
+                "CREATE OR REPLACE VIEW racing AS SELECT order_id, SUM(total) AS total_{round}_{n} FROM orders GROUP BY order_id"
+            )
+        });
+        let (first, second) =
+            tokio::join!(c.define_view(&sqls[0], |_, _| {}), c.define_view(&sqls[1], |_, _| {}));
+        let views = within(c.list_views()).await.expect("list");
+        let live = views.iter().find(|v| v.name == "racing").expect("racing is live");
+        let answers = [first, second];
+        let newest = answers
+            .iter()
+            .position(|a| a.as_ref().is_ok_and(|info| info.at.epoch == live.at.epoch))
+            .unwrap_or_else(|| {
+                panic!("the live definition's request was answered view_defined: {answers:?}")
+            });
+        match &answers[1 - newest] {
+            Ok(info) => assert_ne!(info.at.epoch, live.at.epoch, "the other went live first"),
+            Err(ClientError::Server { message, .. }) if message.contains("superseded") => superseded += 1,
+            Err(e) => panic!("the superseded request is told so: {e:?}"),
+        }
+        assert_eq!(live.sql, sqls[newest].replace("CREATE OR REPLACE VIEW", "CREATE VIEW"), "round {round}");
+    }
+    println!("supersede: 3 rounds of two definitions at once, {superseded} superseded a build in progress");
+}

@@ -137,7 +137,8 @@ struct Shared {
     /// Moved on after every commit.
     folded: watch::Sender<Folded>,
     hub: Hub,
-    builds: Mutex<HashMap<String, watch::Sender<Build>>>,
+    /// The requesters of builds not started yet, by the key of their `define_view` append.
+    builds: Mutex<HashMap<CommandRef, watch::Sender<Build>>>,
     health: RwLock<Health>,
     /// The commands: those the server was started with, then those defined or dropped at
     /// runtime (kept in the store, applied in log order by the writer).
@@ -366,15 +367,22 @@ impl Engine {
             return Err(ViewError::TooLarge { events, limit: self.policy.max_backfill_events });
         }
         let (progress, follow) = watch::channel(Build::Progress { done: 0, total: events });
+        // This request follows the build its own append starts, not a later one of the name.
+        let key = meta_key();
         if let Ok(mut builds) = self.shared.builds.lock() {
-            builds.insert(def.name.clone(), progress);
+            builds.insert(key.clone(), progress);
         }
         let event = NewEvent {
             stream: VIEWS_STREAM.into(),
             kind: "define_view".into(),
             payload: json!({ "sql": def.sql }),
         };
-        self.meta(event).await?;
+        if let Err(e) = self.meta_as(key.clone(), event).await {
+            if let Ok(mut builds) = self.shared.builds.lock() {
+                builds.remove(&key);
+            }
+            return Err(e);
+        }
         Ok((def.name, follow))
     }
 
@@ -499,7 +507,10 @@ impl Engine {
     }
 
     async fn meta(&self, event: NewEvent) -> Result<(), ViewError> {
-        let key = CommandRef { client_id: VIEWS_STREAM.into(), seq: rand::random::<u64>() >> 11 };
+        self.meta_as(meta_key(), event).await
+    }
+
+    async fn meta_as(&self, key: CommandRef, event: NewEvent) -> Result<(), ViewError> {
         let outcome =
             self.enqueue(Append::new(key, vec![event])).await.map_err(|r| ViewError::Internal(r.message))?;
         outcome.await.map(|_| ()).map_err(|r| ViewError::Internal(r.message))
@@ -564,6 +575,11 @@ impl Engine {
         let store = self.shared.store.clone();
         blocking(move || store.head()).await
     }
+}
+
+/// A fresh key for an append to `$views`.
+fn meta_key() -> CommandRef {
+    CommandRef { client_id: VIEWS_STREAM.into(), seq: rand::random::<u64>() >> 11 }
 }
 
 fn internal(e: StoreError) -> ViewError {
@@ -666,11 +682,13 @@ fn on_view_change(shared: &Arc<Shared>, change: ViewChange) {
                 *commands = commands.clone().without(&name);
             }
         }
-        ViewChange::Building { name, epoch } => {
+        ViewChange::Building { name, epoch, origin } => {
             let shared = shared.clone();
+            // The requester of this build, when it was asked for here.
+            let progress = origin.and_then(|key| shared.builds.lock().ok()?.remove(&key));
             let spawned = std::thread::Builder::new()
                 .name(format!("lucarne-build-{name}"))
-                .spawn(move || build(&shared, &name, epoch));
+                .spawn(move || build(&shared, &name, epoch, progress));
             if let Err(e) = spawned {
                 tracing::error!("cannot start a view builder: {e}");
             }
@@ -678,24 +696,26 @@ fn on_view_change(shared: &Arc<Shared>, change: ViewChange) {
     }
 }
 
-/// Builds a slot to the log's head, reporting progress, then announces its epoch to subscribers.
-fn build(shared: &Shared, name: &str, epoch: u64) {
+/// Builds a slot to the log's head, reporting progress to its requester (if any), then
+/// announces its epoch to subscribers. A build superseded by a newer definition of the name, or
+/// whose view was dropped, reports that to its own requester only.
+fn build(shared: &Shared, name: &str, epoch: u64, progress: Option<watch::Sender<Build>>) {
     let slot = Store::slot(name, epoch);
     let report = |status: Build| {
-        if let Some(progress) = shared.builds.lock().ok().and_then(|b| b.get(name).cloned()) {
+        if let Some(progress) = &progress {
             let _ = progress.send(status);
         }
     };
     let started = std::time::Instant::now();
     let outcome = loop {
         match shared.store.build_step(&slot) {
-            Ok(step) if step.finished => break shared.store.position(name),
+            Ok(step) if step.finished => break Ok(shared.store.position(name).ok()),
             Ok(step) => report(Build::Progress { done: step.done, total: step.head }),
             Err(e) => break Err(e),
         }
     };
     match outcome {
-        Ok(at) if at.epoch == epoch => {
+        Ok(Some(at)) if at.epoch == epoch => {
             tracing::info!(view = %name, epoch, took = ?started.elapsed(), "view live");
             if let Ok(mut hub) = shared.hub.write() {
                 let sender = hub.entry(name.to_owned()).or_insert_with(|| broadcast::channel(HUB_CAPACITY).0);
@@ -717,10 +737,5 @@ fn build(shared: &Shared, name: &str, epoch: u64) {
             tracing::error!(view = %name, "building failed: {e}");
             report(Build::Failed(e.to_string()));
         }
-    }
-    if let Ok(mut builds) = shared.builds.lock()
-        && builds.get(name).is_some_and(|p| matches!(*p.borrow(), Build::Live(_) | Build::Failed(_)))
-    {
-        builds.remove(name);
     }
 }

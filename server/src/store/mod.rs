@@ -190,6 +190,8 @@ pub enum ViewChange {
         name: String,
         /// The slot's epoch.
         epoch: u64,
+        /// The append that defined it (its requester follows the build under this key).
+        origin: Option<CommandRef>,
     },
     /// The view was dropped.
     Dropped {
@@ -894,7 +896,7 @@ impl Store {
                         Numbering::Log => event.position,
                     };
                     let (_, epoch) = self.new_slot(txn, Arc::new(def), epoch)?;
-                    out.push(ViewChange::Building { name, epoch });
+                    out.push(ViewChange::Building { name, epoch, origin: event.origin.clone() });
                 }
                 ("drop_view", _, Some(Value::String(name))) => {
                     let slots = read_slots(&txn.open_table(SLOTS)?)?;

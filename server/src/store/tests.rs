@@ -258,7 +258,7 @@ fn meta_event(kind: &str, payload: Value, seq: u64) -> Append {
 fn build(store: &Store, committed: &Committed) -> Vec<u64> {
     let mut epochs = Vec::new();
     for change in &committed.views {
-        if let ViewChange::Building { name, epoch } = change {
+        if let ViewChange::Building { name, epoch, .. } = change {
             let slot = Store::slot(name, *epoch);
             while !store.build_step(&slot).expect("build").finished {}
             epochs.push(*epoch);
