@@ -3,7 +3,8 @@
 //! - `setup`: installs what is missing on a fresh Debian machine (rustup components, apt packages).
 //! - `demo`: builds and runs `lucarne serve --demo` on 127.0.0.1:7300, and opens the desktop
 //!   order desk when a display is present.
-//! - `test`: formatting, clippy (`-D warnings`, also for `wasm32`), the browser bundle, every test.
+//! - `test`: formatting, the layering of ARCHITECTURE.md on `cargo metadata` (`layers.rs`), clippy
+//!   (`-D warnings`, also for `wasm32`), the browser bundle, every test.
 //! - `web`: the browser bundle in `web/dist` (installs the wasm target, wasm-bindgen-cli at the
 //!   Cargo.lock version and, when npm is there, binaryen's wasm-opt); prints its sizes.
 //! - `bench skeleton`: the load benchmark of the walking skeleton, figures against baselines.
@@ -23,6 +24,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+
+mod layers;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask")]
@@ -82,6 +85,9 @@ enum Task {
         #[arg(long, default_value_t = 3)]
         nodes: u16,
     },
+    /// Check that every crate's dependencies keep ARCHITECTURE.md's layering (also part of
+    /// `test`).
+    Layers,
     /// Run a benchmark: `skeleton`.
     Bench {
         /// Which benchmark.
@@ -113,6 +119,13 @@ fn main() -> Result<()> {
         }
         Task::Bench { name, args } => bench(&name, &args),
         Task::Cluster { nodes } => cluster(nodes),
+        Task::Layers => {
+            let architecture =
+                std::fs::read_to_string("ARCHITECTURE.md").context("cannot read ARCHITECTURE.md")?;
+            let crates = layers::check(&architecture)?;
+            eprintln!("layers: the dependencies of {crates} crates keep ARCHITECTURE.md's rules");
+            Ok(())
+        }
         Task::Fuzz { target, seconds } => fuzz(target.as_deref(), seconds),
     }
 }
@@ -278,6 +291,10 @@ fn test(no_lint: bool) -> Result<()> {
         let mut fmt = cargo();
         fmt.args(["fmt", "--all", "--", "--check"]);
         run(fmt)?;
+        let architecture =
+            std::fs::read_to_string("ARCHITECTURE.md").context("cannot read ARCHITECTURE.md")?;
+        let crates = layers::check(&architecture)?;
+        eprintln!("layers: the dependencies of {crates} crates keep ARCHITECTURE.md's rules");
         let mut clippy = cargo();
         clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
         run(clippy)?;
