@@ -482,8 +482,10 @@ async fn serve_cmd(args: Serve) -> Result<()> {
                 .with_context(|| format!("cannot join the cluster at {urls}"))?
         }
     };
+    let web_dir = lucarne_server::web::resolve_dir(args.web_dir.clone());
     let config = GatewayConfig {
         ping_interval: Duration::from_secs_f64(args.ping_interval.max(0.1)),
+        web_dir: web_dir.clone(),
         ..token::gateway_config(&args.security, args.listen, &args.data, args.demo, args.allow_define)?
     };
     raise_open_files_limit();
@@ -508,7 +510,7 @@ async fn serve_cmd(args: Serve) -> Result<()> {
             tokio::spawn(generator.run(args.demo_rate));
         }
     }
-    if let Some(web) = lucarne_server::web::set_dir(args.web_dir.clone()) {
+    if let Some(web) = web_dir {
         tracing::info!("serving the browser bundle from {} at http://{addr}/", web.display());
     }
     tracing::info!(

@@ -3,45 +3,44 @@
 //! browsers require to compile it while it downloads), precompressed `.br` / `.gz` siblings when
 //! the browser accepts them, `index.html` for `/`.
 //!
-//! The directory is process-wide: `lucarne serve --web-dir DIR` sets it with [`set_dir`]; without
-//! the flag `web/dist` is served when it exists. Nothing else is served: no listing, no path
+//! The directory is the gateway's (`GatewayConfig::web_dir`): `lucarne serve --web-dir DIR`, or
+//! `web/dist` when it exists ([`resolve_dir`]). Nothing else is served: no listing, no path
 //! outside the directory.
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-static DIR: RwLock<Option<PathBuf>> = RwLock::new(None);
-
 /// The bundle served when no directory is given, relative to the working directory.
 pub const DEFAULT_DIR: &str = "web/dist";
 
-/// Serves the bundle from `dir`, or from [`DEFAULT_DIR`] when `None` and it exists. Returns the
-/// directory served, if any.
-pub fn set_dir(dir: Option<PathBuf>) -> Option<PathBuf> {
+/// The directory to serve the bundle from: `dir`, or [`DEFAULT_DIR`] when `None` and it exists.
+pub fn resolve_dir(dir: Option<PathBuf>) -> Option<PathBuf> {
     if let Some(dir) = dir.as_ref().filter(|d| !d.join("index.html").is_file()) {
         tracing::warn!("{} has no index.html: build the bundle with `cargo xtask web`", dir.display());
     }
-    let dir = dir.or_else(|| Some(PathBuf::from(DEFAULT_DIR)).filter(|d| d.join("index.html").is_file()));
-    if let Ok(mut slot) = DIR.write() {
-        slot.clone_from(&dir);
-    }
-    dir
+    dir.or_else(|| Some(PathBuf::from(DEFAULT_DIR)).filter(|d| d.join("index.html").is_file()))
 }
 
-/// The routes: every path not taken by another route is looked up in the bundle.
-pub fn router() -> axum::Router {
-    axum::Router::new().fallback(serve)
+/// The routes: every path not taken by another route is looked up in the bundle of `dir` (none
+/// served when `None`).
+pub fn router(dir: Option<PathBuf>) -> axum::Router {
+    axum::Router::new().fallback(serve).with_state(Arc::new(dir))
 }
 
-async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn serve(
+    axum::extract::State(dir): axum::extract::State<Arc<Option<PathBuf>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
-    let Some(dir) = DIR.read().ok().and_then(|d| d.clone()) else {
+    let Some(dir) = dir.as_ref().clone() else {
         return (StatusCode::NOT_FOUND, "no web bundle is served (lucarne serve --web-dir DIR)\n")
             .into_response();
     };
@@ -150,19 +149,20 @@ mod tests {
         std::os::unix::fs::symlink("../secret.txt", dir.join("secret.txt")).expect("link");
         std::os::unix::fs::symlink("real.txt", dir.join("alias.txt")).expect("link");
         std::os::unix::fs::symlink("..", dir.join("up")).expect("link");
-        set_dir(Some(dir));
-        async fn check(path: &str, expected: Option<&str>) {
-            let response = serve(Method::GET, path.parse().expect("uri"), HeaderMap::new()).await;
+        let state = Arc::new(Some(dir));
+        let check = async |path: &str, expected: Option<&str>| {
+            let uri = path.parse().expect("uri");
+            let response =
+                serve(axum::extract::State(state.clone()), Method::GET, uri, HeaderMap::new()).await;
             let status = response.status();
             let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
             let got = (status == StatusCode::OK).then(|| String::from_utf8_lossy(&body).into_owned());
             assert_eq!(got.as_deref(), expected, "{path}");
-        }
+        };
         check("/", Some("<p>app</p>")).await;
         check("/alias.txt", Some("inside")).await;
         check("/secret.txt", None).await;
         check("/up/secret.txt", None).await;
-        set_dir(None);
     }
 
     #[test]

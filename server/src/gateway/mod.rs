@@ -79,6 +79,8 @@ pub struct GatewayConfig {
     pub limits: Limits,
     /// Which browser origins may open the WebSocket.
     pub origins: OriginPolicy,
+    /// The browser bundle served at `/` ([`crate::web`]); none when `None`.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -94,6 +96,7 @@ impl Default for GatewayConfig {
             auth: Auth::open(None, true),
             limits: Limits::default(),
             origins: OriginPolicy::default(),
+            web_dir: None,
         }
     }
 }
@@ -111,13 +114,14 @@ struct Shared {
 pub fn router(engine: Arc<Engine>, config: GatewayConfig) -> axum::Router {
     let open = config.auth.is_open();
     let origins = Arc::new(config.origins.clone());
+    let web = crate::web::router(config.web_dir.clone());
     let shared = Shared { engine, config, sessions: Arc::new(AtomicU64::new(0)) };
     // Add routes here, before the layers: they wrap every route registered above them.
     let router = axum::Router::new()
         .route("/healthz", get(health))
         .route("/ws", get(upgrade))
         .with_state(shared)
-        .merge(crate::web::router());
+        .merge(web);
     let router = if open {
         router.layer(axum::middleware::from_fn_with_state(origins, http::host_guard))
     } else {
