@@ -10,6 +10,7 @@ mod faults;
 mod hostile;
 mod live_queries;
 mod pdf;
+mod protocol_doc;
 mod security;
 mod skeleton;
 mod support;
