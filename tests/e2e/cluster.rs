@@ -14,7 +14,8 @@ use lucarne_runtime::{Backoff, Client, ClientConfig, ViewEvent};
 use serde_json::json;
 
 use crate::support::{
-    NatsCluster, ORDERS_SQL, Server, Tracker, client, place, place_many, subscribed, truth, within, writer,
+    NatsCluster, ORDERS_SQL, Server, Tracker, client, health, place, place_many, subscribed, truth, within,
+    writer,
 };
 
 /// A client of several nodes that fails over fast.
@@ -269,4 +270,37 @@ async fn writes_go_on_while_nats_servers_die_and_everything_restarts_to_the_same
         let (recomputed, _) = truth(&node.url(), "orders_recomputed").await;
         assert_eq!(recomputed, rows, "the folded view equals its recomputation from the stream");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_loses_its_log_refuses_commands_and_says_so_until_it_is_back() {
+    let mut nats = NatsCluster::start(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Server::node(dir.path(), &nats, "a", &[]);
+    assert!(health(&node).await.starts_with("http/1.1 200"));
+    let c = client(&node.url());
+    within(c.send("place_order", place("before", 1))).await.expect("acked");
+    nats.kill(0);
+    let lost = Instant::now();
+    while !health(&node).await.starts_with("http/1.1 503") {
+        assert!(lost.elapsed() < Duration::from_secs(30), "/healthz says the log is out of reach");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let told = lost.elapsed();
+    // A command sent meanwhile is refused `unavailable`; the runtime sends it again until the
+    // log is back, and it is stored once.
+    let pending = tokio::spawn({
+        let c = c.clone();
+        async move { c.send("place_order", place("during", 2)).await }
+    });
+    nats.restart(0);
+    let back = Instant::now();
+    while !health(&node).await.starts_with("http/1.1 200") {
+        assert!(back.elapsed() < Duration::from_secs(30), "/healthz is ok again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    within(pending).await.expect("task").expect("acked once the log is back");
+    let (rows, _) = truth(&node.url(), "orders").await;
+    check_exactly_once(&rows, &["before".into(), "during".into()]);
+    println!("log lost: /healthz 503 after {told:?}; ok again {:?} after NATS restarted", back.elapsed());
 }

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::{
-    Server, Socket, client, frames_until, greeted, next, send_json as send, subscribed, within,
+    Server, Socket, client, frames_until, greeted, health, http, next, send_json as send, subscribed, within,
 };
 
 /// An `error` (or `reject`): its code and message.
@@ -255,16 +255,6 @@ async fn costly_live_queries_do_not_freeze_other_clients() {
     assert!(worst < Duration::from_secs(3), "a new client waited {worst:?} for its welcome");
 }
 
-/// Sends a raw HTTP request and returns the status line and headers (lower-cased), or what came
-/// before the connection closed.
-async fn http(server: &Server, request: String) -> String {
-    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
-    tcp.write_all(request.as_bytes()).await.expect("write");
-    let mut response = Vec::new();
-    let _ = within(tcp.read_to_end(&mut response)).await;
-    String::from_utf8_lossy(&response).split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_server_answers_loopback_host_names_only() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -399,11 +389,6 @@ async fn a_row_filtered_client_learns_only_its_rows_and_its_own_commands() {
     let list = frames_until(&mut ws, |f| f.contains("\"view_list\"")).await;
     let list: Value = serde_json::from_str(list.last().expect("view_list")).expect("json");
     assert_eq!((list["views"][0]["rows"].as_u64(), list["views"][0]["version"].as_u64()), (Some(2), Some(0)));
-}
-
-/// `GET /healthz`: the status line and headers.
-async fn health(server: &Server) -> String {
-    http(server, format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.addr)).await
 }
 
 /// A tmpfs of `size` mounted at a path, unmounted when dropped.

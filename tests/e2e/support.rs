@@ -469,3 +469,19 @@ pub async fn place_many(client: &Client, name: &str, n: usize) -> Vec<String> {
     }
     ids
 }
+
+/// Sends a raw HTTP request and returns the status line and headers (lower-cased), or what came
+/// before the connection closed.
+pub async fn http(server: &Server, request: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    let _ = within(tcp.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase()
+}
+
+/// `GET /healthz`: the status line and headers.
+pub async fn health(server: &Server) -> String {
+    http(server, format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.addr)).await
+}

@@ -124,6 +124,7 @@ impl Engine {
             .map_err(nats)?;
         let servers = client.server_info().connect_urls.len().max(addrs.len()).max(1);
         let replicas = config.replicas.unwrap_or(servers.min(3));
+        let link = client.clone();
         let mut context = jetstream::new(client);
         // A NATS server lost mid-request (the stream's leader included) must not hold a command
         // or the follower long: answer `unavailable` and try again (dedup makes that safe).
@@ -149,6 +150,7 @@ impl Engine {
         }
         let target = info.state.last_sequence;
         let (engine, queue) = Engine::assemble(store, commands, policy);
+        let _ = engine.shared.link.set(link);
         let node =
             Arc::new(Node { shared: engine.shared.clone(), context, stream, name: config.stream.clone() });
         tokio::spawn(follow(node.clone()));
@@ -174,6 +176,14 @@ impl Engine {
             "joined the cluster at stream sequence {target}"
         );
         Ok(engine)
+    }
+}
+
+/// A cluster node's health: whether its NATS connection is up.
+pub(super) fn health(link: &async_nats::Client) -> super::Health {
+    match link.connection_state() {
+        async_nats::connection::State::Connected => super::Health::Ok,
+        state => super::Health::Unreachable(format!("the cluster's log cannot be reached (NATS {state})")),
     }
 }
 

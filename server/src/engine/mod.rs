@@ -118,6 +118,9 @@ pub enum Health {
     /// A commit failed on the disk (e.g. it is full): commands are refused (`unavailable`), reads
     /// go on, and the store is reopened every [`REOPEN_EVERY`] until a write succeeds.
     Unwritable(String),
+    /// A cluster node that cannot reach the cluster's log: commands are refused (`unavailable`),
+    /// reads go on from the node's copy, and the NATS client reconnects by itself.
+    Unreachable(String),
 }
 
 /// How often an unwritable store is reopened and probed.
@@ -134,6 +137,8 @@ struct Folded {
 
 struct Shared {
     store: Arc<Store>,
+    /// A cluster node's NATS connection.
+    link: std::sync::OnceLock<async_nats::Client>,
     /// Moved on after every commit.
     folded: watch::Sender<Folded>,
     hub: Hub,
@@ -248,6 +253,7 @@ impl Engine {
         let folded = Folded { head: store.head().unwrap_or(0), sequence: store.applied().unwrap_or(0) };
         let shared = Arc::new(Shared {
             store,
+            link: std::sync::OnceLock::new(),
             folded: watch::channel(folded).0,
             hub: RwLock::new(hub),
             builds: Mutex::new(HashMap::new()),
@@ -258,9 +264,13 @@ impl Engine {
         (Arc::new(Engine { shared, feeds: Default::default(), policy, writer }), queue)
     }
 
-    /// Whether the store can write (`/healthz`).
+    /// Whether the store can write and, on a cluster node, the cluster's log can be reached
+    /// (`/healthz`).
     pub fn health(&self) -> Health {
-        self.shared.health()
+        match self.shared.health() {
+            Health::Ok => self.shared.link.get().map_or(Health::Ok, cluster::health),
+            other => other,
+        }
     }
 
     /// The shared live queries.

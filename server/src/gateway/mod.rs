@@ -138,6 +138,9 @@ async fn health(State(shared): State<Shared>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, format!("unavailable: the store cannot write: {reason}\n"))
                 .into_response()
         }
+        crate::engine::Health::Unreachable(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("unavailable: {reason}\n")).into_response()
+        }
     }
 }
 
