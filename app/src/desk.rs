@@ -258,24 +258,23 @@ pub struct Desk {
 /// A notice, kept as data and worded when shown, so that it follows a switch of language.
 #[derive(Debug, Clone, PartialEq)]
 enum Notice {
-    // The export's notices exist per target: files natively, "no PDF here" in the browser.
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code, reason = "the browser exports no files"))]
     Saved {
         path: String,
         pages: usize,
         ms: u64,
     },
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code, reason = "the browser exports no files"))]
     SaveFailed {
         path: String,
         error: String,
     },
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code, reason = "the browser exports no files"))]
     ExportFailed {
         screen: Screen,
         error: String,
     },
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code, reason = "only the browser has no PDF"))]
     NoPdf,
     QueryRefused {
         code: String,

@@ -8,7 +8,7 @@
 //! Drawn with `iced_tiny_skia` directly (its public `layers()`, `draw` and iced's damage
 //! functions, as its window compositor uses them), headless.
 
-#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; a failure fails the test
+#![allow(clippy::unwrap_used, reason = "helpers outside #[test] fns unwrap too; a failure fails the test")]
 
 use std::borrow::Cow;
 

@@ -2,7 +2,7 @@
 //! ones), in the table's order, paginated without splitting a row; "Export PDF" prints the main
 //! screen on one page. Read back with poppler (`pdftotext`, `pdffonts`) and `qpdf --check`.
 
-#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; a failure fails the test
+#![allow(clippy::unwrap_used, reason = "helpers outside #[test] fns unwrap too; a failure fails the test")]
 
 use std::path::Path;
 use std::process::Command;

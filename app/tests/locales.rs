@@ -6,7 +6,7 @@
 //! Headless on tiny-skia with the bundled fonts loaded explicitly; like `ui.rs`, each UI test
 //! re-runs itself in a child process with `ICED_TEST_BACKEND=tiny-skia` unless that is set.
 
-#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; a failure fails the test
+#![allow(clippy::unwrap_used, reason = "helpers outside #[test] fns unwrap too; a failure fails the test")]
 
 mod common;
 

@@ -17,10 +17,10 @@ const CAPACITY: usize = 4096;
 
 /// tungstenite zero-fills its whole read buffer on the first read (128 KiB by default): a
 /// server of many mostly idle connections takes a small one; it grows for larger frames.
-pub const READ_BUFFER: usize = 2 * 1024;
+pub(crate) const READ_BUFFER: usize = 2 * 1024;
 
 /// Accepts connections until the listener fails.
-pub async fn serve(listener: TcpListener) {
+pub(crate) async fn serve(listener: TcpListener) {
     let (hub, _) = broadcast::channel::<Utf8Bytes>(CAPACITY);
     while let Ok((tcp, _)) = listener.accept().await {
         let hub = hub.clone();
@@ -32,8 +32,10 @@ pub async fn serve(listener: TcpListener) {
     }
 }
 
-// The handshake callback's error type is tungstenite's (an HTTP response).
-#[allow(clippy::result_large_err)]
+#[allow(
+    clippy::result_large_err,
+    reason = "the handshake callback's error type is tungstenite's (an HTTP response)"
+)]
 async fn connection(tcp: TcpStream, hub: broadcast::Sender<Utf8Bytes>) -> Result<()> {
     tcp.set_nodelay(true)?;
     let mut publisher = false;

@@ -15,7 +15,7 @@ use crate::fanout::{self, Kind, Point};
 
 /// Arguments of `cluster`.
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     /// Fan-out points, comma separated: CLIENTS@CHANGES_PER_SECOND.
     #[arg(long, value_delimiter = ',', default_value = "1000@100")]
     pub points: Vec<Point>,
@@ -36,7 +36,7 @@ pub struct Args {
     pub window: usize,
 }
 
-pub async fn run(args: Args) -> Result<()> {
+pub(crate) async fn run(args: Args) -> Result<()> {
     println!(
         "# cargo xtask bench cluster  (fan-out {}; ingest {} commands, {} checked, {}×{} in flight)",
         args.points.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),

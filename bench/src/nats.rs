@@ -5,10 +5,10 @@
 use anyhow::{Context, Result, bail};
 
 /// The subject every change is published on.
-pub const SUBJECT: &str = "fanout";
+pub(crate) const SUBJECT: &str = "fanout";
 
 /// The config file: the client port and the WebSocket listener, both on loopback, without TLS.
-pub fn config(port: u16, ws_port: u16) -> String {
+pub(crate) fn config(port: u16, ws_port: u16) -> String {
     format!(
         "host: 127.0.0.1\nport: {port}\nwebsocket {{\n  host: 127.0.0.1\n  port: {ws_port}\n  no_tls: true\n}}\n"
     )
@@ -16,7 +16,7 @@ pub fn config(port: u16, ws_port: u16) -> String {
 
 /// What a client sends once the server's `INFO` arrived: no `+OK` per message, and, for a
 /// subscriber, its subscription; then a `PING`, whose `PONG` says all of it was processed.
-pub fn connect(subscribe: bool) -> String {
+pub(crate) fn connect(subscribe: bool) -> String {
     let mut out = String::from("CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\n");
     if subscribe {
         out.push_str(&format!("SUB {SUBJECT} 1\r\n"));
@@ -26,13 +26,13 @@ pub fn connect(subscribe: bool) -> String {
 }
 
 /// A `PUB` of `payload` on [`SUBJECT`].
-pub fn publish(payload: &str) -> String {
+pub(crate) fn publish(payload: &str) -> String {
     format!("PUB {SUBJECT} {}\r\n{payload}\r\n", payload.len())
 }
 
 /// One operation from the server.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Op<'a> {
+pub(crate) enum Op<'a> {
     /// `INFO {…}`.
     Info,
     /// `MSG subject sid [reply] size`, with its payload.
@@ -50,13 +50,13 @@ pub enum Op<'a> {
 /// Splits the server's byte stream (WebSocket frames need not align with operations) into
 /// operations.
 #[derive(Debug, Default)]
-pub struct Parser {
+pub(crate) struct Parser {
     pending: Vec<u8>,
 }
 
 impl Parser {
     /// Takes the next bytes, calling `on` for each complete operation.
-    pub fn feed(&mut self, data: &[u8], mut on: impl FnMut(Op<'_>)) -> Result<()> {
+    pub(crate) fn feed(&mut self, data: &[u8], mut on: impl FnMut(Op<'_>)) -> Result<()> {
         if self.pending.is_empty() {
             let used = parse(data, &mut on)?;
             self.pending.extend_from_slice(&data[used..]);

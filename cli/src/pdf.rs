@@ -16,7 +16,7 @@ use lucarne_runtime::{Client, Query, Status, ViewEvent};
 
 /// `lucarne pdf` arguments.
 #[derive(clap::Args)]
-pub struct PdfArgs {
+pub(crate) struct PdfArgs {
     /// The screen: `orders` (every order, paginated) or `main` (the main screen, one page).
     #[arg(long, default_value = "orders", value_parser = ["orders", "main"])]
     screen: String,
@@ -52,7 +52,7 @@ fn parse_size(text: &str) -> Result<iced_core::Size, String> {
 }
 
 /// Loads the screen's views from the server and writes the PDF. Exit code 0, or an error.
-pub async fn run(args: PdfArgs, client: Client) -> Result<u8> {
+pub(crate) async fn run(args: PdfArgs, client: Client) -> Result<u8> {
     let screen = Screen::from_name(&args.screen).context("unknown screen")?;
     let started = Instant::now();
     let mut desk = Desk::with_client(client.clone());

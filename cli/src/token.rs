@@ -10,11 +10,11 @@ use lucarne_server::auth::{Auth, Claims, TokenKey, now_secs};
 use lucarne_server::{GatewayConfig, Limits, OriginPolicy};
 
 /// The key file in a data directory when neither `--key-file` nor `LUCARNE_KEY` is given.
-pub const KEY_FILE: &str = "token.key";
+pub(crate) const KEY_FILE: &str = "token.key";
 
 /// `lucarne token`: prints a capability token signed with the server's key.
 #[derive(clap::Args)]
-pub struct TokenArgs {
+pub(crate) struct TokenArgs {
     /// Views the token may subscribe to and list: glob patterns (`*`, `?`), comma-separated or
     /// repeated.
     #[arg(long, value_delimiter = ',', value_name = "GLOB")]
@@ -43,7 +43,7 @@ pub struct TokenArgs {
 
 /// Where the token key is.
 #[derive(clap::Args)]
-pub struct KeyArgs {
+pub(crate) struct KeyArgs {
     /// The key file (its text is the HS256 secret, at least 32 bytes). Default: `LUCARNE_KEY`
     /// (the secret itself) if set, else `token.key` in the data directory, created on first
     /// use.
@@ -56,7 +56,7 @@ pub struct KeyArgs {
 
 /// `serve`'s security flags.
 #[derive(clap::Args)]
-pub struct Security {
+pub(crate) struct Security {
     /// The token key file; default: `LUCARNE_KEY` (the secret itself) if set, else `token.key`
     /// in the data directory, created (mode 0600) on first start.
     #[arg(long, env = "LUCARNE_KEY_FILE")]
@@ -126,7 +126,7 @@ pub struct Security {
 }
 
 /// Parses `90`, `90s`, `15m`, `1h`, `7d`.
-pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_ttl(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => text.split_at(i),
@@ -180,7 +180,7 @@ fn parse_rows(text: &str) -> Result<(String, String), String> {
 }
 
 /// Runs `lucarne token`.
-pub fn run(args: TokenArgs) -> Result<u8> {
+pub(crate) fn run(args: TokenArgs) -> Result<u8> {
     let (key, _) = load_key(args.key.key_file.as_deref(), &args.key.data)?;
     if args.views.is_empty() && args.commands.is_empty() && !args.define {
         eprintln!("warning: this token allows nothing (give --views, --commands or --define)");
@@ -208,7 +208,7 @@ pub fn run(args: TokenArgs) -> Result<u8> {
 /// The gateway settings of `lucarne serve`: tokens required unless the server runs the demo (or
 /// `--open`) on a loopback address; `allow_define` gives anonymous clients of an open server
 /// the define right (with tokens, the `define` claim decides).
-pub fn gateway_config(
+pub(crate) fn gateway_config(
     security: &Security,
     listen: SocketAddr,
     data: &Path,

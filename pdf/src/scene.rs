@@ -39,7 +39,7 @@ pub(crate) struct Path {
 impl Path {
     /// A rectangle with the corner radii top-left, top-right, bottom-right, bottom-left, as
     /// iced_tiny_skia draws it (radii already clamped by the caller).
-    pub fn rounded_rect(r: Rectangle, radii: [f32; 4]) -> Self {
+    pub(crate) fn rounded_rect(r: Rectangle, radii: [f32; 4]) -> Self {
         // Distance of the bezier control points for a quarter circle.
         const K: f32 = 0.552_284_8;
         let [tl, tr, br, bl] = radii;
@@ -66,7 +66,7 @@ impl Path {
     }
 
     /// The same path with every point mapped.
-    pub fn map(&self, f: impl Fn(Point) -> Point) -> Self {
+    pub(crate) fn map(&self, f: impl Fn(Point) -> Point) -> Self {
         let segs = self
             .segs
             .iter()
@@ -81,7 +81,7 @@ impl Path {
     }
 
     /// Bounding box of the points (control points included), if there is any point.
-    pub fn bounds(&self) -> Option<Rectangle> {
+    pub(crate) fn bounds(&self) -> Option<Rectangle> {
         let mut it = self.segs.iter().flat_map(|s| match *s {
             Seg::Move(a) | Seg::Line(a) => vec![a],
             Seg::Cubic(a, b, c) => vec![a, b, c],
@@ -221,7 +221,7 @@ pub(crate) struct Item {
 
 impl Item {
     /// The part of the scene the item can paint on: its own extent within its clip.
-    pub fn extent(&self) -> Option<Rectangle> {
+    pub(crate) fn extent(&self) -> Option<Rectangle> {
         let own = match &self.kind {
             Kind::Fill { path, .. } => path.bounds()?,
             Kind::Stroke { path, style, .. } => path.bounds()?.expand(style.width / 2.0),

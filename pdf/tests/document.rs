@@ -1,7 +1,7 @@
 //! Document mode: a column of 300 rows becomes several pages; every row appears exactly once,
 //! whole, inside the content box; header and footer carry the page numbers.
 
-#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; a failure fails the test
+#![allow(clippy::unwrap_used, reason = "helpers outside #[test] fns unwrap too; a failure fails the test")]
 
 mod common;
 

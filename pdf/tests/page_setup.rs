@@ -1,6 +1,6 @@
 //! Page size, orientation, margins and metadata, read back with pdfinfo and pdftotext -bbox.
 
-#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; a failure fails the test
+#![allow(clippy::unwrap_used, reason = "helpers outside #[test] fns unwrap too; a failure fails the test")]
 
 mod common;
 

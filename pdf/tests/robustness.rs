@@ -1,7 +1,7 @@
 //! Bad or unusual input: an empty view, content wider than the page, a glyph no font has, an
 //! image that does not decode; and content that is not text: images and canvas paths.
 
-#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; a failure fails the test
+#![allow(clippy::unwrap_used, reason = "helpers outside #[test] fns unwrap too; a failure fails the test")]
 
 mod common;
 

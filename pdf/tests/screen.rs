@@ -1,7 +1,7 @@
 //! Screen mode: a view with a title, a button, a bordered box, a long paragraph, Arabic, Hebrew
 //! and a mixed line, read back with poppler and qpdf.
 
-#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; a failure fails the test
+#![allow(clippy::unwrap_used, reason = "helpers outside #[test] fns unwrap too; a failure fails the test")]
 
 mod common;
 

@@ -219,7 +219,7 @@ mod tests {
     fn rows_that_do_not_decode_are_reported() {
         #[derive(serde::Deserialize, Debug)]
         struct Typed {
-            #[allow(dead_code)]
+            #[allow(dead_code, reason = "only decoded, to fail")]
             n: String,
         }
         let mut v = LiveView::<Typed>::new();

@@ -103,6 +103,7 @@ pub fn commands() -> Commands {
 }
 
 /// A small deterministic generator (xorshift), so a seed gives the same demo every time.
+#[derive(Debug)]
 struct Dice(u64);
 
 impl Dice {
@@ -119,6 +120,7 @@ impl Dice {
 }
 
 /// Drives demo traffic through the engine as client `client_id`.
+#[derive(Debug)]
 pub struct Generator {
     engine: Arc<Engine>,
     client_id: String,

@@ -125,6 +125,7 @@ impl Drop for Feed {
 }
 
 /// A subscriber's start: the window's rows, the position they stand at, and what follows.
+#[derive(Debug)]
 pub struct Joined {
     /// The rows, in window order.
     pub rows: Vec<Row>,
@@ -164,6 +165,13 @@ pub struct Feeds {
     feeds: Mutex<HashMap<FeedKey, Weak<Feed>>>,
     /// Rows held by all feeds.
     held: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Feeds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let feeds = self.feeds.lock().map_or(0, |feeds| feeds.len());
+        f.debug_struct("Feeds").field("feeds", &feeds).field("held", &self.held).finish()
+    }
 }
 
 impl Feeds {

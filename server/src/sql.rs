@@ -474,6 +474,7 @@ pub trait Scope {
 }
 
 /// Names are event fields (`type`, `stream`, `position`, `ts`, or payload paths).
+#[derive(Debug)]
 pub struct EventScope;
 
 impl Scope for EventScope {
@@ -483,6 +484,7 @@ impl Scope for EventScope {
 }
 
 /// Names are a view's columns (for `HAVING` and live-query filters).
+#[derive(Debug)]
 pub struct ColumnScope<'a> {
     /// The column names.
     pub columns: &'a [String],

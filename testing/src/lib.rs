@@ -46,11 +46,13 @@ fn wait_listening(addr: &str, what: &str) {
 /// A NATS cluster with JetStream on loopback: real `nats-server` processes routed to each
 /// other, their stores in a temporary directory (every write synced where the server can),
 /// killed by pid.
+#[derive(Debug)]
 pub struct NatsCluster {
     dir: tempfile::TempDir,
     servers: Vec<NatsServer>,
 }
 
+#[derive(Debug)]
 struct NatsServer {
     conf: PathBuf,
     port: u16,

@@ -1,7 +1,7 @@
 //! The harness: real `lucarne` server processes on free loopback ports with temporary data
 //! directories, a cuttable TCP proxy, and helpers to read subscription streams.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "a harness shared by every test file: each uses part of it")]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -24,17 +24,17 @@ use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The `lucarne` binary cargo built for these tests.
-pub fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_lucarne")
 }
 
 /// The views file the tests serve.
-pub fn views_file() -> PathBuf {
+pub(crate) fn views_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/views.sql")
 }
 
 /// A running `lucarne serve` process.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     pub addr: SocketAddr,
     pub data: PathBuf,
@@ -46,7 +46,7 @@ impl Server {
     /// Starts a server on a free port with a fresh data directory and the test views, the
     /// `orders` commands routed to the `orders` stream, open to clients without a token
     /// (`--open`, the development policy on loopback).
-    pub fn start(dir: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> Server {
         let mut args = vec!["--open"];
         args.extend(extra);
         Self::start_with_tokens(dir, &args)
@@ -54,7 +54,7 @@ impl Server {
 
     /// Like [`Server::start`] but without `--open`: clients need a capability token
     /// ([`Server::token`]).
-    pub fn start_with_tokens(dir: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn start_with_tokens(dir: &Path, extra: &[&str]) -> Server {
         let mut args: Vec<String> = vec![
             "--views".into(),
             views_file().display().to_string(),
@@ -66,7 +66,7 @@ impl Server {
     }
 
     /// Starts a server with exactly these arguments after `serve --data DIR --listen ADDR`.
-    pub fn spawn(data: PathBuf, listen: SocketAddr, extra: Vec<String>) -> Server {
+    pub(crate) fn spawn(data: PathBuf, listen: SocketAddr, extra: Vec<String>) -> Server {
         let mut child = Command::new(bin())
             .arg("serve")
             .arg("--data")
@@ -111,7 +111,7 @@ impl Server {
     }
 
     /// A token from `lucarne token --data DIR ARGS…` (the server's own key).
-    pub fn token(&self, args: &[&str]) -> String {
+    pub(crate) fn token(&self, args: &[&str]) -> String {
         let out = Command::new(bin())
             .arg("token")
             .arg("--data")
@@ -126,29 +126,29 @@ impl Server {
     }
 
     /// `ws://ADDR/ws`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("ws://{}/ws", self.addr)
     }
 
     /// The server process's id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// What the server logged so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// SIGKILL, no goodbye.
-    pub fn kill(mut self) -> (PathBuf, SocketAddr, Vec<String>) {
+    pub(crate) fn kill(mut self) -> (PathBuf, SocketAddr, Vec<String>) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         (self.data.clone(), self.addr, self.extra.clone())
     }
 
     /// Kills the server and starts it again on the same data directory and port.
-    pub fn restart(self) -> Server {
+    pub(crate) fn restart(self) -> Server {
         let (data, addr, args) = self.kill();
         let started = Instant::now();
         loop {
@@ -170,24 +170,24 @@ impl Drop for Server {
 }
 
 /// A client that reconnects fast.
-pub fn client(url: &str) -> Client {
+pub(crate) fn client(url: &str) -> Client {
     let backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(400) };
     Client::connect(ClientConfig::new(url).backoff(backoff))
 }
 
 /// A client of a server that requires tokens, with every view and command.
-pub fn admin(server: &Server) -> Client {
+pub(crate) fn admin(server: &Server) -> Client {
     client_with_token(&server.url(), &server.token(&["--views", "*", "--commands", "*"]))
 }
 
 /// A client with a capability token that reconnects fast.
-pub fn client_with_token(url: &str, token: &str) -> Client {
+pub(crate) fn client_with_token(url: &str, token: &str) -> Client {
     let backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(400) };
     Client::connect(ClientConfig::new(url).backoff(backoff).token(Some(token.to_owned())))
 }
 
 /// The next event of a subscription that is not a status change, within 10 s.
-pub async fn next_data(sub: &mut Subscription) -> ViewEvent {
+pub(crate) async fn next_data(sub: &mut Subscription) -> ViewEvent {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), sub.next()).await {
             Ok(Some(ViewEvent::Status(_))) => continue,
@@ -199,12 +199,12 @@ pub async fn next_data(sub: &mut Subscription) -> ViewEvent {
 }
 
 /// Awaits a future, failing the test after a minute instead of hanging CI.
-pub async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+pub(crate) async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(60), f).await.expect("no answer within 60 s")
 }
 
 /// Subscribes and returns the stream after its first snapshot, with that snapshot.
-pub async fn subscribed(client: &Client, view: &str) -> (Subscription, ViewEvent) {
+pub(crate) async fn subscribed(client: &Client, view: &str) -> (Subscription, ViewEvent) {
     let mut sub = client.subscribe(Query::view(view));
     let first = next_data(&mut sub).await;
     assert!(matches!(first, ViewEvent::Snapshot { .. }), "expected a snapshot, got {first:?}");
@@ -212,14 +212,14 @@ pub async fn subscribed(client: &Client, view: &str) -> (Subscription, ViewEvent
 }
 
 /// A TCP proxy on loopback whose connections can all be cut at once.
-pub struct Proxy {
+pub(crate) struct Proxy {
     pub addr: SocketAddr,
     cut: broadcast::Sender<()>,
 }
 
 impl Proxy {
     /// Forwards a free port to `upstream`.
-    pub async fn start(upstream: SocketAddr) -> Proxy {
+    pub(crate) async fn start(upstream: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let (cut, _) = broadcast::channel(4);
@@ -240,27 +240,27 @@ impl Proxy {
     }
 
     /// `ws://PROXY/ws`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("ws://{}/ws", self.addr)
     }
 
     /// Drops every connection through the proxy, mid-stream.
-    pub fn cut(&self) {
+    pub(crate) fn cut(&self) {
         let _ = self.cut.send(());
     }
 }
 
 /// A raw WebSocket to a server, without the runtime: to send what a well-behaved client never
 /// would, and to read exactly what the server sends.
-pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 /// A raw WebSocket to `server`'s `/ws`.
-pub async fn raw(server: &Server) -> Socket {
+pub(crate) async fn raw(server: &Server) -> Socket {
     tokio_tungstenite::connect_async(server.url()).await.expect("connect").0
 }
 
 /// The next message that is not a ping; panics on a close or after 10 s.
-pub async fn next(ws: &mut Socket) -> ServerMessage {
+pub(crate) async fn next(ws: &mut Socket) -> ServerMessage {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("answer in time");
         match frame.expect("open").expect("frame") {
@@ -275,17 +275,17 @@ pub async fn next(ws: &mut Socket) -> ServerMessage {
 }
 
 /// Sends one text frame.
-pub async fn send_text(ws: &mut Socket, text: impl Into<String>) {
+pub(crate) async fn send_text(ws: &mut Socket, text: impl Into<String>) {
     ws.send(Message::Text(text.into().into())).await.expect("send");
 }
 
 /// Sends one JSON frame.
-pub async fn send_json(ws: &mut Socket, frame: serde_json::Value) {
+pub(crate) async fn send_json(ws: &mut Socket, frame: serde_json::Value) {
     send_text(ws, frame.to_string()).await;
 }
 
 /// Sends `hello` as client `sec`, with a token or without.
-pub async fn hello(ws: &mut Socket, token: Option<&str>) {
+pub(crate) async fn hello(ws: &mut Socket, token: Option<&str>) {
     let mut hello = serde_json::json!({"type": "hello", "versions": [1], "client_id": "sec"});
     if let Some(token) = token {
         hello["token"] = serde_json::json!(token);
@@ -294,7 +294,7 @@ pub async fn hello(ws: &mut Socket, token: Option<&str>) {
 }
 
 /// A greeted raw connection.
-pub async fn greeted(server: &Server, token: Option<&str>) -> Socket {
+pub(crate) async fn greeted(server: &Server, token: Option<&str>) -> Socket {
     let mut ws = raw(server).await;
     hello(&mut ws, token).await;
     assert!(matches!(next(&mut ws).await, ServerMessage::Welcome(_)));
@@ -302,7 +302,7 @@ pub async fn greeted(server: &Server, token: Option<&str>) -> Socket {
 }
 
 /// Every text frame until `done` says stop (or 10 s pass), raw: what really left the server.
-pub async fn frames_until(ws: &mut Socket, mut done: impl FnMut(&str) -> bool) -> Vec<String> {
+pub(crate) async fn frames_until(ws: &mut Socket, mut done: impl FnMut(&str) -> bool) -> Vec<String> {
     let mut frames = Vec::new();
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("frames in time");
@@ -316,13 +316,13 @@ pub async fn frames_until(ws: &mut Socket, mut done: impl FnMut(&str) -> bool) -
 }
 
 /// Whether `tool` is on the `PATH`.
-pub fn found(tool: &str) -> bool {
+pub(crate) fn found(tool: &str) -> bool {
     Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
 }
 
 /// Mean brightness of a region (`WxH+X+Y`) of a screenshot, and the number of distinct colours
 /// in it (ImageMagick's `convert`).
-pub fn region_stats(path: &Path, geometry: &str) -> (f64, u64) {
+pub(crate) fn region_stats(path: &Path, geometry: &str) -> (f64, u64) {
     let out = Command::new("convert")
         .arg(path)
         .args(["-crop", geometry, "+repage", "-format", "%[fx:mean] %k", "info:"])
@@ -336,17 +336,17 @@ pub fn region_stats(path: &Path, geometry: &str) -> (f64, u64) {
 }
 
 /// A view row as the tests read it.
-pub type Rows = Map<String, Value>;
+pub(crate) type Rows = Map<String, Value>;
 
 /// The `orders` view of the test views, to be defined again under another name: built from
 /// the whole log, it is the recomputation the incrementally folded view must equal.
-pub const ORDERS_SQL: &str = "SELECT order_id, LAST(customer) AS customer, SUM(total) AS total, \
+pub(crate) const ORDERS_SQL: &str = "SELECT order_id, LAST(customer) AS customer, SUM(total) AS total, \
                           LAST(type) AS status, COUNT(*) AS events FROM orders GROUP BY order_id";
 
 /// A subscriber's copy of a view, checking every event as it applies it: deltas follow each
 /// other with no gap and no duplicate, a resume continues exactly where the copy stood, and a
 /// fresh snapshot (a resync) is the only other way forward.
-pub struct Tracker {
+pub(crate) struct Tracker {
     pub view: LiveView<Rows>,
     pub at: Option<Position>,
     pub resumed: usize,
@@ -355,11 +355,11 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Tracker { view: LiveView::new(), at: None, resumed: 0, resynced: 0, deltas: 0 }
     }
 
-    pub fn apply(&mut self, event: &ViewEvent) {
+    pub(crate) fn apply(&mut self, event: &ViewEvent) {
         match event {
             ViewEvent::Snapshot { at, .. } => {
                 if self.at.is_some() {
@@ -385,12 +385,12 @@ impl Tracker {
         assert!(!self.view.apply(event).out_of_order, "the runtime never hands out a delta it cannot apply");
     }
 
-    pub fn rows(&self) -> BTreeMap<String, Rows> {
+    pub(crate) fn rows(&self) -> BTreeMap<String, Rows> {
         self.view.iter().map(|(k, r)| (k.to_string(), r.clone())).collect()
     }
 
     /// Applies the subscription's events until the copy stands at `at`.
-    pub async fn converge(&mut self, sub: &mut Subscription, at: Position) {
+    pub(crate) async fn converge(&mut self, sub: &mut Subscription, at: Position) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while self.at != Some(at) {
             let event = tokio::time::timeout_at(deadline, sub.next())
@@ -403,7 +403,7 @@ impl Tracker {
 }
 
 /// The view's rows and position as a fresh subscriber gets them.
-pub async fn truth(url: &str, view: &str) -> (BTreeMap<String, Rows>, Position) {
+pub(crate) async fn truth(url: &str, view: &str) -> (BTreeMap<String, Rows>, Position) {
     let fresh = client(url);
     let (_, snapshot) = within(subscribed(&fresh, view)).await;
     let mut tracker = Tracker::new();
@@ -411,7 +411,7 @@ pub async fn truth(url: &str, view: &str) -> (BTreeMap<String, Rows>, Position) 
     (tracker.rows(), tracker.at.expect("snapshot position"))
 }
 
-pub fn place(id: &str, n: usize) -> Value {
+pub(crate) fn place(id: &str, n: usize) -> Value {
     let customer = ["Ada", "مريم", "יוסף"][n % 3];
     json!({ "order_id": id, "customer": customer, "total": (n % 97) as f64 + 0.5 })
 }
@@ -419,7 +419,7 @@ pub fn place(id: &str, n: usize) -> Value {
 /// Sends `place_order` commands as fast as the client is answered, 16 in flight, until `stop`;
 /// returns the ids sent. Every command must be answered `ack` (possibly `duplicate` after a
 /// resend), through any crash: the runtime keeps it in its outbox and resends it.
-pub async fn writer(
+pub(crate) async fn writer(
     client: Client,
     name: String,
     stop: Arc<AtomicBool>,
@@ -444,11 +444,11 @@ pub async fn writer(
     sent
 }
 
-pub use lucarne_testing::NatsCluster;
+pub(crate) use lucarne_testing::NatsCluster;
 
 impl Server {
     /// A Lucarne node of the cluster on `nats` (the test views and commands, open), named `id`.
-    pub fn node(dir: &Path, nats: &NatsCluster, id: &str, extra: &[&str]) -> Server {
+    pub(crate) fn node(dir: &Path, nats: &NatsCluster, id: &str, extra: &[&str]) -> Server {
         let urls = nats.urls();
         let mut args = vec!["--nats", urls.as_str(), "--node-id", id];
         args.extend(extra);
@@ -457,7 +457,7 @@ impl Server {
 }
 
 /// Places `n` orders `{name}-{i}` through `client`, 16 in flight; every one must be acked.
-pub async fn place_many(client: &Client, name: &str, n: usize) -> Vec<String> {
+pub(crate) async fn place_many(client: &Client, name: &str, n: usize) -> Vec<String> {
     let ids: Vec<String> = (0..n).map(|i| format!("{name}-{i}")).collect();
     for (chunk, at) in ids.chunks(16).zip((0..).step_by(16)) {
         let answers =
@@ -472,7 +472,7 @@ pub async fn place_many(client: &Client, name: &str, n: usize) -> Vec<String> {
 
 /// Sends a raw HTTP request and returns the status line and headers (lower-cased), or what came
 /// before the connection closed.
-pub async fn http(server: &Server, request: String) -> String {
+pub(crate) async fn http(server: &Server, request: String) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
     tcp.write_all(request.as_bytes()).await.expect("write");
@@ -482,6 +482,6 @@ pub async fn http(server: &Server, request: String) -> String {
 }
 
 /// `GET /healthz`: the status line and headers.
-pub async fn health(server: &Server) -> String {
+pub(crate) async fn health(server: &Server) -> String {
     http(server, format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.addr)).await
 }

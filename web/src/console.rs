@@ -11,7 +11,7 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
 /// Installs the console log at `level` (the most verbose level written).
-pub fn install(level: Level) {
+pub(crate) fn install(level: Level) {
     let subscriber = Console { level, next_span: AtomicU64::new(1) };
     // Only fails if a subscriber is already set: then that one logs.
     let _ = tracing::subscriber::set_global_default(subscriber);

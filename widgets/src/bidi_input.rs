@@ -31,7 +31,7 @@
 //!
 //! How: the value is shaped once per change by iced's paragraph (cosmic-text resolves the bidi
 //! runs); the caret's possible places ("stops") are read from the shaped clusters
-//! ([`Shaped`](crate::shaping::Shaped)), each with the text index that typing there inserts at.
+//! ([`Shaped`]), each with the text index that typing there inserts at.
 //! Moving is going to the next stop to the left or right on screen; the caret is drawn at its
 //! stop. One line only: newlines are not inserted.
 //!
@@ -165,6 +165,19 @@ where
     on_input: Option<OnInput<'a, Message>>,
     on_submit: Option<Message>,
     class: Theme::Class<'a>,
+}
+
+impl<Message, Theme, Renderer> std::fmt::Debug for BidiInput<'_, Message, Theme, Renderer>
+where
+    Theme: Catalog,
+    Renderer: text::Renderer,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BidiInput")
+            .field("value", &self.value)
+            .field("placeholder", &self.placeholder)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Creates a [`BidiInput`] with a placeholder and a value.
@@ -697,7 +710,7 @@ where
     Renderer: text::Renderer,
     Renderer::Paragraph: Shaped,
 {
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, reason = "iced's Widget::on_event hands these over one by one")]
     fn key(
         &mut self,
         state: &mut State<Renderer::Paragraph>,

@@ -116,6 +116,18 @@ where
     _lifetime: std::marker::PhantomData<&'a ()>,
 }
 
+impl<Renderer> std::fmt::Debug for BidiText<'_, Renderer>
+where
+    Renderer: text::Renderer,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BidiText")
+            .field("content", &self.content)
+            .field("direction", &self.direction)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Creates a [`BidiText`].
 pub fn bidi_text<'a, Renderer>(content: impl Into<String>) -> BidiText<'a, Renderer>
 where

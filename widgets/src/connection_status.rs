@@ -176,6 +176,16 @@ where
     class: Theme::Class<'a>,
 }
 
+impl<Theme, Renderer> std::fmt::Debug for ConnectionStatus<'_, Theme, Renderer>
+where
+    Theme: Catalog,
+    Renderer: text::Renderer,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionStatus").field("connection", &self.connection).finish_non_exhaustive()
+    }
+}
+
 /// A function giving a badge's text for a connection state at an instant.
 pub type Labels<'a> = Box<dyn Fn(&Connection, Instant) -> String + 'a>;
 

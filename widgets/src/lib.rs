@@ -16,15 +16,15 @@
 //! # let _ = (table, badge, title);
 //! ```
 //!
-//! - [`live_table`]: a virtualized table over keyed [`TableRows`] (sort by header, selection and
+//! - [`live_table`](mod@live_table): a virtualized table over keyed [`TableRows`] (sort by header, selection and
 //!   scroll that follow rows by key, a brief highlight of changed rows, texts cut with an
 //!   ellipsis to their cell).
-//! - [`connection_status`]: connecting / live / resyncing / offline with a retry countdown.
+//! - [`connection_status`](mod@connection_status): connecting / live / resyncing / offline with a retry countdown.
 //! - [`Direction`], [`Align`] and [`dir_row`]: a layout direction set once from the locale, start
 //!   and end instead of left and right, rows that mirror in right-to-left locales.
-//! - [`bidi_text`]: text aligned to its paragraph's start by default, whose alignment keeps
+//! - [`bidi_text`](mod@bidi_text): text aligned to its paragraph's start by default, whose alignment keeps
 //!   right-to-left and mixed text inside its box (single-line and wrapped).
-//! - [`bidi_input`]: a one-line text input with a bidi-correct caret, visual arrow keys and
+//! - [`bidi_input`](mod@bidi_input): a one-line text input with a bidi-correct caret, visual arrow keys and
 //!   selection.
 //!
 //! Invariant: no networking. The widgets take plain data (keys, cells, a [`Connection`],

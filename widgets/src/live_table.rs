@@ -191,6 +191,19 @@ where
     class: Theme::Class<'a>,
 }
 
+impl<Message, Theme, Renderer> std::fmt::Debug for LiveTable<'_, Message, Theme, Renderer>
+where
+    Theme: Catalog,
+    Renderer: text::Renderer,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveTable")
+            .field("columns", &self.columns.len())
+            .field("rows", &self.rows.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Creates a [`LiveTable`] of these columns over these rows.
 pub fn live_table<'a, Message, Theme, Renderer>(
     columns: Vec<Column>,

@@ -97,7 +97,7 @@ fn matches(pattern: &str, name: &str) -> bool {
 }
 
 /// Checks every rule; returns the number of crates checked.
-pub fn check(architecture: &str) -> Result<usize> {
+pub(crate) fn check(architecture: &str) -> Result<usize> {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["metadata", "--format-version", "1", "--locked"])
         .output()

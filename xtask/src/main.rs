@@ -4,7 +4,8 @@
 //! - `demo`: builds and runs `lucarne serve --demo` on 127.0.0.1:7300, and opens the desktop
 //!   order desk when a display is present.
 //! - `test`: formatting, the layering of ARCHITECTURE.md on `cargo metadata` (`layers.rs`), clippy
-//!   (`-D warnings`, also for `wasm32`), the browser bundle, every test.
+//!   (`-D warnings`, also for `wasm32`), `cargo doc` without a warning, the browser bundle, every
+//!   test.
 //! - `web`: the browser bundle in `web/dist` (installs the wasm target, wasm-bindgen-cli at the
 //!   Cargo.lock version and, when npm is there, binaryen's wasm-opt); prints its sizes.
 //! - `bench skeleton`: the load benchmark of the walking skeleton, figures against baselines.
@@ -298,6 +299,10 @@ fn test(no_lint: bool) -> Result<()> {
         let mut clippy = cargo();
         clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
         run(clippy)?;
+        // The API docs build without a warning (broken or ambiguous links).
+        let mut doc = cargo();
+        doc.args(["doc", "--workspace", "--no-deps", "--lib"]).env("RUSTDOCFLAGS", "-D warnings");
+        run(doc)?;
         // Every crate the browser build uses must build and lint on wasm32.
         wasm_target()?;
         let mut clippy = cargo();

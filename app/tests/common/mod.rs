@@ -7,7 +7,7 @@ use iced::Settings;
 
 /// True when this process renders with tiny-skia; otherwise runs `test` in a child that does,
 /// checks it passed, and returns false.
-pub fn tiny_skia(test: &str) -> bool {
+pub(crate) fn tiny_skia(test: &str) -> bool {
     if std::env::var("ICED_TEST_BACKEND").is_ok_and(|b| b == "tiny-skia") {
         return true;
     }
@@ -24,7 +24,7 @@ pub fn tiny_skia(test: &str) -> bool {
 }
 
 /// iced settings with the app's bundled fonts, as the desktop app runs.
-pub fn settings() -> Settings {
+pub(crate) fn settings() -> Settings {
     Settings {
         fonts: lucarne_app::fonts().into_iter().map(Cow::Borrowed).collect(),
         default_font: lucarne_app::DEFAULT_FONT,

@@ -50,7 +50,7 @@ use clients::*;
 use report::*;
 use server::*;
 
-pub use server::serve_child;
+pub(crate) use server::serve_child;
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -65,7 +65,7 @@ const PUBLISHER: &str = "bench-pub";
 
 /// Arguments of `fanout`.
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     /// Points measured, comma separated: CLIENTS@CHANGES_PER_SECOND.
     #[arg(long, value_delimiter = ',', default_value = "10000@10,1000@100")]
     pub points: Vec<Point>,
@@ -94,7 +94,7 @@ pub struct Args {
 
 /// A fan-out point: clients and changes per second.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
+pub(crate) struct Point {
     clients: usize,
     rate: f64,
 }
@@ -120,7 +120,7 @@ impl FromStr for Point {
 
 /// A server measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `lucarne-server`'s gateway with the durable store.
     Lucarne,
     /// A bare tokio-tungstenite broadcast.
@@ -319,7 +319,7 @@ fn raise_fd_limit(needed: u64) -> Result<()> {
 }
 
 /// Runs every point and the saturation run on each server, then prints the tables.
-pub async fn run(args: Args) -> Result<()> {
+pub(crate) async fn run(args: Args) -> Result<()> {
     let most = args.points.iter().map(|p| p.clients).chain([args.saturation_clients]).max().unwrap_or(0);
     raise_fd_limit(most as u64 + 256)?;
     let has_nats = Command::new("nats-server").arg("--version").output().is_ok_and(|o| o.status.success());

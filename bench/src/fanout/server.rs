@@ -4,7 +4,7 @@ use super::*;
 
 /// The hidden `fanout-server` subcommand: serves Lucarne or the bare broadcast on a free
 /// loopback port, prints `ready SUB_URL PUB_URL`, and stops when its standard input closes.
-pub async fn serve_child(kind: Kind, data: Option<PathBuf>, nats: Option<String>) -> Result<()> {
+pub(crate) async fn serve_child(kind: Kind, data: Option<PathBuf>, nats: Option<String>) -> Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     match kind {

@@ -1,23 +1,28 @@
 //! Helpers shared by the integration tests: write a PDF and read it back with poppler and qpdf.
-#![allow(dead_code, clippy::unwrap_used)] // test helpers: a failure is a test failure
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "test helpers, each used by some tests: a failure is a test failure"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The renderer type of `iced::Renderer` in a default iced build (wgpu first, tiny-skia as
 /// fallback), with tiny-skia standing in for wgpu so that the tests do not build wgpu.
-pub type AppRenderer = iced_renderer::fallback::Renderer<iced_tiny_skia::Renderer, iced_tiny_skia::Renderer>;
+pub(crate) type AppRenderer =
+    iced_renderer::fallback::Renderer<iced_tiny_skia::Renderer, iced_tiny_skia::Renderer>;
 
 /// An element as a default iced app's `view()` returns it.
-pub type Element<'a, M> = iced_core::Element<'a, M, iced_core::Theme, AppRenderer>;
+pub(crate) type Element<'a, M> = iced_core::Element<'a, M, iced_core::Theme, AppRenderer>;
 
 /// A PDF written to a temporary directory.
-pub struct Pdf {
+pub(crate) struct Pdf {
     _dir: tempfile::TempDir,
     pub path: PathBuf,
 }
 
-pub fn write(bytes: &[u8]) -> Pdf {
+pub(crate) fn write(bytes: &[u8]) -> Pdf {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.pdf");
     std::fs::write(&path, bytes).unwrap();
@@ -32,7 +37,7 @@ pub fn write(bytes: &[u8]) -> Pdf {
 
 /// Runs `program args… pdf` and returns its standard output; fails the test if the program
 /// is missing or fails.
-pub fn tool(program: &str, args: &[&str], pdf: &Pdf) -> String {
+pub(crate) fn tool(program: &str, args: &[&str], pdf: &Pdf) -> String {
     let output = Command::new(program).args(args).arg(&pdf.path).output().unwrap_or_else(|e| {
         panic!("cannot run `{program}` ({e}): install poppler-utils and qpdf with `cargo xtask setup`")
     });
@@ -46,7 +51,7 @@ pub fn tool(program: &str, args: &[&str], pdf: &Pdf) -> String {
 }
 
 /// `pdftotext` of the whole file, or of one page.
-pub fn text(pdf: &Pdf, page: Option<usize>) -> String {
+pub(crate) fn text(pdf: &Pdf, page: Option<usize>) -> String {
     match page {
         Some(p) => {
             let p = p.to_string();
@@ -66,7 +71,7 @@ fn tool_to_stdout(program: &str, args: &[&str], pdf: &Pdf) -> String {
 
 /// Text with the bidi control marks poppler adds removed and all runs of whitespace made one
 /// space.
-pub fn normalize(s: &str) -> String {
+pub(crate) fn normalize(s: &str) -> String {
     let stripped: String = s
         .chars()
         .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{200E}' | '\u{200F}' | '\u{2066}'..='\u{2069}'))
@@ -75,13 +80,13 @@ pub fn normalize(s: &str) -> String {
 }
 
 /// `qpdf --check` passes.
-pub fn qpdf_check(pdf: &Pdf) {
+pub(crate) fn qpdf_check(pdf: &Pdf) {
     let out = tool("qpdf", &["--check"], pdf);
     assert!(out.contains("No syntax or stream encoding errors"), "qpdf --check:\n{out}");
 }
 
 /// The font rows of `pdffonts`: (name, type, emb, sub, uni).
-pub fn fonts(pdf: &Pdf) -> Vec<(String, String, String, String, String)> {
+pub(crate) fn fonts(pdf: &Pdf) -> Vec<(String, String, String, String, String)> {
     let out = tool("pdffonts", &[], pdf);
     out.lines()
         .skip(2)
@@ -102,13 +107,13 @@ pub fn fonts(pdf: &Pdf) -> Vec<(String, String, String, String, String)> {
 }
 
 /// Image rows of `pdfimages -list` (type column: image, smask…).
-pub fn images(pdf: &Pdf) -> Vec<String> {
+pub(crate) fn images(pdf: &Pdf) -> Vec<String> {
     let out = tool("pdfimages", &["-list"], pdf);
     out.lines().skip(2).map(str::to_owned).collect()
 }
 
 /// A field of `pdfinfo`.
-pub fn info(pdf: &Pdf, field: &str) -> String {
+pub(crate) fn info(pdf: &Pdf, field: &str) -> String {
     let out = tool("pdfinfo", &[], pdf);
     out.lines()
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
@@ -119,7 +124,7 @@ pub fn info(pdf: &Pdf, field: &str) -> String {
 
 /// Word boxes of `pdftotext -bbox` for one page: (word, xmin, ymin, xmax, ymax) in points,
 /// y from the top.
-pub fn words(pdf: &Pdf, page: usize) -> Vec<(String, f32, f32, f32, f32)> {
+pub(crate) fn words(pdf: &Pdf, page: usize) -> Vec<(String, f32, f32, f32, f32)> {
     let p = page.to_string();
     let html = tool_to_stdout("pdftotext", &["-bbox", "-f", &p, "-l", &p], pdf);
     html.lines()
@@ -140,7 +145,7 @@ pub fn words(pdf: &Pdf, page: usize) -> Vec<(String, f32, f32, f32, f32)> {
 }
 
 /// Page 1 rasterised by `pdftoppm` at `dpi`: width, height and RGB bytes.
-pub fn raster(pdf: &Pdf, dpi: u32) -> (usize, usize, Vec<u8>) {
+pub(crate) fn raster(pdf: &Pdf, dpi: u32) -> (usize, usize, Vec<u8>) {
     let dpi = dpi.to_string();
     let out = Command::new("pdftoppm")
         .args(["-r", &dpi, "-f", "1", "-l", "1"])
