@@ -72,6 +72,14 @@ fn lucarne_pdf_exports_the_orders_and_the_main_screen_of_a_running_server() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = demo_server(&dir.path().join("data"));
     let url = server.url();
+    // One paid order at least, whatever the demo's random seed did with its own.
+    for (command, payload) in [
+        ("place_order", r#"{"order_id":"o-paid","customer":"Ada","region":"eu","total":12.5}"#),
+        ("pay_order", r#"{"order_id":"o-paid"}"#),
+    ] {
+        let out = lucarne(&url, &["send", command, payload]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
     check_orders(&url, dir.path(), None);
     check_orders(&url, dir.path(), Some("status = 'paid'"));
 
