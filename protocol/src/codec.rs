@@ -63,6 +63,40 @@ pub fn encode<T: Serialize>(message: &T) -> String {
         .unwrap_or_else(|e| format!(r#"{{"type":"error","code":"internal","message":"encode failed: {e}"}}"#))
 }
 
+/// A change's ops, encoded once for every subscriber it goes to (the `,"ops":[…]` part of a
+/// `delta`): see [`encode_delta`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedOps(std::sync::Arc<str>);
+
+impl EncodedOps {
+    /// Encodes `ops`.
+    pub fn new(ops: &[crate::Op]) -> EncodedOps {
+        EncodedOps(format!(",\"ops\":{}", encode(&ops)).into())
+    }
+}
+
+/// A `delta` for subscription `sub` from version `from` to `to`: byte for byte what
+/// `encode(&ServerMessage::Delta(..))` writes, with the ops encoded once ([`EncodedOps`]) however
+/// many subscribers receive the change, and `acked` as given (the receiving connection's own).
+///
+/// ```
+/// use lucarne_protocol::{Delta, EncodedOps, Op, ServerMessage, encode, encode_delta};
+///
+/// let ops = vec![Op::Remove { key: "o-1".into() }];
+/// let shared = EncodedOps::new(&ops);
+/// let delta = Delta { sub: 1, from: 4, to: 5, ops, acked: vec![] };
+/// assert_eq!(encode_delta(1, 4, 5, &shared, &[]), encode(&ServerMessage::Delta(delta)));
+/// ```
+pub fn encode_delta(sub: u64, from: u64, to: u64, ops: &EncodedOps, acked: &[crate::CommandRef]) -> String {
+    let mut text = format!("{{\"type\":\"delta\",\"sub\":{sub},\"from\":{from},\"to\":{to}{}", ops.0);
+    if !acked.is_empty() {
+        text.push_str(",\"acked\":");
+        text.push_str(&encode(&acked));
+    }
+    text.push('}');
+    text
+}
+
 fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
     let value: Value = serde_json::from_str(text).map_err(|e| DecodeError::Malformed {
         line: e.line(),
@@ -110,11 +144,8 @@ mod tests {
             r#"{"type":"subscribe","sub":7,"view":"orders","resume":{"epoch":3,"version":9}}"#,
             Ok(ClientMessage::Subscribe(Subscribe {
                 sub: 7,
-                view: "orders".into(),
+                query: Query::view("orders"),
                 resume: Some(Position { epoch: 3, version: 9 }),
-                filter: None,
-                order_by: None,
-                limit: None,
             })),
         );
         check_client(

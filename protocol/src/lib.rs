@@ -6,7 +6,7 @@
 //!
 //! let text = r#"{"type":"subscribe","sub":1,"view":"orders","extra":"ignored"}"#;
 //! let msg = decode_client(text).unwrap();
-//! assert!(matches!(msg, ClientMessage::Subscribe(ref s) if s.view == "orders"));
+//! assert!(matches!(msg, ClientMessage::Subscribe(ref s) if s.query.view == "orders"));
 //! let back = encode(&msg);
 //! assert!(back.contains(r#""type":"subscribe""#));
 //! ```
@@ -20,7 +20,7 @@
 mod codec;
 mod message;
 
-pub use codec::{DecodeError, decode_client, decode_server, encode};
+pub use codec::{DecodeError, EncodedOps, decode_client, decode_server, encode, encode_delta};
 pub use message::*;
 
 /// The protocol versions this build speaks, newest last.

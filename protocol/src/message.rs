@@ -128,16 +128,26 @@ pub struct Position {
     pub version: u64,
 }
 
-/// `subscribe`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Subscribe {
-    /// Client-chosen subscription id, unique on the connection.
-    pub sub: u64,
+/// What a subscription watches: a view, and optionally which of its rows — a **live query**
+/// (`where`, `order_by`, `limit`). The one shape of it: the client's runtime subscribes with it and
+/// the server keys its shared windows by it.
+///
+/// ```
+/// use lucarne_protocol::Query;
+///
+/// let q = Query::view("orders").filter("status = 'paid' AND region = 'eu'").order_by("total DESC").limit(20);
+/// assert_eq!(q.view, "orders");
+/// assert_eq!(q.limit, Some(20));
+/// assert!(q.is_live());
+/// ```
+///
+/// The filter is a SQL expression over the view's columns, `order_by` a list of columns each
+/// with `ASC` or `DESC`; the server keeps the window (the first `limit` rows in that order)
+/// current and sends only the rows entering, changing in or leaving it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Query {
     /// The view's name.
     pub view: String,
-    /// Resume from this position instead of taking a snapshot, if the server still can.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resume: Option<Position>,
     /// Row filter: a SQL condition over the view's columns (`status = 'paid' AND total > 10`).
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
@@ -147,6 +157,50 @@ pub struct Subscribe {
     /// Largest number of rows: the first ones in `order_by` order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
+}
+
+impl Query {
+    /// All rows of a view.
+    pub fn view(name: impl Into<String>) -> Self {
+        Query { view: name.into(), filter: None, order_by: None, limit: None }
+    }
+
+    /// Only rows for which this SQL condition holds.
+    pub fn filter(mut self, condition: impl Into<String>) -> Self {
+        self.filter = Some(condition.into());
+        self
+    }
+
+    /// Rows in this order (`total DESC, order_id`).
+    pub fn order_by(mut self, order: impl Into<String>) -> Self {
+        self.order_by = Some(order.into());
+        self
+    }
+
+    /// At most this many rows (the first ones in `order_by` order).
+    pub fn limit(mut self, rows: u64) -> Self {
+        self.limit = Some(rows);
+        self
+    }
+
+    /// Whether it watches a window of the view (`where`, `order_by` or `limit`) rather than the
+    /// whole view.
+    pub fn is_live(&self) -> bool {
+        self.filter.is_some() || self.order_by.is_some() || self.limit.is_some()
+    }
+}
+
+/// `subscribe`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscribe {
+    /// Client-chosen subscription id, unique on the connection.
+    pub sub: u64,
+    /// What to watch: `view`, and `where` / `order_by` / `limit` for a live query.
+    #[serde(flatten)]
+    pub query: Query,
+    /// Resume from this position instead of taking a snapshot, if the server still can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Position>,
 }
 
 /// `unsubscribe`.

@@ -414,14 +414,7 @@ impl State {
         }
         self.wire.insert(wire, id);
         sub.incoming = None;
-        let msg = ClientMessage::Subscribe(Subscribe {
-            sub: wire,
-            view: sub.query.view.clone(),
-            resume: sub.at,
-            filter: sub.query.filter.clone(),
-            order_by: sub.query.order_by.clone(),
-            limit: sub.query.limit,
-        });
+        let msg = ClientMessage::Subscribe(Subscribe { sub: wire, query: sub.query.clone(), resume: sub.at });
         link.send(encode(&msg)).await
     }
 

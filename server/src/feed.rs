@@ -43,16 +43,10 @@ pub enum FeedEvent {
 /// The identity of a live query.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FeedKey {
-    /// The view.
-    pub view: String,
-    /// The row filter of the subscriber's token, if any (compiled apart from `filter`).
+    /// The view and the live query's text, as the client sent them.
+    pub query: lucarne_protocol::Query,
+    /// The row filter of the subscriber's token, if any (compiled apart from the query's).
     pub rows: Option<String>,
-    /// `where` text.
-    pub filter: Option<String>,
-    /// `order_by` text.
-    pub order_by: Option<String>,
-    /// `limit`.
-    pub limit: Option<u64>,
 }
 
 /// Why a feed could not be had.
@@ -197,8 +191,9 @@ impl Feeds {
         if let Some(feed) = self.feeds.lock().ok().and_then(|f| f.get(&key).and_then(Weak::upgrade)) {
             return Ok(feed);
         }
-        let changes = engine.changes(&key.view).ok_or_else(|| StoreError::UnknownView(key.view.clone()))?;
-        let snapshot = engine.snapshot(&key.view).await?;
+        let view = &key.query.view;
+        let changes = engine.changes(view).ok_or_else(|| StoreError::UnknownView(view.clone()))?;
+        let snapshot = engine.snapshot(view).await?;
         let window = build(query, snapshot.rows).await?;
         let rows = window.held();
         let held = self.held.fetch_add(rows, Ordering::AcqRel);
@@ -219,7 +214,7 @@ impl Feeds {
             feeds.retain(|_, w| w.strong_count() > 0);
             feeds.insert(key.clone(), Arc::downgrade(&feed));
         }
-        tokio::spawn(run(engine.clone(), key.view, Arc::downgrade(&feed), changes));
+        tokio::spawn(run(engine.clone(), key.query.view, Arc::downgrade(&feed), changes));
         Ok(feed)
     }
 }
@@ -328,14 +323,8 @@ mod tests {
         store.install_views(views, |_, _, _| {}).expect("install");
         let engine = Engine::start(store, Commands::new().route("place_order", "orders"));
         let columns = vec!["order_id".to_string(), "total".to_string()];
-        let key = FeedKey {
-            view: "orders".into(),
-            rows: None,
-            filter: Some("total > 5".into()),
-            order_by: None,
-            limit: None,
-        };
-        let query = || LiveQuery::parse(key.filter.as_deref(), None, None, &columns).expect("query");
+        let key = FeedKey { query: lucarne_protocol::Query::view("orders").filter("total > 5"), rows: None };
+        let query = || LiveQuery::parse(key.query.filter.as_deref(), None, None, &columns).expect("query");
         let a = engine.feeds().get(&engine, key.clone(), query(), usize::MAX).await.expect("feed");
         let b = engine.feeds().get(&engine, key.clone(), query(), usize::MAX).await.expect("feed");
         assert!(Arc::ptr_eq(&a, &b), "one feed for one query");

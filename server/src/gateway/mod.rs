@@ -600,8 +600,8 @@ impl Connection {
         }
         let grant = self.grant();
         // Checked before the view's existence, so a token learns nothing of views it may not see.
-        if !grant.may_view(&s.view) {
-            let message = format!("this token may not subscribe to the view {:?}", s.view);
+        if !grant.may_view(&s.query.view) {
+            let message = format!("this token may not subscribe to the view {:?}", s.query.view);
             return self.out.error(grant.refusal(), message, Some(s.sub), None);
         }
         let max = self.shared.config.limits.max_subscriptions;
@@ -609,15 +609,15 @@ impl Connection {
             let message = format!("this connection holds {max} subscriptions, the most allowed");
             return self.out.error(ErrorCode::TooManySubscriptions, message, Some(s.sub), None);
         }
-        let Some(changes) = self.shared.engine.changes(&s.view) else {
-            let message = format!("no view named {:?}", s.view);
+        let Some(changes) = self.shared.engine.changes(&s.query.view) else {
+            let message = format!("no view named {:?}", s.query.view);
             return self.out.error(ErrorCode::UnknownView, message, Some(s.sub), None);
         };
         let stream = SubStream {
             engine: self.shared.engine.clone(),
             out: self.out.clone(),
             sub: s.sub,
-            view: s.view.clone(),
+            view: s.query.view.clone(),
             client_id: self.client_id.clone().unwrap_or_default(),
             chunk: self.shared.config.snapshot_chunk.max(1),
             patience: self.shared.config.limits.resync_after,
@@ -626,8 +626,8 @@ impl Connection {
         };
         // Rows the token may not see never leave the server: its row filter makes the
         // subscription a live query over the rows it may see.
-        let row_filter = grant.row_filter(&s.view);
-        if row_filter.is_some() || s.filter.is_some() || s.order_by.is_some() || s.limit.is_some() {
+        let row_filter = grant.row_filter(&s.query.view);
+        if row_filter.is_some() || s.query.is_live() {
             drop(changes);
             let sub = s.sub;
             return match self.live_query(s, row_filter).await {
@@ -660,7 +660,7 @@ impl Connection {
             return Err((ErrorCode::OverBudget, message));
         }
         for (what, text) in
-            [("the live query's where", &s.filter), ("the live query's order_by", &s.order_by)]
+            [("the live query's where", &s.query.filter), ("the live query's order_by", &s.query.order_by)]
         {
             if let Some(message) = text.as_deref().and_then(|t| too_long(what, t, limits.max_query_bytes)) {
                 return Err((ErrorCode::TooComplex, message));
@@ -668,11 +668,11 @@ impl Connection {
         }
         let engine = &self.shared.engine;
         let columns =
-            engine.view_columns(&s.view).await.map_err(|e| (ErrorCode::UnknownView, e.to_string()))?;
+            engine.view_columns(&s.query.view).await.map_err(|e| (ErrorCode::UnknownView, e.to_string()))?;
         // Parsed and compiled off the async workers, each text on its own, so that errors point
         // into the client's own text and neither can change the other's meaning.
         let (filter, order_by, limit, rows) =
-            (s.filter.clone(), s.order_by.clone(), s.limit, row_filter.clone());
+            (s.query.filter.clone(), s.query.order_by.clone(), s.query.limit, row_filter.clone());
         let (own, rows) = crate::offload::run(move || {
             let own = LiveQuery::parse(filter.as_deref(), order_by.as_deref(), limit, &columns);
             let rows = rows.map(|r| LiveQuery::parse(Some(&r), None, None, &columns));
@@ -685,8 +685,9 @@ impl Connection {
             None => query,
             Some(Ok(rows)) => query.within(rows),
             Some(Err(e)) => {
-                tracing::warn!(view = %s.view, "a token's row filter does not apply: {e}");
-                let message = format!("this token's row filter does not apply to the view {:?}: {e}", s.view);
+                tracing::warn!(view = %s.query.view, "a token's row filter does not apply: {e}");
+                let message =
+                    format!("this token's row filter does not apply to the view {:?}: {e}", s.query.view);
                 return Err((ErrorCode::Forbidden, message));
             }
         };
@@ -698,13 +699,7 @@ impl Connection {
             );
             return Err((ErrorCode::TooComplex, message));
         }
-        let key = FeedKey {
-            view: s.view,
-            rows: row_filter,
-            filter: s.filter,
-            order_by: s.order_by,
-            limit: s.limit,
-        };
+        let key = FeedKey { query: s.query, rows: row_filter };
         let feed = engine
             .feeds()
             .get(engine, key, query, limits.max_live_query_rows)

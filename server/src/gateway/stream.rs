@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lucarne_protocol::{
-    CommandRef, Delta, ErrorCode, Position, Resumed, Resync, ResyncReason, ServerMessage, SnapshotBegin,
-    SnapshotEnd, SnapshotRows, encode,
+    CommandRef, Delta, EncodedOps, ErrorCode, Position, Resumed, Resync, ResyncReason, ServerMessage,
+    SnapshotBegin, SnapshotEnd, SnapshotRows, encode_delta,
 };
 use tokio::sync::broadcast;
 
@@ -16,8 +16,8 @@ use super::outbox::{Outbox, Push};
 use crate::engine::Engine;
 use crate::feed::{Feed, FeedEvent};
 use crate::store::{Catchup, Change};
-/// A change's `view`, `epoch` and `to`, and its `delta`'s `,"ops":[…]`.
-type DeltaOps = (String, u64, u64, Arc<str>);
+/// A change's `view`, `epoch` and `to`, and its encoded ops.
+type DeltaOps = (String, u64, u64, EncodedOps);
 
 thread_local! {
     /// The ops of the last change's `delta` encoded on this thread: every subscriber of a view
@@ -27,8 +27,8 @@ thread_local! {
 }
 
 /// The `delta` of `change` for subscription `sub` holding version `from`, on the connection of
-/// `client_id`: the bytes of `encode(&ServerMessage::Delta(..))`, with the change's ops encoded
-/// once, and `acked` listing only that client's commands (a client learns nothing of others').
+/// `client_id` ([`encode_delta`]), with `acked` listing only that client's commands (a client
+/// learns nothing of others').
 fn delta_text(sub: u64, from: u64, change: &Change, client_id: &str) -> String {
     let ops = DELTA_OPS.with(|cell| {
         let mut cached = cell.borrow_mut();
@@ -37,21 +37,13 @@ fn delta_text(sub: u64, from: u64, change: &Change, client_id: &str) -> String {
         {
             return ops.clone();
         }
-        let ops: Arc<str> = format!(",\"ops\":{}", encode(&change.ops)).into();
+        let ops = EncodedOps::new(&change.ops);
         *cached = Some((change.view.clone(), change.epoch, change.to, ops.clone()));
         ops
     });
-    let mut text = format!("{{\"type\":\"delta\",\"sub\":{sub},\"from\":{from},\"to\":{}{ops}", change.to);
-    let own = own_acks(&change.acked, client_id);
-    if !own.is_empty() {
-        text.push_str(",\"acked\":");
-        text.push_str(&encode(&own));
-    }
-    text.push('}');
-    text
+    encode_delta(sub, from, change.to, &ops, &own_acks(&change.acked, client_id))
 }
 
-/// The commands of `client_id` among `acked`.
 fn own_acks(acked: &[CommandRef], client_id: &str) -> Vec<CommandRef> {
     acked.iter().filter(|c| c.client_id == client_id).cloned().collect()
 }
@@ -288,6 +280,7 @@ impl SubStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lucarne_protocol::encode;
 
     #[test]
     fn a_delta_encoded_once_per_change_is_the_encoded_message_with_only_the_clients_own_acks() {
