@@ -666,7 +666,7 @@ fn connection(status: &Status) -> Connection {
         Status::Live => Connection::Live,
         Status::Resyncing(_) => Connection::Resyncing,
         Status::Offline { retry_in, reason } => {
-            Connection::Offline { retry_at: Some(Instant::now() + *retry_in), reason: reason.clone() }
+            Connection::Offline { retry_at: Some(Instant::now() + *retry_in), reason: reason.to_string() }
         }
     }
 }

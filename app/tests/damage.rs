@@ -181,7 +181,8 @@ fn redrawing_only_the_damage_gives_the_whole_frame() {
     let frame = check(&mut desk, frame, "rows shifted", snapshot(rows(31, 9, "paid"), 2));
     let frame = check(&mut desk, frame, "sorted by total", Message::Sort(3));
     let frame = check(&mut desk, frame, "filter typed", Message::FilterChanged("status = 'paid'".into()));
-    let offline = Status::Offline { retry_in: std::time::Duration::from_secs(3), reason: "closed".into() };
+    let offline =
+        Status::Offline { retry_in: std::time::Duration::from_secs(3), reason: lucarne::LinkError::Closed };
     let frame = check(&mut desk, frame, "offline", Message::Orders(ViewEvent::Status(offline)));
     let frame = check(&mut desk, frame, "arabic", Message::Locale(Locale::Ar));
     let frame = check(&mut desk, frame, "arabic rows shifted", snapshot(rows(30, 12, "shipped"), 3));

@@ -84,7 +84,7 @@ pub(crate) async fn run(args: PdfArgs, client: Client) -> Result<u8> {
                 loading.finish_and_clear();
                 bail!("the server refused the query ({code}): {message}");
             }
-            ViewEvent::Status(Status::Offline { reason, .. }) => offline = reason.clone(),
+            ViewEvent::Status(Status::Offline { reason, .. }) => offline = reason.to_string(),
             ViewEvent::Snapshot { rows, .. } => {
                 if is_orders {
                     orders_loaded = true;

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{ClientConfig, ClientError, CommandError};
 use crate::event::{Query, Status, ViewEvent};
-use crate::transport::{self, Instant, Link, Saved, connect, sleep};
+use crate::transport::{self, Instant, Link, LinkError, Saved, connect, sleep};
 
 pub(crate) enum Request {
     Subscribe {
@@ -92,7 +92,7 @@ enum End {
     /// The client was dropped: stop.
     Stopped,
     /// The link was lost (or never came up): reconnect.
-    Lost(String),
+    Lost(LinkError),
     /// The server refused this client's credentials (`unauthorized`, `invalid_token`,
     /// `token_expired`, `forbidden` in answer to `hello`): retrying with the same token cannot
     /// help.
@@ -215,7 +215,7 @@ impl State {
     /// The server refused the token: every subscription fails and every waiting command is
     /// rejected with the server's code (they were never applied: the server took no message).
     fn refused(&mut self, code: ErrorCode, message: &str) {
-        self.went_offline(message);
+        self.went_offline(&LinkError::Refused { code, message: message.to_owned() });
         for sub in self.subs.values_mut().filter(|s| !s.failed) {
             sub.failed = true;
             sub.emit(ViewEvent::Failed { code, message: message.to_owned() });
@@ -234,7 +234,7 @@ impl State {
         }
     }
 
-    fn went_offline(&mut self, reason: &str) {
+    fn went_offline(&mut self, reason: &LinkError) {
         self.wire.clear();
         for sub in self.subs.values_mut() {
             sub.wire = None;
@@ -243,7 +243,7 @@ impl State {
         let offline =
             || ClientError::Offline(format!("{reason} (the server may still complete the request)"));
         for (_, reply) in self.lists.drain() {
-            let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
+            let _ = reply.send(Err(ClientError::Offline(reason.to_string())));
         }
         for (_, (_, reply)) in self.defines.drain() {
             let _ = reply.send(Err(offline()));
@@ -253,12 +253,12 @@ impl State {
         }
     }
 
-    fn offline_request(&mut self, request: Request, reason: &str) {
+    fn offline_request(&mut self, request: Request, reason: &LinkError) {
         match request {
             Request::Subscribe { id, query, events } => {
                 let _ = events.send(ViewEvent::Status(Status::Offline {
                     retry_in: Duration::ZERO,
-                    reason: reason.into(),
+                    reason: reason.clone(),
                 }));
                 self.subs.insert(
                     id,
@@ -272,16 +272,16 @@ impl State {
                 self.queue(seq, Pending { name, payload, reply: Some(reply) });
             }
             Request::ListViews { reply } => {
-                let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
+                let _ = reply.send(Err(ClientError::Offline(reason.to_string())));
             }
             Request::DefineView { reply, .. } => {
-                let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
+                let _ = reply.send(Err(ClientError::Offline(reason.to_string())));
             }
             Request::DropView { reply, .. } | Request::DropCommand { reply, .. } => {
-                let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
+                let _ = reply.send(Err(ClientError::Offline(reason.to_string())));
             }
             Request::DefineCommand { reply, .. } => {
-                let _ = reply.send(Err(ClientError::Offline(reason.to_owned())));
+                let _ = reply.send(Err(ClientError::Offline(reason.to_string())));
             }
         }
     }
@@ -292,8 +292,8 @@ impl State {
         let url = self.config.all_servers().nth(self.server).unwrap_or(&self.config.url).to_owned();
         let mut link = match transport::timeout(limit, connect(&url)).await {
             Ok(Ok(link)) => link,
-            Ok(Err(e)) => return self.lost(format!("cannot connect to {url}: {e}")),
-            Err(_) => return self.lost(format!("cannot connect to {url}: timed out")),
+            Ok(Err(e)) => return self.lost(e),
+            Err(_) => return self.lost(LinkError::ConnectTimeout { url }),
         };
         let hello = ClientMessage::Hello(Hello {
             versions: SUPPORTED_VERSIONS.to_vec(),
@@ -319,14 +319,14 @@ impl State {
                     return End::Refused(e.code, e.message);
                 }
                 Ok(ServerMessage::Error(e)) => {
-                    return self.lost(format!("refused ({}): {}", e.code, e.message));
+                    return self.lost(LinkError::Refused { code: e.code, message: e.message });
                 }
-                Ok(other) => return self.lost(format!("expected welcome, got {other:?}")),
-                Err(e) => return self.lost(format!("bad welcome: {e}")),
+                Ok(other) => return self.lost(LinkError::NotWelcome(format!("{other:?}"))),
+                Err(e) => return self.lost(LinkError::NotWelcome(e.to_string())),
             },
             Ok(Some(Err(e))) => return self.lost(e),
-            Ok(None) => return self.lost("closed before welcome".into()),
-            Err(_) => return self.lost("no welcome in time".into()),
+            Ok(None) => return self.lost(LinkError::Closed),
+            Err(_) => return self.lost(LinkError::NoWelcome),
         };
         *attempt = 0;
         tracing::debug!(session = %welcome.session, "connected");
@@ -365,7 +365,7 @@ impl State {
                         self.on_frame(&mut link, &text).await
                     }
                     Some(Err(e)) => Err(e),
-                    None => Err("connection closed".into()),
+                    None => Err(LinkError::Closed),
                 },
                 request = requests.recv() => match request {
                     Some(request) => self.online_request(&mut link, request).await,
@@ -377,7 +377,7 @@ impl State {
                 () = sleep(next_tick.saturating_duration_since(Instant::now())) => {
                     next_tick += interval;
                     if last_heard.elapsed() > interval * 2 {
-                        Err(format!("no message from the server for {:?}", interval * 2))
+                        Err(LinkError::Silent(interval * 2))
                     } else {
                         nonce += 1;
                         link.send(encode(&ClientMessage::Ping(Heartbeat { nonce }))).await
@@ -392,7 +392,7 @@ impl State {
 
     /// A link to the current server was lost or never came up: the next one goes to the next
     /// server of the list (round it).
-    fn lost(&mut self, reason: String) -> End {
+    fn lost(&mut self, reason: LinkError) -> End {
         let servers = 1 + self.config.fallbacks.len();
         if servers > 1 {
             self.server = (self.server + 1) % servers;
@@ -404,7 +404,7 @@ impl State {
         End::Lost(reason)
     }
 
-    async fn open_sub(&mut self, link: &mut Link, id: u64) -> Result<(), String> {
+    async fn open_sub(&mut self, link: &mut Link, id: u64) -> Result<(), LinkError> {
         let Some(sub) = self.subs.get_mut(&id) else { return Ok(()) };
         let wire = self.next_wire;
         self.next_wire += 1;
@@ -419,7 +419,7 @@ impl State {
     }
 
     /// Sends again the commands the server could not write.
-    async fn resend_refused(&mut self, link: &mut Link) -> Result<(), String> {
+    async fn resend_refused(&mut self, link: &mut Link) -> Result<(), LinkError> {
         let Some((_, seqs)) = self.retry.take() else { return Ok(()) };
         for seq in seqs {
             self.send_command(link, seq).await?;
@@ -427,7 +427,7 @@ impl State {
         Ok(())
     }
 
-    async fn send_command(&mut self, link: &mut Link, seq: u64) -> Result<(), String> {
+    async fn send_command(&mut self, link: &mut Link, seq: u64) -> Result<(), LinkError> {
         let Some(p) = self.outbox.get(&seq) else { return Ok(()) };
         let msg = ClientMessage::Command(Command {
             id: seq,
@@ -439,7 +439,7 @@ impl State {
         link.send(encode(&msg)).await
     }
 
-    async fn online_request(&mut self, link: &mut Link, request: Request) -> Result<(), String> {
+    async fn online_request(&mut self, link: &mut Link, request: Request) -> Result<(), LinkError> {
         match request {
             Request::Subscribe { id, query, events } => {
                 self.subs.insert(
@@ -520,7 +520,7 @@ impl State {
         self.subs.get_mut(id)
     }
 
-    async fn on_frame(&mut self, link: &mut Link, text: &str) -> Result<(), String> {
+    async fn on_frame(&mut self, link: &mut Link, text: &str) -> Result<(), LinkError> {
         let msg = match decode_server(text) {
             Ok(msg) => msg,
             Err(e) => {

@@ -20,7 +20,7 @@ pub enum Status {
         /// Time until the next connection attempt.
         retry_in: Duration,
         /// Why the connection failed or dropped.
-        reason: String,
+        reason: crate::LinkError,
     },
 }
 

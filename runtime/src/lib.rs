@@ -34,6 +34,7 @@ pub use client::{Client, ClientConfig, ClientError, CommandError, DEFAULT_SERVER
 pub use event::{Query, Status, ViewEvent};
 pub use live_view::{Changes, LiveView};
 pub use lucarne_protocol as protocol;
+pub use transport::LinkError;
 
 #[cfg(feature = "iced")]
 pub use iced::watch;

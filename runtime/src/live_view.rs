@@ -115,7 +115,7 @@ impl<T: DeserializeOwned> LiveView<T> {
                 _ => changes.out_of_order = true,
             },
             ViewEvent::Failed { code, message } => {
-                let reason = format!("{code}: {message}");
+                let reason = crate::LinkError::Refused { code: *code, message: message.clone() };
                 changes.status = true;
                 self.status = Status::Offline { retry_in: std::time::Duration::ZERO, reason };
             }

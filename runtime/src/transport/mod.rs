@@ -23,6 +23,60 @@ mod wasm;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use wasm::{Instant, Link, connect, fresh_client_id, saved, sleep, spawn, store};
 
+/// Why a link to a server could not be opened, or ended: shown in
+/// [`Status::Offline`](crate::Status::Offline); the next attempt follows with backoff.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The socket could not be opened (refused, unreachable, a bad URL, a failed handshake).
+    #[error("cannot connect to {url}: {detail}")]
+    Connect {
+        /// The server's URL.
+        url: String,
+        /// What the socket said.
+        detail: String,
+    },
+    /// The socket did not open within the connect timeout.
+    #[error("cannot connect to {url}: timed out")]
+    ConnectTimeout {
+        /// The server's URL.
+        url: String,
+    },
+    /// The server answered `hello` with an error that another attempt may not meet.
+    #[error("refused ({code}): {message}")]
+    Refused {
+        /// Its code.
+        code: lucarne_protocol::ErrorCode,
+        /// Its message.
+        message: String,
+    },
+    /// The server's first message was not `welcome` (or did not decode).
+    #[error("expected welcome, got {0}")]
+    NotWelcome(String),
+    /// No `welcome` within the connect timeout.
+    #[error("no welcome in time")]
+    NoWelcome,
+    /// The server closed the socket, with its close code and reason when it gave them.
+    #[error("closed by server{}{}", code.map(|c| format!(": {c}")).unwrap_or_default(), if reason.is_empty() { String::new() } else { format!(" {reason}") })]
+    ClosedByServer {
+        /// The close code.
+        code: Option<u16>,
+        /// The close reason.
+        reason: String,
+    },
+    /// The socket ended without a close frame (dropped, reset), with what the platform said.
+    #[error("{0}")]
+    Lost(String),
+    /// The socket is closed.
+    #[error("connection closed")]
+    Closed,
+    /// The server sent nothing for twice its heartbeat interval.
+    #[error("no message from the server for {0:?}")]
+    Silent(Duration),
+    /// A frame could not be sent.
+    #[error("{0}")]
+    Send(String),
+}
+
 /// Natively, the lock that keeps an outbox file to one running client (released when dropped);
 /// nothing in the browser, where each tab has its own storage.
 #[derive(Debug, Default)]
@@ -84,6 +138,28 @@ pub(crate) async fn timeout<T>(limit: Duration, f: impl Future<Output = T>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_errors_say_what_happened() {
+        let check = |error: LinkError, text: &str| assert_eq!(error.to_string(), text);
+        check(
+            LinkError::ClosedByServer { code: Some(1008), reason: "token expired".into() },
+            "closed by server: 1008 token expired",
+        );
+        check(
+            LinkError::ClosedByServer { code: Some(1001), reason: String::new() },
+            "closed by server: 1001",
+        );
+        check(LinkError::ClosedByServer { code: None, reason: String::new() }, "closed by server");
+        check(
+            LinkError::ConnectTimeout { url: "ws://a/ws".into() },
+            "cannot connect to ws://a/ws: timed out",
+        );
+        check(LinkError::Silent(Duration::from_secs(30)), "no message from the server for 30s");
+        let refused =
+            LinkError::Refused { code: lucarne_protocol::ErrorCode::Unavailable, message: "later".into() };
+        check(refused, "refused (unavailable): later");
+    }
 
     #[test]
     fn the_kept_outbox_reads_back() {

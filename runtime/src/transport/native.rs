@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub(crate) use std::time::Instant;
 
-use super::{Claim, Saved};
+use super::{Claim, LinkError, Saved};
 use crate::ClientConfig;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -23,31 +23,32 @@ pub(crate) struct Link {
 }
 
 /// Opens a WebSocket.
-pub(crate) async fn connect(url: &str) -> Result<Link, String> {
+pub(crate) async fn connect(url: &str) -> Result<Link, LinkError> {
     // No Nagle: commands are small frames that should leave at once.
-    let (socket, _) =
-        tokio_tungstenite::connect_async_with_config(url, None, true).await.map_err(|e| e.to_string())?;
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+        .await
+        .map_err(|e| LinkError::Connect { url: url.to_owned(), detail: e.to_string() })?;
     Ok(Link { socket })
 }
 
 impl Link {
     /// Sends one text frame.
-    pub(crate) async fn send(&mut self, text: String) -> Result<(), String> {
-        self.socket.send(Message::Text(text.into())).await.map_err(|e| e.to_string())
+    pub(crate) async fn send(&mut self, text: String) -> Result<(), LinkError> {
+        self.socket.send(Message::Text(text.into())).await.map_err(|e| LinkError::Send(e.to_string()))
     }
 
     /// The next text frame; `None` when the link is closed.
-    pub(crate) async fn recv(&mut self) -> Option<Result<String, String>> {
+    pub(crate) async fn recv(&mut self) -> Option<Result<String, LinkError>> {
         loop {
             match self.socket.next().await? {
                 Ok(Message::Text(text)) => return Some(Ok(text.as_str().to_owned())),
                 Ok(Message::Close(frame)) => {
-                    let reason =
-                        frame.map(|f| format!("closed by server: {} {}", u16::from(f.code), f.reason));
-                    return Some(Err(reason.unwrap_or_else(|| "closed by server".into())));
+                    let (code, reason) = frame
+                        .map_or((None, String::new()), |f| (Some(u16::from(f.code)), f.reason.to_string()));
+                    return Some(Err(LinkError::ClosedByServer { code, reason }));
                 }
                 Ok(_) => continue,
-                Err(e) => return Some(Err(e.to_string())),
+                Err(e) => return Some(Err(LinkError::Lost(e.to_string()))),
             }
         }
     }

@@ -28,13 +28,13 @@ use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
 pub(crate) use web_time::Instant;
 
-use super::Saved;
+use super::{LinkError, Saved};
 use crate::ClientConfig;
 
 enum Incoming {
     Open,
     Text(String),
-    Closed(String),
+    Closed(LinkError),
 }
 
 /// An open WebSocket. Dropping it closes the socket and detaches its handlers.
@@ -47,8 +47,9 @@ pub(crate) struct Link {
 }
 
 /// Opens a WebSocket.
-pub(crate) async fn connect(url: &str) -> Result<Link, String> {
-    let socket = WebSocket::new(url).map_err(|e| format!("{e:?}"))?;
+pub(crate) async fn connect(url: &str) -> Result<Link, LinkError> {
+    let socket = WebSocket::new(url)
+        .map_err(|e| LinkError::Connect { url: url.to_owned(), detail: format!("{e:?}") })?;
     let (tx, incoming) = mpsc::unbounded_channel();
     let open = tx.clone();
     let on_open = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
@@ -65,9 +66,8 @@ pub(crate) async fn connect(url: &str) -> Result<Link, String> {
     // everything there is to say (its code and reason).
     let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
         let reason = match (event.code(), event.reason()) {
-            (1006, _) => "connection lost".to_owned(),
-            (code, reason) if reason.is_empty() => format!("closed by server: {code}"),
-            (code, reason) => format!("closed by server: {code} {reason}"),
+            (1006, _) => LinkError::Lost("connection lost".to_owned()),
+            (code, reason) => LinkError::ClosedByServer { code: Some(code), reason },
         };
         let _ = tx.send(Incoming::Closed(reason));
     });
@@ -78,22 +78,22 @@ pub(crate) async fn connect(url: &str) -> Result<Link, String> {
     match link.incoming.recv().await {
         Some(Incoming::Open) => Ok(link),
         Some(Incoming::Closed(reason)) => Err(reason),
-        Some(Incoming::Text(_)) | None => Err("closed before opening".into()),
+        Some(Incoming::Text(_)) | None => Err(LinkError::Closed),
     }
 }
 
 impl Link {
     /// Sends one text frame.
-    pub(crate) async fn send(&mut self, text: String) -> Result<(), String> {
+    pub(crate) async fn send(&mut self, text: String) -> Result<(), LinkError> {
         // A closing or closed browser socket drops frames silently: say so instead.
         if self.socket.ready_state() != WebSocket::OPEN {
-            return Err("connection closed".into());
+            return Err(LinkError::Closed);
         }
-        self.socket.send_with_str(&text).map_err(|e| format!("{e:?}"))
+        self.socket.send_with_str(&text).map_err(|e| LinkError::Send(format!("{e:?}")))
     }
 
     /// The next text frame; `None` when the link is closed.
-    pub(crate) async fn recv(&mut self) -> Option<Result<String, String>> {
+    pub(crate) async fn recv(&mut self) -> Option<Result<String, LinkError>> {
         loop {
             match self.incoming.recv().await? {
                 Incoming::Text(text) => return Some(Ok(text)),
