@@ -240,6 +240,8 @@ pub enum Message {
 pub struct Desk {
     client: Client,
     query: Query,
+    /// The last query the server answered with rows: a refused one falls back to it.
+    answered: Query,
     orders: LiveView<Order>,
     regions: LiveView<Region>,
     table: TableRows,
@@ -399,6 +401,7 @@ impl Desk {
         Desk {
             client,
             query: Query::view("orders"),
+            answered: Query::view("orders"),
             orders: LiveView::new(),
             regions: LiveView::new(),
             table: TableRows::new(),
@@ -565,11 +568,17 @@ impl Desk {
         match &event {
             ViewEvent::Status(status) => self.connection = connection(status),
             ViewEvent::Failed { code, message } => {
+                // A refused filter is an error on the filter, not a lost connection: the notice
+                // says why, the box keeps the text to correct, and the table goes back to the
+                // last query the server answered (iced subscribes to it again).
                 self.notice = Some(Notice::QueryRefused { code: code.to_string(), message: message.clone() });
-                self.connection = Connection::Offline { retry_at: None, reason: message.clone() };
+                self.query = self.answered.clone();
+                // The server answered: the socket is up.
+                self.connection = Connection::Live;
             }
             ViewEvent::Snapshot { resynced, .. } => {
                 self.connection = Connection::Live;
+                self.answered = self.query.clone();
                 if resynced.is_some() {
                     // The fresh copy reflects every command the server accepted before it.
                     self.pending.retain(|_, p| !p.accepted);

@@ -232,3 +232,39 @@ async fn offline_the_desk_keeps_its_rows_and_its_command_is_applied_once_on_reco
     });
     assert_eq!(pays.count(), 1, "{rows:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_filter_is_an_error_on_the_filter_not_a_lost_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = demo_server(dir.path());
+    let writer = client(&server.url());
+    for i in 0..3 {
+        let order = json!({"order_id": format!("t-{i}"), "customer": "Ada", "total": 5.0, "region": "eu"});
+        within(writer.send("place_order", order)).await.expect("placed");
+    }
+    let reader = client(&server.url());
+    let mut desk = Desk::with_client(reader.clone());
+    let mut sub = reader.subscribe(desk.query().clone());
+    feed_until(&mut desk, &mut sub, |d| d.table().len() >= 3).await;
+    assert_eq!(desk.connection(), &Connection::Live);
+    let rows = desk.table().keys();
+
+    // A mistyped filter: the server refuses the query.
+    let _ = update(&mut desk, Message::FilterChanged("stauts = 'paid'".into()));
+    let _ = update(&mut desk, Message::ApplyFilter);
+    let refused = desk.query().clone();
+    let mut sub = reader.subscribe(refused.clone());
+    feed_until(&mut desk, &mut sub, |d| d.notice().is_some()).await;
+    let notice = desk.notice().unwrap_or_default();
+    assert!(notice.contains("stauts"), "the notice names the problem: {notice}");
+    assert_eq!(desk.connection(), &Connection::Live, "the connection is fine: the badge stays live");
+    assert_eq!(desk.table().keys(), rows, "the rows stay");
+    assert_eq!(desk.query(), &Query::view("orders"), "back to the last query the server answered");
+    assert_ne!(desk.query(), &refused);
+
+    // iced subscribes to it again: the same rows, live.
+    let mut sub = reader.subscribe(desk.query().clone());
+    feed_until(&mut desk, &mut sub, |d| d.orders().position().is_some()).await;
+    assert_eq!(desk.table().keys(), rows);
+    assert_eq!(desk.connection(), &Connection::Live);
+}
