@@ -61,6 +61,11 @@ pub fn options(desk: &Desk, screen: Screen) -> PdfOptions {
                 &[("page", Arg::from("{page}")), ("pages", Arg::from("{pages}"))],
             )),
             subject: Some(locale.tr("pdf-subject-orders")),
+            // Page numbers in the digits the rest of the document uses.
+            numerals: match locale {
+                crate::i18n::Locale::Ar => lucarne_pdf::Numerals::ArabicIndic,
+                _ => lucarne_pdf::Numerals::Western,
+            },
             ..PdfOptions { mode: lucarne_pdf::Mode::Document, ..defaults }
         },
     }

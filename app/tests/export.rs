@@ -123,6 +123,25 @@ fn export_orders_prints_every_row_once_in_table_order_on_numbered_pages() {
 }
 
 #[test]
+fn an_arabic_export_numbers_its_pages_in_the_digits_of_its_text() {
+    let mut desk = desk_with(60, offline_desk());
+    let _ = update(&mut desk, Message::Locale(Locale::Ar));
+    let exported = export(&desk, Screen::Orders, &options(&desk, Screen::Orders), &mut |_| {}).unwrap();
+    assert!(exported.pages >= 2, "several pages: {}", exported.pages);
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("orders.pdf");
+    std::fs::write(&pdf, &exported.pdf).unwrap();
+    let pages = lucarne_pdf::Numerals::ArabicIndic.format(exported.pages);
+    for page in 1..=exported.pages {
+        let text = page_text(&pdf, page);
+        let footer = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        let number = lucarne_pdf::Numerals::ArabicIndic.format(page);
+        assert!(footer.contains(&number) && footer.contains(&pages), "page {page}'s footer: {footer:?}");
+        assert!(!footer.chars().any(|c| c.is_ascii_digit()), "no Western digit in {footer:?}");
+    }
+}
+
+#[test]
 fn export_orders_of_an_empty_table_is_one_page_with_the_header() {
     check_orders(0, false);
 }

@@ -245,7 +245,9 @@ fn header_footer_lines(
             let Some(template) = template else {
                 continue;
             };
-            let text = template.replace("{page}", &page.to_string()).replace("{pages}", &count.to_string());
+            let text = template
+                .replace("{page}", &options.numerals.format(page))
+                .replace("{pages}", &options.numerals.format(count));
             for line in translate::shape_line(fs, &text, options.default_font, options.header_footer_size) {
                 let height = line.bottom - line.top;
                 let dx = (page_w - line.width) / 2.0;

@@ -57,7 +57,7 @@ pub use error::PdfError;
 pub use fonts::{
     DEFAULT_FONT, NOTO_SANS_ARABIC, NOTO_SANS_BOLD, NOTO_SANS_HEBREW, NOTO_SANS_REGULAR, fonts, load_fonts,
 };
-pub use options::{Margins, Mode, Orientation, POINTS_PER_PIXEL, PageSize, PdfOptions};
+pub use options::{Margins, Mode, Numerals, Orientation, POINTS_PER_PIXEL, PageSize, PdfOptions};
 pub use record::Recorder;
 
 use iced_core::{Element, Theme};

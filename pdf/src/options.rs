@@ -89,6 +89,37 @@ pub enum Mode {
     Document,
 }
 
+/// The digits page numbers are written in.
+///
+/// ```
+/// use lucarne_pdf::Numerals;
+///
+/// assert_eq!(Numerals::Western.format(14), "14");
+/// assert_eq!(Numerals::ArabicIndic.format(14), "١٤");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Numerals {
+    /// 0–9.
+    #[default]
+    Western,
+    /// ٠–٩ (U+0660…U+0669), as Arabic text writes numbers.
+    ArabicIndic,
+}
+
+impl Numerals {
+    /// `n` in these digits.
+    pub fn format(self, n: usize) -> String {
+        let western = n.to_string();
+        match self {
+            Numerals::Western => western,
+            Numerals::ArabicIndic => western
+                .chars()
+                .map(|c| c.to_digit(10).and_then(|d| char::from_u32(0x0660 + d)).unwrap_or(c))
+                .collect(),
+        }
+    }
+}
+
 /// Options of [`export`](crate::export).
 ///
 /// Lengths are in PDF points (1/72 inch). One logical pixel of the element is
@@ -116,6 +147,8 @@ pub struct PdfOptions {
     /// Text drawn centred in the bottom margin of every page, with the same placeholders,
     /// e.g. `"Page {page} of {pages}"`.
     pub footer: Option<String>,
+    /// The digits `{page}` and `{pages}` are written in (the document's language's).
+    pub numerals: Numerals,
     /// Size of header and footer text, in points.
     pub header_footer_size: f32,
     /// Document title (the PDF `/Title`).
@@ -150,6 +183,7 @@ impl Default for PdfOptions {
             zoom: 1.0,
             header: None,
             footer: None,
+            numerals: Numerals::Western,
             header_footer_size: 9.0,
             title: String::new(),
             author: None,
