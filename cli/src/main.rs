@@ -499,8 +499,8 @@ async fn serve_cmd(args: Serve) -> Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64);
         let client_id = format!("demo-{seed:x}");
-        // Every earlier order took at least one event, so numbering from the log's head is fresh.
-        let first_order = engine.head().await?;
+        // Order ids go on after the highest one, whatever else the log holds.
+        let first_order = demo::next_order(&engine).await;
         let mut generator = demo::Generator::new(engine.clone(), client_id, first_order, seed);
         if empty {
             generator.burst(args.demo_seed).await.map_err(|r| anyhow::anyhow!("seeding the demo: {r}"))?;

@@ -119,6 +119,19 @@ impl Dice {
     }
 }
 
+/// The number after the highest `o-N` order in the `orders` view (1 when there is none), so a
+/// generator started on an existing log goes on where the orders stop, not where the log does.
+pub async fn next_order(engine: &Engine) -> u64 {
+    let Ok(snapshot) = engine.snapshot("orders").await else { return 1 };
+    let highest = snapshot
+        .rows
+        .iter()
+        .filter_map(|r| r.key.as_str()?.strip_prefix("o-")?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    highest + 1
+}
+
 /// Drives demo traffic through the engine as client `client_id`.
 #[derive(Debug)]
 pub struct Generator {
@@ -131,13 +144,13 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// A generator whose order ids start after `first_order`.
+    /// A generator whose first new order is `o-{first_order}` ([`next_order`]).
     pub fn new(engine: Arc<Engine>, client_id: String, first_order: u64, seed: u64) -> Self {
         Generator {
             engine,
             client_id,
             seq: 0,
-            next_order: first_order,
+            next_order: first_order.saturating_sub(1),
             open: Vec::new(),
             dice: Dice(seed | 1),
         }
@@ -223,6 +236,34 @@ mod tests {
                 json!({"order_id": "o-1", "status": self.0}).as_object().cloned().unwrap_or_default()
             }))
         }
+    }
+
+    /// Order ids go on from the highest order after a restart, not from the log's length.
+    #[tokio::test]
+    async fn a_restarted_generator_numbers_orders_after_the_last_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = crate::Store::open(dir.path()).expect("store");
+        store
+            .install_views(crate::sql::parse_views(VIEWS_SQL).expect("views"), |_, _, _| {})
+            .expect("install");
+        let engine = Engine::start(store, commands());
+        assert_eq!(next_order(&engine).await, 1);
+        let mut first = Generator::new(engine.clone(), "demo-a".into(), next_order(&engine).await, 7);
+        first.burst(60).await.expect("burst");
+        let ids = |rows: &[lucarne_protocol::Row]| -> Vec<u64> {
+            rows.iter().filter_map(|r| r.key.as_str()?.strip_prefix("o-")?.parse().ok()).collect()
+        };
+        let before = ids(&engine.snapshot("orders").await.expect("snapshot").rows);
+        let highest = *before.iter().max().expect("orders");
+        assert_eq!(before.len() as u64, highest, "o-1 … o-{highest}, no gap");
+        assert!(engine.head().await.expect("head") > highest, "more events than orders");
+        // As `lucarne serve --demo` starts again on the same log.
+        let mut again = Generator::new(engine.clone(), "demo-b".into(), next_order(&engine).await, 9);
+        while ids(&engine.snapshot("orders").await.expect("snapshot").rows).len() == before.len() {
+            again.step().await.expect("step");
+        }
+        let after = ids(&engine.snapshot("orders").await.expect("snapshot").rows);
+        assert_eq!(after.iter().max(), Some(&(highest + 1)), "the next order is o-{}", highest + 1);
     }
 
     #[test]
