@@ -23,8 +23,9 @@
 //! ```
 //!
 //! Keys: Left / Right move one grapheme on screen (in an Arabic word Left goes forward in the
-//! text, in a Latin word backward); Home / End go to the line's start and end edges (right and
-//! left in an RTL paragraph); Shift extends the selection; Backspace / Delete remove the grapheme
+//! text, in a Latin word backward); Home / End go to the text's start and end (typing there goes
+//! first or last in the text, whatever direction the line's ends run in); Shift extends the
+//! selection; Backspace / Delete remove the grapheme
 //! before / after the caret in the text, or the selection; Ctrl+A selects all; Ctrl+C / X / V use
 //! the clipboard; Enter submits; Escape leaves. A click places the caret at the nearest place
 //! between graphemes, Shift+click and dragging select.
@@ -756,9 +757,20 @@ where
             }
             keyboard::Key::Named(key::Named::Home | key::Named::End) => {
                 let home = matches!(key.as_ref(), keyboard::Key::Named(key::Named::Home));
-                // The start edge is the right one in an RTL paragraph.
-                let leftmost = home != geometry.rtl;
-                go(state, if leftmost { stops.first().copied() } else { stops.last().copied() });
+                // Home and End go to the text's start and end, as in every editor: typing then
+                // goes first or last, whatever runs of the other direction the line ends with.
+                // Of the places at that index, the one towards the line's edge in the
+                // paragraph's direction (the start edge is the right one in RTL).
+                let index = if home { 0 } else { self.value.len() };
+                let rightmost = home == geometry.rtl;
+                let at_index = stops.iter().filter(|s| s.index == index);
+                let edge = if rightmost {
+                    at_index.max_by(|a, b| a.x.total_cmp(&b.x))
+                } else {
+                    at_index.min_by(|a, b| a.x.total_cmp(&b.x))
+                };
+                let visual_edge = if rightmost { stops.last() } else { stops.first() };
+                go(state, edge.or(visual_edge).copied());
             }
             keyboard::Key::Named(key::Named::Backspace | key::Named::Delete) => {
                 let forward = matches!(key.as_ref(), keyboard::Key::Named(key::Named::Delete));

@@ -317,6 +317,12 @@ fn every_glyph_is_inside_its_box_and_rtl_text_starts_at_the_right_edge() -> Resu
 }
 
 /// The input alone, with this value.
+fn input_screen_in(value: &str, direction: Direction) -> Element<'_, Message> {
+    column![bidi_input("", value).id("input").direction(direction).width(WIDE).on_input(Message::Input)]
+        .padding(20)
+        .into()
+}
+
 fn input_screen(value: &str) -> Element<'_, Message> {
     column![
         bidi_input("اكتب هنا", value)
@@ -496,6 +502,35 @@ fn arrows_move_on_screen_and_home_end_go_to_the_line_ends() -> Result<(), Error>
     Ok(())
 }
 
+/// Home and End go to the text's start and end whatever runs the line ends with: in a Hebrew
+/// line ending in Latin and digits, and in an English line ending in Hebrew, End then a letter
+/// appends it, End then Backspace removes the last character.
+#[test]
+fn home_and_end_go_to_the_texts_start_and_end_in_mixed_lines() -> Result<(), Error> {
+    if !tiny_skia("home_and_end_go_to_the_texts_start_and_end_in_mixed_lines") {
+        return Ok(());
+    }
+    for (initial, direction) in [("שלום status 123", Direction::Rtl), ("name דנה", Direction::Ltr)] {
+        let mut value = initial.to_owned();
+        let mut ui = Simulator::with_size(settings(), (600.0, 100.0), input_screen_in(initial, direction));
+        let _ = ui.click(selector::id("input"))?;
+        let end = press(&mut ui, key::Named::End);
+        assert_eq!(end.caret, initial.len(), "End in {initial:?}");
+        check_typing(&mut ui, &mut value, "Z");
+        assert_eq!(value, format!("{initial}Z"), "End then Z appends it");
+        let _ = press(&mut ui, key::Named::End);
+        let r = press(&mut ui, key::Named::Backspace);
+        assert_eq!(r.value, initial, "End then Backspace removes the Z");
+        let r = press(&mut ui, key::Named::Backspace);
+        let mut shorter = initial.to_owned();
+        shorter.pop();
+        assert_eq!(r.value, shorter, "and then the text's last character");
+        let home = press(&mut ui, key::Named::Home);
+        assert_eq!(home.caret, 0, "Home in {initial:?}");
+    }
+    Ok(())
+}
+
 #[test]
 fn typing_and_backspace_happen_where_the_caret_is_drawn() -> Result<(), Error> {
     if !tiny_skia("typing_and_backspace_happen_where_the_caret_is_drawn") {
@@ -506,18 +541,18 @@ fn typing_and_backspace_happen_where_the_caret_is_drawn() -> Result<(), Error> {
     let mut ui = Simulator::with_size(settings(), (600.0, 100.0), input_screen(initial));
     let _ = ui.click(selector::id("input"))?;
     let _ = press(&mut ui, key::Named::End);
-    // End of "سلام abc" (RTL paragraph, "abc" on the left): the left edge, before "a".
+    // End of "سلام abc" (RTL paragraph, "abc" on the left): the text's end, after "c". Left
+    // walks back on screen through "c" to the place between "a" and "b".
     let b = value.find('b').expect("b");
-    // Right twice from the left edge crosses "a" and then "b"... first find the place between
-    // "a" and "b": Right until the caret is at the index of "b".
     let mut r = report(&mut ui);
+    assert_eq!(r.caret, value.len());
     for _ in 0..8 {
         if r.caret == b {
             break;
         }
-        r = press(&mut ui, key::Named::ArrowRight);
+        r = press(&mut ui, key::Named::ArrowLeft);
     }
-    assert_eq!(r.caret, b, "Right reaches the place between a and b");
+    assert_eq!(r.caret, b, "Left reaches the place between a and b");
     let a_glyph = cluster_at(&r, b - 1);
     let b_glyph = cluster_at(&r, b);
     assert!(at_edge(r.caret_x, a_glyph.x + a_glyph.w) && at_edge(r.caret_x, b_glyph.x));
