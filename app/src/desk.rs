@@ -9,7 +9,7 @@ use iced::{Alignment, Element, Fill, Length, Size, Subscription, Task};
 use lucarne::protocol::{Key, Op};
 use lucarne::{Client, ClientConfig, CommandError, LiveView, Query, Status, ViewEvent};
 use lucarne_widgets::{
-    Align, BidiText, Cell, Column, Connection, Direction, TableRows, bidi_input, bidi_text,
+    Align, BidiText, Cell, Column, Connection, Direction, Sort, TableRows, bidi_input, bidi_text,
     connection_status, dir_row, live_table,
 };
 use serde::Deserialize;
@@ -729,6 +729,10 @@ pub fn update(desk: &mut Desk, message: Message) -> Task<Message> {
         Message::ApplyFilter => {
             let query = parse_filter(&desk.filter);
             if query != desk.query {
+                // The query's order shows in the table until a header is clicked.
+                if let Some(sort) = table_sort(&query) {
+                    desk.table.set_sort(Some(sort));
+                }
                 // A new live query: iced drops the old subscription and starts this one on
                 // the same socket; its snapshot replaces the rows.
                 desk.query = query;
@@ -741,6 +745,19 @@ pub fn update(desk: &mut Desk, message: Message) -> Task<Message> {
     }
     Task::none()
 }
+
+/// The table's sort for a query's `order by`: its first column, when the table shows it.
+fn table_sort(query: &Query) -> Option<Sort> {
+    let first = query.order_by.as_deref()?.split(',').next()?;
+    let mut words = first.split_whitespace();
+    let name = words.next()?.to_ascii_lowercase();
+    let descending = words.next().is_some_and(|w| w.eq_ignore_ascii_case("desc"));
+    let column = TABLE_COLUMNS.iter().position(|c| *c == name)?;
+    Some(Sort { column, descending })
+}
+
+/// The view column each table column shows, in order (the last one holds the actions).
+const TABLE_COLUMNS: [&str; 5] = ["order_id", "customer", "region", "total", "status"];
 
 /// The window title: the desk, how many orders it shows and how many commands are pending, in
 /// the desk's language.

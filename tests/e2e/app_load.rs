@@ -165,12 +165,34 @@ async fn the_filter_box_becomes_a_live_query() {
     let mut sub = reader.subscribe(desk.query().clone());
     feed_until(&mut desk, &mut sub, |d| d.orders().position().is_some() || d.notice().is_some()).await;
     assert_eq!(desk.notice(), None, "the server accepted the query");
-    assert_eq!(desk.table().keys(), ["t-1", "t-3"]);
+    assert_eq!(desk.table().keys(), ["t-3", "t-1"], "in the query's order: total descending");
 
-    // The window follows changes: t-0 gets paid and enters it.
+    // The window follows changes: t-0 gets paid and enters it, at its place in that order.
     within(writer.send("pay_order", json!({"order_id": "t-0"}))).await.expect("paid");
     feed_until(&mut desk, &mut sub, |d| d.table().len() == 3).await;
+    assert_eq!(desk.table().keys(), ["t-3", "t-1", "t-0"]);
+
+    // A click on a header wins over the query's order: Order, ascending.
+    let _ = update(&mut desk, Message::Sort(0));
     assert_eq!(desk.table().keys(), ["t-0", "t-1", "t-3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_ids_sort_as_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = demo_server(dir.path());
+    let writer = client(&server.url());
+    for i in [9, 10, 89, 90, 100] {
+        let order = json!({"order_id": format!("t-{i}"), "customer": "Ada", "total": 1.0, "region": "eu"});
+        within(writer.send("place_order", order)).await.expect("placed");
+    }
+    let reader = client(&server.url());
+    let mut desk = Desk::with_client(reader.clone());
+    let _ = update(&mut desk, Message::FilterChanged("order_id >= 't-'".into()));
+    let _ = update(&mut desk, Message::ApplyFilter);
+    let mut sub = reader.subscribe(desk.query().clone());
+    feed_until(&mut desk, &mut sub, |d| d.table().len() == 5).await;
+    assert_eq!(desk.table().keys(), ["t-9", "t-10", "t-89", "t-90", "t-100"], "not t-10, t-100, t-89…");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,4 +46,4 @@ pub use bidi_text::{BidiText, Placed, bidi_text};
 pub use connection_status::{Connection, ConnectionStatus, connection_status};
 pub use direction::{Align, Direction, dir_row};
 pub use live_table::{Column, LiveTable, live_table};
-pub use table_rows::{Action, Cell, RowRef, Sort, TableRows};
+pub use table_rows::{Action, Cell, RowRef, Sort, TableRows, natural};

@@ -80,7 +80,46 @@ impl Cell {
             (Cell::Number { value: a, .. }, Cell::Number { value: b, .. }) => a.total_cmp(b),
             (Cell::Number { .. }, _) => Ordering::Less,
             (_, Cell::Number { .. }) => Ordering::Greater,
-            (a, b) => a.as_str().cmp(b.as_str()),
+            (a, b) => natural(a.as_str(), b.as_str()),
+        }
+    }
+}
+
+/// The run of digits of `s` from `start`, without its leading zeros, and where it ends.
+fn digit_run(s: &str, start: usize) -> (&str, usize) {
+    let end = s[start..].find(|c: char| !c.is_ascii_digit()).map_or(s.len(), |n| start + n);
+    (s[start..end].trim_start_matches('0'), end)
+}
+
+/// Text in natural order: runs of digits compare as numbers (`o-9` before `o-10`), the rest
+/// character by character; texts equal that way (`o-01`, `o-1`) fall back to plain order.
+pub fn natural(a: &str, b: &str) -> Ordering {
+    let (mut x, mut y) = (a.char_indices().peekable(), b.char_indices().peekable());
+    loop {
+        match (x.peek().copied(), y.peek().copied()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some((i, c)), Some((j, d))) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let ((m, end_a), (n, end_b)) = (digit_run(a, i), digit_run(b, j));
+                let by_number = m.len().cmp(&n.len()).then_with(|| m.cmp(n));
+                if by_number != Ordering::Equal {
+                    return by_number;
+                }
+                while x.peek().is_some_and(|(k, _)| *k < end_a) {
+                    x.next();
+                }
+                while y.peek().is_some_and(|(k, _)| *k < end_b) {
+                    y.next();
+                }
+            }
+            (Some((_, c)), Some((_, d))) => {
+                if c != d {
+                    return c.cmp(&d);
+                }
+                x.next();
+                y.next();
+            }
         }
     }
 }
@@ -308,7 +347,7 @@ impl TableRows {
             }
             None => Ordering::Equal,
         };
-        by_column.then_with(|| a.key.cmp(&b.key))
+        by_column.then_with(|| natural(&a.key, &b.key))
     }
 
     /// Brings the order up to date (a stable sort of the previous order: mostly runs).
@@ -328,6 +367,20 @@ impl TableRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_and_texts_sort_naturally() {
+        let mut ids = vec!["o-10", "o-9", "o-100", "o-90", "o-09", "b", "a-2", "a-10", "o-1a", "o-1"];
+        ids.sort_by(|a, b| natural(a, b));
+        assert_eq!(ids, ["a-2", "a-10", "b", "o-1", "o-1a", "o-09", "o-9", "o-10", "o-90", "o-100"]);
+        let mut table = TableRows::new();
+        for id in ["o-89", "o-9", "o-90", "o-100"] {
+            table.upsert(id, vec![Cell::text(id)]);
+        }
+        assert_eq!(table.keys(), ["o-9", "o-89", "o-90", "o-100"], "key order is natural");
+        table.toggle_sort(0);
+        assert_eq!(table.keys(), ["o-9", "o-89", "o-90", "o-100"], "and so is a text column");
+    }
 
     fn rows(data: &[(&str, f64)]) -> TableRows {
         let mut rows = TableRows::new();
@@ -415,7 +468,7 @@ mod tests {
             }
             if step.is_multiple_of(97) {
                 let mut expected: Vec<_> = model.iter().map(|(k, v)| (*v, k.clone())).collect();
-                expected.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+                expected.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| natural(&a.1, &b.1)));
                 let keys: Vec<&str> = expected.iter().map(|(_, k)| k.as_str()).collect();
                 check(&r, &keys);
             }
