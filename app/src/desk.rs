@@ -374,8 +374,10 @@ fn columns(locale: Locale) -> Vec<Column> {
     COLUMNS
         .iter()
         .map(|spec| {
-            let column =
-                Column::new(locale.tr(spec.title)).width(spec.width.map_or(Length::Fill, Length::Fixed));
+            let column = Column::new(locale.tr(spec.title))
+                .width(spec.width.map_or(Length::Fill, Length::Fixed))
+                // The actions are buttons, not values: nothing to sort by.
+                .sortable(spec.title != "column-actions");
             if spec.right { column.align_right() } else { column }
         })
         .collect()

@@ -217,6 +217,13 @@ fn deltas_update_the_table_and_headers_sort_it() -> Result<(), Error> {
         feed(&mut desk, message);
     }
     assert_eq!(desk.table().keys(), ["o-6", "o-2", "o-4", "o-1", "o-3"]);
+    // The actions' header sorts nothing: the sort stays by total.
+    let sorted = desk.table().sort();
+    let mut ui = simulator(&desk);
+    ui.click("Actions")?;
+    let messages: Vec<Message> = ui.into_messages().collect();
+    assert!(!messages.iter().any(|m| matches!(m, Message::Sort(_))), "no sort from Actions: {messages:?}");
+    assert_eq!(desk.table().sort(), sorted);
     // A gap in versions is not applied (the runtime resubscribes).
     feed(&mut desk, delta(99, vec![Op::Remove { key: json!("o-6") }], vec![]));
     assert!(desk.table().get("o-6").is_some());

@@ -67,12 +67,20 @@ pub struct Column {
     title: String,
     width: Length,
     align_right: bool,
+    sortable: bool,
 }
 
 impl Column {
     /// A column with this title, sharing the free width with the other `Fill` columns.
     pub fn new(title: impl Into<String>) -> Self {
-        Column { title: title.into(), width: Length::Fill, align_right: false }
+        Column { title: title.into(), width: Length::Fill, align_right: false, sortable: true }
+    }
+
+    /// Whether a click on its header sorts the table by it (yes by default; a column of actions
+    /// is not).
+    pub fn sortable(mut self, sortable: bool) -> Self {
+        self.sortable = sortable;
+        self
     }
 
     /// Its width: pixels, `Fill`, or `FillPortion(n)`.
@@ -331,6 +339,11 @@ where
     pub fn direction(mut self, direction: Direction) -> Self {
         self.direction = direction;
         self
+    }
+
+    /// The sortable column whose header is under `at`.
+    fn sortable_at(&self, geometry: &Geometry, at: Point, bounds: Rectangle) -> Option<usize> {
+        geometry.column_at(at.x, bounds.x).filter(|c| self.columns.get(*c).is_some_and(|c| c.sortable))
     }
 
     fn geometry(&self, bounds: Rectangle, state: &State) -> Geometry {
@@ -593,7 +606,8 @@ where
                     return;
                 }
                 if at.y < geometry.body.y {
-                    if let (Some(on_sort), Some(column)) = (&self.on_sort, geometry.column_at(at.x, bounds.x))
+                    if let (Some(on_sort), Some(column)) =
+                        (&self.on_sort, self.sortable_at(&geometry, at, bounds))
                     {
                         shell.publish(on_sort(column));
                         shell.capture_event();
@@ -644,8 +658,9 @@ where
         let bounds = layout.bounds();
         let Some(at) = cursor.position_over(bounds) else { return mouse::Interaction::None };
         let geometry = self.geometry(bounds, tree.state.downcast_ref::<State>());
-        if at.y < geometry.body.y && self.on_sort.is_some() {
-            return mouse::Interaction::Pointer;
+        if at.y < geometry.body.y {
+            let sorts = self.on_sort.is_some() && self.sortable_at(&geometry, at, bounds).is_some();
+            return if sorts { mouse::Interaction::Pointer } else { mouse::Interaction::None };
         }
         let index = ((at.y - geometry.body.y + geometry.offset) / self.row_height).floor() as usize;
         let on_action = self.rows.row(index).zip(geometry.column_at(at.x, bounds.x)).is_some_and(|(row, column)| {
