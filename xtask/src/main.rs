@@ -248,11 +248,16 @@ fn demo(args: &[String]) -> Result<()> {
         build.args(["--package", "lucarne-app", "--bin", "lucarne", "--bin", "lucarne-desktop"]);
     }
     run(build)?;
-    if root().join("web/dist/index.html").is_file() {
-        eprintln!("\nThe order desk in a browser: http://127.0.0.1:7300/ (the bundle in web/dist)");
-    } else {
-        eprintln!("\n(no browser bundle yet: `cargo xtask web` builds it, then the demo serves it)");
+    // The browser page is part of the demo: build the bundle when it is missing or older than
+    // the sources it is made of.
+    match web_bundle_stale() {
+        Some(why) => {
+            eprintln!("\nbuilding the browser bundle ({why}); `cargo xtask web` does this alone");
+            web(Renderer::TinySkia, true, false)?;
+        }
+        None => eprintln!("\nthe browser bundle in web/dist is up to date"),
     }
+    eprintln!("\nThe order desk in a browser: http://127.0.0.1:7300/ (the bundle in web/dist)");
     eprintln!(
         "\nLucarne demo on http://127.0.0.1:7300 (WebSocket ws://127.0.0.1:7300/ws). In another terminal:\n\
          \n  cargo run -q -p lucarne-cli -- watch orders\
@@ -608,6 +613,29 @@ fn subset_fonts() -> Result<()> {
 }
 
 /// Every file under `dir` (wasm-bindgen may add `snippets/…`), sorted.
+/// Why `web/dist` must be built again (`None`: it is newer than every source it is made of).
+fn web_bundle_stale() -> Option<String> {
+    let wasm = root().join("web/dist/lucarne-web_bg.wasm");
+    let Ok(built) = std::fs::metadata(&wasm).and_then(|m| m.modified()) else {
+        return Some("there is none yet".into());
+    };
+    let sources = ["web", "app", "runtime", "widgets", "protocol", "fonts", "src", "assets/locales"];
+    let mut files: Vec<PathBuf> = vec![root().join("Cargo.lock")];
+    for dir in sources {
+        let dir = root().join(dir);
+        if dir.is_dir() {
+            files.extend(files_under(&dir).unwrap_or_default().into_iter().filter(|f| {
+                !f.starts_with(root().join("web/dist")) && !f.starts_with(root().join("web/dist-webgl"))
+            }));
+        }
+    }
+    files.into_iter().find_map(|f| {
+        let changed = std::fs::metadata(&f).and_then(|m| m.modified()).ok()?;
+        (changed > built)
+            .then(|| format!("{} changed since it was built", f.strip_prefix(root()).unwrap_or(&f).display()))
+    })
+}
+
 fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut dirs = vec![dir.to_path_buf()];
