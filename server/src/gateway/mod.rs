@@ -44,7 +44,7 @@ mod stream;
 
 pub use http::{OriginPolicy, content_security_policy, security_headers, serve};
 
-use outbox::{Outbox, write_frames};
+use outbox::{Next, Outbox, write_frames};
 use stream::SubStream;
 
 use crate::auth::{Auth, Grant};
@@ -203,12 +203,12 @@ async fn connection(socket: WebSocket, shared: Shared) {
                     Some(Ok(Message::Text(text))) => {
                         // Boxed: the idle connection's future stays small (its messages' futures
                         // are large and short-lived).
-                        if !Box::pin(conn.on_text(text.as_str())).await {
+                        if Box::pin(conn.on_text(text.as_str())).await == Next::Close {
                             break;
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        if !conn.on_binary() {
+                        if conn.on_binary() == Next::Close {
                             break;
                         }
                     }
@@ -265,7 +265,7 @@ async fn define_view(engine: Arc<Engine>, out: Outbox, request: DefineView) {
         match status {
             Build::Progress { done, total } => {
                 let progress = ViewProgress { id, view: name.clone(), done, total };
-                if !out.send(&ServerMessage::ViewProgress(progress)) {
+                if out.send(&ServerMessage::ViewProgress(progress)) == Next::Close {
                     return;
                 }
             }
@@ -295,8 +295,8 @@ async fn define_view(engine: Arc<Engine>, out: Outbox, request: DefineView) {
 }
 
 impl Connection {
-    /// Answers a binary frame (after the rate limit); false when the connection must close.
-    fn on_binary(&mut self) -> bool {
+    /// Answers a binary frame (after the rate limit); [`Next::Close`] when the connection must close.
+    fn on_binary(&mut self) -> Next {
         match self.rate.check(Instant::now().into_std()) {
             Verdict::Allow => {
                 let message = "binary frames are not supported; send JSON text";
@@ -305,7 +305,7 @@ impl Connection {
             Verdict::Refuse => self.out.error(ErrorCode::RateLimited, self.rate_message(), None, None),
             Verdict::Close => {
                 self.close_flooding();
-                false
+                Next::Close
             }
         }
     }
@@ -339,10 +339,10 @@ impl Connection {
     }
 
     /// Answers a message refused by the rate limit, in the shape its sender waits for.
-    fn refuse_rate(&self, msg: &ClientMessage) -> bool {
+    fn refuse_rate(&self, msg: &ClientMessage) -> Next {
         let message = self.rate_message();
         match msg {
-            ClientMessage::Pong(_) => true,
+            ClientMessage::Pong(_) => Next::Serve,
             ClientMessage::Command(c) => self.out.send(&ServerMessage::Reject(Reject {
                 id: c.id,
                 client_id: c.client_id.clone(),
@@ -369,12 +369,12 @@ impl Connection {
         }
     }
 
-    /// Handles one text frame; false when the connection must close.
-    async fn on_text(&mut self, text: &str) -> bool {
+    /// Handles one text frame; [`Next::Close`] when the connection must close.
+    async fn on_text(&mut self, text: &str) -> Next {
         let verdict = self.rate.check(Instant::now().into_std());
         if verdict == Verdict::Close {
             self.close_flooding();
-            return false;
+            return Next::Close;
         }
         let max = self.shared.config.max_frame_bytes;
         if text.len() > max {
@@ -396,7 +396,7 @@ impl Connection {
             return self.refuse_rate(&msg);
         }
         if !self.token_valid() {
-            return false;
+            return Next::Close;
         }
         match msg {
             ClientMessage::Hello(hello) => {
@@ -415,7 +415,7 @@ impl Connection {
                         lucarne_protocol::SUPPORTED_VERSIONS
                     );
                     self.out.close(ErrorCode::UnsupportedVersion, message, close_code::PROTOCOL);
-                    return false;
+                    return Next::Close;
                 };
                 if hello.client_id.is_empty() || hello.client_id.starts_with('$') {
                     let message =
@@ -427,7 +427,7 @@ impl Connection {
                     Err((code, message)) => {
                         tracing::info!(session = %self.session, client = %hello.client_id, %code, "hello refused: {message}");
                         self.out.close(code, message, close_code::POLICY);
-                        return false;
+                        return Next::Close;
                     }
                 };
                 tracing::debug!(
@@ -446,7 +446,7 @@ impl Connection {
                 }))
             }
             ClientMessage::Ping(h) => self.out.send(&ServerMessage::Pong(h)),
-            ClientMessage::Pong(_) => true,
+            ClientMessage::Pong(_) => Next::Serve,
             _ if self.client_id.is_none() => {
                 self.out.error(ErrorCode::HelloRequired, "send hello first", None, None)
             }
@@ -528,7 +528,7 @@ impl Connection {
         self.grant.clone().unwrap_or_else(|| Grant::from_claims(Default::default()))
     }
 
-    async fn define_view(&mut self, d: DefineView) -> bool {
+    async fn define_view(&mut self, d: DefineView) -> Next {
         let grant = self.grant();
         // Check the right first, then the size, then the name and cost when the SQL parses (when
         // it does not, the engine answers with the line and column).
@@ -560,11 +560,11 @@ impl Connection {
             }
         }
         tokio::spawn(define_view(self.shared.engine.clone(), self.out.clone(), d));
-        true
+        Next::Serve
     }
 
     /// `define_command`: the define right and, for the command's name, the token's `commands`.
-    async fn define_command(&mut self, d: DefineCommand) -> bool {
+    async fn define_command(&mut self, d: DefineCommand) -> Next {
         let grant = self.grant();
         if !grant.can_define() {
             let message = command_refusal(&grant, "");
@@ -592,7 +592,7 @@ impl Connection {
         }
     }
 
-    async fn subscribe(&mut self, s: Subscribe) -> bool {
+    async fn subscribe(&mut self, s: Subscribe) -> Next {
         self.subs.retain(|_, task| !task.is_finished());
         if self.subs.contains_key(&s.sub) {
             let message = format!("subscription {} is already in use", s.sub);
@@ -634,13 +634,13 @@ impl Connection {
                 Ok((feed, resume)) => {
                     self.live.insert(sub);
                     self.subs.insert(sub, tokio::spawn(stream.run_feed(feed, resume)));
-                    true
+                    Next::Serve
                 }
                 Err((code, message)) => self.out.error(code, message, Some(sub), None),
             };
         }
         self.subs.insert(s.sub, tokio::spawn(stream.run(changes, s.resume)));
-        true
+        Next::Serve
     }
 
     /// The shared feed of a live query, within the connection's and the server's budgets; and
@@ -708,7 +708,7 @@ impl Connection {
         Ok((feed, s.resume.is_some()))
     }
 
-    async fn command(&mut self, c: Command) -> bool {
+    async fn command(&mut self, c: Command) -> Next {
         let reject = |code: ErrorCode, message: String| {
             ServerMessage::Reject(Reject {
                 id: c.id,
@@ -761,7 +761,7 @@ impl Connection {
             };
             out.send(&msg);
         });
-        true
+        Next::Serve
     }
 }
 

@@ -85,6 +85,16 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// What a connection does after a message: serve the next one, or close (the client is gone,
+/// or its queue overflowed, or it broke the protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Next {
+    /// Go on reading.
+    Serve,
+    /// Close the connection.
+    Close,
+}
+
 /// What became of a frame offered to the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Push {
@@ -165,18 +175,20 @@ impl Outbox {
         true
     }
 
-    /// Queues a message (see [`Outbox::push`]).
-    pub(super) fn send(&self, msg: &ServerMessage) -> bool {
-        self.push(encode(msg))
+    /// Queues a message (see [`Outbox::push`]); [`Next::Close`] when the connection is gone or
+    /// the queue overflowed.
+    pub(super) fn send(&self, msg: &ServerMessage) -> Next {
+        if self.push(encode(msg)) { Next::Serve } else { Next::Close }
     }
 
+    /// Queues an `error`.
     pub(super) fn error(
         &self,
         code: ErrorCode,
         message: impl Into<String>,
         sub: Option<u64>,
         id: Option<u64>,
-    ) -> bool {
+    ) -> Next {
         self.send(&ServerMessage::Error(ErrorMessage { code, message: message.into(), sub, id }))
     }
 
@@ -477,10 +489,10 @@ mod tests {
         // Other messages go in whatever the queue holds, until they alone come to more than the
         // cap; then the connection closes as a slow consumer, dropping what is queued.
         assert_eq!(out.send_delta(&msg(300), patience, &generation).await, Push::Sent);
-        assert!(out.send(&msg(100)) && out.send(&msg(250)));
+        assert_eq!((out.send(&msg(100)), out.send(&msg(250))), (Next::Serve, Next::Serve));
         assert!(bytes(&out) > 600);
         assert!(!out.is_closed());
-        assert!(!out.send(&msg(1)));
+        assert_eq!(out.send(&msg(1)), Next::Close);
         assert!(out.is_closed());
         assert_eq!(out.send_delta(&msg(1), patience, &generation).await, Push::Closed);
         let mut frames = vec![];
