@@ -660,22 +660,7 @@ impl Store {
         txn.set_durability(self.durability(through.is_some()))?;
         // Every live view, with the rows this batch touches: each event is folded as it is
         // appended, so a guard reads the rows as they stand at its own position.
-        let mut folds: Vec<Fold> = read_slots(&txn.open_table(SLOTS)?)?
-            .into_iter()
-            .filter(|(_, meta)| meta.building.is_none())
-            .filter_map(|(slot, meta)| {
-                let view = self.def(&slot)?;
-                Some(Fold {
-                    view,
-                    slot,
-                    meta,
-                    cache: Cache::new(),
-                    acked: BTreeSet::new(),
-                    last: 0,
-                    touched: false,
-                })
-            })
-            .collect();
+        let mut folds = self.live_folds(&txn.open_table(SLOTS)?)?;
         let mut appended = Vec::with_capacity(batch.len());
         let mut new_events: Vec<Event> = Vec::new();
         let mut changes = Vec::new();
@@ -773,6 +758,22 @@ impl Store {
             }
         }
         Ok(Committed { appended, changes, views, head, sequence: through.unwrap_or(0) })
+    }
+
+    /// A fold, touching nothing yet, of every live view.
+    fn live_folds(
+        &self,
+        slots: &impl ReadableTable<&'static str, &'static [u8]>,
+    ) -> Result<Vec<Fold>, StoreError> {
+        Ok(read_slots(slots)?
+            .into_iter()
+            .filter(|(_, meta)| meta.building.is_none())
+            .filter_map(|(slot, meta)| {
+                let view = self.def(&slot)?;
+                let (cache, acked) = (Cache::new(), BTreeSet::new());
+                Some(Fold { view, slot, meta, cache, acked, last: 0, touched: false })
+            })
+            .collect())
     }
 
     /// Writes the rows a fold touched since it was last closed and records the change they make

@@ -3,13 +3,11 @@
 //! [`Store::applied`]), commands decided against its rows without writing
 //! ([`Store::decide_all`]), and its relaxed syncing.
 
-use std::collections::BTreeSet;
-
 use lucarne_protocol::CommandRef;
 use redb::{Durability, ReadableDatabase, ReadableTable};
 
-use super::fold::{BatchState, Cache, Fold, fold_into};
-use super::{Committed, DEDUP, LOG, REPLICA, ROWS, SLOTS, Store, StoreError, now_ms, read_slots};
+use super::fold::{BatchState, fold_into};
+use super::{Committed, DEDUP, LOG, REPLICA, ROWS, SLOTS, Store, StoreError, now_ms};
 use crate::commands::Rejection;
 use crate::log::{Append, Appended, Event};
 
@@ -124,22 +122,7 @@ impl Store {
         commands: &[(&CommandRef, &crate::commands::Guard)],
     ) -> Result<(Vec<Decision>, u64), StoreError> {
         let txn = self.db()?.begin_read()?;
-        let mut folds: Vec<Fold> = read_slots(&txn.open_table(SLOTS)?)?
-            .into_iter()
-            .filter(|(_, meta)| meta.building.is_none())
-            .filter_map(|(slot, meta)| {
-                let view = self.def(&slot)?;
-                Some(Fold {
-                    view,
-                    slot,
-                    meta,
-                    cache: Cache::new(),
-                    acked: BTreeSet::new(),
-                    last: 0,
-                    touched: false,
-                })
-            })
-            .collect();
+        let mut folds = self.live_folds(&txn.open_table(SLOTS)?)?;
         let rows = txn.open_table(ROWS)?;
         let dedup = txn.open_table(DEDUP)?;
         let mut position = txn.open_table(LOG)?.last()?.map_or(0, |(k, _)| k.value());
