@@ -34,15 +34,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
 }
 
-/// Polls until `addr` accepts TCP connections (30 s at most).
-fn wait_listening(addr: &str, what: &str) {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "{what} is not listening on {addr}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A NATS cluster with JetStream on loopback: real `nats-server` processes routed to each
 /// other, their stores in a temporary directory (every write synced where the server can),
 /// killed by pid.
@@ -60,7 +51,9 @@ struct NatsServer {
 }
 
 impl NatsServer {
-    fn spawn(&mut self, log: &Path) {
+    /// Starts it and waits until it listens (30 s at most); false when it exited first (its
+    /// port was taken meanwhile) or never listened.
+    fn spawn(&mut self, log: &Path) -> bool {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("nats log");
         let child = Command::new(nats_server())
             .arg("-c")
@@ -69,14 +62,36 @@ impl NatsServer {
             .stderr(log)
             .spawn()
             .expect("start nats-server (cargo xtask setup installs it)");
-        self.child = Some(child);
-        wait_listening(&format!("127.0.0.1:{}", self.port), "nats-server");
+        let child = self.child.insert(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) || child.try_wait().is_ok_and(|s| s.is_some()) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
     }
 }
 
 impl NatsCluster {
-    /// Starts `n` servers (one is a lone server, not a cluster).
+    /// Starts `n` servers (one is a lone server, not a cluster). Free ports are picked by
+    /// binding and letting go, so another process may take one before the server binds it: then
+    /// the cluster starts again on other ports (five tries).
     pub fn start(n: usize) -> NatsCluster {
+        let mut last = String::new();
+        for _ in 0..5 {
+            let mut cluster = Self::configure(n);
+            if (0..n).all(|i| cluster.try_restart(i)) {
+                return cluster;
+            }
+            last = (0..n).map(|i| cluster.log(i)).collect::<Vec<_>>().join("\n");
+        }
+        panic!("nats-server did not start in five tries; the last logs:\n{last}");
+    }
+
+    /// The servers' configurations on fresh ports, none started.
+    fn configure(n: usize) -> NatsCluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let routes: Vec<String> = ports.iter().map(|(_, r)| format!("nats://127.0.0.1:{r}")).collect();
@@ -98,11 +113,7 @@ impl NatsCluster {
             std::fs::write(&path, conf).expect("write nats conf");
             servers.push(NatsServer { conf: path, port: *port, child: None });
         }
-        let mut cluster = NatsCluster { dir, servers };
-        for i in 0..n {
-            cluster.restart(i);
-        }
-        cluster
+        NatsCluster { dir, servers }
     }
 
     /// `nats://127.0.0.1:P1,nats://127.0.0.1:P2,…`
@@ -118,11 +129,15 @@ impl NatsCluster {
         }
     }
 
-    /// Starts server `i` (again) on its store.
+    /// Starts server `i` (again) on its store and ports.
     pub fn restart(&mut self, i: usize) {
+        assert!(self.try_restart(i), "nats-server {i} did not start again:\n{}", self.log(i));
+    }
+
+    fn try_restart(&mut self, i: usize) -> bool {
         self.kill(i);
         let log = self.dir.path().join(format!("n{i}.log"));
-        self.servers[i].spawn(&log);
+        self.servers[i].spawn(&log)
     }
 
     /// What server `i` logged.
