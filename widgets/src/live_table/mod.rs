@@ -54,11 +54,14 @@ use iced_core::widget::{Id, Widget};
 use iced_core::window;
 use iced_core::{
     Background, Border, Clipboard, Color, Element, Event, Length, Pixels, Point, Rectangle, Shell, Size,
-    Theme,
 };
 
 use crate::direction::Direction;
 use crate::table_rows::{Cell, Sort, TableRows};
+
+mod style;
+
+pub use style::{Catalog, Style, StyleFn, default};
 use unicode_segmentation::UnicodeSegmentation as _;
 
 /// A column of a [`LiveTable`].
@@ -93,81 +96,6 @@ impl Column {
     pub fn align_right(mut self) -> Self {
         self.align_right = true;
         self
-    }
-}
-
-/// The appearance of a [`LiveTable`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Style {
-    /// Behind everything.
-    pub background: Color,
-    /// Behind the header.
-    pub header_background: Color,
-    /// Header text.
-    pub header_text: Color,
-    /// Cell text.
-    pub text: Color,
-    /// Every other row.
-    pub stripe: Color,
-    /// The selected row.
-    pub selected: Color,
-    /// A row that just changed (fades out).
-    pub highlight: Color,
-    /// Lines between the header and rows.
-    pub rule: Color,
-    /// Action buttons.
-    pub action: Color,
-    /// Action button labels.
-    pub action_text: Color,
-    /// Disabled action buttons' labels.
-    pub action_disabled: Color,
-    /// The scrollbar's thumb.
-    pub scroller: Color,
-}
-
-/// The theme catalog of a [`LiveTable`].
-pub trait Catalog {
-    /// The item class of the catalog.
-    type Class<'a>;
-
-    /// The default class.
-    fn default<'a>() -> Self::Class<'a>;
-
-    /// The style of a class.
-    fn style(&self, class: &Self::Class<'_>) -> Style;
-}
-
-/// A styling function for a [`LiveTable`].
-pub type StyleFn<'a, Theme> = Box<dyn Fn(&Theme) -> Style + 'a>;
-
-impl Catalog for Theme {
-    type Class<'a> = StyleFn<'a, Self>;
-
-    fn default<'a>() -> Self::Class<'a> {
-        Box::new(default)
-    }
-
-    fn style(&self, class: &Self::Class<'_>) -> Style {
-        class(self)
-    }
-}
-
-/// The default style, from the theme's palette.
-pub fn default(theme: &Theme) -> Style {
-    let palette = theme.extended_palette();
-    Style {
-        background: palette.background.base.color,
-        header_background: palette.background.weak.color,
-        header_text: palette.background.weak.text,
-        text: palette.background.base.text,
-        stripe: palette.background.weakest.color,
-        selected: palette.primary.weak.color,
-        highlight: palette.success.weak.color,
-        rule: palette.background.strong.color,
-        action: palette.primary.base.color,
-        action_text: palette.primary.base.text,
-        action_disabled: palette.background.strong.color,
-        scroller: palette.background.strong.color,
     }
 }
 
@@ -949,73 +877,4 @@ where
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn columns_share_the_free_width_by_portion() {
-        let columns =
-            [Column::new("a").width(100.0), Column::new("b"), Column::new("c").width(Length::FillPortion(3))];
-        assert_eq!(column_widths(&columns, 500.0), vec![100.0, 100.0, 300.0]);
-        assert_eq!(column_widths(&columns, 50.0), vec![100.0, 0.0, 0.0], "fixed columns keep their width");
-    }
-
-    #[test]
-    fn only_rows_in_view_are_visible() {
-        assert_eq!(visible_rows(0.0, 100.0, 20.0, 1_000), 0..5);
-        assert_eq!(visible_rows(30.0, 100.0, 20.0, 1_000), 1..7);
-        assert_eq!(visible_rows(19_990.0, 100.0, 20.0, 1_000), 999..1_000);
-        assert_eq!(visible_rows(0.0, 100.0, 20.0, 0), 0..0);
-        assert_eq!(visible_rows(0.0, 100_000.0, 20.0, 100_000).len(), 5_000, "never more than fit");
-    }
-
-    #[test]
-    fn the_anchor_row_stays_on_top_when_rows_are_inserted_above() {
-        let mut rows = TableRows::new();
-        for i in 0..100 {
-            rows.upsert_quiet(&format!("k{i:03}"), vec![Cell::text(format!("{i}"))]);
-        }
-        let mut state = State::default();
-        state.scroll_to(10.0 * 20.0 + 5.0, &rows, 20.0);
-        assert_eq!(state.anchor.as_ref().map(|(k, w)| (k.as_str(), *w)), Some(("k010", 5.0)));
-        for i in 0..7 {
-            rows.upsert(&format!("a{i}"), vec![Cell::text("new")]);
-        }
-        assert_eq!(state.offset(&rows, 20.0), 17.0 * 20.0 + 5.0, "k010 is now 17th");
-        rows.remove("k010");
-        assert_eq!(state.offset(&rows, 20.0), 205.0, "a vanished anchor leaves the offset");
-        let mut top = State::default();
-        top.scroll_to(0.0, &rows, 20.0);
-        rows.upsert("0000", vec![Cell::text("newest")]);
-        assert_eq!(top.offset(&rows, 20.0), 0.0, "at the top, new rows show");
-    }
-
-    #[test]
-    fn rtl_tables_put_the_first_column_on_the_right() {
-        let geometry = Geometry {
-            widths: vec![100.0, 50.0],
-            body: Rectangle::new(Point::ORIGIN, Size::new(158.0, 100.0)),
-            offset: 0.0,
-            max: 0.0,
-            rtl: true,
-        };
-        let row = Rectangle::new(Point::new(10.0, 0.0), Size::new(150.0, 28.0));
-        let cells: Vec<_> = geometry.cells(row).map(|c| (c.x, c.width)).collect();
-        assert_eq!(cells, [(60.0, 100.0), (10.0, 50.0)]);
-        assert_eq!(geometry.column_at(65.0, 10.0), Some(0));
-        assert_eq!(geometry.column_at(20.0, 10.0), Some(1));
-        assert_eq!(geometry.column_at(165.0, 10.0), None);
-        let slots: Vec<_> =
-            action_slots(Rectangle::new(Point::ORIGIN, Size::new(216.0, 28.0)), 3, 8.0, true).collect();
-        assert!(slots.windows(2).all(|w| w[0].x > w[1].x + w[1].width), "the first action is the rightmost");
-    }
-
-    #[test]
-    fn action_slots_split_the_cell() {
-        let slots: Vec<_> =
-            action_slots(Rectangle::new(Point::ORIGIN, Size::new(216.0, 28.0)), 3, 8.0, false).collect();
-        assert_eq!(slots.len(), 3);
-        assert!(slots.windows(2).all(|w| w[0].x + w[0].width < w[1].x), "no overlap");
-        assert!(slots.iter().all(|s| s.width > 60.0 && s.height > 20.0));
-    }
-}
+mod tests;
