@@ -41,6 +41,20 @@ pub struct Event {
     pub origin: Option<CommandRef>,
 }
 
+impl NewEvent {
+    /// It, in the log at `position`, appended at `ts` by the command `origin`.
+    pub fn at(&self, position: u64, ts: u64, origin: &CommandRef) -> Event {
+        Event {
+            position,
+            stream: self.stream.clone(),
+            kind: self.kind.clone(),
+            payload: self.payload.clone(),
+            ts,
+            origin: Some(origin.clone()),
+        }
+    }
+}
+
 /// The events of one command, appended together or not at all.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Append {

@@ -696,14 +696,7 @@ impl Store {
                 };
                 for e in events {
                     position += 1;
-                    let event = Event {
-                        position,
-                        stream: e.stream.clone(),
-                        kind: e.kind.clone(),
-                        payload: e.payload.clone(),
-                        ts,
-                        origin: Some(append.key.clone()),
-                    };
+                    let event = e.at(position, ts, &append.key);
                     log.insert(position, serde_json::to_vec(&event)?.as_slice())?;
                     // Views see events in their current shape.
                     let lifted = self.upcasters.apply(&event);

@@ -9,7 +9,7 @@ use redb::{Durability, ReadableDatabase, ReadableTable};
 use super::fold::{BatchState, fold_into};
 use super::{Committed, DEDUP, LOG, REPLICA, ROWS, SLOTS, Store, StoreError, now_ms};
 use crate::commands::Rejection;
-use crate::log::{Append, Appended, Event};
+use crate::log::{Append, Appended};
 
 /// The epoch of a view from the server's file on a cluster node: its SQL's 64-bit FNV-1a hash,
 /// folded into 53 bits (exact in a JavaScript number) and made non-zero.
@@ -139,14 +139,7 @@ impl Store {
                 Ok(events) => {
                     for e in &events {
                         position += 1;
-                        let event = Event {
-                            position,
-                            stream: e.stream.clone(),
-                            kind: e.kind.clone(),
-                            payload: e.payload.clone(),
-                            ts: now,
-                            origin: Some((*key).clone()),
-                        };
+                        let event = e.at(position, now, key);
                         let lifted = self.upcasters.apply(&event);
                         for fold in folds.iter_mut().filter(|f| f.view.matches(&lifted)) {
                             fold_into(&fold.view, &fold.slot, &lifted, &rows, &mut fold.cache)?;
