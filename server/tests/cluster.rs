@@ -83,7 +83,13 @@ async fn two_nodes_never_both_accept_a_command_only_one_may() {
     let won_by_a = outcomes.iter().flatten().filter(|(on_a, _)| on_a.is_ok()).count();
     println!("racing nodes: {} contested commands, {won_by_a} won by a, the rest by b", 2 * ORDERS);
 
-    // Both nodes hold the same rows: every order cancelled once, after one payment.
+    // Both nodes hold the same rows: every order cancelled once, after one payment. (Each
+    // command is acked once its own node folded it: `a` may still be folding `b`'s.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while a.head().await.expect("head") < 3 * ORDERS {
+        assert!(tokio::time::Instant::now() < deadline, "a folds every accepted command");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let head = a.head().await.expect("head");
     assert_eq!(
         head,
@@ -171,7 +177,13 @@ async fn clients_racing_on_two_nodes_get_a_serial_execution_in_log_order() {
     }
 
     // The log, replayed serially with the lifecycle's rules: every event was legal where it
-    // stands, and there is one per accepted command.
+    // stands, and there is one per accepted command. (A command is acked once its own node
+    // folded it: `a` may still be folding what `b` accepted.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while a.head().await.expect("head") < accepted as u64 {
+        assert!(tokio::time::Instant::now() < deadline, "a folds every accepted command");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let head = a.head().await.expect("head");
     let log = a.events(0, head as usize + 10).await.expect("the log");
     assert_eq!(log.len(), accepted, "one event per accepted command: no refused command left one");
