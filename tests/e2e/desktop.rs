@@ -20,8 +20,33 @@ struct Guard(Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        // SIGTERM first, so that Xvfb removes its lock and socket files (SIGKILL leaves them,
+        // and the display number stays taken for every later run).
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            if self.0.try_wait().is_ok_and(|s| s.is_some()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Whether display `n` is taken by a running X server; the files of one that died are removed.
+fn display_taken(n: u32) -> bool {
+    let (lock, socket) = (format!("/tmp/.X{n}-lock"), format!("/tmp/.X11-unix/X{n}"));
+    let pid = std::fs::read_to_string(&lock).ok().and_then(|p| p.trim().parse::<u32>().ok());
+    match pid {
+        Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => true,
+        Some(_) => {
+            let _ = std::fs::remove_file(&lock);
+            let _ = std::fs::remove_file(&socket);
+            false
+        }
+        None => Path::new(&socket).exists() || Path::new(&lock).exists(),
     }
 }
 
@@ -45,9 +70,7 @@ fn need(tool: &str) {
 /// Starts Xvfb on a free display number.
 fn xvfb() -> (Guard, String) {
     for n in 90..140 {
-        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            || Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        {
+        if display_taken(n) {
             continue;
         }
         let display = format!(":{n}");
@@ -59,8 +82,17 @@ fn xvfb() -> (Guard, String) {
             .expect("start Xvfb");
         let guard = Guard(child);
         let started = Instant::now();
+        // Ready when a client gets an answer from it (its socket file comes before that).
         while started.elapsed() < Duration::from_secs(10) {
-            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            let answers = Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && Command::new("xdotool")
+                    .arg("getdisplaygeometry")
+                    .env("DISPLAY", &display)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+            if answers {
                 return (guard, display);
             }
             std::thread::sleep(Duration::from_millis(50));
