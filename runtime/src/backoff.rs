@@ -27,8 +27,13 @@ impl Backoff {
 
     /// A random delay for attempt `n`.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let ceiling = self.ceiling(attempt).as_millis() as u64;
-        Duration::from_millis(fastrand::u64(0..=ceiling))
+        self.jittered(attempt, &mut fastrand::Rng::new())
+    }
+
+    /// A random delay for attempt `n`, drawn from `rng`.
+    pub(crate) fn jittered(&self, attempt: u32, rng: &mut fastrand::Rng) -> Duration {
+        let ceiling = u64::try_from(self.ceiling(attempt).as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(rng.u64(0..=ceiling))
     }
 }
 
