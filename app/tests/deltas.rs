@@ -30,19 +30,16 @@ fn a_thousand_deltas_leave_the_table_equal_to_the_model() {
     );
     let _ = update(&mut desk, Message::Sort(3));
     let mut model: BTreeMap<String, (f64, &str)> = BTreeMap::new();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut dice = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
     let started = Instant::now();
     for version in 0..1_000u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let id = format!("o-{}", x % 300);
-        let op = if x.is_multiple_of(7) {
+        let id = format!("o-{}", dice.u32(..300));
+        let op = if dice.u8(..7) == 0 {
             model.remove(&id);
             Op::Remove { key: json!(id) }
         } else {
-            let status = ["placed", "paid", "shipped", "cancelled"][(x % 4) as usize];
-            let total = (x % 1_000) as f64 / 4.0;
+            let status = ["placed", "paid", "shipped", "cancelled"][dice.usize(..4)];
+            let total = f64::from(dice.u32(..1_000)) / 4.0;
             model.insert(id.clone(), (total, status));
             Op::Upsert { key: json!(id), row: row(&id, total, status) }
         };

@@ -8,9 +8,7 @@
 
 #![allow(clippy::unwrap_used, reason = "helpers outside #[test] fns unwrap too; a failure fails the test")]
 
-mod common;
-
-use common::{settings, tiny_skia};
+use lucarne_testing::ui::{Pixels, SNAPSHOT_SCALE, settings, state, tiny_skia};
 use std::path::Path;
 use std::process::Command;
 
@@ -77,14 +75,7 @@ fn offline_desk() -> Desk {
 
 /// The glyphs of the `bidi_text` with this id.
 fn placed(ui: &mut Simulator<'_, Message>, id: &str) -> Placed {
-    let id = iced::widget::Id::from(id.to_owned());
-    ui.find(|candidate: Candidate<'_>| match candidate {
-        Candidate::Custom { id: Some(found), state, .. } if *found == id => {
-            state.downcast_ref::<Placed>().cloned()
-        }
-        _ => None,
-    })
-    .unwrap_or_else(|_| panic!("{id:?} reports its glyphs"))
+    state(ui, id).unwrap_or_else(|| panic!("{id:?} reports its glyphs"))
 }
 
 /// The bounds of the widget with this id.
@@ -202,16 +193,6 @@ fn check_mirrored(ui: &mut Simulator<'_, Message>, locale: Locale) -> (Rectangle
     (table, columns)
 }
 
-/// The RGBA pixels of a PNG and its width.
-fn pixels(path: &str) -> (Vec<u8>, usize) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut bytes = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut bytes).unwrap();
-    assert_eq!(info.color_type, png::ColorType::Rgba);
-    (bytes, info.width as usize)
-}
-
 #[test]
 fn the_main_screen_mirrors_in_arabic() -> Result<(), Error> {
     if !tiny_skia("the_main_screen_mirrors_in_arabic") {
@@ -236,14 +217,10 @@ fn the_main_screen_mirrors_in_arabic() -> Result<(), Error> {
     // In the pixels (the PNG is the screen at scale 2): the action buttons' Arabic labels stay
     // in the actions column. In the first row (o-1: not selected, not striped, not glowing) the
     // part of the status column next to the actions holds no ink: the status starts on the right.
-    let (rgba, stride) = pixels("tests/snapshots/main-screen-ar-tiny-skia.png");
-    let scale = stride as f32 / WIDTH;
+    let pixels = Pixels::read("tests/snapshots/main-screen-ar-tiny-skia.png", SNAPSHOT_SCALE);
     let (actions, status) = (columns[5], columns[4]);
     assert!(actions.x + actions.width <= status.x + 0.5, "the status column is right of the actions");
-    let at = |x: f32, y: f32| {
-        let i = ((y * scale) as usize * stride + (x * scale) as usize) * 4;
-        [rgba[i], rgba[i + 1], rgba[i + 2]]
-    };
+    let at = |x: f32, y: f32| pixels.rgb_at(x, y);
     let row = Rectangle { y: table.y + 28.0, height: 28.0, ..status };
     let background = at(status.x + 2.0, row.y + 2.0);
     let mut y = row.y + 1.0;

@@ -5,9 +5,7 @@
 //! is already set, so that a machine with a Vulkan driver (lavapipe) still renders the
 //! reference pictures with the same software renderer.
 
-mod common;
-
-use common::{settings, tiny_skia};
+use lucarne_testing::ui::{settings, tiny_skia};
 
 use iced::Theme;
 use iced_test::selector::Candidate;

@@ -102,23 +102,6 @@ pub fn commands() -> Commands {
         .decide_with("cancel_order", step("cancel_order", "cancel", &["placed", "paid"]))
 }
 
-/// A small deterministic generator (xorshift), so a seed gives the same demo every time.
-#[derive(Debug)]
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[(self.next() % from.len() as u64) as usize]
-    }
-}
-
 /// The number after the highest `o-N` order in the `orders` view (1 when there is none), so a
 /// generator started on an existing log goes on where the orders stop, not where the log does.
 pub async fn next_order(engine: &Engine) -> u64 {
@@ -140,7 +123,8 @@ pub struct Generator {
     seq: u64,
     next_order: u64,
     open: Vec<(String, u8)>,
-    dice: Dice,
+    /// Seeded, so a seed gives the same demo every time.
+    dice: fastrand::Rng,
 }
 
 impl Generator {
@@ -152,30 +136,30 @@ impl Generator {
             seq: 0,
             next_order: first_order.saturating_sub(1),
             open: Vec::new(),
-            dice: Dice(seed | 1),
+            dice: fastrand::Rng::with_seed(seed),
         }
     }
 
     /// Sends one command: a new order, or the next step of an open one.
     pub async fn step(&mut self) -> Result<(), Rejection> {
-        let roll = self.dice.next() % 10;
+        let roll = self.dice.u8(0..10);
         let (name, payload) = if self.open.is_empty() || roll < 4 {
             self.next_order += 1;
             let id = format!("o-{}", self.next_order);
             self.open.push((id.clone(), 0));
             // Whole cents, so totals print as they would on a receipt.
-            let total = (self.dice.next() % 50_000 + 500) as f64 / 100.0;
+            let total = f64::from(self.dice.u32(500..50_500)) / 100.0;
             let payload = json!({
                 "order_id": id,
-                "customer": self.dice.pick(CUSTOMERS),
+                "customer": CUSTOMERS[self.dice.usize(..CUSTOMERS.len())],
                 "total": total,
-                "region": self.dice.pick(REGIONS),
+                "region": REGIONS[self.dice.usize(..REGIONS.len())],
             });
             ("place_order", payload)
         } else {
-            let i = (self.dice.next() % self.open.len() as u64) as usize;
+            let i = self.dice.usize(..self.open.len());
             let (id, stage) = self.open[i].clone();
-            let name = match (stage, self.dice.next() % 8) {
+            let name = match (stage, self.dice.u8(0..8)) {
                 (0, 0) => "cancel_order",
                 (0, _) => "pay_order",
                 _ => "ship_order",

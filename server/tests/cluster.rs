@@ -151,11 +151,10 @@ async fn clients_racing_on_two_nodes_get_a_serial_execution_in_log_order() {
     let clients = (0..8u64).map(|c| {
         let engine = if c % 2 == 0 { a.clone() } else { b.clone() };
         async move {
-            let mut dice = c * 7919 + 17;
+            let mut dice = fastrand::Rng::with_seed(c);
             let sends = (1..=40u64).map(|seq| {
-                dice = dice.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                let kind = KINDS[((dice >> 33) % 4) as usize];
-                let order = format!("o-{}", (dice >> 40) % 12);
+                let kind = KINDS[dice.usize(..KINDS.len())];
+                let order = format!("o-{}", dice.u8(..12));
                 let payload = if kind == "place_order" { place(&order) } else { json!({"order_id": order}) };
                 let engine = engine.clone();
                 async move { (kind, engine.execute(key(&format!("c{c}"), seq), kind, &payload).await) }

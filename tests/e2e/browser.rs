@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::support::{Server, bin, found, region_stats};
+use crate::support::{Server, bin, changed, found, region_stats, settle};
 
 /// The viewport: the desktop window's size, so both lay the desk out alike.
 const WIDTH: u32 = 1100;
@@ -362,13 +362,9 @@ fn send(server: &Server, command: &str, payload: &str) {
     assert!(out.status.success(), "{out:?}");
 }
 
-fn wait_for(what: &str, timeout: Duration, driver: &Driver, server: &Server, mut ok: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+fn wait_for(what: &str, timeout: Duration, driver: &Driver, server: &Server, ok: impl FnMut() -> bool) {
+    if lucarne_testing::poll_until(timeout, ok) {
+        return;
     }
     panic!(
         "timed out waiting for {what}; title {:?}; the page's console:\n{}\nthe server's log:\n{}",
@@ -619,8 +615,9 @@ fn check_the_desk_in_the_browser(renderer: &str) {
     wait_for("the filtered (empty) table", Duration::from_secs(20), &driver, &server, || {
         driver.title() == shows(0)
     });
-    std::thread::sleep(Duration::from_millis(300));
-    driver.screenshot(&shot("before.png"));
+    settle("the filtered table drawn", Duration::from_secs(20), &shot("before.png"), FIRST_ROW, |p| {
+        driver.screenshot(p);
+    });
 
     // 3. Another client (the CLI) places such an order: the page shows it.
     send(
@@ -631,10 +628,17 @@ fn check_the_desk_in_the_browser(renderer: &str) {
     wait_for("the other client's order in the page", Duration::from_secs(20), &driver, &server, || {
         driver.title() == shows(1)
     });
-    std::thread::sleep(Duration::from_millis(500));
-    driver.screenshot(&shot("after.png"));
     let (mean_before, _) = region_stats(&shot("before.png"), FIRST_ROW);
-    let (mean_after, colours) = region_stats(&shot("after.png"), FIRST_ROW);
+    let (mean_after, colours) = changed(
+        "the order in the first row",
+        Duration::from_secs(20),
+        &shot("after.png"),
+        FIRST_ROW,
+        mean_before,
+        |p| {
+            driver.screenshot(p);
+        },
+    );
     assert!(colours > 2, "the first row has text in it");
     assert!(
         (mean_before - mean_after).abs() > 1e-4,
@@ -652,10 +656,16 @@ fn check_the_desk_in_the_browser(renderer: &str) {
     // and shows an order placed after the restart.
     let (live_mean, _) = region_stats(&shot("paid.png"), BADGE);
     let (data, addr, args) = server.kill();
-    std::thread::sleep(Duration::from_millis(1500));
-    driver.screenshot(&shot("offline.png"));
-    let (offline_mean, _) = region_stats(&shot("offline.png"), BADGE);
-    assert!((live_mean - offline_mean).abs() > 1e-4, "the badge did not change when the server died");
+    let (offline_mean, _) = changed(
+        "the badge to leave Live",
+        Duration::from_secs(20),
+        &shot("offline.png"),
+        BADGE,
+        live_mean,
+        |p| {
+            driver.screenshot(p);
+        },
+    );
     server = Server::spawn(data, addr, args);
     send(
         &server,
@@ -665,16 +675,31 @@ fn check_the_desk_in_the_browser(renderer: &str) {
     wait_for("the order placed after the restart", Duration::from_secs(30), &driver, &server, || {
         driver.title() == shows(2)
     });
-    std::thread::sleep(Duration::from_millis(500));
-    driver.screenshot(&shot("resumed.png"));
-    let (resumed_mean, _) = region_stats(&shot("resumed.png"), BADGE);
-    assert!((resumed_mean - offline_mean).abs() > 1e-4, "the badge still says offline");
+    let (resumed_mean, _) = changed(
+        "the badge to leave Offline",
+        Duration::from_secs(20),
+        &shot("resumed.png"),
+        BADGE,
+        offline_mean,
+        |p| {
+            driver.screenshot(p);
+        },
+    );
 
     // 6. Offline (WebSockets refused, the page still served), "Pay" on the second row queues
     // the command in the outbox, kept in the tab's sessionStorage; a reload keeps it, and it is
     // sent once the socket is let through again.
     gate.close();
-    std::thread::sleep(Duration::from_millis(1000));
+    changed(
+        "the badge to go offline",
+        Duration::from_secs(20),
+        &shot("gated.png"),
+        BADGE,
+        resumed_mean,
+        |p| {
+            driver.screenshot(p);
+        },
+    );
     let second_pay = (FIRST_PAY.0, FIRST_PAY.1 + ROW);
     driver.click(second_pay);
     wait_for("the command kept in sessionStorage", Duration::from_secs(10), &driver, &server, || {
@@ -686,7 +711,11 @@ fn check_the_desk_in_the_browser(renderer: &str) {
     });
     assert_eq!(status_of(&server, "o-web2"), "placed", "the command cannot have left");
     driver.call("POST", "/refresh", Some(json!({})));
-    std::thread::sleep(Duration::from_millis(1500));
+    // The reloaded page is up (its wasm started: it titles the page) and still cannot send.
+    wait_for("the reloaded page", Duration::from_secs(30), &driver, &server, || {
+        driver.eval("return document.readyState").as_str() == Some("complete")
+            && driver.title().starts_with("Lucarne")
+    });
     assert_eq!(status_of(&server, "o-web2"), "placed");
     gate.open();
     wait_for(

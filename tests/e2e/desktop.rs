@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Server, bin, found, region_stats};
+use crate::support::{Server, bin, changed, found, region_stats, settle};
+use lucarne_testing::wait_for;
 
 /// Kills a child process when dropped.
 struct Guard(Child);
@@ -127,17 +128,6 @@ fn server_orders(server: &Server) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[test]
 fn the_desktop_app_shows_an_order_sent_by_another_client_and_sends_commands() {
     for tool in ["Xvfb", "xdotool", "import", "convert"] {
@@ -194,13 +184,17 @@ fn the_desktop_app_shows_an_order_sent_by_another_client_and_sends_commands() {
     // Sort by total, largest first: two clicks on the "Total" header (window at 0,0; layout in
     // logical pixels, scale factor 1 under Xvfb).
     xdotool(&display, &["windowmove", &window, "0", "0"]);
-    for _ in 0..2 {
-        // (no `--sync` on mousemove: it waits forever when the pointer is already there)
-        xdotool(&display, &["mousemove", "395", "105", "click", "1"]);
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let first_row = "560x26+12+120";
     let before_png = shots.join("before.png");
     screenshot(&display, &before_png);
+    let (unsorted, _) = region_stats(&before_png, first_row);
+    // (no `--sync` on mousemove: it waits forever when the pointer is already there)
+    xdotool(&display, &["mousemove", "395", "105", "click", "1", "click", "1"]);
+    // The largest order comes first: the first row changes, then stays.
+    changed("the table sorted by total", Duration::from_secs(20), &before_png, first_row, unsorted, |p| {
+        screenshot(&display, p);
+    });
+    settle("the sorted table", Duration::from_secs(20), &before_png, first_row, |p| screenshot(&display, p));
 
     // Another client places an order larger than any the demo makes.
     let order = r#"{"order_id":"o-e2e","customer":"Xavier Xvfb","total":99999,"region":"eu"}"#;
@@ -213,14 +207,20 @@ fn the_desktop_app_shows_an_order_sent_by_another_client_and_sends_commands() {
     let after_count = server_orders(&server).len();
     assert_eq!(after_count, before + 1);
     wait_for("the new order in the window title", Duration::from_secs(20), || shows(after_count));
-    std::thread::sleep(Duration::from_millis(500));
     let after_png = shots.join("after.png");
-    screenshot(&display, &after_png);
 
-    // The first row changed (it is now the new order): its pixels differ.
-    let first_row = "560x26+12+120";
+    // The first row changes (it is now the new order): its pixels differ.
     let (mean_before, _) = region_stats(&before_png, first_row);
-    let (mean_after, colours) = region_stats(&after_png, first_row);
+    let (mean_after, colours) = changed(
+        "the new order in the first row",
+        Duration::from_secs(20),
+        &after_png,
+        first_row,
+        mean_before,
+        |p| {
+            screenshot(&display, p);
+        },
+    );
     assert!(colours > 2, "the first row has text in it");
     assert!(
         (mean_before - mean_after).abs() > 1e-4,

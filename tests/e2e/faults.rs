@@ -102,13 +102,10 @@ async fn random_socket_drops_never_leave_a_gap_and_every_copy_converges() {
     let writer = tokio::spawn(writer(client(&url), "soak".to_owned(), stop.clone(), acked.clone()));
 
     // 30 cuts at pseudo-random intervals of 50–350 ms; the watchers read all along.
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut dice = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d);
     let started = Instant::now();
     for _ in 0..30 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let until = tokio::time::Instant::now() + Duration::from_millis(50 + x % 300);
+        let until = tokio::time::Instant::now() + Duration::from_millis(dice.u64(50..350));
         loop {
             let next = futures_util::future::select_all(watchers.iter_mut().map(|(_, sub, _)| sub.next()));
             match tokio::time::timeout_at(until, next).await {

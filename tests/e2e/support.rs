@@ -335,6 +335,38 @@ pub(crate) fn region_stats(path: &Path, geometry: &str) -> (f64, u64) {
     (mean, colours)
 }
 
+/// Takes screenshots into `path` with `take` until `region` of it looks the same twice in a row
+/// (what was drawn there has settled); fails after `timeout`.
+pub(crate) fn settle(what: &str, timeout: Duration, path: &Path, region: &str, mut take: impl FnMut(&Path)) {
+    take(path);
+    let mut last = region_stats(path, region);
+    lucarne_testing::wait_for(what, timeout, || {
+        take(path);
+        let now = region_stats(path, region);
+        std::mem::replace(&mut last, now) == now
+    });
+}
+
+/// Takes screenshots into `path` with `take` until the mean brightness of `region` differs
+/// from `from` (what was drawn there changed); fails after `timeout`. Returns the region's
+/// stats then.
+pub(crate) fn changed(
+    what: &str,
+    timeout: Duration,
+    path: &Path,
+    region: &str,
+    from: f64,
+    mut take: impl FnMut(&Path),
+) -> (f64, u64) {
+    let mut stats = (from, 0);
+    lucarne_testing::wait_for(what, timeout, || {
+        take(path);
+        stats = region_stats(path, region);
+        (stats.0 - from).abs() > 1e-4
+    });
+    stats
+}
+
 /// A view row as the tests read it.
 pub(crate) type Rows = Map<String, Value>;
 

@@ -454,12 +454,11 @@ mod tests {
         let mut r = TableRows::new();
         r.set_sort(Some(Sort { column: 0, descending: true }));
         let mut model = std::collections::BTreeMap::new();
-        let mut x: u64 = 7;
+        let mut dice = fastrand::Rng::with_seed(7);
         for step in 0..3_000u32 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let key = format!("k{}", (x >> 33) % 200);
-            let value = ((x >> 20) % 50) as f64;
-            if (x >> 10).is_multiple_of(5) {
+            let key = format!("k{}", dice.u8(..200));
+            let value = f64::from(dice.u8(..50));
+            if dice.u8(..5) == 0 {
                 r.remove(&key);
                 model.remove(&key);
             } else {

@@ -5,53 +5,16 @@
 //! Each test re-runs itself in a child process with `ICED_TEST_BACKEND=tiny-skia` unless that is
 //! already set, so that a machine with a Vulkan driver still renders with the software renderer.
 
-use std::borrow::Cow;
-use std::process::Command;
-
 use iced::keyboard::{self, key};
 use iced::widget::{Column, column};
-use iced::{Element, Event, Font, Padding, Point, Rectangle, Settings, Theme};
-use iced_test::selector::Candidate;
+use iced::{Element, Event, Padding, Point, Rectangle, Theme};
 use iced_test::{Error, Simulator, selector, simulator};
+use lucarne_testing::ui::{Pixels, dark, settings, state, tiny_skia};
 use lucarne_widgets::bidi_input::CARET_WIDTH;
 use lucarne_widgets::{
     Align, Cell, Column as TableColumn, Direction, InputReport, Placed, TableRows, bidi_input, bidi_text,
     dir_row, live_table,
 };
-
-/// True when this process renders with tiny-skia; otherwise runs `test` in a child that does,
-/// checks it passed, and returns false.
-fn tiny_skia(test: &str) -> bool {
-    if std::env::var("ICED_TEST_BACKEND").is_ok_and(|b| b == "tiny-skia") {
-        return true;
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let output = Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("ICED_TEST_BACKEND", "tiny-skia")
-        .output()
-        .expect("run the test again");
-    let log =
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success() && log.contains("1 passed"), "{test} under tiny-skia failed:\n{log}");
-    false
-}
-
-/// The bundled fonts, loaded explicitly (the same files the app and the PDF export use).
-const FONTS: [&[u8]; 4] = [
-    include_bytes!("../../assets/fonts/NotoSans-Regular.ttf"),
-    include_bytes!("../../assets/fonts/NotoSans-Bold.ttf"),
-    include_bytes!("../../assets/fonts/NotoSansArabic-Regular.ttf"),
-    include_bytes!("../../assets/fonts/NotoSansHebrew-Regular.ttf"),
-];
-
-fn settings() -> Settings {
-    Settings {
-        fonts: FONTS.iter().map(|bytes| Cow::Borrowed(*bytes)).collect(),
-        default_font: Font::with_name("Noto Sans"),
-        ..Settings::default()
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Message {
@@ -126,89 +89,11 @@ fn screen(input: &str) -> Element<'_, Message> {
 const SIZE: (f32, f32) = (800.0, 1400.0);
 
 fn placed(ui: &mut Simulator<'_, Message>, id: &str) -> Placed {
-    let id = iced::widget::Id::from(id.to_owned());
-    ui.find(|candidate: Candidate<'_>| match candidate {
-        Candidate::Custom { id: Some(found), state, .. } if *found == id => {
-            state.downcast_ref::<Placed>().cloned()
-        }
-        _ => None,
-    })
-    .expect("the text reports its glyphs")
+    state(ui, id).expect("the text reports its glyphs")
 }
 
 fn report(ui: &mut Simulator<'_, Message>) -> InputReport {
-    let id = iced::widget::Id::from("input");
-    ui.find(|candidate: Candidate<'_>| match candidate {
-        Candidate::Custom { id: Some(found), state, .. } if *found == id => {
-            state.downcast_ref::<InputReport>().cloned()
-        }
-        _ => None,
-    })
-    .expect("the input reports its caret")
-}
-
-/// The snapshot's pixels (RGBA, 2 pixels a logical pixel).
-struct Pixels {
-    width: usize,
-    height: usize,
-    rgba: Vec<u8>,
-}
-
-const SCALE: f32 = 2.0;
-
-impl Pixels {
-    fn of(snapshot: &iced_test::simulator::Snapshot, name: &str) -> Pixels {
-        let dir = std::env::temp_dir().join(format!("lucarne-bidi-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        assert!(snapshot.matches_image(dir.join("shot")).expect("write the snapshot"));
-        let path =
-            std::fs::read_dir(&dir).expect("snapshot dir").next().expect("a file").expect("entry").path();
-        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).expect("png")));
-        let mut reader = decoder.read_info().expect("png header");
-        let mut rgba = vec![0; reader.output_buffer_size().expect("size")];
-        let info = reader.next_frame(&mut rgba).expect("png frame");
-        rgba.truncate(info.buffer_size());
-        let _ = std::fs::remove_dir_all(&dir);
-        Pixels { width: info.width as usize, height: info.height as usize, rgba }
-    }
-
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        let i = (y * self.width + x) * 4;
-        [self.rgba[i], self.rgba[i + 1], self.rgba[i + 2]]
-    }
-
-    /// The horizontal extent (logical pixels) of the pixels in rows `top..bottom` (logical)
-    /// that `is_ink` picks, over the whole width of the screen.
-    fn extent(&self, top: f32, bottom: f32, is_ink: impl Fn([u8; 3]) -> bool) -> Option<(f32, f32)> {
-        self.extent_in(0.0, self.width as f32 / SCALE, top, bottom, is_ink)
-    }
-
-    /// The same, in the columns `left..right` only.
-    fn extent_in(
-        &self,
-        left: f32,
-        right: f32,
-        top: f32,
-        bottom: f32,
-        is_ink: impl Fn([u8; 3]) -> bool,
-    ) -> Option<(f32, f32)> {
-        let rows = ((top * SCALE).max(0.0) as usize)..((bottom * SCALE) as usize).min(self.height);
-        let columns = ((left * SCALE).max(0.0) as usize)..((right * SCALE) as usize).min(self.width);
-        let mut extent: Option<(usize, usize)> = None;
-        for y in rows {
-            for x in columns.clone() {
-                if is_ink(self.rgb(x, y)) {
-                    extent = Some(extent.map_or((x, x), |(l, r)| (l.min(x), r.max(x))));
-                }
-            }
-        }
-        extent.map(|(l, r)| (l as f32 / SCALE, (r + 1) as f32 / SCALE))
-    }
-}
-
-/// Dark text on the light theme's white.
-fn dark(rgb: [u8; 3]) -> bool {
-    rgb.iter().map(|&c| c as u32).sum::<u32>() < 3 * 150
+    state(ui, "input").expect("the input reports its caret")
 }
 
 /// Where an aligned line must be: its left and right edge against the box's.
@@ -279,7 +164,7 @@ fn every_glyph_is_inside_its_box_and_rtl_text_starts_at_the_right_edge() -> Resu
     // 2. As drawn: in each widget's rows, the dark pixels are inside its box, and start (or end,
     // or center) where the layout says.
     let snapshot = ui.snapshot(&Theme::Light)?;
-    let pixels = Pixels::of(&snapshot, "screen");
+    let pixels = Pixels::of(&snapshot);
     for (item, placed) in &placements {
         let b = placed.bounds;
         let (ink_left, ink_right) = pixels
@@ -425,7 +310,7 @@ fn typing_arabic_latin_arabic_draws_the_caret_at_the_typed_glyph() -> Result<(),
     // The caret is drawn where the report says: a caret-coloured column at caret_x.
     let r = report(&mut ui);
     let snapshot = ui.snapshot(&Theme::Light)?;
-    let pixels = Pixels::of(&snapshot, "typing");
+    let pixels = Pixels::of(&snapshot);
     let caret = Theme::Light.extended_palette().primary.strong.color.into_rgba8();
     let is_caret = |rgb: [u8; 3]| rgb.iter().zip(caret).all(|(a, b)| a.abs_diff(b) <= 8);
     let area = r.text_bounds;
@@ -649,7 +534,7 @@ fn an_rtl_table_mirrors_its_columns_and_keeps_text_in_its_cells() -> Result<(), 
     let screen: Element<'_, Message> =
         column![table].padding(Padding { left: MARGIN, top: 20.0, right: 0.0, bottom: 0.0 }).into();
     let mut ui = Simulator::with_size(settings(), (600.0, 260.0), screen);
-    let pixels = Pixels::of(&ui.snapshot(&Theme::Light)?, "table");
+    let pixels = Pixels::of(&ui.snapshot(&Theme::Light)?);
 
     // The first column (start) is on the right: [320, 470]; the second (end) on the left:
     // [200, 320]. Cell text has 8 pixels of padding.
@@ -696,7 +581,7 @@ fn a_text_longer_than_its_cell_is_cut_with_an_ellipsis_inside_it() -> Result<(),
         let screen: Element<'_, Message> =
             column![table].padding(Padding { left: MARGIN, top: 20.0, right: 0.0, bottom: 0.0 }).into();
         let mut ui = Simulator::with_size(settings(), (600.0, 260.0), screen);
-        let pixels = Pixels::of(&ui.snapshot(&Theme::Light)?, "cut");
+        let pixels = Pixels::of(&ui.snapshot(&Theme::Light)?);
         // The first column is [200, 320] (LTR) or [260, 380] (RTL), the second the other 60
         // pixels; text has 8 pixels of padding on each side.
         let first = if direction == Direction::Ltr {
@@ -821,7 +706,7 @@ fn an_rtl_table_centres_arabic_action_labels_in_their_buttons() -> Result<(), Er
     let screen: Element<'_, Message> =
         column![table].padding(Padding { left: MARGIN, top: 20.0, right: 0.0, bottom: 0.0 }).into();
     let mut ui = Simulator::with_size(settings(), (700.0, 160.0), screen);
-    let pixels = Pixels::of(&ui.snapshot(&Theme::Light)?, "actions");
+    let pixels = Pixels::of(&ui.snapshot(&Theme::Light)?);
     let ink = |rgb: [u8; 3]| rgb.iter().map(|&c| u32::from(c)).sum::<u32>() < 3 * 235;
     // The actions column is on the left, [200, 440]: 4 px of padding each side, three slots of
     // (232 - 2 × 4) / 3 px with 4 px gaps, the first action rightmost.
