@@ -1,0 +1,317 @@
+//! The order desk: its state ([`Desk`]), [`update`], [`view`], [`title`] and [`subscription`].
+//!
+//! - `model.rs`: the rows of its views (orders, regions) and the actions on an order;
+//! - `pending.rs`: the actions sent and not yet reflected in the view: the rows show them at
+//!   once, the delta carrying their ack drops them, a rejection rolls them back;
+//! - `filter.rs`: the filter box's text as a live query, and the table's sort from its order;
+//! - `notice.rs`: the notice line, kept as data and worded in the desk's language;
+//! - `view.rs`: the main screen — header, filter bar, notice, table, summary, status line;
+//! - `save.rs` (native): Export PDF into the export directory.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use iced::{Size, Subscription, Task};
+use lucarne::{Client, ClientConfig, CommandError, LiveView, Query, ViewEvent};
+use lucarne_widgets::{Connection, TableRows};
+use serde_json::json;
+
+use crate::i18n::{Arg, Locale};
+
+mod filter;
+mod model;
+mod notice;
+mod pending;
+#[cfg(not(target_arch = "wasm32"))]
+mod save;
+mod view;
+
+pub use filter::parse_filter;
+use filter::table_sort;
+pub use model::{Action, Order, Pending, Region, Sent};
+use notice::Notice;
+pub use pending::deliver;
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use view::COLUMNS;
+use view::plain;
+pub use view::view;
+
+/// How the desk connects.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The server's WebSocket URL.
+    pub server: String,
+    /// Where "Export PDF" writes its files.
+    pub export_dir: PathBuf,
+    /// The language it starts in (switchable at runtime with [`Message::Locale`]).
+    pub locale: Locale,
+    /// Where the commands not yet answered are kept across runs (native; see
+    /// `ClientConfig::outbox_file`). `None`: in memory only.
+    pub outbox: Option<PathBuf>,
+}
+
+impl Config {
+    /// A desk talking to this server, exporting into the current directory, in English.
+    pub fn new(server: impl Into<String>) -> Self {
+        Config { server: server.into(), export_dir: PathBuf::from("."), locale: Locale::En, outbox: None }
+    }
+
+    /// Starts in this language (its layout direction mirrors the screen for Arabic and Hebrew).
+    pub fn locale(mut self, locale: Locale) -> Self {
+        self.locale = locale;
+        self
+    }
+
+    /// Exports PDF files into this directory.
+    pub fn export_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.export_dir = dir.into();
+        self
+    }
+
+    /// Keeps the unanswered commands in this file, so that they are sent after the app is
+    /// closed or crashes and is started again (native).
+    pub fn outbox(mut self, file: impl Into<PathBuf>) -> Self {
+        self.outbox = Some(file.into());
+        self
+    }
+}
+
+/// The window size the desk opens with, and lays its main screen out at for PDF until it
+/// hears of its window's size.
+pub const DEFAULT_VIEWPORT: Size = Size::new(1100.0, 700.0);
+
+/// A screen of the desk that can be exported as PDF (see `export`, native only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// The main screen, as the window shows it, on one page.
+    Main,
+    /// Every order of the table (not only the visible ones), in the table's order, paginated.
+    Orders,
+}
+
+impl Screen {
+    /// Its name on the command line and in file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Screen::Main => "main",
+            Screen::Orders => "orders",
+        }
+    }
+
+    /// The screen named `name` (`main`, `orders`).
+    pub fn from_name(name: &str) -> Option<Screen> {
+        [Screen::Main, Screen::Orders].into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// What happens in the desk.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// The language was switched (the screen mirrors for Arabic and Hebrew).
+    Locale(Locale),
+    /// An event of the `orders` subscription.
+    Orders(ViewEvent),
+    /// An event of the `sales_by_region` subscription.
+    Regions(ViewEvent),
+    /// A header was clicked.
+    Sort(usize),
+    /// A row was clicked.
+    Select(String),
+    /// An action button was pressed on a row: (order id, index in [`Action::ALL`]).
+    Act(String, usize),
+    /// A command was answered.
+    Answered(u64, Result<(), CommandError>),
+    /// The filter box changed.
+    FilterChanged(String),
+    /// The filter box was submitted.
+    ApplyFilter,
+    /// The notice was dismissed.
+    Dismiss,
+    /// The window was resized (the main screen's PDF is laid out at this size).
+    Resized(Size),
+    /// "Export PDF" was pressed for a screen.
+    Export(Screen),
+}
+
+/// The desk's state.
+#[derive(Debug)]
+pub struct Desk {
+    client: Client,
+    query: Query,
+    /// The last query the server answered with rows: a refused one falls back to it.
+    answered: Query,
+    orders: LiveView<Order>,
+    regions: LiveView<Region>,
+    table: TableRows,
+    selected: Option<String>,
+    pending: BTreeMap<u64, Pending>,
+    next_seq: u64,
+    sent: Vec<Sent>,
+    notice: Option<Notice>,
+    connection: Connection,
+    filter: String,
+    viewport: Size,
+    export_dir: PathBuf,
+    locale: Locale,
+}
+
+impl Desk {
+    /// A desk connecting to the configured server.
+    pub fn new(config: Config) -> Self {
+        // `a,b,c`: servers of one cluster, tried in turn.
+        let mut client = ClientConfig::servers([config.server.as_str()]);
+        if let Some(file) = config.outbox {
+            client = client.outbox_file(file);
+        }
+        let mut desk = Self::with_client(Client::connect(client));
+        desk.export_dir = config.export_dir;
+        desk.locale = config.locale;
+        desk
+    }
+
+    /// A desk over an existing client.
+    pub fn with_client(client: Client) -> Self {
+        let next_seq = client.last_seq();
+        Desk {
+            client,
+            query: Query::view("orders"),
+            answered: Query::view("orders"),
+            orders: LiveView::new(),
+            regions: LiveView::new(),
+            table: TableRows::new(),
+            selected: None,
+            pending: BTreeMap::new(),
+            next_seq,
+            sent: Vec::new(),
+            notice: None,
+            connection: Connection::Connecting,
+            filter: String::new(),
+            viewport: DEFAULT_VIEWPORT,
+            export_dir: PathBuf::from("."),
+            locale: Locale::En,
+        }
+    }
+
+    /// The language the desk speaks (English until told otherwise).
+    pub fn locale(&self) -> Locale {
+        self.locale
+    }
+
+    /// The orders as received from the server (no optimistic state).
+    pub fn orders(&self) -> &LiveView<Order> {
+        &self.orders
+    }
+
+    /// The rows as the table shows them (with optimistic state).
+    pub fn table(&self) -> &TableRows {
+        &self.table
+    }
+
+    /// The status an order is shown with: its latest pending action's, else the server's.
+    pub fn shown_status(&self, order_id: &str) -> Option<String> {
+        let pending = self.pending.values().rev().find(|p| p.order_id == order_id);
+        match pending {
+            Some(p) => Some(p.action.status().to_owned()),
+            None => self.orders.get(&json!(order_id)).and_then(|o| o.status.clone()),
+        }
+    }
+
+    /// Commands sent and not yet reflected in the view, by sequence number.
+    pub fn pending(&self) -> &BTreeMap<u64, Pending> {
+        &self.pending
+    }
+
+    /// Every command sent, oldest first.
+    pub fn sent(&self) -> &[Sent] {
+        &self.sent
+    }
+
+    /// The notice shown (a rejection, a refused filter), in the desk's language, as shown
+    /// (Fluent's isolates around its arguments included; see [`strip_isolates`]).
+    pub fn notice(&self) -> Option<String> {
+        self.notice.as_ref().map(|notice| notice.text(self.locale))
+    }
+
+    /// The live query the table shows.
+    pub fn query(&self) -> &Query {
+        &self.query
+    }
+
+    /// The connection as the badge shows it.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// The size of the window the desk is shown in (the main screen's PDF is laid out at it).
+    pub fn viewport(&self) -> Size {
+        self.viewport
+    }
+
+    /// The browser build has no PDF export (printpdf would double the page's size).
+    #[cfg(target_arch = "wasm32")]
+    fn export(&mut self, _: Screen) {
+        self.notice = Some(Notice::NoPdf);
+    }
+}
+
+/// Applies a message.
+pub fn update(desk: &mut Desk, message: Message) -> Task<Message> {
+    match message {
+        Message::Locale(locale) => {
+            if locale != desk.locale {
+                desk.locale = locale;
+                desk.relabel();
+            }
+        }
+        Message::Orders(event) => desk.on_orders(event),
+        Message::Regions(event) => {
+            desk.regions.apply(&event);
+        }
+        Message::Sort(column) => desk.table.toggle_sort(column),
+        Message::Select(key) => desk.selected = Some(key),
+        Message::Act(key, index) => {
+            if let Some(action) = Action::ALL.get(index) {
+                return desk.act(key, *action);
+            }
+        }
+        Message::Answered(seq, result) => desk.answered(seq, result),
+        Message::FilterChanged(filter) => desk.filter = filter,
+        Message::ApplyFilter => {
+            let query = parse_filter(&desk.filter);
+            if query != desk.query {
+                // The query's order shows in the table until a header is clicked.
+                if let Some(sort) = table_sort(&query) {
+                    desk.table.set_sort(Some(sort));
+                }
+                // A new live query: iced drops the old subscription and starts this one on
+                // the same socket; its snapshot replaces the rows.
+                desk.query = query;
+                desk.notice = None;
+            }
+        }
+        Message::Dismiss => desk.notice = None,
+        Message::Resized(size) => desk.viewport = size,
+        Message::Export(screen) => desk.export(screen),
+    }
+    Task::none()
+}
+
+/// The window title: the desk, how many orders it shows and how many commands are pending, in
+/// the desk's language.
+pub fn title(desk: &Desk) -> String {
+    let locale = desk.locale;
+    let orders = Arg::from(desk.table.len());
+    plain(match desk.pending.len() {
+        0 => locale.tr_args("window-title", &[("orders", orders)]),
+        n => locale.tr_args("window-title-pending", &[("orders", orders), ("pending", Arg::from(n))]),
+    })
+}
+
+/// The live queries the desk shows.
+pub fn subscription(desk: &Desk) -> Subscription<Message> {
+    Subscription::batch([
+        lucarne::watch(&desk.client, desk.query.clone()).map(Message::Orders),
+        lucarne::watch(&desk.client, Query::view("sales_by_region")).map(Message::Regions),
+        iced::window::resize_events().map(|(_, size)| Message::Resized(size)),
+    ])
+}

@@ -1,0 +1,242 @@
+//! The main screen, laid out in the desk's language: header, filter bar, notice, the orders
+//! table beside the sales summary, and the status line.
+
+use iced::widget::{button, column, container, scrollable, space};
+use iced::{Alignment, Element, Fill, Length};
+use lucarne_widgets::{
+    Align, BidiText, Column, Direction, bidi_input, bidi_text, connection_status, dir_row, live_table,
+};
+
+use super::{Desk, Message, Region, Screen};
+use crate::chart::{Chart, chart};
+use crate::i18n::{Arg, Locale, strip_isolates};
+
+/// A message whose arguments are only numbers, without Fluent's isolates: digits need no
+/// isolating, and window titles and status lines stay plain text for tools and tests.
+pub(super) fn plain(text: String) -> String {
+    strip_isolates(&text)
+}
+
+/// The word for an order's status in `locale` (an unknown status is shown as the server sent it).
+pub(super) fn status_label(locale: Locale, status: &str) -> String {
+    match status {
+        "placed" | "paid" | "shipped" | "cancelled" => locale.tr(&format!("status-{status}")),
+        other => other.to_owned(),
+    }
+}
+
+/// The side where lines start (`start`) or end in a layout of direction `direction`, as an
+/// absolute alignment: data (names, numbers) sits at the layout's start or end whatever its
+/// own script, as in a mirrored table.
+fn side(direction: Direction, align: Align) -> Align {
+    match align.resolve(direction) {
+        iced::alignment::Horizontal::Left => Align::Left,
+        iced::alignment::Horizontal::Center => Align::Center,
+        iced::alignment::Horizontal::Right => Align::Right,
+    }
+}
+
+/// A column of the order table: its title's message, its width in pixels (`None`: fills),
+/// numbers (aligned to the end: the right, or the left in a right-to-left layout).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ColumnSpec {
+    pub title: &'static str,
+    pub width: Option<f32>,
+    pub right: bool,
+}
+
+/// The orders view's columns, on screen and on paper; the last one holds the actions.
+pub(crate) const COLUMNS: [ColumnSpec; 6] = [
+    ColumnSpec { title: "column-order", width: Some(110.0), right: false },
+    ColumnSpec { title: "column-customer", width: None, right: false },
+    ColumnSpec { title: "column-region", width: Some(80.0), right: false },
+    ColumnSpec { title: "column-total", width: Some(100.0), right: true },
+    ColumnSpec { title: "column-status", width: Some(110.0), right: false },
+    ColumnSpec { title: "column-actions", width: Some(230.0), right: false },
+];
+
+fn columns(locale: Locale) -> Vec<Column> {
+    COLUMNS
+        .iter()
+        .map(|spec| {
+            let column = Column::new(locale.tr(spec.title))
+                .width(spec.width.map_or(Length::Fill, Length::Fixed))
+                // The actions are buttons, not values: nothing to sort by.
+                .sortable(spec.title != "column-actions");
+            if spec.right { column.align_right() } else { column }
+        })
+        .collect()
+}
+
+/// A button exporting `screen` as PDF (not in the browser build).
+fn export_button<'a>(label: String, screen: Screen) -> Element<'a, Message> {
+    if cfg!(target_arch = "wasm32") {
+        space::horizontal().width(0).into()
+    } else {
+        button(bidi_text(label)).on_press(Message::Export(screen)).style(button::secondary).into()
+    }
+}
+
+/// The language switch: one button per locale, named in its own language (ids `locale-en`,
+/// `locale-ar`, `locale-he`); the current one is highlighted.
+fn locale_switch<'a>(current: Locale) -> Element<'a, Message> {
+    dir_row(
+        current.direction(),
+        Locale::ALL.map(|locale| {
+            let style = if locale == current { button::primary } else { button::text };
+            container(
+                button(bidi_text(locale.tr("locale-name"))).on_press(Message::Locale(locale)).style(style),
+            )
+            .id(format!("locale-{}", locale.code()))
+            .into()
+        }),
+    )
+    .spacing(2)
+    .into()
+}
+
+/// The main screen, laid out in the desk's language: in Arabic and Hebrew every row runs from
+/// right to left (header, filter, table and summary), texts start on the right and numbers end
+/// on the left.
+pub fn view(desk: &Desk) -> Element<'_, Message> {
+    let dir = desk.locale.direction();
+    let mut screen = column![header(desk), filter_bar(desk)].spacing(10).padding(12);
+    if let Some(notice) = notice(desk) {
+        screen = screen.push(notice);
+    }
+    let table = live_table(columns(desk.locale), &desk.table)
+        .id("orders")
+        .direction(dir)
+        .selected(desk.selected.as_deref())
+        .on_sort(Message::Sort)
+        .on_select(|key| Message::Select(key.to_owned()))
+        .on_action(|key, action| Message::Act(key.to_owned(), action));
+    screen
+        .push(
+            dir_row(dir, [container(table).width(Fill).height(Fill).into(), summary(desk)])
+                .spacing(12)
+                .height(Length::Fill),
+        )
+        .push(status_line(desk))
+        .into()
+}
+
+/// A string of the interface in the desk's language: a paragraph of the layout's direction.
+fn ui<'a>(locale: Locale, key: &str) -> BidiText<'a, iced::Renderer> {
+    bidi_text(locale.tr(key)).direction(locale.direction())
+}
+
+/// The title, the language switch, Export PDF and the connection badge.
+fn header(desk: &Desk) -> Element<'_, Message> {
+    let locale = desk.locale;
+    let dir = locale.direction();
+    dir_row(
+        dir,
+        [
+            ui(locale, "app-title").size(22).id("title").into(),
+            space::horizontal().into(),
+            locale_switch(locale),
+            export_button(locale.tr("export-pdf"), Screen::Main),
+            connection_status(&desk.connection)
+                .labels(move |connection, now| locale.connection_label(connection, now))
+                .direction(dir)
+                .id("connection")
+                .into(),
+        ],
+    )
+    .spacing(8)
+    .align_y(Alignment::Center)
+    .into()
+}
+
+/// The filter box (a live query), Apply and Export orders.
+fn filter_bar(desk: &Desk) -> Element<'_, Message> {
+    let locale = desk.locale;
+    let dir = locale.direction();
+    dir_row(
+        dir,
+        [
+            bidi_input(&locale.tr("filter-placeholder"), &desk.filter)
+                .id("filter")
+                .direction(dir)
+                .on_input(Message::FilterChanged)
+                .on_submit(Message::ApplyFilter)
+                .into(),
+            button(ui(locale, "apply")).on_press(Message::ApplyFilter).into(),
+            export_button(locale.tr("export-orders"), Screen::Orders),
+        ],
+    )
+    .spacing(8)
+    .into()
+}
+
+/// The notice, if there is one, with its Dismiss button.
+fn notice(desk: &Desk) -> Option<Element<'_, Message>> {
+    let locale = desk.locale;
+    let dir = locale.direction();
+    let notice = desk.notice.as_ref()?;
+    let line = dir_row(
+        dir,
+        [
+            bidi_text(notice.text(locale)).direction(dir).width(Fill).into(),
+            button(ui(locale, "dismiss")).on_press(Message::Dismiss).into(),
+        ],
+    )
+    .spacing(8)
+    .align_y(Alignment::Center);
+    Some(container(line).padding(8).style(container::rounded_box).into())
+}
+
+/// Sales by region: a bar chart, then one line per region (largest revenue first).
+fn summary(desk: &Desk) -> Element<'_, Message> {
+    let locale = desk.locale;
+    let dir = locale.direction();
+    let (start, end) = (side(dir, Align::Start), side(dir, Align::End));
+    let mut regions: Vec<&Region> = desk.regions.iter().map(|(_, r)| r).collect();
+    regions.sort_by(|a, b| b.revenue.total_cmp(&a.revenue).then_with(|| a.region.cmp(&b.region)));
+    let bars: Vec<(String, f64)> = regions.iter().map(|r| (r.region.clone(), r.revenue)).collect();
+    // One line of the summary: a region (at the start), its orders and revenue (at the end).
+    let line = |region: String, orders: String, revenue: String| {
+        let cell = |content: String, align: Align| -> BidiText<'_, iced::Renderer> {
+            bidi_text(content).fallback(dir).align_x(align).wrapping(iced::widget::text::Wrapping::None)
+        };
+        dir_row(
+            dir,
+            [
+                cell(region, start).width(Fill).into(),
+                cell(orders, end).width(50).into(),
+                cell(revenue, end).width(100).into(),
+            ],
+        )
+    };
+    let lines = regions
+        .iter()
+        .map(|r| line(r.region.clone(), locale.number(r.orders, 0), locale.number(r.revenue, 2)).into());
+    column![
+        ui(locale, "sales-by-region").size(18).width(Fill).id("summary-title"),
+        chart(Chart::new(bars).direction(dir)).width(Fill).height(140),
+        line(locale.tr("summary-region"), locale.tr("summary-orders"), locale.tr("summary-revenue")),
+        scrollable(column(lines).spacing(4)),
+    ]
+    .spacing(8)
+    .width(300)
+    .into()
+}
+
+/// Orders shown, commands pending and sent.
+fn status_line(desk: &Desk) -> Element<'_, Message> {
+    let locale = desk.locale;
+    bidi_text(plain(locale.tr_args(
+        "status-line",
+        &[
+            ("shown", Arg::from(desk.table.len())),
+            ("pending", Arg::from(desk.pending.len())),
+            ("sent", Arg::from(desk.sent.len())),
+        ],
+    )))
+    .direction(locale.direction())
+    .size(13)
+    .width(Fill)
+    .id("status-line")
+    .into()
+}
