@@ -197,45 +197,46 @@ pub(crate) fn left_of(stops: &[Stop], k: usize) -> Option<usize> {
 }
 
 #[cfg(test)]
+/// A line of 10-pixel clusters, one per char of `text`, with the bidi levels and visual
+/// order given as a string of `l`/`r` per char in logical order (a tiny bidi algorithm:
+/// runs of `r` are reversed; the paragraph is RTL when `rtl`).
+pub(crate) fn synthetic_line(text: &str, dirs: &str, rtl: bool) -> Line {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let dirs: Vec<bool> = dirs.chars().map(|d| d == 'r').collect();
+    // Logical runs of equal direction, then visual order.
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    for i in 0..chars.len() {
+        match runs.last_mut() {
+            Some(run) if dirs[run[0]] == dirs[i] => run.push(i),
+            _ => runs.push(vec![i]),
+        }
+    }
+    if rtl {
+        runs.reverse();
+    }
+    let order: Vec<usize> = runs
+        .into_iter()
+        .flat_map(|mut run| {
+            if dirs[run[0]] {
+                run.reverse();
+            }
+            run
+        })
+        .collect();
+    let clusters = order
+        .iter()
+        .enumerate()
+        .map(|(slot, &i)| {
+            let (start, c) = chars[i];
+            Cluster { start, end: start + c.len_utf8(), x: slot as f32 * 10.0, w: 10.0, rtl: dirs[i] }
+        })
+        .collect();
+    Line { text_line: 0, top: 0.0, height: 20.0, rtl, clusters }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A line of 10-pixel clusters, one per char of `text`, with the bidi levels and visual
-    /// order given as a string of `l`/`r` per char in logical order (a tiny bidi algorithm:
-    /// runs of `r` are reversed; the paragraph is RTL when `rtl`).
-    fn line(text: &str, dirs: &str, rtl: bool) -> Line {
-        let chars: Vec<(usize, char)> = text.char_indices().collect();
-        let dirs: Vec<bool> = dirs.chars().map(|d| d == 'r').collect();
-        // Logical runs of equal direction, then visual order.
-        let mut runs: Vec<Vec<usize>> = Vec::new();
-        for i in 0..chars.len() {
-            match runs.last_mut() {
-                Some(run) if dirs[run[0]] == dirs[i] => run.push(i),
-                _ => runs.push(vec![i]),
-            }
-        }
-        if rtl {
-            runs.reverse();
-        }
-        let order: Vec<usize> = runs
-            .into_iter()
-            .flat_map(|mut run| {
-                if dirs[run[0]] {
-                    run.reverse();
-                }
-                run
-            })
-            .collect();
-        let clusters = order
-            .iter()
-            .enumerate()
-            .map(|(slot, &i)| {
-                let (start, c) = chars[i];
-                Cluster { start, end: start + c.len_utf8(), x: slot as f32 * 10.0, w: 10.0, rtl: dirs[i] }
-            })
-            .collect();
-        Line { text_line: 0, top: 0.0, height: 20.0, rtl, clusters }
-    }
 
     fn xs(stops: &[Stop]) -> Vec<(f32, usize)> {
         stops.iter().map(|s| (s.x, s.index)).collect()
@@ -244,7 +245,7 @@ mod tests {
     #[test]
     fn stops_follow_the_visual_order_of_each_run() {
         let check = |text: &str, dirs: &str, rtl: bool, expected: &[(f32, usize)]| {
-            assert_eq!(xs(&stops(text, &line(text, dirs, rtl))), expected, "{text:?}");
+            assert_eq!(xs(&stops(text, &synthetic_line(text, dirs, rtl))), expected, "{text:?}");
         };
         check("ab", "ll", false, &[(0.0, 0), (10.0, 1), (20.0, 2)]);
         // Hebrew (2 bytes a letter): logical start on the right.
@@ -261,7 +262,7 @@ mod tests {
     #[test]
     fn arrows_move_on_screen_not_in_memory() {
         let text = "אב cd";
-        let stops = stops(text, &line(text, "rrrll", true));
+        let stops = stops(text, &synthetic_line(text, "rrrll", true));
         // From the logical start (right edge), Left walks to the left edge, one place at a time.
         let mut k = find(&stops, 0, true).unwrap();
         let mut seen = vec![stops[k].x];

@@ -41,7 +41,7 @@
 
 use iced_core::alignment::Vertical;
 use iced_core::clipboard;
-use iced_core::keyboard::{self, key};
+use iced_core::keyboard;
 use iced_core::layout::{self, Layout};
 use iced_core::mouse;
 use iced_core::renderer;
@@ -50,74 +50,17 @@ use iced_core::widget::operation::{self, Operation};
 use iced_core::widget::tree::{self, Tree};
 use iced_core::widget::{Id, Widget};
 use iced_core::{
-    Background, Border, Clipboard, Color, Element, Event, Length, Padding, Pixels, Point, Rectangle, Shell,
-    Size, Theme,
+    Background, Clipboard, Element, Event, Length, Padding, Pixels, Point, Rectangle, Shell, Size,
 };
-use unicode_segmentation::UnicodeSegmentation;
 
 use crate::direction::Direction;
 use crate::shaping::{self, Cluster, Line, Shaped, Stop};
 
-/// The colours of a [`BidiInput`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Style {
-    /// Behind the text.
-    pub background: Color,
-    /// The frame.
-    pub border: Border,
-    /// The value.
-    pub value: Color,
-    /// The placeholder.
-    pub placeholder: Color,
-    /// The caret.
-    pub caret: Color,
-    /// Behind selected glyphs.
-    pub selection: Color,
-}
+mod editing;
+mod style;
 
-/// The theme catalog of a [`BidiInput`].
-pub trait Catalog {
-    /// The item class of the catalog.
-    type Class<'a>;
-
-    /// The default class.
-    fn default<'a>() -> Self::Class<'a>;
-
-    /// The style of a class, focused or not.
-    fn style(&self, class: &Self::Class<'_>, focused: bool) -> Style;
-}
-
-/// A styling function for a [`BidiInput`].
-pub type StyleFn<'a, Theme> = Box<dyn Fn(&Theme, bool) -> Style + 'a>;
-
-impl Catalog for Theme {
-    type Class<'a> = StyleFn<'a, Self>;
-
-    fn default<'a>() -> Self::Class<'a> {
-        Box::new(default)
-    }
-
-    fn style(&self, class: &Self::Class<'_>, focused: bool) -> Style {
-        class(self, focused)
-    }
-}
-
-/// The default style, from the theme's palette (like iced's text input).
-pub fn default(theme: &Theme, focused: bool) -> Style {
-    let palette = theme.extended_palette();
-    Style {
-        background: palette.background.base.color,
-        border: Border {
-            radius: 2.0.into(),
-            width: 1.0,
-            color: if focused { palette.primary.strong.color } else { palette.background.strong.color },
-        },
-        value: palette.background.base.text,
-        placeholder: palette.secondary.base.color,
-        caret: palette.primary.strong.color,
-        selection: palette.primary.weak.color,
-    }
-}
+use editing::{Caret, Field, Intent, Outcome, floor_boundary};
+pub use style::{Catalog, Style, StyleFn, default};
 
 /// What a [`BidiInput`] shows, reported to operations under its id (for tests and tools):
 /// where the caret is drawn and where each glyph is.
@@ -298,28 +241,6 @@ where
     }
 }
 
-/// The caret and the selection, in text indices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-struct Caret {
-    /// Where typing inserts.
-    index: usize,
-    /// Attached to the grapheme after `index` (else before): which side of a run boundary.
-    after: bool,
-    /// The other end of the selection.
-    anchor: Option<usize>,
-}
-
-impl Caret {
-    fn at(stop: Stop) -> Caret {
-        Caret { index: stop.index, after: stop.after, anchor: None }
-    }
-
-    fn selection(&self) -> Option<(usize, usize)> {
-        let anchor = self.anchor?;
-        (anchor != self.index).then(|| (anchor.min(self.index), anchor.max(self.index)))
-    }
-}
-
 /// What the input keeps between frames.
 struct State<P: text::Paragraph> {
     value: paragraph::Plain<P>,
@@ -403,15 +324,6 @@ struct Geometry {
     rtl: bool,
 }
 
-/// The largest char boundary of `value` at or before `index`.
-fn floor_boundary(value: &str, index: usize) -> usize {
-    let mut index = index.min(value.len());
-    while !value.is_char_boundary(index) {
-        index -= 1;
-    }
-    index
-}
-
 impl<Message, Theme, Renderer> BidiInput<'_, Message, Theme, Renderer>
 where
     Theme: Catalog,
@@ -476,18 +388,44 @@ where
         }
     }
 
-    /// Replaces the selection (or inserts at the caret) with `text`; returns the new value.
-    fn replace(&mut self, state: &mut State<Renderer::Paragraph>, text: &str) -> String {
-        let (start, end) = state.caret.selection().unwrap_or((state.caret.index, state.caret.index));
-        let (start, end) = (floor_boundary(&self.value, start), floor_boundary(&self.value, end));
-        let mut value = String::with_capacity(self.value.len() + text.len());
-        value.push_str(&self.value[..start]);
-        value.push_str(text);
-        value.push_str(&self.value[end..]);
-        // Attached to what was typed (its trailing edge), or to what precedes a deletion, so
-        // that at a run boundary the caret stays where the edit happened.
-        state.caret = Caret { index: start + text.len(), after: false, anchor: None };
-        value
+    /// Shows what a key did: the caret moved, the value edited (the widget shows it at once;
+    /// the app gets the new value), the clipboard written, the form submitted.
+    fn show(
+        &mut self,
+        state: &mut State<Renderer::Paragraph>,
+        renderer: &Renderer,
+        outcome: Outcome,
+        clipboard: &mut dyn Clipboard,
+        shell: &mut Shell<'_, Message>,
+    ) where
+        Message: Clone,
+    {
+        match outcome {
+            Outcome::Ignored => return,
+            Outcome::Handled => {}
+            Outcome::Moved(caret) => state.caret = caret,
+            Outcome::Edited { value, caret } => {
+                state.caret = caret;
+                self.edit(state, renderer, value, shell);
+            }
+            Outcome::Copied(text) => clipboard.write(clipboard::Kind::Standard, text),
+            Outcome::Cut { copied, value, caret } => {
+                clipboard.write(clipboard::Kind::Standard, copied);
+                state.caret = caret;
+                self.edit(state, renderer, value, shell);
+            }
+            Outcome::Submitted => {
+                if let Some(message) = self.on_submit.clone() {
+                    shell.publish(message);
+                }
+            }
+            Outcome::Escaped(caret) => {
+                state.focused = false;
+                state.caret = caret;
+            }
+        }
+        shell.capture_event();
+        shell.request_redraw();
     }
 
     /// Applies an edit: the widget shows it at once; the app gets the new value.
@@ -623,7 +561,20 @@ where
             Event::Keyboard(keyboard::Event::ModifiersChanged(modifiers)) => state.modifiers = *modifiers,
             Event::Keyboard(keyboard::Event::KeyPressed { key, modifiers, text, .. }) if state.focused => {
                 state.modifiers = *modifiers;
-                self.key(state, renderer, bounds, key, *modifiers, text.as_deref(), clipboard, shell);
+                let paste = || clipboard.read(clipboard::Kind::Standard);
+                let Some(intent) = editing::intent(key, *modifiers, text.as_deref(), paste) else { return };
+                let edits = matches!(
+                    intent,
+                    Intent::Type(_) | Intent::Paste(_) | Intent::Cut | Intent::Backspace | Intent::Delete
+                );
+                if edits && self.on_input.is_none() {
+                    // Read-only: what would change the value is left to others.
+                    return;
+                }
+                let geometry = self.geometry(state, bounds);
+                let field = Field { value: &self.value, stops: &geometry.stops, rtl: geometry.rtl };
+                let outcome = field.apply(state.caret, intent, modifiers.shift());
+                self.show(state, renderer, outcome, clipboard, shell);
             }
             _ => {}
         }
@@ -701,138 +652,6 @@ where
         _renderer: &Renderer,
     ) -> mouse::Interaction {
         if cursor.is_over(layout.bounds()) { mouse::Interaction::Text } else { mouse::Interaction::default() }
-    }
-}
-
-impl<Message, Theme, Renderer> BidiInput<'_, Message, Theme, Renderer>
-where
-    Message: Clone,
-    Theme: Catalog,
-    Renderer: text::Renderer,
-    Renderer::Paragraph: Shaped,
-{
-    #[allow(clippy::too_many_arguments, reason = "iced's Widget::on_event hands these over one by one")]
-    fn key(
-        &mut self,
-        state: &mut State<Renderer::Paragraph>,
-        renderer: &Renderer,
-        bounds: Rectangle,
-        key: &keyboard::Key,
-        modifiers: keyboard::Modifiers,
-        text: Option<&str>,
-        clipboard: &mut dyn Clipboard,
-        shell: &mut Shell<'_, Message>,
-    ) {
-        let geometry = self.geometry(state, bounds);
-        let stops = &geometry.stops;
-        let current = shaping::find(stops, floor_boundary(&self.value, state.caret.index), state.caret.after);
-        // Moves the caret to a stop, extending the selection with Shift.
-        let go = |state: &mut State<Renderer::Paragraph>, stop: Option<Stop>| {
-            let Some(stop) = stop else { return };
-            let anchor =
-                if modifiers.shift() { Some(state.caret.anchor.unwrap_or(state.caret.index)) } else { None };
-            state.caret = Caret { anchor, ..Caret::at(stop) };
-        };
-        match key.as_ref() {
-            keyboard::Key::Named(key::Named::ArrowLeft | key::Named::ArrowRight) => {
-                let right = matches!(key.as_ref(), keyboard::Key::Named(key::Named::ArrowRight));
-                let selected = state.caret.selection().is_some();
-                let target = if selected && !modifiers.shift() {
-                    // Collapse the selection to its end on that side.
-                    let ends = [state.caret.index, state.caret.anchor.unwrap_or(state.caret.index)]
-                        .map(|i| shaping::find(stops, i, state.caret.after));
-                    let ends = ends.into_iter().flatten();
-                    if right {
-                        ends.max_by(|&a, &b| stops[a].x.total_cmp(&stops[b].x))
-                    } else {
-                        ends.min_by(|&a, &b| stops[a].x.total_cmp(&stops[b].x))
-                    }
-                } else {
-                    let moved = current.and_then(|k| {
-                        if right { shaping::right_of(stops, k) } else { shaping::left_of(stops, k) }
-                    });
-                    moved.or(current)
-                };
-                go(state, target.map(|k| stops[k]));
-            }
-            keyboard::Key::Named(key::Named::Home | key::Named::End) => {
-                let home = matches!(key.as_ref(), keyboard::Key::Named(key::Named::Home));
-                // Home and End go to the text's start and end, as in every editor: typing then
-                // goes first or last, whatever runs of the other direction the line ends with.
-                // Of the places at that index, the one towards the line's edge in the
-                // paragraph's direction (the start edge is the right one in RTL).
-                let index = if home { 0 } else { self.value.len() };
-                let rightmost = home == geometry.rtl;
-                let at_index = stops.iter().filter(|s| s.index == index);
-                let edge = if rightmost {
-                    at_index.max_by(|a, b| a.x.total_cmp(&b.x))
-                } else {
-                    at_index.min_by(|a, b| a.x.total_cmp(&b.x))
-                };
-                let visual_edge = if rightmost { stops.last() } else { stops.first() };
-                go(state, edge.or(visual_edge).copied());
-            }
-            keyboard::Key::Named(key::Named::Backspace | key::Named::Delete) => {
-                let forward = matches!(key.as_ref(), keyboard::Key::Named(key::Named::Delete));
-                if state.caret.selection().is_none() {
-                    let at = floor_boundary(&self.value, state.caret.index);
-                    let other = if forward {
-                        self.value[at..].graphemes(true).next().map(|g| at + g.len())
-                    } else {
-                        self.value[..at].grapheme_indices(true).next_back().map(|(i, _)| i)
-                    };
-                    let Some(other) = other else { return };
-                    state.caret.anchor = Some(other);
-                }
-                let value = self.replace(state, "");
-                self.edit(state, renderer, value, shell);
-            }
-            keyboard::Key::Named(key::Named::Enter) => {
-                if let Some(message) = self.on_submit.clone() {
-                    shell.publish(message);
-                }
-            }
-            keyboard::Key::Named(key::Named::Escape) => {
-                state.focused = false;
-                state.caret.anchor = None;
-            }
-            keyboard::Key::Character(c) if modifiers.command() => match c {
-                "a" => {
-                    state.caret = Caret { index: self.value.len(), after: false, anchor: Some(0) };
-                }
-                "c" | "x" => {
-                    if let Some((start, end)) = state.caret.selection() {
-                        let (start, end) =
-                            (floor_boundary(&self.value, start), floor_boundary(&self.value, end));
-                        clipboard.write(clipboard::Kind::Standard, self.value[start..end].to_owned());
-                        if c == "x" {
-                            let value = self.replace(state, "");
-                            self.edit(state, renderer, value, shell);
-                        }
-                    }
-                }
-                "v" => {
-                    if let Some(pasted) = clipboard.read(clipboard::Kind::Standard) {
-                        let pasted: String = pasted.chars().filter(|c| !c.is_control()).collect();
-                        let value = self.replace(state, &pasted);
-                        self.edit(state, renderer, value, shell);
-                    }
-                }
-                _ => return,
-            },
-            _ => {
-                let Some(text) = text.filter(|t| !t.is_empty() && !t.chars().any(char::is_control)) else {
-                    return;
-                };
-                if self.on_input.is_none() {
-                    return;
-                }
-                let value = self.replace(state, text);
-                self.edit(state, renderer, value, shell);
-            }
-        }
-        shell.capture_event();
-        shell.request_redraw();
     }
 }
 
