@@ -15,3 +15,4 @@ mod security;
 mod skeleton;
 mod support;
 mod views;
+mod webdriver;
