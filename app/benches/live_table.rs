@@ -26,20 +26,9 @@ fn order(i: u64, total: f64, status: &str) -> Row {
     Row { key: json!(id), row: row.as_object().cloned().unwrap_or_default() }
 }
 
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 fn percentiles(name: &str, samples: &mut [Duration]) {
     samples.sort();
-    let at = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
+    let at = |p: f64| samples[lucarne_testing::rank(samples.len(), p)];
     println!(
         "{name:<28} p50 {:>9.3} ms   p95 {:>9.3} ms   max {:>9.3} ms",
         at(0.5).as_secs_f64() * 1e3,
@@ -65,10 +54,11 @@ fn main() {
     };
 
     let mut desk = Desk::with_client(Client::connect(ClientConfig::new("ws://127.0.0.1:9/ws")));
-    let mut dice = Dice(0x2545_f491_4f6c_dd1d);
+    let mut dice = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d);
     let statuses = ["placed", "paid", "shipped", "cancelled"];
-    let snapshot: Vec<Row> =
-        (0..rows).map(|i| order(i, dice.next(100_000) as f64 / 100.0, statuses[(i % 4) as usize])).collect();
+    let snapshot: Vec<Row> = (0..rows)
+        .map(|i| order(i, f64::from(dice.u32(..100_000)) / 100.0, statuses[(i % 4) as usize]))
+        .collect();
     let started = Instant::now();
     let _ = update(
         &mut desk,
@@ -94,8 +84,8 @@ fn main() {
         let t0 = Instant::now();
         while owed >= 1.0 {
             owed -= 1.0;
-            let i = dice.next(rows);
-            let row = order(i, dice.next(100_000) as f64 / 100.0, statuses[dice.next(4) as usize]);
+            let i = dice.u64(..rows);
+            let row = order(i, f64::from(dice.u32(..100_000)) / 100.0, statuses[dice.usize(..4)]);
             let delta = Delta {
                 sub: 1,
                 from: version,

@@ -50,6 +50,7 @@ impl canvas::Program<Message> for Chart {
         let label_height = 18.0;
         let plot = (bounds.height - label_height).max(0.0);
         for (i, (label, value)) in self.bars.iter().enumerate() {
+            #[expect(clippy::cast_possible_truncation, reason = "a ratio of at most 1, drawn in f32")]
             let ratio = if max > 0.0 { (*value / max) as f32 } else { 0.0 };
             let height = (plot * ratio).max(1.0);
             let slot_x =

@@ -22,7 +22,9 @@ use lucarne_app::i18n::Locale;
 use lucarne_app::{Desk, Message, update, view};
 use serde_json::json;
 
-const SIZE: Size = Size::new(1100.0, 700.0);
+/// The screen's width in pixels (scale 1).
+const WIDTH_PX: usize = 1100;
+const SIZE: Size = Size::new(WIDTH_PX as f32, 700.0);
 
 /// How many pixels a redrawn frame may differ by (see `check`): a pixel with one channel off
 /// by more than 64/255.
@@ -56,6 +58,7 @@ fn draw(desk: &Desk, previous: Option<&Frame>) -> (Frame, Option<tiny_skia::Pixm
     let iced::Renderer::Secondary(renderer) = &mut renderer else { unreachable!("built as tiny-skia") };
     let layers = renderer.layers().to_vec();
     let whole = Rectangle::with_size(SIZE);
+    #[expect(clippy::cast_possible_truncation, reason = "the window's size in whole pixels")]
     let (width, height) = (SIZE.width as u32, SIZE.height as u32);
     let viewport = Viewport::with_physical_size(iced::Size::new(width, height), 1.0);
     let mut mask = tiny_skia::Mask::new(width, height).unwrap();
@@ -90,7 +93,7 @@ fn check(desk: &mut Desk, previous: Frame, what: &str, message: Message) -> Fram
             let channels = [(a.red(), b.red()), (a.green(), b.green()), (a.blue(), b.blue())];
             channels.iter().any(|(a, b)| a.abs_diff(*b) > 64)
         })
-        .map(|(i, _)| (i % SIZE.width as usize, i / SIZE.width as usize))
+        .map(|(i, _)| (i % WIDTH_PX, i / WIDTH_PX))
         .collect();
     // A few pixels may stay: marks that reach above their line's box (Arabic vowel marks)
     // are outside the area iced reports for a paragraph, so a changed line can leave them.

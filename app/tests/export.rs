@@ -86,6 +86,7 @@ fn check_orders(n: usize, sort_by_total: bool) {
 
     // A4 portrait, 36 pt margins: the content box is (841.89 - 72) / 0.75 px high; the header
     // row plus `n` rows of PRINT_ROW_HEIGHT, none split.
+    #[expect(clippy::cast_possible_truncation, reason = "a page's rows: a few dozen")]
     let per_page = ((297.0_f32 * 72.0 / 25.4 - 72.0) / 0.75 / PRINT_ROW_HEIGHT).floor() as usize;
     assert_eq!(exported.pages, (n + 1).div_ceil(per_page), "pages for {n} rows");
 

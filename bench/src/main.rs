@@ -117,7 +117,7 @@ impl Stats {
     fn pct(&self, p: f64) -> Duration {
         let mut s = self.samples.clone();
         s.sort();
-        s.get(((s.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default()
+        s.get(lucarne_testing::rank(s.len(), p)).copied().unwrap_or_default()
     }
 }
 
@@ -317,7 +317,7 @@ async fn skeleton(commands: usize, ingest: usize, clients: usize, window: usize)
             let mut log = txn.open_table(LOG)?;
             for _ in 0..batch.min(events - position) {
                 position += 1;
-                log.insert(position, serde_json::to_vec(&order(position as usize))?.as_slice())?;
+                log.insert(position, serde_json::to_vec(&order(usize::try_from(position)?))?.as_slice())?;
             }
         }
         txn.commit()?;

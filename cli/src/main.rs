@@ -497,7 +497,7 @@ async fn serve_cmd(args: Serve) -> Result<()> {
         let empty = engine.head().await? == 0;
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
+            .map_or(1, |d| d.as_secs() ^ u64::from(d.subsec_nanos()).rotate_left(32));
         let client_id = format!("demo-{seed:x}");
         // Order ids go on after the highest one, whatever else the log holds.
         let first_order = demo::next_order(&engine).await;

@@ -94,6 +94,7 @@ fn breaks(atoms: &[(f32, f32)], page: f32, bottom: f32, limit: usize) -> Result<
         starts.push(start);
         if starts.len() > limit {
             // Estimate without cutting further.
+            #[expect(clippy::cast_possible_truncation, reason = "an estimate of pages: `as` saturates")]
             let needed = starts.len() + ((bottom - start) / page).ceil() as usize;
             return Err(PdfError::TooManyPages { needed, limit });
         }

@@ -113,6 +113,7 @@ impl PrintPdf {
         if alpha >= 0.999 {
             return false;
         }
+        #[expect(clippy::cast_possible_truncation, reason = "0 to 1000 after the clamp")]
         let key = (alpha.clamp(0.0, 1.0) * 1000.0).round() as u16;
         let doc = &mut self.doc;
         let gs = self

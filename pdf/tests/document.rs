@@ -48,6 +48,7 @@ fn options() -> PdfOptions {
 /// i.e. 1026.5 px, and a row is 30 px; a row is never split, so 34 rows per page.
 fn expected_pages() -> usize {
     let content_px = (297.0_f32 * 72.0 / 25.4 - 72.0) / 0.75;
+    #[expect(clippy::cast_possible_truncation, reason = "a page's rows: a few dozen")]
     let per_page = (content_px / ROW_HEIGHT).floor() as usize;
     ROWS.div_ceil(per_page)
 }

@@ -252,7 +252,7 @@ mod tests {
             v.apply(&snapshot(0, &[]));
             for i in order.into_iter().filter(|i| *i < deltas.len()) {
                 v.apply(&deltas[i]);
-                let version = v.position().map_or(0, |p| p.version) as usize;
+                let version = usize::try_from(v.position().map_or(0, |p| p.version)).expect("a small version");
                 let now: Vec<_> = v.iter().map(|(k, r)| (k.to_string(), r.clone())).collect();
                 prop_assert_eq!(&now, &states[version]);
             }

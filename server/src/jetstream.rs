@@ -62,7 +62,7 @@ impl Stored {
     pub(crate) fn new(key: &CommandRef, events: Vec<NewEvent>) -> Stored {
         let ts = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         Stored { client_id: key.client_id.clone(), seq: key.seq, ts, events }
     }
 
@@ -206,7 +206,8 @@ impl JetStreamLog {
         while index.last_sequence() < to {
             let sequence = index.last_sequence() + 1;
             let stored = self.read(sequence)?;
-            let events = stored.events.len() as u32;
+            // A command appends far fewer events than this (`limits`); saturated, never wrapped.
+            let events = u32::try_from(stored.events.len()).unwrap_or(u32::MAX);
             let first = index.events + 1;
             index.messages.push((sequence, first, events));
             index.events += u64::from(events);

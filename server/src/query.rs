@@ -287,7 +287,7 @@ impl Window {
 
     /// The keys in the window now, in order.
     fn visible(&self) -> Vec<String> {
-        let limit = self.query.limit.map_or(usize::MAX, |l| l as usize);
+        let limit = self.query.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
         self.order.iter().take(limit).map(|p| p.key.clone()).collect()
     }
 
@@ -385,7 +385,10 @@ mod tests {
             .map(|(k, r)| (q.sort_key(&json!(k), r), r.clone()))
             .collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
-        rows.into_iter().take(q.limit.map_or(usize::MAX, |l| l as usize)).map(|(s, r)| (s.key, r)).collect()
+        rows.into_iter()
+            .take(q.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)))
+            .map(|(s, r)| (s.key, r))
+            .collect()
     }
 
     proptest! {

@@ -184,7 +184,7 @@ async fn clients_racing_on_two_nodes_get_a_serial_execution_in_log_order() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let head = a.head().await.expect("head");
-    let log = a.events(0, head as usize + 10).await.expect("the log");
+    let log = a.events(0, usize::try_from(head).expect("a small log") + 10).await.expect("the log");
     assert_eq!(log.len(), accepted, "one event per accepted command: no refused command left one");
     let mut serial: std::collections::BTreeMap<String, &str> = Default::default();
     for event in &log {

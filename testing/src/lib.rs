@@ -15,9 +15,11 @@
 //! ```
 
 mod nats;
+mod sample;
 #[cfg(feature = "ui")]
 pub mod ui;
 mod wait;
 
 pub use nats::{NatsCluster, nats_server};
+pub use sample::rank;
 pub use wait::{poll_until, wait_for};

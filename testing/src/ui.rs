@@ -103,6 +103,7 @@ impl Pixels {
     }
 
     /// The colour at a logical point.
+    #[expect(clippy::cast_possible_truncation, reason = "pixel coordinates: `as` saturates, NaN is 0")]
     pub fn rgb_at(&self, x: f32, y: f32) -> [u8; 3] {
         self.rgb((x * self.scale) as usize, (y * self.scale) as usize)
     }
@@ -127,6 +128,7 @@ impl Pixels {
         bottom: f32,
         is_ink: impl Fn([u8; 3]) -> bool,
     ) -> Option<(f32, f32)> {
+        #[expect(clippy::cast_possible_truncation, reason = "pixel coordinates: `as` saturates, NaN is 0")]
         let physical = |v: f32| (v * self.scale).max(0.0) as usize;
         let rows = physical(top)..physical(bottom).min(self.height);
         let columns = physical(left)..physical(right).min(self.width);

@@ -279,7 +279,7 @@ async fn thousands_of_clients_dropped_at_once_are_all_live_again_within_seconds(
     }
     let mut delays: Vec<Duration> = again.values().map(|at| at.saturating_duration_since(up)).collect();
     delays.sort();
-    let p = |q: f64| delays[((delays.len() - 1) as f64 * q) as usize];
+    let p = |q: f64| delays[lucarne_testing::rank(delays.len(), q)];
     eprintln!(
         "storm: {STORM} clients live again after the restart: p50 {:?}, p99 {:?}, last {:?}",
         p(0.5),

@@ -13,30 +13,15 @@ use crate::support::{Server, client, subscribed};
 
 type Rows = Map<String, Value>;
 
-/// A tiny deterministic random source.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-async fn random_commands(c: &lucarne_runtime::Client, dice: &mut Dice, n: usize) {
+async fn random_commands(c: &lucarne_runtime::Client, dice: &mut fastrand::Rng, n: usize) {
     let mut sends = Vec::new();
     for _ in 0..n {
-        let id = format!("o-{}", dice.next(40));
-        let (name, payload) = match dice.next(3) {
+        let id = format!("o-{}", dice.u8(..40));
+        let (name, payload) = match dice.u8(..3) {
             0 => ("pay_order", json!({ "order_id": id })),
             _ => {
-                let customer = ["Ada", "نور", "דנה"][dice.next(3) as usize];
-                (
-                    "place_order",
-                    json!({ "order_id": id, "customer": customer, "total": dice.next(30) as i64 }),
-                )
+                let customer = ["Ada", "نور", "דנה"][dice.usize(..3)];
+                ("place_order", json!({ "order_id": id, "customer": customer, "total": dice.i64(0..30) }))
             }
         };
         sends.push(c.send(name, payload));
@@ -81,7 +66,7 @@ async fn every_subscriber_ends_with_its_query_over_the_final_view() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[]);
     let writer = client(&server.url());
-    let mut dice = Dice(0x9E37_79B9_7F4A_7C15);
+    let mut dice = fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15);
     random_commands(&writer, &mut dice, 80).await;
 
     let queries = [

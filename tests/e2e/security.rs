@@ -510,7 +510,7 @@ async fn a_slow_consumer_is_resynced_while_others_keep_up() {
                 resynced = true;
             }
             ServerMessage::SnapshotBegin(b) if resynced => {
-                if b.rows as usize == ORDERS {
+                if usize::try_from(b.rows) == Ok(ORDERS) {
                     break;
                 }
             }

@@ -105,7 +105,7 @@ impl Connection {
 }
 
 fn seconds_up(d: Duration) -> u64 {
-    d.as_millis().div_ceil(1000) as u64
+    u64::try_from(d.as_millis().div_ceil(1000)).unwrap_or(u64::MAX)
 }
 
 /// The colours of a [`ConnectionStatus`].

@@ -223,7 +223,8 @@ impl TableRows {
             }
             None => {
                 self.slots.push(Some(entry));
-                (self.slots.len() - 1) as u32
+                u32::try_from(self.slots.len() - 1)
+                    .expect("fewer than 2³² rows: each takes far more than a byte")
             }
         };
         self.by_key.insert(key.to_owned(), slot);

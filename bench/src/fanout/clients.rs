@@ -40,7 +40,7 @@ impl Run {
     }
 
     pub(super) fn since_epoch(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.epoch).as_nanos() as u64
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
     pub(super) fn mark_sent(&self, seq: usize) {
@@ -52,7 +52,7 @@ impl Run {
     /// Microseconds from the send of change `seq` to `now`.
     pub(super) fn latency_us(&self, seq: u64, now: Instant) -> Option<u32> {
         let sent = self.sent.get(usize::try_from(seq).ok()?)?.load(Ordering::Acquire).checked_sub(1)?;
-        Some((self.since_epoch(now).saturating_sub(sent) / 1000).min(u64::from(u32::MAX)) as u32)
+        Some(u32::try_from(self.since_epoch(now).saturating_sub(sent) / 1000).unwrap_or(u32::MAX))
     }
 
     pub(super) fn delivered(&self, n: u64) {
@@ -142,14 +142,18 @@ pub(super) struct Tracker {
 impl Tracker {
     /// A tracker for a run's changes.
     pub(super) fn new(run: &Run) -> Tracker {
-        Tracker { prev_to: None, stats: ClientStats::default(), last_by_key: vec![0; run.keys as usize] }
+        Tracker {
+            prev_to: None,
+            stats: ClientStats::default(),
+            last_by_key: vec![0; usize::try_from(run.keys).unwrap_or(0)],
+        }
     }
 
     /// Change `seq` arrived: it, and on Lucarne the earlier changes on its key not seen (a
     /// commit folds several changes of one key into one row, so the row shows only the last;
     /// the baselines send every change), are delivered.
     fn arrived(&mut self, run: &Run, seq: u64, now: Instant) -> u64 {
-        let key = (seq % run.keys) as usize;
+        let Ok(key) = usize::try_from(seq % run.keys) else { return 0 };
         let Some(last) = self.last_by_key.get_mut(key) else { return 0 };
         let oldest = if run.kind.speaks_lucarne() { *last } else { seq.saturating_sub(1) };
         let mut n = 0;
@@ -208,7 +212,7 @@ static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
 /// A WebSocket to `addr` from the next loopback source address in turn.
 pub(super) async fn dial(addr: SocketAddr, url: &str) -> Result<Ws> {
     let n = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
-    let source = Ipv4Addr::new(127, 0, 0, 2 + ((n / PER_SOURCE) % 250) as u8);
+    let source = Ipv4Addr::new(127, 0, 0, 2 + u8::try_from((n / PER_SOURCE) % 250).unwrap_or(0));
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::from((source, 0))).with_context(|| format!("bind {source}"))?;
     let tcp = socket.connect(addr).await.with_context(|| format!("connect {addr} from {source}"))?;
@@ -546,7 +550,7 @@ impl Outcome {
     pub(super) fn pct(&self, p: f64) -> Option<f64> {
         let n = self.latencies_us.len();
         (n > 0).then(|| {
-            f64::from(self.latencies_us[((n as f64 - 1.0) * p).round() as usize]) / 1000.0 // ms
+            f64::from(self.latencies_us[lucarne_testing::rank(n, p)]) / 1000.0 // ms
         })
     }
 

@@ -163,7 +163,11 @@ async fn measure(kind: Kind, clients: usize, mode: Mode, args: &Args) -> Result<
         pub_url: server.pub_url.clone(),
     });
     let capacity = match mode {
-        Mode::Rate { rate, seconds } => ((rate * seconds).round() as usize).clamp(1, MAX_CHANGES),
+        Mode::Rate { rate, seconds } => {
+            #[expect(clippy::cast_possible_truncation, reason = "clamped to MAX_CHANGES; `as` saturates")]
+            let changes = (rate * seconds).round() as usize;
+            changes.clamp(1, MAX_CHANGES)
+        }
         Mode::Saturate { .. } => MAX_CHANGES,
     };
     let run = Arc::new(Run::new(kind, capacity, args.keys));

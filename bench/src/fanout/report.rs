@@ -118,7 +118,7 @@ pub(super) fn print_tables(points: &[(String, Vec<Outcome>)]) {
             if o.kind.speaks_lucarne() && !o.publisher.acks_us.is_empty() {
                 let mut acks = o.publisher.acks_us.clone();
                 acks.sort_unstable();
-                let at = |p: f64| f64::from(acks[((acks.len() as f64 - 1.0) * p).round() as usize]) / 1000.0;
+                let at = |p: f64| f64::from(acks[lucarne_testing::rank(acks.len(), p)]) / 1000.0;
                 notes.push(format!(
                     "publisher's command → ack p50 {:.2} ms, p99 {:.2} ms",
                     at(0.5),

@@ -167,6 +167,7 @@ fn seed() {
 }
 
 fn random_u64() -> u64 {
+    #[expect(clippy::cast_possible_truncation, reason = "a random number below 2³²")]
     let half = || (js_sys::Math::random() * f64::from(u32::MAX)) as u64;
     (half() << 32) ^ half()
 }

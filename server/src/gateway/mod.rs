@@ -441,7 +441,8 @@ impl Connection {
                 self.out.send(&ServerMessage::Welcome(Welcome {
                     version,
                     session: self.session.clone(),
-                    ping_interval_ms: self.shared.config.ping_interval.as_millis() as u64,
+                    ping_interval_ms: u64::try_from(self.shared.config.ping_interval.as_millis())
+                        .unwrap_or(u64::MAX),
                     max_frame_bytes: max,
                 }))
             }

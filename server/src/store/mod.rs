@@ -261,7 +261,9 @@ impl std::fmt::Debug for Store {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A fresh epoch: random, non-zero, exact in a JavaScript number.
@@ -572,7 +574,7 @@ impl Store {
         let txn = self.db()?.begin_read()?;
         let (slot, meta, def) = self.live(&txn, view)?;
         let table = txn.open_table(ROWS)?;
-        let mut rows = Vec::with_capacity(meta.rows as usize);
+        let mut rows = Vec::with_capacity(usize::try_from(meta.rows).unwrap_or(0));
         for entry in table.range((slot.as_str(), &[][..])..)? {
             let (k, v) = entry?;
             if k.value().0 != slot {
@@ -709,7 +711,8 @@ impl Store {
                     new_events.push(event);
                 }
                 let last = if events.is_empty() { 0 } else { position };
-                let count = events.len() as u32;
+                // A command appends far fewer events than this (`limits`); saturated, never wrapped.
+                let count = u32::try_from(events.len()).unwrap_or(u32::MAX);
                 dedup.insert(key, (last, count))?;
                 appended.push(Ok(Appended { position: last, events: count, duplicate: false }));
                 if self.numbering == Numbering::Log {

@@ -380,13 +380,20 @@ pub fn column_widths(columns: &[Column], total: f32) -> Vec<f32> {
         .collect()
 }
 
+/// A count (of rows, of graphemes) measured in a float: 0 when negative or NaN, saturated when
+/// too large.
+#[expect(clippy::cast_possible_truncation, reason = "`as` saturates a float into an index, NaN is 0")]
+fn whole(count: f32) -> usize {
+    count.max(0.0) as usize
+}
+
 /// The indices of the rows that intersect a viewport of `height` scrolled by `offset`.
 pub fn visible_rows(offset: f32, height: f32, row_height: f32, len: usize) -> Range<usize> {
     if row_height <= 0.0 || len == 0 {
         return 0..0;
     }
-    let first = (offset.max(0.0) / row_height).floor() as usize;
-    let last = ((offset.max(0.0) + height.max(0.0)) / row_height).ceil() as usize;
+    let first = whole((offset.max(0.0) / row_height).floor());
+    let last = whole(((offset.max(0.0) + height.max(0.0)) / row_height).ceil());
     first.min(len)..last.min(len)
 }
 
@@ -426,7 +433,7 @@ impl State {
 
     fn scroll_to(&mut self, offset: f32, rows: &TableRows, row_height: f32) {
         self.offset = offset.max(0.0);
-        let index = (self.offset / row_height).floor() as usize;
+        let index = whole((self.offset / row_height).floor());
         self.anchor = rows.key_at(index).map(|key| (key.to_owned(), self.offset - index as f32 * row_height));
     }
 }
@@ -542,7 +549,7 @@ where
                     }
                     return;
                 }
-                let index = ((at.y - geometry.body.y + geometry.offset) / self.row_height).floor() as usize;
+                let index = whole(((at.y - geometry.body.y + geometry.offset) / self.row_height).floor());
                 let Some(row) = self.rows.row(index) else { return };
                 let Some(column) = geometry.column_at(at.x, bounds.x) else { return };
                 if let Some(Cell::Actions(actions)) = row.cells.get(column) {
@@ -590,7 +597,7 @@ where
             let sorts = self.on_sort.is_some() && self.sortable_at(&geometry, at, bounds).is_some();
             return if sorts { mouse::Interaction::Pointer } else { mouse::Interaction::None };
         }
-        let index = ((at.y - geometry.body.y + geometry.offset) / self.row_height).floor() as usize;
+        let index = whole(((at.y - geometry.body.y + geometry.offset) / self.row_height).floor());
         let on_action = self.rows.row(index).zip(geometry.column_at(at.x, bounds.x)).is_some_and(|(row, column)| {
             matches!(row.cells.get(column), Some(Cell::Actions(a)) if a.iter().any(|a| a.enabled))
         });
@@ -804,7 +811,7 @@ where
         // Keep graphemes from the logical start: as many as the widths suggest, then fewer
         // until the text and its ellipsis fit (an ellipsis alone, or nothing, at worst).
         let ends: Vec<usize> = content.grapheme_indices(true).map(|(at, g)| at + g.len()).collect();
-        let mut keep = ((ends.len() as f32 * available / width).floor() as usize).min(ends.len());
+        let mut keep = whole((ends.len() as f32 * available / width).floor()).min(ends.len());
         loop {
             let kept = keep.checked_sub(1).map_or("", |i| content[..ends[i]].trim_end());
             let cut = format!("{kept}…");
