@@ -74,7 +74,9 @@ const RULES: &[Rule] = &[
     },
     Rule {
         krate: "lucarne-testing",
-        only: Some(&["tempfile"]),
+        // With the feature `ui`: the pinned iced, its test simulator, the bundled fonts and a
+        // PNG reader for snapshots.
+        only: Some(&["tempfile", "iced", "iced_test", "lucarne-fonts", "png"]),
         never: &[],
         why: "test harnesses: a dev-dependency only",
     },
