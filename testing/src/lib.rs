@@ -1,7 +1,7 @@
 //! Test harnesses shared by Lucarne's test suites (a dev-dependency only): real `nats-server`
 //! processes with JetStream on loopback ports ([`NatsCluster`]); waiting for a condition instead
 //! of sleeping a fixed time ([`wait_for`], [`poll_until`]); and, with the feature `ui`, what
-//! headless iced tests share ([`ui`]: the re-run under tiny-skia, the bundled fonts, a widget's
+//! headless iced tests share (the module `ui`: the re-run under tiny-skia, the bundled fonts, a widget's
 //! reported state by id). Seeded randomness is `fastrand::Rng::with_seed`.
 //!
 //! ```no_run

@@ -227,7 +227,7 @@ impl Desk {
     }
 
     /// The notice shown (a rejection, a refused filter), in the desk's language, as shown
-    /// (Fluent's isolates around its arguments included; see [`strip_isolates`]).
+    /// (Fluent's isolates around its arguments included; see [`strip_isolates`](crate::i18n::strip_isolates)).
     pub fn notice(&self) -> Option<String> {
         self.notice.as_ref().map(|notice| notice.text(self.locale))
     }

@@ -171,7 +171,7 @@ impl Desk {
     }
 }
 
-/// Sends a command the desk recorded (what the `Task` returned by [`update`] for an action
+/// Sends a command the desk recorded (what the `Task` returned by [`update`](crate::update) for an action
 /// runs): waits for the answer, through reconnects (the runtime keeps it in its outbox and
 /// resends it with the same sequence number, so the server applies it once).
 pub async fn deliver(client: Client, sent: Sent) -> Message {

@@ -2,7 +2,7 @@
 
 use iced_core::{Border, Color, Theme};
 
-/// The colours of a [`BidiInput`].
+/// The colours of a [`BidiInput`](super::BidiInput).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Style {
     /// Behind the text.
@@ -19,7 +19,7 @@ pub struct Style {
     pub selection: Color,
 }
 
-/// The theme catalog of a [`BidiInput`].
+/// The theme catalog of a [`BidiInput`](super::BidiInput).
 pub trait Catalog {
     /// The item class of the catalog.
     type Class<'a>;
@@ -31,7 +31,7 @@ pub trait Catalog {
     fn style(&self, class: &Self::Class<'_>, focused: bool) -> Style;
 }
 
-/// A styling function for a [`BidiInput`].
+/// A styling function for a [`BidiInput`](super::BidiInput).
 pub type StyleFn<'a, Theme> = Box<dyn Fn(&Theme, bool) -> Style + 'a>;
 
 impl Catalog for Theme {
