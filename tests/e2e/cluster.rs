@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use lucarne_protocol::{Op, Position};
-use lucarne_runtime::{Backoff, Client, ClientConfig, ViewEvent};
+use lucarne_protocol::{ErrorCode, Op, Position};
+use lucarne_runtime::{Backoff, Client, ClientConfig, ClientError, ViewEvent};
 use serde_json::json;
 
 use crate::support::{
@@ -262,9 +262,24 @@ async fn writes_go_on_while_nats_servers_die_and_everything_restarts_to_the_same
 
     // The folded view equals its recomputation from the whole stream, built on every node.
     let admin = client(&a.url());
-    within(admin.define_view(&format!("CREATE VIEW orders_recomputed AS {ORDERS_SQL}"), |_, _| {}))
-        .await
-        .expect("define the recomputation");
+    // Right after NATS came back its streams may still be recovering: the server answers
+    // `unavailable` (nothing defined for sure) and the definition is sent again, as an
+    // operator's tool would.
+    let sql = format!("CREATE VIEW orders_recomputed AS {ORDERS_SQL}");
+    let started = Instant::now();
+    loop {
+        match within(admin.define_view(&sql, |_, _| {})).await {
+            Ok(_) => break,
+            Err(ClientError::Server { code: ErrorCode::ViewExists, .. }) => break,
+            Err(ClientError::Server { code: ErrorCode::Unavailable, message })
+                if started.elapsed() < Duration::from_secs(30) =>
+            {
+                eprintln!("define the recomputation: unavailable ({message}); again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("define the recomputation: {e:?}"),
+        }
+    }
     let expected = positions(&a.url()).await;
     for node in [&b, &c] {
         let started = Instant::now();

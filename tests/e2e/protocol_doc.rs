@@ -220,8 +220,11 @@ impl Replay<'_> {
     async fn satisfy(&mut self, at: &str) {
         let mut waiting: Vec<Value> = self.expected.drain(..).map(|l| parse(&l)).collect();
         let mut seen = Vec::new();
+        // The server's pings keep the socket busy: the whole exchange has a deadline of its own.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while !waiting.is_empty() {
-            let Some(message) = self.next().await else {
+            let next = tokio::time::timeout_at(deadline, self.next()).await.ok().flatten();
+            let Some(message) = next else {
                 panic!("{at}: still expected {waiting:#?}\nreceived {seen:#?}");
             };
             self.answered(&message);

@@ -90,6 +90,10 @@ pub enum ViewError {
     /// Defining views is not allowed on this server.
     #[error("defining views is not allowed on this server (start it with --allow-define)")]
     NotAllowed,
+    /// The store or the cluster's log cannot write now (a full disk, NATS unreachable or still
+    /// recovering): nothing was defined or dropped for sure; the request may be sent again.
+    #[error("{0}")]
+    Unavailable(String),
     /// The store or writer failed.
     #[error("{0}")]
     Internal(String),
@@ -105,6 +109,7 @@ impl ViewError {
             ViewError::UnknownCommand(_) => ErrorCode::UnknownCommand,
             ViewError::TooLarge { .. } => ErrorCode::ViewTooLarge,
             ViewError::NotAllowed => ErrorCode::Unauthorized,
+            ViewError::Unavailable(_) => ErrorCode::Unavailable,
             ViewError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -521,9 +526,12 @@ impl Engine {
     }
 
     async fn meta_as(&self, key: CommandRef, event: NewEvent) -> Result<(), ViewError> {
-        let outcome =
-            self.enqueue(Append::new(key, vec![event])).await.map_err(|r| ViewError::Internal(r.message))?;
-        outcome.await.map(|_| ()).map_err(|r| ViewError::Internal(r.message))
+        let failed = |r: Rejection| match r.code {
+            ErrorCode::Unavailable => ViewError::Unavailable(r.message),
+            _ => ViewError::Internal(r.message),
+        };
+        let outcome = self.enqueue(Append::new(key, vec![event])).await.map_err(failed)?;
+        outcome.await.map(|_| ()).map_err(failed)
     }
 
     /// Live changes of a view, from now on; `None` for an unknown view.
