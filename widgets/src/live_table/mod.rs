@@ -59,45 +59,15 @@ use iced_core::{
 use crate::direction::Direction;
 use crate::table_rows::{Cell, Sort, TableRows};
 
+mod column;
+mod guard;
 mod style;
+
+pub use column::{Column, FILL_MIN, column_widths};
+use guard::Guard;
 
 pub use style::{Catalog, Style, StyleFn, default};
 use unicode_segmentation::UnicodeSegmentation as _;
-
-/// A column of a [`LiveTable`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Column {
-    title: String,
-    width: Length,
-    align_right: bool,
-    sortable: bool,
-}
-
-impl Column {
-    /// A column with this title, sharing the free width with the other `Fill` columns.
-    pub fn new(title: impl Into<String>) -> Self {
-        Column { title: title.into(), width: Length::Fill, align_right: false, sortable: true }
-    }
-
-    /// Whether a click on its header sorts the table by it (yes by default; a column of actions
-    /// is not).
-    pub fn sortable(mut self, sortable: bool) -> Self {
-        self.sortable = sortable;
-        self
-    }
-
-    /// Its width: pixels, `Fill`, or `FillPortion(n)`.
-    pub fn width(mut self, width: impl Into<Length>) -> Self {
-        self.width = width.into();
-        self
-    }
-
-    /// Aligns its cells to the end: the right, or the left in a right-to-left table (numbers).
-    pub fn align_right(mut self) -> Self {
-        self.align_right = true;
-        self
-    }
-}
 
 type OnKey<'a, Message> = Box<dyn Fn(&str) -> Message + 'a>;
 type OnAction<'a, Message> = Box<dyn Fn(&str, usize) -> Message + 'a>;
@@ -270,6 +240,19 @@ where
     }
 
     /// The sortable column whose header is under `at`.
+    /// The key of the row at `at`, if a row is there.
+    fn row_at(&self, geometry: &Geometry, at: Point) -> Option<&'a str> {
+        if !geometry.body.contains(at) {
+            return None;
+        }
+        let index = whole(((at.y - geometry.body.y + geometry.offset) / self.row_height).floor());
+        self.rows.row(index).map(|row| row.key)
+    }
+
+    fn clock(&self) -> Instant {
+        self.now.unwrap_or_else(Instant::now)
+    }
+
     fn sortable_at(&self, geometry: &Geometry, at: Point, bounds: Rectangle) -> Option<usize> {
         geometry.column_at(at.x, bounds.x).filter(|c| self.columns.get(*c).is_some_and(|c| c.sortable))
     }
@@ -364,22 +347,6 @@ impl Geometry {
     }
 }
 
-/// The widths of the columns in `total` pixels: fixed ones first, the rest shared by portion.
-pub fn column_widths(columns: &[Column], total: f32) -> Vec<f32> {
-    let fixed: f32 =
-        columns.iter().filter_map(|c| if let Length::Fixed(w) = c.width { Some(w) } else { None }).sum();
-    let portions: u16 = columns.iter().map(|c| c.width.fill_factor()).sum();
-    let free = (total - fixed).max(0.0);
-    columns
-        .iter()
-        .map(|c| match c.width {
-            Length::Fixed(w) => w,
-            other if portions > 0 => free * f32::from(other.fill_factor()) / f32::from(portions),
-            _ => 0.0,
-        })
-        .collect()
-}
-
 /// A count (of rows, of graphemes) measured in a float: 0 when negative or NaN, saturated when
 /// too large.
 #[expect(clippy::cast_possible_truncation, reason = "`as` saturates a float into an index, NaN is 0")]
@@ -405,6 +372,8 @@ struct State {
     dragging: Option<f32>,
     /// Widths of the texts drawn so far.
     widths: RefCell<Widths>,
+    /// Which row is under the pointer, and whether it moved there by itself.
+    guard: RefCell<Guard>,
 }
 
 /// The widths of texts at one text size.
@@ -552,6 +521,11 @@ where
                 let index = whole(((at.y - geometry.body.y + geometry.offset) / self.row_height).floor());
                 let Some(row) = self.rows.row(index) else { return };
                 let Some(column) = geometry.column_at(at.x, bounds.x) else { return };
+                if !state.guard.borrow().allows(row.key, self.clock()) {
+                    // The row slid under a pointer that stood still: not what was aimed at.
+                    shell.capture_event();
+                    return;
+                }
                 if let Some(Cell::Actions(actions)) = row.cells.get(column) {
                     let area = geometry.cells(geometry.row_bounds(index, self.row_height)).nth(column);
                     let hit = area.and_then(|area| {
@@ -571,8 +545,12 @@ where
                     shell.capture_event();
                 }
             }
-            Event::Mouse(mouse::Event::CursorMoved { position }) if state.dragging.is_some() => {
-                self.drag(state, &geometry, *position, shell);
+            Event::Mouse(mouse::Event::CursorMoved { position }) => {
+                let over = cursor.position_over(bounds).and_then(|at| self.row_at(&geometry, at));
+                state.guard.borrow_mut().pointer_moved(over, self.clock());
+                if state.dragging.is_some() {
+                    self.drag(state, &geometry, *position, shell);
+                }
             }
             Event::Mouse(mouse::Event::ButtonReleased(mouse::Button::Left)) if state.dragging.is_some() => {
                 state.dragging = None;
@@ -624,7 +602,9 @@ where
         let state = tree.state.downcast_ref::<State>();
         let geometry = self.geometry(bounds, state);
         let widths = &state.widths;
-        let now = self.now.unwrap_or_else(Instant::now);
+        let now = self.clock();
+        let over = cursor.position_over(bounds).and_then(|at| self.row_at(&geometry, at));
+        state.guard.borrow_mut().drawn(over, now);
         fill(renderer, bounds, style.background, 0.0);
 
         // Header.
@@ -638,18 +618,27 @@ where
         );
         let sort = self.rows.sort();
         for (index, (column, cell)) in self.columns.iter().zip(geometry.cells(header)).enumerate() {
-            let arrow = match sort {
-                Some(Sort { column: c, descending }) if c == index => {
-                    if descending {
-                        " ↓"
-                    } else {
-                        " ↑"
-                    }
+            let right = self.end(column);
+            let descending = match sort {
+                Some(Sort { column: c, descending }) if c == index => descending,
+                _ => {
+                    self.cell_text(renderer, widths, &column.title, cell, right, style.header_text);
+                    continue;
                 }
-                _ => "",
             };
-            let title = format!("{}{arrow}", column.title);
-            self.cell_text(renderer, widths, &title, cell, self.end(column), style.header_text);
+            // The sorted column's title leaves room for the arrow after it (to its left in a
+            // right-to-left table); the arrow is drawn, not a glyph, so it shows in any font.
+            // The arrow may take the cell's padding but 2 pixels.
+            let inner = cell.shrink(iced_core::Padding::from([0.0, self.padding]));
+            let room = (ARROW_WIDTH + ARROW_GAP - (self.padding - 2.0).max(0.0)).clamp(0.0, inner.width);
+            let area = if geometry.rtl {
+                Rectangle { x: inner.x + room, width: inner.width - room, ..inner }
+            } else {
+                Rectangle { width: inner.width - room, ..inner }
+            };
+            let (x, width) = self.text_in(renderer, widths, &column.title, area, right, style.header_text);
+            let arrow_x = if geometry.rtl { x - ARROW_GAP - ARROW_WIDTH } else { x + width + ARROW_GAP };
+            arrow(renderer, Point::new(arrow_x, inner.center_y()), descending, style.header_text);
         }
 
         // Rows: only those in view.
@@ -660,10 +649,13 @@ where
                 for index in visible_rows(geometry.offset, body.height, self.row_height, self.rows.len()) {
                     let Some(row) = self.rows.row(index) else { continue };
                     let area = geometry.row_bounds(index, self.row_height);
+                    // What shows of the row: a row scrolled half out is cut at the header and
+                    // at the table's end, its buttons too (whatever the renderer's layers do).
+                    let Some(shown) = area.intersection(&body) else { continue };
                     if self.selected == Some(row.key) {
-                        fill(renderer, area, style.selected, 0.0);
+                        fill(renderer, shown, style.selected, 0.0);
                     } else if index % 2 == 1 {
-                        fill(renderer, area, style.stripe, 0.0);
+                        fill(renderer, shown, style.stripe, 0.0);
                     }
                     if let Some(changed) = row.changed
                         && self.highlight > Duration::ZERO
@@ -673,7 +665,7 @@ where
                         if age < 1.0 {
                             fill(
                                 renderer,
-                                area,
+                                shown,
                                 Color { a: style.highlight.a * (1.0 - age), ..style.highlight },
                                 0.0,
                             );
@@ -690,14 +682,19 @@ where
                                     self.padding,
                                     geometry.rtl,
                                 )) {
-                                    let hovered = action.enabled && cursor.is_over(slot);
+                                    let Some(part) = slot.intersection(&body) else { continue };
+                                    let hovered = action.enabled && cursor.is_over(part);
+                                    // A disabled button has a background of its own too, so that
+                                    // its label reads the same on a stripe, a selection or the
+                                    // glow of a changed row.
                                     let (background, text) = if action.enabled {
                                         let base = if hovered { lighten(style.action) } else { style.action };
                                         (base, style.action_text)
                                     } else {
-                                        (Color::TRANSPARENT, style.action_disabled)
+                                        (style.action_disabled_background, style.action_disabled)
                                     };
-                                    fill(renderer, slot, background, 4.0);
+                                    let radius = if part == slot { 4.0 } else { 0.0 };
+                                    fill(renderer, part, background, radius);
                                     self.label(renderer, widths, &action.label, slot, text);
                                 }
                             }
@@ -741,16 +738,34 @@ where
         right: bool,
         color: Color,
     ) {
-        if content.is_empty() {
-            return;
-        }
         let inner = cell.shrink(iced_core::Padding::from([0.0, self.padding]));
-        let (content, width) = self.fit(renderer, widths, content, inner.width);
-        let x = if right { inner.x + inner.width - width } else { inner.x };
-        self.fill_line(renderer, content, Point::new(x, inner.center_y()), inner, color);
+        let _placed = self.text_in(renderer, widths, content, inner, right, color);
     }
 
-    /// Draws an action button's label centred in its slot, cut to the slot's width.
+    /// Draws a text at the start or end (`right`) of `area`, cut to its width; returns where it
+    /// starts and how wide it is.
+    fn text_in(
+        &self,
+        renderer: &mut Renderer,
+        widths: &RefCell<Widths>,
+        content: &str,
+        area: Rectangle,
+        right: bool,
+        color: Color,
+    ) -> (f32, f32) {
+        if content.is_empty() {
+            let edge = if right { area.x + area.width } else { area.x };
+            return (edge, 0.0);
+        }
+        let (content, width) = self.fit(renderer, widths, content, area.width);
+        let x = if right { area.x + area.width - width } else { area.x };
+        self.fill_line(renderer, content, Point::new(x, area.center_y()), area, color);
+        (x, width)
+    }
+
+    /// Draws an action button's label centred in its slot, cut to the slot's width (a slot
+    /// scrolled half out is cut by the rows' layer: a text clipped inside its layer would be
+    /// drawn past its reported bounds, see `fill_line`).
     fn label(
         &self,
         renderer: &mut Renderer,
@@ -846,6 +861,22 @@ fn action_slots(cell: Rectangle, count: usize, padding: f32, rtl: bool) -> impl 
         let x = if rtl { inner.x + inner.width - offset - width.max(0.0) } else { inner.x + offset };
         Rectangle { x, width: width.max(0.0), ..inner }
     })
+}
+
+/// The width of a header's sort arrow, and its gap to the title.
+const ARROW_WIDTH: f32 = 7.0;
+const ARROW_GAP: f32 = 3.0;
+
+/// A sort arrow, `ARROW_WIDTH` wide and 4 pixels tall, its left edge at `at.x` and its middle at
+/// `at.y`: pointing up (ascending) or down, drawn as rows of pixels.
+fn arrow<Renderer: renderer::Renderer>(renderer: &mut Renderer, at: Point, descending: bool, color: Color) {
+    let top = (at.y - 2.0).round();
+    for row in 0..4u8 {
+        let step = if descending { 3 - row } else { row };
+        let width = 1.0 + 2.0 * f32::from(step);
+        let x = at.x + (ARROW_WIDTH - width) / 2.0;
+        fill(renderer, Rectangle { x, y: top + f32::from(row), width, height: 1.0 }, color, 0.0);
+    }
 }
 
 fn fill<Renderer: renderer::Renderer>(renderer: &mut Renderer, bounds: Rectangle, color: Color, radius: f32) {

@@ -28,6 +28,8 @@ pub struct Style {
     pub action_text: Color,
     /// Disabled action buttons' labels.
     pub action_disabled: Color,
+    /// Behind a disabled action's label.
+    pub action_disabled_background: Color,
     /// The scrollbar's thumb.
     pub scroller: Color,
 }
@@ -73,7 +75,8 @@ pub fn default(theme: &Theme) -> Style {
         rule: palette.background.strong.color,
         action: palette.primary.base.color,
         action_text: palette.primary.base.text,
-        action_disabled: palette.background.strong.color,
+        action_disabled: Color { a: 0.6, ..palette.background.weak.text },
+        action_disabled_background: palette.background.weak.color,
         scroller: palette.background.strong.color,
     }
 }

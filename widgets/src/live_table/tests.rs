@@ -5,7 +5,29 @@ fn columns_share_the_free_width_by_portion() {
     let columns =
         [Column::new("a").width(100.0), Column::new("b"), Column::new("c").width(Length::FillPortion(3))];
     assert_eq!(column_widths(&columns, 500.0), vec![100.0, 100.0, 300.0]);
-    assert_eq!(column_widths(&columns, 50.0), vec![100.0, 0.0, 0.0], "fixed columns keep their width");
+}
+
+/// The widths, to a hundredth of a pixel.
+fn rounded(columns: &[Column], total: f32) -> Vec<f32> {
+    column_widths(columns, total).into_iter().map(|w| (w * 100.0).round() / 100.0).collect()
+}
+
+#[test]
+fn a_narrow_table_shrinks_every_column_and_loses_none() {
+    let columns = [Column::new("a").width(100.0), Column::new("b").width(100.0), Column::new("c")];
+    // Room for the fixed widths and the Fill column's minimum: as given.
+    assert_eq!(rounded(&columns, 300.0), vec![100.0, 100.0, 100.0]);
+    // Less: every column at its minimum (60 each), the 40 left shared by the fixed ones.
+    assert_eq!(rounded(&columns, 220.0), vec![80.0, 80.0, 60.0]);
+    // Not even the minimums: all alike.
+    assert_eq!(rounded(&columns, 90.0), vec![30.0, 30.0, 30.0]);
+    // An explicit minimum is kept before others shrink further.
+    let columns = [Column::new("a").width(100.0), Column::new("actions").width(200.0).min_width(180.0)];
+    assert_eq!(rounded(&columns, 240.0), vec![60.0, 180.0]);
+    for total in [0.0, 10.0, 133.0, 250.0, 300.0, 1000.0] {
+        let sum: f32 = column_widths(&columns, total).iter().sum();
+        assert!(sum <= total + 1e-3, "{total}: {sum}");
+    }
 }
 
 #[test]
