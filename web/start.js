@@ -2,4 +2,13 @@
 // scripts). The module paints into a <canvas> it appends to <body>.
 import init from './lucarne-web.js';
 
+// The tab shows the desk's window title, in the desk's language: winit writes the title into
+// the canvas's `alt` attribute, and this copies it into the document's.
+new MutationObserver(() => {
+  const title = document.querySelector('canvas')?.getAttribute('alt');
+  if (title && document.title !== title) {
+    document.title = title;
+  }
+}).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['alt'] });
+
 init({ module_or_path: './lucarne-web_bg.wasm' }).catch((e) => console.error('lucarne-web failed to start', e));

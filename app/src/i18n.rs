@@ -9,7 +9,7 @@
 //! assert_eq!(locale.direction(), Direction::Rtl);
 //! assert_eq!(locale.tr("column-total"), "الإجمالي");
 //! let line = locale.tr_args("status-line", &[("shown", Arg::from(12)), ("pending", Arg::from(0)), ("sent", Arg::from(3))]);
-//! assert_eq!(strip_isolates(&line), "الطلبات المعروضة: ١٢ · الأوامر المعلّقة: ٠ · المُرسَلة: ٣");
+//! assert_eq!(strip_isolates(&line), "الطلبات المعروضة: ١٢ · الأوامر المعلّقة: ٠ · المؤكَّدة: ٣");
 //! assert_eq!(Locale::En.number(1234.5, 2), "1,234.50");
 //! assert_eq!(Locale::parse("he_IL.UTF-8"), Some(Locale::He));
 //! ```
@@ -98,6 +98,7 @@ pub const MESSAGES: &[(&str, &[&str])] = &[
     ("column-total", &[]),
     ("column-status", &[]),
     ("column-actions", &[]),
+    ("column-updated", &[]),
     ("action-pay", &[]),
     ("action-ship", &[]),
     ("action-cancel", &[]),
@@ -123,6 +124,7 @@ pub const MESSAGES: &[(&str, &[&str])] = &[
     ("notice-no-pdf", &[]),
     ("notice-query-refused", &["code", "message"]),
     ("notice-command-failed", &["action", "order", "reason"]),
+    ("notice-command-done", &["action", "order"]),
     ("reason-connection-stopped", &[]),
     ("pdf-subject-main", &[]),
     ("pdf-subject-orders", &[]),
@@ -195,6 +197,20 @@ impl Locale {
             .into_iter()
             .find_map(|locale| format(bundle(locale), key, &fluent, &mut Vec::new()))
             .unwrap_or_else(|| key.to_owned())
+    }
+
+    /// `text` with its ASCII digits written in the locale's digits (Arabic-Indic in Arabic).
+    pub fn digits(self, text: &str) -> String {
+        match self {
+            Locale::Ar => text
+                .chars()
+                .map(|c| match c.to_digit(10) {
+                    Some(d) => char::from_u32(0x0660 + d).unwrap_or(c),
+                    None => c,
+                })
+                .collect(),
+            Locale::En | Locale::He => text.to_owned(),
+        }
     }
 
     /// `value` with `fraction_digits` decimals, grouped by thousands, in the locale's digits.
@@ -312,17 +328,8 @@ fn format_number(locale: Locale, value: f64, min: usize, max: usize, grouping: b
         out.push(decimal);
         out.push_str(&frac);
     }
-    match locale {
-        // Arabic-Indic digits: U+0660..U+0669.
-        Locale::Ar => out
-            .chars()
-            .map(|c| match c.to_digit(10) {
-                Some(d) => char::from_u32(0x0660 + d).unwrap_or(c),
-                None => c,
-            })
-            .collect(),
-        Locale::En | Locale::He => out,
-    }
+    // Arabic-Indic digits in Arabic: U+0660..U+0669.
+    locale.digits(&out)
 }
 
 #[cfg(test)]
@@ -418,7 +425,7 @@ mod tests {
             "status-line",
             &[("shown", Arg::from(12)), ("pending", Arg::from(0)), ("sent", Arg::from(3))],
         );
-        assert_eq!(strip_isolates(&line), "الطلبات المعروضة: ١٢ · الأوامر المعلّقة: ٠ · المُرسَلة: ٣");
+        assert_eq!(strip_isolates(&line), "الطلبات المعروضة: ١٢ · الأوامر المعلّقة: ٠ · المؤكَّدة: ٣");
         assert_eq!(Locale::En.number(1234.5, 2), "1,234.50");
         assert_eq!(Locale::parse("he_IL.UTF-8"), Some(Locale::He));
         assert_eq!(Locale::Ar.tr("column-total"), "الإجمالي");

@@ -24,6 +24,7 @@ compile_error!(
 );
 
 mod chart;
+mod clock;
 mod desk;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod export;

@@ -208,7 +208,7 @@ fn the_main_screen_mirrors_in_arabic() -> Result<(), Error> {
     {
         assert!(shows(&mut ui, text), "{text} on screen");
     }
-    assert!(shows(&mut ui, "الطلبات المعروضة: ٥ · الأوامر المعلّقة: ٠ · المُرسَلة: ٠"));
+    assert!(shows(&mut ui, "الطلبات المعروضة: ٥ · الأوامر المعلّقة: ٠ · المؤكَّدة: ٠"));
     let snapshot = ui.snapshot(&Theme::Light)?;
     assert!(
         snapshot.matches_image("tests/snapshots/main-screen-ar")?,
@@ -331,7 +331,7 @@ fn the_language_switches_at_runtime() -> Result<(), Error> {
     feed(&mut desk, Message::Act("o-1".into(), 0));
     assert_eq!(desk.sent().last().map(|s| s.name), Some("pay_order"));
     assert_eq!(desk.shown_status("o-1").as_deref(), Some("paid"));
-    assert_eq!(desk.table().get("o-1").unwrap()[4].as_str(), "مدفوع…");
+    assert_eq!(desk.table().get("o-1").unwrap()[4].as_str(), "مدفوع · قيد الإرسال");
     Ok(())
 }
 

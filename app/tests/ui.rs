@@ -115,13 +115,13 @@ fn a_row_action_sends_the_command_and_shows_it_at_once() -> Result<(), Error> {
     let sent = desk.sent().last().cloned().expect("a command was sent");
     assert_eq!((sent.name, sent.payload.clone()), ("pay_order", json!({"order_id": "o-1"})));
     assert_eq!(desk.pending().len(), 1);
-    assert_eq!(status(&desk, "o-1"), "paid…");
+    assert_eq!(status(&desk, "o-1"), "paid · sending");
     assert_eq!(desk.orders().get(&json!("o-1")).and_then(|o| o.status.clone()).as_deref(), Some("placed"));
     {
         let mut ui = simulator(&desk);
-        assert!(ui.find("paid…").is_ok(), "the row shows the optimistic status");
+        assert!(ui.find("paid · sending").is_ok(), "the row shows the optimistic status");
         assert!(ui.find("1 order shown").is_err());
-        assert!(ui.find("5 orders shown · 1 command pending · 1 sent").is_ok());
+        assert!(ui.find("5 orders shown · 1 command pending · 0 confirmed").is_ok());
         // The buttons of a row with a command in flight are disabled: a second click sends nothing.
         ui.click(selector::id("o-1:Cancel"))?;
         assert_eq!(ui.into_messages().count(), 0);
@@ -138,11 +138,15 @@ fn a_row_action_sends_the_command_and_shows_it_at_once() -> Result<(), Error> {
     );
     assert!(desk.pending().is_empty());
     assert_eq!(status(&desk, "o-1"), "paid");
+    // The server's answer: the notice names the order, the status line counts it confirmed.
+    feed(&mut desk, Message::Answered(sent.seq, Ok(())));
+    assert_eq!(desk.notice().map(|n| strip_isolates(&n)).as_deref(), Some("o-1 paid"));
     // The same delta again (a duplicate) is refused by version and changes nothing.
     feed(&mut desk, delta(11, vec![upsert(order("o-1", "Ada Lovelace", "eu", 42.5, "placed"))], vec![ours]));
     assert_eq!(status(&desk, "o-1"), "paid");
     let mut ui = simulator(&desk);
-    assert!(ui.find("paid…").is_err());
+    assert!(ui.find("paid · sending").is_err());
+    assert!(ui.find("5 orders shown · 0 commands pending · 1 confirmed").is_ok());
     ui.click(selector::id("o-1:Ship"))?;
     assert!(
         matches!(ui.into_messages().collect::<Vec<_>>().as_slice(), [Message::Act(key, 1)] if key == "o-1")
@@ -157,7 +161,7 @@ fn a_rejected_command_rolls_the_row_back_and_says_why() -> Result<(), Error> {
     }
     let mut desk = loaded();
     feed(&mut desk, Message::Act("o-2".into(), 2));
-    assert_eq!(status(&desk, "o-2"), "cancelled…");
+    assert_eq!(status(&desk, "o-2"), "cancelled · sending");
     let seq = desk.sent().last().map(|s| s.seq).expect("sent");
     let rejection = CommandError::Rejected {
         code: lucarne::protocol::ErrorCode::Rejected,
@@ -170,7 +174,7 @@ fn a_rejected_command_rolls_the_row_back_and_says_why() -> Result<(), Error> {
     assert!(shows(&mut ui, "Could not cancel o-2: too late to cancel"));
     // The order id and the server's reason are isolated inside the sentence.
     assert!(desk.notice().unwrap_or_default().contains("\u{2068}o-2\u{2069}"));
-    assert!(ui.find("cancelled…").is_err());
+    assert!(ui.find("cancelled · sending").is_err());
     ui.click("Dismiss")?;
     for message in ui.into_messages() {
         feed(&mut desk, message);
@@ -238,12 +242,12 @@ fn the_main_screen_matches_its_snapshot() -> Result<(), Error> {
     let mut ui = simulator(&desk);
     assert!(ui.find("Live").is_ok(), "the badge says live after the snapshot");
     // Where tests/e2e/desktop.rs clicks in the real window (same layout, 1100×700): the "Total"
-    // header at (395, 105) and the first row's "Pay" at (577, 133).
+    // header at (333, 105) and the first row's "Pay" at (634, 133).
     let total = ui.find("Total")?.bounds();
-    assert!(total.contains(iced::Point::new(395.0, 105.0)), "Total header at {total:?}");
+    assert!(total.contains(iced::Point::new(333.0, 105.0)), "Total header at {total:?}");
     let first = desk.table().row(0).map(|r| r.key.to_owned()).unwrap_or_default();
     let pay = ui.find(selector::id(format!("{first}:Pay")))?.bounds();
-    assert!(pay.contains(iced::Point::new(577.0, 133.0)), "Pay of the first row at {pay:?}");
+    assert!(pay.contains(iced::Point::new(634.0, 133.0)), "Pay of the first row at {pay:?}");
     let snapshot = ui.snapshot(&Theme::Light)?;
     assert!(
         snapshot.matches_image("tests/snapshots/main-screen")?,
@@ -273,5 +277,215 @@ fn the_filter_box_changes_the_live_query() -> Result<(), Error> {
         feed(&mut desk, message);
     }
     assert_eq!(desk.query(), &lucarne::Query::view("orders").filter("region = 'eu'").order_by("total desc"));
+    Ok(())
+}
+
+/// The bounds of the widget or text `selector` finds, which must lie inside a `width` × `height`
+/// screen, at least `min_width` wide.
+fn reachable(
+    ui: &mut Simulator<'_, Message>,
+    what: &str,
+    (width, height): (f32, f32),
+    min_width: f32,
+) -> iced::Rectangle {
+    let bounds = ui
+        .find(|candidate: Candidate<'_>| match candidate {
+            Candidate::Text { content, bounds, .. } if strip_isolates(content) == what => Some(bounds),
+            Candidate::Container { id: Some(id), bounds, .. }
+                if *id == iced::widget::Id::from(what.to_owned()) =>
+            {
+                Some(bounds)
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|_| panic!("{what:?} is not on screen"));
+    assert!(
+        bounds.x >= 0.0
+            && bounds.y >= 0.0
+            && bounds.x + bounds.width <= width
+            && bounds.y + bounds.height <= height,
+        "{what:?} at {bounds:?} is off a {width}×{height} screen"
+    );
+    assert!(bounds.width >= min_width, "{what:?} is {} wide", bounds.width);
+    bounds
+}
+
+#[test]
+fn a_small_window_keeps_every_column_and_every_action_in_reach() -> Result<(), Error> {
+    if !tiny_skia("a_small_window_keeps_every_column_and_every_action_in_reach") {
+        return Ok(());
+    }
+    for locale in lucarne_app::i18n::Locale::ALL {
+        for size in [(800.0, 600.0), (640.0, 480.0)] {
+            let mut desk = loaded();
+            feed(&mut desk, Message::Locale(locale));
+            let mut ui = Simulator::with_size(settings(), size, view(&desk));
+            for column in
+                ["column-order", "column-customer", "column-region", "column-total", "column-status"]
+            {
+                reachable(&mut ui, &locale.tr(column), size, 40.0);
+            }
+            reachable(&mut ui, &locale.tr("column-updated"), size, 40.0);
+            // Every action of a row, wide enough to read and to hit.
+            for action in lucarne_app::Action::ALL {
+                let id = format!("o-1:{}", action.label_in(locale));
+                let button = ui.find(selector::id(id.clone()))?.bounds();
+                assert!(
+                    button.x >= 0.0 && button.x + button.width <= size.0 && button.width >= 44.0,
+                    "{locale:?} {size:?}: {id} at {button:?}"
+                );
+            }
+            // The summary moved below the table.
+            let table = reachable(&mut ui, "orders", size, 300.0);
+            let summary = reachable(&mut ui, &locale.tr("sales-by-region"), size, 10.0);
+            assert!(
+                summary.y >= table.y + table.height,
+                "{locale:?} {size:?}: the summary is below the table"
+            );
+            if size == (800.0, 600.0) {
+                let name = format!("tests/snapshots/small-window-{}", locale.code());
+                let snapshot = ui.snapshot(&Theme::Light)?;
+                assert!(snapshot.matches_image(&name)?, "the small window changed: see {name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The desk on a user interface that keeps its widgets' state from frame to frame (as a
+/// window does), driven by raw mouse events; returns the messages of each frame.
+struct Window {
+    cache: iced_runtime::user_interface::Cache,
+    renderer: iced::Renderer,
+    pointer: iced::Point,
+}
+
+impl Window {
+    fn new() -> Window {
+        let renderer = iced::Renderer::Secondary(iced_tiny_skia::Renderer::new(
+            lucarne_app::DEFAULT_FONT,
+            iced::Pixels(16.0),
+        ));
+        Window {
+            cache: iced_runtime::user_interface::Cache::default(),
+            renderer,
+            pointer: iced::Point::ORIGIN,
+        }
+    }
+
+    /// One frame: `events` with the pointer where it is, then a redraw.
+    fn frame(&mut self, desk: &Desk, events: &[iced::Event]) -> Vec<Message> {
+        use iced_runtime::user_interface::UserInterface;
+        let cache = std::mem::take(&mut self.cache);
+        let mut ui =
+            UserInterface::build(view(desk), iced::Size::new(1100.0, 700.0), cache, &mut self.renderer);
+        let cursor = iced::mouse::Cursor::Available(self.pointer);
+        let mut messages = Vec::new();
+        let _ = ui.update(
+            events,
+            cursor,
+            &mut self.renderer,
+            &mut iced::advanced::clipboard::Null,
+            &mut messages,
+        );
+        let style = iced::advanced::renderer::Style { text_color: iced::Color::BLACK };
+        ui.draw(&mut self.renderer, &Theme::Light, &style, cursor);
+        self.cache = ui.into_cache();
+        messages
+    }
+
+    fn move_to(&mut self, desk: &Desk, to: iced::Point) -> Vec<Message> {
+        self.pointer = to;
+        self.frame(desk, &[iced::Event::Mouse(iced::mouse::Event::CursorMoved { position: to })])
+    }
+
+    fn click(&mut self, desk: &Desk) -> Vec<Message> {
+        let left = iced::mouse::Button::Left;
+        self.frame(
+            desk,
+            &[
+                iced::Event::Mouse(iced::mouse::Event::ButtonPressed(left)),
+                iced::Event::Mouse(iced::mouse::Event::ButtonReleased(left)),
+            ],
+        )
+    }
+}
+
+#[test]
+fn a_row_that_slides_under_a_still_pointer_is_not_clicked_by_the_second_click() -> Result<(), Error> {
+    if !tiny_skia("a_row_that_slides_under_a_still_pointer_is_not_clicked_by_the_second_click") {
+        return Ok(());
+    }
+    let mut desk = loaded();
+    let pay = simulator(&desk).find(selector::id("o-1:Pay"))?.bounds().center();
+    let mut window = Window::new();
+    let _ = window.frame(&desk, &[]);
+    assert!(window.move_to(&desk, pay).is_empty());
+    let first = window.click(&desk);
+    assert!(matches!(first.as_slice(), [Message::Act(key, 0)] if key == "o-1"), "{first:?}");
+    for message in first {
+        feed(&mut desk, message);
+    }
+    // The server's delta takes o-1 out of the view (as a filter on `placed` would) and brings
+    // o-0, placed: the first row now, its Pay under the pointer.
+    let ops = vec![Op::Remove { key: json!("o-1") }, upsert(order("o-0", "Zoe", "eu", 1.0, "placed"))];
+    feed(&mut desk, delta(10, ops, vec![]));
+    assert_eq!(desk.table().row(0).map(|r| r.key.to_owned()).as_deref(), Some("o-0"));
+    // The row that slid under the still pointer is drawn, and the second click of a double
+    // click lands on it: nothing is sent.
+    let _ = window.frame(&desk, &[]);
+    let second = window.click(&desk);
+    assert!(second.is_empty(), "the second click acted on the row that slid in: {second:?}");
+    // Once the pointer moves onto it, it is aimed at.
+    assert!(window.move_to(&desk, iced::Point::new(pay.x + 1.0, pay.y)).is_empty());
+    let third = window.click(&desk);
+    assert!(matches!(third.as_slice(), [Message::Act(key, 0)] if key == "o-0"), "{third:?}");
+    Ok(())
+}
+
+#[test]
+fn the_updated_column_shows_when_each_order_changed_and_sorts_by_it() {
+    let mut desk = desk();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    let at = |id: &str, ms: i64| {
+        let row = json!({"order_id": id, "customer": "Ada", "region": "eu", "total": 1.0, "status": "placed", "updated_ms": ms});
+        Row { key: json!(id), row: row.as_object().cloned().unwrap_or_default() }
+    };
+    let rows = vec![at("o-1", now - 3 * 86_400_000), at("o-2", now), at("o-3", now - 60_000)];
+    feed(
+        &mut desk,
+        Message::Orders(ViewEvent::Snapshot { at: Position { epoch: 1, version: 1 }, rows, resynced: None }),
+    );
+    let updated = |desk: &Desk, id: &str| {
+        desk.table().get(id).map(|cells| cells[5].as_str().to_owned()).unwrap_or_default()
+    };
+    // Today: the time of day; three days ago: the date.
+    let today = updated(&desk, "o-2");
+    assert!(today.len() == 8 && today.as_bytes()[2] == b':' && today.as_bytes()[5] == b':', "{today:?}");
+    let earlier = updated(&desk, "o-1");
+    assert!(
+        earlier.len() == 10 && earlier.as_bytes()[4] == b'-' && earlier.as_bytes()[7] == b'-',
+        "{earlier:?}"
+    );
+    // The query's order by the time: the newest first.
+    feed(&mut desk, Message::FilterChanged("order by updated_ms desc".into()));
+    feed(&mut desk, Message::ApplyFilter);
+    assert_eq!(desk.table().keys(), ["o-2", "o-3", "o-1"]);
+}
+
+#[test]
+fn a_notice_never_moves_the_rows_under_the_pointer() -> Result<(), Error> {
+    if !tiny_skia("a_notice_never_moves_the_rows_under_the_pointer") {
+        return Ok(());
+    }
+    let mut desk = loaded();
+    let before = simulator(&desk).find(selector::id("o-4:Pay"))?.bounds();
+    feed(&mut desk, Message::Act("o-1".into(), 0));
+    let seq = desk.sent().last().map(|s| s.seq).expect("sent");
+    feed(&mut desk, Message::Answered(seq, Ok(())));
+    let mut ui = simulator(&desk);
+    assert!(shows(&mut ui, "o-1 paid"), "the notice names the order");
+    assert_eq!(ui.find(selector::id("o-4:Pay"))?.bounds(), before, "the rows stayed where they were");
     Ok(())
 }

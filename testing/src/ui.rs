@@ -20,7 +20,8 @@ use iced_test::selector::Candidate;
 
 /// True when this process renders with tiny-skia (`ICED_TEST_BACKEND=tiny-skia`); otherwise
 /// runs the test named `test` again in a child process that does, fails unless it passed, and
-/// returns false. Snapshots are then the same on every machine (no GPU, no driver).
+/// returns false. Snapshots are then the same on every machine (no GPU, no driver, the time
+/// zone UTC).
 #[track_caller]
 pub fn tiny_skia(test: &str) -> bool {
     if std::env::var("ICED_TEST_BACKEND").is_ok_and(|b| b == "tiny-skia") {
@@ -30,6 +31,8 @@ pub fn tiny_skia(test: &str) -> bool {
     let output = Command::new(exe)
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env("ICED_TEST_BACKEND", "tiny-skia")
+        // Times shown on screen (a table's "Updated" column) read the same on every machine.
+        .env("TZ", "UTC")
         .output()
         .expect("run the test again");
     let log =

@@ -36,7 +36,7 @@ const HEIGHT: u32 = 700;
 /// Where things are on the desk at 1100×700 (iced's layout: 12 px padding, 10 px spacing).
 const FILTER_BOX: (u32, u32) = (300, 67);
 /// Centre of the "Pay" button of the table's first row; the second row is `ROW` lower.
-const FIRST_PAY: (u32, u32) = (577, 134);
+const FIRST_PAY: (u32, u32) = (634, 134);
 const ROW: u32 = 28;
 /// The first row of the table, and the connection badge (`WxH+X+Y`).
 const FIRST_ROW: &str = "560x26+12+121";
@@ -463,6 +463,10 @@ fn check_the_desk_in_the_browser(renderer: &str) {
     wait_for("the desk in Arabic", Duration::from_secs(30), &driver, &server, || {
         let title = driver.title();
         title.starts_with("مكتب طلبات لوكارن · ") && title.chars().any(|c| ('٠'..='٩').contains(&c))
+    });
+    // The tab's title follows the desk's, in its language.
+    wait_for("the tab titled in Arabic", Duration::from_secs(10), &driver, &server, || {
+        driver.eval("return document.title").as_str() == Some(driver.title().as_str())
     });
     eprintln!("browser ({renderer}): ?locale=ar: {}", driver.title());
     driver.screenshot(&shot("arabic.png"));

@@ -189,7 +189,7 @@ fn the_desktop_app_shows_an_order_sent_by_another_client_and_sends_commands() {
     screenshot(&display, &before_png);
     let (unsorted, _) = region_stats(&before_png, first_row);
     // (no `--sync` on mousemove: it waits forever when the pointer is already there)
-    xdotool(&display, &["mousemove", "395", "105", "click", "1", "click", "1"]);
+    xdotool(&display, &["mousemove", "333", "105", "click", "1", "click", "1"]);
     // The largest order comes first: the first row changes, then stays.
     changed("the table sorted by total", Duration::from_secs(20), &before_png, first_row, unsorted, |p| {
         screenshot(&display, p);
@@ -232,7 +232,7 @@ fn the_desktop_app_shows_an_order_sent_by_another_client_and_sends_commands() {
     // the ack drops it.
     let pending = format!("Lucarne order desk · {after_count} orders · 1 pending");
     let mut seen_pending = false;
-    xdotool(&display, &["mousemove", "577", "133", "click", "1"]);
+    xdotool(&display, &["mousemove", "634", "133", "click", "1"]);
     wait_for("o-e2e paid on the server and in the window", Duration::from_secs(20), || {
         seen_pending |= xdotool(&display, &["getwindowname", &window]) == pending;
         shows(after_count)

@@ -38,4 +38,4 @@ pub(super) fn table_sort(query: &Query) -> Option<Sort> {
 }
 
 /// The view column each table column shows, in order (the last one holds the actions).
-const TABLE_COLUMNS: [&str; 5] = ["order_id", "customer", "region", "total", "status"];
+const TABLE_COLUMNS: [&str; 6] = ["order_id", "customer", "region", "total", "status", "updated_ms"];

@@ -147,6 +147,9 @@ pub struct Desk {
     pending: BTreeMap<u64, Pending>,
     next_seq: u64,
     sent: Vec<Sent>,
+    /// Commands the server answered (accepted or rejected): what the status line counts as
+    /// confirmed, so that it does not rise while commands wait offline.
+    confirmed: usize,
     notice: Option<Notice>,
     connection: Connection,
     filter: String,
@@ -183,6 +186,7 @@ impl Desk {
             pending: BTreeMap::new(),
             next_seq,
             sent: Vec::new(),
+            confirmed: 0,
             notice: None,
             connection: Connection::Connecting,
             filter: String::new(),

@@ -21,6 +21,9 @@ pub struct Order {
     /// `placed`, `paid`, `shipped` or `cancelled`.
     #[serde(default)]
     pub status: Option<String>,
+    /// When it last changed, in milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub updated_ms: Option<f64>,
 }
 
 /// A row of the `sales_by_region` view.

@@ -34,6 +34,11 @@ pub(super) enum Notice {
         order: String,
         reason: Option<String>,
     },
+    /// The server confirmed an action on an order.
+    CommandDone {
+        action: Action,
+        order: String,
+    },
 }
 
 impl Notice {
@@ -57,6 +62,10 @@ impl Notice {
             Notice::QueryRefused { code, message } => locale.tr_args(
                 "notice-query-refused",
                 &[("code", Arg::from(code.as_str())), ("message", Arg::from(message.as_str()))],
+            ),
+            Notice::CommandDone { action, order } => locale.tr_args(
+                "notice-command-done",
+                &[("action", Arg::from(action.name())), ("order", Arg::from(order.as_str()))],
             ),
             Notice::CommandFailed { action, order, reason } => {
                 let reason = reason.clone().unwrap_or_else(|| locale.tr("reason-connection-stopped"));

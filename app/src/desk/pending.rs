@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::view::{plain, status_label};
 use super::{Action, Desk, Message, Notice, Order, Pending, Sent};
+use crate::clock;
 use crate::i18n::Arg;
 
 impl Desk {
@@ -19,8 +20,7 @@ impl Desk {
         let pending = self.pending.values().rev().find(|p| p.order_id == order.order_id);
         let server_status = order.status.clone().unwrap_or_default();
         let (status, shown) = match pending {
-            // Not isolated: "paid…" is one word and its ellipsis, which must follow the
-            // word's direction (an isolate would leave the ellipsis on the wrong side in RTL).
+            // Not isolated: "paid · sending" is read in the locale's direction as one phrase.
             Some(p) => (
                 p.action.status().to_owned(),
                 plain(locale.tr_args(
@@ -37,6 +37,7 @@ impl Desk {
             Cell::text(order.region.clone().unwrap_or_default()),
             Cell::number(order.total, locale.number(order.total, 2)),
             Cell::text(shown),
+            updated(locale, order.updated_ms),
             Cell::actions(Action::ALL.map(|a| (a.label_in(locale), !busy && a.allowed_from(&status)))),
         ]
     }
@@ -149,14 +150,29 @@ impl Desk {
         Task::perform(deliver(self.client.clone(), sent), std::convert::identity)
     }
 
+    /// The action and order of the command sent with `seq`.
+    fn sent_action(&self, seq: u64) -> Option<(Action, String)> {
+        let sent = self.sent.iter().rev().find(|s| s.seq == seq)?;
+        let action = Action::ALL.into_iter().find(|a| a.command() == sent.name)?;
+        Some((action, sent.payload["order_id"].as_str()?.to_owned()))
+    }
+
     pub(super) fn answered(&mut self, seq: u64, result: Result<(), CommandError>) {
         match result {
             Ok(()) => {
+                self.confirmed += 1;
                 if let Some(p) = self.pending.get_mut(&seq) {
                     p.accepted = true;
                 }
+                // Named, so that the user sees which order it was even when its row moved or
+                // left the filtered view (the delta carrying the ack may have come first).
+                if let Some((action, order)) = self.sent_action(seq) {
+                    self.notice = Some(Notice::CommandDone { action, order });
+                }
             }
             Err(error) => {
+                // Answered, though not applied.
+                self.confirmed += usize::from(matches!(error, CommandError::Rejected { .. }));
                 if let Some(p) = self.pending.remove(&seq) {
                     let reason = match error {
                         CommandError::Rejected { message, .. } => Some(message),
@@ -169,6 +185,17 @@ impl Desk {
             }
         }
     }
+}
+
+/// When an order last changed, sorted by the time (an order without one sorts first).
+fn updated(locale: crate::i18n::Locale, ms: Option<f64>) -> Cell {
+    let Some((ms, at)) = ms.and_then(clock::millis).and_then(|ms| Some((ms, clock::local(ms)?))) else {
+        return Cell::number(f64::NEG_INFINITY, String::new());
+    };
+    let today = clock::local(clock::now_ms());
+    #[expect(clippy::cast_precision_loss, reason = "milliseconds of this era are below 2⁵³")]
+    let key = ms as f64;
+    Cell::number(key, clock::when(locale, at, today))
 }
 
 /// Sends a command the desk recorded (what the `Task` returned by [`update`](crate::update) for an action

@@ -1,7 +1,7 @@
 //! The main screen, laid out in the desk's language: header, filter bar, notice, the orders
 //! table beside the sales summary, and the status line.
 
-use iced::widget::{button, column, container, scrollable, space};
+use iced::widget::{button, column, container, responsive, scrollable, space};
 use iced::{Alignment, Element, Fill, Length};
 use lucarne_widgets::{
     Align, BidiText, Column, Direction, bidi_input, bidi_text, connection_status, dir_row, live_table,
@@ -36,23 +36,27 @@ fn side(direction: Direction, align: Align) -> Align {
     }
 }
 
-/// A column of the order table: its title's message, its width in pixels (`None`: fills),
-/// numbers (aligned to the end: the right, or the left in a right-to-left layout).
+/// A column of the order table: its title's message, its width in pixels (`None`: fills), the
+/// narrowest it gets in a narrow window, numbers (aligned to the end: the right, or the left in
+/// a right-to-left layout).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct ColumnSpec {
     pub title: &'static str,
     pub width: Option<f32>,
+    pub min: f32,
     pub right: bool,
 }
 
 /// The orders view's columns, on screen and on paper; the last one holds the actions.
-pub(crate) const COLUMNS: [ColumnSpec; 6] = [
-    ColumnSpec { title: "column-order", width: Some(110.0), right: false },
-    ColumnSpec { title: "column-customer", width: None, right: false },
-    ColumnSpec { title: "column-region", width: Some(80.0), right: false },
-    ColumnSpec { title: "column-total", width: Some(100.0), right: true },
-    ColumnSpec { title: "column-status", width: Some(110.0), right: false },
-    ColumnSpec { title: "column-actions", width: Some(230.0), right: false },
+pub(crate) const COLUMNS: [ColumnSpec; 7] = [
+    ColumnSpec { title: "column-order", width: Some(80.0), min: 60.0, right: false },
+    ColumnSpec { title: "column-customer", width: None, min: 80.0, right: false },
+    ColumnSpec { title: "column-region", width: Some(70.0), min: 56.0, right: false },
+    ColumnSpec { title: "column-total", width: Some(90.0), min: 64.0, right: true },
+    ColumnSpec { title: "column-status", width: Some(130.0), min: 80.0, right: false },
+    ColumnSpec { title: "column-updated", width: Some(100.0), min: 76.0, right: true },
+    // Three buttons that stay wide enough to read and to hit.
+    ColumnSpec { title: "column-actions", width: Some(200.0), min: 168.0, right: false },
 ];
 
 fn columns(locale: Locale) -> Vec<Column> {
@@ -61,6 +65,7 @@ fn columns(locale: Locale) -> Vec<Column> {
         .map(|spec| {
             let column = Column::new(locale.tr(spec.title))
                 .width(spec.width.map_or(Length::Fill, Length::Fixed))
+                .min_width(spec.min)
                 // The actions are buttons, not values: nothing to sort by.
                 .sortable(spec.title != "column-actions");
             if spec.right { column.align_right() } else { column }
@@ -73,7 +78,7 @@ fn export_button<'a>(label: String, screen: Screen) -> Element<'a, Message> {
     if cfg!(target_arch = "wasm32") {
         space::horizontal().width(0).into()
     } else {
-        button(bidi_text(label)).on_press(Message::Export(screen)).style(button::secondary).into()
+        button(bidi_text(label)).on_press(Message::Export(screen)).style(outlined).into()
     }
 }
 
@@ -101,24 +106,42 @@ fn locale_switch<'a>(current: Locale) -> Element<'a, Message> {
 pub fn view(desk: &Desk) -> Element<'_, Message> {
     let dir = desk.locale.direction();
     let mut screen = column![header(desk), filter_bar(desk)].spacing(10).padding(12);
+    // The summary beside the table where there is room for both, else below it.
+    let body = responsive(move |size| {
+        let table = live_table(columns(desk.locale), &desk.table)
+            .id("orders")
+            .direction(dir)
+            .selected(desk.selected.as_deref())
+            .on_sort(Message::Sort)
+            .on_select(|key| Message::Select(key.to_owned()))
+            .on_action(|key, action| Message::Act(key.to_owned(), action));
+        let table = container(table).width(Fill).height(Fill).into();
+        if size.width >= WIDE {
+            dir_row(dir, [table, summary(desk, Placement::Beside)]).spacing(12).into()
+        } else {
+            column![table, summary(desk, Placement::Below)].spacing(12).into()
+        }
+    });
+    // The notice goes below the table: appearing or going, it never moves the rows under the
+    // pointer.
+    screen = screen.push(body);
     if let Some(notice) = notice(desk) {
         screen = screen.push(notice);
     }
-    let table = live_table(columns(desk.locale), &desk.table)
-        .id("orders")
-        .direction(dir)
-        .selected(desk.selected.as_deref())
-        .on_sort(Message::Sort)
-        .on_select(|key| Message::Select(key.to_owned()))
-        .on_action(|key, action| Message::Act(key.to_owned(), action));
-    screen
-        .push(
-            dir_row(dir, [container(table).width(Fill).height(Fill).into(), summary(desk)])
-                .spacing(12)
-                .height(Length::Fill),
-        )
-        .push(status_line(desk))
-        .into()
+    screen.push(status_line(desk)).into()
+}
+
+/// The narrowest the orders table and the summary fit side by side in: every column of the
+/// table at its width, the customer at its minimum, and the summary.
+const WIDE: f32 = 1030.0;
+
+/// Where the summary goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// A column beside the table.
+    Beside,
+    /// A band below the table: the chart, and the lines beside it.
+    Below,
 }
 
 /// A string of the interface in the desk's language: a paragraph of the layout's direction.
@@ -188,7 +211,7 @@ fn notice(desk: &Desk) -> Option<Element<'_, Message>> {
 }
 
 /// Sales by region: a bar chart, then one line per region (largest revenue first).
-fn summary(desk: &Desk) -> Element<'_, Message> {
+fn summary(desk: &Desk, placement: Placement) -> Element<'_, Message> {
     let locale = desk.locale;
     let dir = locale.direction();
     let (start, end) = (side(dir, Align::Start), side(dir, Align::End));
@@ -212,16 +235,35 @@ fn summary(desk: &Desk) -> Element<'_, Message> {
     let lines = regions
         .iter()
         .map(|r| line(r.region.clone(), locale.number(r.orders, 0), locale.number(r.revenue, 2)).into());
-    column![
-        ui(locale, "sales-by-region").size(18).width(Fill).id("summary-title"),
-        chart(Chart::new(bars).direction(dir)).width(Fill).height(140),
-        line(locale.tr("summary-region"), locale.tr("summary-orders"), locale.tr("summary-revenue")),
-        scrollable(column(lines).spacing(4)),
-    ]
-    .spacing(8)
-    .width(300)
-    .into()
+    let title = ui(locale, "sales-by-region").size(18).width(Fill).id("summary-title");
+    let heading =
+        line(locale.tr("summary-region"), locale.tr("summary-orders"), locale.tr("summary-revenue"));
+    let lines = scrollable(column(lines).spacing(4));
+    match placement {
+        Placement::Beside => {
+            column![title, chart(Chart::new(bars).direction(dir)).width(Fill).height(140), heading, lines]
+                .spacing(8)
+                .width(SUMMARY_WIDTH)
+                .into()
+        }
+        Placement::Below => dir_row(
+            dir,
+            [
+                column![title, chart(Chart::new(bars).direction(dir)).width(Fill).height(Fill)]
+                    .spacing(4)
+                    .width(Fill)
+                    .into(),
+                column![heading, lines].spacing(8).width(Fill).into(),
+            ],
+        )
+        .spacing(24)
+        .height(170)
+        .into(),
+    }
 }
+
+/// The width of the summary beside the table.
+const SUMMARY_WIDTH: f32 = 260.0;
 
 /// Orders shown, commands pending and sent.
 fn status_line(desk: &Desk) -> Element<'_, Message> {
@@ -231,7 +273,7 @@ fn status_line(desk: &Desk) -> Element<'_, Message> {
         &[
             ("shown", Arg::from(desk.table.len())),
             ("pending", Arg::from(desk.pending.len())),
-            ("sent", Arg::from(desk.sent.len())),
+            ("sent", Arg::from(desk.confirmed)),
         ],
     )))
     .direction(locale.direction())
@@ -239,4 +281,48 @@ fn status_line(desk: &Desk) -> Element<'_, Message> {
     .width(Fill)
     .id("status-line")
     .into()
+}
+
+/// An outlined button: the theme's primary colour on the background, for actions beside the
+/// main one (a grey button reads as disabled).
+pub(crate) fn outlined(theme: &iced::Theme, status: button::Status) -> button::Style {
+    let palette = theme.extended_palette();
+    let primary = palette.primary.strong;
+    let border = iced::Border { color: primary.color, width: 1.0, radius: 2.0.into() };
+    let (background, text_color) = match status {
+        button::Status::Active => (palette.background.base.color, palette.background.base.text),
+        button::Status::Hovered | button::Status::Pressed => {
+            (palette.primary.weak.color, palette.primary.weak.text)
+        }
+        button::Status::Disabled => (palette.background.weak.color, palette.background.strong.color),
+    };
+    button::Style { background: Some(background.into()), text_color, border, ..button::Style::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The WCAG contrast ratio of two colours.
+    fn contrast(a: iced::Color, b: iced::Color) -> f32 {
+        let luminance = |c: iced::Color| {
+            let channel = |v: f32| if v <= 0.03928 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) };
+            0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b)
+        };
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    #[test]
+    fn the_export_buttons_look_enabled() {
+        for theme in [iced::Theme::Light, iced::Theme::Dark] {
+            let style = outlined(&theme, button::Status::Active);
+            let Some(iced::Background::Color(background)) = style.background else { panic!("a colour") };
+            assert!(contrast(style.text_color, background) >= 4.5, "{theme:?}: a legible label");
+            // Not the look of a disabled button.
+            let disabled = outlined(&theme, button::Status::Disabled);
+            assert_ne!(style.text_color, disabled.text_color);
+            assert!(style.border.width > 0.0, "{theme:?}: outlined");
+        }
+    }
 }

@@ -39,6 +39,7 @@ column-region = المنطقة
 column-total = الإجمالي
 column-status = الحالة
 column-actions = الإجراءات
+column-updated = آخر تحديث
 action-pay = دفع
 action-ship = شحن
 action-cancel = إلغاء
@@ -46,7 +47,7 @@ status-placed = مقدم
 status-paid = مدفوع
 status-shipped = مشحون
 status-cancelled = ملغى
-status-pending = { $status }…
+status-pending = { $status } · قيد الإرسال
 
 ## The connection badge
 
@@ -66,7 +67,7 @@ summary-revenue = الإيرادات
 
 ## The status line
 
-status-line = الطلبات المعروضة: { $shown } · الأوامر المعلّقة: { $pending } · المُرسَلة: { $sent }
+status-line = الطلبات المعروضة: { $shown } · الأوامر المعلّقة: { $pending } · المؤكَّدة: { $sent }
 
 ## Notices
 
@@ -89,6 +90,11 @@ notice-command-failed = تعذّر { $action ->
        *[cancel] إلغاء
     } الطلب { $order }: { $reason }
 reason-connection-stopped = توقّف الاتصال
+notice-command-done = الطلب { $order } { $action ->
+        [pay] مدفوع
+        [ship] مشحون
+       *[cancel] ملغى
+    }
 
 ## PDF export
 

@@ -33,6 +33,7 @@ column-region = Region
 column-total = Total
 column-status = Status
 column-actions = Actions
+column-updated = Updated
 action-pay = Pay
 action-ship = Ship
 action-cancel = Cancel
@@ -40,8 +41,8 @@ status-placed = placed
 status-paid = paid
 status-shipped = shipped
 status-cancelled = cancelled
-# An order whose command is on its way: the status it will have.
-status-pending = { $status }…
+# An order whose command is on its way: the status it will have, and that it is not confirmed.
+status-pending = { $status } · sending
 
 ## The connection badge
 
@@ -67,7 +68,7 @@ status-line = { $shown ->
     } · { $pending ->
         [one] { $pending } command pending
        *[other] { $pending } commands pending
-    } · { $sent } sent
+    } · { $sent } confirmed
 
 ## Notices
 
@@ -90,6 +91,12 @@ notice-command-failed = Could not { $action ->
        *[cancel] cancel
     } { $order }: { $reason }
 reason-connection-stopped = the connection stopped
+# The server confirmed an action: $action is `pay`, `ship` or `cancel`.
+notice-command-done = { $order } { $action ->
+        [pay] paid
+        [ship] shipped
+       *[cancel] cancelled
+    }
 
 ## PDF export
 

@@ -31,6 +31,7 @@ column-region = אזור
 column-total = סה״כ
 column-status = סטטוס
 column-actions = פעולות
+column-updated = עודכן
 action-pay = תשלום
 action-ship = משלוח
 action-cancel = ביטול
@@ -38,7 +39,7 @@ status-placed = התקבלה
 status-paid = שולמה
 status-shipped = נשלחה
 status-cancelled = בוטלה
-status-pending = { $status }…
+status-pending = { $status } · בשליחה
 
 ## The connection badge
 
@@ -58,7 +59,7 @@ summary-revenue = הכנסות
 
 ## The status line
 
-status-line = הזמנות מוצגות: { $shown } · פקודות ממתינות: { $pending } · נשלחו: { $sent }
+status-line = הזמנות מוצגות: { $shown } · פקודות ממתינות: { $pending } · אושרו: { $sent }
 
 ## Notices
 
@@ -80,6 +81,11 @@ notice-command-failed = לא ניתן { $action ->
        *[cancel] לבטל את
     } ההזמנה { $order }: { $reason }
 reason-connection-stopped = החיבור נעצר
+notice-command-done = ההזמנה { $order } { $action ->
+        [pay] שולמה
+        [ship] נשלחה
+       *[cancel] בוטלה
+    }
 
 ## PDF export
 

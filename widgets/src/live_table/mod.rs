@@ -759,7 +759,7 @@ where
         }
         let (content, width) = self.fit(renderer, widths, content, area.width);
         let x = if right { area.x + area.width - width } else { area.x };
-        self.fill_line(renderer, content, Point::new(x, area.center_y()), area, color);
+        self.fill_line(renderer, content, width, Point::new(x, area.center_y()), area, color);
         (x, width)
     }
 
@@ -778,6 +778,7 @@ where
         self.fill_line(
             renderer,
             content,
+            width,
             Point::new(slot.center_x() - width / 2.0, slot.center_y()),
             slot,
             color,
@@ -787,9 +788,20 @@ where
     /// Draws one line whose left edge is at `x` and vertical centre at `y`, from its top-left
     /// corner (see `line.rs`). `clip` is the cell: within the rows' layer, a cell cut by the
     /// table's edge is masked to the layer (iced masks a text by its layer, not by its own
-    /// clip, when that clip lies inside the layer; the text fits its cell by then).
-    fn fill_line(&self, renderer: &mut Renderer, content: String, at: Point, clip: Rectangle, color: Color) {
-        let text = self.text(renderer, content, clip.width);
+    /// clip, when that clip lies inside the layer; the text fits its cell by then). `width` is
+    /// the line's measured width: its bounds are a little wider, because iced 0.14's
+    /// `fill_text` wraps whatever the text's `wrapping` says (its cache key has none), and a
+    /// line as wide as its bounds would break at a space.
+    fn fill_line(
+        &self,
+        renderer: &mut Renderer,
+        content: String,
+        width: f32,
+        at: Point,
+        clip: Rectangle,
+        color: Color,
+    ) {
+        let text = self.text(renderer, content, width + 2.0);
         crate::line::fill_line(renderer, text, at, color, clip);
     }
 
