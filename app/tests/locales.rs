@@ -1,4 +1,4 @@
-//! The desk in English, Arabic and Hebrew (issue 7): the main screen mirrors in Arabic (a
+//! The desk in English, Arabic and Hebrew: the main screen mirrors in Arabic (a
 //! snapshot, and the bounds of its parts, which do not depend on the picture), the language
 //! switches at runtime, and the PDF export of the Arabic screens holds the Arabic text in logical
 //! order (`pdftotext`).

@@ -1,5 +1,5 @@
 //! Pixel fidelity: the PDF rasterised by poppler at the screen's scale against the tiny-skia
-//! snapshot of the same view (issue 6: at most 1 % of pixels differ by more than 64/255).
+//! snapshot of the same view (at most 1 % of pixels differ by more than 64/255).
 
 #![allow(clippy::unwrap_used, reason = "helpers outside #[test] fns unwrap too; a failure fails the test")]
 

@@ -1,5 +1,5 @@
-//! The `EventLog` contract, as one suite any backend must pass: the embedded store today, the
-//! NATS JetStream log next (issue 13). Positions start at 1 and have no gaps; an append is
+//! The `EventLog` contract, as one suite any backend must pass: the embedded store and the NATS
+//! JetStream log (docs/scale-out.md). Positions start at 1 and have no gaps; an append is
 //! idempotent by its `(client_id, seq)` for good; a command's events are contiguous, in order;
 //! `read_after` pages in order; `head` is the last position; all of it survives a restart.
 

@@ -1,5 +1,5 @@
 //! Hostile input against real `lucarne serve` processes: nothing a client sends can stop, freeze
-//! or exhaust the server. Each test is one attack found by hand (issue 12), and what must hold
+//! or exhaust the server. Each test is one attack found by hand, and what must hold
 //! after it: a code and a message (SQL errors with their position), the server alive and quick
 //! for everyone else, its memory bounded, nothing acked lost.
 
@@ -84,7 +84,7 @@ async fn deep_expressions_are_refused_with_their_position_and_crash_nothing() {
     let mut ws = greeted(&server, None).await;
     let chain = |term: &str, op: &str, n: usize| vec![term; n].join(op);
     let too_deep = ErrorCode::TooComplex;
-    // Each of these overflowed a worker's stack and aborted the process (issue 12, finding 1).
+    // Each of these overflowed a worker's stack and aborted the process.
     let plus = format!("{} > 0", chain("1", "+", 400));
     check(&mut ws, subscribe(1, Some(&plus), None), too_deep, "nests too deeply").await;
     check(&mut ws, subscribe(1, Some(&plus), None), too_deep, "at line 1, column 200").await;

@@ -7,7 +7,7 @@ use iced_core::Length;
 /// The narrowest a `Fill` column gets without its own [`Column::min_width`].
 pub const FILL_MIN: f32 = 60.0;
 
-/// A column of a [`LiveTable`].
+/// A column of a [`LiveTable`](super::LiveTable).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
     pub(super) title: String,
