@@ -150,6 +150,9 @@ pub struct Desk {
     /// Commands the server answered (accepted or rejected): what the status line counts as
     /// confirmed, so that it does not rise while commands wait offline.
     confirmed: usize,
+    /// Today on the local calendar, as of the last batch of rows (the Updated column shows the
+    /// time for today's changes, the date for earlier ones).
+    today: Option<crate::clock::LocalTime>,
     notice: Option<Notice>,
     connection: Connection,
     filter: String,
@@ -187,6 +190,7 @@ impl Desk {
             next_seq,
             sent: Vec::new(),
             confirmed: 0,
+            today: None,
             notice: None,
             connection: Connection::Connecting,
             filter: String::new(),

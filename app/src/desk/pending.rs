@@ -37,13 +37,14 @@ impl Desk {
             Cell::text(order.region.clone().unwrap_or_default()),
             Cell::number(order.total, locale.number(order.total, 2)),
             Cell::text(shown),
-            updated(locale, order.updated_ms),
+            updated(locale, order.updated_ms, self.today),
             Cell::actions(Action::ALL.map(|a| (a.label_in(locale), !busy && a.allowed_from(&status)))),
         ]
     }
 
     /// Rebuilds every row (their words and numbers are the locale's).
     pub(super) fn relabel(&mut self) {
+        self.today = clock::local(clock::now_ms());
         let keys: Vec<Key> = self.orders.iter().map(|(k, _)| k.clone()).collect();
         for key in keys {
             self.refresh(&key, false);
@@ -69,6 +70,8 @@ impl Desk {
     }
 
     pub(super) fn on_orders(&mut self, event: ViewEvent) {
+        // Once per event, not per row: a snapshot of 100 000 rows asks the clock once.
+        self.today = clock::local(clock::now_ms());
         let acked: Vec<u64> = match &event {
             ViewEvent::Delta(delta) => {
                 delta.acked.iter().filter(|c| c.client_id == self.client.client_id()).map(|c| c.seq).collect()
@@ -188,11 +191,10 @@ impl Desk {
 }
 
 /// When an order last changed, sorted by the time (an order without one sorts first).
-fn updated(locale: crate::i18n::Locale, ms: Option<f64>) -> Cell {
+fn updated(locale: crate::i18n::Locale, ms: Option<f64>, today: Option<clock::LocalTime>) -> Cell {
     let Some((ms, at)) = ms.and_then(clock::millis).and_then(|ms| Some((ms, clock::local(ms)?))) else {
         return Cell::number(f64::NEG_INFINITY, String::new());
     };
-    let today = clock::local(clock::now_ms());
     #[expect(clippy::cast_precision_loss, reason = "milliseconds of this era are below 2⁵³")]
     let key = ms as f64;
     Cell::number(key, clock::when(locale, at, today))
