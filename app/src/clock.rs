@@ -55,18 +55,15 @@ pub(crate) fn local(ms: i64) -> Option<LocalTime> {
 }
 
 /// Milliseconds since the Unix epoch now.
-pub(crate) fn now_ms() -> i64 {
-    web_time_now_ms()
-}
-
 #[cfg(not(target_arch = "wasm32"))]
-fn web_time_now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Milliseconds since the Unix epoch now.
 #[cfg(target_arch = "wasm32")]
-fn web_time_now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     #[expect(clippy::cast_possible_truncation, reason = "whole milliseconds of this era")]
     let now = js_sys::Date::now() as i64;
     now

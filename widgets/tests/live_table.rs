@@ -34,11 +34,19 @@ fn screen<'a>(
     column![table].padding(Padding { left: AT.x, top: AT.y, right: 0.0, bottom: 0.0 }).into()
 }
 
+/// Whether a pixel is `color`, each channel within `tolerance` (of 1).
+fn near(color: Color, tolerance: f32) -> impl Fn([u8; 3]) -> bool {
+    move |rgb| {
+        let [pr, pg, pb] = rgb.map(|c| f32::from(c) / 255.0);
+        (pr - color.r).abs() < tolerance
+            && (pg - color.g).abs() < tolerance
+            && (pb - color.b).abs() < tolerance
+    }
+}
+
 /// Whether a pixel is the default style's action button colour (the theme's primary).
 fn action_blue(rgb: [u8; 3]) -> bool {
-    let Color { r, g, b, .. } = Theme::Light.extended_palette().primary.base.color;
-    let [pr, pg, pb] = rgb.map(|c| f32::from(c) / 255.0);
-    (pr - r).abs() < 0.05 && (pg - g).abs() < 0.05 && (pb - b).abs() < 0.05
+    near(Theme::Light.extended_palette().primary.base.color, 0.05)(rgb)
 }
 
 /// The header's ink (left, right) in the column `left..right`, for `title` sorted or not.
@@ -197,11 +205,7 @@ fn disabled_actions_stay_legible_on_a_changed_rows_glow() -> Result<(), Error> {
     let mut ui = Simulator::with_size(settings(), SIZE, screen);
     let pixels = Pixels::of(&ui.snapshot(&Theme::Light)?);
     let glow = Theme::Light.extended_palette().success.weak.color;
-    let glowing = |rgb: [u8; 3]| {
-        let Color { r, g, b, .. } = glow;
-        let [pr, pg, pb] = rgb.map(|c| f32::from(c) / 255.0);
-        (pr - r).abs() < 0.08 && (pg - g).abs() < 0.08 && (pb - b).abs() < 0.08
-    };
+    let glowing = near(glow, 0.08);
     let row = (AT.y + ROW + 4.0, AT.y + 2.0 * ROW - 4.0);
     assert!(pixels.extent_in(AT.x, AT.x + 100.0, row.0, row.1, glowing).is_some(), "the row glows");
     // Each label has dark ink in its half of the actions cell.
