@@ -1,11 +1,19 @@
 // Starts the order desk (a separate file: the server's Content-Security-Policy allows no inline
 // scripts). The module paints into a <canvas> it appends to <body>.
 import init from './lucarne-web.js';
+import { acceptText } from './keyboard.js';
 
-// The tab shows the desk's window title, in the desk's language: winit writes the title into
-// the canvas's `alt` attribute, and this copies it into the document's.
+// Once the canvas is there: text that arrives without key presses reaches it (`keyboard.js`),
+// and the tab shows the desk's window title, in the desk's language (winit writes the title into
+// the canvas's `alt` attribute; this copies it into the document's).
+let canvas = null;
 new MutationObserver(() => {
-  const title = document.querySelector('canvas')?.getAttribute('alt');
+  const found = document.querySelector('canvas');
+  if (found && found !== canvas) {
+    canvas = found;
+    acceptText(canvas);
+  }
+  const title = canvas?.getAttribute('alt');
   if (title && document.title !== title) {
     document.title = title;
   }

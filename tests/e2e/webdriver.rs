@@ -227,6 +227,20 @@ impl Driver {
         self.call("DELETE", "/actions", None);
     }
 
+    /// Text arriving as one insertion into the focused element, as an input method, dictation
+    /// or the on-screen keyboard delivers it (no key events): DevTools' `Input.insertText`.
+    /// With `composing`, an input method first shows it as a composition (DevTools'
+    /// `Input.imeSetComposition`) that the insertion then commits.
+    pub(crate) fn insert_text(&self, text: &str, composing: Option<&str>) {
+        if let Some(composition) = composing {
+            let end = composition.encode_utf16().count();
+            let params = json!({ "text": composition, "selectionStart": end, "selectionEnd": end });
+            self.call("POST", "/goog/cdp/execute", Some(json!({ "cmd": "Input.imeSetComposition", "params": params })));
+        }
+        let params = json!({ "text": text });
+        self.call("POST", "/goog/cdp/execute", Some(json!({ "cmd": "Input.insertText", "params": params })));
+    }
+
     /// A PNG of the viewport (WebDriver's screenshot: the composited page at the viewport's
     /// size, not `chromium --screenshot`).
     pub(crate) fn screenshot(&self, path: &Path) {

@@ -612,7 +612,6 @@ fn subset_fonts() -> Result<()> {
     Ok(())
 }
 
-/// Every file under `dir` (wasm-bindgen may add `snippets/…`), sorted.
 /// Why `web/dist` must be built again (`None`: it is newer than every source it is made of).
 fn web_bundle_stale() -> Option<String> {
     let wasm = root().join("web/dist/lucarne-web_bg.wasm");
@@ -636,6 +635,7 @@ fn web_bundle_stale() -> Option<String> {
     })
 }
 
+/// Every file under `dir` (wasm-bindgen may add `snippets/…`), sorted.
 fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut dirs = vec![dir.to_path_buf()];
@@ -732,7 +732,7 @@ fn web(renderer: Renderer, optimise: bool, remake_fonts: bool) -> Result<[u64; 3
         cmd.arg(&module).arg("-o").arg(&module);
         run(cmd)?;
     }
-    for page in ["index.html", "start.js"] {
+    for page in ["index.html", "start.js", "keyboard.js"] {
         std::fs::copy(Path::new("web").join(page), dist.join(page))
             .with_context(|| format!("cannot copy web/{page}"))?;
     }

@@ -721,6 +721,9 @@ impl Machine {
         {
             tracing::warn!(view = %sub.query.view, code = %e.code, "subscription refused: {}", e.message);
             sub.failed = true;
+            // The server holds no subscription it refused: nothing to unsubscribe.
+            sub.wire = None;
+            self.wire.remove(&wire);
             self.emit(id, ViewEvent::Failed { code: e.code, message: e.message });
             return;
         }

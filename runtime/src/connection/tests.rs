@@ -487,6 +487,8 @@ fn a_refused_subscription_is_not_tried_again_after_a_reconnect() {
             frame(json!({"type": "error", "code": "unknown_view", "message": "no view ordres", "sub": 1})),
             &["view 1 failed unknown_view"],
         ),
+        // The server holds no subscription it refused: dropping it sends nothing.
+        (call(Call::Unsubscribe { id: 1 }), &[]),
         (lost(), &["close", "view 2 offline: connection closed"]),
         (In::Wait, &["view 2 connecting", "connect ws://a"]),
         (In::Opened, &["send hello c-1"]),
