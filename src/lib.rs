@@ -40,8 +40,8 @@
 
 pub use lucarne_protocol as protocol;
 pub use lucarne_runtime::{
-    Backoff, Changes, Client, ClientConfig, ClientError, CommandError, DEFAULT_SERVER, LinkError, LiveView,
-    Query, Status, Subscription, ViewEvent,
+    Answered, Backoff, Change, Changes, Client, ClientConfig, ClientError, Command, CommandError,
+    DEFAULT_SERVER, LinkError, LiveView, Optimistic, Outcome, Query, Status, Subscription, ViewEvent,
 };
 
 #[cfg(feature = "iced")]

@@ -31,8 +31,8 @@ pub mod export;
 pub mod i18n;
 
 pub use desk::{
-    Action, Config, DEFAULT_VIEWPORT, Desk, Message, Order, Pending, Region, Screen, Sent, deliver,
-    parse_filter, subscription, title, update, view,
+    Action, Config, DEFAULT_VIEWPORT, Desk, Message, Order, OrderAction, Region, Screen, parse_filter,
+    subscription, title, update, view,
 };
 
 /// The connection state the desk's badge shows.
@@ -50,7 +50,12 @@ pub const DEFAULT_FONT: iced::Font = iced::Font::with_name(lucarne_fonts::DEFAUL
 
 /// Runs the desktop app until its window is closed.
 pub fn run(config: Config) -> iced::Result {
-    let boot = move || Desk::new(config.clone());
+    // The actions a previous run left unanswered are shown again and awaited.
+    let boot = move || {
+        let mut desk = Desk::new(config.clone());
+        let resumed = desk.resume();
+        (desk, resumed)
+    };
     // Every face natively; in the browser all but bold, which only the PDF export uses.
     lucarne_fonts::screen()
         .iter()

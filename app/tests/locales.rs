@@ -16,7 +16,7 @@ use iced::{Rectangle, Theme};
 use iced_test::selector::Candidate;
 use iced_test::{Error, Simulator, selector};
 use lucarne::protocol::{Position, Row};
-use lucarne::{Client, ClientConfig, CommandError, ViewEvent};
+use lucarne::{Answered, Client, ClientConfig, CommandError, ViewEvent};
 use lucarne_app::export::{Screen, export, options};
 use lucarne_app::i18n::{Locale, strip_isolates};
 use lucarne_app::{Config, Desk, Message, title, update, view};
@@ -256,10 +256,10 @@ fn the_language_switches_at_runtime() -> Result<(), Error> {
     let mut desk = loaded(offline_desk());
     // A notice, kept as data: it is reworded when the language changes.
     feed(&mut desk, Message::Act("o-2".into(), 2));
-    let seq = desk.sent().last().map(|s| s.seq).unwrap();
+    let seq = desk.last_sent().map(|s| s.seq).unwrap();
     let rejection =
         CommandError::Rejected { code: lucarne::protocol::ErrorCode::Rejected, message: "too late".into() };
-    feed(&mut desk, Message::Answered(seq, Err(rejection)));
+    feed(&mut desk, Message::Answered(Answered { seq, result: Err(rejection) }));
 
     // (locale, the button switching to it, title, "Total" header, o-2's status and total,
     // o-1's first action id, the notice)
@@ -329,7 +329,7 @@ fn the_language_switches_at_runtime() -> Result<(), Error> {
     // The desk still works the same underneath: commands are protocol names.
     feed(&mut desk, Message::Locale(Locale::Ar));
     feed(&mut desk, Message::Act("o-1".into(), 0));
-    assert_eq!(desk.sent().last().map(|s| s.name), Some("pay_order"));
+    assert_eq!(desk.last_sent().map(|s| s.name.as_str()), Some("pay_order"));
     assert_eq!(desk.shown_status("o-1").as_deref(), Some("paid"));
     assert_eq!(desk.table().get("o-1").unwrap()[4].as_str(), "مدفوع · قيد الإرسال");
     Ok(())

@@ -10,8 +10,9 @@ use lucarne_testing::ui::{settings, tiny_skia};
 use iced::Theme;
 use iced_test::selector::Candidate;
 use iced_test::{Error, Simulator, selector};
+use lucarne::protocol::Ack;
 use lucarne::protocol::{CommandRef, Delta, Op, Position, Row};
-use lucarne::{Client, ClientConfig, CommandError, ViewEvent};
+use lucarne::{Answered, Client, ClientConfig, CommandError, ViewEvent};
 use lucarne_app::i18n::strip_isolates;
 use lucarne_app::{Desk, Message, update, view};
 use serde_json::json;
@@ -41,7 +42,11 @@ fn region(name: &str, orders: u64, revenue: f64) -> Row {
 
 /// A desk that received the first snapshots of both views.
 fn loaded() -> Desk {
-    let mut desk = desk();
+    loaded_from(desk())
+}
+
+/// `desk` once it received the first snapshots of both views.
+fn loaded_from(mut desk: Desk) -> Desk {
     let orders = vec![
         order("o-1", "Ada Lovelace", "eu", 42.5, "placed"),
         order("o-2", "نور الهدى", "mena", 310.0, "paid"),
@@ -92,6 +97,12 @@ fn shows(ui: &mut Simulator<'_, Message>, expected: &str) -> bool {
     .is_ok()
 }
 
+/// The server's ack of the desk's command `seq`, applied at log position `position`.
+fn accepted(seq: u64, position: u64) -> Message {
+    let ack = Ack { id: 1, client_id: "c-test".into(), seq, position, events: 1, duplicate: false };
+    Message::Answered(Answered { seq, result: Ok(ack) })
+}
+
 fn delta(from: u64, ops: Vec<Op>, acked: Vec<CommandRef>) -> Message {
     Message::Orders(ViewEvent::Delta(Delta { sub: 1, from, to: from + 1, ops, acked }))
 }
@@ -112,8 +123,8 @@ fn a_row_action_sends_the_command_and_shows_it_at_once() -> Result<(), Error> {
         feed(&mut desk, message);
     }
     // Sent: in the outgoing log, pending, and shown optimistically.
-    let sent = desk.sent().last().cloned().expect("a command was sent");
-    assert_eq!((sent.name, sent.payload.clone()), ("pay_order", json!({"order_id": "o-1"})));
+    let sent = desk.last_sent().cloned().expect("a command was sent");
+    assert_eq!((sent.name.as_str(), sent.payload.clone()), ("pay_order", json!({"order_id": "o-1"})));
     assert_eq!(desk.pending().len(), 1);
     assert_eq!(status(&desk, "o-1"), "paid · sending");
     assert_eq!(desk.orders().get(&json!("o-1")).and_then(|o| o.status.clone()).as_deref(), Some("placed"));
@@ -139,7 +150,7 @@ fn a_row_action_sends_the_command_and_shows_it_at_once() -> Result<(), Error> {
     assert!(desk.pending().is_empty());
     assert_eq!(status(&desk, "o-1"), "paid");
     // The server's answer: the notice names the order, the status line counts it confirmed.
-    feed(&mut desk, Message::Answered(sent.seq, Ok(())));
+    feed(&mut desk, accepted(sent.seq, 12));
     assert_eq!(desk.notice().map(|n| strip_isolates(&n)).as_deref(), Some("o-1 paid"));
     // The same delta again (a duplicate) is refused by version and changes nothing.
     feed(&mut desk, delta(11, vec![upsert(order("o-1", "Ada Lovelace", "eu", 42.5, "placed"))], vec![ours]));
@@ -155,6 +166,31 @@ fn a_row_action_sends_the_command_and_shows_it_at_once() -> Result<(), Error> {
 }
 
 #[test]
+fn actions_a_previous_run_left_unanswered_show_again_until_the_rows_hold_them() {
+    // What the runtime kept of a previous run that paid o-4 and was closed before the answer.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outbox = dir.path().join("outbox.json");
+    let kept =
+        json!({"client_id": "c-test", "last_seq": 7, "commands": [[7, "pay_order", {"order_id": "o-4"}]]});
+    std::fs::write(&outbox, kept.to_string()).expect("write the outbox");
+    let client = Client::connect(ClientConfig::new("ws://127.0.0.1:9/ws").outbox_file(&outbox));
+    assert_eq!(client.client_id(), "c-test", "the kept id");
+    let mut desk = loaded_from(Desk::with_client(client));
+    assert_eq!(status(&desk, "o-4"), "placed");
+    let _answers = desk.resume();
+    assert_eq!(status(&desk, "o-4"), "paid · sending");
+    assert_eq!(desk.pending().len(), 1);
+    // The runtime resent it; the delta carrying it lists it: shown as the server has it.
+    let ours = CommandRef { client_id: "c-test".into(), seq: 7 };
+    feed(&mut desk, delta(10, vec![upsert(order("o-4", "Chidi Okafor", "us", 99.0, "paid"))], vec![ours]));
+    assert_eq!(status(&desk, "o-4"), "paid");
+    assert!(desk.pending().is_empty());
+    // Its answer still names it.
+    feed(&mut desk, accepted(7, 11));
+    assert_eq!(desk.notice().map(|n| strip_isolates(&n)).as_deref(), Some("o-4 paid"));
+}
+
+#[test]
 fn a_rejected_command_rolls_the_row_back_and_says_why() -> Result<(), Error> {
     if !tiny_skia("a_rejected_command_rolls_the_row_back_and_says_why") {
         return Ok(());
@@ -162,12 +198,12 @@ fn a_rejected_command_rolls_the_row_back_and_says_why() -> Result<(), Error> {
     let mut desk = loaded();
     feed(&mut desk, Message::Act("o-2".into(), 2));
     assert_eq!(status(&desk, "o-2"), "cancelled · sending");
-    let seq = desk.sent().last().map(|s| s.seq).expect("sent");
+    let seq = desk.last_sent().map(|s| s.seq).expect("sent");
     let rejection = CommandError::Rejected {
         code: lucarne::protocol::ErrorCode::Rejected,
         message: "too late to cancel".into(),
     };
-    feed(&mut desk, Message::Answered(seq, Err(rejection)));
+    feed(&mut desk, Message::Answered(Answered { seq, result: Err(rejection) }));
     assert_eq!(status(&desk, "o-2"), "paid");
     assert!(desk.pending().is_empty());
     let mut ui = simulator(&desk);
@@ -482,8 +518,8 @@ fn a_notice_never_moves_the_rows_under_the_pointer() -> Result<(), Error> {
     let mut desk = loaded();
     let before = simulator(&desk).find(selector::id("o-4:Pay"))?.bounds();
     feed(&mut desk, Message::Act("o-1".into(), 0));
-    let seq = desk.sent().last().map(|s| s.seq).expect("sent");
-    feed(&mut desk, Message::Answered(seq, Ok(())));
+    let seq = desk.last_sent().map(|s| s.seq).expect("sent");
+    feed(&mut desk, accepted(seq, 99));
     let mut ui = simulator(&desk);
     assert!(shows(&mut ui, "o-1 paid"), "the notice names the order");
     assert_eq!(ui.find(selector::id("o-4:Pay"))?.bounds(), before, "the rows stayed where they were");

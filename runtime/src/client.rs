@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::backoff::Backoff;
 use crate::connection::{self, Request};
 use crate::event::{Query, ViewEvent};
+use crate::optimistic::Command;
 
 /// The server a client talks to when none is given.
 pub const DEFAULT_SERVER: &str = "ws://127.0.0.1:7300/ws";
@@ -166,6 +167,8 @@ struct Inner {
     requests: mpsc::UnboundedSender<Request>,
     seq: AtomicU64,
     next_sub: AtomicU64,
+    /// The commands a previous run left unanswered (being resent).
+    unanswered: Vec<Command>,
 }
 
 /// A connection to a Lucarne server. Clones share the connection; the connection task stops
@@ -227,6 +230,15 @@ impl Client {
             requests,
             seq: AtomicU64::new(config.last_seq.max(saved.last_seq)),
             next_sub: AtomicU64::new(1),
+            unanswered: saved
+                .commands
+                .iter()
+                .map(|(seq, name, payload)| Command {
+                    seq: *seq,
+                    name: name.clone(),
+                    payload: payload.clone(),
+                })
+                .collect(),
         };
         crate::transport::spawn(connection::run(config, queue, saved));
         Client { inner: Arc::new(inner) }
@@ -242,6 +254,19 @@ impl Client {
         self.inner.seq.load(Ordering::Relaxed)
     }
 
+    /// A sequence number this client has never used: the next one.
+    pub fn next_seq(&self) -> u64 {
+        self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The commands a previous run of this client left unanswered (kept in its outbox file, or
+    /// in the tab's `sessionStorage`), as they were when it connected: the runtime resends them
+    /// on its own; [`Optimistic::restore`](crate::optimistic::Optimistic::restore) shows their
+    /// changes again and awaits their answers.
+    pub fn unanswered(&self) -> &[Command] {
+        &self.inner.unanswered
+    }
+
     /// Watches a view: the stream yields its snapshot, then every change, plus status events;
     /// it survives reconnects (resuming where it can). Dropping it unsubscribes.
     pub fn subscribe(&self, query: Query) -> Subscription {
@@ -255,8 +280,7 @@ impl Client {
     /// with the same `(client_id, seq)` after a reconnect until it is answered, so the server
     /// applies it exactly once.
     pub async fn send(&self, name: &str, payload: Value) -> Result<Ack, CommandError> {
-        let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        self.send_with_seq(seq, name, payload).await
+        self.send_with_seq(self.next_seq(), name, payload).await
     }
 
     /// Sends a command with an explicit sequence number (to resend one from a persisted outbox).

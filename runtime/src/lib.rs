@@ -24,6 +24,7 @@ mod client;
 mod connection;
 mod event;
 mod live_view;
+pub mod optimistic;
 mod transport;
 
 #[cfg(feature = "iced")]
@@ -34,6 +35,7 @@ pub use client::{Client, ClientConfig, ClientError, CommandError, DEFAULT_SERVER
 pub use event::{Query, Status, ViewEvent};
 pub use live_view::{Changes, LiveView};
 pub use lucarne_protocol as protocol;
+pub use optimistic::{Answered, Change, Command, Optimistic, Outcome};
 pub use transport::LinkError;
 
 #[cfg(feature = "iced")]

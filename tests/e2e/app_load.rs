@@ -216,8 +216,8 @@ async fn offline_the_desk_keeps_its_rows_and_its_command_is_applied_once_on_reco
     // An action while offline: shown at once, its command waits in the runtime's outbox.
     let _ = update(&mut desk, Message::Act("t-1".into(), 0));
     assert_eq!(desk.shown_status("t-1").as_deref(), Some("paid"));
-    let sent = desk.sent().last().cloned().expect("sent");
-    let mut answer = tokio::spawn(lucarne_app::deliver(reader.clone(), sent));
+    let sent = desk.last_sent().cloned().expect("sent");
+    let mut answer = tokio::spawn(sent.deliver(reader.clone()));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!answer.is_finished(), "no answer while the server is down");
 
@@ -235,9 +235,9 @@ async fn offline_the_desk_keeps_its_rows_and_its_command_is_applied_once_on_reco
                 let _ = update(&mut desk, Message::Orders(within(async { event }).await.expect("subscription ended")));
             }
             message = &mut answer, if !answered => {
-                let message = message.expect("deliver task");
-                assert!(matches!(message, Message::Answered(_, Ok(()))), "{message:?}");
-                let _ = update(&mut desk, message);
+                let answer = message.expect("deliver task");
+                assert!(answer.result.is_ok(), "{answer:?}");
+                let _ = update(&mut desk, Message::Answered(answer));
                 answered = true;
             }
             _ = tokio::time::sleep(Duration::from_secs(30)) => panic!("the desk did not reconcile"),

@@ -235,7 +235,11 @@ impl Driver {
         if let Some(composition) = composing {
             let end = composition.encode_utf16().count();
             let params = json!({ "text": composition, "selectionStart": end, "selectionEnd": end });
-            self.call("POST", "/goog/cdp/execute", Some(json!({ "cmd": "Input.imeSetComposition", "params": params })));
+            self.call(
+                "POST",
+                "/goog/cdp/execute",
+                Some(json!({ "cmd": "Input.imeSetComposition", "params": params })),
+            );
         }
         let params = json!({ "text": text });
         self.call("POST", "/goog/cdp/execute", Some(json!({ "cmd": "Input.insertText", "params": params })));

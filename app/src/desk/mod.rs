@@ -1,20 +1,19 @@
 //! The order desk: its state ([`Desk`]), [`update`], [`view`], [`title`] and [`subscription`].
 //!
-//! - `model.rs`: the rows of its views (orders, regions) and the actions on an order;
-//! - `pending.rs`: the actions sent and not yet reflected in the view: the rows show them at
-//!   once, the delta carrying their ack drops them, a rejection rolls them back;
+//! - `model.rs`: the rows of its views (orders, regions) and the actions on an order, each an
+//!   optimistic change of the `orders` view (`lucarne::Optimistic`: the rows show it at once,
+//!   the server's rows holding it drop it, a rejection rolls it back);
+//! - `pending.rs`: the table's rows from the orders as shown, the actions sent and answered;
 //! - `filter.rs`: the filter box's text as a live query, and the table's sort from its order;
 //! - `notice.rs`: the notice line, kept as data and worded in the desk's language;
 //! - `view.rs`: the main screen — header, filter bar, notice, table, summary, status line;
 //! - `save.rs` (native): Export PDF into the export directory.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use iced::{Size, Subscription, Task};
-use lucarne::{Client, ClientConfig, CommandError, LiveView, Query, ViewEvent};
+use lucarne::{Answered, Client, ClientConfig, Command, LiveView, Optimistic, Query, ViewEvent};
 use lucarne_widgets::{Connection, TableRows};
-use serde_json::json;
 
 use crate::i18n::{Arg, Locale};
 
@@ -28,9 +27,8 @@ mod view;
 
 pub use filter::parse_filter;
 use filter::table_sort;
-pub use model::{Action, Order, Pending, Region, Sent};
+pub use model::{Action, Order, OrderAction, Region};
 use notice::Notice;
-pub use pending::deliver;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use view::COLUMNS;
 use view::plain;
@@ -120,7 +118,7 @@ pub enum Message {
     /// An action button was pressed on a row: (order id, index in [`Action::ALL`]).
     Act(String, usize),
     /// A command was answered.
-    Answered(u64, Result<(), CommandError>),
+    Answered(Answered),
     /// The filter box changed.
     FilterChanged(String),
     /// The filter box was submitted.
@@ -140,13 +138,13 @@ pub struct Desk {
     query: Query,
     /// The last query the server answered with rows: a refused one falls back to it.
     answered: Query,
-    orders: LiveView<Order>,
+    /// The orders as the server sent them, with the actions not yet in them shown over.
+    orders: Optimistic<Order, OrderAction>,
     regions: LiveView<Region>,
     table: TableRows,
     selected: Option<String>,
-    pending: BTreeMap<u64, Pending>,
-    next_seq: u64,
-    sent: Vec<Sent>,
+    /// The last command sent.
+    last_sent: Option<Command>,
     /// Commands the server answered (accepted or rejected): what the status line counts as
     /// confirmed, so that it does not rise while commands wait offline.
     confirmed: usize,
@@ -177,18 +175,15 @@ impl Desk {
 
     /// A desk over an existing client.
     pub fn with_client(client: Client) -> Self {
-        let next_seq = client.last_seq();
         Desk {
-            client,
             query: Query::view("orders"),
             answered: Query::view("orders"),
-            orders: LiveView::new(),
+            orders: Optimistic::new(client.client_id()),
+            client,
             regions: LiveView::new(),
             table: TableRows::new(),
             selected: None,
-            pending: BTreeMap::new(),
-            next_seq,
-            sent: Vec::new(),
+            last_sent: None,
             confirmed: 0,
             today: None,
             notice: None,
@@ -207,7 +202,7 @@ impl Desk {
 
     /// The orders as received from the server (no optimistic state).
     pub fn orders(&self) -> &LiveView<Order> {
-        &self.orders
+        self.orders.view()
     }
 
     /// The rows as the table shows them (with optimistic state).
@@ -217,21 +212,34 @@ impl Desk {
 
     /// The status an order is shown with: its latest pending action's, else the server's.
     pub fn shown_status(&self, order_id: &str) -> Option<String> {
-        let pending = self.pending.values().rev().find(|p| p.order_id == order_id);
-        match pending {
-            Some(p) => Some(p.action.status().to_owned()),
-            None => self.orders.get(&json!(order_id)).and_then(|o| o.status.clone()),
+        self.orders.get(&serde_json::json!(order_id)).and_then(|o| o.status.clone())
+    }
+
+    /// The actions sent and not yet in the server's rows, oldest first, with their seqs.
+    pub fn pending(&self) -> Vec<(u64, OrderAction)> {
+        self.orders.pending().map(|(seq, change)| (seq, change.clone())).collect()
+    }
+
+    /// The last command sent.
+    pub fn last_sent(&self) -> Option<&Command> {
+        self.last_sent.as_ref()
+    }
+
+    /// Shows again the actions a previous run left unanswered (kept in the outbox file or the
+    /// tab's storage; the runtime resends them) and awaits their answers: run once at start.
+    pub fn resume(&mut self) -> Task<Message> {
+        let restored = self.orders.restore(self.client.unanswered().iter().cloned());
+        for command in &restored {
+            if let Some(change) = self.orders.sent(command.seq) {
+                let key = lucarne::Change::key(change);
+                self.refresh(&key, false);
+            }
         }
-    }
-
-    /// Commands sent and not yet reflected in the view, by sequence number.
-    pub fn pending(&self) -> &BTreeMap<u64, Pending> {
-        &self.pending
-    }
-
-    /// Every command sent, oldest first.
-    pub fn sent(&self) -> &[Sent] {
-        &self.sent
+        Task::batch(
+            restored
+                .into_iter()
+                .map(|command| Task::perform(command.deliver(self.client.clone()), Message::Answered)),
+        )
     }
 
     /// The notice shown (a rejection, a refused filter), in the desk's language, as shown
@@ -282,7 +290,7 @@ pub fn update(desk: &mut Desk, message: Message) -> Task<Message> {
                 return desk.act(key, *action);
             }
         }
-        Message::Answered(seq, result) => desk.answered(seq, result),
+        Message::Answered(answered) => desk.answered(answered),
         Message::FilterChanged(filter) => desk.filter = filter,
         Message::ApplyFilter => {
             let query = parse_filter(&desk.filter);
@@ -309,7 +317,7 @@ pub fn update(desk: &mut Desk, message: Message) -> Task<Message> {
 pub fn title(desk: &Desk) -> String {
     let locale = desk.locale;
     let orders = Arg::from(desk.table.len());
-    plain(match desk.pending.len() {
+    plain(match desk.orders.pending().count() {
         0 => locale.tr_args("window-title", &[("orders", orders)]),
         n => locale.tr_args("window-title-pending", &[("orders", orders), ("pending", Arg::from(n))]),
     })

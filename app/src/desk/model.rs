@@ -1,6 +1,9 @@
 //! The rows of the desk's views and the actions on an order.
 
+use lucarne::Change;
+use lucarne::protocol::Key;
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 use crate::i18n::Locale;
 
@@ -105,24 +108,32 @@ impl Action {
     }
 }
 
-/// A command sent and not yet reflected in the view: the row shows its effect meanwhile.
+/// An action on one order: the desk's optimistic change to the `orders` view. Shown at once
+/// (the order takes the action's status), dropped once the server's rows hold it, rolled back
+/// when it is refused (see `lucarne::Optimistic`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
+pub struct OrderAction {
     /// The order.
     pub order_id: String,
-    /// What was done to it.
+    /// What is done to it.
     pub action: Action,
-    /// The server accepted it (the delta carrying it may still be on its way).
-    pub accepted: bool,
 }
 
-/// A command the desk sent (the outgoing log, newest last).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sent {
-    /// Its sequence number.
-    pub seq: u64,
-    /// The command's name.
-    pub name: &'static str,
-    /// Its payload.
-    pub payload: serde_json::Value,
+impl Change<Order> for OrderAction {
+    fn command(&self) -> (String, Value) {
+        (self.action.command().to_owned(), json!({ "order_id": self.order_id }))
+    }
+
+    fn key(&self) -> Key {
+        json!(self.order_id)
+    }
+
+    fn apply(&self, row: Option<Order>) -> Option<Order> {
+        row.map(|order| Order { status: Some(self.action.status().to_owned()), ..order })
+    }
+
+    fn from_command(name: &str, payload: &Value) -> Option<Self> {
+        let action = Action::ALL.into_iter().find(|a| a.command() == name)?;
+        Some(OrderAction { order_id: payload["order_id"].as_str()?.to_owned(), action })
+    }
 }

@@ -1,36 +1,29 @@
-//! The actions the desk sent and the server has not yet reflected in the view: the row shows
-//! the action's effect at once (`paid…`), the delta that carries its ack drops it exactly once,
-//! a rejection rolls it back and says why.
+//! The table's rows from the orders as shown (the server's, with the actions not yet in them
+//! shown over: `lucarne::Optimistic`), the actions sent and their answers.
 
 use iced::Task;
 use iced::time::Instant;
 use lucarne::protocol::{Key, Op};
-use lucarne::{Client, CommandError, Status, ViewEvent};
+use lucarne::{Answered, CommandError, Outcome, Status, ViewEvent};
 use lucarne_widgets::{Cell, Connection};
 use serde_json::json;
 
 use super::view::{plain, status_label};
-use super::{Action, Desk, Message, Notice, Order, Pending, Sent};
+use super::{Action, Desk, Message, Notice, Order, OrderAction};
 use crate::clock;
 use crate::i18n::Arg;
 
 impl Desk {
-    pub(super) fn cells(&self, order: &Order) -> Vec<Cell> {
+    pub(super) fn cells(&self, key: &Key, order: &Order) -> Vec<Cell> {
         let locale = self.locale;
-        let pending = self.pending.values().rev().find(|p| p.order_id == order.order_id);
-        let server_status = order.status.clone().unwrap_or_default();
-        let (status, shown) = match pending {
+        let status = order.status.clone().unwrap_or_default();
+        let busy = self.orders.is_pending(key);
+        let shown = if busy {
             // Not isolated: "paid · sending" is read in the locale's direction as one phrase.
-            Some(p) => (
-                p.action.status().to_owned(),
-                plain(locale.tr_args(
-                    "status-pending",
-                    &[("status", Arg::from(status_label(locale, p.action.status())))],
-                )),
-            ),
-            None => (server_status.clone(), status_label(locale, &server_status)),
+            plain(locale.tr_args("status-pending", &[("status", Arg::from(status_label(locale, &status)))]))
+        } else {
+            status_label(locale, &status)
         };
-        let busy = pending.is_some();
         vec![
             Cell::text(order.order_id.clone()),
             Cell::text(order.customer.clone()),
@@ -51,12 +44,12 @@ impl Desk {
         }
     }
 
-    /// Rebuilds the table row of one order from the server's row and the pending commands.
-    fn refresh(&mut self, key: &Key, highlight: bool) {
+    /// Rebuilds the table row of one order as shown.
+    pub(super) fn refresh(&mut self, key: &Key, highlight: bool) {
         let id = key.as_str().map_or_else(|| key.to_string(), str::to_owned);
         match self.orders.get(key) {
             Some(order) => {
-                let cells = self.cells(order);
+                let cells = self.cells(key, &order);
                 if highlight {
                     self.table.upsert(&id, cells);
                 } else {
@@ -72,12 +65,7 @@ impl Desk {
     pub(super) fn on_orders(&mut self, event: ViewEvent) {
         // Once per event, not per row: a snapshot of 100 000 rows asks the clock once.
         self.today = clock::local(clock::now_ms());
-        let acked: Vec<u64> = match &event {
-            ViewEvent::Delta(delta) => {
-                delta.acked.iter().filter(|c| c.client_id == self.client.client_id()).map(|c| c.seq).collect()
-            }
-            _ => Vec::new(),
-        };
+        // The rows it changed as shown, with those whose pending action it shows applied.
         let changes = self.orders.apply(&event);
         match &event {
             ViewEvent::Status(status) => self.connection = connection(status),
@@ -90,27 +78,15 @@ impl Desk {
                 // The server answered: the socket is up.
                 self.connection = Connection::Live;
             }
-            ViewEvent::Snapshot { resynced, .. } => {
+            ViewEvent::Snapshot { .. } => {
                 self.connection = Connection::Live;
                 self.answered = self.query.clone();
-                if resynced.is_some() {
-                    // The fresh copy reflects every command the server accepted before it.
-                    self.pending.retain(|_, p| !p.accepted);
-                }
             }
             ViewEvent::Resumed { .. } => self.connection = Connection::Live,
             ViewEvent::Delta(_) => {}
         }
         if changes.out_of_order {
             return;
-        }
-        // Commands whose effect this delta carries: their optimistic state is dropped now,
-        // exactly once (a delta is applied once; a seq is in `pending` at most once).
-        let mut touched: Vec<Key> = Vec::new();
-        for seq in acked {
-            if let Some(p) = self.pending.remove(&seq) {
-                touched.push(json!(p.order_id));
-            }
         }
         if changes.reset {
             self.table.clear();
@@ -121,9 +97,6 @@ impl Desk {
         } else {
             for key in changes.upserted.iter().chain(&changes.removed) {
                 self.refresh(key, true);
-            }
-            for key in touched {
-                self.refresh(&key, false);
             }
         }
         if let ViewEvent::Delta(delta) = &event {
@@ -143,49 +116,33 @@ impl Desk {
         if !action.allowed_from(&status) {
             return Task::none();
         }
-        self.next_seq = self.next_seq.max(self.client.last_seq()) + 1;
-        let seq = self.next_seq;
-        let payload = json!({ "order_id": order_id });
-        self.pending.insert(seq, Pending { order_id: order_id.clone(), action, accepted: false });
-        self.sent.push(Sent { seq, name: action.command(), payload: payload.clone() });
-        self.refresh(&json!(order_id), false);
-        let sent = Sent { seq, name: action.command(), payload };
-        Task::perform(deliver(self.client.clone(), sent), std::convert::identity)
+        let key = json!(order_id);
+        let command = self.client.send_optimistic(&mut self.orders, OrderAction { order_id, action });
+        self.last_sent = Some(command.clone());
+        self.refresh(&key, false);
+        Task::perform(command.deliver(self.client.clone()), Message::Answered)
     }
 
-    /// The action and order of the command sent with `seq`.
-    fn sent_action(&self, seq: u64) -> Option<(Action, String)> {
-        let sent = self.sent.iter().rev().find(|s| s.seq == seq)?;
-        let action = Action::ALL.into_iter().find(|a| a.command() == sent.name)?;
-        Some((action, sent.payload["order_id"].as_str()?.to_owned()))
-    }
-
-    pub(super) fn answered(&mut self, seq: u64, result: Result<(), CommandError>) {
-        match result {
-            Ok(()) => {
+    pub(super) fn answered(&mut self, answered: Answered) {
+        match self.orders.answered(answered) {
+            Outcome::Accepted(OrderAction { order_id, action }) => {
                 self.confirmed += 1;
-                if let Some(p) = self.pending.get_mut(&seq) {
-                    p.accepted = true;
-                }
                 // Named, so that the user sees which order it was even when its row moved or
                 // left the filtered view (the delta carrying the ack may have come first).
-                if let Some((action, order)) = self.sent_action(seq) {
-                    self.notice = Some(Notice::CommandDone { action, order });
-                }
+                self.refresh(&json!(order_id), false);
+                self.notice = Some(Notice::CommandDone { action, order: order_id });
             }
-            Err(error) => {
+            Outcome::RolledBack { change: OrderAction { order_id, action }, error } => {
                 // Answered, though not applied.
                 self.confirmed += usize::from(matches!(error, CommandError::Rejected { .. }));
-                if let Some(p) = self.pending.remove(&seq) {
-                    let reason = match error {
-                        CommandError::Rejected { message, .. } => Some(message),
-                        CommandError::Stopped => None,
-                    };
-                    self.notice =
-                        Some(Notice::CommandFailed { action: p.action, order: p.order_id.clone(), reason });
-                    self.refresh(&json!(p.order_id), false);
-                }
+                let reason = match error {
+                    CommandError::Rejected { message, .. } => Some(message),
+                    CommandError::Stopped => None,
+                };
+                self.refresh(&json!(order_id), false);
+                self.notice = Some(Notice::CommandFailed { action, order: order_id, reason });
             }
+            Outcome::Unknown => {}
         }
     }
 }
@@ -198,14 +155,6 @@ fn updated(locale: crate::i18n::Locale, ms: Option<f64>, today: Option<clock::Lo
     #[expect(clippy::cast_precision_loss, reason = "milliseconds of this era are below 2⁵³")]
     let key = ms as f64;
     Cell::number(key, clock::when(locale, at, today))
-}
-
-/// Sends a command the desk recorded (what the `Task` returned by [`update`](crate::update) for an action
-/// runs): waits for the answer, through reconnects (the runtime keeps it in its outbox and
-/// resends it with the same sequence number, so the server applies it once).
-pub async fn deliver(client: Client, sent: Sent) -> Message {
-    let result = client.send_with_seq(sent.seq, sent.name, sent.payload).await.map(|_| ());
-    Message::Answered(sent.seq, result)
 }
 
 fn connection(status: &Status) -> Connection {

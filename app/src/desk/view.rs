@@ -272,7 +272,7 @@ fn status_line(desk: &Desk) -> Element<'_, Message> {
         "status-line",
         &[
             ("shown", Arg::from(desk.table.len())),
-            ("pending", Arg::from(desk.pending.len())),
+            ("pending", Arg::from(desk.orders.pending().count())),
             ("sent", Arg::from(desk.confirmed)),
         ],
     )))

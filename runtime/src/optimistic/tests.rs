@@ -1,0 +1,409 @@
+//! The optimistic layer against a model of the server and the network, under random
+//! interleavings of commands (the app's and another client's), deltas, answers, lost links,
+//! resumes and resyncs.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use lucarne_protocol::{Ack, CommandRef, Delta, ErrorCode, Key, Op, Position, ResyncReason, Row};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::*;
+
+const ME: &str = "desk-1";
+const OTHER: &str = "desk-2";
+const EPOCH: u64 = 9;
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+struct Counter {
+    n: i64,
+}
+
+/// The app's commands: add to a counter (creating it), or remove it (refused when missing).
+/// The server refuses adding a multiple of 7; adding 0 appends no event.
+#[derive(Debug, Clone, PartialEq)]
+enum Edit {
+    Add(u8, i64),
+    Remove(u8),
+}
+
+impl Change<Counter> for Edit {
+    fn command(&self) -> (String, Value) {
+        match self {
+            Edit::Add(k, n) => ("add".into(), json!({ "k": k, "n": n })),
+            Edit::Remove(k) => ("remove".into(), json!({ "k": k })),
+        }
+    }
+
+    fn key(&self) -> Key {
+        match self {
+            Edit::Add(k, _) | Edit::Remove(k) => json!(k),
+        }
+    }
+
+    fn apply(&self, row: Option<Counter>) -> Option<Counter> {
+        match self {
+            Edit::Add(_, n) => Some(Counter { n: row.map_or(0, |r| r.n) + n }),
+            Edit::Remove(_) => None,
+        }
+    }
+
+    fn from_command(name: &str, payload: &Value) -> Option<Self> {
+        let k = u8::try_from(payload["k"].as_u64()?).ok()?;
+        match name {
+            "add" => Some(Edit::Add(k, payload["n"].as_i64()?)),
+            "remove" => Some(Edit::Remove(k)),
+            _ => None,
+        }
+    }
+}
+
+/// One step of the world.
+#[derive(Debug, Clone)]
+enum Step {
+    /// The app sends an edit.
+    Send(Edit),
+    /// The server takes the next command in flight.
+    Serve,
+    /// Another client's edit is applied (its seq may equal one of ours).
+    Other(Edit, u64),
+    /// The next delta in flight reaches the app.
+    Delta,
+    /// One of the answers in flight reaches the app.
+    Answer(usize),
+    /// The link is lost: everything in flight is gone.
+    Lose,
+    /// The link is back: the subscription resumes (or resyncs), unanswered commands are resent.
+    Reconnect { resume: bool },
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        4 => (0u8..3, -3i64..15).prop_map(|(k, n)| Edit::Add(k, n)),
+        1 => (0u8..3).prop_map(Edit::Remove),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => edit().prop_map(Step::Send),
+        4 => Just(Step::Serve),
+        1 => (edit(), 1u64..6).prop_map(|(e, s)| Step::Other(e, s)),
+        5 => Just(Step::Delta),
+        4 => (0usize..8).prop_map(Step::Answer),
+        1 => Just(Step::Lose),
+        1 => any::<bool>().prop_map(|resume| Step::Reconnect { resume }),
+    ]
+}
+
+/// The server, the link and what the app has been told.
+#[derive(Default)]
+struct World {
+    /// The rows after each log position (index 0: before any event).
+    states: Vec<BTreeMap<u8, i64>>,
+    /// Every delta, in order.
+    deltas: Vec<Delta>,
+    /// Where each of the app's applied commands landed (`0`: no event).
+    applied: BTreeMap<u64, u64>,
+    /// What the app sent, by seq.
+    sent: BTreeMap<u64, Edit>,
+    /// Commands on their way to the server.
+    to_server: VecDeque<u64>,
+    /// Deltas on their way to the app.
+    to_app: VecDeque<Delta>,
+    /// Answers on their way to the app.
+    answers: Vec<Answered>,
+    /// Commands the app has an answer for, and whether it was a rejection.
+    answered: BTreeMap<u64, bool>,
+    /// Where the app learnt each of its commands was applied (a delta's `acked`, or the ack).
+    learnt: BTreeMap<u64, u64>,
+    /// The version of the app's copy.
+    version: u64,
+    connected: bool,
+    next_seq: u64,
+}
+
+impl World {
+    fn new() -> Self {
+        World { states: vec![BTreeMap::new()], connected: true, ..World::default() }
+    }
+
+    fn position(&self) -> u64 {
+        (self.states.len() - 1) as u64
+    }
+
+    fn rows(state: &BTreeMap<u8, i64>) -> Vec<Row> {
+        state.iter().map(|(k, n)| Row { key: json!(k), row: object(json!({ "n": n })) }).collect()
+    }
+
+    /// Decides and applies an edit: its position (`0`: no event) or why it was refused.
+    fn decide(&mut self, edit: &Edit, by: &str, seq: u64) -> Result<u64, String> {
+        let mut state = self.states.last().cloned().unwrap_or_default();
+        let op = match edit {
+            Edit::Add(_, n) if n % 7 == 0 && *n != 0 => return Err(format!("{n} is a multiple of 7")),
+            Edit::Add(_, 0) => return Ok(0),
+            Edit::Add(k, n) => {
+                let total = state.get(k).copied().unwrap_or(0) + n;
+                state.insert(*k, total);
+                Op::Upsert { key: json!(k), row: object(json!({ "n": total })) }
+            }
+            Edit::Remove(k) => {
+                if state.remove(k).is_none() {
+                    return Err(format!("no counter {k}"));
+                }
+                Op::Remove { key: json!(k) }
+            }
+        };
+        let from = self.position();
+        self.states.push(state);
+        let to = self.position();
+        let delta = Delta {
+            sub: 1,
+            from,
+            to,
+            ops: vec![op],
+            acked: vec![CommandRef { client_id: by.to_owned(), seq }],
+        };
+        self.deltas.push(delta.clone());
+        if self.connected {
+            self.to_app.push_back(delta);
+        }
+        Ok(to)
+    }
+
+    fn serve(&mut self) {
+        let Some(seq) = self.to_server.pop_front() else { return };
+        let ack = |position: u64, events: u32, duplicate: bool| Ack {
+            id: seq,
+            client_id: ME.into(),
+            seq,
+            position,
+            events,
+            duplicate,
+        };
+        let result = match self.applied.get(&seq) {
+            Some(&position) => Ok(ack(position, u32::from(position > 0), true)),
+            None => match self.decide(&self.sent[&seq].clone(), ME, seq) {
+                Ok(position) => {
+                    self.applied.insert(seq, position);
+                    Ok(ack(position, u32::from(position > 0), false))
+                }
+                Err(message) => Err(CommandError::Rejected { code: ErrorCode::Rejected, message }),
+            },
+        };
+        self.answers.push(Answered { seq, result });
+    }
+}
+
+fn object(value: Value) -> serde_json::Map<String, Value> {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+/// The rows as the app must show them: its copy of the server's, with the changes still pending
+/// folded over, oldest first.
+fn shown(copy: &BTreeMap<u8, i64>, pending: &BTreeMap<u64, Edit>) -> BTreeMap<u8, i64> {
+    let mut rows = copy.clone();
+    for edit in pending.values() {
+        let key = match edit {
+            Edit::Add(k, _) | Edit::Remove(k) => *k,
+        };
+        match edit.apply(rows.get(&key).map(|n| Counter { n: *n })) {
+            Some(c) => rows.insert(key, c.n),
+            None => rows.remove(&key),
+        };
+    }
+    rows
+}
+
+fn check(steps: Vec<Step>) {
+    let mut world = World::new();
+    let mut view: Optimistic<Counter, Edit> = Optimistic::new(ME);
+    view.apply(&ViewEvent::Snapshot {
+        at: Position { epoch: EPOCH, version: 0 },
+        rows: vec![],
+        resynced: None,
+    });
+    let mut outcomes: BTreeMap<u64, usize> = BTreeMap::new();
+
+    let mut run = |step: Step, world: &mut World, view: &mut Optimistic<Counter, Edit>| match step {
+        Step::Send(edit) => {
+            world.next_seq += 1;
+            let command = view.begin(world.next_seq, edit.clone());
+            assert_eq!(command.seq, world.next_seq);
+            assert_eq!(Edit::from_command(&command.name, &command.payload), Some(edit.clone()));
+            world.sent.insert(command.seq, edit);
+            if world.connected {
+                world.to_server.push_back(command.seq);
+            }
+        }
+        Step::Serve => world.serve(),
+        Step::Other(edit, seq) => {
+            let _ = world.decide(&edit, OTHER, seq);
+        }
+        Step::Delta => {
+            if let Some(delta) = world.to_app.pop_front() {
+                world.version = delta.to;
+                for c in delta.acked.iter().filter(|c| c.client_id == ME) {
+                    world.learnt.insert(c.seq, delta.to);
+                }
+                let changes = view.apply(&ViewEvent::Delta(delta));
+                assert!(!changes.out_of_order);
+            }
+        }
+        Step::Answer(i) => {
+            if !world.answers.is_empty() {
+                let answered = world.answers.remove(i % world.answers.len());
+                let seq = answered.seq;
+                let rejected = answered.result.is_err();
+                if let Ok(ack) = &answered.result {
+                    world.learnt.insert(seq, ack.position);
+                }
+                let outcome = view.answered(answered);
+                if world.answered.insert(seq, rejected).is_some() {
+                    assert_eq!(outcome, Outcome::Unknown, "a second answer to {seq}");
+                } else {
+                    assert_ne!(outcome, Outcome::Unknown, "the first answer to {seq}");
+                    *outcomes.entry(seq).or_default() += 1;
+                }
+            }
+        }
+        Step::Lose => {
+            world.connected = false;
+            world.to_server.clear();
+            world.to_app.clear();
+            world.answers.clear();
+        }
+        Step::Reconnect { resume } => {
+            if world.connected {
+                return;
+            }
+            world.connected = true;
+            if resume {
+                view.apply(&ViewEvent::Resumed { at: Position { epoch: EPOCH, version: world.version } });
+                let missed = world.deltas.iter().filter(|d| d.from >= world.version).cloned();
+                world.to_app.extend(missed);
+            } else {
+                let at = Position { epoch: EPOCH, version: world.position() };
+                let rows = World::rows(&world.states[world.states.len() - 1]);
+                view.apply(&ViewEvent::Snapshot { at, rows, resynced: Some(ResyncReason::TooFarBehind) });
+                world.version = world.position();
+            }
+            // The runtime resends every command not answered, with its seq.
+            let unanswered: Vec<u64> =
+                world.sent.keys().filter(|s| !world.answered.contains_key(s)).copied().collect();
+            world.to_server.extend(unanswered);
+        }
+    };
+
+    let invariant = |world: &World, view: &Optimistic<Counter, Edit>, when: &str| {
+        // Pending: sent, not refused, and not yet known to be in the app's copy.
+        let pending: BTreeMap<u64, Edit> = world
+            .sent
+            .iter()
+            .filter(|(seq, _)| world.answered.get(seq) != Some(&true))
+            .filter(|(seq, _)| world.learnt.get(seq).is_none_or(|p| *p > world.version))
+            .map(|(s, e)| (*s, e.clone()))
+            .collect();
+        let actual: BTreeMap<u64, Edit> = view.pending().map(|(s, e)| (s, e.clone())).collect();
+        assert_eq!(actual, pending, "pending {when}");
+        let copy = &world.states[usize::try_from(world.version).unwrap_or(usize::MAX)];
+        let server_rows: BTreeMap<u8, i64> =
+            view.view().iter().filter_map(|(k, c)| Some((u8::try_from(k.as_u64()?).ok()?, c.n))).collect();
+        assert_eq!(&server_rows, copy, "the app's copy {when}");
+        let rows: BTreeMap<u8, i64> =
+            view.iter().filter_map(|(k, c)| Some((u8::try_from(k.as_u64()?).ok()?, c.n))).collect();
+        assert_eq!(rows, shown(copy, &pending), "rows shown {when}");
+        for key in 0u8..3 {
+            assert_eq!(view.get(&json!(key)).map(|c| c.n), rows.get(&key).copied(), "row {key} {when}");
+        }
+    };
+
+    for (i, step) in steps.into_iter().enumerate() {
+        let when = format!("after step {i} ({step:?})");
+        run(step, &mut world, &mut view);
+        invariant(&world, &view, &when);
+    }
+    // Then the link holds until everything is answered and delivered.
+    run(Step::Reconnect { resume: true }, &mut world, &mut view);
+    while !(world.to_server.is_empty() && world.to_app.is_empty() && world.answers.is_empty()) {
+        run(Step::Serve, &mut world, &mut view);
+        run(Step::Delta, &mut world, &mut view);
+        run(Step::Answer(0), &mut world, &mut view);
+        invariant(&world, &view, "while settling");
+    }
+    assert_eq!(view.pending().count(), 0, "nothing pending once everything is answered and delivered");
+    assert!(outcomes.values().all(|n| *n == 1), "each command had one outcome");
+    assert_eq!(outcomes.len(), world.sent.len(), "every command had an outcome");
+    let rows: BTreeMap<u8, i64> =
+        view.iter().filter_map(|(k, c)| Some((u8::try_from(k.as_u64()?).ok()?, c.n))).collect();
+    assert_eq!(Some(&rows), world.states.last(), "the rows shown are the server's");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn pending_changes_show_until_the_rows_hold_them_and_go_exactly_once(
+        steps in proptest::collection::vec(step(), 1..60)
+    ) {
+        check(steps);
+    }
+}
+
+#[test]
+fn a_delta_before_the_ack_an_ack_before_the_delta_and_a_rejection() {
+    check(vec![
+        // Delta first, then the ack.
+        Step::Send(Edit::Add(0, 5)),
+        Step::Serve,
+        Step::Delta,
+        Step::Answer(0),
+        // Ack first, then the delta.
+        Step::Send(Edit::Add(0, 1)),
+        Step::Serve,
+        Step::Answer(0),
+        Step::Delta,
+        // Refused: rolled back.
+        Step::Send(Edit::Add(1, 14)),
+        Step::Serve,
+        Step::Answer(0),
+        // Applied while the link was lost; known again through the resync's snapshot and the
+        // resent command's duplicate ack.
+        Step::Send(Edit::Add(2, 3)),
+        Step::Serve,
+        Step::Lose,
+        Step::Reconnect { resume: false },
+        Step::Serve,
+        Step::Answer(0),
+    ]);
+}
+
+#[test]
+fn another_clients_ack_with_the_same_seq_drops_nothing() {
+    check(vec![Step::Send(Edit::Add(0, 2)), Step::Other(Edit::Add(0, 3), 1), Step::Delta]);
+}
+
+#[test]
+fn commands_a_previous_run_left_are_shown_again_and_settle() {
+    let mut view: Optimistic<Counter, Edit> = Optimistic::new(ME);
+    let at = Position { epoch: EPOCH, version: 4 };
+    view.apply(&ViewEvent::Snapshot {
+        at,
+        rows: vec![Row { key: json!(0), row: object(json!({"n": 1})) }],
+        resynced: None,
+    });
+    let left = vec![
+        Command { seq: 3, name: "add".into(), payload: json!({"k": 0, "n": 2}) },
+        Command { seq: 4, name: "archive".into(), payload: json!({}) },
+    ];
+    let restored = view.restore(left);
+    assert_eq!(restored.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![3], "only this view's changes");
+    assert_eq!(view.get(&json!(0)).map(|c| c.n), Some(3));
+    // The server had applied it at position 4, which the snapshot holds: the duplicate ack drops it.
+    let ack = Ack { id: 1, client_id: ME.into(), seq: 3, position: 4, events: 1, duplicate: true };
+    assert_eq!(view.answered(Answered { seq: 3, result: Ok(ack) }), Outcome::Accepted(Edit::Add(0, 2)));
+    assert_eq!(view.pending().count(), 0);
+    assert_eq!(view.get(&json!(0)).map(|c| c.n), Some(1), "the server's row, which holds it");
+    let keys: Vec<Key> = view.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(keys, vec![json!(0)]);
+}
