@@ -4,8 +4,21 @@
 //! written in SQL and pushes every change to the clients subscribed to them; the client is an
 //! Elm-style iced app that declares which views it shows.
 //!
-//! This crate is the facade: it re-exports the client runtime (and, behind features, the
-//! widgets and the PDF export as they land). It has no code of its own.
+//! This crate is the one dependency of an app: it re-exports the client runtime and, behind
+//! features, iced itself, the widgets, the bundled fonts and PDF export, with the glue every app
+//! needs between them ([`ui`]):
+//!
+//! | feature | gives |
+//! |---|---|
+//! | `iced` (default) | [`watch`]: a live view as an iced `Subscription` |
+//! | `widgets` | [`iced`], [`widgets`] (live table, connection badge, bidi text and input), [`fonts`], [`ui`] |
+//! | `desktop` | `widgets` + a window (wgpu with the tiny-skia fallback, X11) |
+//! | `web` / `webgl` | `widgets` + the browser (a 2D canvas, or WebGL2), the fonts' subsets |
+//! | `pdf` | `widgets` + [`pdf`]: any element as a vector PDF (native only) |
+//! | `fira-sans` | iced's Fira Sans, which iced's test harness turns on (one build of iced for an app and its tests) |
+//!
+//! `widgets` alone gives iced no window to draw in: an app turns on `desktop` natively and `web`
+//! or `webgl` in its wasm build (features per target in its `Cargo.toml`; see the guide).
 //!
 //! ```no_run
 //! use lucarne::{Client, ClientConfig, LiveView, Query, ViewEvent};
@@ -46,3 +59,20 @@ pub use lucarne_runtime::{
 
 #[cfg(feature = "iced")]
 pub use lucarne_runtime::watch;
+
+/// iced itself, the one version the widgets and PDF export are built for.
+#[cfg(feature = "widgets")]
+pub use iced;
+/// The bundled fonts (Noto Sans, Arabic, Hebrew) as bytes.
+#[cfg(feature = "widgets")]
+pub use lucarne_fonts as fonts;
+/// iced widgets for live data and for text in any direction.
+#[cfg(feature = "widgets")]
+pub use lucarne_widgets as widgets;
+
+/// Any iced element as a vector PDF.
+#[cfg(all(feature = "pdf", not(target_arch = "wasm32")))]
+pub use lucarne_pdf as pdf;
+
+#[cfg(feature = "widgets")]
+pub mod ui;

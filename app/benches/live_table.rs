@@ -8,16 +8,16 @@
 
 use std::time::{Duration, Instant};
 
-use iced::{Pixels, Size, Theme, mouse};
 use iced_test::core::renderer::{Headless, Style};
 use iced_test::futures::futures::executor::block_on;
 use iced_test::runtime::user_interface::{Cache, UserInterface};
+use lucarne::iced::{Pixels, Size, Theme, mouse};
 use lucarne::protocol::{Delta, Op, Position, Row};
 use lucarne::{Client, ClientConfig, ViewEvent};
 use lucarne_app::{Desk, Message, update, view};
 use serde_json::json;
 
-type Renderer = iced::Renderer;
+type Renderer = lucarne::iced::Renderer;
 
 fn order(i: u64, total: f64, status: &str) -> Row {
     let id = format!("o-{i}");
@@ -43,7 +43,7 @@ fn main() {
     let rate = args.get(1).copied().unwrap_or(5_000);
     let seconds = args.get(2).copied().unwrap_or(5);
     let size = Size::new(1100.0, 700.0);
-    if let Err(e) = lucarne_pdf::load_fonts() {
+    if let Err(e) = lucarne::pdf::load_fonts() {
         eprintln!("fonts: {e}");
     }
     let Some(mut renderer) =
@@ -102,7 +102,7 @@ fn main() {
         ui.draw(&mut renderer, &Theme::Light, &Style::default(), mouse::Cursor::Unavailable);
         let t3 = Instant::now();
         cache = ui.into_cache();
-        let pixels = renderer.screenshot(Size::new(1100, 700), 1.0, iced::Color::WHITE);
+        let pixels = renderer.screenshot(Size::new(1100, 700), 1.0, lucarne::iced::Color::WHITE);
         let t4 = Instant::now();
         assert_eq!(pixels.len(), 1100 * 700 * 4);
         apply.push(t1 - t0);

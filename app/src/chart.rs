@@ -1,8 +1,8 @@
 //! The bar chart of the summary panel (a canvas).
 
-use iced::widget::canvas::{self, Canvas, Frame, Geometry, Text};
-use iced::{Color, Point, Rectangle, Renderer, Size, Theme, mouse};
-use lucarne_widgets::Direction;
+use lucarne::iced::widget::canvas::{self, Canvas, Frame, Geometry, Text};
+use lucarne::iced::{Color, Point, Rectangle, Renderer, Size, Theme, mouse};
+use lucarne::widgets::Direction;
 
 use crate::Message;
 
@@ -28,7 +28,7 @@ impl Chart {
 
 /// A canvas drawing this chart.
 pub(crate) fn chart(chart: Chart) -> Canvas<Chart, Message> {
-    iced::widget::canvas(chart)
+    lucarne::iced::widget::canvas(chart)
 }
 
 impl canvas::Program<Message> for Chart {
@@ -84,7 +84,7 @@ const LABEL_SIZE: f32 = 13.0;
 
 /// The width of a bar's label, as shaped for drawing.
 fn label_width(label: &str) -> f32 {
-    use iced::advanced::text::{self, Paragraph as _};
+    use lucarne::iced::advanced::text::{self, Paragraph as _};
     <Renderer as text::Renderer>::Paragraph::with_text(text::Text {
         content: label,
         bounds: Size::new(1.0e5, 100.0),
@@ -92,7 +92,7 @@ fn label_width(label: &str) -> f32 {
         line_height: text::LineHeight::default(),
         font: crate::DEFAULT_FONT,
         align_x: text::Alignment::Default,
-        align_y: iced::alignment::Vertical::Top,
+        align_y: lucarne::iced::alignment::Vertical::Top,
         shaping: text::Shaping::Advanced,
         wrapping: text::Wrapping::None,
     })

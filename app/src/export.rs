@@ -22,10 +22,10 @@
 //! Native only: printpdf stays out of the browser bundle (it would cost more than the whole
 //! budget of the page).
 
-use iced::widget::{Column, column, container};
-use iced::{Color, Element, Fill, Font, Length, Theme};
-use lucarne_pdf::{Exported, Orientation, PdfError, PdfOptions, Progress};
-use lucarne_widgets::{Align, bidi_text, dir_row};
+use lucarne::iced::widget::{Column, column, container};
+use lucarne::iced::{Color, Element, Fill, Font, Length, Theme};
+use lucarne::pdf::{Exported, Orientation, PdfError, PdfOptions, Progress};
+use lucarne::widgets::{Align, bidi_text, dir_row};
 
 pub use crate::desk::Screen;
 use crate::desk::{COLUMNS, Desk, Message, view};
@@ -63,10 +63,10 @@ pub fn options(desk: &Desk, screen: Screen) -> PdfOptions {
             subject: Some(locale.tr("pdf-subject-orders")),
             // Page numbers in the digits the rest of the document uses.
             numerals: match locale {
-                crate::i18n::Locale::Ar => lucarne_pdf::Numerals::ArabicIndic,
-                _ => lucarne_pdf::Numerals::Western,
+                crate::i18n::Locale::Ar => lucarne::pdf::Numerals::ArabicIndic,
+                _ => lucarne::pdf::Numerals::Western,
             },
-            ..PdfOptions { mode: lucarne_pdf::Mode::Document, ..defaults }
+            ..PdfOptions { mode: lucarne::pdf::Mode::Document, ..defaults }
         },
     }
 }
@@ -80,8 +80,8 @@ pub fn export(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Exported, PdfError> {
     match screen {
-        Screen::Main => lucarne_pdf::export_with_progress(view(desk), options, progress),
-        Screen::Orders => lucarne_pdf::export_with_progress(print_orders(desk), options, progress),
+        Screen::Main => lucarne::pdf::export_with_progress(view(desk), options, progress),
+        Screen::Orders => lucarne::pdf::export_with_progress(print_orders(desk), options, progress),
     }
 }
 
@@ -104,18 +104,18 @@ pub fn print_orders(desk: &Desk) -> Element<'_, Message> {
             .size(13)
             .font(font)
             .fallback(dir)
-            .wrapping(iced::widget::text::Wrapping::None)
+            .wrapping(lucarne::iced::widget::text::Wrapping::None)
             .align_x(if right { end } else { start })
-            .align_y(iced::alignment::Vertical::Center);
+            .align_y(lucarne::iced::alignment::Vertical::Center);
         container(content.width(Fill)).width(width).padding([0, 6]).clip(true).into()
     };
-    let bold = Font { weight: iced::font::Weight::Bold, ..crate::DEFAULT_FONT };
+    let bold = Font { weight: lucarne::iced::font::Weight::Bold, ..crate::DEFAULT_FONT };
     let header = dir_row(
         dir,
         columns.iter().zip(&widths).map(|(column, width)| cell(locale.tr(column.title), *width, bold)),
     )
     .height(PRINT_ROW_HEIGHT)
-    .align_y(iced::Alignment::Center);
+    .align_y(lucarne::iced::Alignment::Center);
     let rows = (0..desk.table().len()).filter_map(|index| desk.table().row(index)).enumerate().map(
         |(index, line)| {
             let cells = line
@@ -123,7 +123,7 @@ pub fn print_orders(desk: &Desk) -> Element<'_, Message> {
                 .iter()
                 .zip(&widths)
                 .map(|(value, width)| cell(value.as_str().to_owned(), *width, crate::DEFAULT_FONT));
-            container(dir_row(dir, cells).height(PRINT_ROW_HEIGHT).align_y(iced::Alignment::Center))
+            container(dir_row(dir, cells).height(PRINT_ROW_HEIGHT).align_y(lucarne::iced::Alignment::Center))
                 .width(Fill)
                 .style(move |_: &Theme| container::Style {
                     background: (index % 2 == 0).then(|| Color::from_rgb8(0xF2, 0xF4, 0xF7).into()),

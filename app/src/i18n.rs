@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use lucarne_app::i18n::{Arg, Locale, strip_isolates};
-//! use lucarne_widgets::Direction;
+//! use lucarne::widgets::Direction;
 //!
 //! let locale = Locale::Ar;
 //! assert_eq!(locale.direction(), Direction::Rtl);
@@ -37,7 +37,7 @@
 //! follows the locale's direction (a sketch; `desk.rs` has the whole of it):
 //!
 //! ```ignore
-//! use lucarne_widgets::{dir_row, bidi_text, bidi_input};
+//! use lucarne::widgets::{dir_row, bidi_text, bidi_input};
 //! let l = desk.locale;
 //! let header = dir_row(l.direction(), [
 //!     bidi_text(l.tr("app-title")).size(22).into(),
@@ -55,12 +55,12 @@
 //! // title: l.tr_args("window-title", &[("orders", Arg::from(desk.table.len()))])
 //! ```
 
-use iced::time::Instant;
+use lucarne::iced::time::Instant;
 use std::sync::OnceLock;
 
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource};
-use lucarne_widgets::{Connection, Direction};
+use lucarne::widgets::{Connection, Direction};
 use unic_langid::LanguageIdentifier;
 
 /// A value given to a message's argument: a string or a number (`Arg::from(3)`,
@@ -218,7 +218,7 @@ impl Locale {
         format_number(self, value, fraction_digits, fraction_digits, true)
     }
 
-    /// The connection badge's text (for [`ConnectionStatus::labels`](lucarne_widgets::ConnectionStatus::labels)).
+    /// The connection badge's text (for [`ConnectionStatus::labels`](lucarne::widgets::ConnectionStatus::labels)).
     pub fn connection_label(self, connection: &Connection, now: Instant) -> String {
         match (connection, connection.retry_in(now)) {
             (Connection::Connecting, _) => self.tr("connection-connecting"),

@@ -36,31 +36,21 @@ pub use desk::{
 };
 
 /// The connection state the desk's badge shows.
-pub use lucarne_widgets::Connection;
+pub use lucarne::widgets::Connection;
 
-/// The fonts the app renders with (Noto Sans with Arabic and Hebrew, bundled with Lucarne in
-/// `lucarne-fonts`, the same bytes `lucarne-pdf` embeds; subsets in the browser build), loaded
-/// explicitly so screen, tests and PDF shape text with the same faces.
-pub fn fonts() -> [&'static [u8]; 4] {
-    lucarne_fonts::fonts()
-}
-
-/// The app's default font family.
-pub const DEFAULT_FONT: iced::Font = iced::Font::with_name(lucarne_fonts::DEFAULT_FAMILY);
+/// The app's default font family (Noto Sans, bundled; see `lucarne::ui::with_fonts`).
+pub const DEFAULT_FONT: lucarne::iced::Font = lucarne::ui::DEFAULT_FONT;
 
 /// Runs the desktop app until its window is closed.
-pub fn run(config: Config) -> iced::Result {
+pub fn run(config: Config) -> lucarne::iced::Result {
     // The actions a previous run left unanswered are shown again and awaited.
     let boot = move || {
         let mut desk = Desk::new(config.clone());
         let resumed = desk.resume();
         (desk, resumed)
     };
-    // Every face natively; in the browser all but bold, which only the PDF export uses.
-    lucarne_fonts::screen()
-        .iter()
-        .fold(iced::application(boot, update, view), |app, font| app.font(*font))
-        .default_font(DEFAULT_FONT)
+    // The bundled fonts: every face natively; in the browser all but bold.
+    lucarne::ui::with_fonts(lucarne::iced::application(boot, update, view))
         .title(title)
         .subscription(subscription)
         .window_size(DEFAULT_VIEWPORT)

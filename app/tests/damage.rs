@@ -12,10 +12,10 @@
 
 use std::borrow::Cow;
 
-use iced::{Color, Rectangle, Size, Theme};
 use iced_graphics::{Viewport, damage};
 use iced_runtime::user_interface::{self, UserInterface};
 use iced_tiny_skia::Layer;
+use lucarne::iced::{Color, Rectangle, Size, Theme};
 use lucarne::protocol::{Position, Row};
 use lucarne::{Client, ClientConfig, Status, ViewEvent};
 use lucarne_app::i18n::Locale;
@@ -39,28 +39,32 @@ struct Frame {
 /// Draws the desk's current screen whole, and, given the previous frame, also over it in the
 /// damaged rectangles only, as the compositor does: (whole, redrawn), from the same layers.
 fn draw(desk: &Desk, previous: Option<&Frame>) -> (Frame, Option<tiny_skia::Pixmap>) {
-    let mut renderer = iced::Renderer::Secondary(iced_tiny_skia::Renderer::new(
+    let mut renderer = lucarne::iced::Renderer::Secondary(iced_tiny_skia::Renderer::new(
         lucarne_app::DEFAULT_FONT,
-        iced::Pixels(16.0),
+        lucarne::iced::Pixels(16.0),
     ));
     let mut ui = UserInterface::build(view(desk), SIZE, user_interface::Cache::default(), &mut renderer);
     let mut messages = Vec::new();
-    let redraw = iced::Event::Window(iced::window::Event::RedrawRequested(iced::time::Instant::now()));
+    let redraw = lucarne::iced::Event::Window(lucarne::iced::window::Event::RedrawRequested(
+        lucarne::iced::time::Instant::now(),
+    ));
     let _ = ui.update(
         &[redraw],
-        iced::mouse::Cursor::Unavailable,
+        lucarne::iced::mouse::Cursor::Unavailable,
         &mut renderer,
-        &mut iced::advanced::clipboard::Null,
+        &mut lucarne::iced::advanced::clipboard::Null,
         &mut messages,
     );
-    let style = iced::advanced::renderer::Style { text_color: Color::BLACK };
-    ui.draw(&mut renderer, &Theme::Light, &style, iced::mouse::Cursor::Unavailable);
-    let iced::Renderer::Secondary(renderer) = &mut renderer else { unreachable!("built as tiny-skia") };
+    let style = lucarne::iced::advanced::renderer::Style { text_color: Color::BLACK };
+    ui.draw(&mut renderer, &Theme::Light, &style, lucarne::iced::mouse::Cursor::Unavailable);
+    let lucarne::iced::Renderer::Secondary(renderer) = &mut renderer else {
+        unreachable!("built as tiny-skia")
+    };
     let layers = renderer.layers().to_vec();
     let whole = Rectangle::with_size(SIZE);
     #[expect(clippy::cast_possible_truncation, reason = "the window's size in whole pixels")]
     let (width, height) = (SIZE.width as u32, SIZE.height as u32);
-    let viewport = Viewport::with_physical_size(iced::Size::new(width, height), 1.0);
+    let viewport = Viewport::with_physical_size(lucarne::iced::Size::new(width, height), 1.0);
     let mut mask = tiny_skia::Mask::new(width, height).unwrap();
     let mut paint = |pixels: &mut tiny_skia::Pixmap, damage: &[Rectangle]| {
         renderer.draw(&mut pixels.as_mut(), &mut mask, &viewport, damage, Color::WHITE);
@@ -170,7 +174,7 @@ fn snapshot(rows: Vec<Row>, version: u64) -> Message {
 fn redrawing_only_the_damage_gives_the_whole_frame() {
     {
         let mut fonts = iced_graphics::text::font_system().write().unwrap();
-        for font in lucarne_app::fonts() {
+        for font in lucarne::fonts::fonts() {
             fonts.load_font(Cow::Borrowed(font));
         }
     }

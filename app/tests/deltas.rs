@@ -53,7 +53,7 @@ fn a_thousand_deltas_leave_the_table_equal_to_the_model() {
     }
     eprintln!("1 000 deltas applied (with a view every 16) in {:?}", started.elapsed());
     let mut expected: Vec<(f64, String)> = model.iter().map(|(k, (t, _))| (*t, k.clone())).collect();
-    expected.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| lucarne_widgets::natural(&a.1, &b.1)));
+    expected.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| lucarne::widgets::natural(&a.1, &b.1)));
     let keys: Vec<String> = expected.into_iter().map(|(_, k)| k).collect();
     assert_eq!(desk.table().keys(), keys, "same rows, sorted by total");
     for (key, (total, status)) in &model {

@@ -132,11 +132,11 @@ fn an_arabic_export_numbers_its_pages_in_the_digits_of_its_text() {
     let dir = tempfile::tempdir().unwrap();
     let pdf = dir.path().join("orders.pdf");
     std::fs::write(&pdf, &exported.pdf).unwrap();
-    let pages = lucarne_pdf::Numerals::ArabicIndic.format(exported.pages);
+    let pages = lucarne::pdf::Numerals::ArabicIndic.format(exported.pages);
     for page in 1..=exported.pages {
         let text = page_text(&pdf, page);
         let footer = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-        let number = lucarne_pdf::Numerals::ArabicIndic.format(page);
+        let number = lucarne::pdf::Numerals::ArabicIndic.format(page);
         assert!(footer.contains(&number) && footer.contains(&pages), "page {page}'s footer: {footer:?}");
         assert!(!footer.chars().any(|c| c.is_ascii_digit()), "no Western digit in {footer:?}");
     }

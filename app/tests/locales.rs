@@ -12,15 +12,15 @@ use lucarne_testing::ui::{Pixels, SNAPSHOT_SCALE, settings, state, tiny_skia};
 use std::path::Path;
 use std::process::Command;
 
-use iced::{Rectangle, Theme};
 use iced_test::selector::Candidate;
 use iced_test::{Error, Simulator, selector};
+use lucarne::iced::{Rectangle, Theme};
 use lucarne::protocol::{Position, Row};
+use lucarne::widgets::{Direction, Placed};
 use lucarne::{Answered, Client, ClientConfig, CommandError, ViewEvent};
 use lucarne_app::export::{Screen, export, options};
 use lucarne_app::i18n::{Locale, strip_isolates};
 use lucarne_app::{Config, Desk, Message, title, update, view};
-use lucarne_widgets::{Direction, Placed};
 use serde_json::json;
 
 const WIDTH: f32 = 1100.0;

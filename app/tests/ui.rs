@@ -7,9 +7,9 @@
 
 use lucarne_testing::ui::{settings, tiny_skia};
 
-use iced::Theme;
 use iced_test::selector::Candidate;
 use iced_test::{Error, Simulator, selector};
+use lucarne::iced::Theme;
 use lucarne::protocol::Ack;
 use lucarne::protocol::{CommandRef, Delta, Op, Position, Row};
 use lucarne::{Answered, Client, ClientConfig, CommandError, ViewEvent};
@@ -280,10 +280,10 @@ fn the_main_screen_matches_its_snapshot() -> Result<(), Error> {
     // Where tests/e2e/desktop.rs clicks in the real window (same layout, 1100×700): the "Total"
     // header at (333, 105) and the first row's "Pay" at (634, 133).
     let total = ui.find("Total")?.bounds();
-    assert!(total.contains(iced::Point::new(333.0, 105.0)), "Total header at {total:?}");
+    assert!(total.contains(lucarne::iced::Point::new(333.0, 105.0)), "Total header at {total:?}");
     let first = desk.table().row(0).map(|r| r.key.to_owned()).unwrap_or_default();
     let pay = ui.find(selector::id(format!("{first}:Pay")))?.bounds();
-    assert!(pay.contains(iced::Point::new(634.0, 133.0)), "Pay of the first row at {pay:?}");
+    assert!(pay.contains(lucarne::iced::Point::new(634.0, 133.0)), "Pay of the first row at {pay:?}");
     let snapshot = ui.snapshot(&Theme::Light)?;
     assert!(
         snapshot.matches_image("tests/snapshots/main-screen")?,
@@ -323,12 +323,12 @@ fn reachable(
     what: &str,
     (width, height): (f32, f32),
     min_width: f32,
-) -> iced::Rectangle {
+) -> lucarne::iced::Rectangle {
     let bounds = ui
         .find(|candidate: Candidate<'_>| match candidate {
             Candidate::Text { content, bounds, .. } if strip_isolates(content) == what => Some(bounds),
             Candidate::Container { id: Some(id), bounds, .. }
-                if *id == iced::widget::Id::from(what.to_owned()) =>
+                if *id == lucarne::iced::widget::Id::from(what.to_owned()) =>
             {
                 Some(bounds)
             }
@@ -392,56 +392,63 @@ fn a_small_window_keeps_every_column_and_every_action_in_reach() -> Result<(), E
 /// window does), driven by raw mouse events; returns the messages of each frame.
 struct Window {
     cache: iced_runtime::user_interface::Cache,
-    renderer: iced::Renderer,
-    pointer: iced::Point,
+    renderer: lucarne::iced::Renderer,
+    pointer: lucarne::iced::Point,
 }
 
 impl Window {
     fn new() -> Window {
-        let renderer = iced::Renderer::Secondary(iced_tiny_skia::Renderer::new(
+        let renderer = lucarne::iced::Renderer::Secondary(iced_tiny_skia::Renderer::new(
             lucarne_app::DEFAULT_FONT,
-            iced::Pixels(16.0),
+            lucarne::iced::Pixels(16.0),
         ));
         Window {
             cache: iced_runtime::user_interface::Cache::default(),
             renderer,
-            pointer: iced::Point::ORIGIN,
+            pointer: lucarne::iced::Point::ORIGIN,
         }
     }
 
     /// One frame: `events` with the pointer where it is, then a redraw.
-    fn frame(&mut self, desk: &Desk, events: &[iced::Event]) -> Vec<Message> {
+    fn frame(&mut self, desk: &Desk, events: &[lucarne::iced::Event]) -> Vec<Message> {
         use iced_runtime::user_interface::UserInterface;
         let cache = std::mem::take(&mut self.cache);
-        let mut ui =
-            UserInterface::build(view(desk), iced::Size::new(1100.0, 700.0), cache, &mut self.renderer);
-        let cursor = iced::mouse::Cursor::Available(self.pointer);
+        let mut ui = UserInterface::build(
+            view(desk),
+            lucarne::iced::Size::new(1100.0, 700.0),
+            cache,
+            &mut self.renderer,
+        );
+        let cursor = lucarne::iced::mouse::Cursor::Available(self.pointer);
         let mut messages = Vec::new();
         let _ = ui.update(
             events,
             cursor,
             &mut self.renderer,
-            &mut iced::advanced::clipboard::Null,
+            &mut lucarne::iced::advanced::clipboard::Null,
             &mut messages,
         );
-        let style = iced::advanced::renderer::Style { text_color: iced::Color::BLACK };
+        let style = lucarne::iced::advanced::renderer::Style { text_color: lucarne::iced::Color::BLACK };
         ui.draw(&mut self.renderer, &Theme::Light, &style, cursor);
         self.cache = ui.into_cache();
         messages
     }
 
-    fn move_to(&mut self, desk: &Desk, to: iced::Point) -> Vec<Message> {
+    fn move_to(&mut self, desk: &Desk, to: lucarne::iced::Point) -> Vec<Message> {
         self.pointer = to;
-        self.frame(desk, &[iced::Event::Mouse(iced::mouse::Event::CursorMoved { position: to })])
+        self.frame(
+            desk,
+            &[lucarne::iced::Event::Mouse(lucarne::iced::mouse::Event::CursorMoved { position: to })],
+        )
     }
 
     fn click(&mut self, desk: &Desk) -> Vec<Message> {
-        let left = iced::mouse::Button::Left;
+        let left = lucarne::iced::mouse::Button::Left;
         self.frame(
             desk,
             &[
-                iced::Event::Mouse(iced::mouse::Event::ButtonPressed(left)),
-                iced::Event::Mouse(iced::mouse::Event::ButtonReleased(left)),
+                lucarne::iced::Event::Mouse(lucarne::iced::mouse::Event::ButtonPressed(left)),
+                lucarne::iced::Event::Mouse(lucarne::iced::mouse::Event::ButtonReleased(left)),
             ],
         )
     }
@@ -473,7 +480,7 @@ fn a_row_that_slides_under_a_still_pointer_is_not_clicked_by_the_second_click() 
     let second = window.click(&desk);
     assert!(second.is_empty(), "the second click acted on the row that slid in: {second:?}");
     // Once the pointer moves onto it, it is aimed at.
-    assert!(window.move_to(&desk, iced::Point::new(pay.x + 1.0, pay.y)).is_empty());
+    assert!(window.move_to(&desk, lucarne::iced::Point::new(pay.x + 1.0, pay.y)).is_empty());
     let third = window.click(&desk);
     assert!(matches!(third.as_slice(), [Message::Act(key, 0)] if key == "o-0"), "{third:?}");
     Ok(())

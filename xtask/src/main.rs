@@ -271,8 +271,14 @@ fn demo(args: &[String]) -> Result<()> {
         return run(serve);
     }
     let mut server = serve.spawn().context("cannot start the demo server")?;
-    // Open the order desk once the server answers; it reconnects by itself if it is early.
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Open the order desk once the server listens (it reconnects by itself if it is early).
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", 7300)).is_err() && started.elapsed().as_secs() < 30 {
+        if let Some(status) = server.try_wait().context("demo server")? {
+            bail!("the demo server stopped: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let app = Command::new(root().join("target/debug/lucarne-desktop"))
         .args(["--server", "ws://127.0.0.1:7300/ws"])
         .spawn()

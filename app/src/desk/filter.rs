@@ -1,7 +1,7 @@
 //! The filter box's text as a live query, and the table's sort from the query's order.
 
 use lucarne::Query;
-use lucarne_widgets::Sort;
+use lucarne::widgets::Sort;
 
 /// Splits the filter box's text into a live query: `CONDITION [order by COLUMNS]`.
 ///

@@ -11,9 +11,9 @@
 
 use std::path::PathBuf;
 
-use iced::{Size, Subscription, Task};
+use lucarne::iced::{Size, Subscription, Task};
+use lucarne::widgets::{Connection, TableRows};
 use lucarne::{Answered, Client, ClientConfig, Command, LiveView, Optimistic, Query, ViewEvent};
-use lucarne_widgets::{Connection, TableRows};
 
 use crate::i18n::{Arg, Locale};
 
@@ -328,6 +328,6 @@ pub fn subscription(desk: &Desk) -> Subscription<Message> {
     Subscription::batch([
         lucarne::watch(&desk.client, desk.query.clone()).map(Message::Orders),
         lucarne::watch(&desk.client, Query::view("sales_by_region")).map(Message::Regions),
-        iced::window::resize_events().map(|(_, size)| Message::Resized(size)),
+        lucarne::iced::window::resize_events().map(|(_, size)| Message::Resized(size)),
     ])
 }

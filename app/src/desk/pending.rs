@@ -1,40 +1,19 @@
 //! The table's rows from the orders as shown (the server's, with the actions not yet in them
 //! shown over: `lucarne::Optimistic`), the actions sent and their answers.
 
-use iced::Task;
-use iced::time::Instant;
-use lucarne::protocol::{Key, Op};
-use lucarne::{Answered, CommandError, Outcome, Status, ViewEvent};
-use lucarne_widgets::{Cell, Connection};
+use lucarne::iced::Task;
+use lucarne::protocol::Key;
+use lucarne::ui::{connection, row_id, sync_table};
+use lucarne::widgets::{Cell, Connection};
+use lucarne::{Answered, CommandError, Outcome, ViewEvent};
 use serde_json::json;
 
 use super::view::{plain, status_label};
 use super::{Action, Desk, Message, Notice, Order, OrderAction};
 use crate::clock;
-use crate::i18n::Arg;
+use crate::i18n::{Arg, Locale};
 
 impl Desk {
-    pub(super) fn cells(&self, key: &Key, order: &Order) -> Vec<Cell> {
-        let locale = self.locale;
-        let status = order.status.clone().unwrap_or_default();
-        let busy = self.orders.is_pending(key);
-        let shown = if busy {
-            // Not isolated: "paid · sending" is read in the locale's direction as one phrase.
-            plain(locale.tr_args("status-pending", &[("status", Arg::from(status_label(locale, &status)))]))
-        } else {
-            status_label(locale, &status)
-        };
-        vec![
-            Cell::text(order.order_id.clone()),
-            Cell::text(order.customer.clone()),
-            Cell::text(order.region.clone().unwrap_or_default()),
-            Cell::number(order.total, locale.number(order.total, 2)),
-            Cell::text(shown),
-            updated(locale, order.updated_ms, self.today),
-            Cell::actions(Action::ALL.map(|a| (a.label_in(locale), !busy && a.allowed_from(&status)))),
-        ]
-    }
-
     /// Rebuilds every row (their words and numbers are the locale's).
     pub(super) fn relabel(&mut self) {
         self.today = clock::local(clock::now_ms());
@@ -46,10 +25,10 @@ impl Desk {
 
     /// Rebuilds the table row of one order as shown.
     pub(super) fn refresh(&mut self, key: &Key, highlight: bool) {
-        let id = key.as_str().map_or_else(|| key.to_string(), str::to_owned);
+        let id = row_id(key);
         match self.orders.get(key) {
             Some(order) => {
-                let cells = self.cells(key, &order);
+                let cells = cells(self.locale, self.today, self.orders.is_pending(key), &order);
                 if highlight {
                     self.table.upsert(&id, cells);
                 } else {
@@ -85,30 +64,10 @@ impl Desk {
             ViewEvent::Resumed { .. } => self.connection = Connection::Live,
             ViewEvent::Delta(_) => {}
         }
-        if changes.out_of_order {
-            return;
-        }
-        if changes.reset {
-            self.table.clear();
-            let keys: Vec<Key> = self.orders.iter().map(|(k, _)| k.clone()).collect();
-            for key in keys {
-                self.refresh(&key, false);
-            }
-        } else {
-            for key in changes.upserted.iter().chain(&changes.removed) {
-                self.refresh(key, true);
-            }
-        }
-        if let ViewEvent::Delta(delta) = &event {
-            // Rows removed from the view that were never decoded still leave the table.
-            for op in &delta.ops {
-                if let Op::Remove { key } = op
-                    && self.orders.get(key).is_none()
-                {
-                    self.refresh(key, false);
-                }
-            }
-        }
+        let orders = &self.orders;
+        sync_table(&mut self.table, &changes, orders.iter().map(|(k, _)| k), |key| {
+            orders.get(key).map(|order| cells(self.locale, self.today, orders.is_pending(key), &order))
+        });
     }
 
     pub(super) fn act(&mut self, order_id: String, action: Action) -> Task<Message> {
@@ -147,6 +106,26 @@ impl Desk {
     }
 }
 
+/// The table's cells of an order as shown (`busy`: an action on it is on its way).
+fn cells(locale: Locale, today: Option<clock::LocalTime>, busy: bool, order: &Order) -> Vec<Cell> {
+    let status = order.status.clone().unwrap_or_default();
+    let shown = if busy {
+        // Not isolated: "paid · sending" is read in the locale's direction as one phrase.
+        plain(locale.tr_args("status-pending", &[("status", Arg::from(status_label(locale, &status)))]))
+    } else {
+        status_label(locale, &status)
+    };
+    vec![
+        Cell::text(order.order_id.clone()),
+        Cell::text(order.customer.clone()),
+        Cell::text(order.region.clone().unwrap_or_default()),
+        Cell::number(order.total, locale.number(order.total, 2)),
+        Cell::text(shown),
+        updated(locale, order.updated_ms, today),
+        Cell::actions(Action::ALL.map(|a| (a.label_in(locale), !busy && a.allowed_from(&status)))),
+    ]
+}
+
 /// When an order last changed, sorted by the time (an order without one sorts first).
 fn updated(locale: crate::i18n::Locale, ms: Option<f64>, today: Option<clock::LocalTime>) -> Cell {
     let Some((ms, at)) = ms.and_then(clock::millis).and_then(|ms| Some((ms, clock::local(ms)?))) else {
@@ -155,15 +134,4 @@ fn updated(locale: crate::i18n::Locale, ms: Option<f64>, today: Option<clock::Lo
     #[expect(clippy::cast_precision_loss, reason = "milliseconds of this era are below 2⁵³")]
     let key = ms as f64;
     Cell::number(key, clock::when(locale, at, today))
-}
-
-fn connection(status: &Status) -> Connection {
-    match status {
-        Status::Connecting => Connection::Connecting,
-        Status::Live => Connection::Live,
-        Status::Resyncing(_) => Connection::Resyncing,
-        Status::Offline { retry_in, reason } => {
-            Connection::Offline { retry_at: Some(Instant::now() + *retry_in), reason: reason.to_string() }
-        }
-    }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use iced::time::Instant;
+use lucarne::iced::time::Instant;
 
 use super::{Desk, Notice, Screen};
 

@@ -1,9 +1,9 @@
 //! The main screen, laid out in the desk's language: header, filter bar, notice, the orders
 //! table beside the sales summary, and the status line.
 
-use iced::widget::{button, column, container, responsive, scrollable, space};
-use iced::{Alignment, Element, Fill, Length};
-use lucarne_widgets::{
+use lucarne::iced::widget::{button, column, container, responsive, scrollable, space};
+use lucarne::iced::{Alignment, Element, Fill, Length};
+use lucarne::widgets::{
     Align, BidiText, Column, Direction, bidi_input, bidi_text, connection_status, dir_row, live_table,
 };
 
@@ -30,9 +30,9 @@ pub(super) fn status_label(locale: Locale, status: &str) -> String {
 /// own script, as in a mirrored table.
 fn side(direction: Direction, align: Align) -> Align {
     match align.resolve(direction) {
-        iced::alignment::Horizontal::Left => Align::Left,
-        iced::alignment::Horizontal::Center => Align::Center,
-        iced::alignment::Horizontal::Right => Align::Right,
+        lucarne::iced::alignment::Horizontal::Left => Align::Left,
+        lucarne::iced::alignment::Horizontal::Center => Align::Center,
+        lucarne::iced::alignment::Horizontal::Right => Align::Right,
     }
 }
 
@@ -145,7 +145,7 @@ enum Placement {
 }
 
 /// A string of the interface in the desk's language: a paragraph of the layout's direction.
-fn ui<'a>(locale: Locale, key: &str) -> BidiText<'a, iced::Renderer> {
+fn ui<'a>(locale: Locale, key: &str) -> BidiText<'a, lucarne::iced::Renderer> {
     bidi_text(locale.tr(key)).direction(locale.direction())
 }
 
@@ -220,8 +220,11 @@ fn summary(desk: &Desk, placement: Placement) -> Element<'_, Message> {
     let bars: Vec<(String, f64)> = regions.iter().map(|r| (r.region.clone(), r.revenue)).collect();
     // One line of the summary: a region (at the start), its orders and revenue (at the end).
     let line = |region: String, orders: String, revenue: String| {
-        let cell = |content: String, align: Align| -> BidiText<'_, iced::Renderer> {
-            bidi_text(content).fallback(dir).align_x(align).wrapping(iced::widget::text::Wrapping::None)
+        let cell = |content: String, align: Align| -> BidiText<'_, lucarne::iced::Renderer> {
+            bidi_text(content)
+                .fallback(dir)
+                .align_x(align)
+                .wrapping(lucarne::iced::widget::text::Wrapping::None)
         };
         dir_row(
             dir,
@@ -285,10 +288,10 @@ fn status_line(desk: &Desk) -> Element<'_, Message> {
 
 /// An outlined button: the theme's primary colour on the background, for actions beside the
 /// main one (a grey button reads as disabled).
-pub(crate) fn outlined(theme: &iced::Theme, status: button::Status) -> button::Style {
+pub(crate) fn outlined(theme: &lucarne::iced::Theme, status: button::Status) -> button::Style {
     let palette = theme.extended_palette();
     let primary = palette.primary.strong;
-    let border = iced::Border { color: primary.color, width: 1.0, radius: 2.0.into() };
+    let border = lucarne::iced::Border { color: primary.color, width: 1.0, radius: 2.0.into() };
     let (background, text_color) = match status {
         button::Status::Active => (palette.background.base.color, palette.background.base.text),
         button::Status::Hovered | button::Status::Pressed => {
@@ -304,8 +307,8 @@ mod tests {
     use super::*;
 
     /// The WCAG contrast ratio of two colours.
-    fn contrast(a: iced::Color, b: iced::Color) -> f32 {
-        let luminance = |c: iced::Color| {
+    fn contrast(a: lucarne::iced::Color, b: lucarne::iced::Color) -> f32 {
+        let luminance = |c: lucarne::iced::Color| {
             let channel = |v: f32| if v <= 0.03928 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) };
             0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b)
         };
@@ -315,9 +318,11 @@ mod tests {
 
     #[test]
     fn the_export_buttons_look_enabled() {
-        for theme in [iced::Theme::Light, iced::Theme::Dark] {
+        for theme in [lucarne::iced::Theme::Light, lucarne::iced::Theme::Dark] {
             let style = outlined(&theme, button::Status::Active);
-            let Some(iced::Background::Color(background)) = style.background else { panic!("a colour") };
+            let Some(lucarne::iced::Background::Color(background)) = style.background else {
+                panic!("a colour")
+            };
             assert!(contrast(style.text_color, background) >= 4.5, "{theme:?}: a legible label");
             // Not the look of a disabled button.
             let disabled = outlined(&theme, button::Status::Disabled);
