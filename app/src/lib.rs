@@ -38,6 +38,13 @@ pub use desk::{
 /// The connection state the desk's badge shows.
 pub use lucarne::widgets::Connection;
 
+/// The server (or servers of one cluster, separated by commas) the desk talks to unless told
+/// otherwise: natively `LUCARNE_SERVER`, else `ws://127.0.0.1:7300/ws`; in a browser page its
+/// address's `?server=`, else `/ws` on the page's own host (`lucarne::ClientConfig::default_servers`).
+pub fn default_server() -> String {
+    lucarne::ClientConfig::default_servers().all_servers().collect::<Vec<_>>().join(",")
+}
+
 /// The app's default font family (Noto Sans, bundled; see `lucarne::ui::with_fonts`).
 pub const DEFAULT_FONT: lucarne::iced::Font = lucarne::ui::DEFAULT_FONT;
 

@@ -85,6 +85,16 @@ impl ClientConfig {
         ClientConfig { fallbacks: urls.collect(), ..ClientConfig::new(first) }
     }
 
+    /// The servers an app talks to unless told otherwise, with a fresh client id: natively
+    /// `LUCARNE_SERVER` (a URL, or several of one cluster separated by commas), else
+    /// [`DEFAULT_SERVER`]; in a browser page the address's `?server=`, else `/ws` on the page's
+    /// own host. What the examples and the reference app start with.
+    pub fn default_servers() -> Self {
+        ClientConfig::servers([
+            crate::transport::default_servers().unwrap_or_else(|| DEFAULT_SERVER.to_owned())
+        ])
+    }
+
     /// Every server, the first first.
     pub fn all_servers(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.url.as_str()).chain(self.fallbacks.iter().map(String::as_str))

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod desktop;
+mod examples;
 mod faults;
 mod hostile;
 mod live_queries;

@@ -23,31 +23,10 @@ fn main() {
         .map(|w| w.navigator().languages().iter().filter_map(|l| l.as_string()).collect())
         .unwrap_or_default();
     let locale = language(&search, &languages, lucarne_app::i18n::Locale::parse).unwrap_or_default();
-    let config = lucarne_app::Config::new(server_url()).locale(locale);
+    let config = lucarne_app::Config::new(lucarne_app::default_server()).locale(locale);
     // On the web the event loop is handed to the browser: this returns at once.
     if let Err(error) = lucarne_app::run(config) {
         panic!("the order desk could not start: {error}");
-    }
-}
-
-/// Where the page looks when it has no location (never in a browser tab).
-#[cfg(target_arch = "wasm32")]
-const FALLBACK: &str = "ws://127.0.0.1:7300/ws";
-
-/// The server's WebSocket URL: `?server=` if given, else `/ws` on the page's own host.
-#[cfg(target_arch = "wasm32")]
-fn server_url() -> String {
-    let Some(location) = web_sys::window().map(|w| w.location()) else {
-        return FALLBACK.to_owned();
-    };
-    let search = location.search().unwrap_or_default();
-    if let Some(given) = param(&search, "server").and_then(|g| js_sys::decode_uri_component(g).ok()) {
-        return String::from(given);
-    }
-    let scheme = if location.protocol().is_ok_and(|p| p == "https:") { "wss" } else { "ws" };
-    match location.host() {
-        Ok(host) if !host.is_empty() => format!("{scheme}://{host}/ws"),
-        _ => FALLBACK.to_owned(),
     }
 }
 

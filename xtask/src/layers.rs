@@ -80,6 +80,12 @@ const RULES: &[Rule] = &[
         why: "the reference app uses only the public API",
     },
     Rule {
+        krate: "example-todo",
+        only: Some(&["lucarne", "serde", "serde_json"]),
+        never: &["lucarne-server"],
+        why: "an example: Lucarne through one dependency, the facade",
+    },
+    Rule {
         krate: "lucarne-testing",
         // With the feature `ui`: the pinned iced, its test simulator, the bundled fonts and a
         // PNG reader for snapshots.
@@ -91,8 +97,13 @@ const RULES: &[Rule] = &[
 
 /// Crates nothing may depend on (the testing kit: only as a dev-dependency, or from the
 /// benchmarks).
-const LEAVES: &[(&str, &[&str])] =
-    &[("lucarne-bench", &[]), ("xtask", &[]), ("lucarne-testing", &["lucarne-bench"]), ("lucarne-web", &[])];
+const LEAVES: &[(&str, &[&str])] = &[
+    ("lucarne-bench", &[]),
+    ("xtask", &[]),
+    ("lucarne-testing", &["lucarne-bench"]),
+    ("lucarne-web", &[]),
+    ("example-todo", &[]),
+];
 
 /// The app reaches the runtime, the widgets, the fonts, PDF and iced only through the facade (one
 /// dependency).

@@ -16,6 +16,8 @@
 //! - `bench cluster`: command on one cluster node → delta at another's clients, and ingest into a
 //!   cluster node, next to a single node.
 //! - `bench pdf`: PDF export of 1 000 orders against headless Chromium's print-to-pdf.
+//! - `example NAME [--web]`: an example app (`examples/`) against a server with its views and
+//!   routes, in a window or in the browser.
 //! - `cluster`: a local cluster to try scale-out: 3 `nats-server` with JetStream and 3 Lucarne
 //!   nodes on loopback, the demo's data, its URLs printed.
 
@@ -26,6 +28,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod example;
 mod layers;
 
 #[derive(Parser)]
@@ -89,6 +92,15 @@ enum Task {
     /// Check that every crate's dependencies keep ARCHITECTURE.md's layering (also part of
     /// `test`).
     Layers,
+    /// Run an example (`examples/NAME`: `todo`, `chat`, `dashboard`) against a server started
+    /// with its views and routes (`examples/NAME/serve.args`) on 127.0.0.1:7300.
+    Example {
+        /// Which example.
+        name: String,
+        /// In the browser instead: build it for the page and serve it (open http://127.0.0.1:7300/).
+        #[arg(long)]
+        web: bool,
+    },
     /// Run a benchmark: `skeleton`.
     Bench {
         /// Which benchmark.
@@ -119,6 +131,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Bench { name, args } => bench(&name, &args),
+        Task::Example { name, web } => example::run(&name, web),
         Task::Cluster { nodes } => cluster(nodes),
         Task::Layers => {
             let architecture =
@@ -272,13 +285,7 @@ fn demo(args: &[String]) -> Result<()> {
     }
     let mut server = serve.spawn().context("cannot start the demo server")?;
     // Open the order desk once the server listens (it reconnects by itself if it is early).
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", 7300)).is_err() && started.elapsed().as_secs() < 30 {
-        if let Some(status) = server.try_wait().context("demo server")? {
-            bail!("the demo server stopped: {status}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    listening(&mut server, 7300)?;
     let app = Command::new(root().join("target/debug/lucarne-desktop"))
         .args(["--server", "ws://127.0.0.1:7300/ws"])
         .spawn()
@@ -292,6 +299,18 @@ fn demo(args: &[String]) -> Result<()> {
     }
     if !status.success() {
         bail!("the demo server stopped: {status}");
+    }
+    Ok(())
+}
+
+/// Waits until `server` listens on `port` of loopback (30 s at most); fails if it stops first.
+fn listening(server: &mut std::process::Child, port: u16) -> Result<()> {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && started.elapsed().as_secs() < 30 {
+        if let Some(status) = server.try_wait().context("the server")? {
+            bail!("the server stopped: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
     Ok(())
 }
@@ -525,7 +544,7 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// The crates that must build for the browser.
+/// The crates that must build for the browser (every example too: each runs in a page).
 const WASM_CRATES: &[&str] = &[
     "lucarne-protocol",
     "lucarne-runtime",
@@ -534,6 +553,7 @@ const WASM_CRATES: &[&str] = &[
     "lucarne-fonts",
     "lucarne-app",
     "lucarne-web",
+    "example-todo",
 ];
 
 fn wasm_target() -> Result<()> {
@@ -705,21 +725,39 @@ fn web(renderer: Renderer, optimise: bool, remake_fonts: bool) -> Result<[u64; 3
     if remake_fonts {
         subset_fonts()?;
     }
+    let dist = root().join(renderer.dist());
+    let total =
+        bundle("lucarne-web", &["--no-default-features", "--features", renderer.name()], &dist, optimise)?;
+    let serve = match renderer {
+        Renderer::TinySkia => "`cargo xtask demo`".to_owned(),
+        Renderer::Webgl => format!("`lucarne serve --demo --web-dir {}`", renderer.dist()),
+    };
+    eprintln!(
+        "(built in {:.0}s; serve with {serve}, open http://127.0.0.1:7300/)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(total)
+}
+
+/// Builds the binary of `package` for the browser (with `features`, the cargo arguments that
+/// choose them) into `dist` as a page: the module and its glue (named `lucarne-web`, which
+/// `web/start.js` loads), `web/index.html`, `start.js` and `keyboard.js`, each precompressed;
+/// prints what the page loads and returns the total `[raw, gzip, brotli]`.
+fn bundle(package: &str, features: &[&str], dist: &Path, optimise: bool) -> Result<[u64; 3]> {
     wasm_target()?;
     let bindgen = wasm_bindgen()?;
     let mut build = cargo();
-    build.args(["build", "--package", "lucarne-web", "--target", WASM_TARGET, "--profile", "wasm-release"]);
-    build.args(["--no-default-features", "--features", renderer.name()]);
+    build.args(["build", "--package", package, "--target", WASM_TARGET, "--profile", "wasm-release"]);
+    build.args(features);
     run(build)?;
-    let dist = root().join(renderer.dist());
     if dist.exists() {
-        std::fs::remove_dir_all(&dist).with_context(|| format!("cannot empty {}", renderer.dist()))?;
+        std::fs::remove_dir_all(dist).with_context(|| format!("cannot empty {}", dist.display()))?;
     }
     let mut glue = Command::new(&bindgen);
     glue.args(["--target", "web", "--no-typescript", "--remove-name-section", "--remove-producers-section"])
-        .arg("--out-dir")
-        .arg(&dist)
-        .arg(root().join("target").join(WASM_TARGET).join("wasm-release/lucarne-web.wasm"));
+        .args(["--out-name", "lucarne-web", "--out-dir"])
+        .arg(dist)
+        .arg(root().join("target").join(WASM_TARGET).join(format!("wasm-release/{package}.wasm")));
     run(glue)?;
     let module = dist.join("lucarne-web_bg.wasm");
     if optimise && let Some(opt) = wasm_opt() {
@@ -742,7 +780,7 @@ fn web(renderer: Renderer, optimise: bool, remake_fonts: bool) -> Result<[u64; 3
         std::fs::copy(Path::new("web").join(page), dist.join(page))
             .with_context(|| format!("cannot copy web/{page}"))?;
     }
-    let files = files_under(&dist)?;
+    let files = files_under(dist)?;
     // Precompressed siblings for the server (`.gz` always, `.br` when brotli is installed).
     for file in &files {
         let mut gz = Command::new("gzip");
@@ -754,29 +792,17 @@ fn web(renderer: Renderer, optimise: bool, remake_fonts: bool) -> Result<[u64; 3
             run(br)?;
         }
     }
-    eprintln!(
-        "\n{} ({} renderer) — what the page loads (fonts are compiled into the wasm module):",
-        renderer.dist(),
-        renderer.name()
-    );
+    eprintln!("\n{} — what the page loads (fonts are compiled into the wasm module):", dist.display());
     eprintln!("{:<28} {:>10} {:>10} {:>10}", "file", "raw", "gzip -9", "brotli 11");
     let mut total = [0u64; 3];
     for file in &files {
         let size = sizes(file)?;
-        let name = file.strip_prefix(&dist).unwrap_or(file).display().to_string();
+        let name = file.strip_prefix(dist).unwrap_or(file).display().to_string();
         eprintln!("{name:<28} {:>10} {:>10} {:>10}", size[0], size[1], size[2]);
         for (t, s) in total.iter_mut().zip(size) {
             *t += s;
         }
     }
     eprintln!("{:<28} {:>10} {:>10} {:>10}", "total", total[0], total[1], total[2]);
-    let serve = match renderer {
-        Renderer::TinySkia => "`cargo xtask demo`".to_owned(),
-        Renderer::Webgl => format!("`lucarne serve --demo --web-dir {}`", renderer.dist()),
-    };
-    eprintln!(
-        "(built in {:.0}s; serve with {serve}, open http://127.0.0.1:7300/)",
-        started.elapsed().as_secs_f64()
-    );
     Ok(total)
 }

@@ -16,12 +16,14 @@ use serde_json::{Value, json};
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use native::{Instant, Link, connect, fresh_client_id, saved, sleep, spawn, store};
+pub(crate) use native::{
+    Instant, Link, connect, default_servers, fresh_client_id, saved, sleep, spawn, store,
+};
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use wasm::{Instant, Link, connect, fresh_client_id, saved, sleep, spawn, store};
+pub(crate) use wasm::{Instant, Link, connect, default_servers, fresh_client_id, saved, sleep, spawn, store};
 
 /// Why a link to a server could not be opened, or ended: shown in
 /// [`Status::Offline`](crate::Status::Offline); the next attempt follows with backoff.

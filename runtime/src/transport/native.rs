@@ -87,6 +87,12 @@ pub(crate) fn spawn(task: impl Future<Output = ()> + Send + 'static) {
 }
 
 /// A new random client id.
+/// The servers an app talks to unless told otherwise: `LUCARNE_SERVER` (one URL, or several of
+/// one cluster separated by commas) when it is set, else `None`.
+pub(crate) fn default_servers() -> Option<String> {
+    std::env::var("LUCARNE_SERVER").ok().filter(|s| !s.trim().is_empty())
+}
+
 pub(crate) fn fresh_client_id() -> String {
     format!("c-{:016x}", fastrand::u64(..))
 }

@@ -183,6 +183,20 @@ fn outbox_key(client_id: &str) -> String {
 /// The tab's client id: the one kept in `sessionStorage`, or a new random one (then kept). The
 /// n-th config made in a page gets the n-th id of the tab, so a page with two clients (in the
 /// same order after a reload) never gives both the same id.
+/// The servers an app in a page talks to unless told otherwise: the page address's `?server=`
+/// (one URL, or several of one cluster separated by commas) when it has one, else `/ws` on the
+/// page's own host (`wss` for an `https` page); `None` outside a page.
+pub(crate) fn default_servers() -> Option<String> {
+    let location = web_sys::window()?.location();
+    let search = location.search().unwrap_or_default();
+    let given = search.trim_start_matches('?').split('&').find_map(|pair| pair.strip_prefix("server="));
+    if let Some(given) = given.and_then(|g| js_sys::decode_uri_component(g).ok()) {
+        return Some(String::from(given));
+    }
+    let scheme = if location.protocol().is_ok_and(|p| p == "https:") { "wss" } else { "ws" };
+    location.host().ok().filter(|h| !h.is_empty()).map(|host| format!("{scheme}://{host}/ws"))
+}
+
 pub(crate) fn fresh_client_id() -> String {
     static MADE: AtomicUsize = AtomicUsize::new(0);
     let key = format!("lucarne.client_id.{}", MADE.fetch_add(1, Ordering::Relaxed));
