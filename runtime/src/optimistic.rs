@@ -51,10 +51,13 @@
 //!   [`iter`](Optimistic::iter) show every pending change folded over the server's row, oldest
 //!   first.
 //! - A change is dropped **exactly once**, as soon as the rows shown from the server hold its
-//!   effect: when a delta lists its command in `acked` (this client's id), or when its `ack`
-//!   says at which log position it was applied and the view stands at or past it (a view's
-//!   version is the log position it has folded: a resync snapshot taken after the command holds
-//!   it too). A command that appended no event is dropped with its ack.
+//!   effect: when a delta lists its command in `acked` (this client's id); when a snapshot (a
+//!   resync) comes after its `ack`; or when the view's version reaches the log position the ack
+//!   gives (a view's version never passes the position of a command it has not folded: on a
+//!   cluster versions are log positions, on one server they count the view's commits). A command
+//!   that appended no event is dropped with its ack. (A snapshot the server read before the
+//!   commit but sent after the ack is followed by the delta that carries the command: the row
+//!   shows the old state between the two.)
 //! - A rejection drops it at once and hands it back with the server's reason (a rollback).
 //! - Through reconnects nothing changes: the runtime resends the command with the same seq and
 //!   the server applies it once. Across restarts, [`restore`](Optimistic::restore) shows again
@@ -202,8 +205,15 @@ impl<T: DeserializeOwned + Clone, C: Change<T> + Clone> Optimistic<T, C> {
             return changes;
         }
         let mut held: Vec<u64> = Vec::new();
-        if let ViewEvent::Delta(delta) = event {
-            held.extend(delta.acked.iter().filter(|c| c.client_id == self.client_id).map(|c| c.seq));
+        match event {
+            ViewEvent::Delta(delta) => {
+                held.extend(delta.acked.iter().filter(|c| c.client_id == self.client_id).map(|c| c.seq));
+            }
+            // A copy sent after a command's ack holds its effect.
+            ViewEvent::Snapshot { .. } => {
+                held.extend(self.pending.iter().filter(|(_, e)| e.applied_at.is_some()).map(|(seq, _)| *seq));
+            }
+            _ => {}
         }
         if let Some(at) = self.view.position() {
             let reached = self.pending.iter().filter(|(_, e)| e.applied_at.is_some_and(|p| p <= at.version));

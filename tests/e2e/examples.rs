@@ -5,7 +5,8 @@ use std::path::Path;
 
 use example_todo::{App, Edit, Message};
 use futures_util::StreamExt;
-use lucarne_runtime::{Query, Subscription};
+use futures_util::future::join_all;
+use lucarne_runtime::{Query, Subscription, ViewEvent};
 use serde_json::json;
 
 use crate::support::{Server, client, within};
@@ -23,12 +24,22 @@ fn example_server(dir: &Path, name: &str) -> Server {
     Server::spawn(dir.to_path_buf(), "127.0.0.1:0".parse().expect("addr"), args)
 }
 
-/// Feeds `app` the events of `sub` until `done` holds.
-async fn feed_until(app: &mut App, sub: &mut Subscription, mut done: impl FnMut(&App) -> bool) {
+/// Feeds `app` (through `feed`) the events of `sub` until `done` holds.
+async fn until<A>(
+    app: &mut A,
+    sub: &mut Subscription,
+    feed: fn(&mut A, ViewEvent),
+    mut done: impl FnMut(&A) -> bool,
+) {
     while !done(app) {
         let event = within(sub.next()).await.expect("subscription ended");
-        let _ = app.update(Message::Todos(event));
+        feed(app, event);
     }
+}
+
+/// Feeds the todo app the events of `sub` until `done` holds.
+async fn feed_until(app: &mut App, sub: &mut Subscription, done: impl FnMut(&App) -> bool) {
+    until(app, sub, |app, event| drop(app.update(Message::Todos(event))), done).await;
 }
 
 fn title(app: &App, id: &str) -> Option<(String, bool)> {
@@ -84,4 +95,40 @@ async fn the_todo_example_on_two_screens_of_a_real_server() {
     assert!(answer.result.is_err(), "{answer:?}");
     let _ = a.update(Message::Answered(answer));
     assert_eq!(title(&a, "t-1"), Some(("Call Ada".into(), true)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_example_keeps_the_last_messages_on_every_screen() {
+    use example_chat::{App, LAST, Message, last_messages};
+    let feed = |app: &mut App, event: ViewEvent| drop(app.update(Message::Posts(event)));
+    let texts = |app: &App| app.shown().into_iter().map(|(_, _, post)| post.text).collect::<Vec<_>>();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = example_server(dir.path(), "chat");
+    let (nour, dana) = (client(&server.url()), client(&server.url()));
+    let mut n = App::new(nour.clone(), "Nour");
+    let mut d = App::new(dana.clone(), "Dana");
+    let mut sub_n = nour.subscribe(last_messages());
+    let mut sub_d = dana.subscribe(last_messages());
+    until(&mut n, &mut sub_n, feed, |n| n.posts().view().position().is_some()).await;
+    until(&mut d, &mut sub_d, feed, |d| d.posts().view().position().is_some()).await;
+
+    // Nour writes in Arabic: on her screen at once, on Dana's once the server has it.
+    let post = n.post("مرحبا بالجميع");
+    assert_eq!(texts(&n), ["مرحبا بالجميع"]);
+    let answer = within(post.deliver(nour.clone())).await;
+    assert!(answer.result.is_ok(), "{answer:?}");
+    let _ = n.update(Message::Answered(answer));
+    until(&mut d, &mut sub_d, feed, |d| texts(d) == ["مرحبا بالجميع"]).await;
+    until(&mut n, &mut sub_n, feed, |n| n.posts().pending().count() == 0).await;
+
+    // Dana posts 60 more at once: both screens end with the newest LAST, in order.
+    let posts: Vec<_> = (1..=60).map(|i| d.post(&format!("שלום {i}"))).collect();
+    let answers = join_all(posts.into_iter().map(|p| p.deliver(dana.clone()))).await;
+    for answer in answers {
+        assert!(answer.result.is_ok(), "{answer:?}");
+        let _ = d.update(Message::Answered(answer));
+    }
+    let last: Vec<String> = (61 - LAST..=60).map(|i| format!("שלום {i}")).collect();
+    until(&mut d, &mut sub_d, feed, |d| d.posts().pending().count() == 0 && texts(d) == last).await;
+    until(&mut n, &mut sub_n, feed, |n| texts(n) == last).await;
 }

@@ -86,6 +86,12 @@ const RULES: &[Rule] = &[
         why: "an example: Lucarne through one dependency, the facade",
     },
     Rule {
+        krate: "example-chat",
+        only: Some(&["lucarne", "serde", "serde_json"]),
+        never: &["lucarne-server"],
+        why: "an example: Lucarne through one dependency, the facade",
+    },
+    Rule {
         krate: "lucarne-testing",
         // With the feature `ui`: the pinned iced, its test simulator, the bundled fonts and a
         // PNG reader for snapshots.

@@ -554,6 +554,7 @@ const WASM_CRATES: &[&str] = &[
     "lucarne-app",
     "lucarne-web",
     "example-todo",
+    "example-chat",
 ];
 
 fn wasm_target() -> Result<()> {

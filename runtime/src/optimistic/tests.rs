@@ -67,6 +67,8 @@ enum Step {
     Serve,
     /// Another client's edit is applied (its seq may equal one of ours).
     Other(Edit, u64),
+    /// An event of another stream is appended (the log moves on, the view does not).
+    Elsewhere,
     /// The next delta in flight reaches the app.
     Delta,
     /// One of the answers in flight reaches the app.
@@ -89,6 +91,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => edit().prop_map(Step::Send),
         4 => Just(Step::Serve),
         1 => (edit(), 1u64..6).prop_map(|(e, s)| Step::Other(e, s)),
+        1 => Just(Step::Elsewhere),
         5 => Just(Step::Delta),
         4 => (0usize..8).prop_map(Step::Answer),
         1 => Just(Step::Lose),
@@ -96,15 +99,27 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// How the server numbers a view's versions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Numbering {
+    /// One server: one more per commit that changes the view.
+    Commits,
+    /// A cluster: the log position of the last event folded.
+    Log,
+}
+
 /// The server, the link and what the app has been told.
-#[derive(Default)]
 struct World {
-    /// The rows after each log position (index 0: before any event).
-    states: Vec<BTreeMap<u8, i64>>,
+    numbering: Numbering,
+    /// The view's rows at each of its versions.
+    states: BTreeMap<u64, BTreeMap<u8, i64>>,
+    /// The log's last position (every stream).
+    position: u64,
     /// Every delta, in order.
     deltas: Vec<Delta>,
-    /// Where each of the app's applied commands landed (`0`: no event).
-    applied: BTreeMap<u64, u64>,
+    /// Where each of the app's applied commands landed: (log position, view version); `0`s
+    /// for a command that appended no event.
+    applied: BTreeMap<u64, (u64, u64)>,
     /// What the app sent, by seq.
     sent: BTreeMap<u64, Edit>,
     /// Commands on their way to the server.
@@ -115,7 +130,8 @@ struct World {
     answers: Vec<Answered>,
     /// Commands the app has an answer for, and whether it was a rejection.
     answered: BTreeMap<u64, bool>,
-    /// Where the app learnt each of its commands was applied (a delta's `acked`, or the ack).
+    /// Where the app learnt each of its commands was applied (a delta's `acked`: its version;
+    /// an ack: its log position), as positions in Log numbering.
     learnt: BTreeMap<u64, u64>,
     /// The version of the app's copy.
     version: u64,
@@ -124,24 +140,46 @@ struct World {
 }
 
 impl World {
-    fn new() -> Self {
-        World { states: vec![BTreeMap::new()], connected: true, ..World::default() }
+    fn new(numbering: Numbering) -> Self {
+        World {
+            numbering,
+            states: BTreeMap::from([(0, BTreeMap::new())]),
+            position: 0,
+            deltas: Vec::new(),
+            applied: BTreeMap::new(),
+            sent: BTreeMap::new(),
+            to_server: VecDeque::new(),
+            to_app: VecDeque::new(),
+            answers: Vec::new(),
+            answered: BTreeMap::new(),
+            learnt: BTreeMap::new(),
+            version: 0,
+            connected: true,
+            next_seq: 0,
+        }
     }
 
-    fn position(&self) -> u64 {
-        (self.states.len() - 1) as u64
+    /// The view's current version and rows.
+    fn head(&self) -> (u64, BTreeMap<u8, i64>) {
+        self.states.last_key_value().map(|(v, s)| (*v, s.clone())).unwrap_or_default()
+    }
+
+    /// The rows of the app's copy.
+    fn copy(&self) -> &BTreeMap<u8, i64> {
+        &self.states[&self.version]
     }
 
     fn rows(state: &BTreeMap<u8, i64>) -> Vec<Row> {
         state.iter().map(|(k, n)| Row { key: json!(k), row: object(json!({ "n": n })) }).collect()
     }
 
-    /// Decides and applies an edit: its position (`0`: no event) or why it was refused.
-    fn decide(&mut self, edit: &Edit, by: &str, seq: u64) -> Result<u64, String> {
-        let mut state = self.states.last().cloned().unwrap_or_default();
+    /// Decides and applies an edit: where it landed, `(log position, view version)` (`0`s: no
+    /// event), or why it was refused.
+    fn decide(&mut self, edit: &Edit, by: &str, seq: u64) -> Result<(u64, u64), String> {
+        let (from, mut state) = self.head();
         let op = match edit {
             Edit::Add(_, n) if n % 7 == 0 && *n != 0 => return Err(format!("{n} is a multiple of 7")),
-            Edit::Add(_, 0) => return Ok(0),
+            Edit::Add(_, 0) => return Ok((0, 0)),
             Edit::Add(k, n) => {
                 let total = state.get(k).copied().unwrap_or(0) + n;
                 state.insert(*k, total);
@@ -154,9 +192,12 @@ impl World {
                 Op::Remove { key: json!(k) }
             }
         };
-        let from = self.position();
-        self.states.push(state);
-        let to = self.position();
+        self.position += 1;
+        let to = match self.numbering {
+            Numbering::Commits => from + 1,
+            Numbering::Log => self.position,
+        };
+        self.states.insert(to, state);
         let delta = Delta {
             sub: 1,
             from,
@@ -168,25 +209,25 @@ impl World {
         if self.connected {
             self.to_app.push_back(delta);
         }
-        Ok(to)
+        Ok((self.position, to))
     }
 
     fn serve(&mut self) {
         let Some(seq) = self.to_server.pop_front() else { return };
-        let ack = |position: u64, events: u32, duplicate: bool| Ack {
+        let ack = |position: u64, duplicate: bool| Ack {
             id: seq,
             client_id: ME.into(),
             seq,
             position,
-            events,
+            events: u32::from(position > 0),
             duplicate,
         };
         let result = match self.applied.get(&seq) {
-            Some(&position) => Ok(ack(position, u32::from(position > 0), true)),
+            Some(&(position, _)) => Ok(ack(position, true)),
             None => match self.decide(&self.sent[&seq].clone(), ME, seq) {
-                Ok(position) => {
-                    self.applied.insert(seq, position);
-                    Ok(ack(position, u32::from(position > 0), false))
+                Ok(landed) => {
+                    self.applied.insert(seq, landed);
+                    Ok(ack(landed.0, false))
                 }
                 Err(message) => Err(CommandError::Rejected { code: ErrorCode::Rejected, message }),
             },
@@ -201,9 +242,9 @@ fn object(value: Value) -> serde_json::Map<String, Value> {
 
 /// The rows as the app must show them: its copy of the server's, with the changes still pending
 /// folded over, oldest first.
-fn shown(copy: &BTreeMap<u8, i64>, pending: &BTreeMap<u64, Edit>) -> BTreeMap<u8, i64> {
+fn shown<'a>(copy: &BTreeMap<u8, i64>, pending: impl Iterator<Item = &'a Edit>) -> BTreeMap<u8, i64> {
     let mut rows = copy.clone();
-    for edit in pending.values() {
+    for edit in pending {
         let key = match edit {
             Edit::Add(k, _) | Edit::Remove(k) => *k,
         };
@@ -215,8 +256,12 @@ fn shown(copy: &BTreeMap<u8, i64>, pending: &BTreeMap<u64, Edit>) -> BTreeMap<u8
     rows
 }
 
-fn check(steps: Vec<Step>) {
-    let mut world = World::new();
+fn numbers(view: &Optimistic<Counter, Edit>) -> BTreeMap<u8, i64> {
+    view.iter().filter_map(|(k, c)| Some((u8::try_from(k.as_u64()?).ok()?, c.n))).collect()
+}
+
+fn check(numbering: Numbering, steps: Vec<Step>) {
+    let mut world = World::new(numbering);
     let mut view: Optimistic<Counter, Edit> = Optimistic::new(ME);
     view.apply(&ViewEvent::Snapshot {
         at: Position { epoch: EPOCH, version: 0 },
@@ -240,11 +285,12 @@ fn check(steps: Vec<Step>) {
         Step::Other(edit, seq) => {
             let _ = world.decide(&edit, OTHER, seq);
         }
+        Step::Elsewhere => world.position += 1,
         Step::Delta => {
             if let Some(delta) = world.to_app.pop_front() {
                 world.version = delta.to;
                 for c in delta.acked.iter().filter(|c| c.client_id == ME) {
-                    world.learnt.insert(c.seq, delta.to);
+                    world.learnt.insert(c.seq, world.applied.get(&c.seq).map_or(0, |a| a.0));
                 }
                 let changes = view.apply(&ViewEvent::Delta(delta));
                 assert!(!changes.out_of_order);
@@ -283,10 +329,14 @@ fn check(steps: Vec<Step>) {
                 let missed = world.deltas.iter().filter(|d| d.from >= world.version).cloned();
                 world.to_app.extend(missed);
             } else {
-                let at = Position { epoch: EPOCH, version: world.position() };
-                let rows = World::rows(&world.states[world.states.len() - 1]);
-                view.apply(&ViewEvent::Snapshot { at, rows, resynced: Some(ResyncReason::TooFarBehind) });
-                world.version = world.position();
+                let (version, state) = world.head();
+                let at = Position { epoch: EPOCH, version };
+                view.apply(&ViewEvent::Snapshot {
+                    at,
+                    rows: World::rows(&state),
+                    resynced: Some(ResyncReason::TooFarBehind),
+                });
+                world.version = version;
             }
             // The runtime resends every command not answered, with its seq.
             let unanswered: Vec<u64> =
@@ -296,23 +346,31 @@ fn check(steps: Vec<Step>) {
     };
 
     let invariant = |world: &World, view: &Optimistic<Counter, Edit>, when: &str| {
-        // Pending: sent, not refused, and not yet known to be in the app's copy.
-        let pending: BTreeMap<u64, Edit> = world
-            .sent
-            .iter()
-            .filter(|(seq, _)| world.answered.get(seq) != Some(&true))
-            .filter(|(seq, _)| world.learnt.get(seq).is_none_or(|p| *p > world.version))
-            .map(|(s, e)| (*s, e.clone()))
-            .collect();
         let actual: BTreeMap<u64, Edit> = view.pending().map(|(s, e)| (s, e.clone())).collect();
-        assert_eq!(actual, pending, "pending {when}");
-        let copy = &world.states[usize::try_from(world.version).unwrap_or(usize::MAX)];
+        let refused = |seq: &u64| world.answered.get(seq) == Some(&true);
+        // Held by the app's copy: applied at a version it has reached.
+        let held = |seq: &u64| world.applied.get(seq).is_some_and(|(p, v)| *p == 0 || *v <= world.version);
+        for seq in actual.keys() {
+            assert!(
+                world.sent.contains_key(seq) && !refused(seq),
+                "{seq} pending, not sent or refused {when}"
+            );
+        }
+        for seq in world.sent.keys().filter(|s| !refused(s) && !held(s)) {
+            assert!(actual.contains_key(seq), "{seq} not in the app's copy yet, dropped {when}");
+        }
+        if world.numbering == Numbering::Log {
+            // Versions are positions: what the app learnt says exactly what its copy holds.
+            let learnt = |seq: &u64| world.learnt.get(seq).is_some_and(|p| *p <= world.version);
+            let expected: Vec<u64> =
+                world.sent.keys().filter(|s| !refused(s) && !learnt(s)).copied().collect();
+            assert_eq!(actual.keys().copied().collect::<Vec<_>>(), expected, "pending {when}");
+        }
         let server_rows: BTreeMap<u8, i64> =
             view.view().iter().filter_map(|(k, c)| Some((u8::try_from(k.as_u64()?).ok()?, c.n))).collect();
-        assert_eq!(&server_rows, copy, "the app's copy {when}");
-        let rows: BTreeMap<u8, i64> =
-            view.iter().filter_map(|(k, c)| Some((u8::try_from(k.as_u64()?).ok()?, c.n))).collect();
-        assert_eq!(rows, shown(copy, &pending), "rows shown {when}");
+        assert_eq!(&server_rows, world.copy(), "the app's copy {when}");
+        let rows = numbers(view);
+        assert_eq!(rows, shown(world.copy(), actual.values()), "rows shown {when}");
         for key in 0u8..3 {
             assert_eq!(view.get(&json!(key)).map(|c| c.n), rows.get(&key).copied(), "row {key} {when}");
         }
@@ -334,9 +392,7 @@ fn check(steps: Vec<Step>) {
     assert_eq!(view.pending().count(), 0, "nothing pending once everything is answered and delivered");
     assert!(outcomes.values().all(|n| *n == 1), "each command had one outcome");
     assert_eq!(outcomes.len(), world.sent.len(), "every command had an outcome");
-    let rows: BTreeMap<u8, i64> =
-        view.iter().filter_map(|(k, c)| Some((u8::try_from(k.as_u64()?).ok()?, c.n))).collect();
-    assert_eq!(Some(&rows), world.states.last(), "the rows shown are the server's");
+    assert_eq!(&numbers(&view), &world.head().1, "the rows shown are the server's");
 }
 
 proptest! {
@@ -346,41 +402,49 @@ proptest! {
     fn pending_changes_show_until_the_rows_hold_them_and_go_exactly_once(
         steps in proptest::collection::vec(step(), 1..60)
     ) {
-        check(steps);
+        check(Numbering::Log, steps);
+    }
+
+    #[test]
+    fn the_same_when_versions_count_commits(steps in proptest::collection::vec(step(), 1..60)) {
+        check(Numbering::Commits, steps);
     }
 }
 
 #[test]
 fn a_delta_before_the_ack_an_ack_before_the_delta_and_a_rejection() {
-    check(vec![
-        // Delta first, then the ack.
-        Step::Send(Edit::Add(0, 5)),
-        Step::Serve,
-        Step::Delta,
-        Step::Answer(0),
-        // Ack first, then the delta.
-        Step::Send(Edit::Add(0, 1)),
-        Step::Serve,
-        Step::Answer(0),
-        Step::Delta,
-        // Refused: rolled back.
-        Step::Send(Edit::Add(1, 14)),
-        Step::Serve,
-        Step::Answer(0),
-        // Applied while the link was lost; known again through the resync's snapshot and the
-        // resent command's duplicate ack.
-        Step::Send(Edit::Add(2, 3)),
-        Step::Serve,
-        Step::Lose,
-        Step::Reconnect { resume: false },
-        Step::Serve,
-        Step::Answer(0),
-    ]);
+    check(
+        Numbering::Commits,
+        vec![
+            // Delta first, then the ack.
+            Step::Send(Edit::Add(0, 5)),
+            Step::Serve,
+            Step::Delta,
+            Step::Answer(0),
+            // Ack first, then the delta.
+            Step::Send(Edit::Add(0, 1)),
+            Step::Serve,
+            Step::Answer(0),
+            Step::Delta,
+            // Refused: rolled back.
+            Step::Send(Edit::Add(1, 14)),
+            Step::Serve,
+            Step::Answer(0),
+            // Applied while the link was lost; known again through the resync's snapshot and the
+            // resent command's duplicate ack.
+            Step::Send(Edit::Add(2, 3)),
+            Step::Serve,
+            Step::Lose,
+            Step::Reconnect { resume: false },
+            Step::Serve,
+            Step::Answer(0),
+        ],
+    );
 }
 
 #[test]
 fn another_clients_ack_with_the_same_seq_drops_nothing() {
-    check(vec![Step::Send(Edit::Add(0, 2)), Step::Other(Edit::Add(0, 3), 1), Step::Delta]);
+    check(Numbering::Log, vec![Step::Send(Edit::Add(0, 2)), Step::Other(Edit::Add(0, 3), 1), Step::Delta]);
 }
 
 #[test]
