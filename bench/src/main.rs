@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
+use lucarne_demo as demo;
 use lucarne_protocol::CommandRef;
 use lucarne_runtime::{Backoff, Client, ClientConfig, Query, ViewEvent};
-use lucarne_server::{Engine, GatewayConfig, Store, demo, sql};
+use lucarne_server::{Engine, GatewayConfig, Store, sql};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 

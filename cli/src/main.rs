@@ -8,11 +8,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
+use lucarne_demo as demo;
 use lucarne_protocol::Row;
 use lucarne_runtime::{
     Client, ClientConfig, ClientError, CommandError, DEFAULT_SERVER, Query, Status, ViewEvent,
 };
-use lucarne_server::{Commands, GatewayConfig, Store, demo};
+use lucarne_server::{Commands, GatewayConfig, Store};
 use serde_json::{Value, json};
 
 mod pdf;

@@ -8,7 +8,6 @@
 pub mod auth;
 pub mod budget;
 pub mod commands;
-pub mod demo;
 pub mod engine;
 pub mod expr;
 pub mod feed;

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use lucarne_demo as demo;
 use lucarne_protocol::{CommandRef, ErrorCode};
 use lucarne_server::engine::{ClusterConfig, ViewPolicy};
 use lucarne_server::store::Numbering;
-use lucarne_server::{Engine, Store, demo};
+use lucarne_server::{Engine, Store};
 use serde_json::{Value, json};
 
 /// A node of the demo (its views and its order lifecycle) on the stream `stream`.

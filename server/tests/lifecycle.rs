@@ -7,8 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use lucarne_demo as demo;
 use lucarne_protocol::{CommandRef, ErrorCode, Op};
-use lucarne_server::{Engine, Store, demo, sql};
+use lucarne_server::{Engine, Store, sql};
 use proptest::prelude::*;
 use serde_json::json;
 

@@ -80,6 +80,12 @@ const RULES: &[Rule] = &[
         why: "the reference app uses only the public API",
     },
     Rule {
+        krate: "lucarne-demo",
+        only: Some(&["lucarne-server", "lucarne-protocol", "fastrand", "serde_json", "tokio", "tracing"]),
+        never: &["iced*", "lucarne-runtime"],
+        why: "the demo: the server's public API only, as any server-side app",
+    },
+    Rule {
         krate: "example-todo",
         only: Some(&["lucarne", "serde", "serde_json"]),
         never: &["lucarne-server"],

@@ -15,14 +15,14 @@ pub(crate) async fn serve_child(kind: Kind, data: Option<PathBuf>, nats: Option<
                 store.set_numbering(lucarne_server::store::Numbering::Log);
             }
             // The demo's `orders` view alone: one view folded per command.
-            let views = lucarne_server::sql::parse_views(lucarne_server::demo::VIEWS_SQL)?
+            let views = lucarne_server::sql::parse_views(lucarne_demo::VIEWS_SQL)?
                 .into_iter()
                 .filter(|v| v.name == "orders")
                 .collect();
             store.install_views(views, |_, _, _| {})?;
             // `place_order` routed with no check: the publisher places the same orders again and
             // again (the demo's lifecycle would refuse that); fan-out is what is measured.
-            let commands = lucarne_server::Commands::new().route("place_order", lucarne_server::demo::STREAM);
+            let commands = lucarne_server::Commands::new().route("place_order", lucarne_demo::STREAM);
             let engine = match nats {
                 None => lucarne_server::Engine::start(store, commands),
                 Some(urls) => {

@@ -17,6 +17,13 @@ const VIEWS: &str = "
     CREATE VIEW feed AS SELECT order_id, total FROM orders WHERE total >= 5;
     CREATE VIEW other AS SELECT COUNT(*) AS n FROM elsewhere;";
 
+/// An order desk's `orders` view, its status from the lifecycle's events.
+const ORDERS: &str = "
+    CREATE VIEW orders AS SELECT order_id, LAST(customer) AS customer,
+        LAST(CASE type WHEN 'place_order' THEN 'placed' WHEN 'pay_order' THEN 'paid'
+                       WHEN 'ship_order' THEN 'shipped' WHEN 'cancel_order' THEN 'cancelled' END) AS status
+        FROM orders GROUP BY order_id;";
+
 fn open(dir: &Path) -> Store {
     let mut store = Store::open(dir).expect("open store");
     store.set_changelog_retention(1_000_000);
@@ -127,10 +134,17 @@ fn appends_are_idempotent_by_client_and_seq() {
 fn a_guard_reads_the_rows_as_they_stand_at_its_own_position_in_the_batch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = Store::open(dir.path()).expect("open");
-    store
-        .install_views(parse_views(crate::demo::VIEWS_SQL).expect("demo views"), |_, _, _| {})
-        .expect("install");
-    let commands = crate::demo::commands();
+    store.install_views(parse_views(ORDERS).expect("views"), |_, _, _| {}).expect("install");
+    // An order's lifecycle as routes with preconditions on the `orders` view.
+    let commands = [
+        "orders:place_order ON orders(order_id) NEW",
+        "orders:pay_order ON orders(order_id) WHEN status = 'placed'",
+        "orders:ship_order ON orders(order_id) WHEN status = 'paid'",
+        "orders:cancel_order ON orders(order_id) WHEN status = 'placed' OR status = 'paid'",
+    ]
+    .into_iter()
+    .try_fold(crate::Commands::new(), |commands, route| crate::commands::parse_routes(route, commands))
+    .expect("routes");
     let guarded = |seq, name: &str, id: &str| {
         let payload = json!({"order_id": id, "customer": "Ada", "total": 5});
         let Ok(crate::commands::Plan::Guarded(guard)) = commands.plan(name, &payload) else {

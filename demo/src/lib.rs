@@ -1,4 +1,5 @@
-//! The demo: an order desk. Commands `place_order`, `pay_order`, `ship_order`, `cancel_order`
+//! `lucarne-demo`: the demo of `lucarne serve --demo`, an order desk, written against the
+//! server's public API as any server-side app would be. Commands `place_order`, `pay_order`, `ship_order`, `cancel_order`
 //! on the `orders` stream, each checking its payload and the order's lifecycle against the
 //! `orders` view (place a new order; pay only a placed one, ship only a paid one, cancel only a
 //! placed or paid one; an unknown order is `not_found`), a seed of a few hundred orders, and a
@@ -10,9 +11,9 @@ use std::time::Duration;
 use lucarne_protocol::CommandRef;
 use serde_json::{Value, json};
 
-use crate::commands::{Commands, Rejection, ViewState};
-use crate::engine::Engine;
-use crate::log::NewEvent;
+use lucarne_server::commands::{Commands, Rejection, ViewState};
+use lucarne_server::engine::Engine;
+use lucarne_server::log::NewEvent;
 
 /// The demo's views (`assets/demo/views.sql`).
 pub const VIEWS_SQL: &str = include_str!("../../assets/demo/views.sql");
@@ -226,9 +227,9 @@ mod tests {
     #[tokio::test]
     async fn a_restarted_generator_numbers_orders_after_the_last_one() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = crate::Store::open(dir.path()).expect("store");
+        let mut store = lucarne_server::Store::open(dir.path()).expect("store");
         store
-            .install_views(crate::sql::parse_views(VIEWS_SQL).expect("views"), |_, _, _| {})
+            .install_views(lucarne_server::sql::parse_views(VIEWS_SQL).expect("views"), |_, _, _| {})
             .expect("install");
         let engine = Engine::start(store, commands());
         assert_eq!(next_order(&engine).await, 1);
@@ -298,7 +299,7 @@ mod tests {
 
     #[test]
     fn demo_views_parse() {
-        let views = crate::sql::parse_views(VIEWS_SQL).expect("demo views are valid");
+        let views = lucarne_server::sql::parse_views(VIEWS_SQL).expect("demo views are valid");
         let names: Vec<_> = views.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, ["orders", "sales_by_region", "activity"]);
     }
