@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use lucarne_server::commands::{Rejection, ViewState};
-use lucarne_server::demo;
+use lucarne_demo as demo;
 use lucarne_server::log::Event;
 use lucarne_server::sql::parse_views;
 use lucarne_server::view::recompute;
