@@ -76,3 +76,9 @@ pub use lucarne_pdf as pdf;
 
 #[cfg(feature = "widgets")]
 pub mod ui;
+
+/// The guide (`docs/guide.md`): its Rust blocks are doc tests of this crate, run with the
+/// features a desktop app has (`cargo xtask test` builds the workspace so).
+#[cfg(all(doctest, feature = "desktop", feature = "pdf"))]
+#[doc = include_str!("../docs/guide.md")]
+pub struct Guide;

@@ -8,6 +8,7 @@ mod cluster;
 mod desktop;
 mod examples;
 mod faults;
+mod guide;
 mod hostile;
 mod live_queries;
 mod pdf;
