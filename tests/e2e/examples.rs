@@ -132,3 +132,29 @@ async fn the_chat_example_keeps_the_last_messages_on_every_screen() {
     until(&mut d, &mut sub_d, feed, |d| d.posts().pending().count() == 0 && texts(d) == last).await;
     until(&mut n, &mut sub_n, feed, |n| texts(n) == last).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_example_sums_every_sale_to_the_cent_on_every_screen() {
+    use example_dashboard::{App, Message};
+    let feed = |app: &mut App, event: ViewEvent| drop(app.update(Message::Regions(event)));
+    let total = |app: &App, region: &str| app.regions().get(&json!(region)).map(|r| (r.sales, r.cents));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = example_server(dir.path(), "dashboard");
+    let (one, two) = (client(&server.url()), client(&server.url()));
+    let (mut a, mut b) = (App::new(one.clone()), App::new(two.clone()));
+    let (mut sub_a, mut sub_b) =
+        (one.subscribe(Query::view("by_region")), two.subscribe(Query::view("by_region")));
+    until(&mut a, &mut sub_a, feed, |a| a.regions().position().is_some()).await;
+    until(&mut b, &mut sub_b, feed, |b| b.regions().position().is_some()).await;
+
+    // 300 sales of 0.10 and 0.20 from both screens at once: 300 × 0.15 = exactly 45.00.
+    let sales = (0..300).map(|i| {
+        let (client, cents) = if i % 2 == 0 { (&one, 10) } else { (&two, 20) };
+        client.send("sell", json!({ "region": "eu", "cents": cents }))
+    });
+    for ack in join_all(sales).await {
+        assert!(ack.is_ok(), "{ack:?}");
+    }
+    until(&mut a, &mut sub_a, feed, |a| total(a, "eu") == Some((300, 4_500))).await;
+    until(&mut b, &mut sub_b, feed, |b| total(b, "eu") == Some((300, 4_500))).await;
+}

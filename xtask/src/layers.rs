@@ -98,6 +98,12 @@ const RULES: &[Rule] = &[
         why: "an example: Lucarne through one dependency, the facade",
     },
     Rule {
+        krate: "example-dashboard",
+        only: Some(&["lucarne", "serde", "serde_json"]),
+        never: &["lucarne-server"],
+        why: "an example: Lucarne through one dependency, the facade",
+    },
+    Rule {
         krate: "lucarne-testing",
         // With the feature `ui`: the pinned iced, its test simulator, the bundled fonts and a
         // PNG reader for snapshots.

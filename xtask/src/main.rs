@@ -555,6 +555,7 @@ const WASM_CRATES: &[&str] = &[
     "lucarne-web",
     "example-todo",
     "example-chat",
+    "example-dashboard",
 ];
 
 fn wasm_target() -> Result<()> {
