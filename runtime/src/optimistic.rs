@@ -54,10 +54,12 @@
 //!   effect: when a delta lists its command in `acked` (this client's id); when a snapshot (a
 //!   resync) comes after its `ack`; or when the view's version reaches the log position the ack
 //!   gives (a view's version never passes the position of a command it has not folded: on a
-//!   cluster versions are log positions, on one server they count the view's commits). A command
-//!   that appended no event is dropped with its ack. (A snapshot the server read before the
-//!   commit but sent after the ack is followed by the delta that carries the command: the row
-//!   shows the old state between the two.)
+//!   cluster versions are log positions, on one server they count the view's commits); or when
+//!   its ack says `duplicate` (it was applied on an earlier link, which this link's snapshot or
+//!   resume covers). A command that appended no event is dropped with its ack. (Two brief
+//!   lapses, never a double count: a snapshot the server read before the commit but sent after
+//!   the ack, and a duplicate ack that overtakes the resumed deltas, are followed by the delta
+//!   that carries the command; the row shows the old state between the two.)
 //! - A rejection drops it at once and hands it back with the server's reason (a rollback).
 //! - Through reconnects nothing changes: the runtime resends the command with the same seq and
 //!   the server applies it once. Across restarts, [`restore`](Optimistic::restore) shows again
@@ -251,8 +253,11 @@ impl<T: DeserializeOwned + Clone, C: Change<T> + Clone> Optimistic<T, C> {
                 entry.answered = true;
                 entry.applied_at = Some(ack.position);
                 let change = entry.change.clone();
-                let reached =
-                    ack.events == 0 || self.view.position().is_some_and(|at| at.version >= ack.position);
+                // A duplicate was applied on an earlier link: the copy this link brought (a
+                // snapshot, or a resume with the deltas missed) holds it.
+                let reached = ack.events == 0
+                    || ack.duplicate
+                    || self.view.position().is_some_and(|at| at.version >= ack.position);
                 if reached || entry.held {
                     self.pending.remove(&seq);
                 }

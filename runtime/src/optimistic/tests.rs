@@ -2,7 +2,7 @@
 //! interleavings of commands (the app's and another client's), deltas, answers, lost links,
 //! resumes and resyncs.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use lucarne_protocol::{Ack, CommandRef, Delta, ErrorCode, Key, Op, Position, ResyncReason, Row};
 use proptest::prelude::*;
@@ -133,6 +133,9 @@ struct World {
     /// Where the app learnt each of its commands was applied (a delta's `acked`: its version;
     /// an ack: its log position), as positions in Log numbering.
     learnt: BTreeMap<u64, u64>,
+    /// Commands whose answer the app got as a duplicate (applied on an earlier link): dropped
+    /// then, though a resume may not have brought their delta yet.
+    duplicates: BTreeSet<u64>,
     /// The version of the app's copy.
     version: u64,
     connected: bool,
@@ -153,6 +156,7 @@ impl World {
             answers: Vec::new(),
             answered: BTreeMap::new(),
             learnt: BTreeMap::new(),
+            duplicates: BTreeSet::new(),
             version: 0,
             connected: true,
             next_seq: 0,
@@ -303,6 +307,9 @@ fn check(numbering: Numbering, steps: Vec<Step>) {
                 let rejected = answered.result.is_err();
                 if let Ok(ack) = &answered.result {
                     world.learnt.insert(seq, ack.position);
+                    if ack.duplicate {
+                        world.duplicates.insert(seq);
+                    }
                 }
                 let outcome = view.answered(answered);
                 if world.answered.insert(seq, rejected).is_some() {
@@ -356,12 +363,14 @@ fn check(numbering: Numbering, steps: Vec<Step>) {
                 "{seq} pending, not sent or refused {when}"
             );
         }
-        for seq in world.sent.keys().filter(|s| !refused(s) && !held(s)) {
+        for seq in world.sent.keys().filter(|s| !refused(s) && !held(s) && !world.duplicates.contains(s)) {
             assert!(actual.contains_key(seq), "{seq} not in the app's copy yet, dropped {when}");
         }
         if world.numbering == Numbering::Log {
             // Versions are positions: what the app learnt says exactly what its copy holds.
-            let learnt = |seq: &u64| world.learnt.get(seq).is_some_and(|p| *p <= world.version);
+            let learnt = |seq: &u64| {
+                world.learnt.get(seq).is_some_and(|p| *p <= world.version) || world.duplicates.contains(seq)
+            };
             let expected: Vec<u64> =
                 world.sent.keys().filter(|s| !refused(s) && !learnt(s)).copied().collect();
             assert_eq!(actual.keys().copied().collect::<Vec<_>>(), expected, "pending {when}");
@@ -438,6 +447,22 @@ fn a_delta_before_the_ack_an_ack_before_the_delta_and_a_rejection() {
             Step::Reconnect { resume: false },
             Step::Serve,
             Step::Answer(0),
+        ],
+    );
+}
+
+#[test]
+fn a_command_applied_before_a_resync_settles_with_its_duplicate_ack() {
+    // Applied at log position 2 (view version 1); its answer lost with the link; the resync's
+    // snapshot (version 1) holds it, and the resent command's duplicate ack drops it.
+    check(
+        Numbering::Commits,
+        vec![
+            Step::Elsewhere,
+            Step::Send(Edit::Add(0, 1)),
+            Step::Serve,
+            Step::Lose,
+            Step::Reconnect { resume: false },
         ],
     );
 }
