@@ -175,10 +175,7 @@ impl Locale {
 
     /// Its layout direction.
     pub fn direction(self) -> Direction {
-        match self {
-            Locale::En => Direction::Ltr,
-            Locale::Ar | Locale::He => Direction::Rtl,
-        }
+        Direction::of_language(self.code())
     }
 
     /// The message `key`, without arguments (its English text when this locale lacks it, `key`

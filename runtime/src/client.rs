@@ -95,6 +95,28 @@ impl ClientConfig {
         ])
     }
 
+    /// Keeps the unanswered commands of `app` across runs, one file per server (the first of
+    /// the list): natively `outbox-HOST_PORT.json` in `$XDG_STATE_HOME/lucarne/APP` (else
+    /// `~/.local/state/lucarne/APP`), see [`ClientConfig::outbox_file`]; in a browser the tab's
+    /// `sessionStorage` keeps them anyway. An explicit [`ClientConfig::outbox_file`] wins.
+    ///
+    /// ```
+    /// use lucarne_runtime::ClientConfig;
+    ///
+    /// let config = ClientConfig::new("ws://10.0.0.1:7300/ws").keep_outbox("todo");
+    /// # #[cfg(not(target_arch = "wasm32"))]
+    /// if std::env::var_os("XDG_STATE_HOME").is_some() || std::env::var_os("HOME").is_some() {
+    ///     let file = config.outbox_file.expect("a file");
+    ///     assert!(file.ends_with("lucarne/todo/outbox-10.0.0.1_7300.json"), "{}", file.display());
+    /// }
+    /// ```
+    pub fn keep_outbox(mut self, app: &str) -> Self {
+        if self.outbox_file.is_none() {
+            self.outbox_file = crate::transport::app_outbox(app, &self.url);
+        }
+        self
+    }
+
     /// Every server, the first first.
     pub fn all_servers(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.url.as_str()).chain(self.fallbacks.iter().map(String::as_str))

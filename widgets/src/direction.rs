@@ -48,6 +48,33 @@ impl Direction {
         })
     }
 
+    /// The direction a language is written in, from its BCP 47 tag (`ar`, `he-IL`, `fa_IR.UTF-8`,
+    /// `az-Arab`): a script subtag decides when there is one (`Arab`, `Hebr`, `Syrc`, `Thaa`,
+    /// `Nkoo`, `Adlm`, `Rohg` are right to left), else the language (Arabic, Hebrew, Persian,
+    /// Urdu, Yiddish, Pashto, Dhivehi, Sindhi, Uyghur, Sorani Kurdish, Syriac, N'Ko are); left
+    /// to right otherwise. The layout direction of an app in that locale.
+    ///
+    /// ```
+    /// use lucarne_widgets::Direction;
+    ///
+    /// assert_eq!(Direction::of_language("he-IL"), Direction::Rtl);
+    /// assert_eq!(Direction::of_language("az-Arab"), Direction::Rtl);
+    /// assert_eq!(Direction::of_language("ku-Latn"), Direction::Ltr);
+    /// ```
+    pub fn of_language(tag: &str) -> Direction {
+        const RTL_SCRIPTS: [&str; 7] = ["arab", "hebr", "syrc", "thaa", "nkoo", "adlm", "rohg"];
+        const RTL_LANGUAGES: [&str; 14] =
+            ["ar", "he", "iw", "fa", "ur", "yi", "ji", "ps", "dv", "sd", "ug", "ckb", "syr", "nqo"];
+        let mut parts = tag.split(['.', '@']).next().unwrap_or_default().split(['-', '_']);
+        let language = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let script = parts.find(|p| p.len() == 4 && p.chars().all(|c| c.is_ascii_alphabetic()));
+        let rtl = match script.map(str::to_ascii_lowercase) {
+            Some(script) => RTL_SCRIPTS.contains(&script.as_str()),
+            None => RTL_LANGUAGES.contains(&language.as_str()),
+        };
+        if rtl { Direction::Rtl } else { Direction::Ltr }
+    }
+
     /// The direction of a paragraph, or `fallback` when it has no strong character.
     pub fn of_or(text: &str, fallback: Direction) -> Direction {
         Direction::of(text).unwrap_or(fallback)
@@ -158,6 +185,43 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_language_tag_gives_the_direction_it_is_written_in() {
+        let check =
+            |tag: &str, expected: Direction| assert_eq!(Direction::of_language(tag), expected, "{tag}");
+        for tag in [
+            "ar",
+            "ar-EG",
+            "he",
+            "he_IL.UTF-8",
+            "iw",
+            "fa-IR",
+            "ur",
+            "yi",
+            "ckb",
+            "AR",
+            "az-Arab",
+            "pa-Arab-PK",
+        ] {
+            check(tag, Direction::Rtl);
+        }
+        for tag in [
+            "en",
+            "en-US",
+            "fr_FR.UTF-8@euro",
+            "de",
+            "ja",
+            "zh-Hant-TW",
+            "ku-Latn",
+            "uz-Cyrl",
+            "",
+            "arn",
+            "hea",
+        ] {
+            check(tag, Direction::Ltr);
+        }
+    }
 
     #[test]
     fn a_paragraph_takes_the_direction_of_its_first_strong_character() {

@@ -27,23 +27,12 @@ struct Args {
     locale: Option<Locale>,
     /// Where the commands not yet answered by the server are kept, so that they are sent after
     /// the app is closed or crashes and is started again. Default: `outbox-HOST_PORT.json` (one
-    /// per server) in `$XDG_STATE_HOME/lucarne`, else `~/.local/state/lucarne`. A second app
+    /// per server) in `$XDG_STATE_HOME/lucarne/desk`, else `~/.local/state/lucarne/desk`
+    /// (`lucarne::ClientConfig::keep_outbox`). A second app
     /// running at the same time takes `outbox-HOST_PORT.2.json`, and so on; a later run takes
     /// one that still keeps commands first.
     #[arg(long, env = "LUCARNE_OUTBOX")]
     outbox: Option<std::path::PathBuf>,
-}
-
-/// The default outbox file for a server: one per server, in the user's state directory.
-fn default_outbox(server: &str) -> Option<std::path::PathBuf> {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".local/state")))?;
-    let host = server.split("://").nth(1).unwrap_or(server).split('/').next().unwrap_or_default();
-    let name: String =
-        host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
-    Some(state.join("lucarne").join(format!("outbox-{name}.json")))
 }
 
 fn parse_locale(tag: &str) -> Result<Locale, String> {
@@ -53,7 +42,9 @@ fn parse_locale(tag: &str) -> Result<Locale, String> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let locale = args.locale.unwrap_or_else(Locale::from_env);
-    let outbox = args.outbox.or_else(|| default_outbox(&args.server));
+    let outbox = args
+        .outbox
+        .or_else(|| lucarne::ClientConfig::servers([args.server.as_str()]).keep_outbox("desk").outbox_file);
     let mut config = lucarne_app::Config::new(args.server).export_dir(args.export_dir).locale(locale);
     if let Some(file) = outbox {
         config = config.outbox(file);

@@ -5,8 +5,8 @@ use lucarne::{Client, ClientConfig};
 
 fn main() -> lucarne::iced::Result {
     // `LUCARNE_SERVER` natively, the page's own host in a browser; edits not yet answered are
-    // kept in a file (natively; a tab keeps them in its storage) for the next start.
-    let client = Client::connect(ClientConfig::default_servers().outbox_file("lucarne-todo.outbox"));
+    // kept for the next start (natively in the user's state directory, in a browser by the tab).
+    let client = Client::connect(ClientConfig::default_servers().keep_outbox("todo"));
     let boot = move || App::new(client.clone());
     lucarne::ui::with_fonts(lucarne::iced::application(boot, App::update, App::view))
         .subscription(App::subscription)

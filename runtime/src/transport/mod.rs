@@ -17,13 +17,15 @@ use serde_json::{Value, json};
 mod native;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use native::{
-    Instant, Link, connect, default_servers, fresh_client_id, saved, sleep, spawn, store,
+    Instant, Link, app_outbox, connect, default_servers, fresh_client_id, saved, sleep, spawn, store,
 };
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use wasm::{Instant, Link, connect, default_servers, fresh_client_id, saved, sleep, spawn, store};
+pub(crate) use wasm::{
+    Instant, Link, app_outbox, connect, default_servers, fresh_client_id, saved, sleep, spawn, store,
+};
 
 /// Why a link to a server could not be opened, or ended: shown in
 /// [`Status::Offline`](crate::Status::Offline); the next attempt follows with backoff.

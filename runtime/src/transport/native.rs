@@ -93,6 +93,23 @@ pub(crate) fn default_servers() -> Option<String> {
     std::env::var("LUCARNE_SERVER").ok().filter(|s| !s.trim().is_empty())
 }
 
+/// Where `app` keeps the unanswered commands of a client of `server` across runs: one file per
+/// server, `outbox-HOST_PORT.json` in `$XDG_STATE_HOME/lucarne/APP`, else in
+/// `~/.local/state/lucarne/APP`; `None` without either.
+pub(crate) fn app_outbox(app: &str, server: &str) -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".local/state")))?;
+    let safe = |text: &str| -> String {
+        text.chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .collect()
+    };
+    let host = server.split("://").nth(1).unwrap_or(server).split('/').next().unwrap_or_default();
+    Some(state.join("lucarne").join(safe(app)).join(format!("outbox-{}.json", safe(host))))
+}
+
 pub(crate) fn fresh_client_id() -> String {
     format!("c-{:016x}", fastrand::u64(..))
 }

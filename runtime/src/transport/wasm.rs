@@ -197,6 +197,11 @@ pub(crate) fn default_servers() -> Option<String> {
     location.host().ok().filter(|h| !h.is_empty()).map(|host| format!("{scheme}://{host}/ws"))
 }
 
+/// In a browser the tab's `sessionStorage` keeps the unanswered commands: no file.
+pub(crate) fn app_outbox(_app: &str, _server: &str) -> Option<std::path::PathBuf> {
+    None
+}
+
 pub(crate) fn fresh_client_id() -> String {
     static MADE: AtomicUsize = AtomicUsize::new(0);
     let key = format!("lucarne.client_id.{}", MADE.fetch_add(1, Ordering::Relaxed));
