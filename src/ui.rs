@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use lucarne::protocol::{Position, Row};
-//! use lucarne::ui::{connection, sync_table};
+//! use lucarne::ui::{connection, sync_table, track};
 //! use lucarne::widgets::{Cell, Connection, TableRows};
 //! use lucarne::{LiveView, Status, ViewEvent};
 //! use serde_json::json;
@@ -22,13 +22,16 @@
 //! });
 //! assert_eq!(table.get("m-1").map(|cells| cells[1].as_str().to_owned()).as_deref(), Some("שלום"));
 //! assert_eq!(connection(&Status::Live), Connection::Live);
+//! let mut badge = Connection::Connecting;
+//! track(&mut badge, &event);
+//! assert_eq!(badge, Connection::Live, "a snapshot came: live");
 //! ```
 
 use crate::iced;
 use crate::iced::time::Instant;
 use crate::protocol::Key;
 use crate::widgets::{Cell, Connection, TableRows};
-use crate::{Changes, Status};
+use crate::{Changes, Status, ViewEvent};
 
 /// The badge of a subscription in this status (offline: the countdown to the next attempt and
 /// the reason).
@@ -40,6 +43,19 @@ pub fn connection(status: &Status) -> Connection {
         Status::Offline { retry_in, reason } => {
             Connection::Offline { retry_at: Some(Instant::now() + *retry_in), reason: reason.to_string() }
         }
+    }
+}
+
+/// Keeps a badge's `connection` in step with a subscription's events: a status is shown as
+/// [`connection`] maps it; a snapshot, a resume or a refusal (the server answered: the socket is
+/// up) make it live; a delta leaves it.
+pub fn track(connection: &mut Connection, event: &ViewEvent) {
+    match event {
+        ViewEvent::Status(status) => *connection = self::connection(status),
+        ViewEvent::Snapshot { .. } | ViewEvent::Resumed { .. } | ViewEvent::Failed { .. } => {
+            *connection = Connection::Live;
+        }
+        ViewEvent::Delta(_) => {}
     }
 }
 

@@ -3,8 +3,8 @@
 
 use lucarne::iced::Task;
 use lucarne::protocol::Key;
-use lucarne::ui::{connection, row_id, sync_table};
-use lucarne::widgets::{Cell, Connection};
+use lucarne::ui::{row_id, sync_table, track};
+use lucarne::widgets::Cell;
 use lucarne::{Answered, CommandError, Outcome, ViewEvent};
 use serde_json::json;
 
@@ -46,23 +46,18 @@ impl Desk {
         self.today = clock::local(clock::now_ms());
         // The rows it changed as shown, with those whose pending action it shows applied.
         let changes = self.orders.apply(&event);
+        // A refused filter is an error on the filter, not a lost connection (the badge stays
+        // live).
+        track(&mut self.connection, &event);
         match &event {
-            ViewEvent::Status(status) => self.connection = connection(status),
             ViewEvent::Failed { code, message } => {
-                // A refused filter is an error on the filter, not a lost connection: the notice
-                // says why, the box keeps the text to correct, and the table goes back to the
-                // last query the server answered (iced subscribes to it again).
+                // The notice says why, the box keeps the text to correct, and the table goes
+                // back to the last query the server answered (iced subscribes to it again).
                 self.notice = Some(Notice::QueryRefused { code: code.to_string(), message: message.clone() });
                 self.query = self.answered.clone();
-                // The server answered: the socket is up.
-                self.connection = Connection::Live;
             }
-            ViewEvent::Snapshot { .. } => {
-                self.connection = Connection::Live;
-                self.answered = self.query.clone();
-            }
-            ViewEvent::Resumed { .. } => self.connection = Connection::Live,
-            ViewEvent::Delta(_) => {}
+            ViewEvent::Snapshot { .. } => self.answered = self.query.clone(),
+            _ => {}
         }
         let orders = &self.orders;
         sync_table(&mut self.table, &changes, orders.iter().map(|(k, _)| k), |key| {

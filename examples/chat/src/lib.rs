@@ -116,11 +116,7 @@ impl App {
     pub fn update(&mut self, message: Message) -> Task<Message> {
         match message {
             Message::Posts(event) => {
-                self.connection = match &event {
-                    ViewEvent::Status(status) => lucarne::ui::connection(status),
-                    ViewEvent::Snapshot { .. } | ViewEvent::Resumed { .. } => Connection::Live,
-                    _ => self.connection.clone(),
-                };
+                lucarne::ui::track(&mut self.connection, &event);
                 self.posts.apply(&event);
             }
             Message::Draft(draft) => self.draft = draft,

@@ -79,11 +79,7 @@ impl App {
     pub fn update(&mut self, message: Message) -> Task<Message> {
         match message {
             Message::Regions(event) => {
-                self.connection = match &event {
-                    ViewEvent::Status(status) => lucarne::ui::connection(status),
-                    ViewEvent::Snapshot { .. } | ViewEvent::Resumed { .. } => Connection::Live,
-                    _ => self.connection.clone(),
-                };
+                lucarne::ui::track(&mut self.connection, &event);
                 self.regions.apply(&event);
             }
             Message::Record => {
