@@ -34,6 +34,15 @@ pub enum FeedEvent {
         /// Commands whose effect the change carries.
         acked: Vec<CommandRef>,
     },
+    /// A change acked commands without touching the window: subscribers holding `at` are told
+    /// of theirs (a delta from `at` to `at` without ops), so that a client showing one of them
+    /// optimistically learns its effect is in (here: not in the window).
+    Acked {
+        /// The window's version, unchanged.
+        at: u64,
+        /// Commands the change carries.
+        acked: Vec<CommandRef>,
+    },
     /// The window was rebuilt (new epoch, gap or lag): take a fresh copy.
     Reset(ResyncReason),
     /// The view was dropped.
@@ -293,6 +302,9 @@ impl Feed {
         let ops = state.window.apply(&change.ops);
         self.count(&mut state);
         if ops.is_empty() {
+            if !change.acked.is_empty() {
+                let _ = self.events.send(FeedEvent::Acked { at: state.version, acked: change.acked.clone() });
+            }
             return Ok(());
         }
         let from = state.version;

@@ -169,3 +169,37 @@ fn watch_takes_where_order_by_and_limit() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown column \"price\""), "{out:?}");
 }
+
+/// A command that changes a view outside a client's live-query window still tells that client
+/// its command is in: a delta from the version it holds to the same, without ops, listing it
+/// (else a client showing the command optimistically would wait for it forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_outside_the_window_is_still_acked_to_its_sender() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let (me, other) = (client(&server.url()), client(&server.url()));
+    let small = Query::view("orders").filter("total < 10");
+    let mut mine = me.subscribe(small.clone());
+    let mut theirs = other.subscribe(small);
+    let snapshot = |event: &ViewEvent| matches!(event, ViewEvent::Snapshot { .. });
+    for sub in [&mut mine, &mut theirs] {
+        while !snapshot(
+            &tokio::time::timeout(Duration::from_secs(20), sub.next()).await.expect("event").expect("open"),
+        ) {}
+    }
+    let ack = me.send("place_order", json!({ "order_id": "o-big", "customer": "Ada", "total": 500 })).await;
+    let ack = ack.expect("acked");
+    // Mine: the ack-carrying delta with no ops, from and to the version held.
+    let delta = loop {
+        if let ViewEvent::Delta(d) =
+            tokio::time::timeout(Duration::from_secs(20), mine.next()).await.expect("a delta").expect("open")
+        {
+            break d;
+        }
+    };
+    assert_eq!((delta.from, delta.ops.len()), (delta.to, 0), "{delta:?}");
+    assert_eq!(delta.acked.iter().map(|c| c.seq).collect::<Vec<_>>(), [ack.seq]);
+    // Theirs: nothing (another client's command touching no row of the window).
+    let next = tokio::time::timeout(Duration::from_millis(500), theirs.next()).await;
+    assert!(!matches!(next, Ok(Some(ViewEvent::Delta(_)))), "{next:?}");
+}

@@ -173,26 +173,22 @@ impl SubStream {
             let (mut held, mut events) = (joined.at.version, joined.events);
             let mut stale = false;
             reason = loop {
-                match events.recv().await {
+                let delta = match events.recv().await {
                     Ok(FeedEvent::Delta { from, to, ops, acked }) => {
                         if from != held {
                             break Some(ResyncReason::TooFarBehind);
                         }
-                        let acked = own_acks(&acked, &self.client_id);
-                        let delta = Delta { sub: self.sub, from, to, ops, acked };
-                        match self
-                            .out
-                            .send_delta(&ServerMessage::Delta(delta), self.patience, &self.generation)
-                            .await
-                        {
-                            Push::Sent => held = to,
-                            Push::Full => {
-                                self.purge();
-                                stale = true;
-                                break Some(ResyncReason::SlowConsumer);
-                            }
-                            Push::Closed => return,
+                        Delta { sub: self.sub, from, to, ops, acked: own_acks(&acked, &self.client_id) }
+                    }
+                    Ok(FeedEvent::Acked { at, acked }) => {
+                        if at != held {
+                            break Some(ResyncReason::TooFarBehind);
                         }
+                        let acked = own_acks(&acked, &self.client_id);
+                        if acked.is_empty() {
+                            continue;
+                        }
+                        Delta { sub: self.sub, from: held, to: held, ops: Vec::new(), acked }
                     }
                     Ok(FeedEvent::Reset(why)) => break Some(why),
                     Err(broadcast::error::RecvError::Lagged(_)) => break Some(ResyncReason::SlowConsumer),
@@ -200,6 +196,17 @@ impl SubStream {
                         self.dropped();
                         return;
                     }
+                };
+                let to = delta.to;
+                match self.out.send_delta(&ServerMessage::Delta(delta), self.patience, &self.generation).await
+                {
+                    Push::Sent => held = to,
+                    Push::Full => {
+                        self.purge();
+                        stale = true;
+                        break Some(ResyncReason::SlowConsumer);
+                    }
+                    Push::Closed => return,
                 }
             };
             drop(events);
