@@ -54,12 +54,15 @@
 //!   effect: when a delta lists its command in `acked` (this client's id); when a snapshot (a
 //!   resync) comes after its `ack`; or when the view's version reaches the log position the ack
 //!   gives (a view's version never passes the position of a command it has not folded: on a
-//!   cluster versions are log positions, on one server they count the view's commits); or when
-//!   its ack says `duplicate` (it was applied on an earlier link, which this link's snapshot or
-//!   resume covers). A command that appended no event is dropped with its ack. (Two brief
-//!   lapses, never a double count: a snapshot the server read before the commit but sent after
-//!   the ack, and a duplicate ack that overtakes the resumed deltas, are followed by the delta
-//!   that carries the command; the row shows the old state between the two.)
+//!   cluster versions are log positions, on one server they count the view's commits); when its
+//!   ack says `duplicate` (it was applied on an earlier link, which this link's snapshot or
+//!   resume covers); or when it is accepted after a snapshot came while it was on its way (no
+//!   delta may ever list it). A command that appended no event is dropped with its ack. A live
+//!   query's window that the command did not touch still gets a delta listing it (without ops).
+//!   (Brief lapses, never a double count: when the copy that ends it was read before the
+//!   command's commit — a snapshot sent after the ack, a snapshot that came while it was on its
+//!   way, or a duplicate ack overtaking the resumed deltas — the delta that carries the command
+//!   follows, and the row shows the old state in between.)
 //! - A rejection drops it at once and hands it back with the server's reason (a rollback).
 //! - Through reconnects nothing changes: the runtime resends the command with the same seq and
 //!   the server applies it once. Across restarts, [`restore`](Optimistic::restore) shows again
@@ -153,11 +156,14 @@ struct Entry<C> {
     held: bool,
     /// Its answer came (it is forgotten once also held).
     answered: bool,
+    /// A copy of the view (a snapshot) came after it was sent, before its answer: if the answer
+    /// says it was applied, that copy or the deltas after it hold it.
+    copied: bool,
 }
 
 impl<C> Entry<C> {
     fn new(change: C, key: Key) -> Self {
-        Entry { change, key, applied_at: None, held: false, answered: false }
+        Entry { change, key, applied_at: None, held: false, answered: false, copied: false }
     }
 }
 
@@ -211,9 +217,15 @@ impl<T: DeserializeOwned + Clone, C: Change<T> + Clone> Optimistic<T, C> {
             ViewEvent::Delta(delta) => {
                 held.extend(delta.acked.iter().filter(|c| c.client_id == self.client_id).map(|c| c.seq));
             }
-            // A copy sent after a command's ack holds its effect.
+            // A copy sent after a command's ack holds its effect; one sent before it, may.
             ViewEvent::Snapshot { .. } => {
-                held.extend(self.pending.iter().filter(|(_, e)| e.applied_at.is_some()).map(|(seq, _)| *seq));
+                for (seq, entry) in &mut self.pending {
+                    if entry.applied_at.is_some() {
+                        held.push(*seq);
+                    } else {
+                        entry.copied = true;
+                    }
+                }
             }
             _ => {}
         }
@@ -254,9 +266,11 @@ impl<T: DeserializeOwned + Clone, C: Change<T> + Clone> Optimistic<T, C> {
                 entry.applied_at = Some(ack.position);
                 let change = entry.change.clone();
                 // A duplicate was applied on an earlier link: the copy this link brought (a
-                // snapshot, or a resume with the deltas missed) holds it.
+                // snapshot, or a resume with the deltas missed) holds it. After a snapshot that
+                // came while it was on its way, no delta may ever list it (the snapshot held it).
                 let reached = ack.events == 0
                     || ack.duplicate
+                    || entry.copied
                     || self.view.position().is_some_and(|at| at.version >= ack.position);
                 if reached || entry.held {
                     self.pending.remove(&seq);
@@ -264,6 +278,8 @@ impl<T: DeserializeOwned + Clone, C: Change<T> + Clone> Optimistic<T, C> {
                 Outcome::Accepted(change)
             }
             Err(error) => match self.pending.remove(&seq) {
+                // The rows hold it: it was applied (the client stopped before its answer).
+                Some(entry) if entry.held => Outcome::Accepted(entry.change),
                 Some(entry) => Outcome::RolledBack { change: entry.change, error },
                 None => Outcome::Unknown,
             },
