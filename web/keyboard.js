@@ -13,7 +13,9 @@
 // passed on as the canvas's.
 //
 // Limits: the input method's candidate window opens at the page's top corner (the proxy does not
-// follow the caret), and a touch device shows its keyboard whenever the canvas has the focus.
+// follow the caret); a touch device shows its keyboard whenever the canvas has the focus; and a
+// soft keyboard that reports its keys as `Unidentified` (keyCode 229, Android's) deletes nothing:
+// Backspace on an empty proxy makes no insertion to hand on.
 
 const KEY_FIELDS = ['key', 'code', 'location', 'repeat', 'ctrlKey', 'shiftKey', 'altKey', 'metaKey'];
 
@@ -33,9 +35,12 @@ function graphemes(text) {
   return Array.from(flat);
 }
 
-/// Whether `event` is the paste shortcut (the browser's paste then inserts into the proxy).
+/// Whether `event` is a paste shortcut (the browser's paste then inserts into the proxy):
+/// Ctrl/Cmd+V by the key's place, whatever letter the layout puts there (an Arabic, Hebrew or
+/// Russian layout reports its own), and Shift+Insert.
 function isPaste(event) {
-  return (event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'v';
+  const v = event.code === 'KeyV' || event.key.toLowerCase() === 'v';
+  return ((event.ctrlKey || event.metaKey) && !event.altKey && v) || (event.shiftKey && event.key === 'Insert');
 }
 
 export function acceptText(canvas) {

@@ -1,10 +1,11 @@
-// Starts the order desk (a separate file: the server's Content-Security-Policy allows no inline
-// scripts). The module paints into a <canvas> it appends to <body>.
+// Starts the app (the order desk, or an example: `cargo xtask example NAME --web` names its
+// module `lucarne-web` too); a separate file: the server's Content-Security-Policy allows no
+// inline scripts. The module paints into a <canvas> it appends to <body>.
 import init from './lucarne-web.js';
 import { acceptText } from './keyboard.js';
 
 // Once the canvas is there: text that arrives without key presses reaches it (`keyboard.js`),
-// and the tab shows the desk's window title, in the desk's language (winit writes the title into
+// and the tab shows the app's window title, in the app's language (winit writes the title into
 // the canvas's `alt` attribute; this copies it into the document's).
 let canvas = null;
 new MutationObserver(() => {

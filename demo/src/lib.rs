@@ -15,8 +15,8 @@ use lucarne_server::commands::{Commands, Rejection, ViewState};
 use lucarne_server::engine::Engine;
 use lucarne_server::log::NewEvent;
 
-/// The demo's views (`assets/demo/views.sql`).
-pub const VIEWS_SQL: &str = include_str!("../../assets/demo/views.sql");
+/// The demo's views (`demo/views.sql`).
+pub const VIEWS_SQL: &str = include_str!("../views.sql");
 
 /// The stream the demo's commands append to.
 pub const STREAM: &str = "orders";

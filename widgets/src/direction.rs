@@ -67,7 +67,11 @@ impl Direction {
             ["ar", "he", "iw", "fa", "ur", "yi", "ji", "ps", "dv", "sd", "ug", "ckb", "syr", "nqo"];
         let mut parts = tag.split(['.', '@']).next().unwrap_or_default().split(['-', '_']);
         let language = parts.next().unwrap_or_default().to_ascii_lowercase();
-        let script = parts.find(|p| p.len() == 4 && p.chars().all(|c| c.is_ascii_alphabetic()));
+        // The script comes right after the language (and its extended subtags, three letters);
+        // what follows a region, a variant or an extension (`-u-nu-arab`) is not a script.
+        let script = parts
+            .find(|p| !(p.len() == 3 && p.chars().all(|c| c.is_ascii_alphabetic())))
+            .filter(|p| p.len() == 4 && p.chars().all(|c| c.is_ascii_alphabetic()));
         let rtl = match script.map(str::to_ascii_lowercase) {
             Some(script) => RTL_SCRIPTS.contains(&script.as_str()),
             None => RTL_LANGUAGES.contains(&language.as_str()),
@@ -206,6 +210,10 @@ mod tests {
         ] {
             check(tag, Direction::Rtl);
         }
+        check("ar-u-nu-latn", Direction::Rtl);
+        check("zh-yue-Arab", Direction::Rtl);
+        check("en-u-nu-arab", Direction::Ltr);
+        check("en-US-x-Arab", Direction::Ltr);
         for tag in [
             "en",
             "en-US",

@@ -121,6 +121,8 @@ const LEAVES: &[(&str, &[&str])] = &[
     ("lucarne-testing", &["lucarne-bench"]),
     ("lucarne-web", &[]),
     ("example-todo", &[]),
+    ("example-chat", &[]),
+    ("example-dashboard", &[]),
 ];
 
 /// The app reaches the runtime, the widgets, the fonts, PDF and iced only through the facade (one

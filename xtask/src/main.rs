@@ -306,9 +306,13 @@ fn demo(args: &[String]) -> Result<()> {
 /// Waits until `server` listens on `port` of loopback (30 s at most); fails if it stops first.
 fn listening(server: &mut std::process::Child, port: u16) -> Result<()> {
     let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && started.elapsed().as_secs() < 30 {
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Some(status) = server.try_wait().context("the server")? {
             bail!("the server stopped: {status}");
+        }
+        if started.elapsed().as_secs() >= 30 {
+            let _ = server.kill();
+            bail!("the server did not listen on 127.0.0.1:{port} within 30 s");
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

@@ -35,6 +35,20 @@ struct Args {
     outbox: Option<std::path::PathBuf>,
 }
 
+/// Where the desk kept its outbox before `keep_outbox` (`$XDG_STATE_HOME/lucarne/outbox-HOST_PORT.json`),
+/// when that file is there: used while it exists, so that actions queued before an upgrade are
+/// still sent.
+fn earlier_outbox(server: &str) -> Option<std::path::PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".local/state")))?;
+    let host = server.split("://").nth(1).unwrap_or(server).split('/').next().unwrap_or_default();
+    let name: String =
+        host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
+    Some(state.join("lucarne").join(format!("outbox-{name}.json"))).filter(|path| path.is_file())
+}
+
 fn parse_locale(tag: &str) -> Result<Locale, String> {
     Locale::parse(tag).ok_or_else(|| format!("unknown locale {tag:?}: expected en, ar or he"))
 }
@@ -44,6 +58,7 @@ fn main() -> anyhow::Result<()> {
     let locale = args.locale.unwrap_or_else(Locale::from_env);
     let outbox = args
         .outbox
+        .or_else(|| earlier_outbox(&args.server))
         .or_else(|| lucarne::ClientConfig::servers([args.server.as_str()]).keep_outbox("desk").outbox_file);
     let mut config = lucarne_app::Config::new(args.server).export_dir(args.export_dir).locale(locale);
     if let Some(file) = outbox {

@@ -86,7 +86,6 @@ pub(crate) fn spawn(task: impl Future<Output = ()> + Send + 'static) {
     }
 }
 
-/// A new random client id.
 /// The servers an app talks to unless told otherwise: `LUCARNE_SERVER` (one URL, or several of
 /// one cluster separated by commas) when it is set, else `None`.
 pub(crate) fn default_servers() -> Option<String> {
@@ -110,6 +109,7 @@ pub(crate) fn app_outbox(app: &str, server: &str) -> Option<PathBuf> {
     Some(state.join("lucarne").join(safe(app)).join(format!("outbox-{}.json", safe(host))))
 }
 
+/// A new random client id.
 pub(crate) fn fresh_client_id() -> String {
     format!("c-{:016x}", fastrand::u64(..))
 }

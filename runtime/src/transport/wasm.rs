@@ -180,9 +180,6 @@ fn outbox_key(client_id: &str) -> String {
     format!("lucarne.outbox.{client_id}")
 }
 
-/// The tab's client id: the one kept in `sessionStorage`, or a new random one (then kept). The
-/// n-th config made in a page gets the n-th id of the tab, so a page with two clients (in the
-/// same order after a reload) never gives both the same id.
 /// The servers an app in a page talks to unless told otherwise: the page address's `?server=`
 /// (one URL, or several of one cluster separated by commas) when it has one, else `/ws` on the
 /// page's own host (`wss` for an `https` page); `None` outside a page.
@@ -202,6 +199,9 @@ pub(crate) fn app_outbox(_app: &str, _server: &str) -> Option<std::path::PathBuf
     None
 }
 
+/// The tab's client id: the one kept in `sessionStorage`, or a new random one (then kept). The
+/// n-th config made in a page gets the n-th id of the tab, so a page with two clients (in the
+/// same order after a reload) never gives both the same id.
 pub(crate) fn fresh_client_id() -> String {
     static MADE: AtomicUsize = AtomicUsize::new(0);
     let key = format!("lucarne.client_id.{}", MADE.fetch_add(1, Ordering::Relaxed));
