@@ -308,8 +308,9 @@ pub fn arith(op: BinOp, a: &Value, b: &Value) -> Value {
         return Value::Null;
     };
     let r = match op {
-        BinOp::Add => x + y,
-        BinOp::Sub => x - y,
+        // Sums as decimals (money): 0.1 + 0.2 is 0.3, not 0.30000000000000004.
+        BinOp::Add => decimal_sum(x, y).unwrap_or(x + y),
+        BinOp::Sub => decimal_sum(x, -y).unwrap_or(x - y),
         BinOp::Mul => x * y,
         BinOp::Div if y == 0.0 => return Value::Null,
         BinOp::Div => x / y,
@@ -318,6 +319,35 @@ pub fn arith(op: BinOp, a: &Value, b: &Value) -> Value {
         _ => return Value::Null,
     };
     Number::from_f64(r).map_or(Value::Null, Value::Number)
+}
+
+/// `x + y` computed on the decimals the two numbers are written as (their shortest round-trip
+/// forms: `0.1`, `17893.36`), then rounded once to the nearest `f64`; `None` when either is not
+/// finite or the exact sum does not fit 38 digits (the caller adds them as binary numbers).
+fn decimal_sum(x: f64, y: f64) -> Option<f64> {
+    let (a, ea) = decimal(x)?;
+    let (b, eb) = decimal(y)?;
+    let exponent = ea.min(eb);
+    let scale = |m: i128, e: i32| -> Option<i128> {
+        m.checked_mul(10i128.checked_pow(u32::try_from(e - exponent).ok()?)?)
+    };
+    let sum = scale(a, ea)?.checked_add(scale(b, eb)?)?;
+    format!("{sum}e{exponent}").parse().ok()
+}
+
+/// A finite `f64` as the decimal it is written as: `(coefficient, exponent)`, its value
+/// `coefficient × 10^exponent` (`0.1` → `(1, -1)`).
+fn decimal(x: f64) -> Option<(i128, i32)> {
+    if !x.is_finite() {
+        return None;
+    }
+    // The shortest form that reads back as `x`, in scientific notation: `1.7893e4`.
+    let written = format!("{x:e}");
+    let (mantissa, exponent) = written.split_once('e')?;
+    let exponent: i32 = exponent.parse().ok()?;
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let coefficient: i128 = format!("{whole}{fraction}").parse().ok()?;
+    Some((coefficient, exponent - i32::try_from(fraction.len()).ok()?))
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -424,6 +454,25 @@ mod tests {
         check(BinOp::Mul, json!(i64::MAX), json!(2), json!(i64::MAX as f64 * 2.0));
         check(BinOp::Add, json!(1), Value::Null, Value::Null);
         check(BinOp::Add, json!("1"), json!(1), Value::Null);
+        // Decimals add as decimals.
+        check(BinOp::Add, json!(0.1), json!(0.2), json!(0.3));
+        check(BinOp::Sub, json!(0.3), json!(0.1), json!(0.2));
+        check(BinOp::Add, json!(17893.35), json!(0.01), json!(17893.36));
+        check(BinOp::Add, json!(-0.1), json!(0.1), json!(0.0));
+        check(BinOp::Add, json!(1e300), json!(1e-300), json!(1e300 + 1e-300));
+        check(BinOp::Add, json!(2), json!(0.1), json!(2.1));
+    }
+
+    proptest::proptest! {
+        /// Amounts with cents summed in any number and order give the exact sum of the cents.
+        #[test]
+        fn sums_of_amounts_are_exact(cents in proptest::collection::vec(-100_000_000i64..100_000_000, 1..200)) {
+            #[expect(clippy::cast_precision_loss, reason = "amounts far below 2^53 cents")]
+            let amount = |c: i64| json!(c as f64 / 100.0);
+            let sum = cents.iter().fold(json!(0), |sum, c| arith(BinOp::Add, &sum, &amount(*c)));
+            let exact = amount(cents.iter().sum());
+            proptest::prop_assert_eq!(sum, exact);
+        }
     }
 
     #[test]

@@ -260,3 +260,27 @@ async fn a_definition_that_supersedes_a_build_in_progress_is_answered_and_goes_l
     }
     println!("supersede: 3 rounds of two definitions at once, {superseded} superseded a build in progress");
 }
+
+/// Money adds up as written: amounts with cents summed by a view give the exact sum of the
+/// cents (binary floating point made 0.1 + 0.2 read 0.30000000000000004), as the CLI prints it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sums_of_amounts_are_exact_to_the_cent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let c = client(&server.url());
+    // Added as binary numbers, in this order: 0.30000000000000004 and 17893.359999999997.
+    let amounts =
+        [("Ada", 0.1), ("Ada", 0.2), ("Cents", 17_893.05), ("Cents", 0.1), ("Cents", 0.2), ("Cents", 0.01)];
+    for (i, (customer, amount)) in amounts.iter().enumerate() {
+        c.send("place_order", order(&format!("m-{i}"), customer, *amount)).await.expect("ack");
+    }
+    let out = std::process::Command::new(crate::support::bin())
+        .args(["watch", "by_customer", "--once"])
+        .env("LUCARNE_SERVER", server.url())
+        .output()
+        .expect("run lucarne watch");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let row = |who: &str| printed.lines().find(|l| l.contains(who)).unwrap_or_default().to_owned();
+    assert!(row("Ada").contains(r#""spent":0.3"#) && !row("Ada").contains("0.30"), "{printed}");
+    assert!(row("Cents").contains(r#""spent":17893.36"#), "{printed}");
+}
