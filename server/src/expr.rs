@@ -324,7 +324,7 @@ pub fn arith(op: BinOp, a: &Value, b: &Value) -> Value {
 /// `x + y` computed on the decimals the two numbers are written as (their shortest round-trip
 /// forms: `0.1`, `17893.36`), then rounded once to the nearest `f64`; `None` when either is not
 /// finite or the exact sum does not fit 38 digits (the caller adds them as binary numbers).
-fn decimal_sum(x: f64, y: f64) -> Option<f64> {
+pub(crate) fn decimal_sum(x: f64, y: f64) -> Option<f64> {
     let (a, ea) = decimal(x)?;
     let (b, eb) = decimal(y)?;
     let exponent = ea.min(eb);

@@ -130,7 +130,7 @@ impl ViewDef {
                 }
                 Acc::Avg { sum, n } => {
                     if let Some(f) = value.as_f64() {
-                        *sum += f;
+                        *sum = crate::expr::decimal_sum(*sum, f).unwrap_or(*sum + f);
                         *n += 1;
                     }
                 }
