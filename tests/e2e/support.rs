@@ -12,12 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use lucarne_protocol::{ServerMessage, decode_server};
+use lucarne_protocol::{ErrorCode, ServerMessage, decode_server};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures_util::future::join_all;
 use lucarne_protocol::Position;
-use lucarne_runtime::{Backoff, Client, ClientConfig, LiveView, Query, Subscription, ViewEvent};
+use lucarne_runtime::{
+    Backoff, Client, ClientConfig, CommandError, LiveView, Query, Subscription, ViewEvent,
+};
 use serde_json::{Map, Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
@@ -450,7 +452,9 @@ pub(crate) fn place(id: &str, n: usize) -> Value {
 
 /// Sends `place_order` commands as fast as the client is answered, 16 in flight, until `stop`;
 /// returns the ids sent. Every command must be answered `ack` (possibly `duplicate` after a
-/// resend), through any crash: the runtime keeps it in its outbox and resends it.
+/// resend), through any crash: the runtime keeps it in its outbox and resends it. A command
+/// refused `rate_limited` (a fast machine outruns the server's 2 000 messages a second; it was
+/// not handled) is sent again a moment later, as a client would.
 pub(crate) async fn writer(
     client: Client,
     name: String,
@@ -464,7 +468,11 @@ pub(crate) async fn writer(
         let answers =
             join_all(batch.iter().enumerate().map(|(i, id)| client.send("place_order", place(id, n + i))))
                 .await;
-        for (id, answer) in batch.into_iter().zip(answers) {
+        for (i, (id, mut answer)) in batch.into_iter().zip(answers).enumerate() {
+            while let Err(CommandError::Rejected { code: ErrorCode::RateLimited, .. }) = answer {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                answer = client.send("place_order", place(&id, n + i)).await;
+            }
             if let Err(e) = answer {
                 panic!("{id} not acked: {e:?}");
             }
