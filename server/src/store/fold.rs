@@ -1,6 +1,7 @@
 //! A commit's folds: the rows a batch touches in each live view, folded event by event as the
-//! events are appended, written once at the end; and the rows as they stand in the middle of
-//! the batch, for the commands decided against them ([`BatchState`]).
+//! events are appended, closed once at the end into a change (its changelog entry, and the rows
+//! written back or kept dirty in memory, see [`rows`](super::rows)); and the rows as they stand
+//! in the middle of the batch, for the commands decided against them ([`BatchState`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -9,11 +10,15 @@ use lucarne_protocol::{CommandRef, ErrorCode, Op};
 use redb::ReadableTable;
 use serde_json::Value;
 
-use super::{SlotMeta, StoreError, store_key};
+use super::rows::{EntryOut, Hot, HotSlot, Staged, Touched, TouchedRows, decode, encode};
+use super::{Change, Numbering, SlotMeta, Store, StoreError, store_key};
 use crate::commands::{Rejection, ViewState};
 use crate::log::Event;
 use crate::sql::{FEED_RETENTION, Shape, ViewDef};
 use crate::view::GroupState;
+
+/// The rows table as a commit writes it.
+type RowsTable<'t> = redb::Table<'t, (&'static str, &'static [u8]), &'static [u8]>;
 
 /// The rows a batch touched: whether each was in the view before the batch, and its state now.
 pub(super) type Cache = BTreeMap<Vec<u8>, (bool, GroupState)>;
@@ -29,6 +34,8 @@ pub(super) struct Fold {
     pub(super) last: u64,
     /// Rows were written: the metadata must be too.
     pub(super) touched: bool,
+    /// What the commit does to the rows in memory once it is durable.
+    pub(super) staged: Staged,
 }
 
 /// The view rows as they stand in the middle of a commit: what the batch touched so far, over
@@ -37,6 +44,9 @@ pub(super) struct BatchState<'a, T> {
     pub(super) folds: &'a [Fold],
     /// The stored rows (a write transaction's table, or a read transaction's).
     pub(super) rows: &'a T,
+    /// The rows in memory, newer than `rows` where dirty (a commit's own; `None` in a read
+    /// transaction, whose rows table is current: a cluster node writes its rows through).
+    pub(super) hot: Option<&'a Hot>,
 }
 
 impl<T: ReadableTable<(&'static str, &'static [u8]), &'static [u8]>> ViewState for BatchState<'_, T> {
@@ -55,16 +65,17 @@ impl<T: ReadableTable<(&'static str, &'static [u8]), &'static [u8]>> ViewState f
         let stored = store_key(&fold.view, &keys);
         let internal =
             |e: String| Rejection { code: ErrorCode::Internal, message: format!("reading {view}: {e}") };
-        let state = match fold.cache.get(&stored) {
-            Some((_, state)) => Some(state.clone()),
-            None => match self
+        let hot = self.hot.and_then(|h| h.slot(&fold.slot)).and_then(|rows| rows.get(&stored));
+        let staged = fold.staged.rows.get(&stored).map(|(state, _)| state);
+        let state = match (fold.cache.get(&stored), staged.or(hot.map(|h| &h.state))) {
+            (Some((_, state)), _) => Some(state.clone()),
+            (None, Some(state)) => Some(state.clone()),
+            (None, None) => match self
                 .rows
                 .get((fold.slot.as_str(), stored.as_slice()))
                 .map_err(|e| internal(e.to_string()))?
             {
-                Some(raw) => Some(
-                    serde_json::from_slice::<GroupState>(raw.value()).map_err(|e| internal(e.to_string()))?,
-                ),
+                Some(raw) => Some(decode::<GroupState>(raw.value()).map_err(|e| internal(e.to_string()))?),
                 None => None,
             },
         };
@@ -72,21 +83,29 @@ impl<T: ReadableTable<(&'static str, &'static [u8]), &'static [u8]>> ViewState f
     }
 }
 
-/// Folds one event into the batch's cache of touched rows.
+/// Folds one event into the batch's cache of touched rows: a row not touched since the fold was
+/// last closed is read from the rows it closed (`staged`), the rows in memory (`hot`, the
+/// slot's), else the rows table.
 pub(super) fn fold_into(
     view: &ViewDef,
     slot: &str,
     event: &Event,
     rows: &impl ReadableTable<(&'static str, &'static [u8]), &'static [u8]>,
+    (staged, hot): (Option<&Staged>, Option<&HotSlot>),
     cache: &mut Cache,
 ) -> Result<(), StoreError> {
     let key = store_key(view, &view.key_values(event));
-    let (was_visible, state) = match cache.remove(&key) {
-        Some((was_visible, state)) => (was_visible, Some(state)),
-        None => match rows.get((slot, key.as_slice()))? {
+    let visible = |state: &GroupState| view.having.is_none() || view.row(state).is_some();
+    let prior = staged
+        .and_then(|s| s.rows.get(&key).map(|(state, _)| state))
+        .or_else(|| hot.and_then(|h| h.get(&key)).map(|h| &h.state));
+    let (was_visible, state) = match (cache.remove(&key), prior) {
+        (Some((was_visible, state)), _) => (was_visible, Some(state)),
+        (None, Some(prior)) => (visible(prior), Some(prior.clone())),
+        (None, None) => match rows.get((slot, key.as_slice()))? {
             Some(raw) => {
-                let state: GroupState = serde_json::from_slice(raw.value())?;
-                (view.having.is_none() || view.row(&state).is_some(), Some(state))
+                let state: GroupState = decode(raw.value())?;
+                (visible(&state), Some(state))
             }
             None => (false, None),
         },
@@ -95,51 +114,206 @@ pub(super) fn fold_into(
     Ok(())
 }
 
-/// Writes the touched rows, applies a feed's retention, counts rows, and returns the ops.
+/// Writes a building slot's touched rows and applies a feed's retention (a build sends no ops).
 pub(super) fn flush(
     view: &ViewDef,
     slot: &str,
-    rows: &mut redb::Table<'_, (&str, &[u8]), &[u8]>,
+    rows: &mut RowsTable<'_>,
     cache: Cache,
     meta: &mut SlotMeta,
-) -> Result<Vec<Op>, StoreError> {
-    let mut ops = Vec::with_capacity(cache.len());
-    for (key, (was_visible, state)) in cache {
-        rows.insert((slot, key.as_slice()), serde_json::to_vec(&state)?.as_slice())?;
-        match (was_visible, view.row(&state)) {
-            (_, Some(row)) => {
-                meta.rows += u64::from(!was_visible);
-                ops.push(Op::Upsert { key: ViewDef::wire_key(&state.keys), row });
-            }
-            (true, None) => {
-                meta.rows -= 1;
-                ops.push(Op::Remove { key: ViewDef::wire_key(&state.keys) });
-            }
-            (false, None) => {}
+) -> Result<(), StoreError> {
+    let mut touched = settle(view, cache, meta);
+    for (key, t, _) in &touched {
+        if let Touched::Row { state, .. } = t {
+            rows.insert((slot, key.as_slice()), encode(state)?.as_slice())?;
         }
     }
-    if view.shape == Shape::Feed {
-        while meta.rows > FEED_RETENTION {
-            // Feed keys are big-endian positions: the first key is the oldest row.
-            let oldest = rows
-                .range((slot, &[][..])..)?
-                .next()
-                .transpose()?
-                .filter(|(k, _)| k.value().0 == slot)
-                .map(|(k, _)| k.value().1.to_vec());
-            let Some(oldest) = oldest else { break };
-            rows.remove((slot, oldest.as_slice()))?;
-            meta.rows -= 1;
-            let key = u64::from_be_bytes(oldest.as_slice().try_into().unwrap_or([0; 8]));
-            let key = Value::from(key);
-            match ops.iter().position(|op| op.key() == &key) {
-                // Made and dropped in the same batch: subscribers never see it.
-                Some(i) => {
-                    ops.remove(i);
+    trim_feed(view, slot, rows, meta, &mut touched)
+}
+
+/// A touched row: its stored key, what the changelog records, and what subscribers receive.
+pub(super) type Settled = (Vec<u8>, Touched, Option<Op>);
+
+/// The touched rows in key order, counting the rows that enter and leave the view.
+fn settle(view: &ViewDef, cache: Cache, meta: &mut SlotMeta) -> Vec<Settled> {
+    cache
+        .into_iter()
+        .map(|(key, (was_visible, state))| {
+            let touched = Touched::Row { was_visible, state };
+            let op = touched.op(view);
+            match (was_visible, &op) {
+                (false, Some(Op::Upsert { .. })) => meta.rows += 1,
+                (true, Some(Op::Remove { .. })) => meta.rows -= 1,
+                _ => {}
+            }
+            (key, touched, op)
+        })
+        .collect()
+}
+
+/// Applies a feed's retention: its oldest rows past [`FEED_RETENTION`] leave the rows table.
+fn trim_feed(
+    view: &ViewDef,
+    slot: &str,
+    rows: &mut RowsTable<'_>,
+    meta: &mut SlotMeta,
+    touched: &mut Vec<Settled>,
+) -> Result<(), StoreError> {
+    if view.shape != Shape::Feed {
+        return Ok(());
+    }
+    while meta.rows > FEED_RETENTION {
+        // Feed keys are big-endian positions: the first key is the oldest row.
+        let oldest = rows
+            .range((slot, &[][..])..)?
+            .next()
+            .transpose()?
+            .filter(|(k, _)| k.value().0 == slot)
+            .map(|(k, _)| k.value().1.to_vec());
+        let Some(oldest) = oldest else { break };
+        rows.remove((slot, oldest.as_slice()))?;
+        meta.rows -= 1;
+        match touched.iter().position(|(k, ..)| *k == oldest) {
+            // Made and dropped in the same batch: subscribers never see it.
+            Some(i) => {
+                touched.remove(i);
+            }
+            None => {
+                let key = Value::from(u64::from_be_bytes(oldest.as_slice().try_into().unwrap_or([0; 8])));
+                let op = Some(Op::Remove { key: key.clone() });
+                touched.push((oldest, Touched::Dropped { key }, op));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Closes a fold: records the change its touched rows make (none when nothing was folded,
+    /// or, numbering commits, when no row a client sees changed) in the changelog, and writes
+    /// the rows back or keeps them dirty in memory (see [`rows`](super::rows)).
+    pub(super) fn close(
+        &self,
+        fold: &mut Fold,
+        rows: &mut RowsTable<'_>,
+        changelog: &mut redb::Table<'_, (&'static str, u64), &'static [u8]>,
+        hot: &Hot,
+        dirty_so_far: &mut usize,
+    ) -> Result<Option<Arc<Change>>, StoreError> {
+        if fold.cache.is_empty() {
+            return Ok(None);
+        }
+        fold.touched = true;
+        let view = fold.view.clone();
+        let mut touched = settle(&view, std::mem::take(&mut fold.cache), &mut fold.meta);
+        // Deferred: a grouped view of a single node (a feed's rows are appended once; a cluster
+        // node decides commands in read transactions against the rows table).
+        let deferrable = self.numbering == Numbering::Commits && view.shape == Shape::Grouped;
+        if !deferrable {
+            self.write_back(fold, rows, hot, &touched)?;
+            trim_feed(&view, &fold.slot, rows, &mut fold.meta, &mut touched)?;
+        }
+        let ops: Vec<Op> = touched.iter_mut().filter_map(|(.., op)| op.take()).collect();
+        let (slot, meta) = (fold.slot.as_str(), &mut fold.meta);
+        let to = match self.numbering {
+            // Only groups `HAVING` keeps out changed: nothing a client sees, and no entry to
+            // journal their rows in.
+            Numbering::Commits if ops.is_empty() => {
+                if deferrable {
+                    self.write_back(fold, rows, hot, &touched)?;
                 }
-                None => ops.push(Op::Remove { key }),
+                fold.staged.rows.extend(touched.into_iter().filter_map(|(k, t, _)| match t {
+                    Touched::Row { state, .. } => Some((k, (state, false))),
+                    Touched::Dropped { .. } => None,
+                }));
+                return Ok(None);
+            }
+            Numbering::Commits => meta.version + 1,
+            // Every node must reach the same version, so an event folded in moves it even when
+            // no row a client sees changed.
+            Numbering::Log => fold.last,
+        };
+        let acked: Vec<CommandRef> = std::mem::take(&mut fold.acked).into_iter().collect();
+        let entry = EntryOut { from: meta.version, to, acked: &acked, rows: TouchedRows(&touched) };
+        changelog.insert((slot, to), encode(&entry)?.as_slice())?;
+        let from = meta.version;
+        meta.version = to;
+        // The oldest entry retention drops, if any.
+        let pruned = match self.numbering {
+            Numbering::Commits if to > self.changelog_retention => Some(to - self.changelog_retention),
+            Numbering::Commits => None,
+            Numbering::Log => {
+                meta.changes += 1;
+                if meta.changes > self.changelog_retention {
+                    let oldest = changelog
+                        .range((slot, 0)..=(slot, u64::MAX))?
+                        .next()
+                        .transpose()?
+                        .map(|(k, _)| k.value().1);
+                    meta.changes -= 1;
+                    oldest
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(pruned) = pruned {
+            changelog.remove((slot, pruned))?;
+        }
+        if deferrable {
+            let limits = hot.limits;
+            let checkpoint = meta.checkpoint.unwrap_or(from);
+            let journal = meta.journal + touched.len() as u64;
+            let write = pruned.is_some_and(|p| p > checkpoint)
+                || journal > limits.journal.max(4 * meta.rows)
+                || hot.dirty() + *dirty_so_far + touched.len() > limits.dirty;
+            if write {
+                self.write_back(fold, rows, hot, &touched)?;
+            } else {
+                (fold.meta.checkpoint, fold.meta.journal) = (Some(checkpoint), journal);
+                *dirty_so_far += touched.len();
+            }
+            fold.staged.rows.extend(touched.into_iter().filter_map(|(k, t, _)| match t {
+                Touched::Row { state, .. } => Some((k, (state, !write))),
+                Touched::Dropped { .. } => None,
+            }));
+        } else {
+            fold.staged.rows.extend(touched.into_iter().filter_map(|(k, t, _)| match t {
+                Touched::Row { state, .. } if view.shape == Shape::Grouped => Some((k, (state, false))),
+                _ => None,
+            }));
+        }
+        let change = Change { view: view.name.clone(), epoch: fold.meta.epoch, from, to, ops, acked };
+        Ok(Some(Arc::new(change)))
+    }
+
+    /// Writes a slot's dirty rows, then `touched`, to the rows table: it is current again.
+    fn write_back(
+        &self,
+        fold: &mut Fold,
+        rows: &mut RowsTable<'_>,
+        hot: &Hot,
+        touched: &[Settled],
+    ) -> Result<(), StoreError> {
+        let slot = fold.slot.as_str();
+        if fold.meta.checkpoint.is_some() {
+            let mut dirty: Vec<(&[u8], &GroupState)> = hot.dirty_rows(slot).collect();
+            dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (key, state) in dirty {
+                rows.insert((slot, key), encode(state)?.as_slice())?;
             }
         }
+        for (key, (state, dirty)) in fold.staged.rows.iter_mut().filter(|r| r.1.1) {
+            rows.insert((slot, key.as_slice()), encode(state)?.as_slice())?;
+            *dirty = false;
+        }
+        for (key, t, _) in touched {
+            if let Touched::Row { state, .. } = t {
+                rows.insert((slot, key.as_slice()), encode(state)?.as_slice())?;
+            }
+        }
+        fold.staged.flushed = true;
+        (fold.meta.checkpoint, fold.meta.journal) = (None, 0);
+        Ok(())
     }
-    Ok(ops)
 }

@@ -1,10 +1,11 @@
 //! The embedded store: one redb file holding the event log, the dedup index, view rows, each
 //! view's changelog and metadata.
 //!
-//! A batch of appends, the view rows it changes, the changelog entries it adds and each view's
-//! version are written in **one** write transaction committed with `Durability::Immediate`
-//! (fsync): a crash never leaves the views and the log apart, and whatever was acked survives.
-//! Many commands share one commit (group commit, see `engine`).
+//! A batch of appends, the view rows it changes (or the changelog entries that hold them, see
+//! `rows`), the changelog entries it adds and each view's version are written in **one** write
+//! transaction committed with `Durability::Immediate` (fsync): a crash never leaves the views
+//! and the log apart, and whatever was acked survives. Many commands share one commit (group
+//! commit, see `engine`).
 //!
 //! Each build of a view lives in its own *slot* (`name#epoch`) with its rows, changelog and
 //! metadata. A slot is either live (folded by every commit) or building (folded from the log in
@@ -33,12 +34,15 @@ use crate::upcast::Upcasters;
 
 mod fold;
 mod replica;
+mod rows;
 
 use replica::sql_epoch;
 pub use replica::{Decision, REPLICA_SYNC_EVERY};
 
 use crate::view::GroupState;
 use fold::{BatchState, Cache, Fold, flush, fold_into};
+pub use rows::RowCacheLimits;
+use rows::{Hot, decode};
 
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");
 const DEDUP: TableDefinition<'_, (&str, u64), (u64, u32)> = TableDefinition::new("dedup");
@@ -71,6 +75,12 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("store: corrupt record: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// A stored binary record could not be decoded.
+    #[error("store: corrupt record: {0}")]
+    CorruptBinary(#[from] rmp_serde::decode::Error),
+    /// A record could not be encoded.
+    #[error("store: cannot encode a record: {0}")]
+    Encode(#[from] rmp_serde::encode::Error),
     /// No such view.
     #[error("no view named {0:?}")]
     UnknownView(String),
@@ -140,6 +150,13 @@ struct SlotMeta {
     /// Changelog entries kept ([`Numbering::Log`], whose versions have gaps).
     #[serde(default)]
     changes: u64,
+    /// Set while rows newer than the rows table are in memory (see `rows`): the version the
+    /// rows table holds; the changelog entries after it hold the rest.
+    #[serde(default)]
+    checkpoint: Option<u64>,
+    /// Row states in the changelog entries after the checkpoint.
+    #[serde(default)]
+    journal: u64,
 }
 
 fn slot_name(name: &str, epoch: u64) -> String {
@@ -252,6 +269,8 @@ pub struct Store {
     numbering: Numbering,
     /// When a cluster node's copy of the stream was last synced to disk.
     last_synced: std::sync::Mutex<std::time::Instant>,
+    /// View rows kept in memory between commits (see `rows`).
+    hot: std::sync::Mutex<Hot>,
 }
 
 impl std::fmt::Debug for Store {
@@ -347,7 +366,17 @@ impl Store {
             changelog_retention: 10_000,
             numbering: Numbering::Commits,
             last_synced: std::sync::Mutex::new(std::time::Instant::now()),
+            hot: std::sync::Mutex::new(Hot::default()),
         })
+        .and_then(|store| {
+            store.write_back_all()?;
+            Ok(store)
+        })
+    }
+
+    /// How many view rows are kept in memory (see [`RowCacheLimits`]).
+    pub fn set_row_cache(&mut self, limits: RowCacheLimits) {
+        self.hot().limits = limits;
     }
 
     /// The open database.
@@ -375,7 +404,11 @@ impl Store {
             Ok(())
         })();
         *slot = Some(Arc::new(db));
-        probe
+        drop(slot);
+        probe?;
+        // A commit that failed may still have reached the disk: the rows in memory are not
+        // trusted, the journal is.
+        self.write_back_all()
     }
 
     /// Lifts events through these upcasters before every fold (see [`Upcasters`]).
@@ -498,6 +531,8 @@ impl Store {
             rows: 0,
             building: Some(0),
             changes: 0,
+            checkpoint: None,
+            journal: 0,
         };
         write_slot(txn, &slot, &meta)?;
         self.remember(&slot, def);
@@ -531,7 +566,7 @@ impl Store {
             let mut rows = txn.open_table(ROWS)?;
             let mut cache = Cache::new();
             for event in events.iter().map(|e| self.upcasters.apply(e)).filter(|e| def.matches(e)) {
-                fold_into(&def, slot, &event, &rows, &mut cache)?;
+                fold_into(&def, slot, &event, &rows, (None, None), &mut cache)?;
                 if self.numbering == Numbering::Log {
                     // The position of the last event folded in, whatever the chunks.
                     meta.version = event.position;
@@ -574,16 +609,42 @@ impl Store {
         let txn = self.db()?.begin_read()?;
         let (slot, meta, def) = self.live(&txn, view)?;
         let table = txn.open_table(ROWS)?;
-        let mut rows = Vec::with_capacity(usize::try_from(meta.rows).unwrap_or(0));
-        for entry in table.range((slot.as_str(), &[][..])..)? {
-            let (k, v) = entry?;
-            if k.value().0 != slot {
-                break;
+        // Rows newer than the rows table: its journal, laid over it in key order.
+        let mut journal = match meta.checkpoint {
+            Some(checkpoint) => {
+                let changes = txn.open_table(CHANGES)?;
+                let entries = changes
+                    .range((slot.as_str(), checkpoint + 1)..=(slot.as_str(), meta.version))?
+                    .map(|e| e.map(|(_, v)| v.value().to_vec()).map_err(StoreError::from));
+                rows::journal(&def, entries)?
             }
-            let state: GroupState = serde_json::from_slice(v.value())?;
-            if let Some(row) = def.row(&state) {
+            None => BTreeMap::new(),
+        };
+        let mut rows = Vec::with_capacity(usize::try_from(meta.rows).unwrap_or(0));
+        let mut push = |state: &GroupState| {
+            if let Some(row) = def.row(state) {
                 rows.push(Row { key: ViewDef::wire_key(&state.keys), row });
             }
+        };
+        for entry in table.range((slot.as_str(), &[][..])..)? {
+            let (k, v) = entry?;
+            let (in_slot, key) = k.value();
+            if in_slot != slot {
+                break;
+            }
+            while let Some(first) = journal.first_entry().filter(|e| e.key().as_slice() < key) {
+                if let Some(state) = first.remove() {
+                    push(&state);
+                }
+            }
+            match journal.remove(key) {
+                Some(Some(state)) => push(&state),
+                Some(None) => {}
+                None => push(&decode(v.value())?),
+            }
+        }
+        for state in journal.into_values().flatten() {
+            push(&state);
         }
         Ok(Snapshot { at: Position { epoch: meta.epoch, version: meta.version }, rows })
     }
@@ -591,7 +652,7 @@ impl Store {
     /// The changes a client at `from` missed, or why it must resync.
     pub fn catch_up(&self, view: &str, from: Position) -> Result<Catchup, StoreError> {
         let txn = self.db()?.begin_read()?;
-        let (slot, meta, _) = self.live(&txn, view)?;
+        let (slot, meta, def) = self.live(&txn, view)?;
         if meta.epoch != from.epoch {
             return Ok(Catchup::Resync(ResyncReason::EpochChanged));
         }
@@ -602,7 +663,7 @@ impl Store {
         let mut out = Vec::new();
         for entry in table.range((slot.as_str(), from.version + 1)..=(slot.as_str(), meta.version))? {
             let (_, v) = entry?;
-            out.push(serde_json::from_slice::<Change>(v.value())?);
+            out.push(rows::change_of(v.value(), &def, meta.epoch)?);
         }
         let contiguous = match self.numbering {
             Numbering::Commits => {
@@ -660,6 +721,8 @@ impl Store {
     ) -> Result<Committed, StoreError> {
         let mut txn = self.db()?.begin_write()?;
         txn.set_durability(self.durability(through.is_some()))?;
+        let mut hot = self.hot();
+        let mut dirty = 0;
         // Every live view, with the rows this batch touches: each event is folded as it is
         // appended, so a guard reads the rows as they stand at its own position.
         let mut folds = self.live_folds(&txn.open_table(SLOTS)?)?;
@@ -685,16 +748,18 @@ impl Store {
                 let decided;
                 let events = match &append.guard {
                     None => &append.events,
-                    Some(guard) => match guard.decide(&BatchState { folds: &folds, rows: &rows }) {
-                        Ok(events) => {
-                            decided = events;
-                            &decided
+                    Some(guard) => {
+                        match guard.decide(&BatchState { folds: &folds, rows: &rows, hot: Some(&hot) }) {
+                            Ok(events) => {
+                                decided = events;
+                                &decided
+                            }
+                            Err(rejection) => {
+                                appended.push(Err(rejection));
+                                continue;
+                            }
                         }
-                        Err(rejection) => {
-                            appended.push(Err(rejection));
-                            continue;
-                        }
-                    },
+                    }
                 };
                 for e in events {
                     position += 1;
@@ -703,7 +768,8 @@ impl Store {
                     // Views see events in their current shape.
                     let lifted = self.upcasters.apply(&event);
                     for fold in folds.iter_mut().filter(|f| f.view.matches(&lifted)) {
-                        fold_into(&fold.view, &fold.slot, &lifted, &rows, &mut fold.cache)?;
+                        let prior = (Some(&fold.staged), hot.slot(&fold.slot));
+                        fold_into(&fold.view, &fold.slot, &lifted, &rows, prior, &mut fold.cache)?;
                         fold.acked.insert(append.key.clone());
                         fold.last = position;
                     }
@@ -719,12 +785,12 @@ impl Store {
                     // One change per command: every node sends the same deltas, however its
                     // commits group the stream's messages.
                     for fold in &mut folds {
-                        changes.extend(self.close(fold, &mut rows, &mut changelog)?);
+                        changes.extend(self.close(fold, &mut rows, &mut changelog, &hot, &mut dirty)?);
                     }
                 }
             }
             for fold in &mut folds {
-                changes.extend(self.close(fold, &mut rows, &mut changelog)?);
+                changes.extend(self.close(fold, &mut rows, &mut changelog, &hot, &mut dirty)?);
             }
             head = position;
         }
@@ -745,6 +811,11 @@ impl Store {
             txn.open_table(REPLICA)?.insert("applied", through.to_be_bytes().as_slice())?;
         }
         txn.commit()?;
+        for fold in folds.iter_mut().filter(|f| f.touched && live.contains(&f.slot)) {
+            hot.apply(&fold.slot, std::mem::take(&mut fold.staged));
+        }
+        hot.trim(&live);
+        drop(hot);
         if let Ok(mut known) = self.fields.write() {
             for (stream, field) in new_fields {
                 let fields = known.entry(stream).or_default();
@@ -766,60 +837,10 @@ impl Store {
             .filter(|(_, meta)| meta.building.is_none())
             .filter_map(|(slot, meta)| {
                 let view = self.def(&slot)?;
-                let (cache, acked) = (Cache::new(), BTreeSet::new());
-                Some(Fold { view, slot, meta, cache, acked, last: 0, touched: false })
+                let (cache, acked, staged) = (Cache::new(), BTreeSet::new(), Default::default());
+                Some(Fold { view, slot, meta, cache, acked, last: 0, touched: false, staged })
             })
             .collect())
-    }
-
-    /// Writes the rows a fold touched since it was last closed and records the change they make
-    /// (none when nothing was folded, or, numbering commits, when no row a client sees changed).
-    fn close(
-        &self,
-        fold: &mut Fold,
-        rows: &mut redb::Table<'_, (&'static str, &'static [u8]), &'static [u8]>,
-        changelog: &mut redb::Table<'_, (&'static str, u64), &'static [u8]>,
-    ) -> Result<Option<Arc<Change>>, StoreError> {
-        if fold.cache.is_empty() {
-            return Ok(None);
-        }
-        fold.touched = true;
-        let ops = flush(&fold.view, &fold.slot, rows, std::mem::take(&mut fold.cache), &mut fold.meta)?;
-        let acked: Vec<CommandRef> = std::mem::take(&mut fold.acked).into_iter().collect();
-        let (slot, meta) = (fold.slot.as_str(), &mut fold.meta);
-        let to = match self.numbering {
-            // Only groups `HAVING` keeps out may have changed: nothing a client sees.
-            Numbering::Commits if ops.is_empty() => return Ok(None),
-            Numbering::Commits => meta.version + 1,
-            // Every node must reach the same version, so an event folded in moves it even when
-            // no row a client sees changed.
-            Numbering::Log => fold.last,
-        };
-        let change =
-            Change { view: fold.view.name.clone(), epoch: meta.epoch, from: meta.version, to, ops, acked };
-        meta.version = to;
-        changelog.insert((slot, change.to), serde_json::to_vec(&change)?.as_slice())?;
-        match self.numbering {
-            Numbering::Commits if change.to > self.changelog_retention => {
-                changelog.remove((slot, change.to - self.changelog_retention))?;
-            }
-            Numbering::Commits => {}
-            Numbering::Log => {
-                meta.changes += 1;
-                if meta.changes > self.changelog_retention {
-                    let oldest = changelog
-                        .range((slot, 0)..=(slot, u64::MAX))?
-                        .next()
-                        .transpose()?
-                        .map(|(k, _)| k.value().1);
-                    if let Some(oldest) = oldest {
-                        changelog.remove((slot, oldest))?;
-                        meta.changes -= 1;
-                    }
-                }
-            }
-        }
-        Ok(Some(Arc::new(change)))
     }
 
     /// The payload fields seen in a stream's events; `None` when it has none yet.

@@ -1,0 +1,355 @@
+//! View rows between the disk and the folds: how rows and changelog entries are encoded, the
+//! rows kept in memory between commits ([`Hot`]), and the rows table as a checkpoint that the
+//! changelog brings up to date.
+//!
+//! A commit that changes a grouped view of a single node writes that view's changelog entry —
+//! the new state of every row it touched — and keeps those rows in memory, *dirty*, instead of
+//! rewriting them in the rows table (a random write rewrites a whole page of the B-tree, and a
+//! commit touching a few hundred rows of each of many views rewrote most of their pages). The
+//! rows table of such a slot is then a checkpoint at the version in its metadata
+//! ([`SlotMeta::checkpoint`](super::SlotMeta)); the changelog entries after it are its redo
+//! journal. Dirty rows are written back, in key order and in a commit of their own view's
+//! changes, when the journal grows past a few times the view's size, when the dirty rows of all
+//! views pass their budget, before the changelog's retention would drop an entry the checkpoint
+//! still needs, and when a commit changes only rows `HAVING` hides (it writes no entry). A reader
+//! of another transaction (a snapshot) lays the journal over the checkpoint; opening the store
+//! writes the journal back first, so a crash loses nothing the log has.
+//!
+//! Feeds (their rows are appended once) and the views of a cluster node (whose commands are
+//! decided in read transactions against the rows table) are written through, as before.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use lucarne_protocol::{CommandRef, Op};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use redb::{Durability, ReadableDatabase, ReadableTable};
+
+use super::{CHANGES, Change, ROWS, SLOTS, Store, StoreError, read_slots, store_key, write_slot};
+use crate::sql::ViewDef;
+use crate::view::GroupState;
+
+/// The first byte of a value encoded by [`encode`]; values written before start with `{`.
+const BINARY: u8 = 1;
+
+/// Encodes a stored value: a tag byte, then MessagePack.
+pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(64);
+    out.push(BINARY);
+    rmp_serde::encode::write(&mut out, value)?;
+    Ok(out)
+}
+
+/// Decodes a stored value written by [`encode`], or as JSON by an older version.
+pub(super) fn decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T, StoreError> {
+    match raw.split_first() {
+        Some((&BINARY, rest)) => Ok(rmp_serde::from_slice(rest)?),
+        _ => Ok(serde_json::from_slice(raw)?),
+    }
+}
+
+/// One row a change touched, as its changelog entry records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) enum Touched {
+    /// The row's state after the change, and whether clients saw the row before it.
+    Row {
+        /// Clients saw the row before (`HAVING` may hide a group).
+        was_visible: bool,
+        /// Its state now.
+        state: GroupState,
+    },
+    /// The row left the view (a feed's oldest row past its retention).
+    Dropped {
+        /// Its key on the wire.
+        key: Value,
+    },
+}
+
+impl Touched {
+    /// What subscribers receive for this row, if anything.
+    pub(super) fn op(&self, view: &ViewDef) -> Option<Op> {
+        match self {
+            Touched::Row { was_visible, state } => match (was_visible, view.row(state)) {
+                (_, Some(row)) => Some(Op::Upsert { key: ViewDef::wire_key(&state.keys), row }),
+                (true, None) => Some(Op::Remove { key: ViewDef::wire_key(&state.keys) }),
+                (false, None) => None,
+            },
+            Touched::Dropped { key } => Some(Op::Remove { key: key.clone() }),
+        }
+    }
+}
+
+/// A changelog entry as written: the change's versions and acks, and the rows it touched, from
+/// which its ops are derived ([`Touched::op`]).
+#[derive(Serialize)]
+pub(super) struct EntryOut<'a> {
+    pub(super) from: u64,
+    pub(super) to: u64,
+    pub(super) acked: &'a [CommandRef],
+    pub(super) rows: TouchedRows<'a>,
+}
+
+/// Touched rows, written as the sequence of the rows alone.
+pub(super) struct TouchedRows<'a>(pub(super) &'a [super::fold::Settled]);
+
+impl Serialize for TouchedRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|(_, t, _)| t))
+    }
+}
+
+/// A changelog entry as read back.
+#[derive(Deserialize)]
+struct Entry {
+    from: u64,
+    to: u64,
+    acked: Vec<CommandRef>,
+    rows: Vec<Touched>,
+}
+
+/// A changelog entry of either encoding.
+enum Stored {
+    Entry(Entry),
+    /// Written as JSON before entries held rows (never after a checkpoint: those stores wrote
+    /// their rows through).
+    Change(Change),
+}
+
+fn read_entry(raw: &[u8]) -> Result<Stored, StoreError> {
+    match raw.first() {
+        Some(&BINARY) => Ok(Stored::Entry(decode(raw)?)),
+        _ => Ok(Stored::Change(serde_json::from_slice(raw)?)),
+    }
+}
+
+/// A changelog entry as the change clients receive.
+pub(super) fn change_of(raw: &[u8], view: &ViewDef, epoch: u64) -> Result<Change, StoreError> {
+    Ok(match read_entry(raw)? {
+        Stored::Change(change) => change,
+        Stored::Entry(e) => Change {
+            view: view.name.clone(),
+            epoch,
+            from: e.from,
+            to: e.to,
+            ops: e.rows.iter().filter_map(|t| t.op(view)).collect(),
+            acked: e.acked,
+        },
+    })
+}
+
+/// The rows a run of changelog entries leaves, by stored key (`None`: the row left the view),
+/// entries oldest first.
+pub(super) fn journal<'a>(
+    view: &ViewDef,
+    entries: impl Iterator<Item = Result<Vec<u8>, StoreError>> + 'a,
+) -> Result<BTreeMap<Vec<u8>, Option<GroupState>>, StoreError> {
+    let mut out = BTreeMap::new();
+    for raw in entries {
+        // Entries before the binary encoding never follow a checkpoint.
+        let Stored::Entry(entry) = read_entry(&raw?)? else { continue };
+        for touched in entry.rows {
+            match touched {
+                Touched::Row { state, .. } => {
+                    out.insert(store_key(view, &state.keys), Some(state));
+                }
+                Touched::Dropped { key } => {
+                    let keys = match (view.keys.len(), key) {
+                        (n, Value::Array(many)) if n > 1 => many,
+                        (_, one) => vec![one],
+                    };
+                    out.insert(store_key(view, &keys), None);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How many rows the store keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowCacheLimits {
+    /// Rows kept in memory, all views together; clean rows beyond it are forgotten.
+    pub rows: usize,
+    /// Dirty rows (newer than the rows table) allowed before a commit writes its views' back.
+    pub dirty: usize,
+    /// A view's journal is written back when it holds more row states than this or four times
+    /// the view's rows, whichever is more.
+    pub journal: u64,
+}
+
+impl Default for RowCacheLimits {
+    fn default() -> Self {
+        // About 380 bytes a row of five columns (measured): ~380 MB when full.
+        RowCacheLimits { rows: 1_000_000, dirty: 1_000_000, journal: 20_000 }
+    }
+}
+
+/// A row kept in memory.
+#[derive(Debug)]
+pub(super) struct HotRow {
+    pub(super) state: GroupState,
+    /// Newer than the rows table: its change is in the journal only.
+    pub(super) dirty: bool,
+}
+
+/// The rows of one slot kept in memory, by stored key (keys come from events: a hasher seeded
+/// per process).
+pub(super) type HotSlot = HashMap<Vec<u8>, HotRow, foldhash::fast::RandomState>;
+
+/// What one commit did to one slot's rows, applied to [`Hot`] once the commit is durable.
+#[derive(Debug, Default)]
+pub(super) struct Staged {
+    /// The slot's rows were all written back: none is dirty any more.
+    pub(super) flushed: bool,
+    /// Rows with their new state, and whether they were left dirty, by stored key.
+    pub(super) rows: HashMap<Vec<u8>, (GroupState, bool), foldhash::fast::RandomState>,
+}
+
+/// The rows kept in memory between commits, as the last durable commit left them.
+#[derive(Debug, Default)]
+pub(super) struct Hot {
+    slots: HashMap<String, HotSlot>,
+    len: usize,
+    dirty: usize,
+    pub(super) limits: RowCacheLimits,
+}
+
+impl Hot {
+    /// A slot's rows in memory.
+    pub(super) fn slot(&self, slot: &str) -> Option<&HotSlot> {
+        self.slots.get(slot)
+    }
+
+    /// Dirty rows, all slots together.
+    pub(super) fn dirty(&self) -> usize {
+        self.dirty
+    }
+
+    /// A slot's dirty rows.
+    pub(super) fn dirty_rows<'a>(&'a self, slot: &str) -> impl Iterator<Item = (&'a [u8], &'a GroupState)> {
+        self.slots
+            .get(slot)
+            .into_iter()
+            .flat_map(|rows| rows.iter().filter(|(_, r)| r.dirty).map(|(k, r)| (k.as_slice(), &r.state)))
+    }
+
+    /// Applies a durable commit's changes to one slot.
+    pub(super) fn apply(&mut self, slot: &str, staged: Staged) {
+        let rows = self.slots.entry(slot.to_owned()).or_default();
+        if staged.flushed {
+            for row in rows.values_mut().filter(|r| r.dirty) {
+                row.dirty = false;
+                self.dirty -= 1;
+            }
+        }
+        for (key, (state, dirty)) in staged.rows {
+            // A full cache takes no new clean row (they would only push others out); a dirty
+            // row it must hold.
+            if !dirty && self.len >= self.limits.rows && !rows.contains_key(&key) {
+                continue;
+            }
+            match rows.insert(key, HotRow { state, dirty }) {
+                Some(old) => self.dirty -= usize::from(old.dirty),
+                None => self.len += 1,
+            }
+            self.dirty += usize::from(dirty);
+        }
+    }
+
+    /// Forgets the slots that are no longer live, then clean rows while over the limit.
+    pub(super) fn trim(&mut self, live: &BTreeSet<String>) {
+        let (mut len, mut dirty) = (self.len, self.dirty);
+        self.slots.retain(|slot, rows| {
+            let keep = live.contains(slot);
+            if !keep {
+                len -= rows.len();
+                dirty -= rows.values().filter(|r| r.dirty).count();
+            }
+            keep
+        });
+        (self.len, self.dirty) = (len, dirty);
+        if self.len > self.limits.rows {
+            // Down to three quarters: a pass over the rows is paid once per quarter of a cache
+            // of dirty rows.
+            let mut over = self.len - self.limits.rows * 3 / 4;
+            for rows in self.slots.values_mut() {
+                rows.retain(|_, r| {
+                    let forget = over > 0 && !r.dirty;
+                    over -= usize::from(forget);
+                    !forget
+                });
+            }
+            self.len = self.slots.values().map(HotSlot::len).sum();
+        }
+    }
+
+    /// Forgets every row (the rows table holds them all after [`Store::write_back`](super::Store)).
+    pub(super) fn clear(&mut self) {
+        self.slots.clear();
+        (self.len, self.dirty) = (0, 0);
+    }
+}
+
+impl Store {
+    /// The rows in memory (a panic while they were being changed cannot have left them apart
+    /// from the disk: they change only after a commit is durable, in one call).
+    pub(super) fn hot(&self) -> std::sync::MutexGuard<'_, Hot> {
+        self.hot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes every slot's journal back into its rows table, in one durable commit, and forgets
+    /// the rows in memory: after opening, or reopening after an I/O error.
+    pub(super) fn write_back_all(&self) -> Result<(), StoreError> {
+        let mut hot = self.hot();
+        hot.clear();
+        let mut txn = self.db()?.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        let mut wrote = false;
+        let slots = read_slots(&txn.open_table(SLOTS)?)?;
+        for (slot, mut meta) in slots {
+            let (Some(checkpoint), Some(def)) = (meta.checkpoint, self.def(&slot)) else { continue };
+            let changes = txn.open_table(CHANGES)?;
+            let entries = changes
+                .range((slot.as_str(), checkpoint + 1)..=(slot.as_str(), meta.version))?
+                .map(|e| e.map(|(_, v)| v.value().to_vec()).map_err(StoreError::from));
+            let journal = journal(&def, entries)?;
+            drop(changes);
+            let mut table = txn.open_table(ROWS)?;
+            for (key, state) in journal {
+                match state {
+                    Some(state) => {
+                        table.insert((slot.as_str(), key.as_slice()), encode(&state)?.as_slice())?
+                    }
+                    None => table.remove((slot.as_str(), key.as_slice()))?,
+                };
+            }
+            (meta.checkpoint, meta.journal) = (None, 0);
+            drop(table);
+            write_slot(&txn, &slot, &meta)?;
+            wrote = true;
+        }
+        if wrote {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(())
+    }
+
+    /// The bytes of a live view's rows table, read without decoding (a benchmark's baseline).
+    pub fn stored_row_bytes(&self, view: &str) -> Result<usize, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let (slot, ..) = self.live(&txn, view)?;
+        let mut bytes = 0;
+        for entry in txn.open_table(ROWS)?.range((slot.as_str(), &[][..])..)? {
+            let (k, v) = entry?;
+            if k.value().0 != slot {
+                break;
+            }
+            bytes += v.value().len();
+        }
+        Ok(bytes)
+    }
+}
