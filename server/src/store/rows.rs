@@ -302,10 +302,11 @@ impl Store {
     /// Writes every slot's journal back into its rows table, in one durable commit, and forgets
     /// the rows in memory: after opening, or reopening after an I/O error.
     pub(super) fn write_back_all(&self) -> Result<(), StoreError> {
-        let mut hot = self.hot();
-        hot.clear();
+        // The writer's lock first, then the rows in memory: the order every commit takes them in.
         let mut txn = self.db()?.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
+        let mut hot = self.hot();
+        hot.clear();
         let mut wrote = false;
         let slots = read_slots(&txn.open_table(SLOTS)?)?;
         for (slot, mut meta) in slots {

@@ -164,6 +164,65 @@ proptest! {
     }
 }
 
+/// A store whose rows and changelog entries were written as JSON (before MessagePack) still
+/// reads: its snapshot, its changelog, and a fold over a stored row.
+#[test]
+fn rows_and_changes_written_as_json_still_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let place = |seq, total| append("c", seq, "place_order", json!({"order_id": "o-1", "total": total}));
+    let store = open(dir.path());
+    store.commit(&[place(1, 5)]).expect("commit");
+    let before = store.snapshot("orders").expect("snapshot");
+    let from = Position { epoch: before.at.epoch, version: 0 };
+    let Catchup::Changes(changes, _) = store.catch_up("orders", from).expect("catch up") else {
+        panic!("the change is kept");
+    };
+    drop(store);
+    drop(open(dir.path())); // writes the journal back into the rows table
+    {
+        let db = Database::create(dir.path().join("lucarne.redb")).expect("database");
+        let txn = db.begin_write().expect("write");
+        {
+            let slots = read_slots(&txn.open_table(SLOTS).expect("slots")).expect("slots");
+            let (slot, meta) = slots.iter().find(|(_, m)| m.name == "orders").expect("orders");
+            assert_eq!(meta.checkpoint, None, "opening wrote the rows back");
+            let mut table = txn.open_table(ROWS).expect("rows");
+            let stored: Vec<(Vec<u8>, Vec<u8>)> = table
+                .range((slot.as_str(), &[][..])..)
+                .expect("range")
+                .map(|e| e.expect("row"))
+                .filter(|(k, _)| k.value().0 == slot)
+                .map(|(k, v)| (k.value().1.to_vec(), v.value().to_vec()))
+                .collect();
+            assert_eq!(stored.len(), 1);
+            for (key, raw) in stored {
+                assert_eq!(raw.first(), Some(&1), "written as MessagePack");
+                let state: GroupState = decode(&raw).expect("state");
+                table
+                    .insert(
+                        (slot.as_str(), key.as_slice()),
+                        serde_json::to_vec(&state).expect("json").as_slice(),
+                    )
+                    .expect("insert");
+            }
+            let mut changelog = txn.open_table(CHANGES).expect("changelog");
+            changelog
+                .insert((slot.as_str(), 1), serde_json::to_vec(&changes[0]).expect("json").as_slice())
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let store = open(dir.path());
+    assert_eq!(rows(&store.snapshot("orders").expect("snapshot")), rows(&before));
+    let Catchup::Changes(again, _) = store.catch_up("orders", from).expect("catch up") else {
+        panic!("the change is kept");
+    };
+    assert_eq!(again, changes);
+    store.commit(&[place(2, 2)]).expect("commit");
+    let after = store.snapshot("orders").expect("snapshot");
+    assert_eq!(after.rows[0].row["total"], json!(7), "folded over the JSON row");
+}
+
 #[test]
 fn appends_are_idempotent_by_client_and_seq() {
     let dir = tempfile::tempdir().expect("tempdir");
