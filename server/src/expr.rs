@@ -325,6 +325,12 @@ pub fn arith(op: BinOp, a: &Value, b: &Value) -> Value {
 /// forms: `0.1`, `17893.36`), then rounded once to the nearest `f64`; `None` when either is not
 /// finite or the exact sum does not fit 38 digits (the caller adds them as binary numbers).
 pub(crate) fn decimal_sum(x: f64, y: f64) -> Option<f64> {
+    // Whole numbers up to 2^53 are exact in binary, and so is their sum up to 2^53.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if x.fract() == 0.0 && y.fract() == 0.0 && x.abs() <= EXACT && y.abs() <= EXACT && (x + y).abs() <= EXACT
+    {
+        return Some(x + y);
+    }
     let (a, ea) = decimal(x)?;
     let (b, eb) = decimal(y)?;
     let exponent = ea.min(eb);

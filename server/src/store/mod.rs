@@ -293,10 +293,17 @@ fn new_epoch() -> u64 {
 /// The key a row is stored under: order-preserving for feeds (big-endian position), the key's
 /// JSON text for grouped views.
 fn store_key(view: &ViewDef, keys: &[Value]) -> Vec<u8> {
-    match (view.shape, keys) {
-        (Shape::Feed, [Value::Number(n)]) => n.as_u64().unwrap_or(0).to_be_bytes().to_vec(),
-        _ => ViewDef::wire_key(keys).to_string().into_bytes(),
+    if let (Shape::Feed, [Value::Number(n)]) = (view.shape, keys) {
+        return n.as_u64().unwrap_or(0).to_be_bytes().to_vec();
     }
+    // The JSON text of `ViewDef::wire_key(keys)`, written without copying the keys into it.
+    let json = match keys {
+        [] => Ok(b"null".to_vec()),
+        [one] => serde_json::to_vec(one),
+        many => serde_json::to_vec(many),
+    };
+    // A `Value` always serializes (its map keys are strings).
+    json.unwrap_or_else(|_| ViewDef::wire_key(keys).to_string().into_bytes())
 }
 
 /// Every slot's metadata, by slot name.
