@@ -5,6 +5,9 @@
 //! bare WebSocket echo and a bare fsync'd redb commit; and ingest (events/s through the gateway
 //! with the demo views), against bare redb appends of the same events.
 //!
+//! `snapshot`: a whole view of many rows, subscribe → applied in the native runtime, against a
+//! bare WebSocket receiving the same frames (see `snapshot.rs`).
+//!
 //! `fanout`: one view change to N subscribed WebSocket clients (latency, messages/s, loss, gaps)
 //! and memory per idle connection, against a bare tokio-tungstenite broadcast and `nats-server`
 //! (see `fanout.rs`).
@@ -13,6 +16,7 @@ mod bare;
 mod cluster;
 mod fanout;
 mod nats;
+mod snapshot;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +70,16 @@ enum Bench {
         #[arg(long, value_delimiter = ',', default_value = "0,1,10,100")]
         counts: Vec<usize>,
     },
+    /// A whole view of many rows: subscribe → applied in the native runtime, against a bare
+    /// WebSocket receiving (and one decoding) the same frames.
+    Snapshot {
+        /// Rows in the view.
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        /// Runs of each reader, alternating.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// One view change to N WebSocket clients, against a bare broadcast and nats-server.
     Fanout {
         #[command(flatten)]
@@ -100,6 +114,7 @@ async fn main() -> Result<()> {
             skeleton(commands, ingest, clients, window).await
         }
         Bench::Views { events, backfill, queries, counts } => views(events, backfill, queries, &counts),
+        Bench::Snapshot { rows, runs } => snapshot::run(rows, runs).await,
         Bench::Fanout { args, skeleton: with_skeleton } => {
             if with_skeleton {
                 skeleton(2000, 10_000, 8, 64).await?;
@@ -168,17 +183,21 @@ pub(crate) async fn start_node(
             Engine::cluster(store, commands(validated), policy, config).await?
         }
     };
+    Ok((serve(engine.clone()).await?, engine))
+}
+
+/// Serves an engine on a loopback port of its own.
+pub(crate) async fn serve(engine: Arc<Engine>) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let served = engine.clone();
     tokio::spawn(async move {
         if let Err(e) =
-            lucarne_server::serve(listener, served, GatewayConfig::default(), std::future::pending()).await
+            lucarne_server::serve(listener, engine, GatewayConfig::default(), std::future::pending()).await
         {
             eprintln!("server stopped: {e}");
         }
     });
-    Ok((addr, engine))
+    Ok(addr)
 }
 
 fn order(i: usize) -> serde_json::Value {
@@ -401,7 +420,7 @@ async fn echo_server() -> Result<SocketAddr> {
     Ok(addr)
 }
 
-const REGIONS: [&str; 3] = ["eu", "us", "mena"];
+pub(crate) const REGIONS: [&str; 3] = ["eu", "us", "mena"];
 
 /// One batch of `n` demo-like events, keys spread over `orders` order ids.
 fn event_batch(start: usize, n: usize, orders: usize) -> Vec<lucarne_server::log::Append> {

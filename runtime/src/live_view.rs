@@ -124,7 +124,7 @@ impl<T: DeserializeOwned> LiveView<T> {
     }
 
     fn upsert(&mut self, key: &Key, row: &serde_json::Map<String, Value>, changes: &mut Changes) {
-        match serde_json::from_value::<T>(Value::Object(row.clone())) {
+        match T::deserialize(row) {
             Ok(value) => {
                 self.rows.insert(key.to_string(), (key.clone(), value));
                 changes.upserted.push(key.clone());

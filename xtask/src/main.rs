@@ -16,6 +16,9 @@
 //! - `bench cluster`: command on one cluster node → delta at another's clients, and ingest into a
 //!   cluster node, next to a single node.
 //! - `bench pdf`: PDF export of 1 000 orders against headless Chromium's print-to-pdf.
+//! - `bench views`: folding into many views, backfill, snapshots and live-query windows in the
+//!   store; `bench snapshot`: a 100 000-row view from subscribe to applied in the native runtime
+//!   against a bare WebSocket.
 //! - `example NAME [--web]`: an example app (`examples/`) against a server with its views and
 //!   routes, in a window or in the browser.
 //! - `cluster`: a local cluster to try scale-out: 3 `nats-server` with JetStream and 3 Lucarne
@@ -500,9 +503,9 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
             cmd.args(["run", "--release", "--package", "lucarne-bench", "--", "skeleton"]).args(args);
             run(cmd)
         }
-        "views" => {
+        "views" | "snapshot" => {
             let mut cmd = cargo();
-            cmd.args(["run", "--release", "--package", "lucarne-bench", "--", "views"]).args(args);
+            cmd.args(["run", "--release", "--package", "lucarne-bench", "--", name]).args(args);
             run(cmd)
         }
         "fanout" => {
@@ -541,7 +544,9 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
             run(cmd)
         }
         other => {
-            bail!("no benchmark named {other:?} (known: skeleton, views, fanout, cluster, live-table, pdf)")
+            bail!(
+                "no benchmark named {other:?} (known: skeleton, views, snapshot, fanout, cluster, live-table, pdf)"
+            )
         }
     }
 }

@@ -261,21 +261,23 @@ impl SubStream {
     }
 
     /// `snapshot_begin`, the rows in chunks, `snapshot_end`, each waiting for room in the queue.
-    async fn send_snapshot(&self, at: Position, mut rows: Vec<lucarne_protocol::Row>) -> Flow {
+    async fn send_snapshot(&self, at: Position, rows: Vec<lucarne_protocol::Row>) -> Flow {
         let begin = SnapshotBegin { sub: self.sub, view: self.view.clone(), at, rows: rows.len() as u64 };
         if !self.out.send_waiting(&ServerMessage::SnapshotBegin(begin)).await {
             return Flow::End;
         }
-        while !rows.is_empty() {
-            let rest = rows.split_off(rows.len().min(self.chunk));
-            if !self
-                .out
-                .send_waiting(&ServerMessage::SnapshotRows(SnapshotRows { sub: self.sub, rows }))
-                .await
-            {
+        // Chunks taken from the front in turn (splitting the rest off each time moved every row
+        // left once per chunk: quadratic in the view's size).
+        let mut rows = rows.into_iter();
+        loop {
+            let chunk: Vec<_> = rows.by_ref().take(self.chunk).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let message = ServerMessage::SnapshotRows(SnapshotRows { sub: self.sub, rows: chunk });
+            if !self.out.send_waiting(&message).await {
                 return Flow::End;
             }
-            rows = rest;
         }
         if !self.out.send_waiting(&ServerMessage::SnapshotEnd(SnapshotEnd { sub: self.sub })).await {
             return Flow::End;

@@ -159,32 +159,35 @@ fn trim_feed(
     meta: &mut SlotMeta,
     touched: &mut Vec<Settled>,
 ) -> Result<(), StoreError> {
-    if view.shape != Shape::Feed {
+    if view.shape != Shape::Feed || meta.rows <= FEED_RETENTION {
         return Ok(());
     }
-    while meta.rows > FEED_RETENTION {
-        // Feed keys are big-endian positions: the first key is the oldest row.
-        let oldest = rows
-            .range((slot, &[][..])..)?
-            .next()
-            .transpose()?
-            .filter(|(k, _)| k.value().0 == slot)
-            .map(|(k, _)| k.value().1.to_vec());
-        let Some(oldest) = oldest else { break };
-        rows.remove((slot, oldest.as_slice()))?;
+    // Feed keys are big-endian positions: the first keys are the oldest rows, read in one pass.
+    let excess = usize::try_from(meta.rows - FEED_RETENTION).unwrap_or(usize::MAX);
+    let mut oldest = Vec::with_capacity(excess.min(touched.len() + 1024));
+    for entry in rows.range((slot, &[][..])..)?.take(excess) {
+        let (k, _) = entry?;
+        if k.value().0 != slot {
+            break;
+        }
+        oldest.push(k.value().1.to_vec());
+    }
+    // `touched` is in key order: the rows made by this batch that leave at once are its first.
+    let (mut made_and_dropped, mut dropped) = (0, Vec::new());
+    for key in oldest {
+        rows.remove((slot, key.as_slice()))?;
         meta.rows -= 1;
-        match touched.iter().position(|(k, ..)| *k == oldest) {
+        if touched.get(made_and_dropped).is_some_and(|(k, ..)| *k == key) {
             // Made and dropped in the same batch: subscribers never see it.
-            Some(i) => {
-                touched.remove(i);
-            }
-            None => {
-                let key = Value::from(u64::from_be_bytes(oldest.as_slice().try_into().unwrap_or([0; 8])));
-                let op = Some(Op::Remove { key: key.clone() });
-                touched.push((oldest, Touched::Dropped { key }, op));
-            }
+            made_and_dropped += 1;
+        } else {
+            let wire = Value::from(u64::from_be_bytes(key.as_slice().try_into().unwrap_or([0; 8])));
+            let op = Some(Op::Remove { key: wire.clone() });
+            dropped.push((key, Touched::Dropped { key: wire }, op));
         }
     }
+    touched.drain(..made_and_dropped);
+    touched.extend(dropped);
     Ok(())
 }
 
@@ -265,7 +268,7 @@ impl Store {
             let checkpoint = meta.checkpoint.unwrap_or(from);
             let journal = meta.journal + touched.len() as u64;
             let write = pruned.is_some_and(|p| p > checkpoint)
-                || journal > limits.journal.max(4 * meta.rows)
+                || journal > limits.journal.max(meta.rows / 4)
                 || hot.dirty() + *dirty_so_far + touched.len() > limits.dirty;
             if write {
                 self.write_back(fold, rows, hot, &touched)?;

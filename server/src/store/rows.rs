@@ -9,7 +9,7 @@
 //! rows table of such a slot is then a checkpoint at the version in its metadata
 //! ([`SlotMeta::checkpoint`](super::SlotMeta)); the changelog entries after it are its redo
 //! journal. Dirty rows are written back, in key order and in a commit of their own view's
-//! changes, when the journal grows past a few times the view's size, when the dirty rows of all
+//! changes, when the journal grows past a quarter of the view's size, when the dirty rows of all
 //! views pass their budget, before the changelog's retention would drop an entry the checkpoint
 //! still needs, and when a commit changes only rows `HAVING` hides (it writes no entry). A reader
 //! of another transaction (a snapshot) lays the journal over the checkpoint; opening the store
@@ -174,15 +174,15 @@ pub struct RowCacheLimits {
     pub rows: usize,
     /// Dirty rows (newer than the rows table) allowed before a commit writes its views' back.
     pub dirty: usize,
-    /// A view's journal is written back when it holds more row states than this or four times
-    /// the view's rows, whichever is more.
+    /// A view's journal is written back when it holds more row states than this or a quarter of
+    /// the view's rows, whichever is more (a snapshot decodes that many beside the rows table).
     pub journal: u64,
 }
 
 impl Default for RowCacheLimits {
     fn default() -> Self {
         // About 380 bytes a row of five columns (measured): ~380 MB when full.
-        RowCacheLimits { rows: 1_000_000, dirty: 1_000_000, journal: 20_000 }
+        RowCacheLimits { rows: 1_000_000, dirty: 1_000_000, journal: 10_000 }
     }
 }
 

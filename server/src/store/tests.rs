@@ -223,6 +223,36 @@ fn rows_and_changes_written_as_json_still_read() {
     assert_eq!(after.rows[0].row["total"], json!(7), "folded over the JSON row");
 }
 
+/// A feed keeps its newest rows past its retention, whatever the batches: a batch bigger than
+/// the retention drops some of its own rows before anyone sees them, and the changelog replays
+/// to the same rows.
+#[test]
+fn a_feed_keeps_its_newest_rows_whatever_the_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let mut seq = 0;
+    for size in [700, 1, 1500, 299, 1200] {
+        let batch: Vec<_> = (0..size)
+            .map(|i| {
+                seq += 1;
+                append("c", seq, "place_order", json!({"order_id": format!("o-{seq}"), "total": 5 + i % 3}))
+            })
+            .collect();
+        let committed = store.commit(&batch).expect("commit");
+        let change = committed.changes.iter().find(|c| c.view == "feed").expect("the feed changed");
+        let upserted = change.ops.iter().filter(|op| matches!(op, Op::Upsert { .. })).count();
+        let kept = usize::try_from(crate::sql::FEED_RETENTION).expect("retention fits");
+        assert_eq!(upserted, size.min(kept), "rows of a batch of {size} seen");
+    }
+    let log = store.read_after(0, usize::MAX).expect("log");
+    let feed = store.view("feed").expect("feed");
+    let snapshot = store.snapshot("feed").expect("snapshot");
+    let expected = crate::view::recompute(&feed, &log);
+    assert_eq!(expected.len() as u64, crate::sql::FEED_RETENTION);
+    assert_eq!(rows(&snapshot), expected);
+    assert_eq!(replayed(&store, "feed", snapshot.at.epoch), expected);
+}
+
 #[test]
 fn appends_are_idempotent_by_client_and_seq() {
     let dir = tempfile::tempdir().expect("tempdir");
