@@ -165,28 +165,64 @@ impl ViewDef {
         self.columns
             .iter()
             .zip(&state.accs)
-            .map(|(column, acc)| {
-                let value = match (acc, &column.kind) {
-                    (Acc::Key, ColumnKind::Key(i)) => state.keys.get(*i).cloned().unwrap_or(Value::Null),
-                    (Acc::Count(n), _) => Value::from(*n),
-                    (Acc::Avg { n: 0, .. }, _) => Value::Null,
-                    (Acc::Avg { sum, n }, _) => {
-                        serde_json::Number::from_f64(sum / *n as f64).map_or(Value::Null, Value::Number)
-                    }
-                    (
-                        Acc::Value(v)
-                        | Acc::Sum(v)
-                        | Acc::Min(v)
-                        | Acc::Max(v)
-                        | Acc::First(v)
-                        | Acc::Last(v),
-                        _,
-                    ) => v.clone(),
-                    (Acc::Key, _) => Value::Null,
-                };
-                (column.name.clone(), value)
-            })
+            .map(|(column, acc)| (column.name.clone(), column_value(&column.kind, acc, state).into_owned()))
             .collect()
+    }
+
+    /// The row as [`ViewDef::row`] gives it, serialized straight from the state (no `Map` is
+    /// built where `HAVING` does not need one); `None` when `HAVING` keeps the group out.
+    pub fn row_json<'a>(&'a self, state: &'a GroupState) -> Option<RowJson<'a>> {
+        match &self.having {
+            None => Some(RowJson::Columns { view: self, state }),
+            Some(_) => self.row(state).map(RowJson::Built),
+        }
+    }
+}
+
+/// A row's columns, serialized as the `row` object of the wire (see [`ViewDef::row_json`]).
+#[derive(Debug)]
+pub enum RowJson<'a> {
+    /// Read from the state as it is serialized.
+    Columns {
+        /// The view.
+        view: &'a ViewDef,
+        /// The row's state.
+        state: &'a GroupState,
+    },
+    /// Built to evaluate `HAVING`.
+    Built(Map<String, Value>),
+}
+
+impl serde::Serialize for RowJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            RowJson::Built(row) => row.serialize(serializer),
+            RowJson::Columns { view, state } => {
+                let mut map = serializer.serialize_map(Some(view.columns.len()))?;
+                for (column, acc) in view.columns.iter().zip(&state.accs) {
+                    map.serialize_entry(&column.name, &column_value(&column.kind, acc, state))?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// One column's value in a row, from its accumulator.
+fn column_value<'a>(kind: &ColumnKind, acc: &'a Acc, state: &'a GroupState) -> std::borrow::Cow<'a, Value> {
+    use std::borrow::Cow;
+    match (acc, kind) {
+        (Acc::Key, ColumnKind::Key(i)) => state.keys.get(*i).map_or(Cow::Owned(Value::Null), Cow::Borrowed),
+        (Acc::Count(n), _) => Cow::Owned(Value::from(*n)),
+        (Acc::Avg { n: 0, .. }, _) => Cow::Owned(Value::Null),
+        (Acc::Avg { sum, n }, _) => {
+            Cow::Owned(serde_json::Number::from_f64(sum / *n as f64).map_or(Value::Null, Value::Number))
+        }
+        (Acc::Value(v) | Acc::Sum(v) | Acc::Min(v) | Acc::Max(v) | Acc::First(v) | Acc::Last(v), _) => {
+            Cow::Borrowed(v)
+        }
+        (Acc::Key, _) => Cow::Owned(Value::Null),
     }
 }
 

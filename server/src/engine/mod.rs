@@ -545,6 +545,17 @@ impl Engine {
         blocking(move || store.snapshot(&view)).await
     }
 
+    /// A snapshot as ready-made `snapshot_rows` frames (see [`Store::snapshot_frames`]).
+    pub async fn snapshot_frames(
+        &self,
+        view: &str,
+        sub: u64,
+        chunk: usize,
+    ) -> Result<crate::store::SnapshotFrames, StoreError> {
+        let (store, view) = (self.shared.store.clone(), view.to_owned());
+        blocking(move || store.snapshot_frames(&view, sub, chunk)).await
+    }
+
     /// What a client at `from` missed. On a cluster node, a client that comes from a node
     /// further on waits (up to [`AHEAD_PATIENCE`]) for this one to fold as far.
     pub async fn catch_up(&self, view: &str, from: Position) -> Result<Catchup, StoreError> {

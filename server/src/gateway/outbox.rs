@@ -230,7 +230,11 @@ impl Outbox {
     /// Queues a snapshot message once the queue is at most half full (or empty), so deltas
     /// after it find room.
     pub(super) async fn send_waiting(&self, msg: &ServerMessage) -> bool {
-        let text = encode(msg);
+        self.send_waiting_text(encode(msg)).await
+    }
+
+    /// [`Outbox::send_waiting`] of an encoded message.
+    pub(super) async fn send_waiting_text(&self, text: String) -> bool {
         let len = text.len();
         let fits = |queued: usize| queued == 0 || queued + len <= self.0.cap / 2;
         if self.wait_until(fits).await { self.enqueue(text, None) } else { false }

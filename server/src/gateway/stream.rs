@@ -248,8 +248,9 @@ impl SubStream {
         self.snapshot().await
     }
 
+    /// The whole view, its rows written as frames straight from the store's row states.
     async fn snapshot(&mut self) -> Flow {
-        let snapshot = match self.engine.snapshot(&self.view).await {
+        let snapshot = match self.engine.snapshot_frames(&self.view, self.sub, self.chunk).await {
             Ok(s) => s,
             Err(e) => {
                 self.out.error(ErrorCode::Internal, e.to_string(), Some(self.sub), None);
@@ -257,7 +258,20 @@ impl SubStream {
             }
         };
         self.client_version = snapshot.at.version;
-        self.send_snapshot(snapshot.at, snapshot.rows).await
+        let (at, rows) = (snapshot.at, snapshot.rows);
+        let begin = SnapshotBegin { sub: self.sub, view: self.view.clone(), at, rows };
+        if !self.out.send_waiting(&ServerMessage::SnapshotBegin(begin)).await {
+            return Flow::End;
+        }
+        for frame in snapshot.frames {
+            if !self.out.send_waiting_text(frame).await {
+                return Flow::End;
+            }
+        }
+        if !self.out.send_waiting(&ServerMessage::SnapshotEnd(SnapshotEnd { sub: self.sub })).await {
+            return Flow::End;
+        }
+        Flow::At(at)
     }
 
     /// `snapshot_begin`, the rows in chunks, `snapshot_end`, each waiting for room in the queue.

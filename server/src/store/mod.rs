@@ -39,10 +39,9 @@ mod rows;
 use replica::sql_epoch;
 pub use replica::{Decision, REPLICA_SYNC_EVERY};
 
-use crate::view::GroupState;
 use fold::{BatchState, Cache, Fold, flush, fold_into};
-pub use rows::RowCacheLimits;
-use rows::{Hot, decode};
+use rows::Hot;
+pub use rows::{RowCacheLimits, SnapshotFrames};
 
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");
 const DEDUP: TableDefinition<'_, (&str, u64), (u64, u32)> = TableDefinition::new("dedup");
@@ -613,47 +612,12 @@ impl Store {
 
     /// A consistent snapshot of a view.
     pub fn snapshot(&self, view: &str) -> Result<Snapshot, StoreError> {
-        let txn = self.db()?.begin_read()?;
-        let (slot, meta, def) = self.live(&txn, view)?;
-        let table = txn.open_table(ROWS)?;
-        // Rows newer than the rows table: its journal, laid over it in key order.
-        let mut journal = match meta.checkpoint {
-            Some(checkpoint) => {
-                let changes = txn.open_table(CHANGES)?;
-                let entries = changes
-                    .range((slot.as_str(), checkpoint + 1)..=(slot.as_str(), meta.version))?
-                    .map(|e| e.map(|(_, v)| v.value().to_vec()).map_err(StoreError::from));
-                rows::journal(&def, entries)?
-            }
-            None => BTreeMap::new(),
-        };
-        let mut rows = Vec::with_capacity(usize::try_from(meta.rows).unwrap_or(0));
-        let mut push = |state: &GroupState| {
-            if let Some(row) = def.row(state) {
-                rows.push(Row { key: ViewDef::wire_key(&state.keys), row });
-            }
-        };
-        for entry in table.range((slot.as_str(), &[][..])..)? {
-            let (k, v) = entry?;
-            let (in_slot, key) = k.value();
-            if in_slot != slot {
-                break;
-            }
-            while let Some(first) = journal.first_entry().filter(|e| e.key().as_slice() < key) {
-                if let Some(state) = first.remove() {
-                    push(&state);
-                }
-            }
-            match journal.remove(key) {
-                Some(Some(state)) => push(&state),
-                Some(None) => {}
-                None => push(&decode(v.value())?),
-            }
-        }
-        for state in journal.into_values().flatten() {
-            push(&state);
-        }
-        Ok(Snapshot { at: Position { epoch: meta.epoch, version: meta.version }, rows })
+        let (at, def, states) = self.snapshot_states(view)?;
+        let rows = states
+            .iter()
+            .filter_map(|state| Some(Row { key: ViewDef::wire_key(&state.keys), row: def.row(state)? }))
+            .collect();
+        Ok(Snapshot { at, rows })
     }
 
     /// The changes a client at `from` missed, or why it must resync.

@@ -1,8 +1,10 @@
 use super::*;
 use crate::log::NewEvent;
 use crate::sql::parse_views;
+use crate::view::GroupState;
 use lucarne_protocol::ErrorCode;
 use proptest::prelude::*;
+use rows::decode;
 use serde_json::{Value, json};
 
 const VIEWS: &str = "
@@ -156,6 +158,19 @@ proptest! {
                 let snapshot = store.snapshot(&view.name).expect("snapshot");
                 let expected = crate::view::recompute(&view, &log);
                 prop_assert_eq!(&rows(&snapshot), &expected, "view {} after {} commits", view.name, commits);
+                // The same rows as ready-made frames: the text encoding them gives.
+                let chunk = 1 + commits % 4;
+                let frames = store.snapshot_frames(&view.name, 3, chunk).expect("frames");
+                let encoded: Vec<String> = snapshot
+                    .rows
+                    .chunks(chunk)
+                    .map(|rows| lucarne_protocol::encode(&lucarne_protocol::ServerMessage::SnapshotRows(
+                        lucarne_protocol::SnapshotRows { sub: 3, rows: rows.to_vec() },
+                    )))
+                    .collect();
+                prop_assert_eq!(frames.at, snapshot.at);
+                prop_assert_eq!(frames.rows, snapshot.rows.len() as u64);
+                prop_assert_eq!(frames.frames, encoded, "frames of {}", view.name);
                 if retention > commits as u64 {
                     prop_assert_eq!(&replayed(&store, &view.name, snapshot.at.epoch), &expected, "changelog of {}", view.name);
                 }
