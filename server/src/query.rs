@@ -271,10 +271,23 @@ impl Window {
 
     fn insert(&mut self, key: Key, row: Columns) {
         let text = key.to_string();
+        self.upsert(text, &key, &row, |key, row| (key.clone(), row.clone()));
+    }
+
+    /// Puts a row in (when it matches) under its key text, in place of the one it had; the row
+    /// is copied (`own`) only when it matches.
+    fn upsert(
+        &mut self,
+        text: String,
+        key: &Key,
+        row: &Columns,
+        own: impl FnOnce(&Key, &Columns) -> (Key, Columns),
+    ) {
         self.remove(&text);
-        if self.query.matches(&row) {
-            let place = self.query.sort_key(&key, &row);
+        if self.query.matches(row) {
+            let place = self.query.sort_key(key, row);
             self.order.insert(place.clone());
+            let (key, row) = own(key, row);
             self.rows.insert(text, (key, row, place));
         }
     }
@@ -283,6 +296,17 @@ impl Window {
         if let Some((_, _, place)) = self.rows.remove(text) {
             self.order.remove(&place);
         }
+    }
+
+    /// False when no touched row was shown and none is inside the limit now: the window is as
+    /// it was (a row that does not enter cannot push another out).
+    fn may_have_moved(&self, touched: &HashSet<String>) -> bool {
+        let limit = self.query.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let last = limit.checked_sub(1).and_then(|i| self.order.iter().nth(i));
+        touched.iter().any(|text| {
+            self.shown.contains(text)
+                || self.rows.get(text).is_some_and(|(_, _, place)| last.is_none_or(|last| place <= last))
+        })
     }
 
     /// The keys in the window now, in order.
@@ -295,11 +319,15 @@ impl Window {
     pub fn apply(&mut self, ops: &[Op]) -> Vec<Op> {
         let mut touched = HashSet::with_capacity(ops.len());
         for op in ops {
+            let text = op.key().to_string();
             match op {
-                Op::Upsert { key, row } => self.insert(key.clone(), row.clone()),
-                Op::Remove { key } => self.remove(&key.to_string()),
+                // Copied only when it matches the filter.
+                Op::Upsert { key, row } => {
+                    self.upsert(text.clone(), key, row, |key, row| (key.clone(), row.clone()));
+                }
+                Op::Remove { .. } => self.remove(&text),
             }
-            touched.insert(op.key().to_string());
+            touched.insert(text);
         }
         if self.query.limit.is_none() {
             // The window is every matching row: only the touched keys can have moved.
@@ -316,6 +344,9 @@ impl Window {
                 }
             }
             return out;
+        }
+        if !self.may_have_moved(&touched) {
+            return Vec::new();
         }
         let now: Vec<String> = self.visible();
         let now_set: HashSet<&String> = now.iter().collect();
