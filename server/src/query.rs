@@ -22,6 +22,7 @@
 //! assert_eq!(ops, vec![Op::Upsert { key: json!("b"), row: row("b", 30) }, Op::Remove { key: json!("a") }]);
 //! ```
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -270,25 +271,17 @@ impl Window {
     }
 
     fn insert(&mut self, key: Key, row: Columns) {
-        let text = key.to_string();
-        self.upsert(text, &key, &row, |key, row| (key.clone(), row.clone()));
+        self.put(key.to_string(), Cow::Owned(key), Cow::Owned(row));
     }
 
-    /// Puts a row in (when it matches) under its key text, in place of the one it had; the row
-    /// is copied (`own`) only when it matches.
-    fn upsert(
-        &mut self,
-        text: String,
-        key: &Key,
-        row: &Columns,
-        own: impl FnOnce(&Key, &Columns) -> (Key, Columns),
-    ) {
+    /// Puts a row in under its key text, in place of the one it had, when it matches; a
+    /// borrowed row is copied only then.
+    fn put(&mut self, text: String, key: Cow<'_, Key>, row: Cow<'_, Columns>) {
         self.remove(&text);
-        if self.query.matches(row) {
-            let place = self.query.sort_key(key, row);
+        if self.query.matches(&row) {
+            let place = self.query.sort_key(&key, &row);
             self.order.insert(place.clone());
-            let (key, row) = own(key, row);
-            self.rows.insert(text, (key, row, place));
+            self.rows.insert(text, (key.into_owned(), row.into_owned(), place));
         }
     }
 
@@ -321,10 +314,7 @@ impl Window {
         for op in ops {
             let text = op.key().to_string();
             match op {
-                // Copied only when it matches the filter.
-                Op::Upsert { key, row } => {
-                    self.upsert(text.clone(), key, row, |key, row| (key.clone(), row.clone()));
-                }
+                Op::Upsert { key, row } => self.put(text.clone(), Cow::Borrowed(key), Cow::Borrowed(row)),
                 Op::Remove { .. } => self.remove(&text),
             }
             touched.insert(text);

@@ -131,6 +131,18 @@ pub(super) fn flush(
     trim_feed(view, slot, rows, meta, &mut touched)
 }
 
+/// Keeps the rows a close touched for the rows in memory once the commit is durable, `dirty`
+/// when they were not written back (a feed's rows are never read again: not kept).
+fn stage(fold: &mut Fold, touched: Vec<Settled>, dirty: bool) {
+    if fold.view.shape != Shape::Grouped {
+        return;
+    }
+    fold.staged.rows.extend(touched.into_iter().filter_map(|(k, t, _)| match t {
+        Touched::Row { state, .. } => Some((k, (state, dirty))),
+        Touched::Dropped { .. } => None,
+    }));
+}
+
 /// A touched row: its stored key, what the changelog records, and what subscribers receive.
 pub(super) type Settled = (Vec<u8>, Touched, Option<Op>);
 
@@ -225,10 +237,7 @@ impl Store {
                 if deferrable {
                     self.write_back(fold, rows, hot, &touched)?;
                 }
-                fold.staged.rows.extend(touched.into_iter().filter_map(|(k, t, _)| match t {
-                    Touched::Row { state, .. } => Some((k, (state, false))),
-                    Touched::Dropped { .. } => None,
-                }));
+                stage(fold, touched, false);
                 return Ok(None);
             }
             Numbering::Commits => meta.version + 1,
@@ -276,15 +285,9 @@ impl Store {
                 (fold.meta.checkpoint, fold.meta.journal) = (Some(checkpoint), journal);
                 *dirty_so_far += touched.len();
             }
-            fold.staged.rows.extend(touched.into_iter().filter_map(|(k, t, _)| match t {
-                Touched::Row { state, .. } => Some((k, (state, !write))),
-                Touched::Dropped { .. } => None,
-            }));
+            stage(fold, touched, !write);
         } else {
-            fold.staged.rows.extend(touched.into_iter().filter_map(|(k, t, _)| match t {
-                Touched::Row { state, .. } if view.shape == Shape::Grouped => Some((k, (state, false))),
-                _ => None,
-            }));
+            stage(fold, touched, false);
         }
         let change = Change { view: view.name.clone(), epoch: fold.meta.epoch, from, to, ops, acked };
         Ok(Some(Arc::new(change)))

@@ -287,7 +287,7 @@ impl Hot {
         }
     }
 
-    /// Forgets every row (the rows table holds them all after [`Store::write_back`](super::Store)).
+    /// Forgets every row (the rows table holds them all once the journal is written back).
     pub(super) fn clear(&mut self) {
         self.slots.clear();
         (self.len, self.dirty) = (0, 0);
