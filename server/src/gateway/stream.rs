@@ -258,38 +258,31 @@ impl SubStream {
             }
         };
         self.client_version = snapshot.at.version;
-        let (at, rows) = (snapshot.at, snapshot.rows);
+        self.send_frames(snapshot.at, snapshot.rows, snapshot.frames.into_iter()).await
+    }
+
+    /// A snapshot of rows (a live query's window), encoded in chunks taken from the front.
+    async fn send_snapshot(&self, at: Position, rows: Vec<lucarne_protocol::Row>) -> Flow {
+        let (count, sub, chunk) = (rows.len() as u64, self.sub, self.chunk);
+        let mut rows = rows.into_iter();
+        let frames = std::iter::from_fn(move || {
+            let part: Vec<_> = rows.by_ref().take(chunk).collect();
+            (!part.is_empty()).then(|| {
+                lucarne_protocol::encode(&ServerMessage::SnapshotRows(SnapshotRows { sub, rows: part }))
+            })
+        });
+        self.send_frames(at, count, frames).await
+    }
+
+    /// `snapshot_begin`, the `snapshot_rows` frames, `snapshot_end`, each waiting for room in the
+    /// queue.
+    async fn send_frames(&self, at: Position, rows: u64, frames: impl Iterator<Item = String>) -> Flow {
         let begin = SnapshotBegin { sub: self.sub, view: self.view.clone(), at, rows };
         if !self.out.send_waiting(&ServerMessage::SnapshotBegin(begin)).await {
             return Flow::End;
         }
-        for frame in snapshot.frames {
+        for frame in frames {
             if !self.out.send_waiting_text(frame).await {
-                return Flow::End;
-            }
-        }
-        if !self.out.send_waiting(&ServerMessage::SnapshotEnd(SnapshotEnd { sub: self.sub })).await {
-            return Flow::End;
-        }
-        Flow::At(at)
-    }
-
-    /// `snapshot_begin`, the rows in chunks, `snapshot_end`, each waiting for room in the queue.
-    async fn send_snapshot(&self, at: Position, rows: Vec<lucarne_protocol::Row>) -> Flow {
-        let begin = SnapshotBegin { sub: self.sub, view: self.view.clone(), at, rows: rows.len() as u64 };
-        if !self.out.send_waiting(&ServerMessage::SnapshotBegin(begin)).await {
-            return Flow::End;
-        }
-        // Chunks taken from the front in turn (splitting the rest off each time moved every row
-        // left once per chunk: quadratic in the view's size).
-        let mut rows = rows.into_iter();
-        loop {
-            let chunk: Vec<_> = rows.by_ref().take(self.chunk).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let message = ServerMessage::SnapshotRows(SnapshotRows { sub: self.sub, rows: chunk });
-            if !self.out.send_waiting(&message).await {
                 return Flow::End;
             }
         }

@@ -65,27 +65,19 @@ impl<T: ReadableTable<(&'static str, &'static [u8]), &'static [u8]>> ViewState f
         let stored = store_key(&fold.view, &keys);
         let internal =
             |e: String| Rejection { code: ErrorCode::Internal, message: format!("reading {view}: {e}") };
-        let hot = self.hot.and_then(|h| h.slot(&fold.slot)).and_then(|rows| rows.get(&stored));
-        let staged = fold.staged.rows.get(&stored).map(|(state, _)| state);
-        let state = match (fold.cache.get(&stored), staged.or(hot.map(|h| &h.state))) {
-            (Some((_, state)), _) => Some(state.clone()),
-            (None, Some(state)) => Some(state.clone()),
-            (None, None) => match self
-                .rows
-                .get((fold.slot.as_str(), stored.as_slice()))
-                .map_err(|e| internal(e.to_string()))?
-            {
-                Some(raw) => Some(decode::<GroupState>(raw.value()).map_err(|e| internal(e.to_string()))?),
-                None => None,
-            },
+        let state = match fold.cache.get(&stored) {
+            Some((_, state)) => Some(state.clone()),
+            None => {
+                let prior = (Some(&fold.staged), self.hot.and_then(|h| h.slot(&fold.slot)));
+                stored_state(&fold.slot, &stored, self.rows, prior).map_err(|e| internal(e.to_string()))?
+            }
         };
         Ok(state.and_then(|s| fold.view.row(&s)))
     }
 }
 
-/// Folds one event into the batch's cache of touched rows: a row not touched since the fold was
-/// last closed is read from the rows it closed (`staged`), the rows in memory (`hot`, the
-/// slot's), else the rows table.
+/// Folds one event into the batch's cache of touched rows (a row not touched yet is read by
+/// [`stored_state`]).
 pub(super) fn fold_into(
     view: &ViewDef,
     slot: &str,
@@ -95,23 +87,32 @@ pub(super) fn fold_into(
     cache: &mut Cache,
 ) -> Result<(), StoreError> {
     let key = store_key(view, &view.key_values(event));
-    let visible = |state: &GroupState| view.having.is_none() || view.row(state).is_some();
-    let prior = staged
-        .and_then(|s| s.rows.get(&key).map(|(state, _)| state))
-        .or_else(|| hot.and_then(|h| h.get(&key)).map(|h| &h.state));
-    let (was_visible, state) = match (cache.remove(&key), prior) {
-        (Some((was_visible, state)), _) => (was_visible, Some(state)),
-        (None, Some(prior)) => (visible(prior), Some(prior.clone())),
-        (None, None) => match rows.get((slot, key.as_slice()))? {
-            Some(raw) => {
-                let state: GroupState = decode(raw.value())?;
-                (visible(&state), Some(state))
-            }
+    let (was_visible, state) = match cache.remove(&key) {
+        Some((was_visible, state)) => (was_visible, Some(state)),
+        None => match stored_state(slot, &key, rows, (staged, hot))? {
+            Some(state) => (view.having.is_none() || view.row(&state).is_some(), Some(state)),
             None => (false, None),
         },
     };
     cache.insert(key, (was_visible, view.fold(state, event)));
     Ok(())
+}
+
+/// A row's state as it stood before the fold touched it: the rows the fold closed in this
+/// commit (`staged`), the rows in memory (`hot`, the slot's), else the rows table.
+fn stored_state(
+    slot: &str,
+    key: &[u8],
+    rows: &impl ReadableTable<(&'static str, &'static [u8]), &'static [u8]>,
+    (staged, hot): (Option<&Staged>, Option<&HotSlot>),
+) -> Result<Option<GroupState>, StoreError> {
+    let prior = staged
+        .and_then(|s| s.rows.get(key).map(|(state, _)| state))
+        .or_else(|| hot.and_then(|h| h.get(key)).map(|h| &h.state));
+    match prior {
+        Some(state) => Ok(Some(state.clone())),
+        None => rows.get((slot, key))?.map(|raw| decode(raw.value())).transpose(),
+    }
 }
 
 /// Writes a building slot's touched rows and applies a feed's retention (a build sends no ops).

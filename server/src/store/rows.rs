@@ -141,16 +141,19 @@ pub(super) fn change_of(raw: &[u8], view: &ViewDef, epoch: u64) -> Result<Change
     })
 }
 
-/// The rows a run of changelog entries leaves, by stored key (`None`: the row left the view),
-/// entries oldest first.
-pub(super) fn journal<'a>(
+/// The rows a slot's journal leaves — its changelog entries after `checkpoint` through
+/// `version` — by stored key (`None`: the row left the view).
+fn journal(
     view: &ViewDef,
-    entries: impl Iterator<Item = Result<Vec<u8>, StoreError>> + 'a,
+    changes: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    slot: &str,
+    checkpoint: u64,
+    version: u64,
 ) -> Result<BTreeMap<Vec<u8>, Option<GroupState>>, StoreError> {
     let mut out = BTreeMap::new();
-    for raw in entries {
+    for raw in changes.range((slot, checkpoint + 1)..=(slot, version))? {
         // Entries before the binary encoding never follow a checkpoint.
-        let Stored::Entry(entry) = read_entry(&raw?)? else { continue };
+        let Stored::Entry(entry) = read_entry(raw?.1.value())? else { continue };
         for touched in entry.rows {
             match touched {
                 Touched::Row { state, .. } => {
@@ -313,12 +316,7 @@ impl Store {
         let slots = read_slots(&txn.open_table(SLOTS)?)?;
         for (slot, mut meta) in slots {
             let (Some(checkpoint), Some(def)) = (meta.checkpoint, self.def(&slot)) else { continue };
-            let changes = txn.open_table(CHANGES)?;
-            let entries = changes
-                .range((slot.as_str(), checkpoint + 1)..=(slot.as_str(), meta.version))?
-                .map(|e| e.map(|(_, v)| v.value().to_vec()).map_err(StoreError::from));
-            let journal = journal(&def, entries)?;
-            drop(changes);
+            let journal = journal(&def, &txn.open_table(CHANGES)?, &slot, checkpoint, meta.version)?;
             let mut table = txn.open_table(ROWS)?;
             for (key, state) in journal {
                 match state {
@@ -367,13 +365,7 @@ impl Store {
         let table = txn.open_table(ROWS)?;
         // Rows newer than the rows table: its journal, laid over it in key order.
         let mut journal = match meta.checkpoint {
-            Some(checkpoint) => {
-                let changes = txn.open_table(CHANGES)?;
-                let entries = changes
-                    .range((slot.as_str(), checkpoint + 1)..=(slot.as_str(), meta.version))?
-                    .map(|e| e.map(|(_, v)| v.value().to_vec()).map_err(StoreError::from));
-                journal(&def, entries)?
-            }
+            Some(checkpoint) => journal(&def, &txn.open_table(CHANGES)?, &slot, checkpoint, meta.version)?,
             None => BTreeMap::new(),
         };
         let mut states = Vec::with_capacity(usize::try_from(meta.rows).unwrap_or(0));
