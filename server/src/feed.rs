@@ -298,8 +298,12 @@ impl Feed {
         if change.from != state.at.version {
             return Err(ResyncReason::TooFarBehind);
         }
+        let ops = change.ops().map_err(|e| {
+            tracing::error!("{e}; the live query's window is rebuilt");
+            ResyncReason::TooFarBehind
+        })?;
         state.at.version = change.to;
-        let ops = state.window.apply(&change.ops);
+        let ops = state.window.apply(ops);
         self.count(&mut state);
         if ops.is_empty() {
             if !change.acked.is_empty() {

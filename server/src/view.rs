@@ -160,6 +160,11 @@ impl ViewDef {
         Some(row)
     }
 
+    /// True when clients see the row: `HAVING`, if any, keeps the group in.
+    pub fn visible(&self, state: &GroupState) -> bool {
+        self.having.as_ref().is_none_or(|having| having.holds(&self.full_row(state)))
+    }
+
     /// Every column, hidden ones included.
     fn full_row(&self, state: &GroupState) -> Map<String, Value> {
         self.columns

@@ -102,7 +102,7 @@ async fn race(scripts: Vec<Vec<(usize, usize)>>) {
     // batch: placed and paid in one commit).
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     while let Ok(change) = changes.try_recv() {
-        for op in &change.ops {
+        for op in change.ops().expect("ops") {
             let Op::Upsert { key, row } = op else { panic!("an order was removed: {op:?}") };
             let id = key.as_str().expect("key").to_owned();
             let status = row["status"].as_str().expect("status");

@@ -749,14 +749,7 @@ fn build(shared: &Shared, name: &str, epoch: u64, progress: Option<watch::Sender
             if let Ok(mut hub) = shared.hub.write() {
                 let sender = hub.entry(name.to_owned()).or_insert_with(|| broadcast::channel(HUB_CAPACITY).0);
                 // A marker of the new epoch: subscribers of the old one resync.
-                let marker = Change {
-                    view: name.to_owned(),
-                    epoch,
-                    from: at.version,
-                    to: at.version,
-                    ops: vec![],
-                    acked: vec![],
-                };
+                let marker = Change::new(name.to_owned(), epoch, (at.version, at.version), vec![], vec![]);
                 let _ = sender.send(Arc::new(marker));
             }
             report(Build::Live(at));

@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 use super::outbox::{Outbox, Push};
 use crate::engine::Engine;
 use crate::feed::{Feed, FeedEvent};
-use crate::store::{Catchup, Change};
+use crate::store::{Catchup, Change, UnreadableChange};
 /// A change's `view`, `epoch` and `to`, and its encoded ops.
 type DeltaOps = (String, u64, u64, EncodedOps);
 
@@ -29,19 +29,19 @@ thread_local! {
 /// The `delta` of `change` for subscription `sub` holding version `from`, on the connection of
 /// `client_id` ([`encode_delta`]), with `acked` listing only that client's commands (a client
 /// learns nothing of others').
-fn delta_text(sub: u64, from: u64, change: &Change, client_id: &str) -> String {
+fn delta_text(sub: u64, from: u64, change: &Change, client_id: &str) -> Result<String, UnreadableChange> {
     let ops = DELTA_OPS.with(|cell| {
         let mut cached = cell.borrow_mut();
         if let Some((view, epoch, to, ops)) = cached.as_ref()
             && (view.as_str(), *epoch, *to) == (change.view.as_str(), change.epoch, change.to)
         {
-            return ops.clone();
+            return Ok(ops.clone());
         }
-        let ops = EncodedOps::new(&change.ops);
+        let ops = EncodedOps::new(change.ops()?);
         *cached = Some((change.view.clone(), change.epoch, change.to, ops.clone()));
-        ops
-    });
-    encode_delta(sub, from, change.to, &ops, &own_acks(&change.acked, client_id))
+        Ok(ops)
+    })?;
+    Ok(encode_delta(sub, from, change.to, &ops, &own_acks(&change.acked, client_id)))
 }
 
 fn own_acks(acked: &[CommandRef], client_id: &str) -> Vec<CommandRef> {
@@ -128,9 +128,14 @@ impl SubStream {
                     break Box::pin(self.resync(reason)).await;
                 }
                 match self.delta(&change).await {
-                    Push::Sent => at.version = change.to,
-                    Push::Full => break Flow::Stale,
-                    Push::Closed => break Flow::End,
+                    Ok(Push::Sent) => at.version = change.to,
+                    Ok(Push::Full) => break Flow::Stale,
+                    Ok(Push::Closed) => break Flow::End,
+                    Err(e) => {
+                        // Not sent: the client starts again from a snapshot.
+                        tracing::error!(sub = self.sub, "{e}; resyncing");
+                        break Box::pin(self.resync(ResyncReason::TooFarBehind)).await;
+                    }
                 }
             };
         }
@@ -141,15 +146,15 @@ impl SubStream {
         self.out.error(ErrorCode::UnknownView, message, Some(self.sub), None);
     }
 
-    async fn delta(&mut self, change: &Change) -> Push {
-        let text = delta_text(self.sub, self.client_version, change, &self.client_id);
+    async fn delta(&mut self, change: &Change) -> Result<Push, UnreadableChange> {
+        let text = delta_text(self.sub, self.client_version, change, &self.client_id)?;
         let pushed = self.out.send_delta_text(text, self.patience, &self.generation).await;
         match pushed {
             Push::Sent => self.client_version = change.to,
             Push::Full => self.purge(),
             Push::Closed => {}
         }
-        pushed
+        Ok(pushed)
     }
 
     /// Gives up on the deltas queued for this subscription: it will resync.
@@ -226,9 +231,13 @@ impl SubStream {
                 self.client_version = from.version;
                 for change in &missed {
                     match self.delta(change).await {
-                        Push::Sent => {}
-                        Push::Full => return Flow::Stale,
-                        Push::Closed => return Flow::End,
+                        Ok(Push::Sent) => {}
+                        Ok(Push::Full) => return Flow::Stale,
+                        Ok(Push::Closed) => return Flow::End,
+                        Err(e) => {
+                            self.out.error(ErrorCode::Internal, e.to_string(), Some(self.sub), None);
+                            return Flow::End;
+                        }
                     }
                 }
                 Flow::At(now)
@@ -306,16 +315,12 @@ mod tests {
             row.insert("total".into(), serde_json::json!(total));
             row
         };
-        let change = |to: u64, acked: Vec<CommandRef>| Change {
-            view: "orders".into(),
-            epoch: 7,
-            from: to - 1,
-            to,
-            ops: vec![
+        let change = |to: u64, acked: Vec<CommandRef>| {
+            let ops = vec![
                 lucarne_protocol::Op::Upsert { key: "o-1".into(), row: row(to as f64 + 0.5) },
                 lucarne_protocol::Op::Remove { key: "o-\"2\"".into() },
-            ],
-            acked,
+            ];
+            Change::new("orders".into(), 7, (to - 1, to), ops, acked)
         };
         let (mine, theirs) =
             (CommandRef { client_id: "c".into(), seq: 3 }, CommandRef { client_id: "d".into(), seq: 9 });
@@ -326,8 +331,9 @@ mod tests {
             (1, 42, change(43, vec![theirs]), vec![]),
             (1, 43, change(44, vec![]), vec![]),
         ] {
-            let delta = Delta { sub, from, to: change.to, ops: change.ops.clone(), acked: own };
-            assert_eq!(delta_text(sub, from, &change, "c"), encode(&ServerMessage::Delta(delta)));
+            let delta =
+                Delta { sub, from, to: change.to, ops: change.ops().expect("ops").to_vec(), acked: own };
+            assert_eq!(delta_text(sub, from, &change, "c"), Ok(encode(&ServerMessage::Delta(delta))));
         }
     }
 }

@@ -3,10 +3,10 @@
 //! written back or kept dirty in memory, see [`rows`](super::rows)); and the rows as they stand
 //! in the middle of the batch, for the commands decided against them ([`BatchState`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use lucarne_protocol::{CommandRef, ErrorCode, Op};
+use lucarne_protocol::{CommandRef, ErrorCode};
 use redb::ReadableTable;
 use serde_json::Value;
 
@@ -20,8 +20,9 @@ use crate::view::GroupState;
 /// The rows table as a commit writes it.
 type RowsTable<'t> = redb::Table<'t, (&'static str, &'static [u8]), &'static [u8]>;
 
-/// The rows a batch touched: whether each was in the view before the batch, and its state now.
-pub(super) type Cache = BTreeMap<Vec<u8>, (bool, GroupState)>;
+/// The rows a batch touched, by stored key: whether each was in the view before the batch, and
+/// its state now (put in key order when the fold closes).
+pub(super) type Cache = HashMap<Vec<u8>, (bool, GroupState), foldhash::fast::RandomState>;
 
 /// One live view during a commit: the rows the batch touched so far, and the commands it carries.
 pub(super) struct Fold {
@@ -29,7 +30,8 @@ pub(super) struct Fold {
     pub(super) slot: String,
     pub(super) meta: SlotMeta,
     pub(super) cache: Cache,
-    pub(super) acked: BTreeSet<CommandRef>,
+    /// The commands whose events it folded: their places in the batch, each once.
+    pub(super) acked: Vec<usize>,
     /// The position of the last event folded in.
     pub(super) last: u64,
     /// Rows were written: the metadata must be too.
@@ -144,22 +146,23 @@ fn stage(fold: &mut Fold, touched: Vec<Settled>, dirty: bool) {
     }));
 }
 
-/// A touched row: its stored key, what the changelog records, and what subscribers receive.
-pub(super) type Settled = (Vec<u8>, Touched, Option<Op>);
+/// A touched row: its stored key, what the changelog records, and whether subscribers receive
+/// an op for it.
+pub(super) type Settled = (Vec<u8>, Touched, bool);
 
 /// The touched rows in key order, counting the rows that enter and leave the view.
 fn settle(view: &ViewDef, cache: Cache, meta: &mut SlotMeta) -> Vec<Settled> {
-    cache
-        .into_iter()
+    let mut rows: Vec<_> = cache.into_iter().collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    rows.into_iter()
         .map(|(key, (was_visible, state))| {
-            let touched = Touched::Row { was_visible, state };
-            let op = touched.op(view);
-            match (was_visible, &op) {
-                (false, Some(Op::Upsert { .. })) => meta.rows += 1,
-                (true, Some(Op::Remove { .. })) => meta.rows -= 1,
+            let visible = view.visible(&state);
+            match (was_visible, visible) {
+                (false, true) => meta.rows += 1,
+                (true, false) => meta.rows -= 1,
                 _ => {}
             }
-            (key, touched, op)
+            (key, Touched::Row { was_visible, state }, was_visible || visible)
         })
         .collect()
 }
@@ -195,8 +198,7 @@ fn trim_feed(
             made_and_dropped += 1;
         } else {
             let wire = Value::from(u64::from_be_bytes(key.as_slice().try_into().unwrap_or([0; 8])));
-            let op = Some(Op::Remove { key: wire.clone() });
-            dropped.push((key, Touched::Dropped { key: wire }, op));
+            dropped.push((key, Touched::Dropped { key: wire }, true));
         }
     }
     touched.drain(..made_and_dropped);
@@ -215,6 +217,7 @@ impl Store {
         changelog: &mut redb::Table<'_, (&'static str, u64), &'static [u8]>,
         hot: &Hot,
         dirty_so_far: &mut usize,
+        keys: &[&CommandRef],
     ) -> Result<Option<Arc<Change>>, StoreError> {
         if fold.cache.is_empty() {
             return Ok(None);
@@ -229,12 +232,12 @@ impl Store {
             self.write_back(fold, rows, hot, &touched)?;
             trim_feed(&view, &fold.slot, rows, &mut fold.meta, &mut touched)?;
         }
-        let ops: Vec<Op> = touched.iter_mut().filter_map(|(.., op)| op.take()).collect();
+        let sends = touched.iter().any(|(.., op)| *op);
         let (slot, meta) = (fold.slot.as_str(), &mut fold.meta);
         let to = match self.numbering {
             // Only groups `HAVING` keeps out changed: nothing a client sees, and no entry to
             // journal their rows in.
-            Numbering::Commits if ops.is_empty() => {
+            Numbering::Commits if !sends => {
                 if deferrable {
                     self.write_back(fold, rows, hot, &touched)?;
                 }
@@ -246,9 +249,14 @@ impl Store {
             // no row a client sees changed.
             Numbering::Log => fold.last,
         };
-        let acked: Vec<CommandRef> = std::mem::take(&mut fold.acked).into_iter().collect();
-        let entry = EntryOut { from: meta.version, to, acked: &acked, rows: TouchedRows(&touched) };
-        changelog.insert((slot, to), encode(&entry)?.as_slice())?;
+        let mut acked: Vec<CommandRef> = std::mem::take(&mut fold.acked)
+            .into_iter()
+            .filter_map(|i| keys.get(i).map(|&k| k.clone()))
+            .collect();
+        acked.sort_unstable();
+        acked.dedup();
+        let entry = encode(&EntryOut { from: meta.version, to, acked: &acked, rows: TouchedRows(&touched) })?;
+        changelog.insert((slot, to), entry.as_slice())?;
         let from = meta.version;
         meta.version = to;
         // The oldest entry retention drops, if any.
@@ -290,8 +298,7 @@ impl Store {
         } else {
             stage(fold, touched, false);
         }
-        let change = Change { view: view.name.clone(), epoch: fold.meta.epoch, from, to, ops, acked };
-        Ok(Some(Arc::new(change)))
+        Ok(Some(Arc::new(Change::of_entry(view, fold.meta.epoch, (from, to), acked, entry))))
     }
 
     /// Writes a slot's dirty rows, then `touched`, to the rows table: it is current again.

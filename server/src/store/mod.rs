@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lucarne_protocol::{CommandRef, Op, Position, ResyncReason, Row, ViewInfo};
+use lucarne_protocol::{CommandRef, Position, ResyncReason, Row, ViewInfo};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,6 +32,7 @@ use crate::log::{Append, Appended, Event, EventLog};
 use crate::sql::{Shape, ViewDef, parse_view};
 use crate::upcast::Upcasters;
 
+mod change;
 mod fold;
 mod replica;
 mod rows;
@@ -39,6 +40,7 @@ mod rows;
 use replica::sql_epoch;
 pub use replica::{Decision, REPLICA_SYNC_EVERY};
 
+pub use change::{Change, UnreadableChange};
 use fold::{BatchState, Cache, Fold, flush, fold_into};
 use rows::Hot;
 pub use rows::{RowCacheLimits, SnapshotFrames};
@@ -162,23 +164,6 @@ fn slot_name(name: &str, epoch: u64) -> String {
     format!("{name}#{epoch}")
 }
 
-/// One committed change to one view: what subscribers receive as a `delta`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Change {
-    /// The view.
-    pub view: String,
-    /// The view's epoch.
-    pub epoch: u64,
-    /// Version before.
-    pub from: u64,
-    /// Version after (`from + 1`; equal to `from` for the marker of a new epoch).
-    pub to: u64,
-    /// Row changes, one per key.
-    pub ops: Vec<Op>,
-    /// Commands whose events changed the view.
-    pub acked: Vec<CommandRef>,
-}
-
 /// A consistent copy of a view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -189,7 +174,7 @@ pub struct Snapshot {
 }
 
 /// What a resume from a position gets.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub enum Catchup {
     /// The missed changes, oldest first, and the version they lead to.
     Changes(Vec<Change>, Position),
@@ -570,7 +555,7 @@ impl Store {
         };
         {
             let mut rows = txn.open_table(ROWS)?;
-            let mut cache = Cache::new();
+            let mut cache = Cache::default();
             for event in events.iter().map(|e| self.upcasters.apply(e)).filter(|e| def.matches(e)) {
                 fold_into(&def, slot, &event, &rows, (None, None), &mut cache)?;
                 if self.numbering == Numbering::Log {
@@ -708,6 +693,8 @@ impl Store {
             let mut changelog = txn.open_table(CHANGES)?;
             let mut position = log.last()?.map_or(0, |(k, _)| k.value());
             let now = now_ms();
+            // The batch's commands that appended, in order: a fold's `acked` holds their places.
+            let mut keys: Vec<&CommandRef> = Vec::with_capacity(batch.len());
             for (append, stamped) in batch {
                 let ts = stamped.unwrap_or(now);
                 let key = (append.key.client_id.as_str(), append.key.seq);
@@ -741,7 +728,9 @@ impl Store {
                     for fold in folds.iter_mut().filter(|f| f.view.matches(&lifted)) {
                         let prior = (Some(&fold.staged), hot.slot(&fold.slot));
                         fold_into(&fold.view, &fold.slot, &lifted, &rows, prior, &mut fold.cache)?;
-                        fold.acked.insert(append.key.clone());
+                        if fold.acked.last() != Some(&keys.len()) {
+                            fold.acked.push(keys.len());
+                        }
                         fold.last = position;
                     }
                     drop(lifted);
@@ -752,16 +741,24 @@ impl Store {
                 let count = u32::try_from(events.len()).unwrap_or(u32::MAX);
                 dedup.insert(key, (last, count))?;
                 appended.push(Ok(Appended { position: last, events: count, duplicate: false }));
+                keys.push(&append.key);
                 if self.numbering == Numbering::Log {
                     // One change per command: every node sends the same deltas, however its
                     // commits group the stream's messages.
                     for fold in &mut folds {
-                        changes.extend(self.close(fold, &mut rows, &mut changelog, &hot, &mut dirty)?);
+                        changes.extend(self.close(
+                            fold,
+                            &mut rows,
+                            &mut changelog,
+                            &hot,
+                            &mut dirty,
+                            &keys,
+                        )?);
                     }
                 }
             }
             for fold in &mut folds {
-                changes.extend(self.close(fold, &mut rows, &mut changelog, &hot, &mut dirty)?);
+                changes.extend(self.close(fold, &mut rows, &mut changelog, &hot, &mut dirty, &keys)?);
             }
             head = position;
         }
@@ -808,7 +805,7 @@ impl Store {
             .filter(|(_, meta)| meta.building.is_none())
             .filter_map(|(slot, meta)| {
                 let view = self.def(&slot)?;
-                let (cache, acked, staged) = (Cache::new(), BTreeSet::new(), Default::default());
+                let (cache, acked, staged) = (Cache::default(), Vec::new(), Default::default());
                 Some(Fold { view, slot, meta, cache, acked, last: 0, touched: false, staged })
             })
             .collect())

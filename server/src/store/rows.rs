@@ -111,33 +111,48 @@ struct Entry {
     rows: Vec<Touched>,
 }
 
+/// A change as the changelog stored it, as JSON, before entries held rows.
+#[derive(Deserialize)]
+struct Legacy {
+    view: String,
+    epoch: u64,
+    from: u64,
+    to: u64,
+    ops: Vec<Op>,
+    acked: Vec<CommandRef>,
+}
+
 /// A changelog entry of either encoding.
 enum Stored {
     Entry(Entry),
     /// Written as JSON before entries held rows (never after a checkpoint: those stores wrote
     /// their rows through).
-    Change(Change),
+    Legacy(Legacy),
 }
 
 fn read_entry(raw: &[u8]) -> Result<Stored, StoreError> {
     match raw.first() {
         Some(&BINARY) => Ok(Stored::Entry(decode(raw)?)),
-        _ => Ok(Stored::Change(serde_json::from_slice(raw)?)),
+        _ => Ok(Stored::Legacy(serde_json::from_slice(raw)?)),
     }
+}
+
+/// The ops of a change, from its changelog entry.
+pub(super) fn read_ops(raw: &[u8], view: &ViewDef) -> Result<Vec<Op>, StoreError> {
+    Ok(match read_entry(raw)? {
+        Stored::Legacy(legacy) => legacy.ops,
+        Stored::Entry(e) => e.rows.iter().filter_map(|t| t.op(view)).collect(),
+    })
 }
 
 /// A changelog entry as the change clients receive.
 pub(super) fn change_of(raw: &[u8], view: &ViewDef, epoch: u64) -> Result<Change, StoreError> {
     Ok(match read_entry(raw)? {
-        Stored::Change(change) => change,
-        Stored::Entry(e) => Change {
-            view: view.name.clone(),
-            epoch,
-            from: e.from,
-            to: e.to,
-            ops: e.rows.iter().filter_map(|t| t.op(view)).collect(),
-            acked: e.acked,
-        },
+        Stored::Legacy(c) => Change::new(c.view, c.epoch, (c.from, c.to), c.ops, c.acked),
+        Stored::Entry(e) => {
+            let ops = e.rows.iter().filter_map(|t| t.op(view)).collect();
+            Change::new(view.name.clone(), epoch, (e.from, e.to), ops, e.acked)
+        }
     })
 }
 
