@@ -100,6 +100,12 @@ impl ViewDef {
             keys: self.key_values(event),
             accs: self.columns.iter().map(|c| empty(&c.kind)).collect(),
         });
+        self.fold_in(&mut state, event);
+        state
+    }
+
+    /// Folds one matching event into an existing row's state, in place.
+    pub fn fold_in(&self, state: &mut GroupState, event: &Event) {
         for (acc, column) in state.accs.iter_mut().zip(&self.columns) {
             let value = match &column.kind {
                 ColumnKind::Key(_) => continue,
@@ -143,7 +149,6 @@ impl ViewDef {
                 Acc::Key | Acc::Value(_) | Acc::Sum(_) => {}
             }
         }
-        state
     }
 
     /// The row's columns as clients see them, or `None` when `HAVING` keeps the group out.

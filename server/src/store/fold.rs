@@ -1,16 +1,17 @@
-//! A commit's folds: the rows a batch touches in each live view, folded event by event as the
-//! events are appended, closed once at the end into a change (its changelog entry, and the rows
+//! A commit's folds: each event folded, as it is appended, into the rows of every live view it
+//! feeds — in place, in the view's rows in memory ([`HotSlot`], taken out of
+//! [`Hot`](super::rows::Hot) for the commit; a row not there yet is read from the rows table) —
+//! and each view's fold closed once at the end into a change (its changelog entry, and the rows
 //! written back or kept dirty in memory, see [`rows`](super::rows)); and the rows as they stand
 //! in the middle of the batch, for the commands decided against them ([`BatchState`]).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use lucarne_protocol::{CommandRef, ErrorCode};
 use redb::ReadableTable;
 use serde_json::Value;
 
-use super::rows::{EntryOut, Hot, HotSlot, Staged, Touched, TouchedRows, decode, encode};
+use super::rows::{EntryOut, HotRow, HotSlot, RowCacheLimits, TouchedRows, decode, encode};
 use super::{Change, Numbering, SlotMeta, Store, StoreError, store_key};
 use crate::commands::{Rejection, ViewState};
 use crate::log::Event;
@@ -20,35 +21,42 @@ use crate::view::GroupState;
 /// The rows table as a commit writes it.
 type RowsTable<'t> = redb::Table<'t, (&'static str, &'static [u8]), &'static [u8]>;
 
-/// The rows a batch touched, by stored key: whether each was in the view before the batch, and
-/// its state now (put in key order when the fold closes).
-pub(super) type Cache = HashMap<Vec<u8>, (bool, GroupState), foldhash::fast::RandomState>;
+/// The rows a fold works on: its slot's rows in memory, with the ones it touched since it last
+/// closed.
+#[derive(Debug, Default)]
+pub(super) struct Working {
+    pub(super) rows: HotSlot,
+    /// The stored keys of the rows touched since the fold last closed, each once (its row's
+    /// `touched` is set), in the order first touched.
+    pub(super) touched: Vec<Vec<u8>>,
+}
 
-/// One live view during a commit: the rows the batch touched so far, and the commands it carries.
+/// One live view during a commit: its rows, and the commands it carries.
 pub(super) struct Fold {
     pub(super) view: Arc<ViewDef>,
     pub(super) slot: String,
     pub(super) meta: SlotMeta,
-    pub(super) cache: Cache,
+    pub(super) work: Working,
     /// The commands whose events it folded: their places in the batch, each once.
     pub(super) acked: Vec<usize>,
     /// The position of the last event folded in.
     pub(super) last: u64,
-    /// Rows were written: the metadata must be too.
-    pub(super) touched: bool,
-    /// What the commit does to the rows in memory once it is durable.
-    pub(super) staged: Staged,
+    /// Rows changed: the metadata must be written too.
+    pub(super) changed: bool,
 }
 
-/// The view rows as they stand in the middle of a commit: what the batch touched so far, over
-/// the stored rows.
+/// The dirty rows of all views during a commit, against their budget.
+pub(super) struct Dirty {
+    pub(super) limits: RowCacheLimits,
+    pub(super) rows: usize,
+}
+
+/// The view rows as they stand in the middle of a commit: the folds' rows in memory (what the
+/// batch touched so far among them), over the stored rows.
 pub(super) struct BatchState<'a, T> {
     pub(super) folds: &'a [Fold],
     /// The stored rows (a write transaction's table, or a read transaction's).
     pub(super) rows: &'a T,
-    /// The rows in memory, newer than `rows` where dirty (a commit's own; `None` in a read
-    /// transaction, whose rows table is current: a cluster node writes its rows through).
-    pub(super) hot: Option<&'a Hot>,
 }
 
 impl<T: ReadableTable<(&'static str, &'static [u8]), &'static [u8]>> ViewState for BatchState<'_, T> {
@@ -65,106 +73,123 @@ impl<T: ReadableTable<(&'static str, &'static [u8]), &'static [u8]>> ViewState f
             (_, one) => vec![one.clone()],
         };
         let stored = store_key(&fold.view, &keys);
+        if let Some(row) = fold.work.rows.rows.get(&stored) {
+            return Ok(fold.view.row(&row.state));
+        }
         let internal =
-            |e: String| Rejection { code: ErrorCode::Internal, message: format!("reading {view}: {e}") };
-        let state = match fold.cache.get(&stored) {
-            Some((_, state)) => Some(state.clone()),
-            None => {
-                let prior = (Some(&fold.staged), self.hot.and_then(|h| h.slot(&fold.slot)));
-                stored_state(&fold.slot, &stored, self.rows, prior).map_err(|e| internal(e.to_string()))?
-            }
-        };
+            |e: StoreError| Rejection { code: ErrorCode::Internal, message: format!("reading {view}: {e}") };
+        let state = read_row(&fold.slot, &stored, self.rows).map_err(internal)?;
         Ok(state.and_then(|s| fold.view.row(&s)))
     }
 }
 
-/// Folds one event into the batch's cache of touched rows (a row not touched yet is read by
-/// [`stored_state`]).
+/// A row as the rows table holds it.
+fn read_row(
+    slot: &str,
+    key: &[u8],
+    rows: &impl ReadableTable<(&'static str, &'static [u8]), &'static [u8]>,
+) -> Result<Option<GroupState>, StoreError> {
+    rows.get((slot, key))?.map(|raw| decode(raw.value())).transpose()
+}
+
+/// Folds one event into its row among the fold's rows, in place (a row not in memory is read
+/// from the rows table first).
 pub(super) fn fold_into(
     view: &ViewDef,
     slot: &str,
     event: &Event,
     rows: &impl ReadableTable<(&'static str, &'static [u8]), &'static [u8]>,
-    (staged, hot): (Option<&Staged>, Option<&HotSlot>),
-    cache: &mut Cache,
+    work: &mut Working,
 ) -> Result<(), StoreError> {
     let key = store_key(view, &view.key_values(event));
-    let (was_visible, state) = match cache.remove(&key) {
-        Some((was_visible, state)) => (was_visible, Some(state)),
-        None => match stored_state(slot, &key, rows, (staged, hot))? {
-            Some(state) => (view.having.is_none() || view.row(&state).is_some(), Some(state)),
-            None => (false, None),
-        },
-    };
-    cache.insert(key, (was_visible, view.fold(state, event)));
+    if let Some(row) = work.rows.rows.get_mut(&key) {
+        if row.touched.is_none() {
+            row.touched = Some(view.visible(&row.state));
+            work.touched.push(key);
+        }
+        view.fold_in(&mut row.state, event);
+        return Ok(());
+    }
+    let stored = read_row(slot, &key, rows)?;
+    let was_visible = stored.as_ref().is_some_and(|s| view.visible(s));
+    let state = view.fold(stored, event);
+    work.rows.rows.insert(key.clone(), HotRow { state, dirty: false, touched: Some(was_visible) });
+    work.touched.push(key);
     Ok(())
 }
 
-/// A row's state as it stood before the fold touched it: the rows the fold closed in this
-/// commit (`staged`), the rows in memory (`hot`, the slot's), else the rows table.
-fn stored_state(
-    slot: &str,
-    key: &[u8],
-    rows: &impl ReadableTable<(&'static str, &'static [u8]), &'static [u8]>,
-    (staged, hot): (Option<&Staged>, Option<&HotSlot>),
-) -> Result<Option<GroupState>, StoreError> {
-    let prior = staged
-        .and_then(|s| s.rows.get(key).map(|(state, _)| state))
-        .or_else(|| hot.and_then(|h| h.get(key)).map(|h| &h.state));
-    match prior {
-        Some(state) => Ok(Some(state.clone())),
-        None => rows.get((slot, key))?.map(|raw| decode(raw.value())).transpose(),
+/// A touched row as its fold closes: its stored key, and what became of it.
+#[derive(Debug)]
+pub(super) struct Settled {
+    pub(super) key: Vec<u8>,
+    pub(super) settle: Settle,
+}
+
+/// What became of a touched row.
+#[derive(Debug)]
+pub(super) enum Settle {
+    /// Its state is among the fold's rows: whether clients saw it before, and whether they do now.
+    Row { was_visible: bool, visible: bool },
+    /// It left the view (a feed's oldest row past its retention); its key on the wire.
+    Dropped(Value),
+}
+
+impl Settled {
+    /// Subscribers receive an op for it.
+    fn sends(&self) -> bool {
+        match self.settle {
+            Settle::Row { was_visible, visible } => was_visible || visible,
+            Settle::Dropped(_) => true,
+        }
     }
+}
+
+/// The rows touched since the fold last closed, in key order, counting the rows that enter and
+/// leave the view.
+fn settle(view: &ViewDef, work: &mut Working, meta: &mut SlotMeta) -> Vec<Settled> {
+    let mut keys = std::mem::take(&mut work.touched);
+    keys.sort_unstable();
+    keys.into_iter()
+        .filter_map(|key| {
+            let row = work.rows.rows.get_mut(&key)?;
+            let was_visible = row.touched.take().unwrap_or(false);
+            let visible = view.visible(&row.state);
+            match (was_visible, visible) {
+                (false, true) => meta.rows += 1,
+                (true, false) => meta.rows -= 1,
+                _ => {}
+            }
+            Some(Settled { key, settle: Settle::Row { was_visible, visible } })
+        })
+        .collect()
+}
+
+/// Writes the touched rows' states to the rows table.
+fn write_touched(
+    slot: &str,
+    table: &mut RowsTable<'_>,
+    rows: &HotSlot,
+    settled: &[Settled],
+) -> Result<(), StoreError> {
+    for s in settled.iter().filter(|s| matches!(s.settle, Settle::Row { .. })) {
+        if let Some(row) = rows.rows.get(&s.key) {
+            table.insert((slot, s.key.as_slice()), encode(&row.state)?.as_slice())?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes a building slot's touched rows and applies a feed's retention (a build sends no ops).
 pub(super) fn flush(
     view: &ViewDef,
     slot: &str,
-    rows: &mut RowsTable<'_>,
-    cache: Cache,
+    table: &mut RowsTable<'_>,
+    work: &mut Working,
     meta: &mut SlotMeta,
 ) -> Result<(), StoreError> {
-    let mut touched = settle(view, cache, meta);
-    for (key, t, _) in &touched {
-        if let Touched::Row { state, .. } = t {
-            rows.insert((slot, key.as_slice()), encode(state)?.as_slice())?;
-        }
-    }
-    trim_feed(view, slot, rows, meta, &mut touched)
-}
-
-/// Keeps the rows a close touched for the rows in memory once the commit is durable, `dirty`
-/// when they were not written back (a feed's rows are never read again: not kept).
-fn stage(fold: &mut Fold, touched: Vec<Settled>, dirty: bool) {
-    if fold.view.shape != Shape::Grouped {
-        return;
-    }
-    fold.staged.rows.extend(touched.into_iter().filter_map(|(k, t, _)| match t {
-        Touched::Row { state, .. } => Some((k, (state, dirty))),
-        Touched::Dropped { .. } => None,
-    }));
-}
-
-/// A touched row: its stored key, what the changelog records, and whether subscribers receive
-/// an op for it.
-pub(super) type Settled = (Vec<u8>, Touched, bool);
-
-/// The touched rows in key order, counting the rows that enter and leave the view.
-fn settle(view: &ViewDef, cache: Cache, meta: &mut SlotMeta) -> Vec<Settled> {
-    let mut rows: Vec<_> = cache.into_iter().collect();
-    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    rows.into_iter()
-        .map(|(key, (was_visible, state))| {
-            let visible = view.visible(&state);
-            match (was_visible, visible) {
-                (false, true) => meta.rows += 1,
-                (true, false) => meta.rows -= 1,
-                _ => {}
-            }
-            (key, Touched::Row { was_visible, state }, was_visible || visible)
-        })
-        .collect()
+    let mut settled = settle(view, work, meta);
+    write_touched(slot, table, &work.rows, &settled)?;
+    trim_feed(view, slot, table, meta, &mut settled)
 }
 
 /// Applies a feed's retention: its oldest rows past [`FEED_RETENTION`] leave the rows table.
@@ -173,14 +198,14 @@ fn trim_feed(
     slot: &str,
     rows: &mut RowsTable<'_>,
     meta: &mut SlotMeta,
-    touched: &mut Vec<Settled>,
+    settled: &mut Vec<Settled>,
 ) -> Result<(), StoreError> {
     if view.shape != Shape::Feed || meta.rows <= FEED_RETENTION {
         return Ok(());
     }
     // Feed keys are big-endian positions: the first keys are the oldest rows, read in one pass.
     let excess = usize::try_from(meta.rows - FEED_RETENTION).unwrap_or(usize::MAX);
-    let mut oldest = Vec::with_capacity(excess.min(touched.len() + 1024));
+    let mut oldest = Vec::with_capacity(excess.min(settled.len() + 1024));
     for entry in rows.range((slot, &[][..])..)?.take(excess) {
         let (k, _) = entry?;
         if k.value().0 != slot {
@@ -188,21 +213,21 @@ fn trim_feed(
         }
         oldest.push(k.value().1.to_vec());
     }
-    // `touched` is in key order: the rows made by this batch that leave at once are its first.
+    // `settled` is in key order: the rows made by this batch that leave at once are its first.
     let (mut made_and_dropped, mut dropped) = (0, Vec::new());
     for key in oldest {
         rows.remove((slot, key.as_slice()))?;
         meta.rows -= 1;
-        if touched.get(made_and_dropped).is_some_and(|(k, ..)| *k == key) {
+        if settled.get(made_and_dropped).is_some_and(|s| s.key == key) {
             // Made and dropped in the same batch: subscribers never see it.
             made_and_dropped += 1;
         } else {
             let wire = Value::from(u64::from_be_bytes(key.as_slice().try_into().unwrap_or([0; 8])));
-            dropped.push((key, Touched::Dropped { key: wire }, true));
+            dropped.push(Settled { key, settle: Settle::Dropped(wire) });
         }
     }
-    touched.drain(..made_and_dropped);
-    touched.extend(dropped);
+    settled.drain(..made_and_dropped);
+    settled.extend(dropped);
     Ok(())
 }
 
@@ -215,35 +240,33 @@ impl Store {
         fold: &mut Fold,
         rows: &mut RowsTable<'_>,
         changelog: &mut redb::Table<'_, (&'static str, u64), &'static [u8]>,
-        hot: &Hot,
-        dirty_so_far: &mut usize,
+        dirty: &mut Dirty,
         keys: &[&CommandRef],
     ) -> Result<Option<Arc<Change>>, StoreError> {
-        if fold.cache.is_empty() {
+        if fold.work.touched.is_empty() {
             return Ok(None);
         }
-        fold.touched = true;
+        fold.changed = true;
         let view = fold.view.clone();
-        let mut touched = settle(&view, std::mem::take(&mut fold.cache), &mut fold.meta);
+        let mut settled = settle(&view, &mut fold.work, &mut fold.meta);
         // Deferred: a grouped view of a single node (a feed's rows are appended once; a cluster
         // node decides commands in read transactions against the rows table).
         let deferrable = self.numbering == Numbering::Commits && view.shape == Shape::Grouped;
         if !deferrable {
-            self.write_back(fold, rows, hot, &touched)?;
-            trim_feed(&view, &fold.slot, rows, &mut fold.meta, &mut touched)?;
+            write_touched(&fold.slot, rows, &fold.work.rows, &settled)?;
+            trim_feed(&view, &fold.slot, rows, &mut fold.meta, &mut settled)?;
         }
-        let sends = touched.iter().any(|(.., op)| *op);
-        let (slot, meta) = (fold.slot.as_str(), &mut fold.meta);
-        let to = match self.numbering {
+        if self.numbering == Numbering::Commits && !settled.iter().any(Settled::sends) {
             // Only groups `HAVING` keeps out changed: nothing a client sees, and no entry to
             // journal their rows in.
-            Numbering::Commits if !sends => {
-                if deferrable {
-                    self.write_back(fold, rows, hot, &touched)?;
-                }
-                stage(fold, touched, false);
-                return Ok(None);
+            if deferrable {
+                write_back(fold, rows, &settled, dirty)?;
             }
+            forget_feed_rows(fold, &settled);
+            return Ok(None);
+        }
+        let (slot, meta) = (fold.slot.as_str(), &mut fold.meta);
+        let to = match self.numbering {
             Numbering::Commits => meta.version + 1,
             // Every node must reach the same version, so an event folded in moves it even when
             // no row a client sees changed.
@@ -255,7 +278,12 @@ impl Store {
             .collect();
         acked.sort_unstable();
         acked.dedup();
-        let entry = encode(&EntryOut { from: meta.version, to, acked: &acked, rows: TouchedRows(&touched) })?;
+        let entry = encode(&EntryOut {
+            from: meta.version,
+            to,
+            acked: &acked,
+            rows: TouchedRows { settled: &settled, rows: &fold.work.rows },
+        })?;
         changelog.insert((slot, to), entry.as_slice())?;
         let from = meta.version;
         meta.version = to;
@@ -282,52 +310,63 @@ impl Store {
             changelog.remove((slot, pruned))?;
         }
         if deferrable {
-            let limits = hot.limits;
             let checkpoint = meta.checkpoint.unwrap_or(from);
-            let journal = meta.journal + touched.len() as u64;
+            let journal = meta.journal + settled.len() as u64;
             let write = pruned.is_some_and(|p| p > checkpoint)
-                || journal > limits.journal.max(meta.rows / 4)
-                || hot.dirty() + *dirty_so_far + touched.len() > limits.dirty;
+                || journal > dirty.limits.journal.max(meta.rows / 4)
+                || dirty.rows + settled.len() > dirty.limits.dirty;
             if write {
-                self.write_back(fold, rows, hot, &touched)?;
+                write_back(fold, rows, &settled, dirty)?;
             } else {
                 (fold.meta.checkpoint, fold.meta.journal) = (Some(checkpoint), journal);
-                *dirty_so_far += touched.len();
+                let slot = &mut fold.work.rows;
+                for s in &settled {
+                    if let Some(row) = slot.rows.get_mut(&s.key).filter(|r| !r.dirty) {
+                        row.dirty = true;
+                        slot.dirty += 1;
+                        dirty.rows += 1;
+                    }
+                }
             }
-            stage(fold, touched, !write);
         } else {
-            stage(fold, touched, false);
+            forget_feed_rows(fold, &settled);
         }
         Ok(Some(Arc::new(Change::of_entry(view, fold.meta.epoch, (from, to), acked, entry))))
     }
+}
 
-    /// Writes a slot's dirty rows, then `touched`, to the rows table: it is current again.
-    fn write_back(
-        &self,
-        fold: &mut Fold,
-        rows: &mut RowsTable<'_>,
-        hot: &Hot,
-        touched: &[Settled],
-    ) -> Result<(), StoreError> {
-        let slot = fold.slot.as_str();
-        if fold.meta.checkpoint.is_some() {
-            let mut dirty: Vec<(&[u8], &GroupState)> = hot.dirty_rows(slot).collect();
-            dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            for (key, state) in dirty {
-                rows.insert((slot, key), encode(state)?.as_slice())?;
-            }
+/// A feed's rows are appended once and never read again: not kept in memory.
+fn forget_feed_rows(fold: &mut Fold, settled: &[Settled]) {
+    if fold.view.shape == Shape::Feed {
+        for s in settled {
+            fold.work.rows.rows.remove(&s.key);
         }
-        for (key, (state, dirty)) in fold.staged.rows.iter_mut().filter(|r| r.1.1) {
-            rows.insert((slot, key.as_slice()), encode(state)?.as_slice())?;
-            *dirty = false;
-        }
-        for (key, t, _) in touched {
-            if let Touched::Row { state, .. } = t {
-                rows.insert((slot, key.as_slice()), encode(state)?.as_slice())?;
-            }
-        }
-        fold.staged.flushed = true;
-        (fold.meta.checkpoint, fold.meta.journal) = (None, 0);
-        Ok(())
     }
+}
+
+/// Writes a slot's dirty rows and its touched ones to the rows table, in key order: it is
+/// current again.
+fn write_back(
+    fold: &mut Fold,
+    table: &mut RowsTable<'_>,
+    settled: &[Settled],
+    dirty: &mut Dirty,
+) -> Result<(), StoreError> {
+    let (slot, rows) = (fold.slot.as_str(), &mut fold.work.rows);
+    let mut out: Vec<(&[u8], &GroupState)> = Vec::with_capacity(rows.dirty + settled.len());
+    if rows.dirty > 0 {
+        out.extend(rows.rows.iter().filter(|(_, r)| r.dirty).map(|(k, r)| (k.as_slice(), &r.state)));
+    }
+    for s in settled {
+        if let Some(row) = rows.rows.get(&s.key).filter(|r| !r.dirty) {
+            out.push((s.key.as_slice(), &row.state));
+        }
+    }
+    out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (key, state) in out {
+        table.insert((slot, key), encode(state)?.as_slice())?;
+    }
+    dirty.rows -= rows.clean();
+    (fold.meta.checkpoint, fold.meta.journal) = (None, 0);
+    Ok(())
 }

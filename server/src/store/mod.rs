@@ -41,8 +41,8 @@ use replica::sql_epoch;
 pub use replica::{Decision, REPLICA_SYNC_EVERY};
 
 pub use change::{Change, UnreadableChange};
-use fold::{BatchState, Cache, Fold, flush, fold_into};
-use rows::Hot;
+use fold::{BatchState, Dirty, Fold, Working, flush, fold_into};
+use rows::{Hot, Lease};
 pub use rows::{RowCacheLimits, SnapshotFrames};
 
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");
@@ -555,15 +555,15 @@ impl Store {
         };
         {
             let mut rows = txn.open_table(ROWS)?;
-            let mut cache = Cache::default();
+            let mut work = Working::default();
             for event in events.iter().map(|e| self.upcasters.apply(e)).filter(|e| def.matches(e)) {
-                fold_into(&def, slot, &event, &rows, (None, None), &mut cache)?;
+                fold_into(&def, slot, &event, &rows, &mut work)?;
                 if self.numbering == Numbering::Log {
                     // The position of the last event folded in, whatever the chunks.
                     meta.version = event.position;
                 }
             }
-            flush(&def, slot, &mut rows, cache, &mut meta)?;
+            flush(&def, slot, &mut rows, &mut work, &mut meta)?;
         }
         let last = events.last().map_or(done, |e| e.position);
         let finished = last >= head;
@@ -677,11 +677,23 @@ impl Store {
     ) -> Result<Committed, StoreError> {
         let mut txn = self.db()?.begin_write()?;
         txn.set_durability(self.durability(through.is_some()))?;
-        let mut hot = self.hot();
-        let mut dirty = 0;
-        // Every live view, with the rows this batch touches: each event is folded as it is
+        // Until this commit is durable, the rows in memory it folds into are forgotten by any
+        // failure (`Lease`); a failure before left them stale, and the journal is written back.
+        let mut hot = Lease::new(self.hot());
+        if hot.stale {
+            hot.clear();
+            self.write_journals_back(&txn)?;
+        }
+        // Every live view, with its rows in memory: each event is folded into them as it is
         // appended, so a guard reads the rows as they stand at its own position.
         let mut folds = self.live_folds(&txn.open_table(SLOTS)?)?;
+        for fold in &mut folds {
+            fold.work.rows = hot.take(&fold.slot);
+        }
+        let mut dirty = Dirty {
+            limits: hot.limits,
+            rows: hot.dirty() + folds.iter().map(|f| f.work.rows.dirty).sum::<usize>(),
+        };
         let mut appended = Vec::with_capacity(batch.len());
         let mut new_events: Vec<Event> = Vec::new();
         let mut changes = Vec::new();
@@ -706,18 +718,16 @@ impl Store {
                 let decided;
                 let events = match &append.guard {
                     None => &append.events,
-                    Some(guard) => {
-                        match guard.decide(&BatchState { folds: &folds, rows: &rows, hot: Some(&hot) }) {
-                            Ok(events) => {
-                                decided = events;
-                                &decided
-                            }
-                            Err(rejection) => {
-                                appended.push(Err(rejection));
-                                continue;
-                            }
+                    Some(guard) => match guard.decide(&BatchState { folds: &folds, rows: &rows }) {
+                        Ok(events) => {
+                            decided = events;
+                            &decided
                         }
-                    }
+                        Err(rejection) => {
+                            appended.push(Err(rejection));
+                            continue;
+                        }
+                    },
                 };
                 for e in events {
                     position += 1;
@@ -726,8 +736,7 @@ impl Store {
                     // Views see events in their current shape.
                     let lifted = self.upcasters.apply(&event);
                     for fold in folds.iter_mut().filter(|f| f.view.matches(&lifted)) {
-                        let prior = (Some(&fold.staged), hot.slot(&fold.slot));
-                        fold_into(&fold.view, &fold.slot, &lifted, &rows, prior, &mut fold.cache)?;
+                        fold_into(&fold.view, &fold.slot, &lifted, &rows, &mut fold.work)?;
                         if fold.acked.last() != Some(&keys.len()) {
                             fold.acked.push(keys.len());
                         }
@@ -746,19 +755,12 @@ impl Store {
                     // One change per command: every node sends the same deltas, however its
                     // commits group the stream's messages.
                     for fold in &mut folds {
-                        changes.extend(self.close(
-                            fold,
-                            &mut rows,
-                            &mut changelog,
-                            &hot,
-                            &mut dirty,
-                            &keys,
-                        )?);
+                        changes.extend(self.close(fold, &mut rows, &mut changelog, &mut dirty, &keys)?);
                     }
                 }
             }
             for fold in &mut folds {
-                changes.extend(self.close(fold, &mut rows, &mut changelog, &hot, &mut dirty, &keys)?);
+                changes.extend(self.close(fold, &mut rows, &mut changelog, &mut dirty, &keys)?);
             }
             head = position;
         }
@@ -771,7 +773,7 @@ impl Store {
         // changes went with its slot).
         let live: BTreeSet<String> =
             read_slots(&txn.open_table(SLOTS)?)?.into_iter().map(|(s, _)| s).collect();
-        for fold in folds.iter().filter(|f| f.touched && live.contains(&f.slot)) {
+        for fold in folds.iter().filter(|f| f.changed && live.contains(&f.slot)) {
             write_slot(&txn, &fold.slot, &fold.meta)?;
         }
         changes.retain(|c: &Arc<Change>| live.contains(&slot_name(&c.view, c.epoch)));
@@ -779,11 +781,11 @@ impl Store {
             txn.open_table(REPLICA)?.insert("applied", through.to_be_bytes().as_slice())?;
         }
         txn.commit()?;
-        for fold in folds.iter_mut().filter(|f| f.touched && live.contains(&f.slot)) {
-            hot.apply(&fold.slot, std::mem::take(&mut fold.staged));
+        for fold in folds.into_iter().filter(|f| live.contains(&f.slot)) {
+            hot.put(fold.slot, fold.work.rows);
         }
         hot.trim(&live);
-        drop(hot);
+        hot.keep();
         if let Ok(mut known) = self.fields.write() {
             for (stream, field) in new_fields {
                 let fields = known.entry(stream).or_default();
@@ -805,8 +807,8 @@ impl Store {
             .filter(|(_, meta)| meta.building.is_none())
             .filter_map(|(slot, meta)| {
                 let view = self.def(&slot)?;
-                let (cache, acked, staged) = (Cache::default(), Vec::new(), Default::default());
-                Some(Fold { view, slot, meta, cache, acked, last: 0, touched: false, staged })
+                let (work, acked) = (Working::default(), Vec::new());
+                Some(Fold { view, slot, meta, work, acked, last: 0, changed: false })
             })
             .collect())
     }

@@ -134,7 +134,7 @@ impl Store {
                 out.push(Decision::Appended(Appended { position, events, duplicate: true }));
                 continue;
             }
-            match guard.decide(&BatchState { folds: &folds, rows: &rows, hot: None }) {
+            match guard.decide(&BatchState { folds: &folds, rows: &rows }) {
                 Err(rejection) => out.push(Decision::Rejected(rejection)),
                 Ok(events) => {
                     for e in &events {
@@ -142,7 +142,7 @@ impl Store {
                         let event = e.at(position, now, key);
                         let lifted = self.upcasters.apply(&event);
                         for fold in folds.iter_mut().filter(|f| f.view.matches(&lifted)) {
-                            fold_into(&fold.view, &fold.slot, &lifted, &rows, (None, None), &mut fold.cache)?;
+                            fold_into(&fold.view, &fold.slot, &lifted, &rows, &mut fold.work)?;
                         }
                     }
                     out.push(Decision::Accepted(events));

@@ -93,12 +93,39 @@ pub(super) struct EntryOut<'a> {
     pub(super) rows: TouchedRows<'a>,
 }
 
-/// Touched rows, written as the sequence of the rows alone.
-pub(super) struct TouchedRows<'a>(pub(super) &'a [super::fold::Settled]);
+/// Touched rows, written as the sequence of the rows alone, their states read from the slot's
+/// rows in memory.
+pub(super) struct TouchedRows<'a> {
+    pub(super) settled: &'a [super::fold::Settled],
+    pub(super) rows: &'a HotSlot,
+}
+
+/// One touched row as [`EntryOut`] writes it: encoded as [`Touched`] is, borrowed.
+#[derive(Serialize)]
+enum TouchedOut<'a> {
+    Row { was_visible: bool, state: &'a GroupState },
+    Dropped { key: &'a Value },
+}
 
 impl Serialize for TouchedRows<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|(_, t, _)| t))
+        use super::fold::Settle;
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.settled.len()))?;
+        for settled in self.settled {
+            match &settled.settle {
+                Settle::Row { was_visible, .. } => {
+                    let row = self
+                        .rows
+                        .rows
+                        .get(&settled.key)
+                        .ok_or_else(|| S::Error::custom("a touched row left memory"))?;
+                    seq.serialize_element(&TouchedOut::Row { was_visible: *was_visible, state: &row.state })?;
+                }
+                Settle::Dropped(key) => seq.serialize_element(&TouchedOut::Dropped { key })?,
+            }
+        }
+        seq.end()
     }
 }
 
@@ -212,109 +239,125 @@ pub(super) struct HotRow {
     pub(super) state: GroupState,
     /// Newer than the rows table: its change is in the journal only.
     pub(super) dirty: bool,
+    /// Touched by the fold under way: whether clients saw the row before it (`None`: untouched).
+    pub(super) touched: Option<bool>,
 }
 
 /// The rows of one slot kept in memory, by stored key (keys come from events: a hasher seeded
-/// per process).
-pub(super) type HotSlot = HashMap<Vec<u8>, HotRow, foldhash::fast::RandomState>;
-
-/// What one commit did to one slot's rows, applied to [`Hot`] once the commit is durable.
+/// per process). A commit folds into them in place.
 #[derive(Debug, Default)]
-pub(super) struct Staged {
-    /// The slot's rows were all written back: none is dirty any more.
-    pub(super) flushed: bool,
-    /// Rows with their new state, and whether they were left dirty, by stored key.
-    pub(super) rows: HashMap<Vec<u8>, (GroupState, bool), foldhash::fast::RandomState>,
+pub(super) struct HotSlot {
+    pub(super) rows: HashMap<Vec<u8>, HotRow, foldhash::fast::RandomState>,
+    /// How many of them are dirty.
+    pub(super) dirty: usize,
 }
 
-/// The rows kept in memory between commits, as the last durable commit left them.
+impl HotSlot {
+    /// Marks every dirty row clean (they were written back): how many there were.
+    pub(super) fn clean(&mut self) -> usize {
+        for row in self.rows.values_mut() {
+            row.dirty = false;
+        }
+        std::mem::take(&mut self.dirty)
+    }
+}
+
+/// The rows kept in memory between commits, as the last durable commit left them. A commit
+/// takes the slots it folds into ([`Hot::take`]) and puts them back once durable; a commit that
+/// fails leaves the rows *stale*: forgotten, and the next commit first writes every journal back
+/// into the rows table (as opening does), so nothing in memory is ever ahead of the disk.
 #[derive(Debug, Default)]
 pub(super) struct Hot {
     slots: HashMap<String, HotSlot>,
-    len: usize,
-    dirty: usize,
+    /// A commit failed after folding in place: the rows table must be brought up to date.
+    pub(super) stale: bool,
     pub(super) limits: RowCacheLimits,
 }
 
 impl Hot {
-    /// A slot's rows in memory.
-    pub(super) fn slot(&self, slot: &str) -> Option<&HotSlot> {
-        self.slots.get(slot)
+    /// Takes a slot's rows out for a commit to fold into.
+    pub(super) fn take(&mut self, slot: &str) -> HotSlot {
+        self.slots.remove(slot).unwrap_or_default()
+    }
+
+    /// Puts a slot's rows back after a durable commit.
+    pub(super) fn put(&mut self, slot: String, rows: HotSlot) {
+        self.slots.insert(slot, rows);
     }
 
     /// Dirty rows, all slots together.
     pub(super) fn dirty(&self) -> usize {
-        self.dirty
-    }
-
-    /// A slot's dirty rows.
-    pub(super) fn dirty_rows<'a>(&'a self, slot: &str) -> impl Iterator<Item = (&'a [u8], &'a GroupState)> {
-        self.slots
-            .get(slot)
-            .into_iter()
-            .flat_map(|rows| rows.iter().filter(|(_, r)| r.dirty).map(|(k, r)| (k.as_slice(), &r.state)))
-    }
-
-    /// Applies a durable commit's changes to one slot.
-    pub(super) fn apply(&mut self, slot: &str, staged: Staged) {
-        let rows = self.slots.entry(slot.to_owned()).or_default();
-        if staged.flushed {
-            for row in rows.values_mut().filter(|r| r.dirty) {
-                row.dirty = false;
-                self.dirty -= 1;
-            }
-        }
-        for (key, (state, dirty)) in staged.rows {
-            // A full cache takes no new clean row (they would only push others out); a dirty
-            // row it must hold.
-            if !dirty && self.len >= self.limits.rows && !rows.contains_key(&key) {
-                continue;
-            }
-            match rows.insert(key, HotRow { state, dirty }) {
-                Some(old) => self.dirty -= usize::from(old.dirty),
-                None => self.len += 1,
-            }
-            self.dirty += usize::from(dirty);
-        }
+        self.slots.values().map(|s| s.dirty).sum()
     }
 
     /// Forgets the slots that are no longer live, then clean rows while over the limit.
     pub(super) fn trim(&mut self, live: &BTreeSet<String>) {
-        let (mut len, mut dirty) = (self.len, self.dirty);
-        self.slots.retain(|slot, rows| {
-            let keep = live.contains(slot);
-            if !keep {
-                len -= rows.len();
-                dirty -= rows.values().filter(|r| r.dirty).count();
-            }
-            keep
-        });
-        (self.len, self.dirty) = (len, dirty);
-        if self.len > self.limits.rows {
+        self.slots.retain(|slot, _| live.contains(slot));
+        let len: usize = self.slots.values().map(|s| s.rows.len()).sum();
+        if len > self.limits.rows {
             // Down to three quarters: a pass over the rows is paid once per quarter of a cache
             // of dirty rows.
-            let mut over = self.len - self.limits.rows * 3 / 4;
-            for rows in self.slots.values_mut() {
-                rows.retain(|_, r| {
+            let mut over = len - self.limits.rows * 3 / 4;
+            for slot in self.slots.values_mut() {
+                slot.rows.retain(|_, r| {
                     let forget = over > 0 && !r.dirty;
                     over -= usize::from(forget);
                     !forget
                 });
             }
-            self.len = self.slots.values().map(HotSlot::len).sum();
         }
     }
 
     /// Forgets every row (the rows table holds them all once the journal is written back).
     pub(super) fn clear(&mut self) {
         self.slots.clear();
-        (self.len, self.dirty) = (0, 0);
+    }
+}
+
+/// The rows in memory for the length of a commit that folds into them in place: forgotten and
+/// marked stale unless the commit ends durable ([`Lease::keep`]), whether it fails or panics.
+pub(super) struct Lease<'a> {
+    hot: std::sync::MutexGuard<'a, Hot>,
+    kept: bool,
+}
+
+impl<'a> Lease<'a> {
+    pub(super) fn new(hot: std::sync::MutexGuard<'a, Hot>) -> Lease<'a> {
+        Lease { hot, kept: false }
+    }
+
+    /// The commit is durable: the rows put back stay.
+    pub(super) fn keep(mut self) {
+        self.hot.stale = false;
+        self.kept = true;
+    }
+}
+
+impl std::ops::Deref for Lease<'_> {
+    type Target = Hot;
+    fn deref(&self) -> &Hot {
+        &self.hot
+    }
+}
+
+impl std::ops::DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Hot {
+        &mut self.hot
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.hot.clear();
+            self.hot.stale = true;
+        }
     }
 }
 
 impl Store {
-    /// The rows in memory (a panic while they were being changed cannot have left them apart
-    /// from the disk: they change only after a commit is durable, in one call).
+    /// The rows in memory. A commit that panics while folding into them in place leaves them
+    /// stale ([`Hot`]): whatever state it left them in is forgotten.
     pub(super) fn hot(&self) -> std::sync::MutexGuard<'_, Hot> {
         self.hot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -327,6 +370,17 @@ impl Store {
         txn.set_durability(Durability::Immediate)?;
         let mut hot = self.hot();
         hot.clear();
+        if self.write_journals_back(&txn)? {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        hot.stale = false;
+        Ok(())
+    }
+
+    /// Writes every slot's journal back into its rows table in `txn`; true when there was one.
+    pub(super) fn write_journals_back(&self, txn: &redb::WriteTransaction) -> Result<bool, StoreError> {
         let mut wrote = false;
         let slots = read_slots(&txn.open_table(SLOTS)?)?;
         for (slot, mut meta) in slots {
@@ -346,12 +400,7 @@ impl Store {
             write_slot(&txn, &slot, &meta)?;
             wrote = true;
         }
-        if wrote {
-            txn.commit()?;
-        } else {
-            txn.abort()?;
-        }
-        Ok(())
+        Ok(wrote)
     }
 
     /// The bytes of a live view's rows table, read without decoding (a benchmark's baseline).

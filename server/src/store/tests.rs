@@ -181,6 +181,37 @@ proptest! {
 
 /// A store whose rows and changelog entries were written as JSON (before MessagePack) still
 /// reads: its snapshot, its changelog, and a fold over a stored row.
+#[test]
+fn a_commit_that_fails_after_folding_leaves_nothing_of_itself_in_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let place =
+        |seq, id: &str, total| append("c", seq, "place_order", json!({"order_id": id, "total": total}));
+    // Kept dirty in memory: the rows table is a checkpoint before them.
+    store.commit(&[place(1, "o-1", 5), place(2, "o-2", 3)]).expect("commit");
+    store.commit(&[place(3, "o-1", 1)]).expect("commit");
+    let before = rows(&store.snapshot("orders").expect("snapshot"));
+    // Folded into the rows in memory, then the commit fails on the bad definition after it.
+    let mut failing = place(4, "o-1", 100);
+    failing.events.push(NewEvent {
+        stream: VIEWS_STREAM.into(),
+        kind: "define_view".into(),
+        payload: json!({ "sql": "CREATE VIEW broken AS SELEC" }),
+    });
+    assert!(matches!(store.commit(&[failing]), Err(StoreError::BadDefinition(..))));
+    assert_eq!(rows(&store.snapshot("orders").expect("snapshot")), before);
+    let committed = store.commit(&[place(4, "o-1", 2)]).expect("commit");
+    let change = committed.changes.iter().find(|c| c.view == "orders").expect("a change to orders");
+    let [Op::Upsert { row, .. }] = change.ops().expect("ops") else { panic!("one upsert: {change:?}") };
+    assert_eq!((&row["total"], &row["n"]), (&json!(8), &json!(3)), "5 + 1 + 2 in three events");
+    let after = rows(&store.snapshot("orders").expect("snapshot"));
+    assert_eq!(after[r#""o-1""#]["total"], json!(8));
+    assert_eq!(after[r#""o-2""#]["total"], json!(3));
+    assert_eq!(replayed(&store, "orders", change.epoch), after);
+    drop(store);
+    assert_eq!(rows(&open(dir.path()).snapshot("orders").expect("snapshot")), after);
+}
+
 /// A change as the changelog stored it before entries held rows.
 fn legacy(change: &Change) -> Value {
     json!({"view": change.view, "epoch": change.epoch, "from": change.from, "to": change.to,
