@@ -397,7 +397,7 @@ impl Store {
             }
             (meta.checkpoint, meta.journal) = (None, 0);
             drop(table);
-            write_slot(&txn, &slot, &meta)?;
+            write_slot(txn, &slot, &meta)?;
             wrote = true;
         }
         Ok(wrote)
