@@ -69,6 +69,10 @@ enum Bench {
         /// The view counts to fold into (the first is the baseline row; 0 is the log alone).
         #[arg(long, value_delimiter = ',', default_value = "0,1,10,100")]
         counts: Vec<usize>,
+        /// Commands sent over the wire to a server with each count of views (one client, 512 in
+        /// flight; 0 skips the figure).
+        #[arg(long, default_value_t = 20_000)]
+        wire: usize,
     },
     /// A whole view of many rows: subscribe → applied in the native runtime, against a bare
     /// WebSocket receiving (and one decoding) the same frames.
@@ -113,7 +117,10 @@ async fn main() -> Result<()> {
         Bench::Skeleton { commands, ingest, clients, window } => {
             skeleton(commands, ingest, clients, window).await
         }
-        Bench::Views { events, backfill, queries, counts } => views(events, backfill, queries, &counts),
+        Bench::Views { events, backfill, queries, counts, wire } => {
+            views(events, backfill, queries, &counts)?;
+            views_over_the_wire(wire, &counts).await
+        }
         Bench::Snapshot { rows, runs } => snapshot::run(rows, runs).await,
         Bench::Fanout { args, skeleton: with_skeleton } => {
             if with_skeleton {
@@ -188,12 +195,15 @@ pub(crate) async fn start_node(
 
 /// Serves an engine on a loopback port of its own.
 pub(crate) async fn serve(engine: Arc<Engine>) -> Result<SocketAddr> {
+    serve_with(engine, GatewayConfig::default()).await
+}
+
+/// Serves an engine on a loopback port of its own, with this gateway configuration.
+async fn serve_with(engine: Arc<Engine>, config: GatewayConfig) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
-        if let Err(e) =
-            lucarne_server::serve(listener, engine, GatewayConfig::default(), std::future::pending()).await
-        {
+        if let Err(e) = lucarne_server::serve(listener, engine, config, std::future::pending()).await {
             eprintln!("server stopped: {e}");
         }
     });
@@ -400,6 +410,34 @@ pub(crate) async fn ingest_into(
     let took = started.elapsed();
     let events = engine.head().await?;
     Ok(events as f64 / took.as_secs_f64())
+}
+
+/// Ingest over the wire into a server with each count of `views_sql` views: one client, 512
+/// commands in flight, each command routed (no check) to one event of a new order.
+async fn views_over_the_wire(sent: usize, counts: &[usize]) -> Result<()> {
+    if sent == 0 {
+        return Ok(());
+    }
+    println!(
+        "\n| views defined (over the wire: {sent} commands, 1 client × 512 in flight, routed) | events/s | ÷ first row |\n|---|---|---|"
+    );
+    let mut first = None;
+    for &n in counts {
+        let dir = tempfile::tempdir()?;
+        let mut store = Store::open(dir.path())?;
+        store.install_views(sql::parse_views(&views_sql(n))?, |_, _, _| {})?;
+        let engine = Engine::start(store, commands(false));
+        let mut config = GatewayConfig::default();
+        // One loader sends every command: lift its connection's message rate limit.
+        config.limits.messages_per_second = 1e9;
+        config.limits.message_burst = 1e9;
+        let addr = serve_with(engine.clone(), config).await?;
+        let rate = ingest_into(addr, &engine, sent, 1, 512).await?;
+        let base = *first.get_or_insert(rate);
+        let label = if n == 0 { "0 (log only)".to_string() } else { n.to_string() };
+        println!("| {label} | {rate:.0} | {:.2}× |", rate / base);
+    }
+    Ok(())
 }
 
 async fn echo_server() -> Result<SocketAddr> {
