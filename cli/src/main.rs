@@ -13,6 +13,7 @@ use lucarne_protocol::Row;
 use lucarne_runtime::{
     Client, ClientConfig, ClientError, CommandError, DEFAULT_SERVER, Query, Status, ViewEvent,
 };
+use lucarne_server::store::RowCacheLimits;
 use lucarne_server::{Commands, GatewayConfig, Store};
 use serde_json::{Value, json};
 
@@ -173,6 +174,13 @@ struct Serve {
     /// Refuse a runtime view whose build would fold more events than this.
     #[arg(long, default_value_t = 10_000_000)]
     max_backfill_events: u64,
+    /// View rows kept in memory, all views together (about 380 bytes a row of five columns).
+    #[arg(long, default_value_t = RowCacheLimits::default().rows)]
+    row_cache: usize,
+    /// Of those, rows newer than the rows table (their changes are in the changelog only)
+    /// before they are written back; at most --row-cache.
+    #[arg(long, default_value_t = RowCacheLimits::default().dirty)]
+    row_cache_dirty: usize,
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = 15.0)]
     ping_interval: f64,
@@ -449,6 +457,14 @@ async fn serve_cmd(args: Serve) -> Result<()> {
     if args.cluster.nats.is_some() {
         store.set_numbering(lucarne_server::store::Numbering::Log);
     }
+    if args.row_cache_dirty > args.row_cache {
+        bail!("--row-cache-dirty ({}) cannot exceed --row-cache ({})", args.row_cache_dirty, args.row_cache);
+    }
+    store.set_row_cache(RowCacheLimits {
+        rows: args.row_cache,
+        dirty: args.row_cache_dirty,
+        ..RowCacheLimits::default()
+    });
     let rebuilt = store.install_views(defs, |view, done, head| {
         if done == head || done % 50_000 == 0 {
             tracing::info!("building view {view}: {done}/{head} events");

@@ -4,7 +4,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::support::{Server, bin};
+use crate::support::{Server, bin, views_file};
 
 fn lucarne(server: &Server, args: &[&str]) -> Output {
     Command::new(bin())
@@ -86,6 +86,45 @@ fn watch_streams_changes_as_json_lines() {
     assert_eq!(change["row"]["status"], "pay_order");
     let _ = watch.kill();
     let _ = watch.wait();
+}
+
+#[test]
+fn a_row_cache_smaller_than_the_views_keeps_every_row_through_a_kill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Four rows in memory, two of them dirty: the rows are written back and forgotten all along.
+    let server = Server::start(dir.path(), &["--row-cache", "4", "--row-cache-dirty", "2"]);
+    for i in 0..12 {
+        let order = format!(r#"{{"order_id":"o-{}","customer":"c-{}","total":{i}}}"#, i % 6, i % 4);
+        let out = lucarne(&server, &["send", "place_order", &order]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let check = |server: &Server| {
+        let rows = json_lines(&lucarne(server, &["watch", "orders", "--once"]));
+        let totals: Vec<(String, f64)> = rows
+            .iter()
+            .map(|r| (r["order_id"].as_str().unwrap_or("?").to_owned(), r["total"].as_f64().unwrap_or(-1.0)))
+            .collect();
+        let expected: Vec<(String, f64)> = (0..6).map(|k| (format!("o-{k}"), (2 * k + 6) as f64)).collect();
+        assert_eq!(totals, expected);
+        let spent = json_lines(&lucarne(server, &["watch", "by_customer", "--once"]));
+        let spent: Vec<f64> = spent.iter().map(|r| r["spent"].as_f64().unwrap_or(-1.0)).collect();
+        assert_eq!(spent, [12.0, 15.0, 18.0, 21.0], "c-0: 0+4+8, c-1: 1+5+9, …");
+    };
+    check(&server);
+    check(&server.restart());
+
+    let out = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--row-cache", "10", "--row-cache-dirty", "11", "--data"])
+        .arg(dir.path().join("other"))
+        .arg("--views")
+        .arg(views_file())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--row-cache-dirty (11) cannot exceed --row-cache (10)")
+    );
 }
 
 #[test]
