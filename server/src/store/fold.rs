@@ -110,7 +110,11 @@ pub(super) fn fold_into(
         view.fold_in(&mut row.state, event);
         return Ok(());
     }
-    let stored = read_row(slot, &key, rows)?;
+    let stored = match view.shape {
+        Shape::Grouped => read_row(slot, &key, rows)?,
+        // A feed's row is keyed by its event's position: new in the log, so not stored yet.
+        Shape::Feed => None,
+    };
     let was_visible = stored.as_ref().is_some_and(|s| view.visible(s));
     let state = view.fold(stored, event);
     work.rows.rows.insert(key.clone(), HotRow { state, dirty: false, touched: Some(was_visible) });
