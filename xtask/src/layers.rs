@@ -74,6 +74,20 @@ const RULES: &[Rule] = &[
     },
     Rule { krate: "lucarne-fonts", only: Some(&[]), never: &[], why: "fonts: bytes only, no dependencies" },
     Rule {
+        krate: "lucarne-search",
+        only: Some(&[
+            "lucarne-protocol",
+            "serde",
+            "serde_json",
+            "thiserror",
+            "tantivy",
+            "unicode-normalization",
+            "unicode-segmentation",
+        ]),
+        never: &["tokio", "iced*", "redb", "hyper", "lucarne-server", "lucarne-runtime", "zstd-sys"],
+        why: "search: the index in memory, no I/O of its own, never the server; tantivy without C",
+    },
+    Rule {
         krate: "lucarne-app",
         only: None,
         never: &["lucarne-server"],

@@ -1,0 +1,486 @@
+//! A search index over the rows of one view: its text columns matched word by word under the
+//! [typo rules](crate::typo) through tantivy's term dictionary and Levenshtein automata, its
+//! rows kept beside it for filters, facets, sorting and highlights.
+//!
+//! ```
+//! use lucarne_search::{IndexSpec, SearchIndex, SearchRequest};
+//! use serde_json::json;
+//!
+//! let spec = IndexSpec { searchable: vec!["customer".into()], facets: vec!["status".into()] };
+//! let mut index = SearchIndex::new(spec)?;
+//! for (id, customer, status) in [("o-1", "Ada Lovelace", "paid"), ("o-2", "Adèle Nour", "placed")] {
+//!     let row = json!({ "customer": customer, "status": status });
+//!     index.upsert(json!(id), row.as_object().cloned().unwrap_or_default())?;
+//! }
+//! index.commit()?;
+//! let request = SearchRequest { text: "ade".into(), facets: vec!["status".into()], limit: 10, ..Default::default() };
+//! let found = index.search(&request, &|_| true)?;
+//! assert_eq!(found.total, 1); // "ade" typed so far: a prefix of "adele" (folded), not of "ada"
+//! assert_eq!(found.hits[0].key, json!("o-2"));
+//! assert_eq!(found.facets["status"], [("placed".to_string(), 1)]);
+//! # Ok::<(), lucarne_search::SearchError>(())
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Range;
+
+use lucarne_protocol::Columns;
+use serde_json::Value;
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::query::{BooleanQuery, FuzzyTermQuery, Occur, Query};
+use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::fold::{Word, words};
+use crate::typo::{allowed, matches};
+
+/// The tokenizer the text columns are indexed with.
+const TOKENIZER: &str = "lucarne_folded";
+
+/// What an index holds of its view's rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexSpec {
+    /// The columns searched for the query's words.
+    pub searchable: Vec<String>,
+    /// The columns whose values are counted (facets) and may be selected.
+    pub facets: Vec<String>,
+}
+
+/// A search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchRequest {
+    /// The words typed: every one must match a word of the row (the last also as the start of
+    /// one, unless a separator follows it). Empty: every row.
+    pub text: String,
+    /// The facets to count.
+    pub facets: Vec<String>,
+    /// Selected values by facet: a row has one of each facet's values (several values of one
+    /// facet are alternatives: the other values of that facet keep their counts).
+    pub selected: BTreeMap<String, BTreeSet<String>>,
+    /// Sort columns (`true`: descending); none: the fewest typos first, then by key.
+    pub sort: Vec<(String, bool)>,
+    /// Rows skipped.
+    pub offset: usize,
+    /// Rows returned at most (0: none, only the total and the facets).
+    pub limit: usize,
+}
+
+/// What a search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResult {
+    /// Rows found (matching the words, the filter and the selections).
+    pub total: usize,
+    /// The rows of the page asked for, in order.
+    pub hits: Vec<Hit>,
+    /// Counts by value for each facet asked for, the most frequent first (then by value).
+    pub facets: BTreeMap<String, Vec<(String, u64)>>,
+}
+
+/// One row found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The row's key.
+    pub key: Value,
+    /// The row.
+    pub row: Columns,
+    /// Typos in its best match of each word.
+    pub typos: u32,
+    /// The words that matched, by column: byte ranges in the column's text (logical order).
+    pub highlights: BTreeMap<String, Vec<Range<usize>>>,
+}
+
+/// Errors of the search index.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The engine failed.
+    #[error("search index: {0}")]
+    Engine(#[from] tantivy::TantivyError),
+    /// A facet or sort column that the index does not hold.
+    #[error("{0:?} is not a facet of this index")]
+    NotAFacet(String),
+}
+
+/// One row held.
+#[derive(Debug)]
+struct Doc {
+    key: Value,
+    row: Columns,
+}
+
+/// A search index over one view's rows (see the module docs).
+pub struct SearchIndex {
+    spec: IndexSpec,
+    writer: IndexWriter,
+    reader: IndexReader,
+    id: Field,
+    text: Vec<Field>,
+    docs: HashMap<u64, Doc>,
+    /// Document ids by the row key's JSON text.
+    ids: HashMap<String, u64>,
+    next: u64,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex").field("spec", &self.spec).field("rows", &self.docs.len()).finish()
+    }
+}
+
+impl SearchIndex {
+    /// An empty index, in memory.
+    pub fn new(spec: IndexSpec) -> Result<SearchIndex, SearchError> {
+        let mut schema = Schema::builder();
+        let id = schema.add_u64_field("id", INDEXED | FAST);
+        let options = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default().set_tokenizer(TOKENIZER).set_index_option(IndexRecordOption::Basic),
+        );
+        let text = (0..spec.searchable.len())
+            .map(|i| schema.add_text_field(&format!("t{i}"), options.clone()))
+            .collect();
+        let index = Index::create_in_ram(schema.build());
+        index.tokenizers().register(TOKENIZER, Folded);
+        // One indexing thread with tantivy's smallest memory budget (15 MB).
+        let writer = index.writer_with_num_threads(1, 15_000_000)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(SearchIndex { spec, writer, reader, id, text, docs: HashMap::new(), ids: HashMap::new(), next: 0 })
+    }
+
+    /// What the index holds.
+    pub fn spec(&self) -> &IndexSpec {
+        &self.spec
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// True when it holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// Puts a row in, in place of the one with its key (searched once [committed](Self::commit)).
+    pub fn upsert(&mut self, key: Value, row: Columns) -> Result<(), SearchError> {
+        self.remove(&key);
+        let id = self.next;
+        self.next += 1;
+        let mut doc = TantivyDocument::default();
+        doc.add_u64(self.id, id);
+        for (field, column) in self.text.iter().zip(&self.spec.searchable) {
+            if let Some(text) = row.get(column).and_then(text_of) {
+                doc.add_text(*field, text);
+            }
+        }
+        self.writer.add_document(doc)?;
+        self.ids.insert(key.to_string(), id);
+        self.docs.insert(id, Doc { key, row });
+        Ok(())
+    }
+
+    /// Takes a row out (once [committed](Self::commit)).
+    pub fn remove(&mut self, key: &Value) {
+        if let Some(old) = self.ids.remove(&key.to_string()) {
+            self.writer.delete_term(Term::from_field_u64(self.id, old));
+            self.docs.remove(&old);
+        }
+    }
+
+    /// Makes the rows put in and taken out since the last commit searchable.
+    pub fn commit(&mut self) -> Result<(), SearchError> {
+        self.writer.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Searches the rows for which `filter` holds (the view SQL's `WHERE`, compiled by the
+    /// caller).
+    pub fn search(
+        &self,
+        request: &SearchRequest,
+        filter: &dyn Fn(&Columns) -> bool,
+    ) -> Result<SearchResult, SearchError> {
+        for facet in request.facets.iter().chain(request.selected.keys()) {
+            if !self.spec.facets.contains(facet) {
+                return Err(SearchError::NotAFacet(facet.clone()));
+            }
+        }
+        let query = QueryWords::new(&request.text);
+        // The rows whose words match, then those the filter keeps.
+        let found: Vec<&Doc> = match self.matching(&query)? {
+            None => self.docs.values().collect(),
+            Some(ids) => ids.iter().filter_map(|id| self.docs.get(id)).collect(),
+        };
+        let found: Vec<&Doc> = found.into_iter().filter(|d| filter(&d.row)).collect();
+        // A facet's counts ignore its own selection (disjunctive), not the others'.
+        let selected = |doc: &Doc, except: Option<&str>| {
+            request.selected.iter().filter(|(f, _)| Some(f.as_str()) != except).all(|(facet, values)| {
+                doc.row.get(facet).and_then(facet_value).is_some_and(|v| values.contains(&v))
+            })
+        };
+        let mut facets = BTreeMap::new();
+        for facet in &request.facets {
+            let mut counts: HashMap<String, u64> = HashMap::new();
+            for doc in found.iter().filter(|d| selected(d, Some(facet))) {
+                if let Some(value) = doc.row.get(facet).and_then(facet_value) {
+                    *counts.entry(value).or_default() += 1;
+                }
+            }
+            let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            facets.insert(facet.clone(), counts);
+        }
+        let results: Vec<&Doc> = found.into_iter().filter(|d| selected(d, None)).collect();
+        let total = results.len();
+        let mut ranked: Vec<(u32, String, &Doc)> =
+            results.into_iter().map(|d| (self.typos(&query, d), d.key.to_string(), d)).collect();
+        if request.sort.is_empty() {
+            ranked.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        } else {
+            ranked.sort_by(|a, b| {
+                request
+                    .sort
+                    .iter()
+                    .map(|(column, descending)| {
+                        let order = compare(a.2.row.get(column), b.2.row.get(column));
+                        if *descending { order.reverse() } else { order }
+                    })
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then_with(|| a.1.cmp(&b.1))
+            });
+        }
+        let hits = ranked
+            .into_iter()
+            .skip(request.offset)
+            .take(request.limit)
+            .map(|(typos, _, doc)| Hit {
+                key: doc.key.clone(),
+                row: doc.row.clone(),
+                typos,
+                highlights: self.highlights(&query, doc),
+            })
+            .collect();
+        Ok(SearchResult { total, hits, facets })
+    }
+
+    /// The ids of the rows that match every word; `None` when the query has no word.
+    fn matching(&self, query: &QueryWords) -> Result<Option<HashSet<u64>>, SearchError> {
+        if query.words.is_empty() {
+            return Ok(None);
+        }
+        let mut all: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (word, prefix) in query.each() {
+            let typos = allowed(word.text.chars().count());
+            let any_column: Vec<(Occur, Box<dyn Query>)> = self
+                .text
+                .iter()
+                .map(|field| {
+                    let term = Term::from_field_text(*field, &word.text);
+                    let fuzzy = if prefix {
+                        FuzzyTermQuery::new_prefix(term, typos, true)
+                    } else {
+                        FuzzyTermQuery::new(term, typos, true)
+                    };
+                    (Occur::Should, Box::new(fuzzy) as Box<dyn Query>)
+                })
+                .collect();
+            all.push((Occur::Must, Box::new(BooleanQuery::new(any_column))));
+        }
+        let searcher = self.reader.searcher();
+        Ok(Some(searcher.search(&BooleanQuery::new(all), &Ids)?))
+    }
+
+    /// Typos in the row's best match of each query word.
+    fn typos(&self, query: &QueryWords, doc: &Doc) -> u32 {
+        if query.words.is_empty() {
+            return 0;
+        }
+        let columns: Vec<Vec<Word>> = self.columns(doc).map(|(_, text)| words(text).collect()).collect();
+        query
+            .each()
+            .map(|(q, prefix)| {
+                columns
+                    .iter()
+                    .flatten()
+                    .filter_map(|w| matches(&q.text, &w.text, prefix))
+                    .min()
+                    .map_or(0, u32::from)
+            })
+            .sum()
+    }
+
+    /// The words of the row that match a query word, by column.
+    fn highlights(&self, query: &QueryWords, doc: &Doc) -> BTreeMap<String, Vec<Range<usize>>> {
+        let mut out = BTreeMap::new();
+        if query.words.is_empty() {
+            return out;
+        }
+        for (column, text) in self.columns(doc) {
+            let ranges: Vec<Range<usize>> = words(text)
+                .filter(|w| query.each().any(|(q, prefix)| matches(&q.text, &w.text, prefix).is_some()))
+                .map(|w| w.range)
+                .collect();
+            if !ranges.is_empty() {
+                out.insert(column.clone(), ranges);
+            }
+        }
+        out
+    }
+
+    /// The row's searchable columns that hold text.
+    fn columns<'a>(&'a self, doc: &'a Doc) -> impl Iterator<Item = (&'a String, &'a str)> {
+        self.spec.searchable.iter().filter_map(|c| Some((c, doc.row.get(c).and_then(text_of)?)))
+    }
+}
+
+/// A query's words, the last one a prefix unless something follows it.
+struct QueryWords {
+    words: Vec<Word>,
+    /// The last word is complete (a separator follows it).
+    complete: bool,
+}
+
+impl QueryWords {
+    fn new(text: &str) -> QueryWords {
+        let words: Vec<Word> = words(text).collect();
+        let complete = words.last().is_none_or(|w| w.range.end < text.len());
+        QueryWords { words, complete }
+    }
+
+    /// Each word, with whether it matches as a prefix.
+    fn each(&self) -> impl Iterator<Item = (&Word, bool)> {
+        let last = self.words.len().saturating_sub(1);
+        self.words.iter().enumerate().map(move |(i, w)| (w, i == last && !self.complete))
+    }
+}
+
+/// A column's text as searched: strings only.
+fn text_of(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// A column's value as a facet counts it (`None`: not counted).
+pub fn facet_value(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// Sort order of two column values: missing and null first, then numbers, then strings.
+fn compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+    fn rank(v: Option<&Value>) -> u8 {
+        match v {
+            None | Some(Value::Null) => 0,
+            Some(Value::Bool(_)) => 1,
+            Some(Value::Number(_)) => 2,
+            Some(Value::String(_)) => 3,
+            Some(_) => 4,
+        }
+    }
+    match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => {
+            x.as_f64().unwrap_or(0.0).total_cmp(&y.as_f64().unwrap_or(0.0))
+        }
+        (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
+        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// The folding tokenizer: the words of [`words`], as tantivy tokens.
+#[derive(Debug, Clone)]
+struct Folded;
+
+/// The tokens of one text.
+struct FoldedTokens {
+    tokens: std::vec::IntoIter<Token>,
+    current: Token,
+}
+
+impl Tokenizer for Folded {
+    type TokenStream<'a> = FoldedTokens;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> FoldedTokens {
+        let tokens: Vec<Token> = words(text)
+            .enumerate()
+            .map(|(position, w)| Token {
+                offset_from: w.range.start,
+                offset_to: w.range.end,
+                position,
+                text: w.text,
+                position_length: 1,
+            })
+            .collect();
+        FoldedTokens { tokens: tokens.into_iter(), current: Token::default() }
+    }
+}
+
+impl TokenStream for FoldedTokens {
+    fn advance(&mut self) -> bool {
+        match self.tokens.next() {
+            Some(token) => {
+                self.current = token;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn token(&self) -> &Token {
+        &self.current
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.current
+    }
+}
+
+/// Collects the matching rows' ids (from the `id` fast field).
+struct Ids;
+
+/// One segment's matching rows' ids.
+struct SegmentIds {
+    column: tantivy::columnar::Column<u64>,
+    ids: Vec<u64>,
+}
+
+impl Collector for Ids {
+    type Fruit = HashSet<u64>;
+    type Child = SegmentIds;
+
+    fn for_segment(
+        &self,
+        _: tantivy::SegmentOrdinal,
+        segment: &tantivy::SegmentReader,
+    ) -> tantivy::Result<SegmentIds> {
+        Ok(SegmentIds { column: segment.fast_fields().u64("id")?, ids: Vec::new() })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<u64>>) -> tantivy::Result<HashSet<u64>> {
+        Ok(fruits.into_iter().flatten().collect())
+    }
+}
+
+impl SegmentCollector for SegmentIds {
+    type Fruit = Vec<u64>;
+
+    fn collect(&mut self, doc: tantivy::DocId, _: tantivy::Score) {
+        self.ids.extend(self.column.first(doc));
+    }
+
+    fn harvest(self) -> Vec<u64> {
+        self.ids
+    }
+}

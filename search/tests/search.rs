@@ -1,0 +1,299 @@
+//! The search index against its rules: the conformance table of the typo, prefix and folding
+//! rules in Latin, Arabic and Hebrew, and a brute-force oracle over random rows and updates.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lucarne_protocol::Columns;
+use lucarne_search::fold::{fold, words};
+use lucarne_search::typo::matches;
+use lucarne_search::{IndexSpec, SearchIndex, SearchRequest, facet_value};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn row(value: Value) -> Columns {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+/// A query word, a document word, whether the query word is typed last (a prefix), and the
+/// typos it matches with (`None`: no match) — by the rules alone and through the index.
+fn check(query: &str, word: &str, prefix: bool, typos: Option<u8>) {
+    assert_eq!(
+        matches(&fold(query), &fold(word), prefix),
+        typos,
+        "rules: {query:?} against {word:?} (prefix: {prefix})"
+    );
+    let mut index =
+        SearchIndex::new(IndexSpec { searchable: vec!["name".into()], facets: vec![] }).expect("index");
+    index.upsert(json!(1), row(json!({ "name": word }))).expect("upsert");
+    index.commit().expect("commit");
+    // A separator after the last word makes it complete.
+    let text = if prefix { query.to_string() } else { format!("{query} ") };
+    let found =
+        index.search(&SearchRequest { text, limit: 1, ..Default::default() }, &|_| true).expect("search");
+    assert_eq!(
+        found.hits.first().map(|h| h.typos),
+        typos.map(u32::from),
+        "index: {query:?} against {word:?} (prefix: {prefix})"
+    );
+}
+
+#[test]
+fn the_typo_prefix_and_folding_rules_in_latin_arabic_and_hebrew() {
+    // Under 5 characters: exact only (or as the start of a longer word, exactly).
+    check("ada", "ada", false, Some(0));
+    check("adz", "ada", false, None);
+    check("ada", "adam", false, None);
+    check("ada", "adam", true, Some(0));
+    check("daa", "ada", false, None); // a swap is a typo too
+    check("Àda", "ADA", false, Some(0)); // folded first
+    // 5 to 8 characters: one typo.
+    check("lovelace", "lovelace", false, Some(0));
+    check("lovelaca", "lovelace", false, Some(1)); // replaced
+    check("lovlace", "lovelace", false, Some(1)); // deleted
+    check("lovelcae", "lovelace", false, Some(1)); // swapped: one
+    check("lvoelcae", "lovelace", false, None); // two swaps
+    check("brulee", "brûlée", false, Some(0));
+    check("brulle", "brûlée", false, Some(1));
+    // 9 and more: two typos.
+    check("loveelace", "lovelace", false, Some(1));
+    check("ecommerce", "ecomerse", false, Some(2));
+    check("bibliotheque", "bibliothèque", false, Some(0));
+    check("bibliotehqeu", "bibliothèque", false, Some(2));
+    check("bibliotehqeuu", "bibliothèque", false, None);
+    // The last word as typed so far, with the allowance of its length.
+    check("lovel", "lovelace", true, Some(0));
+    check("lovle", "lovelace", true, Some(1));
+    check("lovle", "lovelace", false, None);
+    check("lo", "lovelace", true, Some(0));
+    check("lx", "lovelace", true, None);
+    // Arabic: harakat and tatweel dropped, hamza on alef folded.
+    check("محمد", "مُحَمَّد", false, Some(0));
+    check("مُحَمَّد", "محمد", false, Some(0));
+    check("كتاب", "كتـــاب", false, Some(0));
+    check("احمد", "أحمد", false, Some(0));
+    check("مكتبات", "مكتبة", false, None); // six letters, two apart
+    check("مكتبات", "مكتبتا", false, Some(1)); // swapped
+    check("مكتبا", "مكتبات", true, Some(0));
+    check("مدرسه", "مدرسة", false, Some(1)); // ta marbuta is a letter of its own
+    // Hebrew: niqqud dropped.
+    check("שלום", "שָׁלוֹם", false, Some(0));
+    check("ירושלים", "יְרוּשָׁלַיִם", false, Some(0));
+    check("ירושליים", "ירושלים", false, Some(1)); // inserted
+    check("ירשולים", "ירושלים", false, Some(1)); // swapped
+    check("ירוש", "ירושלים", true, Some(0));
+    check("ירס", "ירושלים", true, None);
+}
+
+#[test]
+fn highlights_are_the_matched_words_bytes_in_the_stored_text() {
+    let mut index =
+        SearchIndex::new(IndexSpec { searchable: vec!["name".into(), "city".into()], facets: vec![] })
+            .expect("index");
+    index.upsert(json!("a"), row(json!({ "name": "نُور Lovelace", "city": "יְרוּשָׁלַיִם" }))).expect("upsert");
+    index.commit().expect("commit");
+    let request = SearchRequest { text: "نور ירוש".into(), limit: 1, ..Default::default() };
+    let found = index.search(&request, &|_| true).expect("search");
+    let hit = &found.hits[0];
+    let name = hit.row["name"].as_str().unwrap_or_default();
+    let city = hit.row["city"].as_str().unwrap_or_default();
+    assert_eq!(hit.highlights["name"].iter().map(|r| &name[r.clone()]).collect::<Vec<_>>(), ["نُور"]);
+    assert_eq!(hit.highlights["city"].iter().map(|r| &city[r.clone()]).collect::<Vec<_>>(), ["יְרוּשָׁלַיִם"]);
+}
+
+/// Words the random rows are written with, and their variants typed with typos.
+const WORDS: [&str; 12] = [
+    "lovelace",
+    "ada",
+    "brûlée",
+    "bibliothèque",
+    "محمد",
+    "كتاب",
+    "مدرسة",
+    "שלום",
+    "ירושלים",
+    "nour",
+    "zhang",
+    "ecommerce",
+];
+
+#[derive(Debug, Clone)]
+enum Step {
+    Put {
+        key: u8,
+        name: Vec<u8>,
+        note: Vec<u8>,
+        status: u8,
+        region: u8,
+        total: u8,
+    },
+    Remove {
+        key: u8,
+    },
+    Search {
+        words: Vec<(u8, u8)>,
+        complete: bool,
+        statuses: BTreeSet<u8>,
+        regions: BTreeSet<u8>,
+        min_total: Option<u8>,
+    },
+}
+
+const STATUSES: [&str; 3] = ["placed", "paid", "shipped"];
+const REGIONS: [&str; 3] = ["eu", "us", "mena"];
+
+fn step() -> impl Strategy<Value = Step> {
+    let text = || prop::collection::vec(0u8..12, 0..4);
+    prop_oneof![
+        4 => (0u8..24, text(), text(), 0u8..3, 0u8..3, 0u8..100)
+            .prop_map(|(key, name, note, status, region, total)| Step::Put { key, name, note, status, region, total }),
+        1 => (0u8..24).prop_map(|key| Step::Remove { key }),
+        3 => (
+            prop::collection::vec((0u8..12, 0u8..8), 0..3),
+            any::<bool>(),
+            prop::collection::btree_set(0u8..3, 0..3),
+            prop::collection::btree_set(0u8..3, 0..2),
+            prop::option::of(0u8..100),
+        )
+            .prop_map(|(words, complete, statuses, regions, min_total)| Step::Search { words, complete, statuses, regions, min_total }),
+    ]
+}
+
+/// A word of `WORDS` typed with a typo (`how` picks which), or as is, or cut short.
+fn typed(word: u8, how: u8) -> String {
+    let chars: Vec<char> = WORDS[usize::from(word) % WORDS.len()].chars().collect();
+    let mut out = chars.clone();
+    let n = chars.len();
+    match how {
+        1 if n > 1 => out.swap(0, 1),
+        2 if n > 2 => out.swap(n - 2, n - 1),
+        3 => out.insert(n / 2, 'x'),
+        4 if n > 1 => {
+            out.remove(n / 2);
+        }
+        5 => out[n / 2] = 'q',
+        6 if n > 3 => out.truncate(n / 2 + 1),
+        7 => out.extend(['z', 'z', 'z']),
+        _ => {}
+    }
+    out.into_iter().collect()
+}
+
+fn text(words: &[u8]) -> String {
+    words.iter().map(|w| WORDS[usize::from(*w)]).collect::<Vec<_>>().join(" ")
+}
+
+/// The oracle: every row scanned, each query word matched by the rules against each of its
+/// words, the filter and the selections applied, the facets counted by grouping.
+fn oracle(
+    rows: &BTreeMap<u8, Columns>,
+    query: &str,
+    selected: &BTreeMap<String, BTreeSet<String>>,
+    filter: &dyn Fn(&Columns) -> bool,
+) -> (BTreeMap<String, u32>, BTreeMap<String, BTreeMap<String, u64>>) {
+    let q: Vec<_> = words(query).collect();
+    let complete = q.last().is_none_or(|w| w.range.end < query.len());
+    let mut found = BTreeMap::new();
+    let mut facets: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (key, row) in rows {
+        let doc: Vec<String> = ["name", "note"]
+            .iter()
+            .filter_map(|c| row.get(*c).and_then(Value::as_str))
+            .flat_map(|t| words(t).map(|w| w.text).collect::<Vec<_>>())
+            .collect();
+        let mut typos = 0;
+        let mut all = true;
+        for (i, w) in q.iter().enumerate() {
+            let prefix = i + 1 == q.len() && !complete;
+            match doc.iter().filter_map(|d| matches(&w.text, d, prefix)).min() {
+                Some(t) => typos += u32::from(t),
+                None => all = false,
+            }
+        }
+        if !all || !filter(row) {
+            continue;
+        }
+        let holds = |except: Option<&str>| {
+            selected
+                .iter()
+                .filter(|(f, _)| Some(f.as_str()) != except)
+                .all(|(f, values)| row.get(f).and_then(facet_value).is_some_and(|v| values.contains(&v)))
+        };
+        for facet in ["status", "region"] {
+            if holds(Some(facet))
+                && let Some(value) = row.get(facet).and_then(facet_value)
+            {
+                *facets.entry(facet.to_string()).or_default().entry(value).or_default() += 1;
+            }
+        }
+        if holds(None) {
+            found.insert(json!(format!("k{key}")).to_string(), typos);
+        }
+    }
+    (found, facets)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hits_and_facet_counts_equal_a_brute_force_oracle(steps in prop::collection::vec(step(), 1..40)) {
+        let spec = IndexSpec { searchable: vec!["name".into(), "note".into()], facets: vec!["status".into(), "region".into()] };
+        let mut index = SearchIndex::new(spec).expect("index");
+        let mut rows: BTreeMap<u8, Columns> = BTreeMap::new();
+        for step in steps {
+            match step {
+                Step::Put { key, name, note, status, region, total } => {
+                    let r = row(json!({
+                        "name": text(&name), "note": text(&note), "status": STATUSES[usize::from(status)],
+                        "region": REGIONS[usize::from(region)], "total": total,
+                    }));
+                    index.upsert(json!(format!("k{key}")), r.clone()).expect("upsert");
+                    rows.insert(key, r);
+                }
+                Step::Remove { key } => {
+                    index.remove(&json!(format!("k{key}")));
+                    rows.remove(&key);
+                }
+                Step::Search { words, complete, statuses, regions, min_total } => {
+                    index.commit().expect("commit");
+                    let mut query = words.iter().map(|(w, how)| typed(*w, *how)).collect::<Vec<_>>().join(" ");
+                    if complete {
+                        query.push(' ');
+                    }
+                    let mut selected = BTreeMap::new();
+                    if !statuses.is_empty() {
+                        selected.insert("status".to_string(), statuses.iter().map(|s| STATUSES[usize::from(*s)].to_string()).collect());
+                    }
+                    if !regions.is_empty() {
+                        selected.insert("region".to_string(), regions.iter().map(|s| REGIONS[usize::from(*s)].to_string()).collect());
+                    }
+                    let filter = |r: &Columns| min_total.is_none_or(|m| r.get("total").and_then(Value::as_u64).is_some_and(|t| t >= u64::from(m)));
+                    let request = SearchRequest {
+                        text: query.clone(),
+                        facets: vec!["status".into(), "region".into()],
+                        selected: selected.clone(),
+                        limit: usize::MAX,
+                        ..Default::default()
+                    };
+                    let found = index.search(&request, &filter).expect("search");
+                    let (expected, facets) = oracle(&rows, &query, &selected, &filter);
+                    let got: BTreeMap<String, u32> = found.hits.iter().map(|h| (h.key.to_string(), h.typos)).collect();
+                    prop_assert_eq!(&got, &expected, "query {:?}", query);
+                    prop_assert_eq!(found.total, expected.len());
+                    // Fewest typos first, then by key.
+                    let order: Vec<(u32, String)> = found.hits.iter().map(|h| (h.typos, h.key.to_string())).collect();
+                    let mut sorted = order.clone();
+                    sorted.sort();
+                    prop_assert_eq!(order, sorted);
+                    let counted: BTreeMap<String, BTreeMap<String, u64>> = found
+                        .facets
+                        .iter()
+                        .filter(|(_, counts)| !counts.is_empty())
+                        .map(|(f, counts)| (f.clone(), counts.iter().cloned().collect()))
+                        .collect();
+                    prop_assert_eq!(counted, facets, "query {:?}, selected {:?}", query, selected);
+                }
+            }
+        }
+    }
+}
