@@ -556,6 +556,8 @@ pub enum ErrorCode {
     UnknownSubscription,
     /// The command name is not configured.
     UnknownCommand,
+    /// No search index of that name.
+    UnknownSearch,
     /// The command's payload was refused by its handler.
     InvalidPayload,
     /// The command was refused by its handler for a business reason.
@@ -627,6 +629,7 @@ impl ErrorCode {
             ErrorCode::DuplicateSubscription => "duplicate_subscription",
             ErrorCode::UnknownSubscription => "unknown_subscription",
             ErrorCode::UnknownCommand => "unknown_command",
+            ErrorCode::UnknownSearch => "unknown_search",
             ErrorCode::InvalidPayload => "invalid_payload",
             ErrorCode::Rejected => "rejected",
             ErrorCode::NotFound => "not_found",

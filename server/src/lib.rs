@@ -17,6 +17,7 @@ pub mod limits;
 pub mod log;
 pub mod offload;
 pub mod query;
+pub mod search;
 pub mod sql;
 pub mod store;
 pub mod upcast;

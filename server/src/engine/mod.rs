@@ -28,6 +28,7 @@ const HUB_CAPACITY: usize = 4096;
 pub const AHEAD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 mod cluster;
+mod search;
 pub use cluster::{ClusterConfig, ClusterError};
 
 type Reply = oneshot::Sender<Result<Appended, Rejection>>;
@@ -79,6 +80,9 @@ pub enum ViewError {
     /// No command of that name.
     #[error("no command named {0:?}")]
     UnknownCommand(String),
+    /// No search index of that name.
+    #[error("no search index named {0:?}")]
+    UnknownSearch(String),
     /// The backfill would exceed the configured limit.
     #[error("the log holds {events} events to build this view from, over the limit of {limit}")]
     TooLarge {
@@ -107,6 +111,7 @@ impl ViewError {
             ViewError::Exists(_) => ErrorCode::ViewExists,
             ViewError::Unknown(_) => ErrorCode::UnknownView,
             ViewError::UnknownCommand(_) => ErrorCode::UnknownCommand,
+            ViewError::UnknownSearch(_) => ErrorCode::UnknownSearch,
             ViewError::TooLarge { .. } => ErrorCode::ViewTooLarge,
             ViewError::NotAllowed => ErrorCode::Unauthorized,
             ViewError::Unavailable(_) => ErrorCode::Unavailable,
@@ -153,6 +158,8 @@ struct Shared {
     /// The commands: those the server was started with, then those defined or dropped at
     /// runtime (kept in the store, applied in log order by the writer).
     commands: RwLock<Commands>,
+    /// The search indexes defined at runtime: their `CREATE SEARCH INDEX`, by name.
+    searches: RwLock<HashMap<String, String>>,
 }
 
 impl Shared {
@@ -201,6 +208,7 @@ impl Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     feeds: crate::feed::Feeds,
+    searches: crate::search::Searches,
     policy: ViewPolicy,
     writer: mpsc::Sender<(Append, Reply)>,
 }
@@ -248,6 +256,12 @@ impl Engine {
                 None => commands.without(&name),
             };
         }
+        let searches: HashMap<String, String> = store
+            .defined_searches()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(n, s)| Some((n, s?)))
+            .collect();
         let store = Arc::new(store);
         let hub: HashMap<_, _> = store
             .views()
@@ -264,9 +278,19 @@ impl Engine {
             builds: Mutex::new(HashMap::new()),
             health: RwLock::new(Health::Ok),
             commands: RwLock::new(commands),
+            searches: RwLock::new(searches),
         });
         let (writer, queue) = mpsc::channel(MAX_BATCH * 4);
-        (Arc::new(Engine { shared, feeds: Default::default(), policy, writer }), queue)
+        (
+            Arc::new(Engine {
+                shared,
+                feeds: Default::default(),
+                searches: Default::default(),
+                policy,
+                writer,
+            }),
+            queue,
+        )
     }
 
     /// Whether the store can write and, on a cluster node, the cluster's log can be reached
@@ -705,6 +729,18 @@ fn on_view_change(shared: &Arc<Shared>, change: ViewChange) {
             },
             Err(e) => tracing::error!("cannot define a command: {e}"),
         },
+        ViewChange::SearchDefined { name, sql } => {
+            if let Ok(mut searches) = shared.searches.write() {
+                tracing::info!(search = %name, "search index defined");
+                searches.insert(name, sql);
+            }
+        }
+        ViewChange::SearchDropped { name } => {
+            if let Ok(mut searches) = shared.searches.write() {
+                tracing::info!(search = %name, "search index dropped");
+                searches.remove(&name);
+            }
+        }
         ViewChange::CommandDropped { name } => {
             if let Ok(mut commands) = shared.commands.write() {
                 tracing::info!(command = %name, "command dropped");

@@ -33,6 +33,7 @@ use crate::sql::{Shape, ViewDef, parse_view};
 use crate::upcast::Upcasters;
 
 mod change;
+mod defined;
 mod fold;
 mod replica;
 mod rows;
@@ -57,6 +58,8 @@ const FIELDS: TableDefinition<'_, (&str, &str), ()> = TableDefinition::new("fiel
 const DEFINED: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("defined");
 /// Commands defined or dropped at runtime: name → route spec, or `null` for dropped.
 const DEFINED_COMMANDS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("defined_commands");
+/// Search indexes defined (`CREATE SEARCH INDEX …`) or dropped (`null`) at runtime, by name.
+const DEFINED_SEARCHES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("defined_searches");
 /// A node's place in its cluster's stream: `"stream"` (its name and creation time, JSON) and
 /// `"applied"` (the last stream sequence folded, 8 bytes big-endian), written in the commit that
 /// folds the messages.
@@ -209,6 +212,18 @@ pub enum ViewChange {
         /// The command.
         name: String,
     },
+    /// A search index was defined at runtime (`define_search {name, sql}` in `$views`).
+    SearchDefined {
+        /// The index.
+        name: String,
+        /// Its definition (`CREATE SEARCH INDEX …`).
+        sql: String,
+    },
+    /// A search index was dropped.
+    SearchDropped {
+        /// The index.
+        name: String,
+    },
 }
 
 /// What one committed batch did.
@@ -329,6 +344,7 @@ impl Store {
             txn.open_table(CHANGES)?;
             txn.open_table(DEFINED)?;
             txn.open_table(DEFINED_COMMANDS)?;
+            txn.open_table(DEFINED_SEARCHES)?;
             txn.open_table(SLOTS)?;
             txn.open_table(FIELDS)?;
             txn.open_table(REPLICA)?;
@@ -855,75 +871,6 @@ impl Store {
             }
         }
         Ok(new.into_iter().collect())
-    }
-
-    /// Applies `$views` events: a definition makes a building slot, a drop deletes the view's slots.
-    fn apply_view_events(
-        &self,
-        txn: &WriteTransaction,
-        events: &[Event],
-    ) -> Result<Vec<ViewChange>, StoreError> {
-        let mut out = Vec::new();
-        for event in events.iter().filter(|e| e.stream == VIEWS_STREAM) {
-            match (event.kind.as_str(), event.payload.get("sql"), event.payload.get("name")) {
-                ("define_view", Some(Value::String(sql)), _) => {
-                    let def =
-                        parse_view(sql).map_err(|e| StoreError::BadDefinition("(runtime)".into(), e))?;
-                    // A slot still building for the same name is superseded.
-                    let slots = read_slots(&txn.open_table(SLOTS)?)?;
-                    for (other, m) in slots {
-                        if m.name == def.name && m.building.is_some() {
-                            delete_slot(txn, &other)?;
-                        }
-                    }
-                    txn.open_table(DEFINED)?
-                        .insert(def.name.as_str(), serde_json::to_vec(&Some(&def.sql))?.as_slice())?;
-                    let name = def.name.clone();
-                    let epoch = match self.numbering {
-                        Numbering::Commits => new_epoch(),
-                        Numbering::Log => event.position,
-                    };
-                    let (_, epoch) = self.new_slot(txn, Arc::new(def), epoch)?;
-                    out.push(ViewChange::Building { name, epoch, origin: event.origin.clone() });
-                }
-                ("drop_view", _, Some(Value::String(name))) => {
-                    let slots = read_slots(&txn.open_table(SLOTS)?)?;
-                    for (slot, m) in slots {
-                        if &m.name == name {
-                            delete_slot(txn, &slot)?;
-                        }
-                    }
-                    txn.open_table(DEFINED)?
-                        .insert(name.as_str(), serde_json::to_vec(&None::<String>)?.as_slice())?;
-                    out.push(ViewChange::Dropped { name: name.clone() });
-                }
-                ("define_command", _, _) if event.payload.get("spec").is_some_and(Value::is_string) => {
-                    let spec = event.payload["spec"].as_str().unwrap_or_default().to_owned();
-                    let name = event.payload.get("name").and_then(Value::as_str).unwrap_or_default();
-                    txn.open_table(DEFINED_COMMANDS)?
-                        .insert(name, serde_json::to_vec(&Some(&spec))?.as_slice())?;
-                    out.push(ViewChange::CommandDefined { spec });
-                }
-                ("drop_command", _, Some(Value::String(name))) => {
-                    txn.open_table(DEFINED_COMMANDS)?
-                        .insert(name.as_str(), serde_json::to_vec(&None::<String>)?.as_slice())?;
-                    out.push(ViewChange::CommandDropped { name: name.clone() });
-                }
-                _ => tracing::warn!(position = event.position, "ignoring a malformed {VIEWS_STREAM} event"),
-            }
-        }
-        Ok(out)
-    }
-
-    /// The commands defined (route spec) or dropped (`None`) at runtime, by name.
-    pub fn defined_commands(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        let txn = self.db()?.begin_read()?;
-        let mut out = Vec::new();
-        for entry in txn.open_table(DEFINED_COMMANDS)?.iter()? {
-            let (name, spec) = entry?;
-            out.push((name.value().to_owned(), serde_json::from_slice(spec.value())?));
-        }
-        Ok(out)
     }
 
     /// The slot being built for a view at an epoch.

@@ -1,0 +1,103 @@
+//! The engine's search indexes: defined and dropped through the log (`define_search`,
+//! `drop_search` in `$views`, in force from their commit), searched through [`Searches`].
+
+use std::sync::Arc;
+
+use lucarne_protocol::Columns;
+use lucarne_search::{SearchRequest, SearchResult};
+use serde_json::json;
+
+use super::{Engine, ViewError, internal};
+use crate::log::NewEvent;
+use crate::search::{SearchDef, SearchFailure, parse_search};
+use crate::sql::{SqlError, position_of};
+use crate::store::VIEWS_STREAM;
+
+impl Engine {
+    /// Defines (or redefines) a search index from `CREATE SEARCH INDEX name ON view (columns)
+    /// [FACETS (columns)]`, checked against the view's columns; recorded in the log. Returns its
+    /// name. The index is built on its first search.
+    pub async fn define_search(&self, sql: &str) -> Result<String, ViewError> {
+        if !self.policy.allow_define {
+            return Err(ViewError::NotAllowed);
+        }
+        let text = sql.to_owned();
+        let def = crate::offload::run(move || parse_search(&text))
+            .await
+            .map_err(|e| ViewError::Internal(e.to_string()))??;
+        let views = self.view_infos().await.map_err(internal)?;
+        if !views.iter().any(|v| v.name == def.view) {
+            let (line, column) = position_of(sql, &def.view, Some("ON"));
+            let known: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
+            let message = format!("no view named {:?} (views: {})", def.view, known.join(", "));
+            return Err(ViewError::Sql(SqlError::new(message, line, column)));
+        }
+        let columns = self.view_columns(&def.view).await.map_err(internal)?;
+        let named =
+            def.spec.searchable.iter().map(|c| (c, "(")).chain(def.spec.facets.iter().map(|c| (c, "FACETS")));
+        for (column, after) in named {
+            if !columns.contains(column) {
+                let (line, col) = position_of(sql, column, Some(after));
+                let message = format!(
+                    "the view {:?} has no column {column:?} (columns: {})",
+                    def.view,
+                    columns.join(", ")
+                );
+                return Err(ViewError::Sql(SqlError::new(message, line, col)));
+            }
+        }
+        let event = NewEvent {
+            stream: VIEWS_STREAM.into(),
+            kind: "define_search".into(),
+            payload: json!({ "name": def.name, "sql": sql }),
+        };
+        self.meta(event).await?;
+        Ok(def.name)
+    }
+
+    /// Drops a search index; recorded in the log.
+    pub async fn drop_search(&self, name: &str) -> Result<(), ViewError> {
+        if !self.policy.allow_define {
+            return Err(ViewError::NotAllowed);
+        }
+        if self.search_def(name).is_none() {
+            return Err(ViewError::UnknownSearch(name.to_owned()));
+        }
+        let event = NewEvent {
+            stream: VIEWS_STREAM.into(),
+            kind: "drop_search".into(),
+            payload: json!({ "name": name }),
+        };
+        self.meta(event).await?;
+        self.searches.forget(name);
+        Ok(())
+    }
+
+    /// The search indexes defined, by name.
+    pub fn search_defs(&self) -> Vec<SearchDef> {
+        let Ok(defined) = self.shared.searches.read() else { return Vec::new() };
+        defined.values().filter_map(|sql| parse_search(sql).ok()).collect()
+    }
+
+    /// A search index's definition.
+    pub fn search_def(&self, name: &str) -> Option<SearchDef> {
+        let sql = self.shared.searches.read().ok()?.get(name)?.clone();
+        parse_search(&sql).ok()
+    }
+
+    /// Searches an index (built from its view on the first search, current with the view's
+    /// changes after that) for the rows `filter` keeps.
+    pub async fn search(
+        self: &Arc<Self>,
+        name: &str,
+        request: SearchRequest,
+        filter: Box<dyn Fn(&Columns) -> bool + Send>,
+    ) -> Result<SearchResult, SearchFailure> {
+        let Some(def) = self.search_def(name) else {
+            self.searches.forget(name);
+            return Err(SearchFailure::UnknownIndex(name.to_owned()));
+        };
+        let live = self.searches.get(self, def)?;
+        live.search(request, filter).await
+    }
+}
