@@ -11,7 +11,8 @@ use futures_util::StreamExt;
 use lucarne_demo as demo;
 use lucarne_protocol::Row;
 use lucarne_runtime::{
-    Client, ClientConfig, ClientError, CommandError, DEFAULT_SERVER, Query, Status, ViewEvent,
+    Client, ClientConfig, ClientError, CommandError, DEFAULT_SERVER, Found, Query, SearchQuery, SearchSort,
+    Status, ViewEvent,
 };
 use lucarne_server::store::RowCacheLimits;
 use lucarne_server::{Commands, GatewayConfig, Store};
@@ -85,6 +86,45 @@ enum Cmd {
         #[command(subcommand)]
         command: CommandCmd,
     },
+    /// Search a search index: the rows of its view that match the words (typos allowed, the
+    /// last word as typed), the filter and the selected facet values; with the facets' counts.
+    Search {
+        /// The search index.
+        index: String,
+        /// The words (none: every row).
+        #[arg(default_value = "")]
+        text: String,
+        /// Count this facet's values (repeat for more).
+        #[arg(long = "facet", value_name = "FACET")]
+        facets: Vec<String>,
+        /// Keep rows with this facet value, `FACET=VALUE` (several values of one facet are
+        /// alternatives).
+        #[arg(long = "select", value_name = "FACET=VALUE")]
+        selected: Vec<String>,
+        /// Only rows for which this SQL condition over the view's columns holds.
+        #[arg(long = "where", value_name = "CONDITION")]
+        filter: Option<String>,
+        /// Sort by this column (`COLUMN` or `COLUMN:desc`; repeat for more); default: fewest
+        /// typos first.
+        #[arg(long = "sort", value_name = "COLUMN[:desc]")]
+        sort: Vec<String>,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// Skip this many rows.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Print the answer as one JSON object.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Search indexes on the server: `CREATE SEARCH INDEX name ON view (columns) [FACETS (columns)]`.
+    SearchIndex {
+        #[command(subcommand)]
+        command: SearchIndexCmd,
+    },
     /// Export a screen of the reference app (the order desk) as a vector PDF.
     Pdf {
         #[command(flatten)]
@@ -115,6 +155,25 @@ enum ViewCmd {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        connect: Connect,
+    },
+}
+
+#[derive(Subcommand)]
+enum SearchIndexCmd {
+    /// Define (or redefine) a search index, e.g. `CREATE SEARCH INDEX orders_search ON orders
+    /// (customer, order_id) FACETS (status, region)`; recorded in the server's log.
+    Define {
+        /// The definition.
+        sql: String,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Drop a search index.
+    Drop {
+        /// The index.
+        name: String,
         #[command(flatten)]
         connect: Connect,
     },
@@ -272,6 +331,36 @@ async fn run(cli: Cli) -> Result<u8> {
             let client = client(&connect);
             answered(online(|| client.define_command(&spec)).await?, |name| format!("command {name} defined"))
         }
+        Cmd::SearchIndex { command: SearchIndexCmd::Define { sql, connect } } => {
+            let client = client(&connect);
+            answered(online(|| client.define_search(&sql)).await?, |name| {
+                format!("search index {name} defined")
+            })
+        }
+        Cmd::SearchIndex { command: SearchIndexCmd::Drop { name, connect } } => {
+            let client = client(&connect);
+            answered(online(|| client.drop_search(&name)).await?, |()| format!("dropped search index {name}"))
+        }
+        Cmd::Search { index, text, facets, selected, filter, sort, limit, offset, json, connect } => {
+            let mut query = SearchQuery { text, facets, filter, limit, offset, ..Default::default() };
+            for pick in selected {
+                let Some((facet, value)) = pick.split_once('=') else {
+                    bail!("--select takes FACET=VALUE, not {pick:?}");
+                };
+                query.selected.entry(facet.to_owned()).or_default().insert(value.to_owned());
+            }
+            for by in sort {
+                let (column, descending) = match by.rsplit_once(':') {
+                    Some((column, "desc")) => (column, true),
+                    Some((column, "asc")) => (column, false),
+                    _ => (by.as_str(), false),
+                };
+                query.sort.push(SearchSort { column: column.to_owned(), descending });
+            }
+            let client = client(&connect);
+            let found = online(|| client.search(&index, query.clone())).await?;
+            answered(found, |found| print_found(&found, json))
+        }
         Cmd::Command { command: CommandCmd::Drop { name, connect } } => {
             let client = client(&connect);
             answered(online(|| client.drop_command(&name)).await?, |()| format!("dropped command {name}"))
@@ -377,6 +466,28 @@ async fn online<T, F: Future<Output = Result<T, ClientError>>>(
     })
     .await
     .context("no answer within 10s (is the server running?)")
+}
+
+/// A search's answer: one JSON object, or the total, one line per row (its key, the typos, its
+/// columns as JSON) and one line per facet.
+fn print_found(found: &Found, json: bool) -> String {
+    if json {
+        return serde_json::to_string(found).unwrap_or_default();
+    }
+    let mut out = vec![format!("{} found", found.total)];
+    for hit in &found.hits {
+        let typos = match hit.typos {
+            0 => String::new(),
+            1 => " (1 typo)".to_owned(),
+            n => format!(" ({n} typos)"),
+        };
+        out.push(format!("{}{typos} {}", hit.key, serde_json::Value::Object(hit.row.clone())));
+    }
+    for (facet, counts) in &found.facets {
+        let counts: Vec<String> = counts.iter().map(|c| format!("{} {}", c.value, c.count)).collect();
+        out.push(format!("{facet}: {}", counts.join(", ")));
+    }
+    out.join("\n")
 }
 
 /// Prints a server's answer: exit 0 with `done`, 1 with the server's refusal.

@@ -19,9 +19,14 @@
 
 mod codec;
 mod message;
+mod search;
 
 pub use codec::{DecodeError, EncodedOps, decode_client, decode_server, encode, encode_delta};
 pub use message::*;
+pub use search::{
+    DefineSearch, DropSearch, FacetCount, Found, Search, SearchDefined, SearchDropped, SearchHit,
+    SearchQuery, SearchResult, SearchSort,
+};
 
 /// The protocol versions this build speaks, newest last.
 pub const SUPPORTED_VERSIONS: &[u32] = &[1];

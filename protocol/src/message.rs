@@ -38,6 +38,13 @@ pub enum ClientMessage {
     DefineCommand(DefineCommand),
     /// Remove a command; answered by `command_dropped` or an `error` with the same id.
     DropCommand(DropCommand),
+    /// Define (or redefine) a search index over a view; answered by `search_defined` or an
+    /// `error` with the same id.
+    DefineSearch(crate::DefineSearch),
+    /// Drop a search index; answered by `search_dropped` or an `error` with the same id.
+    DropSearch(crate::DropSearch),
+    /// Search an index; answered by `search_result` or an `error` with the same id.
+    Search(crate::Search),
 }
 
 /// Everything a server sends.
@@ -80,6 +87,12 @@ pub enum ServerMessage {
     CommandDefined(CommandDefined),
     /// A command was removed.
     CommandDropped(CommandDropped),
+    /// A search index was defined.
+    SearchDefined(crate::SearchDefined),
+    /// A search index was dropped.
+    SearchDropped(crate::SearchDropped),
+    /// The answer to `search`.
+    SearchResult(crate::SearchResult),
     /// Something the client sent could not be handled.
     Error(ErrorMessage),
 }

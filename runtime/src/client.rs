@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::Stream;
-use lucarne_protocol::{Ack, ErrorCode, ViewInfo};
+use lucarne_protocol::{Ack, ErrorCode, Found, SearchQuery, ViewInfo};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -375,6 +375,49 @@ impl Client {
         self.inner
             .requests
             .send(Request::DropCommand { name: name.to_owned(), reply })
+            .map_err(|_| ClientError::Stopped)?;
+        answer.await.unwrap_or(Err(ClientError::Stopped))
+    }
+
+    /// Defines (or redefines) a search index on the server, `CREATE SEARCH INDEX name ON view
+    /// (columns) [FACETS (columns)]`; returns its name. Needs a live connection and the define
+    /// right.
+    pub async fn define_search(&self, sql: &str) -> Result<String, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .requests
+            .send(Request::DefineSearch { sql: sql.to_owned(), reply })
+            .map_err(|_| ClientError::Stopped)?;
+        answer.await.unwrap_or(Err(ClientError::Stopped))
+    }
+
+    /// Drops a search index on the server.
+    pub async fn drop_search(&self, name: &str) -> Result<(), ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .requests
+            .send(Request::DropSearch { name: name.to_owned(), reply })
+            .map_err(|_| ClientError::Stopped)?;
+        answer.await.unwrap_or(Err(ClientError::Stopped))
+    }
+
+    /// Searches a search index: a page of the rows of its view this client may see that match
+    /// the words (with typos), the filter and the selected facet values, and the facets' counts.
+    ///
+    /// ```no_run
+    /// # async fn run(client: lucarne_runtime::Client) -> Result<(), lucarne_runtime::ClientError> {
+    /// use lucarne_runtime::SearchQuery;
+    ///
+    /// let query = SearchQuery { text: "ada lov".into(), facets: vec!["status".into()], ..Default::default() };
+    /// let found = client.search("orders_search", query).await?;
+    /// println!("{} orders, {:?}", found.total, found.facets["status"]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn search(&self, index: &str, query: SearchQuery) -> Result<Found, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .requests
+            .send(Request::Search { index: index.to_owned(), query, reply })
             .map_err(|_| ClientError::Stopped)?;
         answer.await.unwrap_or(Err(ClientError::Stopped))
     }

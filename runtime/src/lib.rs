@@ -35,6 +35,7 @@ pub use client::{Client, ClientConfig, ClientError, CommandError, DEFAULT_SERVER
 pub use event::{Query, Status, ViewEvent};
 pub use live_view::{Changes, LiveView};
 pub use lucarne_protocol as protocol;
+pub use lucarne_protocol::{FacetCount, Found, SearchHit, SearchQuery, SearchSort};
 pub use optimistic::{Answered, Change, Command, Optimistic, Outcome};
 pub use transport::LinkError;
 

@@ -3,7 +3,7 @@
 //! rows kept beside it for filters, facets, sorting and highlights.
 //!
 //! ```
-//! use lucarne_search::{IndexSpec, SearchIndex, SearchRequest};
+//! use lucarne_search::{IndexSpec, SearchIndex, SearchQuery};
 //! use serde_json::json;
 //!
 //! let spec = IndexSpec { searchable: vec!["customer".into()], facets: vec!["status".into()] };
@@ -13,18 +13,17 @@
 //!     index.upsert(json!(id), row.as_object().cloned().unwrap_or_default())?;
 //! }
 //! index.commit()?;
-//! let request = SearchRequest { text: "ade".into(), facets: vec!["status".into()], limit: 10, ..Default::default() };
+//! let request = SearchQuery { text: "ade".into(), facets: vec!["status".into()], ..Default::default() };
 //! let found = index.search(&request, &|_| true)?;
 //! assert_eq!(found.total, 1); // "ade" typed so far: a prefix of "adele" (folded), not of "ada"
 //! assert_eq!(found.hits[0].key, json!("o-2"));
-//! assert_eq!(found.facets["status"], [("placed".to_string(), 1)]);
+//! assert_eq!((found.facets["status"][0].value.as_str(), found.facets["status"][0].count), ("placed", 1));
 //! # Ok::<(), lucarne_search::SearchError>(())
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::ops::Range;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use lucarne_protocol::Columns;
+use lucarne_protocol::{Columns, FacetCount, Found, SearchHit, SearchQuery};
 use serde_json::Value;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::query::{BooleanQuery, FuzzyTermQuery, Occur, Query};
@@ -34,6 +33,9 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 
 use crate::fold::{Word, words};
 use crate::typo::{allowed, matches};
+
+/// Words of a query searched for at most (like Meilisearch's limit): the others are ignored.
+pub const MAX_WORDS: usize = 10;
 
 /// The tokenizer the text columns are indexed with.
 const TOKENIZER: &str = "lucarne_folded";
@@ -45,49 +47,6 @@ pub struct IndexSpec {
     pub searchable: Vec<String>,
     /// The columns whose values are counted (facets) and may be selected.
     pub facets: Vec<String>,
-}
-
-/// A search.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SearchRequest {
-    /// The words typed: every one must match a word of the row (the last also as the start of
-    /// one, unless a separator follows it). Empty: every row.
-    pub text: String,
-    /// The facets to count.
-    pub facets: Vec<String>,
-    /// Selected values by facet: a row has one of each facet's values (several values of one
-    /// facet are alternatives: the other values of that facet keep their counts).
-    pub selected: BTreeMap<String, BTreeSet<String>>,
-    /// Sort columns (`true`: descending); none: the fewest typos first, then by key.
-    pub sort: Vec<(String, bool)>,
-    /// Rows skipped.
-    pub offset: usize,
-    /// Rows returned at most (0: none, only the total and the facets).
-    pub limit: usize,
-}
-
-/// What a search found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchResult {
-    /// Rows found (matching the words, the filter and the selections).
-    pub total: usize,
-    /// The rows of the page asked for, in order.
-    pub hits: Vec<Hit>,
-    /// Counts by value for each facet asked for, the most frequent first (then by value).
-    pub facets: BTreeMap<String, Vec<(String, u64)>>,
-}
-
-/// One row found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hit {
-    /// The row's key.
-    pub key: Value,
-    /// The row.
-    pub row: Columns,
-    /// Typos in its best match of each word.
-    pub typos: u32,
-    /// The words that matched, by column: byte ranges in the column's text (logical order).
-    pub highlights: BTreeMap<String, Vec<Range<usize>>>,
 }
 
 /// Errors of the search index.
@@ -195,12 +154,12 @@ impl SearchIndex {
     }
 
     /// Searches the rows for which `filter` holds (the view SQL's `WHERE`, compiled by the
-    /// caller).
+    /// caller: the query's own `filter` is not read here).
     pub fn search(
         &self,
-        request: &SearchRequest,
+        request: &SearchQuery,
         filter: &dyn Fn(&Columns) -> bool,
-    ) -> Result<SearchResult, SearchError> {
+    ) -> Result<Found, SearchError> {
         for facet in request.facets.iter().chain(request.selected.keys()) {
             if !self.spec.facets.contains(facet) {
                 return Err(SearchError::NotAFacet(facet.clone()));
@@ -220,49 +179,55 @@ impl SearchIndex {
             })
         };
         let mut facets = BTreeMap::new();
-        for facet in &request.facets {
+        // Each facet counted once, however often it is asked for.
+        let asked: std::collections::BTreeSet<&String> = request.facets.iter().collect();
+        for facet in asked {
             let mut counts: HashMap<String, u64> = HashMap::new();
             for doc in found.iter().filter(|d| selected(d, Some(facet))) {
                 if let Some(value) = doc.row.get(facet).and_then(facet_value) {
                     *counts.entry(value).or_default() += 1;
                 }
             }
-            let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
-            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let mut counts: Vec<FacetCount> =
+                counts.into_iter().map(|(value, count)| FacetCount { value, count }).collect();
+            counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
             facets.insert(facet.clone(), counts);
         }
         let results: Vec<&Doc> = found.into_iter().filter(|d| selected(d, None)).collect();
         let total = results.len();
         let mut ranked: Vec<(u32, String, &Doc)> =
             results.into_iter().map(|d| (self.typos(&query, d), d.key.to_string(), d)).collect();
-        if request.sort.is_empty() {
+        // Each column once: a later mention of one cannot change the order.
+        let mut columns = HashSet::new();
+        let sort: Vec<&lucarne_protocol::SearchSort> =
+            request.sort.iter().filter(|by| columns.insert(by.column.as_str())).collect();
+        if sort.is_empty() {
             ranked.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         } else {
             ranked.sort_by(|a, b| {
-                request
-                    .sort
-                    .iter()
-                    .map(|(column, descending)| {
-                        let order = compare(a.2.row.get(column), b.2.row.get(column));
-                        if *descending { order.reverse() } else { order }
+                sort.iter()
+                    .map(|by| {
+                        let order = compare(a.2.row.get(&by.column), b.2.row.get(&by.column));
+                        if by.descending { order.reverse() } else { order }
                     })
                     .find(|o| o.is_ne())
                     .unwrap_or(std::cmp::Ordering::Equal)
                     .then_with(|| a.1.cmp(&b.1))
             });
         }
+        let page = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         let hits = ranked
             .into_iter()
-            .skip(request.offset)
-            .take(request.limit)
-            .map(|(typos, _, doc)| Hit {
+            .skip(page(request.offset))
+            .take(page(request.limit))
+            .map(|(typos, _, doc)| SearchHit {
                 key: doc.key.clone(),
                 row: doc.row.clone(),
                 typos,
                 highlights: self.highlights(&query, doc),
             })
             .collect();
-        Ok(SearchResult { total, hits, facets })
+        Ok(Found { total: total as u64, hits, facets })
     }
 
     /// The ids of the rows that match every word; `None` when the query has no word.
@@ -312,15 +277,15 @@ impl SearchIndex {
     }
 
     /// The words of the row that match a query word, by column.
-    fn highlights(&self, query: &QueryWords, doc: &Doc) -> BTreeMap<String, Vec<Range<usize>>> {
+    fn highlights(&self, query: &QueryWords, doc: &Doc) -> BTreeMap<String, Vec<[u64; 2]>> {
         let mut out = BTreeMap::new();
         if query.words.is_empty() {
             return out;
         }
         for (column, text) in self.columns(doc) {
-            let ranges: Vec<Range<usize>> = words(text)
+            let ranges: Vec<[u64; 2]> = words(text)
                 .filter(|w| query.each().any(|(q, prefix)| matches(&q.text, &w.text, prefix).is_some()))
-                .map(|w| w.range)
+                .map(|w| [w.range.start as u64, w.range.end as u64])
                 .collect();
             if !ranges.is_empty() {
                 out.insert(column.clone(), ranges);
@@ -344,8 +309,13 @@ struct QueryWords {
 
 impl QueryWords {
     fn new(text: &str) -> QueryWords {
-        let words: Vec<Word> = words(text).collect();
-        let complete = words.last().is_none_or(|w| w.range.end < text.len());
+        let mut words: Vec<Word> = words(text).collect();
+        let mut complete = words.last().is_none_or(|w| w.range.end < text.len());
+        if words.len() > MAX_WORDS {
+            // Past the limit the words are dropped; the last one kept is complete.
+            words.truncate(MAX_WORDS);
+            complete = true;
+        }
         QueryWords { words, complete }
     }
 

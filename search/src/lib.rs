@@ -4,16 +4,16 @@
 //! by the caller (the view SQL's `WHERE`), sorting, pages and highlights.
 //!
 //! ```
-//! use lucarne_search::{IndexSpec, SearchIndex, SearchRequest};
+//! use lucarne_search::{IndexSpec, SearchIndex, SearchQuery};
 //! use serde_json::json;
 //!
 //! let mut index = SearchIndex::new(IndexSpec { searchable: vec!["name".into()], facets: vec![] })?;
 //! let row = json!({ "name": "مُحَمَّد Lovelace" });
 //! index.upsert(json!(1), row.as_object().cloned().unwrap_or_default())?;
 //! index.commit()?;
-//! let hits = index.search(&SearchRequest { text: "محمد lovelcae".into(), limit: 10, ..Default::default() }, &|_| true)?;
+//! let hits = index.search(&SearchQuery { text: "محمد lovelcae".into(), ..Default::default() }, &|_| true)?;
 //! assert_eq!(hits.hits[0].typos, 1); // one swap in "lovelcae"
-//! assert_eq!(hits.hits[0].highlights["name"], [0..16, 17..25]); // bytes of the text as stored
+//! assert_eq!(hits.hits[0].highlights["name"], [[0, 16], [17, 25]]); // bytes of the text as stored
 //! # Ok::<(), lucarne_search::SearchError>(())
 //! ```
 //!
@@ -25,4 +25,5 @@ pub mod fold;
 mod index;
 pub mod typo;
 
-pub use index::{Hit, IndexSpec, SearchError, SearchIndex, SearchRequest, SearchResult, facet_value};
+pub use index::{IndexSpec, MAX_WORDS, SearchError, SearchIndex, facet_value};
+pub use lucarne_protocol::{FacetCount, Found, SearchHit, SearchQuery, SearchSort};

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use lucarne_protocol::Columns;
 use lucarne_search::fold::{fold, words};
 use lucarne_search::typo::matches;
-use lucarne_search::{IndexSpec, SearchIndex, SearchRequest, facet_value};
+use lucarne_search::{IndexSpec, SearchIndex, SearchQuery, facet_value};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -29,7 +29,7 @@ fn check(query: &str, word: &str, prefix: bool, typos: Option<u8>) {
     // A separator after the last word makes it complete.
     let text = if prefix { query.to_string() } else { format!("{query} ") };
     let found =
-        index.search(&SearchRequest { text, limit: 1, ..Default::default() }, &|_| true).expect("search");
+        index.search(&SearchQuery { text, limit: 1, ..Default::default() }, &|_| true).expect("search");
     assert_eq!(
         found.hits.first().map(|h| h.typos),
         typos.map(u32::from),
@@ -91,13 +91,32 @@ fn highlights_are_the_matched_words_bytes_in_the_stored_text() {
             .expect("index");
     index.upsert(json!("a"), row(json!({ "name": "نُور Lovelace", "city": "יְרוּשָׁלַיִם" }))).expect("upsert");
     index.commit().expect("commit");
-    let request = SearchRequest { text: "نور ירוש".into(), limit: 1, ..Default::default() };
+    let request = SearchQuery { text: "نور ירוש".into(), limit: 1, ..Default::default() };
     let found = index.search(&request, &|_| true).expect("search");
     let hit = &found.hits[0];
     let name = hit.row["name"].as_str().unwrap_or_default();
     let city = hit.row["city"].as_str().unwrap_or_default();
-    assert_eq!(hit.highlights["name"].iter().map(|r| &name[r.clone()]).collect::<Vec<_>>(), ["نُور"]);
-    assert_eq!(hit.highlights["city"].iter().map(|r| &city[r.clone()]).collect::<Vec<_>>(), ["יְרוּשָׁלַיִם"]);
+    let text = |of: &str, column: &str| -> Vec<String> {
+        let at = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        hit.highlights[column].iter().map(|[a, b]| of[at(*a)..at(*b)].to_string()).collect()
+    };
+    assert_eq!(text(name, "name"), ["نُور"]);
+    assert_eq!(text(city, "city"), ["יְרוּשָׁלַיִם"]);
+}
+
+#[test]
+fn a_query_searches_its_first_ten_words() {
+    let mut index =
+        SearchIndex::new(IndexSpec { searchable: vec!["name".into()], facets: vec![] }).expect("index");
+    index.upsert(json!(1), row(json!({ "name": "a b c d e f g h i j" }))).expect("upsert");
+    index.commit().expect("commit");
+    let found =
+        |text: &str| index.search(&SearchQuery { text: text.into(), ..Default::default() }, &|_| true);
+    assert_eq!(found("a b c d e f g h i j").expect("search").total, 1);
+    assert_eq!(found("a b c d e f g h i x").expect("search").total, 0);
+    // Words past the tenth are not searched for (nor is the tenth then a prefix).
+    assert_eq!(found("a b c d e f g h i j zzz yyy").expect("search").total, 1);
+    assert_eq!(lucarne_search::MAX_WORDS, 10);
 }
 
 /// Words the random rows are written with, and their variants typed with typos.
@@ -268,18 +287,18 @@ proptest! {
                         selected.insert("region".to_string(), regions.iter().map(|s| REGIONS[usize::from(*s)].to_string()).collect());
                     }
                     let filter = |r: &Columns| min_total.is_none_or(|m| r.get("total").and_then(Value::as_u64).is_some_and(|t| t >= u64::from(m)));
-                    let request = SearchRequest {
+                    let request = SearchQuery {
                         text: query.clone(),
                         facets: vec!["status".into(), "region".into()],
                         selected: selected.clone(),
-                        limit: usize::MAX,
+                        limit: u64::MAX,
                         ..Default::default()
                     };
                     let found = index.search(&request, &filter).expect("search");
                     let (expected, facets) = oracle(&rows, &query, &selected, &filter);
                     let got: BTreeMap<String, u32> = found.hits.iter().map(|h| (h.key.to_string(), h.typos)).collect();
                     prop_assert_eq!(&got, &expected, "query {:?}", query);
-                    prop_assert_eq!(found.total, expected.len());
+                    prop_assert_eq!(found.total, expected.len() as u64);
                     // Fewest typos first, then by key.
                     let order: Vec<(u32, String)> = found.hits.iter().map(|h| (h.typos, h.key.to_string())).collect();
                     let mut sorted = order.clone();
@@ -289,7 +308,7 @@ proptest! {
                         .facets
                         .iter()
                         .filter(|(_, counts)| !counts.is_empty())
-                        .map(|(f, counts)| (f.clone(), counts.iter().cloned().collect()))
+                        .map(|(f, counts)| (f.clone(), counts.iter().map(|c| (c.value.clone(), c.count)).collect()))
                         .collect();
                     prop_assert_eq!(counted, facets, "query {:?}, selected {:?}", query, selected);
                 }

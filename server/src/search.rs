@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use lucarne_protocol::{Columns, Op, Position};
-use lucarne_search::{IndexSpec, SearchIndex, SearchRequest, SearchResult};
+use lucarne_search::{Found, IndexSpec, SearchIndex, SearchQuery};
 use tokio::sync::{broadcast, watch};
 
 use crate::engine::Engine;
@@ -207,9 +207,9 @@ impl Live {
     /// Searches the index once it is built.
     pub(crate) async fn search(
         self: &Arc<Self>,
-        request: SearchRequest,
+        request: SearchQuery,
         filter: Box<dyn Fn(&Columns) -> bool + Send>,
-    ) -> Result<SearchResult, SearchFailure> {
+    ) -> Result<Found, SearchFailure> {
         let name = self.def.name.clone();
         let mut ready = self.ready.subscribe();
         let state = ready

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use lucarne_demo as demo;
 use lucarne_protocol::{Columns, CommandRef};
-use lucarne_search::{SearchRequest, SearchResult};
+use lucarne_search::{Found, SearchQuery};
 use lucarne_server::engine::{ViewError, ViewPolicy};
 use lucarne_server::search::SearchFailure;
 use lucarne_server::{Engine, Store, sql};
@@ -28,8 +28,8 @@ async fn send(engine: &Engine, seq: u64, name: &str, payload: Value) {
     engine.execute(key, name, &payload).await.expect("command");
 }
 
-fn request(text: &str) -> SearchRequest {
-    SearchRequest {
+fn request(text: &str) -> SearchQuery {
+    SearchQuery {
         text: text.into(),
         facets: vec!["status".into(), "region".into()],
         limit: 50,
@@ -38,9 +38,13 @@ fn request(text: &str) -> SearchRequest {
 }
 
 /// The keys found, in order, and the status counts.
-fn seen(found: &SearchResult) -> (Vec<String>, BTreeMap<String, u64>) {
+fn seen(found: &Found) -> (Vec<String>, BTreeMap<String, u64>) {
     let keys = found.hits.iter().map(|h| h.key.as_str().unwrap_or("?").to_owned()).collect();
-    let status = found.facets.get("status").map(|c| c.iter().cloned().collect()).unwrap_or_default();
+    let status = found
+        .facets
+        .get("status")
+        .map(|c| c.iter().map(|c| (c.value.clone(), c.count)).collect())
+        .unwrap_or_default();
     (keys, status)
 }
 
@@ -50,7 +54,7 @@ async fn check(
     text: &str,
     filter: fn(&Columns) -> bool,
     expected: (&[&str], &[(&str, u64)]),
-) -> SearchResult {
+) -> Found {
     let want = (
         expected.0.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
         expected.1.iter().map(|(v, n)| (v.to_string(), *n)).collect::<BTreeMap<_, _>>(),

@@ -13,6 +13,7 @@ mod hostile;
 mod live_queries;
 mod pdf;
 mod protocol_doc;
+mod search;
 mod security;
 mod skeleton;
 mod support;

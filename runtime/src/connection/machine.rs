@@ -20,9 +20,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use lucarne_protocol::{
-    Ack, ClientMessage, Command, DefineCommand, DefineView, DropCommand, DropView, ErrorCode, ErrorMessage,
-    Heartbeat, Hello, ListViews, Position, ResyncReason, Row, SUPPORTED_VERSIONS, ServerMessage, Subscribe,
-    Unsubscribe, ViewInfo, decode_server,
+    Ack, ClientMessage, Command, DefineCommand, DefineSearch, DefineView, DropCommand, DropSearch, DropView,
+    ErrorCode, ErrorMessage, Found, Heartbeat, Hello, ListViews, Position, ResyncReason, Row,
+    SUPPORTED_VERSIONS, Search, SearchQuery, ServerMessage, Subscribe, Unsubscribe, ViewInfo, decode_server,
 };
 use serde_json::Value;
 
@@ -75,6 +75,19 @@ pub(crate) enum Call {
         id: u64,
         name: String,
     },
+    DefineSearch {
+        id: u64,
+        sql: String,
+    },
+    DropSearch {
+        id: u64,
+        name: String,
+    },
+    Search {
+        id: u64,
+        index: String,
+        query: SearchQuery,
+    },
 }
 
 /// What the driver does next, in order.
@@ -108,7 +121,10 @@ pub(crate) enum Answer {
     Defined(ViewInfo),
     /// The view or command was dropped.
     Dropped,
-    CommandDefined(String),
+    /// A command or a search index was defined: its name.
+    Named(String),
+    /// What a search found.
+    Found(Found),
     Failed(ClientError),
 }
 
@@ -132,6 +148,8 @@ enum Kind {
     /// A view or a command to drop.
     Drop,
     DefineCommand,
+    DefineSearch,
+    Search,
 }
 
 enum Phase {
@@ -384,6 +402,15 @@ impl Machine {
             Call::DropCommand { id, name } => {
                 self.request(id, Kind::Drop, ClientMessage::DropCommand(DropCommand { id, name }));
             }
+            Call::DefineSearch { id, sql } => {
+                self.request(id, Kind::DefineSearch, ClientMessage::DefineSearch(DefineSearch { id, sql }));
+            }
+            Call::DropSearch { id, name } => {
+                self.request(id, Kind::Drop, ClientMessage::DropSearch(DropSearch { id, name }));
+            }
+            Call::Search { id, index, query } => {
+                self.request(id, Kind::Search, ClientMessage::Search(Search { id, index, query }));
+            }
         }
     }
 
@@ -478,8 +505,8 @@ impl Machine {
         self.retry = None;
         for (id, kind) in std::mem::take(&mut self.requests) {
             let error = match kind {
-                Kind::List => ClientError::Offline(reason.to_string()),
-                Kind::Define | Kind::Drop | Kind::DefineCommand => {
+                Kind::List | Kind::Search => ClientError::Offline(reason.to_string()),
+                Kind::Define | Kind::Drop | Kind::DefineCommand | Kind::DefineSearch => {
                     ClientError::Offline(format!("{reason} (the server may still complete the request)"))
                 }
             };
@@ -525,7 +552,10 @@ impl Machine {
             | Call::DefineView { id, .. }
             | Call::DropView { id, .. }
             | Call::DefineCommand { id, .. }
-            | Call::DropCommand { id, .. } => Output::Answer { id, answer: failed() },
+            | Call::DropCommand { id, .. }
+            | Call::DefineSearch { id, .. }
+            | Call::DropSearch { id, .. }
+            | Call::Search { id, .. } => Output::Answer { id, answer: failed() },
         };
         self.out.push_back(output);
     }
@@ -702,12 +732,27 @@ impl Machine {
             }
             ServerMessage::CommandDefined(d) => {
                 if self.take_request(d.id, Kind::DefineCommand) {
-                    self.out.push_back(Output::Answer { id: d.id, answer: Answer::CommandDefined(d.name) });
+                    self.out.push_back(Output::Answer { id: d.id, answer: Answer::Named(d.name) });
                 }
             }
             ServerMessage::CommandDropped(d) => {
                 if self.take_request(d.id, Kind::Drop) {
                     self.out.push_back(Output::Answer { id: d.id, answer: Answer::Dropped });
+                }
+            }
+            ServerMessage::SearchDefined(d) => {
+                if self.take_request(d.id, Kind::DefineSearch) {
+                    self.out.push_back(Output::Answer { id: d.id, answer: Answer::Named(d.name) });
+                }
+            }
+            ServerMessage::SearchDropped(d) => {
+                if self.take_request(d.id, Kind::Drop) {
+                    self.out.push_back(Output::Answer { id: d.id, answer: Answer::Dropped });
+                }
+            }
+            ServerMessage::SearchResult(r) => {
+                if self.take_request(r.id, Kind::Search) {
+                    self.out.push_back(Output::Answer { id: r.id, answer: Answer::Found(r.found) });
                 }
             }
             ServerMessage::Error(e) => self.on_error(e),

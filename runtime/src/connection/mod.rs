@@ -10,7 +10,7 @@ mod tests;
 
 use std::collections::HashMap;
 
-use lucarne_protocol::{Ack, ViewInfo, encode};
+use lucarne_protocol::{Ack, Found, SearchQuery, ViewInfo, encode};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -55,6 +55,19 @@ pub(crate) enum Request {
         name: String,
         reply: oneshot::Sender<Result<(), ClientError>>,
     },
+    DefineSearch {
+        sql: String,
+        reply: oneshot::Sender<Result<String, ClientError>>,
+    },
+    DropSearch {
+        name: String,
+        reply: oneshot::Sender<Result<(), ClientError>>,
+    },
+    Search {
+        index: String,
+        query: SearchQuery,
+        reply: oneshot::Sender<Result<Found, ClientError>>,
+    },
 }
 
 /// Where the answer to a request goes.
@@ -65,7 +78,9 @@ enum Replier {
         reply: oneshot::Sender<Result<ViewInfo, ClientError>>,
     },
     Drop(oneshot::Sender<Result<(), ClientError>>),
-    DefineCommand(oneshot::Sender<Result<String, ClientError>>),
+    /// A definition answered with its name (a command, a search index).
+    Named(oneshot::Sender<Result<String, ClientError>>),
+    Found(oneshot::Sender<Result<Found, ClientError>>),
 }
 
 impl Replier {
@@ -75,7 +90,8 @@ impl Replier {
             Replier::List(reply) => drop(reply.send(Err(error))),
             Replier::Define { reply, .. } => drop(reply.send(Err(error))),
             Replier::Drop(reply) => drop(reply.send(Err(error))),
-            Replier::DefineCommand(reply) => drop(reply.send(Err(error))),
+            Replier::Named(reply) => drop(reply.send(Err(error))),
+            Replier::Found(reply) => drop(reply.send(Err(error))),
         }
     }
 }
@@ -116,10 +132,19 @@ impl Callers {
             }
             Request::DropView { name, reply } => Call::DropView { id: waiting(Replier::Drop(reply)), name },
             Request::DefineCommand { spec, reply } => {
-                Call::DefineCommand { id: waiting(Replier::DefineCommand(reply)), spec }
+                Call::DefineCommand { id: waiting(Replier::Named(reply)), spec }
             }
             Request::DropCommand { name, reply } => {
                 Call::DropCommand { id: waiting(Replier::Drop(reply)), name }
+            }
+            Request::DefineSearch { sql, reply } => {
+                Call::DefineSearch { id: waiting(Replier::Named(reply)), sql }
+            }
+            Request::DropSearch { name, reply } => {
+                Call::DropSearch { id: waiting(Replier::Drop(reply)), name }
+            }
+            Request::Search { index, query, reply } => {
+                Call::Search { id: waiting(Replier::Found(reply)), index, query }
             }
         }
     }
@@ -149,7 +174,8 @@ impl Callers {
             (Replier::List(reply), Answer::Views(views)) => drop(reply.send(Ok(views))),
             (Replier::Define { reply, .. }, Answer::Defined(view)) => drop(reply.send(Ok(view))),
             (Replier::Drop(reply), Answer::Dropped) => drop(reply.send(Ok(()))),
-            (Replier::DefineCommand(reply), Answer::CommandDefined(name)) => drop(reply.send(Ok(name))),
+            (Replier::Named(reply), Answer::Named(name)) => drop(reply.send(Ok(name))),
+            (Replier::Found(reply), Answer::Found(found)) => drop(reply.send(Ok(found))),
             (replier, Answer::Failed(error)) => replier.fail(error),
             (replier, other) => {
                 tracing::error!(?other, "an answer of another kind; failing the request");

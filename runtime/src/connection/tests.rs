@@ -171,6 +171,9 @@ fn sent(message: &ClientMessage) -> String {
         ClientMessage::DropView(d) => format!("drop_view {} {}", d.id, d.name),
         ClientMessage::DefineCommand(d) => format!("define_command {} {}", d.id, d.spec),
         ClientMessage::DropCommand(d) => format!("drop_command {} {}", d.id, d.name),
+        ClientMessage::DefineSearch(d) => format!("define_search {} {}", d.id, d.sql),
+        ClientMessage::DropSearch(d) => format!("drop_search {} {}", d.id, d.name),
+        ClientMessage::Search(s) => format!("search {} {} {:?}", s.id, s.index, s.query.text),
     }
 }
 
@@ -200,7 +203,8 @@ fn answer_line(answer: &Answer) -> String {
         Answer::Progress { done, total } => format!("progress {done}/{total}"),
         Answer::Defined(view) => format!("defined {}", view.name),
         Answer::Dropped => "dropped".into(),
-        Answer::CommandDefined(name) => format!("command defined {name}"),
+        Answer::Named(name) => format!("named {name}"),
+        Answer::Found(found) => format!("found {} ({} on the page)", found.total, found.hits.len()),
         Answer::Failed(e) => format!("failed: {e}"),
     }
 }
@@ -475,6 +479,41 @@ fn requests_wait_for_welcome_fail_offline_and_are_answered_by_id() {
         ),
         // Made while offline: answered at once.
         (call(Call::ListViews { id: 4 }), &["answer 4 failed: not connected: connection closed"]),
+    ]);
+}
+
+#[test]
+fn search_requests_are_answered_by_id_and_fail_offline_as_reads() {
+    let query = |text: &str| lucarne_protocol::SearchQuery { text: text.into(), ..Default::default() };
+    check(vec![
+        (In::Start, &["connect ws://a"]),
+        (In::Opened, &["send hello c-1"]),
+        (welcome(60_000), &[]),
+        (
+            call(Call::DefineSearch { id: 1, sql: "CREATE SEARCH INDEX s ON orders (customer)".into() }),
+            &["send define_search 1 CREATE SEARCH INDEX s ON orders (customer)"],
+        ),
+        (frame(json!({"type": "search_defined", "id": 1, "name": "s"})), &["answer 1 named s"]),
+        (call(Call::Search { id: 2, index: "s".into(), query: query("ada") }), &["send search 2 s \"ada\""]),
+        // Another request's answer, or another kind of answer, is not this one's.
+        (frame(json!({"type": "search_dropped", "id": 2, "name": "s"})), &[]),
+        (
+            frame(json!({"type": "search_result", "id": 2, "total": 3, "facets": {},
+                         "hits": [{"key": "o-1", "row": {"customer": "Ada"}, "typos": 0}]})),
+            &["answer 2 found 3 (1 on the page)"],
+        ),
+        (call(Call::DropSearch { id: 3, name: "s".into() }), &["send drop_search 3 s"]),
+        (frame(json!({"type": "search_dropped", "id": 3, "name": "s"})), &["answer 3 dropped"]),
+        (call(Call::Search { id: 4, index: "s".into(), query: query("") }), &["send search 4 s \"\""]),
+        (
+            frame(
+                json!({"type": "error", "code": "unknown_search", "message": "no search index named \"s\"", "id": 4}),
+            ),
+            &["answer 4 failed: server error (unknown_search): no search index named \"s\""],
+        ),
+        // A search waiting when the link drops failed as a read: nothing was changed.
+        (call(Call::Search { id: 5, index: "s".into(), query: query("x") }), &["send search 5 s \"x\""]),
+        (lost(), &["close", "answer 5 failed: not connected: connection closed"]),
     ]);
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use lucarne_protocol::Columns;
-use lucarne_search::{SearchRequest, SearchResult};
+use lucarne_search::{Found, SearchQuery};
 use serde_json::json;
 
 use super::{Engine, ViewError, internal};
@@ -90,9 +90,9 @@ impl Engine {
     pub async fn search(
         self: &Arc<Self>,
         name: &str,
-        request: SearchRequest,
+        request: SearchQuery,
         filter: Box<dyn Fn(&Columns) -> bool + Send>,
-    ) -> Result<SearchResult, SearchFailure> {
+    ) -> Result<Found, SearchFailure> {
         let Some(def) = self.search_def(name) else {
             self.searches.forget(name);
             return Err(SearchFailure::UnknownIndex(name.to_owned()));

@@ -40,6 +40,7 @@ use tokio::time::Instant;
 
 mod http;
 mod outbox;
+mod search;
 mod stream;
 
 pub use http::{OriginPolicy, content_security_policy, security_headers, serve};
@@ -363,6 +364,11 @@ impl Connection {
             ClientMessage::DropCommand(d) => {
                 self.out.error(ErrorCode::RateLimited, message, None, Some(d.id))
             }
+            ClientMessage::DefineSearch(d) => {
+                self.out.error(ErrorCode::RateLimited, message, None, Some(d.id))
+            }
+            ClientMessage::DropSearch(d) => self.out.error(ErrorCode::RateLimited, message, None, Some(d.id)),
+            ClientMessage::Search(s) => self.out.error(ErrorCode::RateLimited, message, None, Some(s.id)),
             ClientMessage::Hello(_) | ClientMessage::Ping(_) => {
                 self.out.error(ErrorCode::RateLimited, message, None, None)
             }
@@ -478,6 +484,9 @@ impl Connection {
                 }
             }
             ClientMessage::DefineCommand(d) => self.define_command(d).await,
+            ClientMessage::DefineSearch(d) => self.define_search(d).await,
+            ClientMessage::DropSearch(d) => self.drop_search(d).await,
+            ClientMessage::Search(s) => self.search(s).await,
             ClientMessage::DropCommand(d) => {
                 let grant = self.grant();
                 if !grant.can_define() || !grant.may_send(&d.name) {
