@@ -16,6 +16,7 @@ mod bare;
 mod cluster;
 mod fanout;
 mod nats;
+mod search;
 mod snapshot;
 
 use std::net::SocketAddr;
@@ -84,6 +85,16 @@ enum Bench {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// Search: keystroke → hits and three facet counts on a search index, next to SQLite FTS5,
+    /// on a seeded corpus and on the Debian package records (`apt-cache dumpavail`).
+    Search {
+        /// Rows in the seeded corpus.
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        /// Words typed keystroke by keystroke per corpus.
+        #[arg(long, default_value_t = 200)]
+        words: usize,
+    },
     /// One view change to N WebSocket clients, against a bare broadcast and nats-server.
     Fanout {
         #[command(flatten)]
@@ -122,6 +133,7 @@ async fn main() -> Result<()> {
             views_over_the_wire(wire, &counts).await
         }
         Bench::Snapshot { rows, runs } => snapshot::run(rows, runs).await,
+        Bench::Search { rows, words } => search::run(rows, words),
         Bench::Fanout { args, skeleton: with_skeleton } => {
             if with_skeleton {
                 skeleton(2000, 10_000, 8, 64).await?;

@@ -21,6 +21,7 @@
 //! # Ok::<(), lucarne_search::SearchError>(())
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use lucarne_protocol::{Columns, FacetCount, Found, SearchHit, SearchQuery};
@@ -65,6 +66,12 @@ pub enum SearchError {
 struct Doc {
     key: Value,
     row: Columns,
+    /// The folded words of its searched columns, each once (to rank it without folding again).
+    words: Box<[Box<str>]>,
+    /// Its key's JSON text (ties are ranked by it).
+    key_text: Box<str>,
+    /// Its value of each facet of the spec, in order, as counted.
+    facets: Box<[Option<Box<str>>]>,
 }
 
 /// A search index over one view's rows (see the module docs).
@@ -115,6 +122,13 @@ impl SearchIndex {
         self.docs.len()
     }
 
+    /// The bytes of the index's committed segments (the rows kept beside it not counted: they
+    /// are the view's).
+    pub fn bytes(&self) -> Result<u64, SearchError> {
+        let usage = self.reader.searcher().space_usage().map_err(|e| SearchError::Engine(e.into()))?;
+        Ok(usage.total().get_bytes())
+    }
+
     /// True when it holds no row.
     pub fn is_empty(&self) -> bool {
         self.docs.is_empty()
@@ -134,7 +148,20 @@ impl SearchIndex {
         }
         self.writer.add_document(doc)?;
         self.ids.insert(key.to_string(), id);
-        self.docs.insert(id, Doc { key, row });
+        let mut folded: Vec<Box<str>> = self
+            .spec
+            .searchable
+            .iter()
+            .filter_map(|c| row.get(c).and_then(text_of))
+            .flat_map(words)
+            .map(|w| w.text.into_boxed_str())
+            .collect();
+        folded.sort_unstable();
+        folded.dedup();
+        let key_text = key.to_string().into_boxed_str();
+        let facets =
+            self.spec.facets.iter().map(|f| row.get(f).and_then(facet_text).map(|v| v.into())).collect();
+        self.docs.insert(id, Doc { key, row, words: folded.into_boxed_slice(), key_text, facets });
         Ok(())
     }
 
@@ -173,49 +200,67 @@ impl SearchIndex {
         };
         let found: Vec<&Doc> = found.into_iter().filter(|d| filter(&d.row)).collect();
         // A facet's counts ignore its own selection (disjunctive), not the others'.
-        let selected = |doc: &Doc, except: Option<&str>| {
-            request.selected.iter().filter(|(f, _)| Some(f.as_str()) != except).all(|(facet, values)| {
-                doc.row.get(facet).and_then(facet_value).is_some_and(|v| values.contains(&v))
+        // The selections by the facet's place in the spec.
+        let place = |facet: &str| self.spec.facets.iter().position(|f| f == facet).unwrap_or(usize::MAX);
+        let selections: Vec<(usize, &std::collections::BTreeSet<String>)> =
+            request.selected.iter().map(|(f, values)| (place(f), values)).collect();
+        let selected = |doc: &Doc, except: usize| {
+            selections.iter().filter(|(f, _)| *f != except).all(|(f, values)| {
+                doc.facets.get(*f).and_then(Option::as_deref).is_some_and(|v| values.contains(v))
             })
         };
         let mut facets = BTreeMap::new();
         // Each facet counted once, however often it is asked for.
         let asked: std::collections::BTreeSet<&String> = request.facets.iter().collect();
         for facet in asked {
-            let mut counts: HashMap<String, u64> = HashMap::new();
-            for doc in found.iter().filter(|d| selected(d, Some(facet))) {
-                if let Some(value) = doc.row.get(facet).and_then(facet_value) {
+            let at = place(facet);
+            let mut counts: HashMap<&str, u64, foldhash::fast::RandomState> = HashMap::default();
+            for doc in found.iter().filter(|d| selected(d, at)) {
+                if let Some(value) = doc.facets.get(at).and_then(Option::as_deref) {
                     *counts.entry(value).or_default() += 1;
                 }
             }
-            let mut counts: Vec<FacetCount> =
-                counts.into_iter().map(|(value, count)| FacetCount { value, count }).collect();
+            let mut counts: Vec<FacetCount> = counts
+                .into_iter()
+                .map(|(value, count)| FacetCount { value: value.to_owned(), count })
+                .collect();
             counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
             facets.insert(facet.clone(), counts);
         }
-        let results: Vec<&Doc> = found.into_iter().filter(|d| selected(d, None)).collect();
+        let results: Vec<&Doc> = found.into_iter().filter(|d| selected(d, usize::MAX)).collect();
         let total = results.len();
-        let mut ranked: Vec<(u32, String, &Doc)> =
-            results.into_iter().map(|d| (self.typos(&query, d), d.key.to_string(), d)).collect();
+        let mut seen = vec![HashMap::default(); query.words.len()];
+        let mut ranked: Vec<(u32, &str, &Doc)> =
+            results.into_iter().map(|d| (self.typos(&query, d, &mut seen), &*d.key_text, d)).collect();
         // Each column once: a later mention of one cannot change the order.
         let mut columns = HashSet::new();
         let sort: Vec<&lucarne_protocol::SearchSort> =
             request.sort.iter().filter(|by| columns.insert(by.column.as_str())).collect();
-        if sort.is_empty() {
-            ranked.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        } else {
-            ranked.sort_by(|a, b| {
-                sort.iter()
-                    .map(|by| {
-                        let order = compare(a.2.row.get(&by.column), b.2.row.get(&by.column));
-                        if by.descending { order.reverse() } else { order }
-                    })
-                    .find(|o| o.is_ne())
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then_with(|| a.1.cmp(&b.1))
-            });
-        }
         let page = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        // Only the rows up to the end of the page are put in order.
+        let end = page(request.offset).saturating_add(page(request.limit)).min(ranked.len());
+        let order = |a: &(u32, &str, &Doc), b: &(u32, &str, &Doc)| {
+            if sort.is_empty() {
+                return a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1));
+            }
+            sort.iter()
+                .map(|by| {
+                    let order = compare(a.2.row.get(&by.column), b.2.row.get(&by.column));
+                    if by.descending { order.reverse() } else { order }
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| a.1.cmp(b.1))
+        };
+        match end.checked_sub(1) {
+            None => ranked.clear(),
+            Some(last) if end < ranked.len() => {
+                ranked.select_nth_unstable_by(last, order);
+                ranked.truncate(end);
+            }
+            Some(_) => {}
+        }
+        ranked.sort_by(order);
         let hits = ranked
             .into_iter()
             .skip(page(request.offset))
@@ -257,19 +302,16 @@ impl SearchIndex {
         Ok(Some(searcher.search(&BooleanQuery::new(all), &Ids)?))
     }
 
-    /// Typos in the row's best match of each query word.
-    fn typos(&self, query: &QueryWords, doc: &Doc) -> u32 {
-        if query.words.is_empty() {
-            return 0;
-        }
-        let columns: Vec<Vec<Word>> = self.columns(doc).map(|(_, text)| words(text).collect()).collect();
+    /// Typos in the row's best match of each query word; `seen` remembers how each word of the
+    /// rows ranked so far matched each query word (rows share most of their words).
+    fn typos<'d>(&self, query: &QueryWords, doc: &'d Doc, seen: &mut [Memo<'d>]) -> u32 {
         query
             .each()
-            .map(|(q, prefix)| {
-                columns
+            .zip(seen.iter_mut())
+            .map(|((q, prefix), seen)| {
+                doc.words
                     .iter()
-                    .flatten()
-                    .filter_map(|w| matches(&q.text, &w.text, prefix))
+                    .filter_map(|w| *seen.entry(w).or_insert_with(|| matches(&q.text, w, prefix)))
                     .min()
                     .map_or(0, u32::from)
             })
@@ -299,6 +341,9 @@ impl SearchIndex {
         self.spec.searchable.iter().filter_map(|c| Some((c, doc.row.get(c).and_then(text_of)?)))
     }
 }
+
+/// How each word of the rows matched one query word (`None`: it did not).
+type Memo<'d> = HashMap<&'d str, Option<u8>, foldhash::fast::RandomState>;
 
 /// A query's words, the last one a prefix unless something follows it.
 struct QueryWords {
@@ -336,10 +381,15 @@ fn text_of(value: &Value) -> Option<&str> {
 
 /// A column's value as a facet counts it (`None`: not counted).
 pub fn facet_value(value: &Value) -> Option<String> {
+    facet_text(value).map(Cow::into_owned)
+}
+
+/// [`facet_value`], borrowed where the value is a string.
+fn facet_text(value: &Value) -> Option<Cow<'_, str>> {
     match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         Value::Null | Value::Array(_) | Value::Object(_) => None,
     }
 }

@@ -303,7 +303,16 @@ proptest! {
                     let order: Vec<(u32, String)> = found.hits.iter().map(|h| (h.typos, h.key.to_string())).collect();
                     let mut sorted = order.clone();
                     sorted.sort();
-                    prop_assert_eq!(order, sorted);
+                    prop_assert_eq!(&order, &sorted);
+                    // A page is the same rows in the same order as the whole answer's slice.
+                    for (offset, limit) in [(0usize, 1usize), (1, 2), (3, 0)] {
+                        let page = SearchQuery { offset: offset as u64, limit: limit as u64, ..request.clone() };
+                        let page = index.search(&page, &filter).expect("page");
+                        let want: Vec<String> = order.iter().skip(offset).take(limit).map(|(_, k)| k.clone()).collect();
+                        let got: Vec<String> = page.hits.iter().map(|h| h.key.to_string()).collect();
+                        prop_assert_eq!(got, want, "page {}+{} of {:?}", offset, limit, query);
+                        prop_assert_eq!(page.total, found.total);
+                    }
                     let counted: BTreeMap<String, BTreeMap<String, u64>> = found
                         .facets
                         .iter()

@@ -77,6 +77,7 @@ const RULES: &[Rule] = &[
         krate: "lucarne-search",
         only: Some(&[
             "lucarne-protocol",
+            "foldhash",
             "serde",
             "serde_json",
             "thiserror",

@@ -16,6 +16,7 @@
 //! - `bench cluster`: command on one cluster node → delta at another's clients, and ingest into a
 //!   cluster node, next to a single node.
 //! - `bench pdf`: PDF export of 1 000 orders against headless Chromium's print-to-pdf.
+//! - `bench search`: keystroke → hits and facet counts on a search index next to SQLite FTS5.
 //! - `bench views`: folding into many views, backfill, snapshots and live-query windows in the
 //!   store; `bench snapshot`: a 100 000-row view from subscribe to applied in the native runtime
 //!   against a bare WebSocket.
@@ -503,7 +504,7 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
             cmd.args(["run", "--release", "--package", "lucarne-bench", "--", "skeleton"]).args(args);
             run(cmd)
         }
-        "views" | "snapshot" => {
+        "views" | "snapshot" | "search" => {
             let mut cmd = cargo();
             cmd.args(["run", "--release", "--package", "lucarne-bench", "--", name]).args(args);
             run(cmd)
@@ -545,7 +546,7 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
         }
         other => {
             bail!(
-                "no benchmark named {other:?} (known: skeleton, views, snapshot, fanout, cluster, live-table, pdf)"
+                "no benchmark named {other:?} (known: skeleton, views, snapshot, search, fanout, cluster, live-table, pdf)"
             )
         }
     }

@@ -1,0 +1,289 @@
+//! `search`: keystroke → hits and three facet distributions on a search index, next to SQLite
+//! FTS5 (bundled) answering the same prefixes with its own facet `GROUP BY`s, in the same run; on
+//! a seeded corpus and on the Debian package records `apt-cache dumpavail` prints (offline).
+//!
+//! The index alone, in this process (no server, no WebSocket): what a search costs the server.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use lucarne_protocol::Columns;
+use lucarne_search::{IndexSpec, SearchIndex, SearchQuery};
+use serde_json::{Value, json};
+
+/// A corpus: rows by key, which columns are searched and counted, and the words typed.
+struct Corpus {
+    name: String,
+    docs: Vec<(Value, Columns)>,
+    searchable: Vec<String>,
+    facets: Vec<String>,
+    /// Words typed keystroke by keystroke (some with a typo).
+    typed: Vec<String>,
+}
+
+/// Runs both corpora: `seeded` generated rows, then the package records (when `apt-cache` is
+/// there); `typed` words each.
+pub(crate) fn run(seeded: usize, typed: usize) -> Result<()> {
+    println!(
+        "# cargo xtask bench search  ({seeded} seeded rows; {typed} words typed keystroke by keystroke per corpus)"
+    );
+    println!(
+        "\n| corpus | engine | rows | raw JSON | index bytes (÷ raw) | build | keystroke p50 | keystroke p99 | keystrokes with hits |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    let mut corpora = vec![generated(seeded, typed)];
+    match packages(typed) {
+        Ok(corpus) => corpora.push(corpus),
+        Err(e) => println!("| Debian packages | (skipped: {e}) | | | | | | | |"),
+    }
+    for corpus in &corpora {
+        let raw: usize =
+            corpus.docs.iter().map(|(_, row)| serde_json::to_vec(row).map_or(0, |b| b.len())).sum();
+        let ours = lucarne(corpus)?;
+        let theirs = fts5(corpus)?;
+        for (engine, figures) in
+            [("lucarne-search (typos, folded)", ours), ("SQLite FTS5 (prefix, no typos)", theirs)]
+        {
+            println!(
+                "| {} | {engine} | {} | {:.1} MB | {:.1} MB ({:.2}×) | {:.2} s | {} | {} | {:.0} % |",
+                corpus.name,
+                corpus.docs.len(),
+                raw as f64 / 1e6,
+                figures.bytes as f64 / 1e6,
+                figures.bytes as f64 / raw.max(1) as f64,
+                figures.build.as_secs_f64(),
+                ms(pct(&figures.keystrokes, 50)),
+                ms(pct(&figures.keystrokes, 99)),
+                100.0 * figures.found as f64 / figures.keystrokes.len().max(1) as f64,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What one engine measured on one corpus.
+struct Figures {
+    bytes: u64,
+    build: Duration,
+    keystrokes: Vec<Duration>,
+    /// Keystrokes whose search found a row.
+    found: usize,
+}
+
+/// Each prefix of each typed word, as typed.
+fn keystrokes(corpus: &Corpus) -> Vec<String> {
+    corpus
+        .typed
+        .iter()
+        .flat_map(|word| {
+            let chars: Vec<char> = word.chars().collect();
+            (1..=chars.len()).map(move |n| chars[..n].iter().collect::<String>())
+        })
+        .collect()
+}
+
+fn lucarne(corpus: &Corpus) -> Result<Figures> {
+    let started = Instant::now();
+    let spec = IndexSpec { searchable: corpus.searchable.clone(), facets: corpus.facets.clone() };
+    let mut index = SearchIndex::new(spec)?;
+    for (key, row) in &corpus.docs {
+        index.upsert(key.clone(), row.clone())?;
+    }
+    index.commit()?;
+    let build = started.elapsed();
+    let (mut times, mut found) = (Vec::new(), 0);
+    for text in keystrokes(corpus) {
+        let query = SearchQuery { text, facets: corpus.facets.clone(), limit: 20, ..Default::default() };
+        let started = Instant::now();
+        let result = index.search(&query, &|_| true)?;
+        times.push(started.elapsed());
+        found += usize::from(result.total > 0);
+    }
+    Ok(Figures { bytes: index.bytes()?, build, keystrokes: times, found })
+}
+
+fn fts5(corpus: &Corpus) -> Result<Figures> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("fts.sqlite");
+    let started = Instant::now();
+    let mut db = rusqlite::Connection::open(&path)?;
+    let columns: Vec<String> = corpus
+        .searchable
+        .iter()
+        .cloned()
+        .chain(corpus.facets.iter().map(|f| format!("{f} UNINDEXED")))
+        .collect();
+    db.execute_batch(&format!("CREATE VIRTUAL TABLE docs USING fts5({})", columns.join(", ")))?;
+    {
+        let txn = db.transaction()?;
+        let all: Vec<&String> = corpus.searchable.iter().chain(&corpus.facets).collect();
+        let marks = vec!["?"; all.len()].join(", ");
+        let mut insert = txn.prepare(&format!("INSERT INTO docs VALUES ({marks})"))?;
+        for (_, row) in &corpus.docs {
+            let values: Vec<String> = all
+                .iter()
+                .map(|c| row.get(c.as_str()).and_then(Value::as_str).unwrap_or("").to_owned())
+                .collect();
+            insert.execute(rusqlite::params_from_iter(values))?;
+        }
+        drop(insert);
+        txn.commit()?;
+    }
+    db.execute_batch("INSERT INTO docs(docs) VALUES('optimize')")?;
+    let build = started.elapsed();
+    let (mut times, mut found) = (Vec::new(), 0);
+    let mut hits = db.prepare("SELECT rowid FROM docs WHERE docs MATCH ?1 ORDER BY rank LIMIT 20")?;
+    let mut counts: Vec<rusqlite::Statement<'_>> = corpus
+        .facets
+        .iter()
+        .map(|f| {
+            db.prepare(&format!(
+                "SELECT {f}, COUNT(*) FROM docs WHERE docs MATCH ?1 GROUP BY {f} ORDER BY 2 DESC"
+            ))
+        })
+        .collect::<Result<_, _>>()?;
+    for text in keystrokes(corpus) {
+        // Its own words, each a prefix; characters FTS5's query syntax reads are left out.
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| format!("\"{w}\"*"))
+            .collect();
+        if words.is_empty() {
+            continue;
+        }
+        let query = words.join(" ");
+        let started = Instant::now();
+        let rows: Vec<i64> = hits.query_map([&query], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        for count in &mut counts {
+            let _facet: Vec<(String, i64)> =
+                count.query_map([&query], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        }
+        times.push(started.elapsed());
+        found += usize::from(!rows.is_empty());
+    }
+    drop((hits, counts));
+    drop(db);
+    let bytes = std::fs::metadata(&path)?.len();
+    Ok(Figures { bytes, build, keystrokes: times, found })
+}
+
+/// Rows made from words in three scripts, with three facets (seeded: the same every run).
+fn generated(n: usize, typed: usize) -> Corpus {
+    const FIRST: [&str; 12] = [
+        "Ada", "Grace", "Alan", "Nour", "Yusuf", "Leila", "Miriam", "Noa", "Chen", "Zhang", "Björn", "Amélie",
+    ];
+    const LAST: [&str; 10] =
+        ["Lovelace", "Hopper", "Turing", "الهدى", "حسن", "מזרחי", "כהן", "Müller", "García", "Øster"];
+    const WORDS: [&str; 16] = [
+        "bibliothèque",
+        "ecommerce",
+        "keyboard",
+        "كتاب",
+        "مدرسة",
+        "ירושלים",
+        "שלום",
+        "invoice",
+        "delivery",
+        "warehouse",
+        "refund",
+        "express",
+        "fragile",
+        "café",
+        "naïve",
+        "ordinateur",
+    ];
+    let mut rng = fastrand::Rng::with_seed(7);
+    let docs = (0..n)
+        .map(|i| {
+            let customer = format!("{} {}", FIRST[rng.usize(..FIRST.len())], LAST[rng.usize(..LAST.len())]);
+            let note: Vec<&str> = (0..3).map(|_| WORDS[rng.usize(..WORDS.len())]).collect();
+            let status = ["placed", "paid", "shipped", "cancelled"][rng.usize(..4)];
+            let region = ["eu", "us", "mena", "apac"][rng.usize(..4)];
+            let kind = ["retail", "wholesale", "return"][rng.usize(..3)];
+            let row = json!({
+                "customer": customer, "note": note.join(" "), "status": status, "region": region, "kind": kind,
+            });
+            (json!(format!("o-{i}")), row.as_object().cloned().unwrap_or_default())
+        })
+        .collect();
+    let typed = (0..typed)
+        .map(|i| {
+            let word = [LAST[i % LAST.len()], WORDS[i % WORDS.len()], FIRST[i % FIRST.len()]][i % 3];
+            with_typo(word, i)
+        })
+        .collect();
+    Corpus {
+        name: format!("seeded ({n})"),
+        docs,
+        searchable: vec!["customer".into(), "note".into()],
+        facets: vec!["status".into(), "region".into(), "kind".into()],
+        typed,
+    }
+}
+
+/// The package records of `apt-cache dumpavail`: name, description, and three facets.
+fn packages(typed: usize) -> Result<Corpus> {
+    let out = Command::new("apt-cache").arg("dumpavail").output().context("apt-cache")?;
+    anyhow::ensure!(out.status.success(), "apt-cache dumpavail failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut seen = std::collections::HashSet::new();
+    let mut docs = Vec::new();
+    for record in text.split("\n\n") {
+        let field = |name: &str| {
+            record.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": "))).unwrap_or("")
+        };
+        let package = field("Package");
+        if package.is_empty() || !seen.insert(package.to_owned()) {
+            continue;
+        }
+        let row = json!({
+            "package": package,
+            "description": field("Description"),
+            "section": field("Section"),
+            "priority": field("Priority"),
+            "architecture": field("Architecture"),
+        });
+        docs.push((json!(package), row.as_object().cloned().unwrap_or_default()));
+    }
+    anyhow::ensure!(docs.len() > 1000, "only {} package records", docs.len());
+    let step = (docs.len() / typed.max(1)).max(1);
+    let typed = docs
+        .iter()
+        .step_by(step)
+        .take(typed)
+        .enumerate()
+        .map(|(i, (key, _))| with_typo(key.as_str().unwrap_or_default(), i))
+        .collect();
+    Ok(Corpus {
+        name: format!("Debian packages ({})", docs.len()),
+        docs,
+        searchable: vec!["package".into(), "description".into()],
+        facets: vec!["section".into(), "priority".into(), "architecture".into()],
+        typed,
+    })
+}
+
+/// The word as typed: as is, or (one word in three each) two middle letters swapped or one
+/// replaced.
+fn with_typo(word: &str, i: usize) -> String {
+    let mut chars: Vec<char> = word.chars().collect();
+    let n = chars.len();
+    match i % 3 {
+        1 if n >= 5 => chars.swap(n / 2 - 1, n / 2),
+        2 if n >= 5 => chars[n / 2] = 'x',
+        _ => {}
+    }
+    chars.into_iter().collect()
+}
+
+/// The `percent`th percentile (nearest rank below).
+fn pct(samples: &[Duration], percent: usize) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len().saturating_sub(1) * percent / 100).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
