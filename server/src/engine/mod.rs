@@ -485,24 +485,9 @@ impl Engine {
                 )));
             }
         };
-        let views = self.view_infos().await.map_err(internal)?;
         for (_, p) in parsed.preconditions() {
-            if !views.iter().any(|v| v.name == p.view) {
-                let (line, column) = crate::sql::position_of(spec, &p.view, Some("ON"));
-                let known: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
-                let message = format!("no view named {:?} (views: {})", p.view, known.join(", "));
-                return Err(ViewError::Sql(SqlError::new(message, line, column)));
-            }
-            let columns = self.view_columns(&p.view).await.map_err(internal)?;
-            if let Some(missing) = p.columns().into_iter().find(|c| !columns.contains(c)) {
-                let (line, column) = crate::sql::position_of(spec, &missing, Some("WHEN"));
-                let message = format!(
-                    "the view {:?} has no column {missing:?} (columns: {})",
-                    p.view,
-                    columns.join(", ")
-                );
-                return Err(ViewError::Sql(SqlError::new(message, line, column)));
-            }
+            let columns = p.columns();
+            self.check_names(spec, &p.view, columns.iter().map(|c| (c.as_str(), "WHEN"))).await?;
         }
         let event = NewEvent {
             stream: VIEWS_STREAM.into(),
@@ -511,6 +496,31 @@ impl Engine {
         };
         self.meta(event).await?;
         Ok(name)
+    }
+
+    /// Checks that a definition names a live view (after its `ON`) and only columns the view
+    /// has (each after its keyword); `Err` with the position in `text` of the first that is not.
+    async fn check_names<'a>(
+        &self,
+        text: &str,
+        view: &str,
+        columns: impl IntoIterator<Item = (&'a str, &'static str)>,
+    ) -> Result<(), ViewError> {
+        let views = self.view_infos().await.map_err(internal)?;
+        if !views.iter().any(|v| v.name == view) {
+            let (line, column) = crate::sql::position_of(text, view, Some("ON"));
+            let known: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
+            let message = format!("no view named {view:?} (views: {})", known.join(", "));
+            return Err(ViewError::Sql(SqlError::new(message, line, column)));
+        }
+        let known = self.view_columns(view).await.map_err(internal)?;
+        for (missing, after) in columns.into_iter().filter(|(c, _)| !known.iter().any(|k| k == c)) {
+            let (line, column) = crate::sql::position_of(text, missing, Some(after));
+            let message =
+                format!("the view {view:?} has no column {missing:?} (columns: {})", known.join(", "));
+            return Err(ViewError::Sql(SqlError::new(message, line, column)));
+        }
+        Ok(())
     }
 
     /// Removes a command (defined at start or at runtime); recorded in the log.

@@ -7,10 +7,9 @@ use lucarne_protocol::Columns;
 use lucarne_search::{Found, SearchQuery};
 use serde_json::json;
 
-use super::{Engine, ViewError, internal};
+use super::{Engine, ViewError};
 use crate::log::NewEvent;
 use crate::search::{SearchDef, SearchFailure, parse_search};
-use crate::sql::{SqlError, position_of};
 use crate::store::VIEWS_STREAM;
 
 impl Engine {
@@ -25,27 +24,13 @@ impl Engine {
         let def = crate::offload::run(move || parse_search(&text))
             .await
             .map_err(|e| ViewError::Internal(e.to_string()))??;
-        let views = self.view_infos().await.map_err(internal)?;
-        if !views.iter().any(|v| v.name == def.view) {
-            let (line, column) = position_of(sql, &def.view, Some("ON"));
-            let known: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
-            let message = format!("no view named {:?} (views: {})", def.view, known.join(", "));
-            return Err(ViewError::Sql(SqlError::new(message, line, column)));
-        }
-        let columns = self.view_columns(&def.view).await.map_err(internal)?;
-        let named =
-            def.spec.searchable.iter().map(|c| (c, "(")).chain(def.spec.facets.iter().map(|c| (c, "FACETS")));
-        for (column, after) in named {
-            if !columns.contains(column) {
-                let (line, col) = position_of(sql, column, Some(after));
-                let message = format!(
-                    "the view {:?} has no column {column:?} (columns: {})",
-                    def.view,
-                    columns.join(", ")
-                );
-                return Err(ViewError::Sql(SqlError::new(message, line, col)));
-            }
-        }
+        let named = def
+            .spec
+            .searchable
+            .iter()
+            .map(|c| (c.as_str(), "("))
+            .chain(def.spec.facets.iter().map(|c| (c.as_str(), "FACETS")));
+        self.check_names(sql, &def.view, named).await?;
         let event = NewEvent {
             stream: VIEWS_STREAM.into(),
             kind: "define_search".into(),

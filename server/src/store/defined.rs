@@ -86,23 +86,25 @@ impl Store {
 
     /// The commands defined (route spec) or dropped (`None`) at runtime, by name.
     pub fn defined_commands(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        let txn = self.db()?.begin_read()?;
-        let mut out = Vec::new();
-        for entry in txn.open_table(DEFINED_COMMANDS)?.iter()? {
-            let (name, spec) = entry?;
-            out.push((name.value().to_owned(), serde_json::from_slice(spec.value())?));
-        }
-        Ok(out)
+        self.defined(DEFINED_COMMANDS)
     }
 
     /// The search indexes defined (their `CREATE SEARCH INDEX`) or dropped (`None`) at runtime,
     /// by name.
     pub fn defined_searches(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        self.defined(DEFINED_SEARCHES)
+    }
+
+    /// A table of runtime definitions: each name's definition, or `None` once dropped.
+    fn defined(
+        &self,
+        table: redb::TableDefinition<'_, &str, &[u8]>,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
         let txn = self.db()?.begin_read()?;
         let mut out = Vec::new();
-        for entry in txn.open_table(DEFINED_SEARCHES)?.iter()? {
-            let (name, sql) = entry?;
-            out.push((name.value().to_owned(), serde_json::from_slice(sql.value())?));
+        for entry in txn.open_table(table)?.iter()? {
+            let (name, definition) = entry?;
+            out.push((name.value().to_owned(), serde_json::from_slice(definition.value())?));
         }
         Ok(out)
     }
