@@ -514,13 +514,15 @@ impl Engine {
             return Err(ViewError::Sql(SqlError::new(message, line, column)));
         }
         let known = self.view_columns(view).await.map_err(internal)?;
-        for (missing, after) in columns.into_iter().filter(|(c, _)| !known.iter().any(|k| k == c)) {
-            let (line, column) = crate::sql::position_of(text, missing, Some(after));
-            let message =
-                format!("the view {view:?} has no column {missing:?} (columns: {})", known.join(", "));
-            return Err(ViewError::Sql(SqlError::new(message, line, column)));
+        match columns.into_iter().find(|(c, _)| !known.iter().any(|k| k == c)) {
+            None => Ok(()),
+            Some((missing, after)) => {
+                let (line, column) = crate::sql::position_of(text, missing, Some(after));
+                let message =
+                    format!("the view {view:?} has no column {missing:?} (columns: {})", known.join(", "));
+                Err(ViewError::Sql(SqlError::new(message, line, column)))
+            }
         }
-        Ok(())
     }
 
     /// Removes a command (defined at start or at runtime); recorded in the log.
