@@ -58,12 +58,6 @@ impl Engine {
         Ok(())
     }
 
-    /// The search indexes defined, by name.
-    pub fn search_defs(&self) -> Vec<SearchDef> {
-        let Ok(defined) = self.shared.searches.read() else { return Vec::new() };
-        defined.values().filter_map(|sql| parse_search(sql).ok()).collect()
-    }
-
     /// A search index's definition.
     pub fn search_def(&self, name: &str) -> Option<SearchDef> {
         let sql = self.shared.searches.read().ok()?.get(name)?.clone();

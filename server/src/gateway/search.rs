@@ -24,7 +24,7 @@ impl Connection {
         if let Ok(Ok(def)) = crate::offload::run(move || crate::search::parse_search(&sql)).await
             && !grant.may_view(&def.view)
         {
-            return self.out.error(grant.refusal(), define_refusal(&grant, &def.view), None, Some(d.id));
+            return self.out.error(grant.refusal(), unreadable(&def.view), None, Some(d.id));
         }
         match self.shared.engine.define_search(&d.sql).await {
             Ok(name) => self.out.send(&ServerMessage::SearchDefined(SearchDefined { id: d.id, name })),
@@ -54,8 +54,7 @@ impl Connection {
         };
         let grant = self.grant();
         if !grant.may_view(&def.view) {
-            let message = format!("this token may not read the view {:?} the index searches", def.view);
-            return self.out.error(grant.refusal(), message, None, Some(s.id));
+            return self.out.error(grant.refusal(), unreadable(&def.view), None, Some(s.id));
         }
         let limits = &self.shared.config.limits;
         let filter = s.query.filter.as_deref().unwrap_or_default();
@@ -113,4 +112,9 @@ impl Connection {
             }
         }
     }
+}
+
+/// Why a token may not define or search an index over `view`.
+fn unreadable(view: &str) -> String {
+    format!("this token may not read the view {view:?} the search index is over")
 }
