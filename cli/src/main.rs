@@ -11,8 +11,8 @@ use futures_util::StreamExt;
 use lucarne_demo as demo;
 use lucarne_protocol::Row;
 use lucarne_runtime::{
-    Client, ClientConfig, ClientError, CommandError, DEFAULT_SERVER, Found, Query, SearchQuery, SearchSort,
-    Status, ViewEvent,
+    Client, ClientConfig, ClientError, CommandError, DEFAULT_SERVER, Found, Query, SearchEvent, SearchQuery,
+    SearchSort, Status, ViewEvent,
 };
 use lucarne_server::store::RowCacheLimits;
 use lucarne_server::{Commands, GatewayConfig, Store};
@@ -114,9 +114,13 @@ enum Cmd {
         /// Skip this many rows.
         #[arg(long, default_value_t = 0)]
         offset: u64,
-        /// Print the answer as one JSON object.
+        /// Print the answer as one JSON object (one line per answer with --watch).
         #[arg(long)]
         json: bool,
+        /// Keep the search live: print the answer again each time a change on the server
+        /// changes the page, the total or a facet's counts (until interrupted).
+        #[arg(long)]
+        watch: bool,
         #[command(flatten)]
         connect: Connect,
     },
@@ -341,7 +345,7 @@ async fn run(cli: Cli) -> Result<u8> {
             let client = client(&connect);
             answered(online(|| client.drop_search(&name)).await?, |()| format!("dropped search index {name}"))
         }
-        Cmd::Search { index, text, facets, selected, filter, sort, limit, offset, json, connect } => {
+        Cmd::Search { index, text, facets, selected, filter, sort, limit, offset, json, watch, connect } => {
             let mut query = SearchQuery { text, facets, filter, limit, offset, ..Default::default() };
             for pick in selected {
                 let Some((facet, value)) = pick.split_once('=') else {
@@ -358,6 +362,9 @@ async fn run(cli: Cli) -> Result<u8> {
                 query.sort.push(SearchSort { column: column.to_owned(), descending });
             }
             let client = client(&connect);
+            if watch {
+                return watch_search(&client, &index, query, json).await;
+            }
             let found = online(|| client.search(&index, query.clone())).await?;
             answered(found, |found| print_found(&found, json))
         }
@@ -433,6 +440,32 @@ async fn watch(client: &Client, query: Query, once: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints a live search's answer each time it changes (a blank line between answers in text).
+async fn watch_search(client: &Client, index: &str, query: SearchQuery, json: bool) -> Result<u8> {
+    let mut events = client.watch_search(index, query);
+    while let Some(event) = events.next().await {
+        match event {
+            SearchEvent::Found(found) => {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", print_found(&found, json))?;
+                if !json {
+                    writeln!(out)?;
+                }
+                out.flush()?;
+            }
+            SearchEvent::Status(Status::Offline { retry_in, reason }) => {
+                tracing::warn!("offline ({reason}); retrying in {retry_in:?}");
+            }
+            SearchEvent::Status(status) => tracing::debug!(?status, "status"),
+            SearchEvent::Failed { code, message } => {
+                eprintln!("error ({code}): {message}");
+                return Ok(1);
+            }
+        }
+    }
+    Ok(0)
 }
 
 async fn send(client: &Client, name: &str, payload: &str, timeout: f64, server: &str) -> Result<u8> {

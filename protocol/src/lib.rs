@@ -24,8 +24,8 @@ mod search;
 pub use codec::{DecodeError, EncodedOps, decode_client, decode_server, encode, encode_delta};
 pub use message::*;
 pub use search::{
-    DefineSearch, DropSearch, FacetCount, Found, Search, SearchDefined, SearchDropped, SearchHit,
-    SearchQuery, SearchResult, SearchSort,
+    DefineSearch, DropSearch, FacetCount, Found, Search, SearchDefined, SearchDelta, SearchDropped,
+    SearchHit, SearchQuery, SearchResult, SearchSnapshot, SearchSort, SubscribeSearch,
 };
 
 /// The protocol versions this build speaks, newest last.

@@ -45,6 +45,9 @@ pub enum ClientMessage {
     DropSearch(crate::DropSearch),
     /// Search an index; answered by `search_result` or an `error` with the same id.
     Search(crate::Search),
+    /// Search an index and keep the answer current; answered by `search_snapshot`, then
+    /// `search_delta`s, or an `error` with the same `sub`.
+    SubscribeSearch(crate::SubscribeSearch),
 }
 
 /// Everything a server sends.
@@ -93,6 +96,10 @@ pub enum ServerMessage {
     SearchDropped(crate::SearchDropped),
     /// The answer to `search`.
     SearchResult(crate::SearchResult),
+    /// All a live search found.
+    SearchSnapshot(crate::SearchSnapshot),
+    /// A change to what a live search found.
+    SearchDelta(crate::SearchDelta),
     /// Something the client sent could not be handled.
     Error(ErrorMessage),
 }

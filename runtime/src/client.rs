@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff::Backoff;
 use crate::connection::{self, Request};
-use crate::event::{Query, ViewEvent};
+use crate::event::{Query, SearchEvent, ViewEvent};
 use crate::optimistic::Command;
 
 /// The server a client talks to when none is given.
@@ -308,6 +308,32 @@ impl Client {
         Subscription { id, rx, requests: self.inner.requests.clone() }
     }
 
+    /// Keeps a search current: the stream yields everything it finds
+    /// ([`SearchEvent::Found`]: the page, the total and the facet counts), again each time a
+    /// change on the server changes any of it, plus status events; it survives reconnects
+    /// (starting afresh). Dropping it unsubscribes.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: lucarne_runtime::Client) {
+    /// use futures_util::StreamExt;
+    /// use lucarne_runtime::{SearchEvent, SearchQuery};
+    ///
+    /// let query = SearchQuery { text: "ada".into(), facets: vec!["status".into()], ..Default::default() };
+    /// let mut search = client.watch_search("orders_search", query);
+    /// while let Some(event) = search.next().await {
+    ///     if let SearchEvent::Found(found) = event {
+    ///         println!("{} orders, {:?}", found.total, found.facets["status"]);
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn watch_search(&self, index: &str, query: SearchQuery) -> Subscription<SearchEvent> {
+        let id = self.inner.next_sub.fetch_add(1, Ordering::Relaxed);
+        let (events, rx) = mpsc::unbounded_channel();
+        let _ = self.inner.requests.send(Request::WatchSearch { id, index: index.to_owned(), query, events });
+        Subscription { id, rx, requests: self.inner.requests.clone() }
+    }
+
     /// Sends a command and waits for its answer. The command is kept in the outbox and resent
     /// with the same `(client_id, seq)` after a reconnect until it is answered, so the server
     /// applies it exactly once.
@@ -433,28 +459,29 @@ impl Client {
     }
 }
 
-/// The events of one subscription. Dropping it unsubscribes.
-pub struct Subscription {
+/// The events of one subscription (of a view, or of a search with [`SearchEvent`]s). Dropping
+/// it unsubscribes.
+pub struct Subscription<E = ViewEvent> {
     id: u64,
-    rx: mpsc::UnboundedReceiver<ViewEvent>,
+    rx: mpsc::UnboundedReceiver<E>,
     requests: mpsc::UnboundedSender<Request>,
 }
 
-impl std::fmt::Debug for Subscription {
+impl<E> std::fmt::Debug for Subscription<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
-impl Stream for Subscription {
-    type Item = ViewEvent;
+impl<E> Stream for Subscription<E> {
+    type Item = E;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ViewEvent>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<E>> {
         self.rx.poll_recv(cx)
     }
 }
 
-impl Drop for Subscription {
+impl<E> Drop for Subscription<E> {
     fn drop(&mut self) {
         let _ = self.requests.send(Request::Unsubscribe { id: self.id });
     }

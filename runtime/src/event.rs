@@ -1,6 +1,6 @@
 //! What a subscription tells the app.
 
-use lucarne_protocol::{Delta, ErrorCode, Position, ResyncReason, Row};
+use lucarne_protocol::{Delta, ErrorCode, Found, Position, ResyncReason, Row};
 
 /// A live query: which view to watch, and optionally which of its rows (the protocol's one shape).
 pub use lucarne_protocol::Query;
@@ -48,6 +48,25 @@ pub enum ViewEvent {
     /// A change; apply it when `from` equals the current version.
     Delta(Delta),
     /// The server refused the subscription (e.g. `unknown_view`); nothing more will come.
+    Failed {
+        /// Why.
+        code: ErrorCode,
+        /// What the server said.
+        message: String,
+    },
+}
+
+/// One thing that happened to a live search ([`Client::watch_search`](crate::Client::watch_search)),
+/// in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SearchEvent {
+    /// The connection or subscription state changed.
+    Status(Status),
+    /// Everything the search finds now: the page, the total and the facet counts (the server's
+    /// deltas already applied). Offline, the last one stays valid as of when it came.
+    Found(Found),
+    /// The server refused the search or ended it (e.g. `unknown_search`, `invalid_sql`, the
+    /// index dropped); nothing more will come.
     Failed {
         /// Why.
         code: ErrorCode,

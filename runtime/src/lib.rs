@@ -32,7 +32,7 @@ mod iced;
 
 pub use backoff::Backoff;
 pub use client::{Client, ClientConfig, ClientError, CommandError, DEFAULT_SERVER, Subscription};
-pub use event::{Query, Status, ViewEvent};
+pub use event::{Query, SearchEvent, Status, ViewEvent};
 pub use live_view::{Changes, LiveView};
 pub use lucarne_protocol as protocol;
 pub use lucarne_protocol::{FacetCount, Found, SearchHit, SearchQuery, SearchSort};

@@ -32,7 +32,8 @@ use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, Schema, TextField
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
-use crate::fold::{Word, words};
+use crate::fold::words;
+use crate::matcher::QueryWords;
 use crate::typo::{allowed, matches};
 
 /// Words of a query searched for at most (like Meilisearch's limit): the others are ignored.
@@ -163,6 +164,11 @@ impl SearchIndex {
             self.spec.facets.iter().map(|f| row.get(f).and_then(facet_text).map(|v| v.into())).collect();
         self.docs.insert(id, Doc { key, row, words: folded.into_boxed_slice(), key_text, facets });
         Ok(())
+    }
+
+    /// The row held under `key` (put in, committed or not).
+    pub fn row(&self, key: &Value) -> Option<&Columns> {
+        self.ids.get(&key.to_string()).and_then(|id| self.docs.get(id)).map(|d| &d.row)
     }
 
     /// Takes a row out (once [committed](Self::commit)).
@@ -345,34 +351,8 @@ impl SearchIndex {
 /// How each word of the rows matched one query word (`None`: it did not).
 type Memo<'d> = HashMap<&'d str, Option<u8>, foldhash::fast::RandomState>;
 
-/// A query's words, the last one a prefix unless something follows it.
-struct QueryWords {
-    words: Vec<Word>,
-    /// The last word is complete (a separator follows it).
-    complete: bool,
-}
-
-impl QueryWords {
-    fn new(text: &str) -> QueryWords {
-        let mut words: Vec<Word> = words(text).collect();
-        let mut complete = words.last().is_none_or(|w| w.range.end < text.len());
-        if words.len() > MAX_WORDS {
-            // Past the limit the words are dropped; the last one kept is complete.
-            words.truncate(MAX_WORDS);
-            complete = true;
-        }
-        QueryWords { words, complete }
-    }
-
-    /// Each word, with whether it matches as a prefix.
-    fn each(&self) -> impl Iterator<Item = (&Word, bool)> {
-        let last = self.words.len().saturating_sub(1);
-        self.words.iter().enumerate().map(move |(i, w)| (w, i == last && !self.complete))
-    }
-}
-
 /// A column's text as searched: strings only.
-fn text_of(value: &Value) -> Option<&str> {
+pub(crate) fn text_of(value: &Value) -> Option<&str> {
     match value {
         Value::String(s) => Some(s),
         _ => None,

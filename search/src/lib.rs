@@ -23,7 +23,9 @@
 
 pub mod fold;
 mod index;
+mod matcher;
 pub mod typo;
 
 pub use index::{IndexSpec, MAX_WORDS, SearchError, SearchIndex, facet_value};
 pub use lucarne_protocol::{FacetCount, Found, SearchHit, SearchQuery, SearchSort};
+pub use matcher::Matcher;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use lucarne_protocol::Columns;
 use lucarne_search::fold::{fold, words};
 use lucarne_search::typo::matches;
-use lucarne_search::{IndexSpec, SearchIndex, SearchQuery, facet_value};
+use lucarne_search::{IndexSpec, Matcher, SearchIndex, SearchQuery, facet_value};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -296,6 +296,13 @@ proptest! {
                     };
                     let found = index.search(&request, &filter).expect("search");
                     let (expected, facets) = oracle(&rows, &query, &selected, &filter);
+                    // A row matches alone exactly when the search finds it (no selection).
+                    let (unselected, _) = oracle(&rows, &query, &BTreeMap::new(), &filter);
+                    let matcher = Matcher::new(index.spec(), &query);
+                    for (key, r) in &rows {
+                        let found = unselected.contains_key(&json!(format!("k{key}")).to_string());
+                        prop_assert_eq!(matcher.matches(r) && filter(r), found, "row {:?}, query {:?}", r, query);
+                    }
                     let got: BTreeMap<String, u32> = found.hits.iter().map(|h| (h.key.to_string(), h.typos)).collect();
                     prop_assert_eq!(&got, &expected, "query {:?}", query);
                     prop_assert_eq!(found.total, expected.len() as u64);

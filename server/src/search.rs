@@ -125,10 +125,23 @@ pub fn parse_search(sql: &str) -> Result<SearchDef, SqlError> {
 
 /// Whether an index can be searched yet.
 #[derive(Debug, Clone, PartialEq)]
-enum Stage {
+pub(crate) enum Stage {
     Building,
     Searchable,
     Failed(String),
+    /// Dropped or redefined: a new search finds its definition again.
+    Replaced,
+}
+
+/// A filter over a view's rows (the search's `where` and the token's row filter, compiled).
+pub type RowFilter = Arc<dyn Fn(&Columns) -> bool + Send + Sync>;
+
+/// The index's last commit: its number, and the rows it changed as they were before and after
+/// (`None`: all of them may have, the index was built afresh).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Commit {
+    pub(crate) seq: u64,
+    pub(crate) touched: Option<Arc<[Columns]>>,
 }
 
 /// A built index and the view position it reflects.
@@ -142,6 +155,7 @@ pub(crate) struct Live {
     def: SearchDef,
     held: RwLock<Option<Held>>,
     ready: watch::Sender<Stage>,
+    commits: watch::Sender<Commit>,
 }
 
 /// The indexes built so far, by name (an index is built on its first search).
@@ -169,6 +183,9 @@ pub enum SearchFailure {
     /// The request names a facet the index does not have.
     #[error("{0}")]
     Invalid(String),
+    /// The index was dropped or redefined while the search waited.
+    #[error("search index {0:?} was dropped or redefined")]
+    Replaced(String),
 }
 
 impl Searches {
@@ -180,7 +197,7 @@ impl Searches {
         // A failed build is tried again.
         if let Some(held) = live.get(&def.name)
             && held.def == def
-            && !matches!(*held.ready.borrow(), Stage::Failed(_))
+            && !matches!(*held.ready.borrow(), Stage::Failed(_) | Stage::Replaced)
         {
             return Ok(held.clone());
         }
@@ -188,6 +205,7 @@ impl Searches {
             def: def.clone(),
             held: RwLock::new(None),
             ready: watch::channel(Stage::Building).0,
+            commits: watch::channel(Commit::default()).0,
         });
         live.insert(def.name.clone(), fresh.clone());
         let changes = engine.changes(&def.view);
@@ -195,20 +213,37 @@ impl Searches {
         Ok(fresh)
     }
 
-    /// Forgets an index (dropped, or its definition replaced).
+    /// Forgets an index (dropped, or its definition replaced); its live searches find its
+    /// definition again.
     pub(crate) fn forget(&self, name: &str) {
-        if let Ok(mut live) = self.live.lock() {
-            live.remove(name);
+        let gone = self.live.lock().ok().and_then(|mut live| live.remove(name));
+        if let Some(gone) = gone {
+            gone.ready.send_replace(Stage::Replaced);
         }
     }
 }
 
 impl Live {
+    /// Its definition.
+    pub(crate) fn def(&self) -> &SearchDef {
+        &self.def
+    }
+
+    /// Its stage, to watch.
+    pub(crate) fn stage(&self) -> watch::Receiver<Stage> {
+        self.ready.subscribe()
+    }
+
+    /// Its commits, to watch.
+    pub(crate) fn commits(&self) -> watch::Receiver<Commit> {
+        self.commits.subscribe()
+    }
+
     /// Searches the index once it is built.
     pub(crate) async fn search(
         self: &Arc<Self>,
         request: SearchQuery,
-        filter: Box<dyn Fn(&Columns) -> bool + Send>,
+        filter: RowFilter,
     ) -> Result<Found, SearchFailure> {
         let name = self.def.name.clone();
         let mut ready = self.ready.subscribe();
@@ -217,8 +252,10 @@ impl Live {
             .await
             .map_err(|e| SearchFailure::Unavailable(name.clone(), e.to_string()))?
             .clone();
-        if let Stage::Failed(why) = state {
-            return Err(SearchFailure::Unavailable(name, why));
+        match state {
+            Stage::Failed(why) => return Err(SearchFailure::Unavailable(name, why)),
+            Stage::Replaced => return Err(SearchFailure::Replaced(name)),
+            Stage::Building | Stage::Searchable => {}
         }
         let live = self.clone();
         crate::offload::run(move || {
@@ -294,6 +331,7 @@ async fn build(engine: &Arc<Engine>, live: &Arc<Live>) -> Result<(), String> {
         index.commit().map_err(|e| e.to_string())?;
         let mut held = live.held.write().map_err(|e| e.to_string())?;
         *held = Some(Held { index, at: snapshot.at });
+        live.commits.send_modify(|c| *c = Commit { seq: c.seq + 1, touched: None });
         Ok(())
     })
     .await
@@ -304,6 +342,8 @@ async fn build(engine: &Arc<Engine>, live: &Arc<Live>) -> Result<(), String> {
 fn apply(live: &Live, changes: &[Arc<Change>]) -> Result<(), String> {
     let mut held = live.held.write().map_err(|e| e.to_string())?;
     let held = held.as_mut().ok_or("not built")?;
+    // Every row changed, before and after, for live searches to tell whether theirs moved.
+    let mut touched = Vec::new();
     for change in changes {
         if change.epoch == held.at.epoch && change.to <= held.at.version {
             continue; // in the snapshot already
@@ -312,6 +352,16 @@ fn apply(live: &Live, changes: &[Arc<Change>]) -> Result<(), String> {
             return Err("a gap in the view's changes".into());
         }
         for op in change.ops().map_err(|e| e.to_string())? {
+            let key = match op {
+                Op::Upsert { key, row } => {
+                    touched.push(row.clone());
+                    key
+                }
+                Op::Remove { key } => key,
+            };
+            if let Some(was) = held.index.row(key) {
+                touched.push(was.clone());
+            }
             match op {
                 Op::Upsert { key, row } => {
                     held.index.upsert(key.clone(), row.clone()).map_err(|e| e.to_string())?
@@ -321,5 +371,7 @@ fn apply(live: &Live, changes: &[Arc<Change>]) -> Result<(), String> {
         }
         held.at.version = change.to;
     }
-    held.index.commit().map_err(|e| e.to_string())
+    held.index.commit().map_err(|e| e.to_string())?;
+    live.commits.send_modify(|c| *c = Commit { seq: c.seq + 1, touched: Some(touched.into()) });
+    Ok(())
 }

@@ -61,7 +61,8 @@ async fn check(
     );
     let started = Instant::now();
     loop {
-        let found = engine.search("orders_search", request(text), Box::new(filter)).await.expect("search");
+        let found =
+            engine.search("orders_search", request(text), std::sync::Arc::new(filter)).await.expect("search");
         if seen(&found) == want {
             return found;
         }
@@ -122,7 +123,7 @@ async fn a_search_index_follows_its_view_and_survives_a_restart() {
     let engine = engine_after_restart(dir.path());
     check(&engine, "ada", everything, (&["o-1", "o-4"], &[("paid", 1), ("placed", 1)])).await;
     engine.drop_search("orders_search").await.expect("drop");
-    let gone = engine.search("orders_search", request("ada"), Box::new(everything)).await;
+    let gone = engine.search("orders_search", request("ada"), std::sync::Arc::new(everything)).await;
     assert_eq!(gone.map(|f| f.total), Err(SearchFailure::UnknownIndex("orders_search".into())));
     assert!(matches!(engine.drop_search("orders_search").await, Err(ViewError::UnknownSearch(_))));
 }

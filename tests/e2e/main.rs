@@ -11,6 +11,7 @@ mod faults;
 mod guide;
 mod hostile;
 mod live_queries;
+mod live_search;
 mod pdf;
 mod protocol_doc;
 mod search;

@@ -22,13 +22,14 @@ use std::time::Duration;
 use lucarne_protocol::{
     Ack, ClientMessage, Command, DefineCommand, DefineSearch, DefineView, DropCommand, DropSearch, DropView,
     ErrorCode, ErrorMessage, Found, Heartbeat, Hello, ListViews, Position, ResyncReason, Row,
-    SUPPORTED_VERSIONS, Search, SearchQuery, ServerMessage, Subscribe, Unsubscribe, ViewInfo, decode_server,
+    SUPPORTED_VERSIONS, Search, SearchQuery, ServerMessage, Subscribe, SubscribeSearch, Unsubscribe,
+    ViewInfo, decode_server,
 };
 use serde_json::Value;
 
 use crate::backoff::Backoff;
 use crate::client::{ClientError, CommandError};
-use crate::event::{Query, Status, ViewEvent};
+use crate::event::{Query, SearchEvent, Status, ViewEvent};
 use crate::transport::{Instant, LinkError};
 
 /// How long a command refused `unavailable` waits before it is sent again.
@@ -46,7 +47,14 @@ pub(crate) enum Call {
         id: u64,
         query: Query,
     },
-    /// Stop watching.
+    /// Keep a search current; its events come out as [`Output::Search`] with this id (taken
+    /// from the subscriptions' ids).
+    WatchSearch {
+        id: u64,
+        index: String,
+        query: SearchQuery,
+    },
+    /// Stop watching (a view or a search).
     Unsubscribe {
         id: u64,
     },
@@ -101,6 +109,8 @@ pub(crate) enum Output {
     Close,
     /// An event for subscription `id`.
     View { id: u64, event: ViewEvent },
+    /// An event for live search `id`.
+    Search { id: u64, event: SearchEvent },
     /// The answer to command `seq`.
     Answered { seq: u64, result: Result<Ack, CommandError> },
     /// An answer (or progress) for request `id`.
@@ -194,6 +204,18 @@ struct Sub {
     failed: bool,
 }
 
+/// A live search.
+struct Watched {
+    index: String,
+    query: SearchQuery,
+    /// What it found, at its version on the current link.
+    held: Option<(u64, Found)>,
+    /// The subscription id on the current link.
+    wire: Option<u64>,
+    /// The server refused or ended it: don't subscribe again.
+    failed: bool,
+}
+
 struct Outgoing {
     name: String,
     payload: Value,
@@ -211,6 +233,9 @@ pub(crate) struct Machine {
     subs: BTreeMap<u64, Sub>,
     /// Subscription id on the link → the app's subscription id.
     wire: BTreeMap<u64, u64>,
+    searches: BTreeMap<u64, Watched>,
+    /// Live search id on the link → the app's id.
+    search_wire: BTreeMap<u64, u64>,
     next_wire: u64,
     outbox: BTreeMap<u64, Outgoing>,
     /// The highest sequence number seen (kept with the outbox).
@@ -246,6 +271,8 @@ impl Machine {
             phase: Phase::Connecting,
             subs: BTreeMap::new(),
             wire: BTreeMap::new(),
+            searches: BTreeMap::new(),
+            search_wire: BTreeMap::new(),
             next_wire: 1,
             outbox,
             last_seq,
@@ -355,21 +382,27 @@ impl Machine {
                     id,
                     Sub { query, at: None, wire: None, incoming: None, resync: None, failed: false },
                 );
-                let status = match &self.phase {
-                    Phase::Offline { until, reason } => Status::Offline {
-                        retry_in: until.saturating_duration_since(now),
-                        reason: reason.clone(),
-                    },
-                    _ => Status::Connecting,
-                };
+                let status = self.link_status(now);
                 self.emit(id, ViewEvent::Status(status));
                 if live {
                     self.open_sub(id);
                 }
             }
+            Call::WatchSearch { id, index, query } => {
+                self.searches.insert(id, Watched { index, query, held: None, wire: None, failed: false });
+                let status = self.link_status(now);
+                self.out.push_back(Output::Search { id, event: SearchEvent::Status(status) });
+                if live {
+                    self.open_search(id);
+                }
+            }
             Call::Unsubscribe { id } => {
                 if let Some(wire) = self.subs.remove(&id).and_then(|s| s.wire) {
                     self.wire.remove(&wire);
+                    self.send(ClientMessage::Unsubscribe(Unsubscribe { sub: wire }));
+                }
+                if let Some(wire) = self.searches.remove(&id).and_then(|s| s.wire) {
+                    self.search_wire.remove(&wire);
                     self.send(ClientMessage::Unsubscribe(Unsubscribe { sub: wire }));
                 }
             }
@@ -411,6 +444,16 @@ impl Machine {
             Call::Search { id, index, query } => {
                 self.request(id, Kind::Search, ClientMessage::Search(Search { id, index, query }));
             }
+        }
+    }
+
+    /// The status of a subscription made now, before the link is live.
+    fn link_status(&self, now: Instant) -> Status {
+        match &self.phase {
+            Phase::Offline { until, reason } => {
+                Status::Offline { retry_in: until.saturating_duration_since(now), reason: reason.clone() }
+            }
+            _ => Status::Connecting,
         }
     }
 
@@ -470,6 +513,10 @@ impl Machine {
         for id in ids {
             self.open_sub(id);
         }
+        let ids: Vec<u64> = self.searches.iter().filter(|(_, s)| !s.failed).map(|(id, _)| *id).collect();
+        for id in ids {
+            self.open_search(id);
+        }
         // Everything unanswered is sent again now.
         self.retry = None;
         let unanswered: Vec<u64> = self.outbox.keys().copied().collect();
@@ -501,6 +548,10 @@ impl Machine {
             sub.wire = None;
             sub.incoming = None;
         }
+        self.search_wire.clear();
+        for search in self.searches.values_mut() {
+            search.wire = None;
+        }
         self.unsent.clear();
         self.retry = None;
         for (id, kind) in std::mem::take(&mut self.requests) {
@@ -527,6 +578,11 @@ impl Machine {
             }
             self.emit(id, ViewEvent::Failed { code, message: message.clone() });
         }
+        for (id, search) in self.searches.iter_mut().filter(|(_, s)| !s.failed) {
+            search.failed = true;
+            let event = SearchEvent::Failed { code, message: message.clone() };
+            self.out.push_back(Output::Search { id: *id, event });
+        }
         let rejected = std::mem::take(&mut self.outbox);
         for seq in rejected.into_keys() {
             let result = Err(CommandError::Rejected { code, message: message.clone() });
@@ -542,6 +598,9 @@ impl Machine {
         let output = match call {
             Call::Subscribe { id, .. } => {
                 Output::View { id, event: ViewEvent::Failed { code, message: message.to_owned() } }
+            }
+            Call::WatchSearch { id, .. } => {
+                Output::Search { id, event: SearchEvent::Failed { code, message: message.to_owned() } }
             }
             Call::Unsubscribe { .. } => return,
             Call::Command { seq, .. } => Output::Answered {
@@ -574,6 +633,9 @@ impl Machine {
         for id in ids {
             self.emit(id, ViewEvent::Status(status.clone()));
         }
+        for (id, _) in self.searches.iter().filter(|(_, s)| !s.failed) {
+            self.out.push_back(Output::Search { id: *id, event: SearchEvent::Status(status.clone()) });
+        }
     }
 
     /// Subscribes (again) on the link, from the position the app holds.
@@ -590,6 +652,26 @@ impl Machine {
             self.send(ClientMessage::Unsubscribe(Unsubscribe { sub: old }));
         }
         self.wire.insert(wire, id);
+        self.send(subscribe);
+    }
+
+    /// Subscribes a live search (again) on the link: it starts from everything found.
+    fn open_search(&mut self, id: u64) {
+        let Some(search) = self.searches.get_mut(&id) else { return };
+        let wire = self.next_wire;
+        self.next_wire += 1;
+        let old = search.wire.replace(wire);
+        search.held = None;
+        let subscribe = ClientMessage::SubscribeSearch(SubscribeSearch {
+            sub: wire,
+            index: search.index.clone(),
+            query: search.query.clone(),
+        });
+        if let Some(old) = old {
+            self.search_wire.remove(&old);
+            self.send(ClientMessage::Unsubscribe(Unsubscribe { sub: old }));
+        }
+        self.search_wire.insert(wire, id);
         self.send(subscribe);
     }
 
@@ -755,6 +837,32 @@ impl Machine {
                     self.out.push_back(Output::Answer { id: r.id, answer: Answer::Found(r.found) });
                 }
             }
+            ServerMessage::SearchSnapshot(snapshot) => {
+                let Some(&id) = self.search_wire.get(&snapshot.sub) else { return };
+                let Some(search) = self.searches.get_mut(&id) else { return };
+                search.held = Some((snapshot.version, snapshot.found.clone()));
+                self.out.push_back(Output::Search { id, event: SearchEvent::Found(snapshot.found) });
+                self.out.push_back(Output::Search { id, event: SearchEvent::Status(Status::Live) });
+            }
+            ServerMessage::SearchDelta(delta) => {
+                let Some(&id) = self.search_wire.get(&delta.sub) else { return };
+                let Some(search) = self.searches.get_mut(&id) else { return };
+                match &mut search.held {
+                    Some((version, found)) if *version == delta.from => {
+                        found.apply(&delta);
+                        *version = delta.to;
+                        let event = SearchEvent::Found(found.clone());
+                        self.out.push_back(Output::Search { id, event });
+                    }
+                    _ => {
+                        // A gap: never apply it; start over from everything found.
+                        tracing::warn!(index = %search.index, from = delta.from, "search delta out of order; resubscribing");
+                        let event = SearchEvent::Status(Status::Resyncing(ResyncReason::TooFarBehind));
+                        self.out.push_back(Output::Search { id, event });
+                        self.open_search(id);
+                    }
+                }
+            }
             ServerMessage::Error(e) => self.on_error(e),
         }
     }
@@ -765,6 +873,17 @@ impl Machine {
     }
 
     fn on_error(&mut self, e: ErrorMessage) {
+        if let Some(wire) = e.sub
+            && let Some(id) = self.search_wire.remove(&wire)
+            && let Some(search) = self.searches.get_mut(&id)
+        {
+            tracing::warn!(index = %search.index, code = %e.code, "live search refused or ended: {}", e.message);
+            search.failed = true;
+            search.wire = None;
+            let event = SearchEvent::Failed { code: e.code, message: e.message };
+            self.out.push_back(Output::Search { id, event });
+            return;
+        }
         if let Some(wire) = e.sub
             && let Some(&id) = self.wire.get(&wire)
             && let Some(sub) = self.subs.get_mut(&id)

@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{ClientConfig, ClientError, CommandError};
-use crate::event::{Query, ViewEvent};
+use crate::event::{Query, SearchEvent, ViewEvent};
 use crate::transport::{self, Instant, Link, LinkError, Saved, connect, sleep};
 use machine::{Answer, Call, Machine, Output, Settings};
 
@@ -25,6 +25,12 @@ pub(crate) enum Request {
         id: u64,
         query: Query,
         events: mpsc::UnboundedSender<ViewEvent>,
+    },
+    WatchSearch {
+        id: u64,
+        index: String,
+        query: SearchQuery,
+        events: mpsc::UnboundedSender<SearchEvent>,
     },
     Unsubscribe {
         id: u64,
@@ -100,6 +106,7 @@ impl Replier {
 #[derive(Default)]
 struct Callers {
     subs: HashMap<u64, mpsc::UnboundedSender<ViewEvent>>,
+    searches: HashMap<u64, mpsc::UnboundedSender<SearchEvent>>,
     commands: HashMap<u64, oneshot::Sender<Result<Ack, CommandError>>>,
     requests: HashMap<u64, Replier>,
     next_request: u64,
@@ -118,8 +125,13 @@ impl Callers {
                 self.subs.insert(id, events);
                 Call::Subscribe { id, query }
             }
+            Request::WatchSearch { id, index, query, events } => {
+                self.searches.insert(id, events);
+                Call::WatchSearch { id, index, query }
+            }
             Request::Unsubscribe { id } => {
                 self.subs.remove(&id);
+                self.searches.remove(&id);
                 Call::Unsubscribe { id }
             }
             Request::Command { seq, name, payload, reply } => {
@@ -151,6 +163,12 @@ impl Callers {
 
     fn view(&self, id: u64, event: ViewEvent) {
         if let Some(events) = self.subs.get(&id) {
+            let _ = events.send(event);
+        }
+    }
+
+    fn search(&self, id: u64, event: SearchEvent) {
+        if let Some(events) = self.searches.get(&id) {
             let _ = events.send(event);
         }
     }
@@ -228,6 +246,7 @@ pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedRecei
                     }
                 }
                 Output::View { id, event } => callers.view(id, event),
+                Output::Search { id, event } => callers.search(id, event),
                 Output::Answered { seq, result } => callers.answered(seq, result),
                 Output::Answer { id, answer } => callers.answer(id, answer),
                 Output::KeepOutbox => {

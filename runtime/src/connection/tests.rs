@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::machine::{Answer, Call, Machine, Output, Settings};
 use crate::backoff::Backoff;
-use crate::event::{Query, Status, ViewEvent};
+use crate::event::{Query, SearchEvent, Status, ViewEvent};
 use crate::transport::{Instant, LinkError};
 
 /// One step of a script.
@@ -144,6 +144,7 @@ fn line(output: &Output, machine: &Machine) -> String {
         Output::Send(message) => format!("send {}", sent(message)),
         Output::Close => "close".into(),
         Output::View { id, event } => format!("view {id} {}", view_event(event)),
+        Output::Search { id, event } => format!("search {id} {}", search_event(event)),
         Output::Answered { seq, result: Ok(_) } => format!("answered {seq} ok"),
         Output::Answered { seq, result: Err(e) } => format!("answered {seq} {e}"),
         Output::Answer { id, answer } => format!("answer {id} {}", answer_line(answer)),
@@ -174,6 +175,29 @@ fn sent(message: &ClientMessage) -> String {
         ClientMessage::DefineSearch(d) => format!("define_search {} {}", d.id, d.sql),
         ClientMessage::DropSearch(d) => format!("drop_search {} {}", d.id, d.name),
         ClientMessage::Search(s) => format!("search {} {} {:?}", s.id, s.index, s.query.text),
+        ClientMessage::SubscribeSearch(s) => {
+            format!("subscribe_search {} {} {:?}", s.sub, s.index, s.query.text)
+        }
+    }
+}
+
+/// A live search's event: what it found as `total: keys in order`.
+fn search_event(event: &SearchEvent) -> String {
+    match event {
+        SearchEvent::Status(Status::Connecting) => "connecting".into(),
+        SearchEvent::Status(Status::Live) => "live".into(),
+        SearchEvent::Status(Status::Resyncing(r)) => format!("resyncing {}", reason(*r)),
+        SearchEvent::Status(Status::Offline { reason, .. }) => format!("offline: {reason}"),
+        SearchEvent::Found(found) => {
+            let keys: Vec<String> = found.hits.iter().map(|h| h.key.to_string()).collect();
+            let counts: Vec<String> = found
+                .facets
+                .iter()
+                .flat_map(|(f, counts)| counts.iter().map(move |c| format!("{f}={}:{}", c.value, c.count)))
+                .collect();
+            format!("found {}: {} {}", found.total, keys.join(","), counts.join(","))
+        }
+        SearchEvent::Failed { code, .. } => format!("failed {code}"),
     }
 }
 
@@ -538,5 +562,75 @@ fn a_refused_subscription_is_not_tried_again_after_a_reconnect() {
         // Unsubscribing tells the server; a subscription made while live goes out at once.
         (call(Call::Unsubscribe { id: 2 }), &["send unsubscribe 3"]),
         (call(subscribe(4, "orders")), &["view 4 connecting", "send subscribe 4 orders"]),
+    ]);
+}
+
+#[test]
+fn a_live_search_applies_its_deltas_in_order_and_starts_afresh_after_a_gap_or_a_reconnect() {
+    let query = lucarne_protocol::SearchQuery { text: "ada".into(), ..Default::default() };
+    let hit = |key: &str| json!({"key": key, "row": {"customer": "Ada"}, "typos": 0});
+    let watch = || call(Call::WatchSearch { id: 1, index: "s".into(), query: query.clone() });
+    check(vec![
+        (In::Start, &["connect ws://a"]),
+        (watch(), &["search 1 connecting"]),
+        (In::Opened, &["send hello c-1"]),
+        (welcome(60_000), &["send subscribe_search 1 s \"ada\""]),
+        (
+            frame(
+                json!({"type": "search_snapshot", "sub": 1, "version": 0, "total": 1, "hits": [hit("o-1")],
+                         "facets": {"status": [{"value": "placed", "count": 1}]}}),
+            ),
+            &["search 1 found 1: \"o-1\" status=placed:1", "search 1 live"],
+        ),
+        // A new order first, the counts moved.
+        (
+            frame(
+                json!({"type": "search_delta", "sub": 1, "from": 0, "to": 1, "total": 2, "upsert": [hit("o-2")],
+                         "order": ["o-2", "o-1"], "facets": {"status": [{"value": "placed", "count": 2}]}}),
+            ),
+            &["search 1 found 2: \"o-2\",\"o-1\" status=placed:2"],
+        ),
+        // o-1 left.
+        (
+            frame(
+                json!({"type": "search_delta", "sub": 1, "from": 1, "to": 2, "total": 1, "remove": ["o-1"],
+                         "facets": {"status": [{"value": "placed", "count": 1}]}}),
+            ),
+            &["search 1 found 1: \"o-2\" status=placed:1"],
+        ),
+        // A delta that does not follow is never applied: the search starts afresh.
+        (
+            frame(
+                json!({"type": "search_delta", "sub": 1, "from": 7, "to": 8, "total": 0, "remove": ["o-2"]}),
+            ),
+            &["search 1 resyncing too_far_behind", "send unsubscribe 1", "send subscribe_search 2 s \"ada\""],
+        ),
+        // Late deltas of the old subscription are ignored.
+        (
+            frame(
+                json!({"type": "search_delta", "sub": 1, "from": 2, "to": 3, "total": 0, "remove": ["o-2"]}),
+            ),
+            &[],
+        ),
+        (
+            frame(
+                json!({"type": "search_snapshot", "sub": 2, "version": 0, "total": 0, "hits": [], "facets": {}}),
+            ),
+            &["search 1 found 0:  ", "search 1 live"],
+        ),
+        // After a reconnect it is asked for again, from nothing.
+        (lost(), &["close", "search 1 offline: connection closed"]),
+        (In::Wait, &["search 1 connecting", "connect ws://a"]),
+        (In::Opened, &["send hello c-1"]),
+        (welcome(60_000), &["send subscribe_search 3 s \"ada\""]),
+        // Ended by the server (the index dropped): not asked for again.
+        (
+            frame(json!({"type": "error", "code": "unknown_search", "message": "dropped", "sub": 3})),
+            &["search 1 failed unknown_search"],
+        ),
+        (lost(), &["close"]),
+        (In::Wait, &["connect ws://a"]),
+        (In::Opened, &["send hello c-1"]),
+        (welcome(60_000), &[]),
     ]);
 }

@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use lucarne_protocol::Columns;
 use lucarne_search::{Found, SearchQuery};
 use serde_json::json;
 
 use super::{Engine, ViewError};
 use crate::log::NewEvent;
-use crate::search::{SearchDef, SearchFailure, parse_search};
+use crate::search::{Live, RowFilter, SearchDef, SearchFailure, parse_search};
 use crate::store::VIEWS_STREAM;
 
 impl Engine {
@@ -37,6 +36,8 @@ impl Engine {
             payload: json!({ "name": def.name, "sql": sql }),
         };
         self.meta(event).await?;
+        // Its live searches move to the new definition.
+        self.searches.forget(&def.name);
         Ok(def.name)
     }
 
@@ -70,13 +71,21 @@ impl Engine {
         self: &Arc<Self>,
         name: &str,
         request: SearchQuery,
-        filter: Box<dyn Fn(&Columns) -> bool + Send>,
+        filter: RowFilter,
     ) -> Result<Found, SearchFailure> {
+        // An index redefined while the search waited for it is searched as it is now.
+        match self.live_search(name)?.search(request.clone(), filter.clone()).await {
+            Err(SearchFailure::Replaced(_)) => self.live_search(name)?.search(request, filter).await,
+            answer => answer,
+        }
+    }
+
+    /// The index as built and kept current now (built on first use).
+    pub(crate) fn live_search(self: &Arc<Self>, name: &str) -> Result<Arc<Live>, SearchFailure> {
         let Some(def) = self.search_def(name) else {
             self.searches.forget(name);
             return Err(SearchFailure::UnknownIndex(name.to_owned()));
         };
-        let live = self.searches.get(self, def)?;
-        live.search(request, filter).await
+        self.searches.get(self, def)
     }
 }

@@ -41,6 +41,7 @@ use tokio::time::Instant;
 mod http;
 mod outbox;
 mod search;
+mod search_stream;
 mod stream;
 
 pub use http::{OriginPolicy, content_security_policy, security_headers, serve};
@@ -369,6 +370,9 @@ impl Connection {
             }
             ClientMessage::DropSearch(d) => self.out.error(ErrorCode::RateLimited, message, None, Some(d.id)),
             ClientMessage::Search(s) => self.out.error(ErrorCode::RateLimited, message, None, Some(s.id)),
+            ClientMessage::SubscribeSearch(s) => {
+                self.out.error(ErrorCode::RateLimited, message, Some(s.sub), None)
+            }
             ClientMessage::Hello(_) | ClientMessage::Ping(_) => {
                 self.out.error(ErrorCode::RateLimited, message, None, None)
             }
@@ -487,6 +491,7 @@ impl Connection {
             ClientMessage::DefineSearch(d) => self.define_search(d).await,
             ClientMessage::DropSearch(d) => self.drop_search(d).await,
             ClientMessage::Search(s) => self.search(s).await,
+            ClientMessage::SubscribeSearch(s) => self.subscribe_search(s).await,
             ClientMessage::DropCommand(d) => {
                 let grant = self.grant();
                 if !grant.can_define() || !grant.may_send(&d.name) {
@@ -653,6 +658,19 @@ impl Connection {
         Next::Serve
     }
 
+    /// Whether the connection may start one more live query (or live search).
+    fn room_for_live_query(&mut self) -> Result<(), (ErrorCode, String)> {
+        let max = self.shared.config.limits.max_live_queries;
+        self.live.retain(|sub| self.subs.contains_key(sub));
+        if self.live.len() >= max {
+            let message = format!(
+                "this connection holds {max} live queries (subscriptions with where, order_by or limit, and live searches), the most allowed"
+            );
+            return Err((ErrorCode::OverBudget, message));
+        }
+        Ok(())
+    }
+
     /// The shared feed of a live query, within the connection's and the server's budgets; and
     /// whether the client asked to resume.
     async fn live_query(
@@ -660,15 +678,8 @@ impl Connection {
         s: Subscribe,
         row_filter: Option<String>,
     ) -> Result<(Arc<Feed>, bool), (ErrorCode, String)> {
+        self.room_for_live_query()?;
         let limits = &self.shared.config.limits;
-        self.live.retain(|sub| self.subs.contains_key(sub));
-        if self.live.len() >= limits.max_live_queries {
-            let message = format!(
-                "this connection holds {} live queries (subscriptions with where, order_by or limit), the most allowed",
-                limits.max_live_queries
-            );
-            return Err((ErrorCode::OverBudget, message));
-        }
         for (what, text) in
             [("the live query's where", &s.query.filter), ("the live query's order_by", &s.query.order_by)]
         {

@@ -1,13 +1,18 @@
 //! The search messages of a connection: `define_search` and `drop_search` (the define right),
-//! and `search` (the index's view must be one the token may read; its row filter narrows every
-//! hit and every facet count, as it narrows a subscription).
+//! `search` and `subscribe_search` (the index's view must be one the token may read; its row
+//! filter narrows every hit and every facet count, as it narrows a subscription).
+
+use std::sync::Arc;
 
 use lucarne_protocol::{
-    DefineSearch, DropSearch, ErrorCode, Search, SearchDefined, SearchDropped, SearchResult, ServerMessage,
+    DefineSearch, DropSearch, ErrorCode, Search, SearchDefined, SearchDropped, SearchQuery, SearchResult,
+    ServerMessage, SubscribeSearch,
 };
 
+use super::search_stream::SearchStream;
 use super::{Connection, Next, define_refusal, too_long};
 use crate::query::LiveQuery;
+use crate::search::{RowFilter, SearchFailure};
 
 impl Connection {
     /// `define_search`.
@@ -47,49 +52,92 @@ impl Connection {
     /// `search`: the request's `where` and the token's row filter, compiled off the async
     /// workers against the view's columns, filter the hits and the counts.
     pub(super) async fn search(&mut self, s: Search) -> Next {
+        let filter = match self.search_filter(&s.index, &s.query).await {
+            Ok((_, filter)) => filter,
+            Err((code, message)) => return self.out.error(code, message, None, Some(s.id)),
+        };
+        match self.shared.engine.search(&s.index, s.query, filter).await {
+            Ok(found) => self.out.send(&ServerMessage::SearchResult(SearchResult { id: s.id, found })),
+            Err(e) => self.out.error(failure_code(&e), e.to_string(), None, Some(s.id)),
+        }
+    }
+
+    /// `subscribe_search`: a search kept current by its own task ([`SearchStream`]), counted
+    /// as a subscription and as a live query.
+    pub(super) async fn subscribe_search(&mut self, s: SubscribeSearch) -> Next {
+        self.subs.retain(|_, task| !task.is_finished());
+        if self.subs.contains_key(&s.sub) {
+            let message = format!("subscription {} is already in use", s.sub);
+            return self.out.error(ErrorCode::DuplicateSubscription, message, Some(s.sub), None);
+        }
+        let max = self.shared.config.limits.max_subscriptions;
+        if self.subs.len() >= max {
+            let message = format!("this connection holds {max} subscriptions, the most allowed");
+            return self.out.error(ErrorCode::TooManySubscriptions, message, Some(s.sub), None);
+        }
+        if let Err((code, message)) = self.room_for_live_query() {
+            return self.out.error(code, message, Some(s.sub), None);
+        }
+        let (view, filter) = match self.search_filter(&s.index, &s.query).await {
+            Ok(compiled) => compiled,
+            Err((code, message)) => return self.out.error(code, message, Some(s.sub), None),
+        };
+        let stream = SearchStream {
+            engine: self.shared.engine.clone(),
+            out: self.out.clone(),
+            sub: s.sub,
+            index: s.index,
+            view,
+            query: s.query,
+            filter,
+            patience: self.shared.config.limits.resync_after,
+            generation: Default::default(),
+        };
+        self.live.insert(s.sub);
+        self.subs.insert(s.sub, tokio::spawn(stream.run()));
+        Next::Serve
+    }
+
+    /// The view of a search's index and the search's filter: its `where` within the token's
+    /// row filter, compiled off the async workers against the view's columns, each text on its
+    /// own; or the error to answer.
+    async fn search_filter(
+        &self,
+        index: &str,
+        query: &SearchQuery,
+    ) -> Result<(String, RowFilter), (ErrorCode, String)> {
         let engine = self.shared.engine.clone();
-        let Some(def) = engine.search_def(&s.index) else {
-            let message = format!("no search index named {:?}", s.index);
-            return self.out.error(ErrorCode::UnknownSearch, message, None, Some(s.id));
+        let Some(def) = engine.search_def(index) else {
+            return Err((ErrorCode::UnknownSearch, format!("no search index named {index:?}")));
         };
         let grant = self.grant();
         if !grant.may_view(&def.view) {
-            return self.out.error(grant.refusal(), unreadable(&def.view), None, Some(s.id));
+            return Err((grant.refusal(), unreadable(&def.view)));
         }
         let limits = &self.shared.config.limits;
-        let filter = s.query.filter.as_deref().unwrap_or_default();
-        for (what, text) in [("the search's text", s.query.text.as_str()), ("the search's where", filter)] {
+        let filter = query.filter.as_deref().unwrap_or_default();
+        for (what, text) in [("the search's text", query.text.as_str()), ("the search's where", filter)] {
             if let Some(message) = too_long(what, text, limits.max_query_bytes) {
-                return self.out.error(ErrorCode::TooComplex, message, None, Some(s.id));
+                return Err((ErrorCode::TooComplex, message));
             }
         }
-        let columns = match engine.view_columns(&def.view).await {
-            Ok(columns) => columns,
-            Err(e) => return self.out.error(ErrorCode::UnknownView, e.to_string(), None, Some(s.id)),
-        };
-        let (own, rows) = (s.query.filter.clone(), grant.row_filter(&def.view));
-        let compiled = crate::offload::run(move || {
+        let columns =
+            engine.view_columns(&def.view).await.map_err(|e| (ErrorCode::UnknownView, e.to_string()))?;
+        let (own, rows) = (query.filter.clone(), grant.row_filter(&def.view));
+        let (own, rows) = crate::offload::run(move || {
             let own = LiveQuery::parse(own.as_deref(), None, None, &columns);
             (own, rows.map(|r| LiveQuery::parse(Some(&r), None, None, &columns)))
         })
-        .await;
-        let (own, rows) = match compiled {
-            Ok(compiled) => compiled,
-            Err(e) => return self.out.error(ErrorCode::Internal, e.to_string(), None, Some(s.id)),
-        };
-        let query = match own {
-            Ok(query) => query,
-            Err(e) => {
-                return self.out.error(e.code(), format!("in the search's where: {e}"), None, Some(s.id));
-            }
-        };
+        .await
+        .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
+        let query = own.map_err(|e| (e.code(), format!("in the search's where: {e}")))?;
         let query = match rows {
             None => query,
             Some(Ok(rows)) => query.within(rows),
             Some(Err(e)) => {
                 let message =
                     format!("this token's row filter does not apply to the view {:?}: {e}", def.view);
-                return self.out.error(ErrorCode::Forbidden, message, None, Some(s.id));
+                return Err((ErrorCode::Forbidden, message));
             }
         };
         if query.terms() > limits.max_query_terms {
@@ -98,19 +146,18 @@ impl Connection {
                 query.terms(),
                 limits.max_query_terms
             );
-            return self.out.error(ErrorCode::TooComplex, message, None, Some(s.id));
+            return Err((ErrorCode::TooComplex, message));
         }
-        match engine.search(&s.index, s.query, Box::new(move |row| query.matches(row))).await {
-            Ok(found) => self.out.send(&ServerMessage::SearchResult(SearchResult { id: s.id, found })),
-            Err(e) => {
-                let code = match e {
-                    crate::search::SearchFailure::UnknownIndex(_) => ErrorCode::UnknownSearch,
-                    crate::search::SearchFailure::Invalid(_) => ErrorCode::InvalidMessage,
-                    crate::search::SearchFailure::Unavailable(..) => ErrorCode::Unavailable,
-                };
-                self.out.error(code, e.to_string(), None, Some(s.id))
-            }
-        }
+        Ok((def.view, Arc::new(move |row: &lucarne_protocol::Columns| query.matches(row))))
+    }
+}
+
+/// The code of a search that failed.
+pub(super) fn failure_code(failure: &SearchFailure) -> ErrorCode {
+    match failure {
+        SearchFailure::UnknownIndex(_) | SearchFailure::Replaced(_) => ErrorCode::UnknownSearch,
+        SearchFailure::Invalid(_) => ErrorCode::InvalidMessage,
+        SearchFailure::Unavailable(..) => ErrorCode::Unavailable,
     }
 }
 
