@@ -29,3 +29,6 @@ CREATE VIEW sales_by_region AS
 CREATE VIEW activity AS
   SELECT type, order_id, customer, total, ts
   FROM orders;
+
+-- Search over the orders: customers and order ids (typos allowed), counted by status and region.
+CREATE SEARCH INDEX order_search ON orders (customer, order_id) FACETS (status, region);

@@ -10,7 +10,7 @@
 //!
 //! | feature | gives |
 //! |---|---|
-//! | `iced` (default) | [`watch`]: a live view as an iced `Subscription` |
+//! | `iced` (default) | [`watch`] and [`watch_search`]: a live view, a live search, as an iced `Subscription` |
 //! | `widgets` | [`iced`], [`widgets`] (live table, connection badge, bidi text and input), [`fonts`], [`ui`] |
 //! | `desktop` | `widgets` + a window (wgpu with the tiny-skia fallback, X11) |
 //! | `web` / `webgl` | `widgets` + the browser (a 2D canvas, or WebGL2), the fonts' subsets |
@@ -54,11 +54,12 @@
 pub use lucarne_protocol as protocol;
 pub use lucarne_runtime::{
     Answered, Backoff, Change, Changes, Client, ClientConfig, ClientError, Command, CommandError,
-    DEFAULT_SERVER, LinkError, LiveView, Optimistic, Outcome, Query, Status, Subscription, ViewEvent,
+    DEFAULT_SERVER, FacetCount, Found, LinkError, LiveView, Optimistic, Outcome, Query, SearchEvent,
+    SearchHit, SearchQuery, SearchSort, Status, Subscription, ViewEvent,
 };
 
 #[cfg(feature = "iced")]
-pub use lucarne_runtime::watch;
+pub use lucarne_runtime::{watch, watch_search};
 
 /// iced itself, the one version the widgets and PDF export are built for.
 #[cfg(feature = "widgets")]

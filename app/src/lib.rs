@@ -12,6 +12,8 @@
 //!   rolled back with the reason when the command is rejected.
 //! - A summary of the `sales_by_region` view with a small bar chart.
 //! - A filter box: `status = 'paid' order by total desc` becomes the live query.
+//! - A search box: a live search of the server's `order_search` index (typos allowed, as typed)
+//!   narrows the table; facet values with their counts (status, region), picked to narrow further.
 //! - A connection badge. Offline, the data stays and commands wait in the runtime's outbox.
 //! - "Export PDF" (the main screen, one page) and "Export orders" (every row, paginated): vector
 //!   PDFs drawn from the same widgets by `lucarne-pdf` ([`export`], native only).
@@ -31,8 +33,8 @@ pub mod export;
 pub mod i18n;
 
 pub use desk::{
-    Action, Config, DEFAULT_VIEWPORT, Desk, Message, Order, OrderAction, Region, Screen, parse_filter,
-    subscription, title, update, view,
+    Action, Config, DEFAULT_VIEWPORT, Desk, Message, Order, OrderAction, Region, SEARCH_INDEX, Screen,
+    parse_filter, subscription, title, update, view,
 };
 
 /// The connection state the desk's badge shows.

@@ -278,12 +278,14 @@ fn the_main_screen_matches_its_snapshot() -> Result<(), Error> {
     let mut ui = simulator(&desk);
     assert!(ui.find("Live").is_ok(), "the badge says live after the snapshot");
     // Where tests/e2e/desktop.rs clicks in the real window (same layout, 1100×700): the "Total"
-    // header at (333, 105) and the first row's "Pay" at (634, 133).
+    // header at (333, 146), the first row's "Pay" at (634, 174), the search box at (150, 109).
     let total = ui.find("Total")?.bounds();
-    assert!(total.contains(lucarne::iced::Point::new(333.0, 105.0)), "Total header at {total:?}");
+    assert!(total.contains(lucarne::iced::Point::new(333.0, 146.0)), "Total header at {total:?}");
+    let search = ui.find(selector::id("search"))?.bounds();
+    assert!(search.contains(lucarne::iced::Point::new(150.0, 109.0)), "search box at {search:?}");
     let first = desk.table().row(0).map(|r| r.key.to_owned()).unwrap_or_default();
     let pay = ui.find(selector::id(format!("{first}:Pay")))?.bounds();
-    assert!(pay.contains(lucarne::iced::Point::new(634.0, 133.0)), "Pay of the first row at {pay:?}");
+    assert!(pay.contains(lucarne::iced::Point::new(634.0, 174.0)), "Pay of the first row at {pay:?}");
     let snapshot = ui.snapshot(&Theme::Light)?;
     assert!(
         snapshot.matches_image("tests/snapshots/main-screen")?,
@@ -530,5 +532,118 @@ fn a_notice_never_moves_the_rows_under_the_pointer() -> Result<(), Error> {
     let mut ui = simulator(&desk);
     assert!(shows(&mut ui, "o-1 paid"), "the notice names the order");
     assert_eq!(ui.find(selector::id("o-4:Pay"))?.bounds(), before, "the rows stayed where they were");
+    Ok(())
+}
+
+/// What the server's live search would send: the orders `keys` found, with the counts given.
+fn found(keys: &[&str], status: &[(&str, u64)], region: &[(&str, u64)]) -> Message {
+    let hit = |key: &&str| lucarne::SearchHit {
+        key: json!(key),
+        row: serde_json::Map::new(),
+        typos: 0,
+        highlights: Default::default(),
+    };
+    let counts = |c: &[(&str, u64)]| {
+        c.iter()
+            .map(|(value, count)| lucarne::FacetCount { value: (*value).to_owned(), count: *count })
+            .collect()
+    };
+    let facets = [("status".to_owned(), counts(status)), ("region".to_owned(), counts(region))].into();
+    Message::Found(lucarne::SearchEvent::Found(lucarne::Found {
+        total: keys.len() as u64,
+        hits: keys.iter().map(hit).collect(),
+        facets,
+    }))
+}
+
+/// The ids of the table's rows, sorted.
+fn rows_shown(desk: &Desk) -> Vec<String> {
+    let mut ids = desk.table().keys();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn the_search_box_narrows_the_table_and_facet_values_narrow_it_further() -> Result<(), Error> {
+    if !tiny_skia("the_search_box_narrows_the_table_and_facet_values_narrow_it_further") {
+        return Ok(());
+    }
+    let mut desk = loaded();
+    // The box shows at once (no answer yet, no count); a server without the index takes it away.
+    {
+        let mut ui = simulator(&desk);
+        assert!(ui.find(selector::id("search")).is_ok() && ui.find(selector::id("search-found")).is_err());
+    }
+    let mut without = loaded();
+    let refused = lucarne::SearchEvent::Failed {
+        code: lucarne::protocol::ErrorCode::UnknownSearch,
+        message: "no search index named \"order_search\"".into(),
+    };
+    feed(&mut without, Message::Found(refused));
+    assert!(simulator(&without).find(selector::id("search")).is_err());
+    assert_eq!(without.table().len(), 5);
+    let all = ["o-1", "o-2", "o-3", "o-4", "o-5"];
+    let every_status = [("placed", 2), ("cancelled", 1), ("paid", 1), ("shipped", 1)];
+    feed(&mut desk, found(&all, &every_status, &[("mena", 2), ("apac", 1), ("eu", 1), ("us", 1)]));
+    assert_eq!(rows_shown(&desk), all, "nothing typed, nothing picked: every order");
+    {
+        let mut ui = simulator(&desk);
+        assert!(shows(&mut ui, "5 found"));
+        assert!(shows(&mut ui, "placed 2") && shows(&mut ui, "mena 2"), "each value with its count");
+    }
+
+    // Typing searches as typed: each key a new live search.
+    let messages: Vec<Message> = {
+        let mut ui = simulator(&desk);
+        ui.click(selector::id("search"))?;
+        let _ = ui.typewrite("ada");
+        ui.into_messages().collect()
+    };
+    for message in messages {
+        feed(&mut desk, message);
+    }
+    assert_eq!(desk.search_query().text, "ada");
+    feed(&mut desk, found(&["o-1", "o-4"], &[("placed", 2)], &[("eu", 1), ("us", 1)]));
+    assert_eq!(rows_shown(&desk), ["o-1", "o-4"], "the table shows the orders found");
+
+    // Picking a region narrows further; the region's other value keeps its count.
+    let messages: Vec<Message> = {
+        let mut ui = simulator(&desk);
+        assert!(shows(&mut ui, "2 found") && shows(&mut ui, "us 1"));
+        ui.click(selector::id("facet-region-eu"))?;
+        ui.into_messages().collect()
+    };
+    for message in messages {
+        feed(&mut desk, message);
+    }
+    assert_eq!(desk.search_query().selected["region"], ["eu".to_owned()].into());
+    feed(&mut desk, found(&["o-1"], &[("placed", 1)], &[("eu", 1), ("us", 1)]));
+    assert_eq!(rows_shown(&desk), ["o-1"]);
+    // A change the server pushes (o-4 found no more) follows at once, and Clear brings all back.
+    let messages: Vec<Message> = {
+        let mut ui = simulator(&desk);
+        ui.click("Clear")?;
+        ui.into_messages().collect()
+    };
+    for message in messages {
+        feed(&mut desk, message);
+    }
+    assert_eq!(desk.search_query().text, "");
+    assert!(desk.search_query().selected.is_empty());
+    assert_eq!(rows_shown(&desk), all);
+
+    // In Arabic the bar reads right to left: the box at the right, the counts in Arabic digits.
+    feed(&mut desk, Message::Locale(lucarne_app::i18n::Locale::Ar));
+    feed(&mut desk, found(&all, &every_status, &[("mena", 2)]));
+    let mut ui = simulator(&desk);
+    assert!(shows(&mut ui, "النتائج: ٥"), "the count in the locale's digits");
+    let search = ui.find(selector::id("search"))?.bounds();
+    let chip = ui.find(selector::id("facet-region-mena"))?.bounds();
+    assert!(search.x > chip.x, "the search box starts the line on the right: {search:?} {chip:?}");
+    let snapshot = ui.snapshot(&Theme::Light)?;
+    assert!(
+        snapshot.matches_image("tests/snapshots/search-bar-ar")?,
+        "the Arabic search bar changed: see tests/snapshots"
+    );
     Ok(())
 }

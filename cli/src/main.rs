@@ -589,6 +589,7 @@ async fn serve_cmd(args: Serve) -> Result<()> {
         (None, false) => bail!("give the views with --views FILE.sql (or run --demo)"),
     };
     let defs = lucarne_server::sql::parse_views(&views_sql).context("in the views")?;
+    let searches = lucarne_server::search::parse_search_indexes(&views_sql).context("in the views")?;
     let mut commands = if args.demo { demo::commands() } else { Commands::new() };
     for spec in &args.commands {
         commands = lucarne_server::commands::parse_routes(spec, commands).map_err(anyhow::Error::msg)?;
@@ -669,6 +670,16 @@ async fn serve_cmd(args: Serve) -> Result<()> {
         }
         if args.demo_rate > 0.0 {
             tokio::spawn(generator.run(args.demo_rate));
+        }
+    }
+    // The views file's search indexes, defined through the log where they differ from it.
+    for def in searches {
+        if engine.search_def(&def.name).map(|d| d.sql) != Some(def.sql.clone()) {
+            engine
+                .define_search(&def.sql)
+                .await
+                .with_context(|| format!("in the views: the search index {}", def.name))?;
+            tracing::info!("defined the search index {} from the views", def.name);
         }
     }
     if let Some(web) = web_dir {

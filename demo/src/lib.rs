@@ -302,5 +302,9 @@ mod tests {
         let views = lucarne_server::sql::parse_views(VIEWS_SQL).expect("demo views are valid");
         let names: Vec<_> = views.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, ["orders", "sales_by_region", "activity"]);
+        let searches =
+            lucarne_server::search::parse_search_indexes(VIEWS_SQL).expect("demo indexes are valid");
+        let names: Vec<_> = searches.iter().map(|s| (s.name.as_str(), s.view.as_str())).collect();
+        assert_eq!(names, [("order_search", "orders")]);
     }
 }

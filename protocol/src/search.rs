@@ -70,7 +70,7 @@ pub struct Search {
 }
 
 /// What a search asks for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SearchQuery {
     /// The words typed: every one must match a word of the row (the last one also as the start
     /// of one, unless a separator follows it). Empty: every row.
@@ -116,7 +116,7 @@ impl Default for SearchQuery {
 }
 
 /// One sort column.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SearchSort {
     /// The column.
     pub column: String,

@@ -1,9 +1,10 @@
-//! iced glue: a live query as an iced `Subscription`.
+//! iced glue: a live query, or a live search, as an iced `Subscription`.
 
 use iced_futures::Subscription;
 
 use crate::client::Client;
-use crate::event::{Query, ViewEvent};
+use crate::event::{Query, SearchEvent, ViewEvent};
+use lucarne_protocol::SearchQuery;
 
 /// Watches a view from an iced app's `subscription`:
 ///
@@ -21,4 +22,13 @@ use crate::event::{Query, ViewEvent};
 /// the old (which unsubscribes), all over the client's one socket.
 pub fn watch(client: &Client, query: Query) -> Subscription<ViewEvent> {
     Subscription::run_with((client.clone(), query), |(client, query)| client.subscribe(query.clone()))
+}
+
+/// Keeps a search current from an iced app's `subscription` ([`Client::watch_search`]): the
+/// same client, index and query keep the live search; a new query (a key typed, a facet value
+/// picked) starts a new one and drops the old.
+pub fn watch_search(client: &Client, index: &str, query: SearchQuery) -> Subscription<SearchEvent> {
+    Subscription::run_with((client.clone(), index.to_owned(), query), |(client, index, query)| {
+        client.watch_search(index, query.clone())
+    })
 }

@@ -40,4 +40,4 @@ pub use optimistic::{Answered, Change, Command, Optimistic, Outcome};
 pub use transport::LinkError;
 
 #[cfg(feature = "iced")]
-pub use iced::watch;
+pub use iced::{watch, watch_search};

@@ -123,6 +123,39 @@ pub fn parse_search(sql: &str) -> Result<SearchDef, SqlError> {
     Ok(SearchDef { name: index, view, spec: IndexSpec { searchable, facets }, sql: sql.to_owned() })
 }
 
+/// Parses the `CREATE SEARCH INDEX` statements of a views file (its views are
+/// [`parse_views`](crate::sql::parse_views)'); errors at their place in the file.
+///
+/// ```
+/// use lucarne_server::search::parse_search_indexes;
+///
+/// let file = "CREATE VIEW v AS SELECT k, COUNT(*) AS n FROM s GROUP BY k;\nCREATE SEARCH INDEX vs ON v (k) FACETS n;";
+/// let err = parse_search_indexes(file).expect_err("FACETS takes a list");
+/// assert_eq!((err.line, err.column), (2, 40));
+/// let defs = parse_search_indexes(&file.replace("FACETS n", "FACETS (n)"))?;
+/// assert_eq!((defs[0].name.as_str(), defs[0].spec.facets.as_slice()), ("vs", ["n".to_owned()].as_slice()));
+/// # Ok::<(), lucarne_server::sql::SqlError>(())
+/// ```
+pub fn parse_search_indexes(sql: &str) -> Result<Vec<SearchDef>, SqlError> {
+    let mut defs: Vec<SearchDef> = Vec::new();
+    for statement in crate::sql::search_statements(sql).1 {
+        let at = |mut e: SqlError| {
+            if e.line <= 1 {
+                e.column += statement.column.saturating_sub(1);
+            }
+            e.line += statement.line.saturating_sub(1);
+            e
+        };
+        let def = parse_search(&statement.text).map_err(at)?;
+        if defs.iter().any(|d| d.name == def.name) {
+            let message = format!("search index {:?} is defined twice", def.name);
+            return Err(SqlError::new(message, statement.line, statement.column));
+        }
+        defs.push(def);
+    }
+    Ok(defs)
+}
+
 /// Whether an index can be searched yet.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Stage {

@@ -183,9 +183,12 @@ pub fn position_of(sql: &str, word: &str, after: Option<&str>) -> (u64, u64) {
     (0, 0)
 }
 
-/// Parses every `CREATE VIEW` statement of a SQL text (such as a `views.sql` file).
+/// Parses every `CREATE VIEW` statement of a SQL text (such as a `views.sql` file); its
+/// `CREATE SEARCH INDEX` statements are left to [`parse_search_indexes`](crate::search::parse_search_indexes).
 pub fn parse_views(sql: &str) -> Result<Vec<ViewDef>, SqlError> {
     crate::budget::check_depth(sql)?;
+    let (masked, _) = search_statements(sql);
+    let sql = masked.as_str();
     let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(parser_error)?;
     let starts = statement_starts(sql);
     let mut views: Vec<ViewDef> = Vec::new();
@@ -208,6 +211,82 @@ pub fn parse_view(sql: &str) -> Result<ViewDef, SqlError> {
         [] => Err(SqlError::new("expected a CREATE VIEW statement", 1, 1)),
         [_, second, ..] => Err(SqlError::at(second.span(), "expected a single statement")),
     }
+}
+
+/// A `CREATE SEARCH INDEX …` statement of a views file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchStatement {
+    /// Its text, without the `;` that ends it.
+    pub text: String,
+    /// Where it starts (1-based line and column, in characters).
+    pub line: u64,
+    /// See `line`.
+    pub column: u64,
+}
+
+/// The `CREATE SEARCH INDEX` statements of a views file, and the file with each of their
+/// characters blanked (line breaks kept), so that its views parse at their own positions. A text
+/// that does not tokenize is returned as it is (its views' parse says what is wrong).
+pub fn search_statements(sql: &str) -> (String, Vec<SearchStatement>) {
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location() else {
+        return (sql.to_owned(), Vec::new());
+    };
+    // Byte offset of a 1-based line and column (in characters).
+    let line_starts: Vec<usize> =
+        std::iter::once(0).chain(sql.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let offset = |at: Location| {
+        let start = line_starts.get(usize::try_from(at.line).unwrap_or(0).saturating_sub(1)).copied();
+        let start = start.unwrap_or(sql.len());
+        let column = usize::try_from(at.column).unwrap_or(0).saturating_sub(1);
+        sql[start..].char_indices().nth(column).map_or(sql.len(), |(i, _)| start + i)
+    };
+    let mut found = Vec::new();
+    // The statement being read: where it starts and its first words.
+    let mut statement: Option<(Location, Vec<String>)> = None;
+    let close = |start: Location, words: &[String], end: usize, found: &mut Vec<(Location, usize, usize)>| {
+        let search = ["CREATE", "SEARCH", "INDEX"];
+        if words.len() == 3 && words.iter().zip(search).all(|(w, k)| w.eq_ignore_ascii_case(k)) {
+            found.push((start, offset(start), end));
+        }
+    };
+    for t in &tokens {
+        match &t.token {
+            Token::Whitespace(_) => {}
+            Token::SemiColon => {
+                if let Some((start, words)) = statement.take() {
+                    close(start, &words, offset(t.span.start), &mut found);
+                }
+            }
+            token => {
+                let (_, words) = statement.get_or_insert_with(|| (t.span.start, Vec::new()));
+                if words.len() < 3 {
+                    words.push(match token {
+                        Token::Word(w) => w.value.clone(),
+                        _ => String::new(),
+                    });
+                }
+            }
+        }
+    }
+    if let Some((start, words)) = statement.take() {
+        close(start, &words, sql.len(), &mut found);
+    }
+    let mut masked = sql.to_owned();
+    let mut statements = Vec::new();
+    for (at, start, end) in found.into_iter().rev() {
+        let text = &sql[start..end];
+        // Through the `;`, if one ends it.
+        let through = if sql[end..].starts_with(';') { end + 1 } else { end };
+        let blank: String = sql[start..through].chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect();
+        masked.replace_range(start..through, &blank);
+        statements.push(SearchStatement {
+            text: text.trim_end().to_owned(),
+            line: at.line,
+            column: at.column,
+        });
+    }
+    statements.reverse();
+    (masked, statements)
 }
 
 /// Where each statement of a text starts: its first token, and the first after each `;`.
@@ -756,5 +835,27 @@ mod tests {
         assert_eq!(views.len(), 2);
         assert_eq!(views[0].sql, ORDERS);
         assert_eq!(views[1].sql, "CREATE VIEW n AS SELECT COUNT(*) AS n FROM orders");
+    }
+
+    #[test]
+    fn a_file_of_views_may_hold_search_indexes_each_error_at_its_place() {
+        let file = format!(
+            "{ORDERS};\ncreate search index s ON orders (customer)\n  FACETS (status);\nCREATE VIEW n AS SELECT COUNT(*) AS n FROM orders WHERE nope(1);\nCREATE SEARCH INDEX t ON orders (customer)"
+        );
+        let err = parse_views(&file).expect_err("nope() is no function");
+        assert_eq!(err.line, 4, "{err}");
+        let (_, searches) = search_statements(&file);
+        let found: Vec<(&str, u64, u64)> =
+            searches.iter().map(|s| (s.text.as_str(), s.line, s.column)).collect();
+        assert_eq!(
+            found,
+            [
+                ("create search index s ON orders (customer)\n  FACETS (status)", 2, 1),
+                ("CREATE SEARCH INDEX t ON orders (customer)", 5, 1)
+            ]
+        );
+        let file = file.replace(" WHERE nope(1)", "");
+        let views: Vec<String> = parse_views(&file).expect("views").into_iter().map(|v| v.name).collect();
+        assert_eq!(views, ["orders", "n"]);
     }
 }

@@ -35,11 +35,13 @@ const HEIGHT: u32 = 700;
 
 /// Where things are on the desk at 1100×700 (iced's layout: 12 px padding, 10 px spacing).
 const FILTER_BOX: (u32, u32) = (300, 67);
+/// The search box.
+const SEARCH_BOX: (u32, u32) = (150, 109);
 /// Centre of the "Pay" button of the table's first row; the second row is `ROW` lower.
-const FIRST_PAY: (u32, u32) = (634, 134);
+const FIRST_PAY: (u32, u32) = (634, 175);
 const ROW: u32 = 28;
 /// The first row of the table, and the connection badge (`WxH+X+Y`).
-const FIRST_ROW: &str = "560x26+12+121";
+const FIRST_ROW: &str = "560x26+12+162";
 const BADGE: &str = "70x30+1022+12";
 
 const MARKS: &str = r#"
@@ -461,6 +463,15 @@ fn check_the_desk_in_the_browser(renderer: &str) {
     let paid = server_orders(&server, Some("order_id = 'o-web2'"));
     eprintln!("browser ({renderer}): the queued command arrived after the reload: {paid:?}");
     driver.screenshot(&shot("reloaded.png"));
+
+    // 7. Search as typed: the server's live search narrows the table to Walter's order (a typo
+    // allowed); the title counts it.
+    driver.click(SEARCH_BOX);
+    driver.type_keys("waltr");
+    wait_for("the table narrowed to the order found", Duration::from_secs(20), &driver, &server, || {
+        driver.title() == shows(1)
+    });
+    driver.screenshot(&shot("searched.png"));
     eprintln!("browser ({renderer}): console:\n{}", driver.console());
 
     // The address chooses the language: the desk in Arabic, its count of orders in

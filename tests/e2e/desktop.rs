@@ -184,12 +184,12 @@ fn the_desktop_app_shows_an_order_sent_by_another_client_and_sends_commands() {
     // Sort by total, largest first: two clicks on the "Total" header (window at 0,0; layout in
     // logical pixels, scale factor 1 under Xvfb).
     xdotool(&display, &["windowmove", &window, "0", "0"]);
-    let first_row = "560x26+12+120";
+    let first_row = "560x26+12+161";
     let before_png = shots.join("before.png");
     screenshot(&display, &before_png);
     let (unsorted, _) = region_stats(&before_png, first_row);
     // (no `--sync` on mousemove: it waits forever when the pointer is already there)
-    xdotool(&display, &["mousemove", "333", "105", "click", "1", "click", "1"]);
+    xdotool(&display, &["mousemove", "333", "146", "click", "1", "click", "1"]);
     // The largest order comes first: the first row changes, then stays.
     changed("the table sorted by total", Duration::from_secs(20), &before_png, first_row, unsorted, |p| {
         screenshot(&display, p);
@@ -232,7 +232,7 @@ fn the_desktop_app_shows_an_order_sent_by_another_client_and_sends_commands() {
     // the ack drops it.
     let pending = format!("Lucarne order desk · {after_count} orders · 1 pending");
     let mut seen_pending = false;
-    xdotool(&display, &["mousemove", "634", "133", "click", "1"]);
+    xdotool(&display, &["mousemove", "634", "174", "click", "1"]);
     wait_for("o-e2e paid on the server and in the window", Duration::from_secs(20), || {
         seen_pending |= xdotool(&display, &["getwindowname", &window]) == pending;
         shows(after_count)
@@ -240,4 +240,15 @@ fn the_desktop_app_shows_an_order_sent_by_another_client_and_sends_commands() {
     });
     screenshot(&display, &shots.join("paid.png"));
     eprintln!("desktop: pending state seen in the title: {seen_pending}; total {:?}", started.elapsed());
+
+    // Search as typed: the server's live search of `order_search` narrows the table to Xavier's
+    // order (a typo allowed), the title counts it.
+    // No window manager under Xvfb: the keyboard goes to the window once it is given the focus.
+    xdotool(&display, &["windowfocus", "--sync", &window]);
+    xdotool(&display, &["mousemove", "150", "109", "click", "1"]);
+    xdotool(&display, &["type", "--delay", "30", "xaveir"]);
+    wait_for("the table narrowed to the order found", Duration::from_secs(20), || {
+        xdotool(&display, &["getwindowname", &window]) == "Lucarne order desk · 1 order"
+    });
+    screenshot(&display, &shots.join("searched.png"));
 }

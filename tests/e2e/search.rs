@@ -132,3 +132,50 @@ fn a_search_index_from_the_command_line() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_views_file_defines_its_search_indexes_once_and_refuses_a_bad_one_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let views = std::fs::read_to_string(crate::support::views_file()).expect("views");
+    let file = dir.path().join("views.sql");
+    std::fs::write(&file, format!("{views}\n{INDEX};\n")).expect("write");
+    let data = dir.path().join("data");
+    let args = |file: &std::path::Path| {
+        vec![
+            "--views".to_owned(),
+            file.display().to_string(),
+            "--open".into(),
+            "--command".into(),
+            "orders:place_order,pay_order".into(),
+        ]
+    };
+    let server = Server::spawn(data.clone(), "127.0.0.1:0".parse().expect("addr"), args(&file));
+    let out = lucarne(
+        &server,
+        None,
+        &["send", "place_order", r#"{"order_id":"o-1","customer":"Ada Lovelace","total":4}"#],
+    );
+    assert!(out.status.success(), "{out:?}");
+    check(&server, None, &["lovelace"], &["o-1"], &["place_order=1"]);
+    // Started again on the same file: the index is the log's already, nothing is appended.
+    let server = server.restart();
+    check(&server, None, &["ada"], &["o-1"], &["place_order=1"]);
+    assert_eq!(server.log().matches("defined the search index orders_search").count(), 0, "{}", server.log());
+    drop(server);
+
+    // A facet the view does not have: the server does not start, and says which index and why.
+    std::fs::write(
+        &file,
+        format!("{views}\nCREATE SEARCH INDEX s ON orders (customer)\n  FACETS (colour);\n"),
+    )
+    .expect("write");
+    let out = Command::new(bin())
+        .args(["serve", "--data"])
+        .arg(dir.path().join("other"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args(&file))
+        .output()
+        .expect("lucarne serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("search index s") && err.contains("\"colour\""), "{err}");
+}

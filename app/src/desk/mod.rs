@@ -6,6 +6,7 @@
 //! - `pending.rs`: the table's rows from the orders as shown, the actions sent and answered;
 //! - `filter.rs`: the filter box's text as a live query, and the table's sort from its order;
 //! - `notice.rs`: the notice line, kept as data and worded in the desk's language;
+//! - `search.rs`: the search bar, a live search narrowing the table, with facet counts;
 //! - `view.rs`: the main screen — header, filter bar, notice, table, summary, status line;
 //! - `save.rs` (native): Export PDF into the export directory.
 
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 
 use lucarne::iced::{Size, Subscription, Task};
 use lucarne::widgets::{Connection, TableRows};
-use lucarne::{Answered, Client, ClientConfig, Command, LiveView, Optimistic, Query, ViewEvent};
+use lucarne::{Answered, Client, ClientConfig, Command, LiveView, Optimistic, Query, SearchEvent, ViewEvent};
 
 use crate::i18n::{Arg, Locale};
 
@@ -23,12 +24,15 @@ mod notice;
 mod pending;
 #[cfg(not(target_arch = "wasm32"))]
 mod save;
+mod search;
 mod view;
 
 pub use filter::parse_filter;
 use filter::table_sort;
 pub use model::{Action, Order, OrderAction, Region};
 use notice::Notice;
+pub use search::INDEX as SEARCH_INDEX;
+use search::Search;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use view::COLUMNS;
 use view::plain;
@@ -129,6 +133,14 @@ pub enum Message {
     Resized(Size),
     /// "Export PDF" was pressed for a screen.
     Export(Screen),
+    /// The search box changed (the search follows as it is typed).
+    SearchChanged(String),
+    /// A facet value was picked or unpicked: (facet, value).
+    ToggleFacet(String, String),
+    /// Clear was pressed: every order again.
+    ClearSearch,
+    /// An event of the live search.
+    Found(SearchEvent),
 }
 
 /// The desk's state.
@@ -154,6 +166,7 @@ pub struct Desk {
     notice: Option<Notice>,
     connection: Connection,
     filter: String,
+    search: Search,
     viewport: Size,
     export_dir: PathBuf,
     locale: Locale,
@@ -189,6 +202,7 @@ impl Desk {
             notice: None,
             connection: Connection::Connecting,
             filter: String::new(),
+            search: Search::default(),
             viewport: DEFAULT_VIEWPORT,
             export_dir: PathBuf::from("."),
             locale: Locale::En,
@@ -246,6 +260,16 @@ impl Desk {
     /// (Fluent's isolates around its arguments included; see [`strip_isolates`](crate::i18n::strip_isolates)).
     pub fn notice(&self) -> Option<String> {
         self.notice.as_ref().map(|notice| notice.text(self.locale))
+    }
+
+    /// The live search the desk keeps (its words, the facet values picked).
+    pub fn search_query(&self) -> lucarne::SearchQuery {
+        self.search.query()
+    }
+
+    /// What the live search found last, if the server answered one.
+    pub fn found(&self) -> Option<&lucarne::Found> {
+        self.search.found.as_ref()
     }
 
     /// The live query the table shows.
@@ -308,6 +332,10 @@ pub fn update(desk: &mut Desk, message: Message) -> Task<Message> {
         Message::Dismiss => desk.notice = None,
         Message::Resized(size) => desk.viewport = size,
         Message::Export(screen) => desk.export(screen),
+        Message::SearchChanged(text) => desk.search_text(text),
+        Message::ToggleFacet(facet, value) => desk.toggle_facet(facet, value),
+        Message::ClearSearch => desk.clear_search(),
+        Message::Found(event) => desk.on_search(event),
     }
     Task::none()
 }
@@ -323,11 +351,17 @@ pub fn title(desk: &Desk) -> String {
     })
 }
 
-/// The live queries the desk shows.
+/// The live queries and the live search the desk shows.
 pub fn subscription(desk: &Desk) -> Subscription<Message> {
+    let search = if desk.search.available() {
+        lucarne::watch_search(&desk.client, SEARCH_INDEX, desk.search.query()).map(Message::Found)
+    } else {
+        Subscription::none()
+    };
     Subscription::batch([
         lucarne::watch(&desk.client, desk.query.clone()).map(Message::Orders),
         lucarne::watch(&desk.client, Query::view("sales_by_region")).map(Message::Regions),
+        search,
         lucarne::iced::window::resize_events().map(|(_, size)| Message::Resized(size)),
     ])
 }

@@ -26,7 +26,7 @@ impl Desk {
     /// Rebuilds the table row of one order as shown.
     pub(super) fn refresh(&mut self, key: &Key, highlight: bool) {
         let id = row_id(key);
-        match self.orders.get(key) {
+        match self.orders.get(key).filter(|_| self.search.keeps(key)) {
             Some(order) => {
                 let cells = cells(self.locale, self.today, self.orders.is_pending(key), &order);
                 if highlight {
@@ -59,9 +59,10 @@ impl Desk {
             ViewEvent::Snapshot { .. } => self.answered = self.query.clone(),
             _ => {}
         }
-        let orders = &self.orders;
+        let (orders, search) = (&self.orders, &self.search);
         sync_table(&mut self.table, &changes, orders.iter().map(|(k, _)| k), |key| {
-            orders.get(key).map(|order| cells(self.locale, self.today, orders.is_pending(key), &order))
+            let order = orders.get(key).filter(|_| search.keeps(key))?;
+            Some(cells(self.locale, self.today, orders.is_pending(key), &order))
         });
     }
 

@@ -106,6 +106,9 @@ fn locale_switch<'a>(current: Locale) -> Element<'a, Message> {
 pub fn view(desk: &Desk) -> Element<'_, Message> {
     let dir = desk.locale.direction();
     let mut screen = column![header(desk), filter_bar(desk)].spacing(10).padding(12);
+    if let Some(bar) = super::search::search_bar(desk) {
+        screen = screen.push(bar);
+    }
     // The summary beside the table where there is room for both, else below it.
     let body = responsive(move |size| {
         let table = live_table(columns(desk.locale), &desk.table)

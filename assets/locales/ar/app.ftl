@@ -29,6 +29,9 @@ export-orders = تصدير الطلبات
 
 filter-placeholder = تصفية: status = 'paid' order by total desc
 apply = تطبيق
+search-placeholder = ابحث في الزبائن والطلبات
+search-found = النتائج: { $found }
+search-clear = مسح
 dismiss = إغلاق
 
 ## The orders table

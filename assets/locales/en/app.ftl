@@ -23,6 +23,9 @@ export-orders = Export orders
 
 filter-placeholder = filter: status = 'paid' order by total desc
 apply = Apply
+search-placeholder = search customers and orders
+search-found = { $found } found
+search-clear = Clear
 dismiss = Dismiss
 
 ## The orders table

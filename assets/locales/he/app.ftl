@@ -21,6 +21,9 @@ export-orders = ייצוא הזמנות
 
 filter-placeholder = סינון: status = 'paid' order by total desc
 apply = החלה
+search-placeholder = חיפוש לקוחות והזמנות
+search-found = נמצאו: { $found }
+search-clear = ניקוי
 dismiss = סגירה
 
 ## The orders table
