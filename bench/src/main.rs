@@ -17,6 +17,7 @@ mod cluster;
 mod fanout;
 mod nats;
 mod search;
+mod search_live;
 mod snapshot;
 
 use std::net::SocketAddr;
@@ -133,7 +134,10 @@ async fn main() -> Result<()> {
             views_over_the_wire(wire, &counts).await
         }
         Bench::Snapshot { rows, runs } => snapshot::run(rows, runs).await,
-        Bench::Search { rows, words } => search::run(rows, words),
+        Bench::Search { rows, words } => {
+            let seeded = search::run(rows, words)?;
+            search_live::run(&seeded).await
+        }
         Bench::Fanout { args, skeleton: with_skeleton } => {
             if with_skeleton {
                 skeleton(2000, 10_000, 8, 64).await?;
@@ -211,7 +215,7 @@ pub(crate) async fn serve(engine: Arc<Engine>) -> Result<SocketAddr> {
 }
 
 /// Serves an engine on a loopback port of its own, with this gateway configuration.
-async fn serve_with(engine: Arc<Engine>, config: GatewayConfig) -> Result<SocketAddr> {
+pub(crate) async fn serve_with(engine: Arc<Engine>, config: GatewayConfig) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {

@@ -2,7 +2,8 @@
 //! FTS5 (bundled) answering the same prefixes with its own facet `GROUP BY`s, in the same run; on
 //! a seeded corpus and on the Debian package records `apt-cache dumpavail` prints (offline).
 //!
-//! The index alone, in this process (no server, no WebSocket): what a search costs the server.
+//! The index alone, in this process (no server, no WebSocket): what a search costs the server;
+//! then over the wire on the seeded corpus ([`crate::search_live`]).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,9 +14,9 @@ use lucarne_search::{IndexSpec, SearchIndex, SearchQuery};
 use serde_json::{Value, json};
 
 /// A corpus: rows by key, which columns are searched and counted, and the words typed.
-struct Corpus {
-    name: String,
-    docs: Vec<(Value, Columns)>,
+pub(crate) struct Corpus {
+    pub(crate) name: String,
+    pub(crate) docs: Vec<(Value, Columns)>,
     searchable: Vec<String>,
     facets: Vec<String>,
     /// Words typed keystroke by keystroke (some with a typo).
@@ -23,8 +24,8 @@ struct Corpus {
 }
 
 /// Runs both corpora: `seeded` generated rows, then the package records (when `apt-cache` is
-/// there); `typed` words each.
-pub(crate) fn run(seeded: usize, typed: usize) -> Result<()> {
+/// there); `typed` words each. Returns the seeded corpus (for the figures over the wire).
+pub(crate) fn run(seeded: usize, typed: usize) -> Result<Corpus> {
     println!(
         "# cargo xtask bench search  ({seeded} seeded rows; {typed} words typed keystroke by keystroke per corpus)"
     );
@@ -58,7 +59,7 @@ pub(crate) fn run(seeded: usize, typed: usize) -> Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(corpora.swap_remove(0))
 }
 
 /// What one engine measured on one corpus.
@@ -71,7 +72,7 @@ struct Figures {
 }
 
 /// Each prefix of each typed word, as typed.
-fn keystrokes(corpus: &Corpus) -> Vec<String> {
+pub(crate) fn keystrokes(corpus: &Corpus) -> Vec<String> {
     corpus
         .typed
         .iter()
@@ -278,12 +279,12 @@ fn with_typo(word: &str, i: usize) -> String {
 }
 
 /// The `percent`th percentile (nearest rank below).
-fn pct(samples: &[Duration], percent: usize) -> Duration {
+pub(crate) fn pct(samples: &[Duration], percent: usize) -> Duration {
     let mut sorted = samples.to_vec();
     sorted.sort();
     sorted.get(sorted.len().saturating_sub(1) * percent / 100).copied().unwrap_or_default()
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }

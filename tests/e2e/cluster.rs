@@ -324,3 +324,46 @@ async fn a_node_that_loses_its_log_refuses_commands_and_says_so_until_it_is_back
     check_exactly_once(&rows, &["before".into(), "during".into()]);
     println!("log lost: /healthz 503 after {told:?}; ok again {:?} after NATS restarted", back.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_index_defined_on_one_node_answers_alike_on_every_node() {
+    let nats = NatsCluster::start(3);
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let a = Server::node(dirs[0].path(), &nats, "a", &["--allow-define"]);
+    let b = Server::node(dirs[1].path(), &nats, "b", &[]);
+    let (on_a, on_b) = (client(&a.url()), client(&b.url()));
+    let mut sent = within(place_many(&on_b, "s", 40)).await;
+    let index = "CREATE SEARCH INDEX orders_search ON orders (customer, order_id) FACETS (status)";
+    within(on_a.define_search(index)).await.expect("define on a");
+    let query = lucarne_protocol::SearchQuery {
+        text: "ada".into(),
+        facets: vec!["status".into()],
+        limit: 100,
+        ..Default::default()
+    };
+    // A live search on a; more orders through b; each node folds the stream into its own index.
+    let mut live = on_a.watch_search("orders_search", query.clone());
+    sent.extend(within(place_many(&on_b, "t", 20)).await);
+    let ada = (0..40).chain(0..20).filter(|n| place("x", *n)["customer"] == "Ada").count() as u64;
+    let mut held = None;
+    let started = Instant::now();
+    loop {
+        let fresh = within(on_b.search("orders_search", query.clone())).await;
+        if let Ok(fresh) = &fresh
+            && fresh.total == ada
+            && held.as_ref() == Some(fresh)
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a's live search {held:?}, b's search {fresh:?}"
+        );
+        if let Ok(Some(lucarne_runtime::SearchEvent::Found(found))) =
+            tokio::time::timeout(Duration::from_millis(200), live.next()).await
+        {
+            held = Some(found);
+        }
+    }
+    assert_eq!(sent.len(), 60);
+}
