@@ -76,7 +76,9 @@ fn xvfb() -> (Guard, String) {
         }
         let display = format!(":{n}");
         let child = Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            // `-noreset`: an X server resets when its last client leaves, and the readiness probe
+            // below is a client; a window opened during that reset fails (XOpenDisplay).
+            .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
