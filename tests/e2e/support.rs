@@ -349,24 +349,32 @@ pub(crate) fn settle(what: &str, timeout: Duration, path: &Path, region: &str, m
     });
 }
 
-/// Takes screenshots into `path` with `take` until the mean brightness of `region` differs
-/// from `from` (what was drawn there changed); fails after `timeout`. Returns the region's
-/// stats then.
+/// A hash of the pixels of a region (`WxH+X+Y`) of a screenshot (ImageMagick's signature).
+pub(crate) fn region_signature(path: &Path, geometry: &str) -> String {
+    let out = Command::new("convert")
+        .arg(path)
+        .args(["-crop", geometry, "+repage", "-format", "%#", "info:"])
+        .output()
+        .expect("run convert");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Takes screenshots into `path` with `take` until the pixels of `region` differ from those
+/// whose signature is `from` (what was drawn there changed; two rows of text can have the same
+/// mean brightness); fails after `timeout`. Returns the region's stats then.
 pub(crate) fn changed(
     what: &str,
     timeout: Duration,
     path: &Path,
     region: &str,
-    from: f64,
+    from: &str,
     mut take: impl FnMut(&Path),
 ) -> (f64, u64) {
-    let mut stats = (from, 0);
     lucarne_testing::wait_for(what, timeout, || {
         take(path);
-        stats = region_stats(path, region);
-        (stats.0 - from).abs() > 1e-4
+        region_signature(path, region) != from
     });
-    stats
+    region_stats(path, region)
 }
 
 /// A view row as the tests read it.
