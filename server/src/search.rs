@@ -234,6 +234,10 @@ impl Searches {
         {
             return Ok(held.clone());
         }
+        // One built for another definition: its live searches move to this one.
+        if let Some(old) = live.get(&def.name) {
+            old.ready.send_replace(Stage::Replaced);
+        }
         let fresh = Arc::new(Live {
             def: def.clone(),
             held: RwLock::new(None),

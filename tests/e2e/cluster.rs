@@ -326,7 +326,7 @@ async fn a_node_that_loses_its_log_refuses_commands_and_says_so_until_it_is_back
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_search_index_defined_on_one_node_answers_alike_on_every_node() {
+async fn a_search_index_defined_on_one_node_answers_alike_on_every_node_and_is_dropped_on_all() {
     let nats = NatsCluster::start(3);
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("tempdir")).collect();
     let a = Server::node(dirs[0].path(), &nats, "a", &["--allow-define"]);
@@ -366,4 +366,24 @@ async fn a_search_index_defined_on_one_node_answers_alike_on_every_node() {
         }
     }
     assert_eq!(sent.len(), 60);
+
+    // Dropped on a: a live search on b ends too (each node forgets the index it built when the
+    // stream brings the drop).
+    let mut on_b_live = on_b.watch_search("orders_search", query);
+    within(async {
+        while !matches!(on_b_live.next().await, Some(lucarne_runtime::SearchEvent::Found(_))) {}
+    })
+    .await;
+    within(on_a.drop_search("orders_search")).await.expect("drop on a");
+    let ended = within(async {
+        loop {
+            match on_b_live.next().await {
+                Some(lucarne_runtime::SearchEvent::Failed { code, .. }) => return code,
+                Some(_) => continue,
+                None => panic!("ended without a word"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(ended, ErrorCode::UnknownSearch);
 }

@@ -6,7 +6,7 @@
 //! The bar shows once the server has answered a search (a server without the index never
 //! shows it); the table keeps its own filter and sort, over the orders found.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use lucarne::iced::widget::{button, container, scrollable, space};
 use lucarne::iced::{Alignment, Element, Shrink};
@@ -38,8 +38,8 @@ pub(super) struct Search {
     pub(super) selected: BTreeMap<String, BTreeSet<String>>,
     /// The last answer, if the server gave one.
     pub(super) found: Option<Found>,
-    /// The row ids found (only while the search narrows the table).
-    keys: Option<HashSet<String>>,
+    /// The keys found by their row ids (only while the search narrows the table).
+    keys: Option<HashMap<String, Key>>,
     /// The server has no such index (or refused the search): no bar.
     unavailable: bool,
 }
@@ -68,23 +68,52 @@ impl Search {
 
     /// Whether the table shows the order with this key.
     pub(super) fn keeps(&self, key: &Key) -> bool {
-        self.keys.as_ref().is_none_or(|keys| keys.contains(&row_id(key)))
+        self.keys.as_ref().is_none_or(|keys| keys.contains_key(&row_id(key)))
     }
 
-    fn remember(&mut self, found: Found) {
-        self.keys = self.narrows().then(|| found.hits.iter().map(|h| row_id(&h.key)).collect());
+    /// Keeps an answer; says which rows of the table it changes.
+    fn remember(&mut self, found: Found) -> Rows {
+        let keys: Option<HashMap<String, Key>> =
+            self.narrows().then(|| found.hits.iter().map(|h| (row_id(&h.key), h.key.clone())).collect());
+        let rows = match (&self.keys, &keys) {
+            (None, None) => Rows::Same,
+            // Only the orders found or no longer found.
+            (Some(old), Some(new)) => Rows::These(
+                old.iter()
+                    .filter(|(id, _)| !new.contains_key(*id))
+                    .chain(new.iter().filter(|(id, _)| !old.contains_key(*id)))
+                    .map(|(_, key)| key.clone())
+                    .collect(),
+            ),
+            _ => Rows::All,
+        };
+        self.keys = keys;
         self.found = Some(found);
+        rows
     }
+}
+
+/// The rows of the table an answer changes.
+enum Rows {
+    /// None: the counts changed, not the orders shown.
+    Same,
+    These(Vec<Key>),
+    All,
 }
 
 impl Desk {
     /// An event of the live search: the table follows what it found.
     pub(super) fn on_search(&mut self, event: SearchEvent) {
         match event {
-            SearchEvent::Found(found) => {
-                self.search.remember(found);
-                self.rebuild_table();
-            }
+            SearchEvent::Found(found) => match self.search.remember(found) {
+                Rows::Same => {}
+                Rows::These(keys) => {
+                    for key in keys {
+                        self.refresh(&key, false);
+                    }
+                }
+                Rows::All => self.rebuild_table(),
+            },
             SearchEvent::Failed { code: ErrorCode::UnknownSearch, .. } => {
                 self.search.unavailable = true;
                 self.search.keys = None;
@@ -121,7 +150,8 @@ impl Desk {
         self.rebuild_table();
     }
 
-    /// Every row of the table again, from the orders as shown and what the search keeps.
+    /// Every row of the table again, from the orders as shown and what the search keeps (when
+    /// the search starts or stops narrowing it).
     fn rebuild_table(&mut self) {
         self.table.clear();
         let keys: Vec<Key> = self.orders.iter().map(|(k, _)| k.clone()).collect();

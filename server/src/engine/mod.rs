@@ -160,6 +160,8 @@ struct Shared {
     commands: RwLock<Commands>,
     /// The search indexes defined at runtime: their `CREATE SEARCH INDEX`, by name.
     searches: RwLock<HashMap<String, String>>,
+    /// The search indexes built and kept current (on their first search).
+    live_searches: crate::search::Searches,
 }
 
 impl Shared {
@@ -208,7 +210,6 @@ impl Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     feeds: crate::feed::Feeds,
-    searches: crate::search::Searches,
     policy: ViewPolicy,
     writer: mpsc::Sender<(Append, Reply)>,
 }
@@ -279,18 +280,10 @@ impl Engine {
             health: RwLock::new(Health::Ok),
             commands: RwLock::new(commands),
             searches: RwLock::new(searches),
+            live_searches: Default::default(),
         });
         let (writer, queue) = mpsc::channel(MAX_BATCH * 4);
-        (
-            Arc::new(Engine {
-                shared,
-                feeds: Default::default(),
-                searches: Default::default(),
-                policy,
-                writer,
-            }),
-            queue,
-        )
+        (Arc::new(Engine { shared, feeds: Default::default(), policy, writer }), queue)
     }
 
     /// Whether the store can write and, on a cluster node, the cluster's log can be reached
@@ -741,17 +734,21 @@ fn on_view_change(shared: &Arc<Shared>, change: ViewChange) {
             },
             Err(e) => tracing::error!("cannot define a command: {e}"),
         },
+        // Here or on another node: the index built so far is forgotten, and its live searches
+        // go on under the new definition or end.
         ViewChange::SearchDefined { name, sql } => {
             if let Ok(mut searches) = shared.searches.write() {
                 tracing::info!(search = %name, "search index defined");
-                searches.insert(name, sql);
+                searches.insert(name.clone(), sql);
             }
+            shared.live_searches.forget(&name);
         }
         ViewChange::SearchDropped { name } => {
             if let Ok(mut searches) = shared.searches.write() {
                 tracing::info!(search = %name, "search index dropped");
                 searches.remove(&name);
             }
+            shared.live_searches.forget(&name);
         }
         ViewChange::CommandDropped { name } => {
             if let Ok(mut commands) = shared.commands.write() {

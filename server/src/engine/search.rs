@@ -1,5 +1,6 @@
 //! The engine's search indexes: defined and dropped through the log (`define_search`,
-//! `drop_search` in `$views`, in force from their commit), searched through [`Searches`].
+//! `drop_search` in `$views`, in force from their commit: the index built so far is then
+//! forgotten, here and on every node), searched through [`Searches`](crate::search::Searches).
 
 use std::sync::Arc;
 
@@ -36,8 +37,6 @@ impl Engine {
             payload: json!({ "name": def.name, "sql": sql }),
         };
         self.meta(event).await?;
-        // Its live searches move to the new definition.
-        self.searches.forget(&def.name);
         Ok(def.name)
     }
 
@@ -55,7 +54,6 @@ impl Engine {
             payload: json!({ "name": name }),
         };
         self.meta(event).await?;
-        self.searches.forget(name);
         Ok(())
     }
 
@@ -83,9 +81,9 @@ impl Engine {
     /// The index as built and kept current now (built on first use).
     pub(crate) fn live_search(self: &Arc<Self>, name: &str) -> Result<Arc<Live>, SearchFailure> {
         let Some(def) = self.search_def(name) else {
-            self.searches.forget(name);
+            self.shared.live_searches.forget(name);
             return Err(SearchFailure::UnknownIndex(name.to_owned()));
         };
-        self.searches.get(self, def)
+        self.shared.live_searches.get(self, def)
     }
 }
