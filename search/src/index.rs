@@ -71,8 +71,8 @@ struct Doc {
     words: Box<[Box<str>]>,
     /// Its key's JSON text (ties are ranked by it).
     key_text: Box<str>,
-    /// Its value of each facet of the spec, in order, as counted.
-    facets: Box<[Option<Box<str>>]>,
+    /// Its value of each facet of the spec, in order: its number in that facet's values.
+    facets: Box<[Option<u32>]>,
 }
 
 /// A search index over one view's rows (see the module docs).
@@ -86,6 +86,28 @@ pub struct SearchIndex {
     /// Document ids by the row key's JSON text.
     ids: HashMap<String, u64>,
     next: u64,
+    /// Each facet's values seen, numbered (counted by number: no hashing per row).
+    values: Vec<FacetValues>,
+}
+
+/// One facet's values, numbered in the order first seen (kept while the index lives).
+#[derive(Debug, Default)]
+struct FacetValues {
+    names: Vec<Box<str>>,
+    numbers: HashMap<Box<str>, u32>,
+}
+
+impl FacetValues {
+    /// The number of a value, given one when new.
+    fn number(&mut self, value: &str) -> u32 {
+        if let Some(n) = self.numbers.get(value) {
+            return *n;
+        }
+        let n = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(value.into());
+        self.numbers.insert(value.into(), n);
+        n
+    }
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -110,7 +132,18 @@ impl SearchIndex {
         // One indexing thread with tantivy's smallest memory budget (15 MB).
         let writer = index.writer_with_num_threads(1, 15_000_000)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(SearchIndex { spec, writer, reader, id, text, docs: HashMap::new(), ids: HashMap::new(), next: 0 })
+        let values = spec.facets.iter().map(|_| FacetValues::default()).collect();
+        Ok(SearchIndex {
+            spec,
+            writer,
+            reader,
+            id,
+            text,
+            docs: HashMap::new(),
+            ids: HashMap::new(),
+            next: 0,
+            values,
+        })
     }
 
     /// What the index holds.
@@ -160,8 +193,13 @@ impl SearchIndex {
         folded.sort_unstable();
         folded.dedup();
         let key_text = key.to_string().into_boxed_str();
-        let facets =
-            self.spec.facets.iter().map(|f| row.get(f).and_then(facet_text).map(|v| v.into())).collect();
+        let facets = self
+            .spec
+            .facets
+            .iter()
+            .zip(&mut self.values)
+            .map(|(f, values)| row.get(f).and_then(facet_text).map(|v| values.number(&v)))
+            .collect();
         self.docs.insert(id, Doc { key, row, words: folded.into_boxed_slice(), key_text, facets });
         Ok(())
     }
@@ -208,11 +246,21 @@ impl SearchIndex {
         // A facet's counts ignore its own selection (disjunctive), not the others'.
         // The selections by the facet's place in the spec.
         let place = |facet: &str| self.spec.facets.iter().position(|f| f == facet).unwrap_or(usize::MAX);
-        let selections: Vec<(usize, &std::collections::BTreeSet<String>)> =
-            request.selected.iter().map(|(f, values)| (place(f), values)).collect();
+        // Each selection as the numbers of its values (a value never seen selects no row).
+        let selections: Vec<(usize, Vec<u32>)> = request
+            .selected
+            .iter()
+            .map(|(f, picked)| {
+                let at = place(f);
+                let numbers = self.values.get(at).map_or_else(Vec::new, |values| {
+                    picked.iter().filter_map(|v| values.numbers.get(v.as_str()).copied()).collect()
+                });
+                (at, numbers)
+            })
+            .collect();
         let selected = |doc: &Doc, except: usize| {
-            selections.iter().filter(|(f, _)| *f != except).all(|(f, values)| {
-                doc.facets.get(*f).and_then(Option::as_deref).is_some_and(|v| values.contains(v))
+            selections.iter().filter(|(f, _)| *f != except).all(|(f, numbers)| {
+                doc.facets.get(*f).copied().flatten().is_some_and(|n| numbers.contains(&n))
             })
         };
         let mut facets = BTreeMap::new();
@@ -220,15 +268,20 @@ impl SearchIndex {
         let asked: std::collections::BTreeSet<&String> = request.facets.iter().collect();
         for facet in asked {
             let at = place(facet);
-            let mut counts: HashMap<&str, u64, foldhash::fast::RandomState> = HashMap::default();
+            let names = self.values.get(at).map_or(&[][..], |v| v.names.as_slice());
+            let mut counts = vec![0u64; names.len()];
             for doc in found.iter().filter(|d| selected(d, at)) {
-                if let Some(value) = doc.facets.get(at).and_then(Option::as_deref) {
-                    *counts.entry(value).or_default() += 1;
+                if let Some(n) = doc.facets.get(at).copied().flatten()
+                    && let Some(count) = counts.get_mut(n as usize)
+                {
+                    *count += 1;
                 }
             }
             let mut counts: Vec<FacetCount> = counts
                 .into_iter()
-                .map(|(value, count)| FacetCount { value: value.to_owned(), count })
+                .zip(names)
+                .filter(|(count, _)| *count > 0)
+                .map(|(count, value)| FacetCount { value: value.to_string(), count })
                 .collect();
             counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
             facets.insert(facet.clone(), counts);
@@ -236,8 +289,12 @@ impl SearchIndex {
         let results: Vec<&Doc> = found.into_iter().filter(|d| selected(d, usize::MAX)).collect();
         let total = results.len();
         let mut seen = vec![HashMap::default(); query.words.len()];
-        let mut ranked: Vec<(u32, &str, &Doc)> =
-            results.into_iter().map(|d| (self.typos(&query, d, &mut seen), &*d.key_text, d)).collect();
+        // Words too short for a typo match only exactly: every row found has none.
+        let exact = query.words.iter().all(|w| allowed(w.text.chars().count()) == 0);
+        let mut ranked: Vec<(u32, &str, &Doc)> = results
+            .into_iter()
+            .map(|d| (if exact { 0 } else { self.typos(&query, d, &mut seen) }, &*d.key_text, d))
+            .collect();
         // Each column once: a later mention of one cannot change the order.
         let mut columns = HashSet::new();
         let sort: Vec<&lucarne_protocol::SearchSort> =
@@ -282,7 +339,7 @@ impl SearchIndex {
     }
 
     /// The ids of the rows that match every word; `None` when the query has no word.
-    fn matching(&self, query: &QueryWords) -> Result<Option<HashSet<u64>>, SearchError> {
+    fn matching(&self, query: &QueryWords) -> Result<Option<Vec<u64>>, SearchError> {
         if query.words.is_empty() {
             return Ok(None);
         }
@@ -453,7 +510,9 @@ struct SegmentIds {
 }
 
 impl Collector for Ids {
-    type Fruit = HashSet<u64>;
+    /// Each live row's id once: a row's id is in one segment only (a row put in again gets a
+    /// new id, and the old document is deleted).
+    type Fruit = Vec<u64>;
     type Child = SegmentIds;
 
     fn for_segment(
@@ -468,7 +527,7 @@ impl Collector for Ids {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<Vec<u64>>) -> tantivy::Result<HashSet<u64>> {
+    fn merge_fruits(&self, fruits: Vec<Vec<u64>>) -> tantivy::Result<Vec<u64>> {
         Ok(fruits.into_iter().flatten().collect())
     }
 }
