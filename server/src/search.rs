@@ -169,8 +169,13 @@ pub(crate) enum Stage {
 /// A filter over a view's rows (the search's `where` and the token's row filter, compiled).
 pub type RowFilter = Arc<dyn Fn(&Columns) -> bool + Send + Sync>;
 
+/// A commit that changed more rows than this makes every live search of its index run again
+/// (testing them one by one would cost more).
+pub(crate) const MAX_ROWS_TESTED: usize = 1024;
+
 /// The index's last commit: its number, and the rows it changed as they were before and after
-/// (`None`: all of them may have, the index was built afresh).
+/// (`None`: any may have — the index was built afresh, or the commit changed more than
+/// [`MAX_ROWS_TESTED`] rows, or nobody was watching).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Commit {
     pub(crate) seq: u64,
@@ -379,8 +384,9 @@ async fn build(engine: &Arc<Engine>, live: &Arc<Live>) -> Result<(), String> {
 fn apply(live: &Live, changes: &[Arc<Change>]) -> Result<(), String> {
     let mut held = live.held.write().map_err(|e| e.to_string())?;
     let held = held.as_mut().ok_or("not built")?;
-    // Every row changed, before and after, for live searches to tell whether theirs moved.
-    let mut touched = Vec::new();
+    // Every row changed, before and after, for live searches to tell whether theirs moved:
+    // kept only while one watches, and up to the most they test one by one.
+    let mut touched = (live.commits.receiver_count() > 0).then(Vec::new);
     for change in changes {
         if change.epoch == held.at.epoch && change.to <= held.at.version {
             continue; // in the snapshot already
@@ -389,26 +395,26 @@ fn apply(live: &Live, changes: &[Arc<Change>]) -> Result<(), String> {
             return Err("a gap in the view's changes".into());
         }
         for op in change.ops().map_err(|e| e.to_string())? {
-            let key = match op {
-                Op::Upsert { key, row } => {
-                    touched.push(row.clone());
-                    key
-                }
-                Op::Remove { key } => key,
+            let (key, row) = match op {
+                Op::Upsert { key, row } => (key, Some(row)),
+                Op::Remove { key } => (key, None),
             };
-            if let Some(was) = held.index.row(key) {
-                touched.push(was.clone());
-            }
-            match op {
-                Op::Upsert { key, row } => {
-                    held.index.upsert(key.clone(), row.clone()).map_err(|e| e.to_string())?
+            if let Some(rows) = &mut touched {
+                rows.extend(row.cloned());
+                rows.extend(held.index.row(key).cloned());
+                if rows.len() > MAX_ROWS_TESTED {
+                    touched = None;
                 }
-                Op::Remove { key } => held.index.remove(key),
+            }
+            match row {
+                Some(row) => held.index.upsert(key.clone(), row.clone()).map_err(|e| e.to_string())?,
+                None => held.index.remove(key),
             }
         }
         held.at.version = change.to;
     }
     held.index.commit().map_err(|e| e.to_string())?;
-    live.commits.send_modify(|c| *c = Commit { seq: c.seq + 1, touched: Some(touched.into()) });
+    let touched = touched.map(Arc::from);
+    live.commits.send_modify(|c| *c = Commit { seq: c.seq + 1, touched });
     Ok(())
 }

@@ -687,39 +687,14 @@ impl Connection {
                 return Err((ErrorCode::TooComplex, message));
             }
         }
-        let engine = &self.shared.engine;
-        let columns =
-            engine.view_columns(&s.query.view).await.map_err(|e| (ErrorCode::UnknownView, e.to_string()))?;
-        // Parsed and compiled off the async workers, each text on its own, so that errors point
-        // into the client's own text and neither can change the other's meaning.
-        let (filter, order_by, limit, rows) =
-            (s.query.filter.clone(), s.query.order_by.clone(), s.query.limit, row_filter.clone());
-        let (own, rows) = crate::offload::run(move || {
-            let own = LiveQuery::parse(filter.as_deref(), order_by.as_deref(), limit, &columns);
-            let rows = rows.map(|r| LiveQuery::parse(Some(&r), None, None, &columns));
-            (own, rows)
-        })
-        .await
-        .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
-        let query = own.map_err(|e| (e.code(), format!("in the live query: {e}")))?;
-        let query = match rows {
-            None => query,
-            Some(Ok(rows)) => query.within(rows),
-            Some(Err(e)) => {
-                tracing::warn!(view = %s.query.view, "a token's row filter does not apply: {e}");
-                let message =
-                    format!("this token's row filter does not apply to the view {:?}: {e}", s.query.view);
-                return Err((ErrorCode::Forbidden, message));
-            }
+        let asked = Asked {
+            what: "the live query",
+            filter: s.query.filter.clone(),
+            order_by: s.query.order_by.clone(),
+            limit: s.query.limit,
         };
-        if query.terms() > limits.max_query_terms {
-            let message = format!(
-                "the live query has {} terms (expression nodes, IN items and order columns), over the limit of {}",
-                query.terms(),
-                limits.max_query_terms
-            );
-            return Err((ErrorCode::TooComplex, message));
-        }
+        let query = self.compile(&s.query.view, asked, row_filter.clone()).await?;
+        let engine = &self.shared.engine;
         let key = FeedKey { query: s.query, rows: row_filter };
         let feed = engine
             .feeds()
@@ -727,6 +702,47 @@ impl Connection {
             .await
             .map_err(|e| (e.code(), e.to_string()))?;
         Ok((feed, s.resume.is_some()))
+    }
+
+    /// A client's query over `view`, within the token's row filter `rows`: parsed and compiled
+    /// off the async workers against the view's columns, each text on its own (errors point into
+    /// the client's own text, and neither can change the other's meaning), within the terms
+    /// budget.
+    async fn compile(
+        &self,
+        view: &str,
+        asked: Asked<'_>,
+        rows: Option<String>,
+    ) -> Result<LiveQuery, (ErrorCode, String)> {
+        let engine = &self.shared.engine;
+        let columns = engine.view_columns(view).await.map_err(|e| (ErrorCode::UnknownView, e.to_string()))?;
+        let Asked { what, filter, order_by, limit } = asked;
+        let (own, rows) = crate::offload::run(move || {
+            let own = LiveQuery::parse(filter.as_deref(), order_by.as_deref(), limit, &columns);
+            let rows = rows.map(|r| LiveQuery::parse(Some(&r), None, None, &columns));
+            (own, rows)
+        })
+        .await
+        .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
+        let query = own.map_err(|e| (e.code(), format!("in {what}: {e}")))?;
+        let query = match rows {
+            None => query,
+            Some(Ok(rows)) => query.within(rows),
+            Some(Err(e)) => {
+                tracing::warn!(%view, "a token's row filter does not apply: {e}");
+                let message = format!("this token's row filter does not apply to the view {view:?}: {e}");
+                return Err((ErrorCode::Forbidden, message));
+            }
+        };
+        let max = self.shared.config.limits.max_query_terms;
+        if query.terms() > max {
+            let message = format!(
+                "{what} has {} terms (expression nodes, IN items and order columns), over the limit of {max}",
+                query.terms(),
+            );
+            return Err((ErrorCode::TooComplex, message));
+        }
+        Ok(query)
     }
 
     async fn command(&mut self, c: Command) -> Next {
@@ -784,6 +800,14 @@ impl Connection {
         });
         Next::Serve
     }
+}
+
+/// A client's own query over a view, and how errors name it ("the live query").
+struct Asked<'a> {
+    what: &'a str,
+    filter: Option<String>,
+    order_by: Option<String>,
+    limit: Option<u64>,
 }
 
 /// The refusal of a client text longer than its budget, if it is.

@@ -10,8 +10,7 @@ use lucarne_protocol::{
 };
 
 use super::search_stream::SearchStream;
-use super::{Connection, Next, define_refusal, too_long};
-use crate::query::LiveQuery;
+use super::{Asked, Connection, Next, define_refusal, too_long};
 use crate::search::{RowFilter, SearchFailure};
 
 impl Connection {
@@ -99,8 +98,7 @@ impl Connection {
     }
 
     /// The view of a search's index and the search's filter: its `where` within the token's
-    /// row filter, compiled off the async workers against the view's columns, each text on its
-    /// own; or the error to answer.
+    /// row filter ([`Connection::compile`]); or the error to answer.
     async fn search_filter(
         &self,
         index: &str,
@@ -121,33 +119,9 @@ impl Connection {
                 return Err((ErrorCode::TooComplex, message));
             }
         }
-        let columns =
-            engine.view_columns(&def.view).await.map_err(|e| (ErrorCode::UnknownView, e.to_string()))?;
-        let (own, rows) = (query.filter.clone(), grant.row_filter(&def.view));
-        let (own, rows) = crate::offload::run(move || {
-            let own = LiveQuery::parse(own.as_deref(), None, None, &columns);
-            (own, rows.map(|r| LiveQuery::parse(Some(&r), None, None, &columns)))
-        })
-        .await
-        .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
-        let query = own.map_err(|e| (e.code(), format!("in the search's where: {e}")))?;
-        let query = match rows {
-            None => query,
-            Some(Ok(rows)) => query.within(rows),
-            Some(Err(e)) => {
-                let message =
-                    format!("this token's row filter does not apply to the view {:?}: {e}", def.view);
-                return Err((ErrorCode::Forbidden, message));
-            }
-        };
-        if query.terms() > limits.max_query_terms {
-            let message = format!(
-                "the search's where has {} terms, over the limit of {}",
-                query.terms(),
-                limits.max_query_terms
-            );
-            return Err((ErrorCode::TooComplex, message));
-        }
+        let asked =
+            Asked { what: "the search's where", filter: query.filter.clone(), order_by: None, limit: None };
+        let query = self.compile(&def.view, asked, grant.row_filter(&def.view)).await?;
         Ok((def.view, Arc::new(move |row: &lucarne_protocol::Columns| query.matches(row))))
     }
 }

@@ -22,10 +22,6 @@ use super::search::failure_code;
 use crate::engine::Engine;
 use crate::search::{Commit, RowFilter, SearchFailure, Stage};
 
-/// A commit that changed more rows than this runs every live search of its index again
-/// (testing them one by one would cost more).
-const MAX_ROWS_TESTED: usize = 1024;
-
 /// A live search's stream (see the module docs).
 pub(super) struct SearchStream {
     pub(super) engine: Arc<Engine>,
@@ -138,7 +134,7 @@ impl SearchStream {
             let commit = commits.borrow_and_update().clone();
             if commit.seq != seen {
                 let moved = match &commit.touched {
-                    Some(rows) if commit.seq == seen + 1 && rows.len() <= MAX_ROWS_TESTED => {
+                    Some(rows) if commit.seq == seen + 1 => {
                         rows.iter().any(|row| matcher.matches(row) && (self.filter)(row))
                     }
                     _ => true,
