@@ -110,6 +110,13 @@ enum Bench {
         #[command(flatten)]
         args: cluster::Args,
     },
+    /// The resident memory a search index adds, in a fresh process (started by `search`).
+    #[command(hide = true)]
+    SearchMemory {
+        /// Rows in the seeded corpus; 0: the package records.
+        #[arg(long)]
+        rows: usize,
+    },
     /// A server for `fanout`, in its own process (started by `fanout`).
     #[command(hide = true)]
     FanoutServer {
@@ -146,6 +153,7 @@ async fn main() -> Result<()> {
             fanout::run(args).await
         }
         Bench::Cluster { args } => cluster::run(args).await,
+        Bench::SearchMemory { rows } => search::memory_child(rows),
         Bench::FanoutServer { kind, data, nats } => fanout::serve_child(kind, data, nats).await,
     }
 }
@@ -161,6 +169,13 @@ impl Stats {
         s.sort();
         s.get(lucarne_testing::rank(s.len(), p)).copied().unwrap_or_default()
     }
+}
+
+/// Resident memory of a process, from `/proc/<pid>/status`.
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn ms(d: Duration) -> String {

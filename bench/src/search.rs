@@ -30,23 +30,28 @@ pub(crate) fn run(seeded: usize, typed: usize) -> Result<Corpus> {
         "# cargo xtask bench search  ({seeded} seeded rows; {typed} words typed keystroke by keystroke per corpus)"
     );
     println!(
-        "\n| corpus | engine | rows | raw JSON | index bytes (÷ raw) | build | keystroke p50 | keystroke p99 | keystrokes with hits |\n|---|---|---|---|---|---|---|---|---|"
+        "\n| corpus | engine | rows | raw JSON | index bytes (÷ raw) | resident memory added (÷ raw) | build | keystroke p50 | keystroke p99 | keystrokes with hits |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     let mut corpora = vec![generated(seeded, typed)];
     match packages(typed) {
         Ok(corpus) => corpora.push(corpus),
-        Err(e) => println!("| Debian packages | (skipped: {e}) | | | | | | | |"),
+        Err(e) => println!("| Debian packages | (skipped: {e}) | | | | | | | | |"),
     }
     for corpus in &corpora {
         let raw: usize =
             corpus.docs.iter().map(|(_, row)| serde_json::to_vec(row).map_or(0, |b| b.len())).sum();
         let ours = lucarne(corpus)?;
         let theirs = fts5(corpus)?;
-        for (engine, figures) in
-            [("lucarne-search (typos, folded)", ours), ("SQLite FTS5 (prefix, no typos)", theirs)]
-        {
+        let resident = match memory(if corpus.name.starts_with("seeded") { corpus.docs.len() } else { 0 }) {
+            Ok(bytes) => format!("{:.1} MB ({:.2}×)", bytes as f64 / 1e6, bytes as f64 / raw.max(1) as f64),
+            Err(e) => format!("(not measured: {e})"),
+        };
+        for (engine, figures, resident) in [
+            ("lucarne-search (typos, folded)", ours, resident),
+            ("SQLite FTS5 (prefix, no typos)", theirs, "— (on disk)".to_owned()),
+        ] {
             println!(
-                "| {} | {engine} | {} | {:.1} MB | {:.1} MB ({:.2}×) | {:.2} s | {} | {} | {:.0} % |",
+                "| {} | {engine} | {} | {:.1} MB | {:.1} MB ({:.2}×) | {resident} | {:.2} s | {} | {} | {:.0} % |",
                 corpus.name,
                 corpus.docs.len(),
                 raw as f64 / 1e6,
@@ -101,6 +106,39 @@ fn lucarne(corpus: &Corpus) -> Result<Figures> {
         found += usize::from(result.total > 0);
     }
     Ok(Figures { bytes: index.bytes()?, build, keystrokes: times, found })
+}
+
+/// The resident memory an index of the corpus adds (`rows` seeded rows; 0: the package
+/// records), measured in a fresh process of this benchmark: its `VmRSS` once the corpus is
+/// made, and again once the index holds it all, committed.
+fn memory(rows: usize) -> Result<u64> {
+    let out = Command::new(std::env::current_exe()?)
+        .args(["search-memory", "--rows", &rows.to_string()])
+        .output()
+        .context("starting the memory probe")?;
+    anyhow::ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr).trim());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kib: Vec<u64> = text.split_whitespace().map(str::parse).collect::<Result<_, _>>()?;
+    match kib[..] {
+        [before, after] => Ok(after.saturating_sub(before) * 1024),
+        _ => anyhow::bail!("the memory probe printed {text:?}"),
+    }
+}
+
+/// The memory probe's own process (see [`memory`]): prints the resident KiB before and after.
+pub(crate) fn memory_child(rows: usize) -> Result<()> {
+    let corpus = if rows > 0 { generated(rows, 0) } else { packages(0)? };
+    let before = crate::rss_kib(std::process::id()).context("VmRSS")?;
+    let spec = IndexSpec { searchable: corpus.searchable.clone(), facets: corpus.facets.clone() };
+    let mut index = SearchIndex::new(spec)?;
+    for (key, row) in &corpus.docs {
+        index.upsert(key.clone(), row.clone())?;
+    }
+    index.commit()?;
+    let after = crate::rss_kib(std::process::id()).context("VmRSS")?;
+    println!("{before} {after}");
+    drop(index);
+    Ok(())
 }
 
 fn fts5(corpus: &Corpus) -> Result<Figures> {

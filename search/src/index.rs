@@ -30,10 +30,11 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::query::{BooleanQuery, FuzzyTermQuery, Occur, Query};
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::fold::words;
 use crate::matcher::QueryWords;
+use crate::memory::Memory;
 use crate::typo::{allowed, matches};
 
 /// Words of a query searched for at most (like Meilisearch's limit): the others are ignored.
@@ -127,7 +128,7 @@ impl SearchIndex {
         let text = (0..spec.searchable.len())
             .map(|i| schema.add_text_field(&format!("t{i}"), options.clone()))
             .collect();
-        let index = Index::create_in_ram(schema.build());
+        let index = Index::create(Memory::default(), schema.build(), IndexSettings::default())?;
         index.tokenizers().register(TOKENIZER, Folded);
         // One indexing thread with tantivy's smallest memory budget (15 MB).
         let writer = index.writer_with_num_threads(1, 15_000_000)?;

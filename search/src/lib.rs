@@ -24,6 +24,7 @@
 pub mod fold;
 mod index;
 mod matcher;
+pub mod memory;
 pub mod typo;
 
 pub use index::{IndexSpec, MAX_WORDS, SearchError, SearchIndex, facet_value};

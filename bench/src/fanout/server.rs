@@ -180,7 +180,7 @@ impl Server {
     }
 
     pub(super) fn rss_kib(&self) -> Option<u64> {
-        rss_kib(self.child.id())
+        crate::rss_kib(self.child.id())
     }
 
     pub(super) fn cpu_ticks(&self) -> Option<u64> {
@@ -215,13 +215,6 @@ pub(super) fn url_addr(url: &str) -> Result<SocketAddr> {
     let rest = url.strip_prefix("ws://").with_context(|| format!("not a ws:// URL: {url}"))?;
     let host = rest.split('/').next().unwrap_or_default();
     host.parse().with_context(|| format!("no address in {url}"))
-}
-
-/// Resident memory of a process, from `/proc/<pid>/status`.
-pub(super) fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// User and system CPU time of a process, in clock ticks, from `/proc/<pid>/stat`.
