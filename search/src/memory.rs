@@ -28,7 +28,9 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use tantivy::Directory;
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
-use tantivy::directory::{DirectoryLock, FileHandle, Lock, RamDirectory, WatchCallback, WatchHandle, WritePtr};
+use tantivy::directory::{
+    DirectoryLock, FileHandle, Lock, RamDirectory, WatchCallback, WatchHandle, WritePtr,
+};
 
 /// An in-memory directory whose locks are held in memory (see the module docs).
 #[derive(Clone, Debug, Default)]

@@ -1,7 +1,9 @@
 //! Live searches against a real server: what each one holds equals a fresh search after every
 //! change; on the wire a change that touches nothing found sends nothing and one that does
-//! sends only the difference; a token's row filter holds for every answer; the command line's
-//! `--watch`; an index being built when the server is killed is built again on restart.
+//! sends only the difference, and a redefinition the difference it makes; a token's row filter
+//! holds for every answer; a reader that falls behind is sent everything found afresh; live
+//! searches count against a connection's live queries; the command line's `--watch`; an index
+//! being built when the server is killed is built again on restart.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -13,7 +15,9 @@ use lucarne_protocol::{ErrorCode, Found, SearchQuery, SearchSort, ServerMessage}
 use lucarne_runtime::{Client, SearchEvent, Subscription};
 use serde_json::json;
 
-use crate::support::{Server, bin, client_with_token, greeted, next, place_many, send_json, truth, within};
+use crate::support::{
+    Server, bin, client_with_token, greeted, greeted_slow, next, place_many, send_json, truth, within,
+};
 
 const INDEX: &str = "CREATE SEARCH INDEX orders_search ON orders (customer, order_id) FACETS (status)";
 
@@ -174,6 +178,17 @@ async fn on_the_wire_a_live_search_is_sent_only_what_changed() {
         delta.facets["status"].iter().map(|c| (c.value.clone(), c.count)).collect();
     assert_eq!(counts, [("pay_order".to_owned(), 1), ("place_order".to_owned(), 1)]);
 
+    // Redefined to search the order ids only, the index goes on under its new definition:
+    // "ada" now finds nothing, and the difference comes as the next delta.
+    let by_id = "CREATE SEARCH INDEX orders_search ON orders (order_id) FACETS (status)";
+    within(admin.define_search(by_id)).await.expect("redefine");
+    let ServerMessage::SearchDelta(delta) = next_for(&mut ws, 1).await else { panic!("a delta") };
+    assert_eq!((delta.from, delta.total), (2, 0), "{delta:?}");
+    let mut removed: Vec<String> = delta.remove.iter().map(ToString::to_string).collect();
+    removed.sort();
+    assert_eq!(removed, ["\"o-1\"", "\"o-3\""]);
+    assert!(delta.facets["status"].is_empty(), "{delta:?}");
+
     send_json(&mut ws, json!({"type": "unsubscribe", "sub": 1})).await;
     assert!(matches!(next_for(&mut ws, 1).await, ServerMessage::Unsubscribed(_)));
 }
@@ -247,4 +262,144 @@ async fn an_index_being_built_when_the_server_is_killed_is_built_again_on_restar
     assert_eq!(found.total, view.len() as u64, "the index holds every row of the view");
     let counted: u64 = found.facets["status"].iter().map(|c| c.count).sum();
     assert_eq!(counted, 3000);
+}
+
+/// Places orders `from - n + 1 ..= from` of Ada's in falling order (`z-…`, so each new one
+/// ranks first and enters a page of hits), each with 8 KB more in its customer, 8 in flight.
+async fn place_large(client: &Client, from: usize, n: usize) {
+    let customer = format!("Ada {}", "x".repeat(8000));
+    let ids: Vec<usize> = (from + 1 - n..=from).rev().collect();
+    for chunk in ids.chunks(8) {
+        let sends = chunk.iter().map(|i| {
+            client.send(
+                "place_order",
+                json!({"order_id": format!("z-{i:06}"), "customer": customer, "total": 1}),
+            )
+        });
+        for ack in futures_util::future::join_all(sends).await {
+            ack.expect("acked");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_search_whose_reader_falls_behind_is_sent_everything_found_afresh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server =
+        Server::start(dir.path(), &["--allow-define", "--max-queued-bytes", "262144", "--resync-after", "1"]);
+    let admin = crate::support::client(&server.url());
+    within(admin.define_search(INDEX)).await.expect("define");
+    let mut slow = greeted_slow(&server).await;
+    let page = json!({"index": "orders_search", "text": "ada", "facets": ["status"], "limit": 40});
+    let mut subscribe = json!({"type": "subscribe_search", "sub": 1});
+    subscribe.as_object_mut().expect("object").extend(page.as_object().cloned().unwrap_or_default());
+    send_json(&mut slow, subscribe).await;
+    let ServerMessage::SearchSnapshot(first) = next_for(&mut slow, 1).await else {
+        panic!("a snapshot first")
+    };
+    assert_eq!(first.found.total, 0);
+
+    // The reader stops reading while orders enter its page (an 8 KB hit each), 500 at a time
+    // until one of its deltas has waited past --resync-after for room in its queue (how many
+    // that takes depends on how much the kernel's socket buffers absorb first).
+    let (mut next_id, mut placed) = (999_999, 0);
+    let started = Instant::now();
+    while !server.log().contains("a live search's deltas skipped") {
+        assert!(started.elapsed() < Duration::from_secs(90), "never skipped:\n{}", server.log());
+        within(place_large(&admin, next_id, 500)).await;
+        (next_id, placed) = (next_id - 500, placed + 500);
+    }
+
+    // Reading again: what was queued, then everything found afresh, a version further on; the
+    // deltas after it keep it equal to a fresh search.
+    let mut last_delta = None;
+    let (mut held, mut version) = loop {
+        match next_for(&mut slow, 1).await {
+            ServerMessage::SearchDelta(d) => last_delta = Some(d.to),
+            ServerMessage::SearchSnapshot(s) => break (s.found, s.version),
+            other => panic!("{other:?}"),
+        }
+    };
+    let last_delta = last_delta.expect("the deltas queued before the reader stopped");
+    assert!(
+        version > last_delta,
+        "the fresh snapshot (version {version}) follows the deltas (to {last_delta})"
+    );
+    let mut request = json!({"type": "search", "id": 9});
+    request.as_object_mut().expect("object").extend(page.as_object().cloned().unwrap_or_default());
+    let started = Instant::now();
+    loop {
+        send_json(&mut slow, request.clone()).await;
+        let fresh = loop {
+            match next(&mut slow).await {
+                ServerMessage::SearchResult(r) if r.id == 9 => break r.found,
+                ServerMessage::SearchDelta(d) if d.sub == 1 => {
+                    assert_eq!(d.from, version, "a delta from the version held");
+                    held.apply(&d);
+                    version = d.to;
+                }
+                _ => {}
+            }
+        };
+        if fresh == held {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "holds {} found, a fresh search {}",
+            held.total,
+            fresh.total
+        );
+    }
+    assert_eq!(held.total, placed);
+    assert_eq!(held.hits[0].key, json!(format!("z-{:06}", next_id + 1)), "the last order placed ranks first");
+    assert!(server.log().contains("slow consumer caught up; searching afresh"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_searches_count_against_a_connections_live_queries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server =
+        Server::start(dir.path(), &["--allow-define", "--max-live-queries", "1", "--max-subscriptions", "2"]);
+    let admin = crate::support::client(&server.url());
+    within(admin.define_search(INDEX)).await.expect("define");
+    let mut ws = greeted(&server, None).await;
+    let search =
+        |sub: u64| json!({"type": "subscribe_search", "sub": sub, "index": "orders_search", "text": "ada"});
+    send_json(&mut ws, search(1)).await;
+    assert!(matches!(next_for(&mut ws, 1).await, ServerMessage::SearchSnapshot(_)));
+    // A second live search, or a live query, finds no room; a whole view (not a live query) does.
+    send_json(&mut ws, search(2)).await;
+    let ServerMessage::Error(e) = next_for(&mut ws, 2).await else { panic!("refused") };
+    assert_eq!(e.code, ErrorCode::OverBudget, "{e:?}");
+    send_json(&mut ws, json!({"type": "subscribe", "sub": 3, "view": "orders", "where": "total > 1"})).await;
+    let refused = loop {
+        match next(&mut ws).await {
+            ServerMessage::Error(e) if e.sub == Some(3) => break e.code,
+            _ => {}
+        }
+    };
+    assert_eq!(refused, ErrorCode::OverBudget);
+    send_json(&mut ws, json!({"type": "subscribe", "sub": 4, "view": "orders"})).await;
+    loop {
+        match next(&mut ws).await {
+            ServerMessage::SnapshotEnd(end) if end.sub == 4 => break,
+            ServerMessage::Error(e) => panic!("{e:?}"),
+            _ => {}
+        }
+    }
+    // Two subscriptions held: a third of any kind is too many.
+    send_json(&mut ws, json!({"type": "subscribe", "sub": 5, "view": "orders"})).await;
+    let refused = loop {
+        match next(&mut ws).await {
+            ServerMessage::Error(e) if e.sub == Some(5) => break e.code,
+            _ => {}
+        }
+    };
+    assert_eq!(refused, ErrorCode::TooManySubscriptions);
+    // The live search ended, its room is given back.
+    send_json(&mut ws, json!({"type": "unsubscribe", "sub": 1})).await;
+    assert!(matches!(next_for(&mut ws, 1).await, ServerMessage::Unsubscribed(_)));
+    send_json(&mut ws, search(6)).await;
+    assert!(matches!(next_for(&mut ws, 6).await, ServerMessage::SearchSnapshot(_)));
 }

@@ -15,8 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::{
-    Server, Socket, client, client_with_token, frames_until, greeted, hello, next, raw, send_json as send,
-    subscribed, within,
+    Server, Socket, client, client_with_token, frames_until, greeted, greeted_slow, hello, next, raw,
+    send_json as send, subscribed, within,
 };
 
 /// The code of an `error` or `reject`.
@@ -414,15 +414,7 @@ async fn origins_are_checked_and_responses_carry_security_headers() {
 /// A raw connection with a small receive buffer, greeted and subscribed to `orders`, snapshot
 /// read: the caller then stops reading.
 async fn slow_reader(server: &Server) -> Socket {
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("rcvbuf");
-    let tcp = socket.connect(server.addr).await.expect("connect");
-    let (mut ws, _) =
-        tokio_tungstenite::client_async(server.url(), tokio_tungstenite::MaybeTlsStream::Plain(tcp))
-            .await
-            .expect("handshake");
-    hello(&mut ws, None).await;
-    assert!(matches!(next(&mut ws).await, ServerMessage::Welcome(_)));
+    let mut ws = greeted_slow(server).await;
     send(&mut ws, json!({"type": "subscribe", "sub": 1, "view": "orders"})).await;
     loop {
         if let ServerMessage::SnapshotEnd(_) = next(&mut ws).await {

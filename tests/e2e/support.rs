@@ -303,6 +303,21 @@ pub(crate) async fn greeted(server: &Server, token: Option<&str>) -> Socket {
     ws
 }
 
+/// A raw connection with a small receive buffer (4 KiB), greeted: once its reader stops
+/// reading, the server's queue for it fills after a few frames.
+pub(crate) async fn greeted_slow(server: &Server) -> Socket {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let tcp = socket.connect(server.addr).await.expect("connect");
+    let (mut ws, _) =
+        tokio_tungstenite::client_async(server.url(), tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("handshake");
+    hello(&mut ws, None).await;
+    assert!(matches!(next(&mut ws).await, ServerMessage::Welcome(_)));
+    ws
+}
+
 /// Every text frame until `done` says stop (or 10 s pass), raw: what really left the server.
 pub(crate) async fn frames_until(ws: &mut Socket, mut done: impl FnMut(&str) -> bool) -> Vec<String> {
     let mut frames = Vec::new();

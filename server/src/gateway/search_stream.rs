@@ -93,9 +93,17 @@ impl SearchStream {
                                     // The deltas queued are skipped; all is sent afresh once
                                     // the client has read most of what waits.
                                     self.generation.fetch_add(1, Ordering::AcqRel);
+                                    tracing::debug!(
+                                        sub = self.sub,
+                                        "slow consumer: a live search's deltas skipped"
+                                    );
                                     if !self.out.wait_room().await {
                                         return;
                                     }
+                                    tracing::debug!(
+                                        sub = self.sub,
+                                        "slow consumer caught up; searching afresh"
+                                    );
                                     version += 1;
                                     held = None;
                                     continue;
