@@ -19,10 +19,12 @@
 
 mod codec;
 mod message;
+mod push;
 mod search;
 
 pub use codec::{DecodeError, EncodedOps, decode_client, decode_server, encode, encode_delta};
 pub use message::*;
+pub use push::{PushTarget, WebPushKeys, WebPushSubscription};
 pub use search::{
     DefineSearch, DropSearch, FacetCount, Found, Search, SearchDefined, SearchDelta, SearchDropped,
     SearchHit, SearchQuery, SearchResult, SearchSnapshot, SearchSort, SubscribeSearch,

@@ -2,7 +2,9 @@
 //! processes with JetStream on loopback ports ([`NatsCluster`]); waiting for a condition instead
 //! of sleeping a fixed time ([`wait_for`], [`poll_until`]); and, with the feature `ui`, what
 //! headless iced tests share (the module `ui`: the re-run under tiny-skia, the bundled fonts, a widget's
-//! reported state by id). Seeded randomness is `fastrand::Rng::with_seed`.
+//! reported state by id); with the feature `push`, a Web Push service stand-in that checks
+//! VAPID and decrypts every body ([`PushService`]). Seeded randomness is
+//! `fastrand::Rng::with_seed`.
 //!
 //! ```no_run
 //! let mut nats = lucarne_testing::NatsCluster::start(3);
@@ -15,11 +17,15 @@
 //! ```
 
 mod nats;
+#[cfg(feature = "push")]
+mod push;
 mod sample;
 #[cfg(feature = "ui")]
 pub mod ui;
 mod wait;
 
 pub use nats::{NatsCluster, nats_server};
+#[cfg(feature = "push")]
+pub use push::{PushService, Received};
 pub use sample::rank;
 pub use wait::{poll_until, wait_for};

@@ -89,6 +89,21 @@ const RULES: &[Rule] = &[
         why: "search: the index in memory, no I/O of its own, never the server; tantivy without C",
     },
     Rule {
+        krate: "lucarne-push",
+        only: None,
+        never: &[
+            "lucarne-server",
+            "lucarne-runtime",
+            "redb",
+            "iced*",
+            "aws-lc-rs",
+            "aws-lc-sys",
+            "openssl-sys",
+            "curl-sys",
+        ],
+        why: "push: the providers' client code, pure Rust (rustls on ring, RustCrypto); never the server or a store",
+    },
+    Rule {
         krate: "lucarne-app",
         only: None,
         never: &["lucarne-server"],
@@ -121,8 +136,21 @@ const RULES: &[Rule] = &[
     Rule {
         krate: "lucarne-testing",
         // With the feature `ui`: the pinned iced, its test simulator, the bundled fonts and a
-        // PNG reader for snapshots.
-        only: Some(&["tempfile", "iced", "iced_test", "lucarne-fonts", "png"]),
+        // PNG reader for snapshots; with `push`: a Web Push service stand-in (axum, P-256).
+        only: Some(&[
+            "tempfile",
+            "iced",
+            "iced_test",
+            "lucarne-fonts",
+            "png",
+            "axum",
+            "tokio",
+            "lucarne-protocol",
+            "lucarne-push",
+            "p256",
+            "base64",
+            "serde_json",
+        ]),
         never: &[],
         why: "test harnesses: a dev-dependency only",
     },
