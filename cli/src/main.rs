@@ -19,6 +19,7 @@ use lucarne_server::{Commands, GatewayConfig, Store};
 use serde_json::{Value, json};
 
 mod pdf;
+mod push;
 mod token;
 
 #[derive(Parser)]
@@ -76,6 +77,11 @@ enum Cmd {
     },
     /// Print a capability token signed with the server's key (`--views`, `--commands`, `--define`).
     Token(token::TokenArgs),
+    /// Platform push: a VAPID key for `serve --vapid-key`.
+    Push {
+        #[command(subcommand)]
+        command: push::PushCmd,
+    },
     /// Views on the server.
     View {
         #[command(subcommand)]
@@ -254,6 +260,8 @@ struct Serve {
     #[command(flatten)]
     security: token::Security,
     #[command(flatten)]
+    push: push::PushArgs,
+    #[command(flatten)]
     cluster: ClusterArgs,
 }
 
@@ -316,6 +324,7 @@ async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Cmd::Serve(serve) => serve_cmd(*serve).await.map(|()| 0),
         Cmd::Token(args) => token::run(args),
+        Cmd::Push { command } => push::run(command),
         Cmd::Watch { view, once, filter, order_by, limit, connect } => {
             let mut query = Query::view(view);
             query.filter = filter;
@@ -644,6 +653,10 @@ async fn serve_cmd(args: Serve) -> Result<()> {
                 .with_context(|| format!("cannot join the cluster at {urls}"))?
         }
     };
+    if let Some(push) = args.push.config()? {
+        let kept = engine.enable_push(push).await?;
+        tracing::info!("pushes on: {kept} registrations kept from before");
+    }
     let web_dir = lucarne_server::web::resolve_dir(args.web_dir.clone());
     let config = GatewayConfig {
         ping_interval: Duration::from_secs_f64(args.ping_interval.max(0.1)),

@@ -24,7 +24,10 @@ mod search;
 
 pub use codec::{DecodeError, EncodedOps, decode_client, decode_server, encode, encode_delta};
 pub use message::*;
-pub use push::{PushTarget, WebPushKeys, WebPushSubscription};
+pub use push::{
+    NotificationTemplate, PushInterest, PushNotice, PushRegistered, PushTarget, PushUnregistered,
+    RegisterPush, UnregisterPush, WebPushKeys, WebPushSubscription,
+};
 pub use search::{
     DefineSearch, DropSearch, FacetCount, Found, Search, SearchDefined, SearchDelta, SearchDropped,
     SearchHit, SearchQuery, SearchResult, SearchSnapshot, SearchSort, SubscribeSearch,

@@ -48,6 +48,12 @@ pub enum ClientMessage {
     /// Search an index and keep the answer current; answered by `search_snapshot`, then
     /// `search_delta`s, or an `error` with the same `sub`.
     SubscribeSearch(crate::SubscribeSearch),
+    /// Ask for platform pushes of a view's changes while this client is not connected;
+    /// answered by `push_registered` or an `error` with the same id.
+    RegisterPush(crate::RegisterPush),
+    /// No more pushes for a registration; answered by `push_unregistered` or an `error` with
+    /// the same id.
+    UnregisterPush(crate::UnregisterPush),
 }
 
 /// Everything a server sends.
@@ -100,6 +106,10 @@ pub enum ServerMessage {
     SearchSnapshot(crate::SearchSnapshot),
     /// A change to what a live search found.
     SearchDelta(crate::SearchDelta),
+    /// Answer to `register_push`.
+    PushRegistered(crate::PushRegistered),
+    /// Answer to `unregister_push`.
+    PushUnregistered(crate::PushUnregistered),
     /// Something the client sent could not be handled.
     Error(ErrorMessage),
 }

@@ -417,6 +417,46 @@ impl Client {
         answer.await.unwrap_or(Err(ClientError::Stopped))
     }
 
+    /// Asks for platform pushes while this client is not connected: each change of a row of
+    /// `interest`'s view that its `where` keeps (within the token's row filter) wakes the app
+    /// through `target`, coalesced, with the notification's text from the row. Returns the
+    /// registration's id (the same for the same target and interest: registering again on each
+    /// start is how an app keeps it). The server must have been started with push on.
+    ///
+    /// ```no_run
+    /// # async fn run(client: lucarne_runtime::Client, subscription: lucarne_protocol::WebPushSubscription) -> Result<(), lucarne_runtime::ClientError> {
+    /// use lucarne_protocol::{NotificationTemplate, PushInterest, PushTarget};
+    ///
+    /// let interest = PushInterest { view: "orders".into(), filter: Some("status = 'paid'".into()) };
+    /// let text = NotificationTemplate { title: "Order {order_id} paid".into(), body: "{customer}".into() };
+    /// let id = client.register_push(PushTarget::Web(subscription), interest, Some(text)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn register_push(
+        &self,
+        target: lucarne_protocol::PushTarget,
+        interest: lucarne_protocol::PushInterest,
+        notification: Option<lucarne_protocol::NotificationTemplate>,
+    ) -> Result<String, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        let register = Box::new(lucarne_protocol::RegisterPush { id: 0, target, interest, notification });
+        self.inner
+            .requests
+            .send(Request::RegisterPush { register, reply })
+            .map_err(|_| ClientError::Stopped)?;
+        answer.await.unwrap_or(Err(ClientError::Stopped))
+    }
+
+    /// No more pushes for a registration of this client's.
+    pub async fn unregister_push(&self, registration: &str) -> Result<(), ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .requests
+            .send(Request::UnregisterPush { registration: registration.to_owned(), reply })
+            .map_err(|_| ClientError::Stopped)?;
+        answer.await.unwrap_or(Err(ClientError::Stopped))
+    }
+
     /// Drops a search index on the server.
     pub async fn drop_search(&self, name: &str) -> Result<(), ClientError> {
         let (reply, answer) = oneshot::channel();

@@ -16,6 +16,7 @@ pub mod jetstream;
 pub mod limits;
 pub mod log;
 pub mod offload;
+pub mod push;
 pub mod query;
 pub mod search;
 pub mod sql;

@@ -14,6 +14,7 @@ mod live_queries;
 mod live_search;
 mod pdf;
 mod protocol_doc;
+mod push;
 mod search;
 mod security;
 mod skeleton;

@@ -314,8 +314,18 @@ async fn every_exchange_in_the_protocol_document_happens_as_written() {
         .expect("the document");
     let exchanges = exchanges(&doc);
     let dir = tempfile::tempdir().expect("tempdir");
-    let args =
+    // Push on (§17), to a push service that is never reached (the doc's client stays connected).
+    let vapid = dir.path().join("vapid.key");
+    let key = lucarne_push::Vapid::generate("mailto:doc@example.com").expect("a VAPID key").private_key();
+    std::fs::write(&vapid, key).expect("write the VAPID key");
+    let mut args =
         ["--demo", "--demo-seed", "0", "--demo-rate", "0", "--ping-interval", "1"].map(String::from).to_vec();
+    args.extend([
+        "--vapid-key".into(),
+        vapid.display().to_string(),
+        "--push-endpoints".into(),
+        "https://push.example".into(),
+    ]);
     let server = Server::spawn(dir.path().to_path_buf(), "127.0.0.1:0".parse().expect("addr"), args);
     // The state §13 starts from.
     let setup = client(&server.url());

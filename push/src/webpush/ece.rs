@@ -47,6 +47,12 @@ impl Keys {
     }
 }
 
+/// Checks a subscription's keys: `p256dh` a P-256 point, `auth` 16 bytes (what a push to them
+/// needs), without encrypting anything.
+pub fn check_keys(keys: &WebPushKeys) -> Result<(), PushError> {
+    Keys::decode(keys).map(drop)
+}
+
 /// Encrypts `plaintext` for a subscription's keys (a fresh key pair and salt each time).
 pub fn encrypt(plaintext: &[u8], keys: &WebPushKeys) -> Result<Vec<u8>, PushError> {
     let keys = Keys::decode(keys)?;

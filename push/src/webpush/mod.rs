@@ -20,7 +20,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use lucarne_protocol::WebPushSubscription;
 
-pub use ece::{UserAgentKeys, decrypt, encrypt};
+pub use ece::{UserAgentKeys, check_keys, decrypt, encrypt};
 
 use crate::http::HttpClient;
 use crate::{Message, Outcome, PushError, Vapid};

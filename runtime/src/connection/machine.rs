@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use lucarne_protocol::{
     Ack, ClientMessage, Command, DefineCommand, DefineSearch, DefineView, DropCommand, DropSearch, DropView,
-    ErrorCode, ErrorMessage, Found, Heartbeat, Hello, ListViews, Position, ResyncReason, Row,
-    SUPPORTED_VERSIONS, Search, SearchQuery, ServerMessage, Subscribe, SubscribeSearch, Unsubscribe,
-    ViewInfo, decode_server,
+    ErrorCode, ErrorMessage, Found, Heartbeat, Hello, ListViews, Position, RegisterPush, ResyncReason, Row,
+    SUPPORTED_VERSIONS, Search, SearchQuery, ServerMessage, Subscribe, SubscribeSearch, UnregisterPush,
+    Unsubscribe, ViewInfo, decode_server,
 };
 use serde_json::Value;
 
@@ -96,6 +96,14 @@ pub(crate) enum Call {
         index: String,
         query: SearchQuery,
     },
+    RegisterPush {
+        id: u64,
+        register: Box<RegisterPush>,
+    },
+    UnregisterPush {
+        id: u64,
+        registration: String,
+    },
 }
 
 /// What the driver does next, in order.
@@ -160,6 +168,7 @@ enum Kind {
     DefineCommand,
     DefineSearch,
     Search,
+    RegisterPush,
 }
 
 enum Phase {
@@ -441,6 +450,14 @@ impl Machine {
             Call::DropSearch { id, name } => {
                 self.request(id, Kind::Drop, ClientMessage::DropSearch(DropSearch { id, name }));
             }
+            Call::RegisterPush { id, register } => {
+                let message = ClientMessage::RegisterPush(RegisterPush { id, ..*register });
+                self.request(id, Kind::RegisterPush, message);
+            }
+            Call::UnregisterPush { id, registration } => {
+                let message = ClientMessage::UnregisterPush(UnregisterPush { id, registration });
+                self.request(id, Kind::Drop, message);
+            }
             Call::Search { id, index, query } => {
                 self.request(id, Kind::Search, ClientMessage::Search(Search { id, index, query }));
             }
@@ -557,7 +574,7 @@ impl Machine {
         for (id, kind) in std::mem::take(&mut self.requests) {
             let error = match kind {
                 Kind::List | Kind::Search => ClientError::Offline(reason.to_string()),
-                Kind::Define | Kind::Drop | Kind::DefineCommand | Kind::DefineSearch => {
+                Kind::Define | Kind::Drop | Kind::DefineCommand | Kind::DefineSearch | Kind::RegisterPush => {
                     ClientError::Offline(format!("{reason} (the server may still complete the request)"))
                 }
             };
@@ -614,6 +631,8 @@ impl Machine {
             | Call::DropCommand { id, .. }
             | Call::DefineSearch { id, .. }
             | Call::DropSearch { id, .. }
+            | Call::RegisterPush { id, .. }
+            | Call::UnregisterPush { id, .. }
             | Call::Search { id, .. } => Output::Answer { id, answer: failed() },
         };
         self.out.push_back(output);
@@ -830,6 +849,16 @@ impl Machine {
             ServerMessage::SearchDropped(d) => {
                 if self.take_request(d.id, Kind::Drop) {
                     self.out.push_back(Output::Answer { id: d.id, answer: Answer::Dropped });
+                }
+            }
+            ServerMessage::PushRegistered(r) => {
+                if self.take_request(r.id, Kind::RegisterPush) {
+                    self.out.push_back(Output::Answer { id: r.id, answer: Answer::Named(r.registration) });
+                }
+            }
+            ServerMessage::PushUnregistered(u) => {
+                if self.take_request(u.id, Kind::Drop) {
+                    self.out.push_back(Output::Answer { id: u.id, answer: Answer::Dropped });
                 }
             }
             ServerMessage::SearchResult(r) => {

@@ -69,6 +69,14 @@ pub(crate) enum Request {
         name: String,
         reply: oneshot::Sender<Result<(), ClientError>>,
     },
+    RegisterPush {
+        register: Box<lucarne_protocol::RegisterPush>,
+        reply: oneshot::Sender<Result<String, ClientError>>,
+    },
+    UnregisterPush {
+        registration: String,
+        reply: oneshot::Sender<Result<(), ClientError>>,
+    },
     Search {
         index: String,
         query: SearchQuery,
@@ -154,6 +162,12 @@ impl Callers {
             }
             Request::DropSearch { name, reply } => {
                 Call::DropSearch { id: waiting(Replier::Drop(reply)), name }
+            }
+            Request::RegisterPush { register, reply } => {
+                Call::RegisterPush { id: waiting(Replier::Named(reply)), register }
+            }
+            Request::UnregisterPush { registration, reply } => {
+                Call::UnregisterPush { id: waiting(Replier::Drop(reply)), registration }
             }
             Request::Search { index, query, reply } => {
                 Call::Search { id: waiting(Replier::Found(reply)), index, query }

@@ -178,6 +178,8 @@ fn sent(message: &ClientMessage) -> String {
         ClientMessage::SubscribeSearch(s) => {
             format!("subscribe_search {} {} {:?}", s.sub, s.index, s.query.text)
         }
+        ClientMessage::RegisterPush(r) => format!("register_push {} {}", r.id, r.interest.view),
+        ClientMessage::UnregisterPush(u) => format!("unregister_push {} {}", u.id, u.registration),
     }
 }
 
@@ -538,6 +540,44 @@ fn search_requests_are_answered_by_id_and_fail_offline_as_reads() {
         // A search waiting when the link drops failed as a read: nothing was changed.
         (call(Call::Search { id: 5, index: "s".into(), query: query("x") }), &["send search 5 s \"x\""]),
         (lost(), &["close", "answer 5 failed: not connected: connection closed"]),
+    ]);
+}
+
+#[test]
+fn push_registrations_are_answered_by_id_and_may_complete_after_a_lost_link() {
+    let register = |id: u64| Call::RegisterPush {
+        id,
+        register: Box::new(lucarne_protocol::RegisterPush {
+            id: 0,
+            target: lucarne_protocol::PushTarget::Fcm { token: "t".into() },
+            interest: lucarne_protocol::PushInterest { view: "orders".into(), filter: None },
+            notification: None,
+        }),
+    };
+    check(vec![
+        (In::Start, &["connect ws://a"]),
+        (In::Opened, &["send hello c-1"]),
+        (welcome(60_000), &[]),
+        (call(register(1)), &["send register_push 1 orders"]),
+        // Another request's answer is not this one's.
+        (frame(json!({"type": "push_registered", "id": 9, "registration": "p1"})), &[]),
+        (frame(json!({"type": "push_registered", "id": 1, "registration": "p1"})), &["answer 1 named p1"]),
+        (call(Call::UnregisterPush { id: 2, registration: "p1".into() }), &["send unregister_push 2 p1"]),
+        (frame(json!({"type": "push_unregistered", "id": 2, "registration": "p1"})), &["answer 2 dropped"]),
+        (call(register(3)), &["send register_push 3 orders"]),
+        (
+            frame(json!({"type": "error", "code": "unsupported", "message": "no FCM", "id": 3})),
+            &["answer 3 failed: server error (unsupported): no FCM"],
+        ),
+        // Waiting when the link drops: the server may have kept it.
+        (call(register(4)), &["send register_push 4 orders"]),
+        (
+            lost(),
+            &[
+                "close",
+                "answer 4 failed: not connected: connection closed (the server may still complete the request)",
+            ],
+        ),
     ]);
 }
 

@@ -28,6 +28,7 @@ const HUB_CAPACITY: usize = 4096;
 pub const AHEAD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 mod cluster;
+mod push;
 mod search;
 pub use cluster::{ClusterConfig, ClusterError};
 
@@ -162,6 +163,8 @@ struct Shared {
     searches: RwLock<HashMap<String, String>>,
     /// The search indexes built and kept current (on their first search).
     live_searches: crate::search::Searches,
+    /// Platform push: the registrations in force, who is connected (see `crate::push`).
+    pushes: Arc<crate::push::Pushes>,
 }
 
 impl Shared {
@@ -264,6 +267,8 @@ impl Engine {
             .filter_map(|(n, s)| Some((n, s?)))
             .collect();
         let store = Arc::new(store);
+        let pushes = Arc::new(crate::push::Pushes::default());
+        store.set_push_plan(pushes.clone());
         let hub: HashMap<_, _> = store
             .views()
             .unwrap_or_default()
@@ -281,6 +286,7 @@ impl Engine {
             commands: RwLock::new(commands),
             searches: RwLock::new(searches),
             live_searches: Default::default(),
+            pushes,
         });
         let (writer, queue) = mpsc::channel(MAX_BATCH * 4);
         (Arc::new(Engine { shared, feeds: Default::default(), policy, writer }), queue)
@@ -707,6 +713,9 @@ fn publish(shared: &Arc<Shared>, committed: crate::store::Committed) -> Vec<Resu
     }
     for view in committed.views {
         on_view_change(shared, view);
+    }
+    if committed.pushed > 0 {
+        shared.pushes.wake();
     }
     shared.folded.send_modify(|f| {
         f.head = f.head.max(committed.head);

@@ -40,6 +40,7 @@ use tokio::time::Instant;
 
 mod http;
 mod outbox;
+mod push;
 mod search;
 mod search_stream;
 mod stream;
@@ -173,6 +174,8 @@ struct Connection {
     subs: HashMap<u64, JoinHandle<()>>,
     /// The subscriptions that are live queries (counted against `max_live_queries`).
     live: std::collections::HashSet<u64>,
+    /// The client is connected (after `hello`): no push for it meanwhile.
+    presence: Option<crate::push::Presence>,
 }
 
 async fn connection(socket: WebSocket, shared: Shared) {
@@ -192,6 +195,7 @@ async fn connection(socket: WebSocket, shared: Shared) {
         rate,
         subs: HashMap::new(),
         live: Default::default(),
+        presence: None,
     };
     tracing::debug!(session = %conn.session, "connected");
     let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
@@ -373,6 +377,12 @@ impl Connection {
             ClientMessage::SubscribeSearch(s) => {
                 self.out.error(ErrorCode::RateLimited, message, Some(s.sub), None)
             }
+            ClientMessage::RegisterPush(r) => {
+                self.out.error(ErrorCode::RateLimited, message, None, Some(r.id))
+            }
+            ClientMessage::UnregisterPush(u) => {
+                self.out.error(ErrorCode::RateLimited, message, None, Some(u.id))
+            }
             ClientMessage::Hello(_) | ClientMessage::Ping(_) => {
                 self.out.error(ErrorCode::RateLimited, message, None, None)
             }
@@ -446,6 +456,8 @@ impl Connection {
                     subject = grant.subject.as_deref().unwrap_or(if grant.is_anonymous() { "(anonymous)" } else { "" }),
                     "hello"
                 );
+                // While connected, its push registrations are not pushed to.
+                self.presence = Some(self.shared.engine.pushes().present(&hello.client_id));
                 self.client_id = Some(hello.client_id);
                 self.grant = Some(grant);
                 self.out.send(&ServerMessage::Welcome(Welcome {
@@ -492,6 +504,8 @@ impl Connection {
             ClientMessage::DropSearch(d) => self.drop_search(d).await,
             ClientMessage::Search(s) => self.search(s).await,
             ClientMessage::SubscribeSearch(s) => self.subscribe_search(s).await,
+            ClientMessage::RegisterPush(r) => self.register_push(r).await,
+            ClientMessage::UnregisterPush(u) => self.unregister_push(u).await,
             ClientMessage::DropCommand(d) => {
                 let grant = self.grant();
                 if !grant.can_define() || !grant.may_send(&d.name) {

@@ -35,6 +35,7 @@ use crate::upcast::Upcasters;
 mod change;
 mod defined;
 mod fold;
+mod push;
 mod replica;
 mod rows;
 
@@ -43,6 +44,7 @@ pub use replica::{Decision, REPLICA_SYNC_EVERY};
 
 pub use change::{Change, UnreadableChange};
 use fold::{BatchState, Dirty, Fold, Working, flush, fold_into};
+pub use push::{Pending, Planned, PushPlan};
 use rows::{Hot, Lease};
 pub use rows::{RowCacheLimits, SnapshotFrames};
 
@@ -239,6 +241,8 @@ pub struct Committed {
     pub head: u64,
     /// The cluster stream's sequence folded through ([`Store::replicate`]; 0 otherwise).
     pub sequence: u64,
+    /// Pushes written to the outbox (see `push`).
+    pub pushed: usize,
 }
 
 /// Progress of building one slot.
@@ -270,6 +274,8 @@ pub struct Store {
     last_synced: std::sync::Mutex<std::time::Instant>,
     /// View rows kept in memory between commits (see `rows`).
     hot: std::sync::Mutex<Hot>,
+    /// What decides a commit's pushes (see `push`); none: no push is planned.
+    push_plan: std::sync::OnceLock<Arc<dyn PushPlan>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -348,6 +354,8 @@ impl Store {
             txn.open_table(SLOTS)?;
             txn.open_table(FIELDS)?;
             txn.open_table(REPLICA)?;
+            txn.open_table(push::REGISTRATIONS)?;
+            txn.open_table(push::OUTBOX)?;
         }
         txn.commit()?;
         let mut fields: HashMap<String, BTreeSet<String>> = HashMap::new();
@@ -374,6 +382,7 @@ impl Store {
             numbering: Numbering::Commits,
             last_synced: std::sync::Mutex::new(std::time::Instant::now()),
             hot: std::sync::Mutex::new(Hot::default()),
+            push_plan: std::sync::OnceLock::new(),
         })
         .and_then(|store| {
             store.write_back_all()?;
@@ -793,6 +802,11 @@ impl Store {
             write_slot(&txn, &fold.slot, &fold.meta)?;
         }
         changes.retain(|c: &Arc<Change>| live.contains(&slot_name(&c.view, c.epoch)));
+        // The pushes these changes cause, durable with them.
+        let pushed = match self.push_plan.get() {
+            Some(plan) => push::write_planned(&txn, plan.as_ref(), &changes)?,
+            None => 0,
+        };
         if let Some(through) = through {
             txn.open_table(REPLICA)?.insert("applied", through.to_be_bytes().as_slice())?;
         }
@@ -810,7 +824,7 @@ impl Store {
                 }
             }
         }
-        Ok(Committed { appended, changes, views, head, sequence: through.unwrap_or(0) })
+        Ok(Committed { appended, changes, views, head, sequence: through.unwrap_or(0), pushed })
     }
 
     /// A fold, touching nothing yet, of every live view.

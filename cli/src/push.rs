@@ -1,0 +1,94 @@
+//! Platform push on the command line: `lucarne serve`'s push flags (`--vapid-key` switches Web
+//! Push on) and `lucarne push vapid-key` (a new VAPID key, and the public key for browsers).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use lucarne_push::{Vapid, WebPush};
+use lucarne_server::push::{DEFAULT_ENDPOINTS, PushConfig};
+
+/// `lucarne serve`'s push flags.
+#[derive(clap::Args, Debug)]
+pub(crate) struct PushArgs {
+    /// Send Web Push with this VAPID key (PEM, or the private key in base64url as
+    /// `lucarne push vapid-key` writes it): clients may then register for pushes.
+    #[arg(long, env = "LUCARNE_VAPID_KEY", value_name = "FILE")]
+    vapid_key: Option<PathBuf>,
+    /// The contact push services see in the VAPID token (`mailto:` or `https:`).
+    #[arg(long, env = "LUCARNE_VAPID_SUBJECT", default_value = "mailto:push@localhost")]
+    vapid_subject: String,
+    /// Origins a Web Push endpoint may be on (`https://host[:port]`, `*` for any run of
+    /// characters), separated by commas; a subscription elsewhere is refused.
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_ENDPOINTS.iter().map(|s| (*s).to_owned()))]
+    push_endpoints: Vec<String>,
+    /// Milliseconds a push waits for more changes of the same registration, to send one.
+    #[arg(long, default_value_t = 250)]
+    push_window_ms: u64,
+    /// Seconds a push service keeps a push for a device that is offline.
+    #[arg(long, default_value_t = 86_400)]
+    push_ttl: u64,
+    /// Push registrations one client id may hold.
+    #[arg(long, default_value_t = 8)]
+    max_push_registrations: usize,
+    /// Push registrations the server holds in all.
+    #[arg(long, default_value_t = 10_000)]
+    max_push_registrations_total: usize,
+}
+
+impl PushArgs {
+    /// The push configuration, when a VAPID key is given.
+    pub(crate) fn config(&self) -> Result<Option<PushConfig>> {
+        let Some(path) = &self.vapid_key else { return Ok(None) };
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let vapid =
+            Vapid::from_key(&text, &self.vapid_subject).with_context(|| format!("in {}", path.display()))?;
+        tracing::info!("Web Push on: applicationServerKey {}", vapid.public_key());
+        Ok(Some(PushConfig {
+            web: Some(WebPush::new(vapid)?),
+            endpoints: self.push_endpoints.clone(),
+            window: Duration::from_millis(self.push_window_ms),
+            ttl: Duration::from_secs(self.push_ttl),
+            max_per_client: self.max_push_registrations,
+            max_total: self.max_push_registrations_total,
+        }))
+    }
+}
+
+/// `lucarne push …`.
+#[derive(clap::Subcommand)]
+pub(crate) enum PushCmd {
+    /// Write a new VAPID key (for `lucarne serve --vapid-key`) and print its public key (the
+    /// browser's `applicationServerKey`).
+    VapidKey {
+        /// Where to write the private key (created with mode 0600; never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+pub(crate) fn run(command: PushCmd) -> Result<u8> {
+    match command {
+        PushCmd::VapidKey { out } => {
+            if out.exists() {
+                bail!("{} exists: it is not overwritten", out.display());
+            }
+            let vapid = Vapid::generate("mailto:push@localhost")?;
+            write_private(&out, &vapid.private_key())?;
+            println!("{}", vapid.public_key());
+            Ok(0)
+        }
+    }
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(file, "{text}")?;
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! Platform push against a real server and a Web Push service stand-in on loopback that checks
+//! each VAPID token and decrypts each body: a client that is away is woken by one push per burst
+//! of the rows it asked for (and none while it is connected); a busy push service is tried
+//! again after its `Retry-After`; a subscription the service says is gone is forgotten; a push
+//! planned before a kill -9 is sent after the restart; registrations a server must refuse are
+//! refused with their code.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lucarne_protocol::{ErrorCode, NotificationTemplate, PushInterest, PushNotice, PushTarget};
+use lucarne_runtime::{Client, ClientConfig, ClientError};
+use lucarne_testing::{PushService, Received};
+use serde_json::json;
+
+use crate::support::{Server, bin, client, within};
+
+/// A VAPID key written by `lucarne push vapid-key`, and the public key it printed.
+fn vapid_key(dir: &Path) -> (PathBuf, String) {
+    let path = dir.join("vapid.key");
+    let out = Command::new(bin()).args(["push", "vapid-key", "--out"]).arg(&path).output().expect("run");
+    assert!(out.status.success(), "{out:?}");
+    (path, String::from_utf8(out.stdout).expect("utf-8").trim().to_owned())
+}
+
+/// A server pushing to the stand-in (and nowhere else), with a coalescing window of `window_ms`.
+fn start(dir: &Path, service: &PushService, window_ms: u64, extra: &[&str]) -> (Server, String) {
+    let (key, public) = vapid_key(dir);
+    let key = key.display().to_string();
+    let (origin, window) = (service.origin(), window_ms.to_string());
+    let mut args = vec!["--vapid-key", &key, "--push-endpoints", &origin, "--push-window-ms", &window];
+    args.extend(extra);
+    (Server::start(&dir.join("data"), &args), public)
+}
+
+/// The phone: a client with its own id.
+fn phone(server: &Server) -> Client {
+    Client::connect(ClientConfig { client_id: "phone".into(), ..ClientConfig::new(server.url()) })
+}
+
+/// The phone's interest: Ada's orders, with a notification.
+fn ada() -> (PushInterest, Option<NotificationTemplate>) {
+    let interest = PushInterest { view: "orders".into(), filter: Some("customer = 'Ada'".into()) };
+    let text = NotificationTemplate { title: "Order {order_id}".into(), body: "{customer}: {total}".into() };
+    (interest, Some(text))
+}
+
+/// Drops the client and waits until the server has seen its connection end.
+async fn away(server: &Server, client: Client) {
+    drop(client);
+    let started = Instant::now();
+    loop {
+        let log = server.log();
+        let session = log
+            .lines()
+            .filter(|l| l.contains(" hello ") && l.contains("client=phone"))
+            .filter_map(|l| l.split("session=").nth(1)?.split_whitespace().next())
+            .next_back()
+            .map(str::to_owned);
+        if let Some(session) = session
+            && log.lines().any(|l| l.ends_with(&format!("disconnected session={session}")))
+        {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the phone never left:\n{log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the pushes received stand for at least `changes` changes; returns them.
+async fn pushed(service: &PushService, server: &Server, changes: u32) -> Vec<(PushNotice, Received)> {
+    let started = Instant::now();
+    loop {
+        let got: Vec<(PushNotice, Received)> = service
+            .received()
+            .into_iter()
+            .map(|r| (serde_json::from_slice(&r.payload).expect("a push notice"), r))
+            .collect();
+        if got.iter().map(|(n, _)| n.changes).sum::<u32>() >= changes {
+            return got;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} pushes so far (refused: {:?}):\n{}",
+            got.len(),
+            service.refused(),
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn place(client: &Client, id: &str, customer: &str, total: u32) {
+    let order = json!({"order_id": id, "customer": customer, "total": total});
+    within(client.send("place_order", order)).await.expect("acked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_is_away_is_woken_by_one_push_per_burst_of_the_rows_it_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = PushService::start().await;
+    let (server, public_key) = start(dir.path(), &service, 500, &[]);
+    let admin = client(&server.url());
+    let phone = phone(&server);
+    let subscription = service.subscribe();
+    let (interest, text) = ada();
+    let target = PushTarget::Web(subscription.clone());
+    let id = within(phone.register_push(target.clone(), interest.clone(), text.clone()))
+        .await
+        .expect("registered");
+    // Registering again on the next start is the same registration.
+    assert_eq!(within(phone.register_push(target, interest, text)).await.expect("again"), id);
+
+    // While the phone is connected, its changes reach it over its WebSocket: no push.
+    place(&admin, "o-1", "Ada", 5).await;
+    away(&server, phone).await;
+    // Away: Grace's order is not its interest; a burst of Ada's is one push (or two, should a
+    // commit fall after the first push left), standing for all five.
+    place(&admin, "o-2", "Grace", 7).await;
+    let burst = (3..8).map(|i| {
+        let admin = admin.clone();
+        async move { place(&admin, &format!("o-{i}"), "Ada", i).await }
+    });
+    futures_util::future::join_all(burst).await;
+    let got = pushed(&service, &server, 5).await;
+    assert_eq!(got.iter().map(|(n, _)| n.changes).sum::<u32>(), 5, "{got:?}");
+    assert!(got.len() < 5, "coalesced: {} pushes for 5 changes", got.len());
+    let (notice, received) = &got[got.len() - 1];
+    assert_eq!((notice.registration.as_str(), notice.view.as_str()), (id.as_str(), "orders"));
+    let key = notice.key.as_str().expect("an order id");
+    assert!(["o-3", "o-4", "o-5", "o-6", "o-7"].contains(&key), "{notice:?}");
+    assert_eq!(notice.title.as_deref(), Some(format!("Order {key}").as_str()));
+    assert!(notice.body.as_deref().is_some_and(|b| b.starts_with("Ada: ")), "{notice:?}");
+    assert!(notice.version > 0);
+    // Signed with the server's key, one topic per registration, kept a day.
+    assert_eq!(received.vapid_key, public_key);
+    assert_eq!(
+        (received.topic.as_deref(), received.ttl, received.urgency.as_deref()),
+        (Some(id.as_str()), 86_400, Some("normal"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_push_service_is_tried_again_and_a_gone_subscription_is_forgotten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = PushService::start().await;
+    let (server, _) = start(dir.path(), &service, 50, &[]);
+    let admin = client(&server.url());
+    let phone = phone(&server);
+    let subscription = service.subscribe();
+    let (interest, text) = ada();
+    let id = within(phone.register_push(PushTarget::Web(subscription.clone()), interest, text))
+        .await
+        .expect("registered");
+    away(&server, phone).await;
+
+    // 429 with Retry-After: 1, then accepted.
+    service.answer_next(429, Some(1));
+    let placed = Instant::now();
+    place(&admin, "o-1", "Ada", 5).await;
+    let got = pushed(&service, &server, 1).await;
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].1.at.duration_since(placed) >= Duration::from_secs(1),
+        "tried again only after Retry-After"
+    );
+    assert!(server.log().contains("push to be tried again"), "{}", server.log());
+
+    // The subscription ends at the push service: the next push is answered 410 and the
+    // registration is forgotten at once — later changes try nothing.
+    service.unsubscribe(&subscription);
+    place(&admin, "o-2", "Ada", 6).await;
+    let started = Instant::now();
+    while !server.log().contains("push registration removed") {
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let phone = self::phone(&server);
+    match within(phone.unregister_push(&id)).await {
+        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::NotFound),
+        other => panic!("the registration should be gone: {other:?}"),
+    }
+    assert_eq!(service.received().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_planned_before_a_kill_is_sent_after_the_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = PushService::start().await;
+    // A long window: the server dies while the push waits in its outbox.
+    let (server, _) = start(dir.path(), &service, 3000, &[]);
+    let admin = client(&server.url());
+    let phone = phone(&server);
+    let (interest, text) = ada();
+    within(phone.register_push(PushTarget::Web(service.subscribe()), interest, text))
+        .await
+        .expect("registered");
+    away(&server, phone).await;
+    place(&admin, "o-1", "Ada", 5).await;
+    drop(admin);
+    let server = server.restart();
+    assert!(service.received().is_empty(), "nothing was sent before the kill");
+    let got = pushed(&service, &server, 1).await;
+    assert_eq!((got.len(), got[0].0.key.as_str()), (1, Some("o-1")));
+    assert!(server.log().contains("pushes on: 1 registrations kept from before"), "{}", server.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_a_server_must_refuse_are_refused_with_their_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = PushService::start().await;
+    let (server, _) = start(dir.path(), &service, 50, &["--max-push-registrations", "2"]);
+    let phone = phone(&server);
+    let web = |endpoint: String| {
+        let mut subscription = service.subscribe();
+        subscription.endpoint = endpoint;
+        PushTarget::Web(subscription)
+    };
+    let interest = |view: &str, filter: Option<&str>| PushInterest {
+        view: view.into(),
+        filter: filter.map(str::to_owned),
+    };
+    let good = service.subscribe();
+    let mut bad_keys = good.clone();
+    bad_keys.keys.auth = "AAAA".into();
+    let check = |target: PushTarget, interest: PushInterest, code: ErrorCode, says: &'static str| {
+        let phone = phone.clone();
+        async move {
+            match within(phone.register_push(target, interest, None)).await {
+                Err(ClientError::Server { code: got, message }) => {
+                    assert_eq!(got, code, "{message}");
+                    assert!(message.contains(says), "{message}");
+                }
+                other => panic!("refused with {code:?}, not {other:?}"),
+            }
+        }
+    };
+    // Where the server would post: only the push services it was told of.
+    check(
+        web("http://169.254.169.254/latest/meta-data".into()),
+        interest("orders", None),
+        ErrorCode::Forbidden,
+        "not on a push service",
+    )
+    .await;
+    check(
+        web(format!("{}.evil.example/push/1", service.origin())),
+        interest("orders", None),
+        ErrorCode::Forbidden,
+        "not on a push service",
+    )
+    .await;
+    check(
+        PushTarget::Web(bad_keys),
+        interest("orders", None),
+        ErrorCode::InvalidMessage,
+        "auth: not 16 bytes",
+    )
+    .await;
+    check(PushTarget::Apns { token: "ab".into() }, interest("orders", None), ErrorCode::Unsupported, "APNs")
+        .await;
+    check(PushTarget::Web(good.clone()), interest("nope", None), ErrorCode::UnknownView, "nope").await;
+    check(PushTarget::Web(good.clone()), interest("orders", Some("total >")), ErrorCode::InvalidSql, "where")
+        .await;
+    // Two per client, then over budget.
+    for view in ["orders", "by_customer"] {
+        within(phone.register_push(PushTarget::Web(good.clone()), interest(view, None), None))
+            .await
+            .expect("within the budget");
+    }
+    check(
+        PushTarget::Web(good),
+        interest("orders", Some("total > 1")),
+        ErrorCode::OverBudget,
+        "2 push registrations",
+    )
+    .await;
+
+    // A server started without a VAPID key sends no pushes.
+    let plain = Server::start(&dir.path().join("plain"), &[]);
+    let phone = self::phone(&plain);
+    match within(phone.register_push(PushTarget::Web(service.subscribe()), interest("orders", None), None))
+        .await
+    {
+        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::Unsupported),
+        other => panic!("{other:?}"),
+    }
+}
