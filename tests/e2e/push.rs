@@ -39,6 +39,14 @@ fn phone(server: &Server) -> Client {
     Client::connect(ClientConfig { client_id: "phone".into(), ..ClientConfig::new(server.url()) })
 }
 
+/// The phone with a capability token.
+fn phone_with(server: &Server, token: String) -> Client {
+    Client::connect(ClientConfig {
+        client_id: "phone".into(),
+        ..ClientConfig::new(server.url()).token(Some(token))
+    })
+}
+
 /// The phone's interest: Ada's orders, with a notification.
 fn ada() -> (PushInterest, Option<NotificationTemplate>) {
     let interest = PushInterest { view: "orders".into(), filter: Some("customer = 'Ada'".into()) };
@@ -204,6 +212,38 @@ async fn a_push_planned_before_a_kill_is_sent_after_the_restart() {
     let got = pushed(&service, &server, 1).await;
     assert_eq!((got.len(), got[0].0.key.as_str()), (1, Some("o-1")));
     assert!(server.log().contains("pushes on: 1 registrations kept from before"), "{}", server.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_filtered_token_is_pushed_only_its_rows_also_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = PushService::start().await;
+    let (key, _) = vapid_key(dir.path());
+    let (key, origin) = (key.display().to_string(), service.origin());
+    let args = ["--vapid-key", &key, "--push-endpoints", &origin, "--push-window-ms", "50"];
+    let server = Server::start_with_tokens(&dir.path().join("data"), &args);
+    let admin = crate::support::admin(&server);
+    let ada_only = server.token(&["--views", "orders", "--rows", "orders=customer = 'Ada'"]);
+    let phone = phone_with(&server, ada_only.clone());
+    // Every order, it asks; only Ada's may it see.
+    let everything = PushInterest { view: "orders".into(), filter: None };
+    within(phone.register_push(PushTarget::Web(service.subscribe()), everything, None))
+        .await
+        .expect("registered");
+    away(&server, phone).await;
+    let server = server.restart();
+    let admin = {
+        drop(admin);
+        crate::support::admin(&server)
+    };
+    for (id, customer) in [("o-1", "Grace"), ("o-2", "Ada"), ("o-3", "Alan")] {
+        place(&admin, id, customer, 1).await;
+    }
+    place(&admin, "o-4", "Ada", 2).await;
+    let got = pushed(&service, &server, 2).await;
+    let keys: Vec<_> = got.iter().map(|(n, _)| n.key.clone()).collect();
+    assert_eq!(got.iter().map(|(n, _)| n.changes).sum::<u32>(), 2, "only Ada's two orders: {keys:?}");
+    assert!(keys.iter().all(|k| k == "o-2" || k == "o-4"), "{keys:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
