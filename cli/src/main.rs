@@ -77,7 +77,7 @@ enum Cmd {
     },
     /// Print a capability token signed with the server's key (`--views`, `--commands`, `--define`).
     Token(token::TokenArgs),
-    /// Platform push: a VAPID key for `serve --vapid-key`.
+    /// Platform push: a VAPID key for `serve --vapid-key`, a test push to a client.
     Push {
         #[command(subcommand)]
         command: push::PushCmd,
@@ -324,7 +324,7 @@ async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Cmd::Serve(serve) => serve_cmd(*serve).await.map(|()| 0),
         Cmd::Token(args) => token::run(args),
-        Cmd::Push { command } => push::run(command),
+        Cmd::Push { command } => push::run(command).await,
         Cmd::Watch { view, once, filter, order_by, limit, connect } => {
             let mut query = Query::view(view);
             query.filter = filter;

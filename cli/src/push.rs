@@ -66,10 +66,31 @@ pub(crate) enum PushCmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Push now to every registration of a client, connected or not (the define right), and
+    /// print the registrations pushed to.
+    Test {
+        /// The client's id.
+        client_id: String,
+        /// The notification's title.
+        #[arg(long, default_value = "Test")]
+        title: String,
+        #[command(flatten)]
+        connect: crate::Connect,
+    },
 }
 
-pub(crate) fn run(command: PushCmd) -> Result<u8> {
+pub(crate) async fn run(command: PushCmd) -> Result<u8> {
     match command {
+        PushCmd::Test { client_id, title, connect } => {
+            let client = crate::client(&connect);
+            crate::answered(crate::online(|| client.test_push(&client_id, &title)).await?, |ids| {
+                format!(
+                    "a test push queued for {} registrations of {client_id}: {}",
+                    ids.len(),
+                    ids.join(", ")
+                )
+            })
+        }
         PushCmd::VapidKey { out } => {
             if out.exists() {
                 bail!("{} exists: it is not overwritten", out.display());

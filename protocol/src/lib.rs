@@ -25,8 +25,8 @@ mod search;
 pub use codec::{DecodeError, EncodedOps, decode_client, decode_server, encode, encode_delta};
 pub use message::*;
 pub use push::{
-    NotificationTemplate, PushInterest, PushNotice, PushRegistered, PushTarget, PushUnregistered,
-    RegisterPush, UnregisterPush, WebPushKeys, WebPushSubscription,
+    NotificationTemplate, PushInterest, PushNotice, PushRegistered, PushTarget, PushTested, PushUnregistered,
+    RegisterPush, TestPush, UnregisterPush, WebPushKeys, WebPushSubscription,
 };
 pub use search::{
     DefineSearch, DropSearch, FacetCount, Found, Search, SearchDefined, SearchDelta, SearchDropped,

@@ -54,6 +54,9 @@ pub enum ClientMessage {
     /// No more pushes for a registration; answered by `push_unregistered` or an `error` with
     /// the same id.
     UnregisterPush(crate::UnregisterPush),
+    /// Push now to every registration of a client (the define right); answered by
+    /// `push_tested` or an `error` with the same id.
+    TestPush(crate::TestPush),
 }
 
 /// Everything a server sends.
@@ -110,6 +113,8 @@ pub enum ServerMessage {
     PushRegistered(crate::PushRegistered),
     /// Answer to `unregister_push`.
     PushUnregistered(crate::PushUnregistered),
+    /// Answer to `test_push`.
+    PushTested(crate::PushTested),
     /// Something the client sent could not be handled.
     Error(ErrorMessage),
 }

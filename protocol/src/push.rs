@@ -120,6 +120,32 @@ pub struct PushUnregistered {
     pub registration: String,
 }
 
+/// `test_push`: one push now to every registration of a client, connected or not, with the
+/// given text (an operator's check that pushes reach a device; the define right).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestPush {
+    /// Request id, echoed in the answer.
+    pub id: u64,
+    /// The client whose registrations are pushed to.
+    pub client_id: String,
+    /// The notification's title.
+    #[serde(default = "test_title")]
+    pub title: String,
+}
+
+fn test_title() -> String {
+    "Test".into()
+}
+
+/// `push_tested`: the pushes are queued (they are sent as any other, see `registrations`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushTested {
+    /// The `test_push` request id.
+    pub id: u64,
+    /// The registrations a push was queued for.
+    pub registrations: Vec<String>,
+}
+
 /// What a push carries to the device (its payload, JSON): enough for the app to wake and sync
 /// over its WebSocket, and the notification's text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -457,6 +457,16 @@ impl Client {
         answer.await.unwrap_or(Err(ClientError::Stopped))
     }
 
+    /// Queues one push now to every registration of `client_id`, connected or not, titled
+    /// `title` (an operator's check that pushes reach a device; needs the define right).
+    /// Returns the registrations pushed to.
+    pub async fn test_push(&self, client_id: &str, title: &str) -> Result<Vec<String>, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::TestPush { client_id: client_id.to_owned(), title: title.to_owned(), reply };
+        self.inner.requests.send(request).map_err(|_| ClientError::Stopped)?;
+        answer.await.unwrap_or(Err(ClientError::Stopped))
+    }
+
     /// Drops a search index on the server.
     pub async fn drop_search(&self, name: &str) -> Result<(), ClientError> {
         let (reply, answer) = oneshot::channel();

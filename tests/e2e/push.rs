@@ -247,6 +247,40 @@ async fn a_row_filtered_token_is_pushed_only_its_rows_also_after_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sends_a_test_push_to_a_client_connected_or_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = PushService::start().await;
+    let (server, _) = start(dir.path(), &service, 50, &["--allow-define"]);
+    let phone = phone(&server);
+    let (interest, text) = ada();
+    let id = within(phone.register_push(PushTarget::Web(service.subscribe()), interest, text))
+        .await
+        .expect("registered");
+    // The phone stays connected: a test push goes all the same.
+    let out = Command::new(bin())
+        .args(["push", "test", "phone", "--title", "Hello"])
+        .env("LUCARNE_SERVER", server.url())
+        .output()
+        .expect("lucarne push test");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("a test push queued for 1 registrations of phone: {id}")
+    );
+    let started = Instant::now();
+    while service.received().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let notice: PushNotice = serde_json::from_slice(&service.received()[0].payload).expect("a notice");
+    assert_eq!(
+        (notice.registration, notice.title.as_deref(), notice.key),
+        (id, Some("Hello"), serde_json::Value::Null)
+    );
+    drop(phone);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrations_a_server_must_refuse_are_refused_with_their_code() {
     let dir = tempfile::tempdir().expect("tempdir");
     let service = PushService::start().await;

@@ -22,8 +22,8 @@ use std::time::Duration;
 use lucarne_protocol::{
     Ack, ClientMessage, Command, DefineCommand, DefineSearch, DefineView, DropCommand, DropSearch, DropView,
     ErrorCode, ErrorMessage, Found, Heartbeat, Hello, ListViews, Position, RegisterPush, ResyncReason, Row,
-    SUPPORTED_VERSIONS, Search, SearchQuery, ServerMessage, Subscribe, SubscribeSearch, UnregisterPush,
-    Unsubscribe, ViewInfo, decode_server,
+    SUPPORTED_VERSIONS, Search, SearchQuery, ServerMessage, Subscribe, SubscribeSearch, TestPush,
+    UnregisterPush, Unsubscribe, ViewInfo, decode_server,
 };
 use serde_json::Value;
 
@@ -104,6 +104,11 @@ pub(crate) enum Call {
         id: u64,
         registration: String,
     },
+    TestPush {
+        id: u64,
+        client_id: String,
+        title: String,
+    },
 }
 
 /// What the driver does next, in order.
@@ -143,6 +148,8 @@ pub(crate) enum Answer {
     Named(String),
     /// What a search found.
     Found(Found),
+    /// The registrations a test push went to.
+    Names(Vec<String>),
     Failed(ClientError),
 }
 
@@ -169,6 +176,7 @@ enum Kind {
     DefineSearch,
     Search,
     RegisterPush,
+    TestPush,
 }
 
 enum Phase {
@@ -454,6 +462,9 @@ impl Machine {
                 let message = ClientMessage::RegisterPush(RegisterPush { id, ..*register });
                 self.request(id, Kind::RegisterPush, message);
             }
+            Call::TestPush { id, client_id, title } => {
+                self.request(id, Kind::TestPush, ClientMessage::TestPush(TestPush { id, client_id, title }));
+            }
             Call::UnregisterPush { id, registration } => {
                 let message = ClientMessage::UnregisterPush(UnregisterPush { id, registration });
                 self.request(id, Kind::Drop, message);
@@ -574,7 +585,12 @@ impl Machine {
         for (id, kind) in std::mem::take(&mut self.requests) {
             let error = match kind {
                 Kind::List | Kind::Search => ClientError::Offline(reason.to_string()),
-                Kind::Define | Kind::Drop | Kind::DefineCommand | Kind::DefineSearch | Kind::RegisterPush => {
+                Kind::Define
+                | Kind::Drop
+                | Kind::DefineCommand
+                | Kind::DefineSearch
+                | Kind::RegisterPush
+                | Kind::TestPush => {
                     ClientError::Offline(format!("{reason} (the server may still complete the request)"))
                 }
             };
@@ -633,6 +649,7 @@ impl Machine {
             | Call::DropSearch { id, .. }
             | Call::RegisterPush { id, .. }
             | Call::UnregisterPush { id, .. }
+            | Call::TestPush { id, .. }
             | Call::Search { id, .. } => Output::Answer { id, answer: failed() },
         };
         self.out.push_back(output);
@@ -854,6 +871,11 @@ impl Machine {
             ServerMessage::PushRegistered(r) => {
                 if self.take_request(r.id, Kind::RegisterPush) {
                     self.out.push_back(Output::Answer { id: r.id, answer: Answer::Named(r.registration) });
+                }
+            }
+            ServerMessage::PushTested(t) => {
+                if self.take_request(t.id, Kind::TestPush) {
+                    self.out.push_back(Output::Answer { id: t.id, answer: Answer::Names(t.registrations) });
                 }
             }
             ServerMessage::PushUnregistered(u) => {

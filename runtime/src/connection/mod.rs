@@ -77,6 +77,11 @@ pub(crate) enum Request {
         registration: String,
         reply: oneshot::Sender<Result<(), ClientError>>,
     },
+    TestPush {
+        client_id: String,
+        title: String,
+        reply: oneshot::Sender<Result<Vec<String>, ClientError>>,
+    },
     Search {
         index: String,
         query: SearchQuery,
@@ -95,6 +100,8 @@ enum Replier {
     /// A definition answered with its name (a command, a search index).
     Named(oneshot::Sender<Result<String, ClientError>>),
     Found(oneshot::Sender<Result<Found, ClientError>>),
+    /// A list of names (the registrations a test push went to).
+    Names(oneshot::Sender<Result<Vec<String>, ClientError>>),
 }
 
 impl Replier {
@@ -106,6 +113,7 @@ impl Replier {
             Replier::Drop(reply) => drop(reply.send(Err(error))),
             Replier::Named(reply) => drop(reply.send(Err(error))),
             Replier::Found(reply) => drop(reply.send(Err(error))),
+            Replier::Names(reply) => drop(reply.send(Err(error))),
         }
     }
 }
@@ -169,6 +177,9 @@ impl Callers {
             Request::UnregisterPush { registration, reply } => {
                 Call::UnregisterPush { id: waiting(Replier::Drop(reply)), registration }
             }
+            Request::TestPush { client_id, title, reply } => {
+                Call::TestPush { id: waiting(Replier::Names(reply)), client_id, title }
+            }
             Request::Search { index, query, reply } => {
                 Call::Search { id: waiting(Replier::Found(reply)), index, query }
             }
@@ -208,6 +219,7 @@ impl Callers {
             (Replier::Drop(reply), Answer::Dropped) => drop(reply.send(Ok(()))),
             (Replier::Named(reply), Answer::Named(name)) => drop(reply.send(Ok(name))),
             (Replier::Found(reply), Answer::Found(found)) => drop(reply.send(Ok(found))),
+            (Replier::Names(reply), Answer::Names(names)) => drop(reply.send(Ok(names))),
             (replier, Answer::Failed(error)) => replier.fail(error),
             (replier, other) => {
                 tracing::error!(?other, "an answer of another kind; failing the request");

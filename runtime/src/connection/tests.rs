@@ -180,6 +180,7 @@ fn sent(message: &ClientMessage) -> String {
         }
         ClientMessage::RegisterPush(r) => format!("register_push {} {}", r.id, r.interest.view),
         ClientMessage::UnregisterPush(u) => format!("unregister_push {} {}", u.id, u.registration),
+        ClientMessage::TestPush(t) => format!("test_push {} {}", t.id, t.client_id),
     }
 }
 
@@ -231,6 +232,7 @@ fn answer_line(answer: &Answer) -> String {
         Answer::Dropped => "dropped".into(),
         Answer::Named(name) => format!("named {name}"),
         Answer::Found(found) => format!("found {} ({} on the page)", found.total, found.hits.len()),
+        Answer::Names(names) => format!("names {}", names.join(",")),
         Answer::Failed(e) => format!("failed: {e}"),
     }
 }
@@ -564,6 +566,14 @@ fn push_registrations_are_answered_by_id_and_may_complete_after_a_lost_link() {
         (frame(json!({"type": "push_registered", "id": 1, "registration": "p1"})), &["answer 1 named p1"]),
         (call(Call::UnregisterPush { id: 2, registration: "p1".into() }), &["send unregister_push 2 p1"]),
         (frame(json!({"type": "push_unregistered", "id": 2, "registration": "p1"})), &["answer 2 dropped"]),
+        (
+            call(Call::TestPush { id: 5, client_id: "phone".into(), title: "Test".into() }),
+            &["send test_push 5 phone"],
+        ),
+        (
+            frame(json!({"type": "push_tested", "id": 5, "registrations": ["p1", "p2"]})),
+            &["answer 5 names p1,p2"],
+        ),
         (call(register(3)), &["send register_push 3 orders"]),
         (
             frame(json!({"type": "error", "code": "unsupported", "message": "no FCM", "id": 3})),

@@ -74,6 +74,25 @@ impl Engine {
         Ok(id)
     }
 
+    /// Queues a push now to every registration of `client_id`, connected or not, titled
+    /// `title`; returns the registrations.
+    pub async fn test_push(&self, client_id: &str, title: &str) -> Result<Vec<String>, StoreError> {
+        let registrations = self.shared.pushes.of_client(client_id);
+        let planned: Vec<crate::store::Planned> = registrations
+            .iter()
+            .map(|r| crate::store::Planned {
+                registration: r.id.clone(),
+                payload: crate::push::test_notice(r, title),
+                changes: 0,
+            })
+            .collect();
+        let ids = planned.iter().map(|p| p.registration.clone()).collect();
+        let store = self.shared.store.clone();
+        blocking(move || store.queue_forced_pushes(&planned)).await?;
+        self.shared.pushes.wake();
+        Ok(ids)
+    }
+
     /// Forgets a registration of `client_id`'s; false when it has none of that id.
     pub async fn unregister_push(&self, client_id: &str, id: &str) -> Result<bool, StoreError> {
         match self.shared.pushes.get(id) {

@@ -383,6 +383,7 @@ impl Connection {
             ClientMessage::UnregisterPush(u) => {
                 self.out.error(ErrorCode::RateLimited, message, None, Some(u.id))
             }
+            ClientMessage::TestPush(t) => self.out.error(ErrorCode::RateLimited, message, None, Some(t.id)),
             ClientMessage::Hello(_) | ClientMessage::Ping(_) => {
                 self.out.error(ErrorCode::RateLimited, message, None, None)
             }
@@ -506,6 +507,7 @@ impl Connection {
             ClientMessage::SubscribeSearch(s) => self.subscribe_search(s).await,
             ClientMessage::RegisterPush(r) => self.register_push(r).await,
             ClientMessage::UnregisterPush(u) => self.unregister_push(u).await,
+            ClientMessage::TestPush(t) => self.test_push(t).await,
             ClientMessage::DropCommand(d) => {
                 let grant = self.grant();
                 if !grant.can_define() || !grant.may_send(&d.name) {

@@ -1,10 +1,11 @@
 //! The push messages of a connection: `register_push` (the interest's view must be one the token
 //! may read, its `where` compiled like a live query's and narrowed by the token's row filter;
-//! a Web Push endpoint only on an allowed push service's origin) and `unregister_push` (the
-//! connection's own client's registrations only).
+//! a Web Push endpoint only on an allowed push service's origin), `unregister_push` (the
+//! connection's own client's registrations only) and `test_push` (the define right).
 
 use lucarne_protocol::{
-    ErrorCode, PushRegistered, PushTarget, PushUnregistered, RegisterPush, ServerMessage, UnregisterPush,
+    ErrorCode, PushRegistered, PushTarget, PushTested, PushUnregistered, RegisterPush, ServerMessage,
+    TestPush, UnregisterPush,
 };
 
 use super::{Asked, Connection, Next, too_long};
@@ -104,6 +105,28 @@ impl Connection {
             notification: r.notification,
         };
         Ok(Registration::new(stored, query))
+    }
+
+    /// `test_push`: the define right (an operator's).
+    pub(super) async fn test_push(&mut self, t: TestPush) -> Next {
+        let grant = self.grant();
+        if !grant.can_define() {
+            let message = "test_push needs the define right".to_owned();
+            return self.out.error(grant.refusal(), message, None, Some(t.id));
+        }
+        if self.shared.engine.pushes().config().is_none() {
+            return self.out.error(ErrorCode::Unsupported, "this server sends no pushes", None, Some(t.id));
+        }
+        if let Some(message) = too_long("the test push's title", &t.title, MAX_TEMPLATE_BYTES) {
+            return self.out.error(ErrorCode::TooComplex, message, None, Some(t.id));
+        }
+        match self.shared.engine.test_push(&t.client_id, &t.title).await {
+            Ok(registrations) => {
+                tracing::info!(client = %t.client_id, count = registrations.len(), "test push queued");
+                self.out.send(&ServerMessage::PushTested(PushTested { id: t.id, registrations }))
+            }
+            Err(e) => self.out.error(ErrorCode::Unavailable, e.to_string(), None, Some(t.id)),
+        }
     }
 
     /// `unregister_push`.

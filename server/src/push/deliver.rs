@@ -85,7 +85,7 @@ async fn settle(store: &Arc<Store>, pushes: &Pushes, config: &PushConfig, id: St
 async fn send(pushes: &Pushes, config: &PushConfig, id: &str, pending: &Pending) -> Fate {
     let Some(registration) = pushes.get(id) else { return Fate::Done };
     let client = &registration.stored.client_id;
-    if pushes.is_present(client) {
+    if pushes.is_present(client) && !pending.forced {
         tracing::debug!(registration = id, %client, "push dropped: the client is connected");
         return Fate::Done;
     }

@@ -265,6 +265,12 @@ impl Pushes {
         self.by_id.write().unwrap_or_else(PoisonError::into_inner).remove(id)
     }
 
+    /// A client's registrations.
+    pub fn of_client(&self, client_id: &str) -> Vec<Arc<Registration>> {
+        let by_id = self.by_id.read().unwrap_or_else(PoisonError::into_inner);
+        by_id.values().filter(|r| r.stored.client_id == client_id).cloned().collect()
+    }
+
     /// Wakes the sender: pushes were planned.
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -348,6 +354,20 @@ fn notice(registration: &Registration, change: &Change, key: &Key, row: &Columns
         return text;
     }
     notice.key = Value::Null;
+    serde_json::to_string(&notice).unwrap_or_default()
+}
+
+/// A test push's payload for a registration: no row, the title given.
+pub(crate) fn test_notice(registration: &Registration, title: &str) -> String {
+    let notice = PushNotice {
+        registration: registration.id.clone(),
+        view: registration.stored.interest.view.clone(),
+        key: Value::Null,
+        version: 0,
+        changes: 0,
+        title: Some(cut(title, 200)),
+        body: None,
+    };
     serde_json::to_string(&notice).unwrap_or_default()
 }
 

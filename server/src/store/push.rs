@@ -56,6 +56,9 @@ pub struct Pending {
     pub retry_ms: u64,
     /// Tries so far.
     pub attempts: u32,
+    /// Sent even while its client is connected (a test push).
+    #[serde(default)]
+    pub forced: bool,
 }
 
 impl Pending {
@@ -97,6 +100,7 @@ pub(super) fn write_planned(
                 due_ms: now + plan.window_ms(),
                 retry_ms: 0,
                 attempts: 0,
+                forced: false,
             },
         };
         outbox.insert(p.registration.as_str(), serde_json::to_vec(&pending)?.as_slice())?;
@@ -137,6 +141,33 @@ impl Store {
         txn.open_table(OUTBOX)?.remove(id)?;
         txn.commit()?;
         Ok(existed)
+    }
+
+    /// Queues pushes to send now, even to connected clients (test pushes): each takes the place
+    /// of its registration's pending push, if any (its changes still counted).
+    pub fn queue_forced_pushes(&self, planned: &[Planned]) -> Result<(), StoreError> {
+        let txn = self.db()?.begin_write()?;
+        {
+            let mut outbox = txn.open_table(OUTBOX)?;
+            for p in planned {
+                let before: Option<Pending> = match outbox.get(p.registration.as_str())? {
+                    Some(v) => Some(serde_json::from_slice(v.value())?),
+                    None => None,
+                };
+                let pending = Pending {
+                    payload: p.payload.clone(),
+                    changes: before.as_ref().map_or(0, |b| b.changes).saturating_add(p.changes),
+                    seq: before.map_or(1, |b| b.seq + 1),
+                    due_ms: now_ms(),
+                    retry_ms: 0,
+                    attempts: 0,
+                    forced: true,
+                };
+                outbox.insert(p.registration.as_str(), serde_json::to_vec(&pending)?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// Every pending push, by registration id.
