@@ -21,3 +21,8 @@ new MutationObserver(() => {
 }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['alt'] });
 
 init({ module_or_path: './lucarne-web_bg.wasm' }).catch((e) => console.error('lucarne-web failed to start', e));
+
+// The service worker that shows the server's pushes as notifications (`sw.js`).
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('./sw.js').catch((e) => console.warn('no service worker', e));
+}

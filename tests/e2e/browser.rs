@@ -2,7 +2,8 @@
 //! `web/dist-webgl`, WebGL2 on SwiftShader; built by `cargo xtask web [--renderer webgl]`)
 //! served by a real `lucarne serve --demo`, opened in Debian's headless Chromium, driven over
 //! WebDriver by `chromedriver` (Debian `chromium-driver`). The same scenario runs on both, one
-//! browser at a time.
+//! browser at a time. The service worker (`web/sw.js`) is given pushes through Chromium's
+//! DevTools protocol and the notifications it shows are read back.
 //!
 //! The WebDriver client is the few HTTP requests below over a `std` TCP socket: it adds no crate
 //! to Cargo.lock (fantoccini would add hyper's client stack, chromiumoxide a large generated
@@ -486,4 +487,85 @@ fn shows(n: usize) -> String {
 
 fn performance_now(driver: &Driver) -> f64 {
     driver.eval("return performance.now()").as_f64().unwrap_or(f64::NAN)
+}
+
+/// The service worker (`web/sw.js`) shows each push as a notification: the text the server
+/// rendered, laid out from its own direction, one per registration; a push without text in the
+/// browser's language. Pushes are delivered to it through the DevTools protocol
+/// (`ServiceWorker.deliverPushMessage`): no browser can subscribe to a push service offline.
+#[test]
+fn the_service_worker_shows_each_push_as_a_notification() {
+    if !browser_available() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let dist = bundle("tiny-skia");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = tempfile::tempdir().expect("browser profile");
+    let server = demo_server(dir.path(), &dist);
+    let (_chromedriver, driver_addr) = chromedriver(&shots().join("chromedriver-push.log"));
+    let driver = Driver::start(driver_addr, profile.path(), &PAGE);
+    let origin = format!("http://{}", server.addr);
+    driver.call(
+        "POST",
+        "/permissions",
+        Some(json!({ "descriptor": { "name": "notifications" }, "state": "granted" })),
+    );
+    let mut devtools = driver.devtools();
+    devtools.call("ServiceWorker.enable", json!({}));
+    driver.go(&format!("{origin}/"));
+    let registration = devtools.event("ServiceWorker.workerRegistrationUpdated", |p| {
+        p["registrations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["scopeURL"] == format!("{origin}/") && r["isDeleted"] == false)
+    });
+    let id = registration["registrations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["scopeURL"] == format!("{origin}/"))
+        .and_then(|r| r["registrationId"].as_str())
+        .expect("the service worker's registration")
+        .to_owned();
+    wait_for("the service worker to be active", Duration::from_secs(30), &driver, &server, || {
+        driver.eval("return navigator.serviceWorker.ready.then(r => r.active && r.active.state)")
+            == "activated"
+    });
+    // Granted for the page's origin (WebDriver's permissions extension, once the page is there).
+    let grant = json!({ "descriptor": { "name": "notifications" }, "state": "granted" });
+    driver.call("POST", "/permissions", Some(grant));
+    assert_eq!(driver.eval("return Notification.permission"), "granted");
+    let notices = [
+        json!({"registration": "p1", "view": "orders", "key": "o-7", "version": 3, "changes": 2,
+               "title": "طلب o-7 مدفوع", "body": "نور: ٤٢٫٥"}),
+        json!({"registration": "p2", "view": "orders", "key": "o-8", "version": 4, "changes": 1,
+               "title": "Order o-8 paid", "body": "Grace: 12"}),
+        // A newer push of the same registration takes the place of the one shown.
+        json!({"registration": "p2", "view": "orders", "key": "o-9", "version": 5, "changes": 1,
+               "title": "Order o-9 paid", "body": "Alan: 7"}),
+        json!({"registration": "p3", "view": "orders", "key": null, "version": 0, "changes": 0}),
+    ];
+    for notice in notices {
+        let params = json!({ "origin": origin, "registrationId": id, "data": notice.to_string() });
+        devtools.call("ServiceWorker.deliverPushMessage", params);
+    }
+    let shown = || {
+        driver.eval(
+            "return navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => \
+             ns.map(n => [n.tag, n.title, n.body, n.dir]).sort())",
+        )
+    };
+    wait_for("three notifications", Duration::from_secs(30), &driver, &server, || {
+        shown().as_array().is_some_and(|n| n.len() == 3 && n.iter().any(|n| n[1] == "Order o-9 paid"))
+    });
+    assert_eq!(
+        shown(),
+        json!([
+            ["p1", "طلب o-7 مدفوع", "نور: ٤٢٫٥", "auto"],
+            ["p2", "Order o-9 paid", "Alan: 7", "auto"],
+            ["p3", "Something changed", "", "auto"],
+        ])
+    );
 }

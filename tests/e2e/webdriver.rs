@@ -43,6 +43,8 @@ pub(crate) struct Page<'a> {
 pub(crate) struct Driver {
     addr: SocketAddr,
     session: String,
+    /// Chromium's own DevTools address (`host:port`), as chromedriver reports it.
+    debugger: Option<String>,
 }
 
 fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Value {
@@ -162,8 +164,10 @@ impl Driver {
             "goog:loggingPrefs": { "browser": "ALL" },
         }}});
         let session = try_http(addr, "POST", "/session", Some(&capabilities))?;
+        let debugger =
+            session["capabilities"]["goog:chromeOptions"]["debuggerAddress"].as_str().map(str::to_owned);
         let session = session["sessionId"].as_str().ok_or(format!("no session id in {session}"))?.to_owned();
-        let driver = Driver { addr, session };
+        let driver = Driver { addr, session, debugger };
         // A fixed viewport, whatever the window's decorations take.
         let metrics = json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false });
         driver.call(
@@ -180,6 +184,32 @@ impl Driver {
             Some(json!({ "cmd": "Page.addScriptToEvaluateOnNewDocument", "params": { "source": on_new_document } })),
         );
         Ok(driver)
+    }
+
+    /// The DevTools protocol of the page the session shows, on Chromium's own socket (for
+    /// what WebDriver cannot do, and for its events).
+    pub(crate) fn devtools(&self) -> Devtools {
+        let debugger = self.debugger.as_deref().expect("chromedriver reports Chromium's DevTools address");
+        let addr: SocketAddr =
+            std::net::ToSocketAddrs::to_socket_addrs(&debugger.replace("localhost", "127.0.0.1"))
+                .ok()
+                .and_then(|mut a| a.next())
+                .expect("the DevTools address");
+        let response = request(addr, "GET", "/json/list", None).expect("the DevTools targets");
+        let text = String::from_utf8_lossy(&response);
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let targets: Value = serde_json::from_str(body).expect("the targets as JSON");
+        let url = targets
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["type"] == "page")
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            .expect("a page target")
+            .to_owned();
+        let (socket, _) =
+            tokio_tungstenite::tungstenite::connect(url.as_str()).expect("the page's DevTools socket");
+        Devtools { socket, next: 0, events: Vec::new() }
     }
 
     pub(crate) fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -277,6 +307,59 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = request(self.addr, "DELETE", &format!("/session/{}", self.session), None);
+    }
+}
+
+type DevtoolsSocket = tokio_tungstenite::tungstenite::WebSocket<
+    tokio_tungstenite::tungstenite::stream::MaybeTlsStream<TcpStream>,
+>;
+
+/// One page's DevTools protocol: commands answered by id, events kept until asked for.
+pub(crate) struct Devtools {
+    socket: DevtoolsSocket,
+    next: u64,
+    events: Vec<Value>,
+}
+
+impl Devtools {
+    /// Sends a command and waits for its answer (events meanwhile are kept).
+    pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let message = json!({ "id": id, "method": method, "params": params }).to_string();
+        self.socket.send(message.into()).expect("send to DevTools");
+        loop {
+            let message = self.read();
+            if message["id"] == id {
+                assert!(message.get("error").is_none(), "{method}: {message}");
+                return message["result"].clone();
+            }
+            self.events.push(message);
+        }
+    }
+
+    /// The first event named `method` for which `wanted` holds, waiting for it up to 30 s.
+    pub(crate) fn event(&mut self, method: &str, mut wanted: impl FnMut(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            if let Some(at) = self.events.iter().position(|e| e["method"] == method && wanted(&e["params"])) {
+                return self.events.remove(at)["params"].clone();
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "no {method} event within 30 s");
+            let message = self.read();
+            self.events.push(message);
+        }
+    }
+
+    fn read(&mut self) -> Value {
+        loop {
+            match self.socket.read().expect("read from DevTools") {
+                tokio_tungstenite::tungstenite::Message::Text(text) => {
+                    return serde_json::from_str(text.as_str()).expect("DevTools JSON");
+                }
+                _ => continue,
+            }
+        }
     }
 }
 

@@ -753,7 +753,8 @@ fn web(renderer: Renderer, optimise: bool, remake_fonts: bool) -> Result<[u64; 3
 
 /// Builds the binary of `package` for the browser (with `features`, the cargo arguments that
 /// choose them) into `dist` as a page: the module and its glue (named `lucarne-web`, which
-/// `web/start.js` loads), `web/index.html`, `start.js` and `keyboard.js`, each precompressed;
+/// `web/start.js` loads), `web/index.html`, `start.js`, `keyboard.js` and `sw.js` (the service
+/// worker), each precompressed;
 /// prints what the page loads and returns the total `[raw, gzip, brotli]`.
 fn bundle(package: &str, features: &[&str], dist: &Path, optimise: bool) -> Result<[u64; 3]> {
     wasm_target()?;
@@ -788,7 +789,7 @@ fn bundle(package: &str, features: &[&str], dist: &Path, optimise: bool) -> Resu
         cmd.arg(&module).arg("-o").arg(&module);
         run(cmd)?;
     }
-    for page in ["index.html", "start.js", "keyboard.js"] {
+    for page in ["index.html", "start.js", "keyboard.js", "sw.js"] {
         std::fs::copy(Path::new("web").join(page), dist.join(page))
             .with_context(|| format!("cannot copy web/{page}"))?;
     }
