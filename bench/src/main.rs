@@ -8,6 +8,9 @@
 //! `snapshot`: a whole view of many rows, subscribe → applied in the native runtime, against a
 //! bare WebSocket receiving the same frames (see `snapshot.rs`).
 //!
+//! `push`: commit → a Web Push at a push service stand-in for a client that is away, next to
+//! commit → delta at a connected client; ingest while registrations wait (see `push.rs`).
+//!
 //! `fanout`: one view change to N subscribed WebSocket clients (latency, messages/s, loss, gaps)
 //! and memory per idle connection, against a bare tokio-tungstenite broadcast and `nats-server`
 //! (see `fanout.rs`).
@@ -16,6 +19,7 @@ mod bare;
 mod cluster;
 mod fanout;
 mod nats;
+mod push;
 mod search;
 mod search_live;
 mod snapshot;
@@ -110,6 +114,16 @@ enum Bench {
         #[command(flatten)]
         args: cluster::Args,
     },
+    /// Push: commit → a push at a Web Push service stand-in (the client away), next to commit
+    /// → a delta at a connected client; ingest while registrations wait, next to none.
+    Push {
+        /// Registrations waiting, one row each (0: the ingest baseline).
+        #[arg(long, value_delimiter = ',', default_values_t = vec![0, 1, 1000])]
+        registrations: Vec<usize>,
+        /// Commands timed per row.
+        #[arg(long, default_value_t = 100)]
+        samples: usize,
+    },
     /// The resident memory a search index adds, in a fresh process (started by `search`).
     #[command(hide = true)]
     SearchMemory {
@@ -153,6 +167,7 @@ async fn main() -> Result<()> {
             fanout::run(args).await
         }
         Bench::Cluster { args } => cluster::run(args).await,
+        Bench::Push { registrations, samples } => push::run(&registrations, samples).await,
         Bench::SearchMemory { rows } => search::memory_child(rows),
         Bench::FanoutServer { kind, data, nats } => fanout::serve_child(kind, data, nats).await,
     }

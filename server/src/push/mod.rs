@@ -18,6 +18,7 @@
 //! version, how many changes it stands for, and the notification's text rendered from the row.
 
 pub(crate) mod deliver;
+pub mod index;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -141,7 +142,7 @@ pub struct Registration {
     pub id: String,
     /// What is kept of it.
     pub stored: Stored,
-    query: LiveQuery,
+    pub(crate) query: LiveQuery,
 }
 
 impl Registration {
@@ -162,11 +163,19 @@ pub enum RegisterError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// The registrations in force: by id, and by view as the commit looks them up
+/// ([`index::ViewInterests`]).
+#[derive(Debug, Default)]
+struct Registry {
+    by_id: HashMap<String, Arc<Registration>>,
+    by_view: HashMap<String, index::ViewInterests>,
+}
+
 /// The registrations in force, who is connected, and the wake-up of the sender.
 #[derive(Debug, Default)]
 pub struct Pushes {
     config: std::sync::OnceLock<Arc<PushConfig>>,
-    by_id: RwLock<HashMap<String, Arc<Registration>>>,
+    registry: RwLock<Registry>,
     /// Connections open per client id.
     present: Mutex<HashMap<String, usize>>,
     wake: Notify,
@@ -217,14 +226,18 @@ impl Pushes {
         self.present.lock().unwrap_or_else(PoisonError::into_inner).contains_key(client_id)
     }
 
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// A registration in force.
     pub fn get(&self, id: &str) -> Option<Arc<Registration>> {
-        self.by_id.read().unwrap_or_else(PoisonError::into_inner).get(id).cloned()
+        self.registry().by_id.get(id).cloned()
     }
 
     /// How many registrations are in force.
     pub fn len(&self) -> usize {
-        self.by_id.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.registry().by_id.len()
     }
 
     /// True when none is.
@@ -239,7 +252,8 @@ impl Pushes {
         registration: Registration,
         config: &PushConfig,
     ) -> Result<(), RegisterError> {
-        let mut by_id = self.by_id.write().unwrap_or_else(PoisonError::into_inner);
+        let mut registry = self.registry.write().unwrap_or_else(PoisonError::into_inner);
+        let Registry { by_id, by_view } = &mut *registry;
         if !by_id.contains_key(&registration.id) {
             let client = &registration.stored.client_id;
             let held = by_id.values().filter(|r| &r.stored.client_id == client).count();
@@ -256,19 +270,31 @@ impl Pushes {
                 )));
             }
         }
-        by_id.insert(registration.id.clone(), Arc::new(registration));
+        let registration = Arc::new(registration);
+        if let Some(old) = by_id.insert(registration.id.clone(), registration.clone()) {
+            by_view.entry(old.stored.interest.view.clone()).or_default().remove(&old.id);
+        }
+        by_view.entry(registration.stored.interest.view.clone()).or_default().insert(registration);
         Ok(())
     }
 
     /// Takes a registration out of force.
     pub(crate) fn remove(&self, id: &str) -> Option<Arc<Registration>> {
-        self.by_id.write().unwrap_or_else(PoisonError::into_inner).remove(id)
+        let mut registry = self.registry.write().unwrap_or_else(PoisonError::into_inner);
+        let removed = registry.by_id.remove(id)?;
+        let view = &removed.stored.interest.view;
+        if let Some(interests) = registry.by_view.get_mut(view) {
+            interests.remove(id);
+            if interests.is_empty() {
+                registry.by_view.remove(view);
+            }
+        }
+        Some(removed)
     }
 
     /// A client's registrations.
     pub fn of_client(&self, client_id: &str) -> Vec<Arc<Registration>> {
-        let by_id = self.by_id.read().unwrap_or_else(PoisonError::into_inner);
-        by_id.values().filter(|r| r.stored.client_id == client_id).cloned().collect()
+        self.registry().by_id.values().filter(|r| r.stored.client_id == client_id).cloned().collect()
     }
 
     /// Wakes the sender: pushes were planned.
@@ -279,19 +305,15 @@ impl Pushes {
 
 impl PushPlan for Pushes {
     fn plan(&self, changes: &[Arc<Change>]) -> Vec<Planned> {
-        let by_id = self.by_id.read().unwrap_or_else(PoisonError::into_inner);
-        if by_id.is_empty() {
+        let registry = self.registry();
+        if registry.by_view.is_empty() {
             return Vec::new();
         }
+        let present = self.present.lock().unwrap_or_else(PoisonError::into_inner);
         // The last matching row and the count, per registration.
         let mut planned: HashMap<&str, (&Registration, &Change, &Key, &Columns, u32)> = HashMap::new();
         for change in changes {
-            let mut absent: Vec<&Registration> =
-                by_id.values().filter(|r| r.stored.interest.view == change.view).map(Arc::as_ref).collect();
-            absent.retain(|r| !self.is_present(&r.stored.client_id));
-            if absent.is_empty() {
-                continue;
-            }
+            let Some(interests) = registry.by_view.get(&change.view) else { continue };
             let ops = match change.ops() {
                 Ok(ops) => ops,
                 Err(e) => {
@@ -301,7 +323,12 @@ impl PushPlan for Pushes {
             };
             for op in ops {
                 let Op::Upsert { key, row } = op else { continue };
-                for registration in absent.iter().filter(|r| r.query.matches(row)) {
+                for registration in interests.candidates(row) {
+                    if present.contains_key(&registration.stored.client_id)
+                        || !registration.query.matches(row)
+                    {
+                        continue;
+                    }
                     let entry = planned.entry(registration.id.as_str()).or_insert((
                         registration,
                         change,
@@ -408,9 +435,100 @@ fn cut(text: &str, chars: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
+
+    const CUSTOMERS: [&str; 4] = ["Ada", "Grace", "نور", "Alan"];
+
+    /// A registration of client `n` over `orders` with `filter` (and a row filter, maybe).
+    fn registration(n: usize, filter: Option<&str>, rows: Option<&str>) -> Registration {
+        let columns: Vec<String> = ["order_id", "customer", "total"].map(String::from).to_vec();
+        let stored = Stored {
+            client_id: format!("c{n}"),
+            target: PushTarget::Fcm { token: format!("t{n}") },
+            interest: PushInterest { view: "orders".into(), filter: filter.map(str::to_owned) },
+            rows: rows.map(str::to_owned),
+            notification: None,
+        };
+        let query = stored.compile(&columns).expect("compiles");
+        Registration::new(stored, query)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// The registrations a commit plans are exactly those whose condition a changed row
+        /// meets (every one tested by brute force), whether filed by an equality or not.
+        #[test]
+        fn a_commit_plans_exactly_the_registrations_a_changed_row_meets(
+            kinds in proptest::collection::vec((0usize..6, 0usize..4, 0u32..50), 1..12),
+            rows in proptest::collection::vec((0usize..4, 0u32..50), 1..8),
+        ) {
+            let pushes = Pushes::default();
+            let config = PushConfig { max_per_client: 100, ..PushConfig::default() };
+            let mut all = Vec::new();
+            for (n, (kind, who, total)) in kinds.into_iter().enumerate() {
+                let customer = CUSTOMERS[who];
+                let (filter, rows) = match kind {
+                    0 => (None, None),
+                    1 => (Some(format!("customer = '{customer}'")), None),
+                    2 => (Some(format!("total > {total} AND customer = '{customer}'")), None),
+                    3 => (Some(format!("'{customer}' = customer OR total < {total}")), None),
+                    4 => (Some(format!("total >= {total}")), Some(format!("customer = '{customer}'"))),
+                    _ => (Some(format!("customer <> '{customer}'")), None),
+                };
+                let r = registration(n, filter.as_deref(), rows.as_deref());
+                all.push((r.id.clone(), r.query.clone()));
+                pushes.insert(r, &config).expect("within the budget");
+            }
+            let ops: Vec<Op> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, (who, total))| {
+                    let row = json!({"order_id": format!("o-{i}"), "customer": CUSTOMERS[*who], "total": total});
+                    Op::Upsert { key: json!(format!("o-{i}")), row: row.as_object().cloned().unwrap_or_default() }
+                })
+                .collect();
+            let change = Arc::new(Change::new("orders".into(), 1, (0, 1), ops.clone(), Vec::new()));
+            let mut planned: Vec<(String, u32)> =
+                pushes.plan(&[change]).into_iter().map(|p| (p.registration, p.changes)).collect();
+            planned.sort();
+            let mut expected: Vec<(String, u32)> = all
+                .iter()
+                .filter_map(|(id, query)| {
+                    let n = ops.iter().filter(|op| matches!(op, Op::Upsert { row, .. } if query.matches(row))).count();
+                    (n > 0).then(|| (id.clone(), u32::try_from(n).unwrap_or(u32::MAX)))
+                })
+                .collect();
+            expected.sort();
+            prop_assert_eq!(planned, expected);
+        }
+    }
+
+    #[test]
+    fn a_connected_client_is_not_planned_and_a_removed_registration_never_again() {
+        let pushes = Arc::new(Pushes::default());
+        let config = PushConfig::default();
+        let ada = registration(1, Some("customer = 'Ada'"), None);
+        let ada_id = ada.id.clone();
+        pushes.insert(ada, &config).expect("in");
+        let row = json!({"order_id": "o-1", "customer": "Ada", "total": 1})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let change = || {
+            let op = Op::Upsert { key: json!("o-1"), row: row.clone() };
+            Arc::new(Change::new("orders".into(), 1, (0, 1), vec![op], Vec::new()))
+        };
+        let here = pushes.present("c1");
+        assert!(pushes.plan(&[change()]).is_empty(), "connected");
+        drop(here);
+        assert_eq!(pushes.plan(&[change()]).len(), 1, "away");
+        pushes.remove(&ada_id);
+        assert!(pushes.plan(&[change()]).is_empty(), "removed");
+    }
 
     #[test]
     fn a_template_takes_the_rows_columns_and_keeps_doubled_braces() {
