@@ -2,7 +2,7 @@
 //! and a `where`, within its token's row filter); while that client has no connection to this
 //! server, each commit whose changes upsert a row the interest keeps plans a push in the same
 //! transaction ([`crate::store::PushPlan`]): one pending push per registration, coalesced over
-//! a short window, sent by [`deliver`] and taken out once the push service has it.
+//! a short window, sent by `deliver` and taken out once the push service has it.
 //!
 //! ```no_run
 //! # async fn run(engine: std::sync::Arc<lucarne_server::Engine>) -> Result<(), Box<dyn std::error::Error>> {
