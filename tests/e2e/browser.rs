@@ -533,9 +533,7 @@ fn the_service_worker_shows_each_push_as_a_notification() {
         driver.eval("return navigator.serviceWorker.ready.then(r => r.active && r.active.state)")
             == "activated"
     });
-    // Granted for the page's origin (WebDriver's permissions extension, once the page is there).
-    let grant = json!({ "descriptor": { "name": "notifications" }, "state": "granted" });
-    driver.call("POST", "/permissions", Some(grant));
+    // Allowed from the browser's start (its profile's preferences, see `webdriver.rs`).
     assert_eq!(driver.eval("return Notification.permission"), "granted");
     let notices = [
         json!({"registration": "p1", "view": "orders", "key": "o-7", "version": 3, "changes": 2,
@@ -557,9 +555,17 @@ fn the_service_worker_shows_each_push_as_a_notification() {
              ns.map(n => [n.tag, n.title, n.body, n.dir]).sort())",
         )
     };
-    wait_for("three notifications", Duration::from_secs(30), &driver, &server, || {
-        shown().as_array().is_some_and(|n| n.len() == 3 && n.iter().any(|n| n[1] == "Order o-9 paid"))
-    });
+    let started = Instant::now();
+    while !shown().as_array().is_some_and(|n| n.len() == 3 && n.iter().any(|n| n[1] == "Order o-9 paid")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "three notifications, not {}; the page's console:\n{}\nDevTools: {:?}",
+            shown(),
+            driver.console(),
+            devtools.pending()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(
         shown(),
         json!([

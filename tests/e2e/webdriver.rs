@@ -160,7 +160,12 @@ impl Driver {
             "browserName": "chrome",
             // Navigation returns at once: the test watches the first frame itself.
             "pageLoadStrategy": "none",
-            "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args },
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": args,
+                // Notifications allowed from the start (the service worker's test shows some).
+                "prefs": { "profile.default_content_setting_values.notifications": 1 },
+            },
             "goog:loggingPrefs": { "browser": "ALL" },
         }}});
         let session = try_http(addr, "POST", "/session", Some(&capabilities))?;
@@ -349,6 +354,11 @@ impl Devtools {
             let message = self.read();
             self.events.push(message);
         }
+    }
+
+    /// The events received and not asked for.
+    pub(crate) fn pending(&mut self) -> Vec<String> {
+        self.events.iter().map(|e| format!("{} {}", e["method"], e["params"])).collect()
     }
 
     fn read(&mut self) -> Value {
