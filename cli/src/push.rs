@@ -1,10 +1,12 @@
 //! Platform push on the command line: `lucarne serve`'s push flags (`--vapid-key` switches Web
-//! Push on) and `lucarne push vapid-key` (a new VAPID key, and the public key for browsers).
+//! Push on, `--apns-key` APNs), `lucarne push vapid-key` (a new VAPID key, and the public key
+//! for browsers) and `lucarne push test` (a push now to a client's registrations).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use lucarne_push::apns::{Apns, ApnsConfig};
 use lucarne_push::{Vapid, WebPush};
 use lucarne_server::push::{DEFAULT_ENDPOINTS, PushConfig};
 
@@ -15,6 +17,25 @@ pub(crate) struct PushArgs {
     /// `lucarne push vapid-key` writes it): clients may then register for pushes.
     #[arg(long, env = "LUCARNE_VAPID_KEY", value_name = "FILE")]
     vapid_key: Option<PathBuf>,
+    /// Send APNs pushes with this team key (the `.p8` file Apple gives); with --apns-key-id,
+    /// --apns-team-id and --apns-topic.
+    #[arg(long, env = "LUCARNE_APNS_KEY", value_name = "FILE", requires_all = ["apns_key_id", "apns_team_id", "apns_topic"])]
+    apns_key: Option<PathBuf>,
+    /// The APNs key's id (10 characters).
+    #[arg(long, env = "LUCARNE_APNS_KEY_ID")]
+    apns_key_id: Option<String>,
+    /// The Apple team id.
+    #[arg(long, env = "LUCARNE_APNS_TEAM_ID")]
+    apns_team_id: Option<String>,
+    /// The app's bundle id (`apns-topic`).
+    #[arg(long, env = "LUCARNE_APNS_TOPIC")]
+    apns_topic: Option<String>,
+    /// Where APNs is (the sandbox for development builds: https://api.sandbox.push.apple.com).
+    #[arg(long, default_value = lucarne_push::apns::PRODUCTION)]
+    apns_url: String,
+    /// More certificate authorities to trust for APNs (PEM): a gateway's, a test's.
+    #[arg(long, value_name = "FILE")]
+    apns_ca: Option<PathBuf>,
     /// The contact push services see in the VAPID token (`mailto:` or `https:`).
     #[arg(long, env = "LUCARNE_VAPID_SUBJECT", default_value = "mailto:push@localhost")]
     vapid_subject: String,
@@ -37,16 +58,42 @@ pub(crate) struct PushArgs {
 }
 
 impl PushArgs {
-    /// The push configuration, when a VAPID key is given.
+    /// The push configuration, when a VAPID or an APNs key is given.
     pub(crate) fn config(&self) -> Result<Option<PushConfig>> {
-        let Some(path) = &self.vapid_key else { return Ok(None) };
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let vapid =
-            Vapid::from_key(&text, &self.vapid_subject).with_context(|| format!("in {}", path.display()))?;
-        tracing::info!("Web Push on: applicationServerKey {}", vapid.public_key());
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        let web = match &self.vapid_key {
+            Some(path) => {
+                let vapid = Vapid::from_key(&read(path)?, &self.vapid_subject)
+                    .with_context(|| format!("in {}", path.display()))?;
+                tracing::info!("Web Push on: applicationServerKey {}", vapid.public_key());
+                Some(WebPush::new(vapid)?)
+            }
+            None => None,
+        };
+        let apns = match &self.apns_key {
+            Some(path) => {
+                let config = ApnsConfig {
+                    key_pem: read(path)?,
+                    key_id: self.apns_key_id.clone().unwrap_or_default(),
+                    team_id: self.apns_team_id.clone().unwrap_or_default(),
+                    topic: self.apns_topic.clone().unwrap_or_default(),
+                    base_url: self.apns_url.clone(),
+                    extra_ca_pem: self.apns_ca.as_ref().map(read).transpose()?,
+                };
+                let apns = Apns::new(config).with_context(|| format!("in {}", path.display()))?;
+                tracing::info!("APNs on: {}", self.apns_url);
+                Some(apns)
+            }
+            None => None,
+        };
+        if web.is_none() && apns.is_none() {
+            return Ok(None);
+        }
         Ok(Some(PushConfig {
-            web: Some(WebPush::new(vapid)?),
+            web,
+            apns,
             endpoints: self.push_endpoints.clone(),
             window: Duration::from_millis(self.push_window_ms),
             ttl: Duration::from_secs(self.push_ttl),

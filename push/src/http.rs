@@ -65,6 +65,22 @@ impl Outcome {
     }
 }
 
+/// A push service's answer, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<String>,
+    /// The start of the body (read only when the status is not a success).
+    pub(crate) body: String,
+}
+
+impl Reply {
+    /// The answer as Web Push reads it.
+    pub(crate) fn outcome(&self) -> Outcome {
+        Outcome::of(self.status, self.retry_after.as_deref(), &self.body)
+    }
+}
+
 /// The client every push goes through.
 #[derive(Clone, Debug)]
 pub(crate) struct HttpClient {
@@ -72,24 +88,45 @@ pub(crate) struct HttpClient {
 }
 
 impl HttpClient {
+    /// HTTP/1.1 or 2 (as the server offers), Mozilla's roots.
+    pub(crate) fn new() -> Result<HttpClient, PushError> {
+        HttpClient::with(false, None)
+    }
+
+    /// `http2_only`: HTTP/2 or nothing (APNs); `extra_ca_pem`: more roots to trust (a test's
+    /// CA, a private gateway's).
     #[expect(
         deprecated,
         reason = "ring has no post-quantum key exchange, but builds without a C toolchain (aws-lc-rs does not)"
     )]
-    pub(crate) fn new() -> Result<HttpClient, PushError> {
+    pub(crate) fn with(http2_only: bool, extra_ca_pem: Option<&str>) -> Result<HttpClient, PushError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        if let Some(pem) = extra_ca_pem {
+            use rustls::pki_types::pem::PemObject as _;
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let cert = cert.map_err(|e| PushError::InvalidKey(format!("a CA certificate: {e}")))?;
+                roots.add(cert).map_err(|e| PushError::InvalidKey(format!("a CA certificate: {e}")))?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
             .map_err(|e| PushError::Unreachable(format!("TLS: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .build();
-        Ok(HttpClient { client: Client::builder(TokioExecutor::new()).build(connector) })
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+        let connector = if http2_only {
+            connector.enable_http2().build()
+        } else {
+            connector.enable_http1().enable_http2().build()
+        };
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder.http2_only(http2_only);
+        Ok(HttpClient { client: builder.build(connector) })
     }
 
-    /// Sends a request; the answer read as an [`Outcome`].
-    pub(crate) async fn send(&self, request: http::Request<Full<Bytes>>) -> Result<Outcome, PushError> {
+    /// Sends a request; the push service's answer.
+    pub(crate) async fn send(&self, request: http::Request<Full<Bytes>>) -> Result<Reply, PushError> {
         let exchange = async {
             let response =
                 self.client.request(request).await.map_err(|e| PushError::Unreachable(e.to_string()))?;
@@ -99,16 +136,18 @@ impl HttpClient {
                 .get(http::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            // Only the start of a body is read, and only when it is a refusal's reason.
-            let body = if matches!(status, 200..=299 | 404 | 410) {
+            // Only the start of a body is read, and only when it is not a success's.
+            let body = if (200..300).contains(&status) {
                 String::new()
             } else {
                 match Limited::new(response.into_body(), 64 * 1024).collect().await {
-                    Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+                    Ok(body) => {
+                        String::from_utf8_lossy(&body.to_bytes()).chars().take(REASON_BYTES).collect()
+                    }
                     Err(e) => format!("(unreadable: {e})"),
                 }
             };
-            Ok(Outcome::of(status, retry_after.as_deref(), &body))
+            Ok(Reply { status, retry_after, body })
         };
         tokio::time::timeout(TIMEOUT, exchange)
             .await

@@ -1,7 +1,8 @@
 //! Platform push, the provider side: what a server sends to a push service so that an app that
-//! is not connected wakes up. Web Push today: a payload encrypted to the subscription's keys
-//! (RFC 8291, `aes128gcm`), signed for with VAPID (RFC 8292), delivered with `TTL`, `Urgency`
-//! and `Topic` (RFC 8030), and the push service's answer read as an [`Outcome`].
+//! is not connected wakes up. Web Push: a payload encrypted to the subscription's keys (RFC 8291,
+//! `aes128gcm`), signed for with VAPID (RFC 8292), delivered with `TTL`, `Urgency` and `Topic`
+//! (RFC 8030); APNs ([`apns`]): HTTP/2 with a provider token reused for 50 minutes. The push
+//! service's answer is read as an [`Outcome`].
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -31,6 +32,7 @@
 //! HTTP (RustCrypto's P-256 and AES-GCM, hyper with rustls on `ring`); no store, no server: the
 //! server decides what to push and when, and keeps the outbox.
 
+pub mod apns;
 mod http;
 mod vapid;
 pub mod webpush;

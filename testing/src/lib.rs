@@ -3,7 +3,8 @@
 //! of sleeping a fixed time ([`wait_for`], [`poll_until`]); and, with the feature `ui`, what
 //! headless iced tests share (the module `ui`: the re-run under tiny-skia, the bundled fonts, a widget's
 //! reported state by id); with the feature `push`, a Web Push service stand-in that checks
-//! VAPID and decrypts every body ([`PushService`]). Seeded randomness is
+//! VAPID and decrypts every body ([`PushService`]), and an APNs stand-in over HTTP/2 and TLS
+//! with a test CA that checks provider tokens ([`ApnsService`]). Seeded randomness is
 //! `fastrand::Rng::with_seed`.
 //!
 //! ```no_run
@@ -16,6 +17,8 @@
 //! });
 //! ```
 
+#[cfg(feature = "push")]
+mod apns;
 mod nats;
 #[cfg(feature = "push")]
 mod push;
@@ -24,6 +27,8 @@ mod sample;
 pub mod ui;
 mod wait;
 
+#[cfg(feature = "push")]
+pub use apns::{ApnsReceived, ApnsService};
 pub use nats::{NatsCluster, nats_server};
 #[cfg(feature = "push")]
 pub use push::{PushService, Received};

@@ -2,8 +2,9 @@
 //! each VAPID token and decrypts each body: a client that is away is woken by one push per burst
 //! of the rows it asked for (and none while it is connected); a busy push service is tried
 //! again after its `Retry-After`; a subscription the service says is gone is forgotten; a push
-//! planned before a kill -9 is sent after the restart; registrations a server must refuse are
-//! refused with their code.
+//! planned before a kill -9 is sent after the restart; an iOS app is woken through an APNs
+//! stand-in (HTTP/2, TLS with a test CA, provider tokens checked); registrations a server must
+//! refuse are refused with their code.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use lucarne_protocol::{ErrorCode, NotificationTemplate, PushInterest, PushNotice, PushTarget};
 use lucarne_runtime::{Client, ClientConfig, ClientError};
-use lucarne_testing::{PushService, Received};
+use lucarne_testing::{ApnsService, PushService, Received};
 use serde_json::json;
 
 use crate::support::{Server, bin, client, within};
@@ -278,6 +279,74 @@ async fn an_operator_sends_a_test_push_to_a_client_connected_or_not() {
         (id, Some("Hello"), serde_json::Value::Null)
     );
     drop(phone);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ios_app_that_is_away_is_woken_through_apns_and_a_dead_token_is_forgotten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let apns = ApnsService::start().await;
+    let (key, ca) = (dir.path().join("AuthKey.p8"), dir.path().join("ca.pem"));
+    std::fs::write(&key, apns.key_pem()).expect("write the key");
+    std::fs::write(&ca, apns.ca_pem()).expect("write the CA");
+    let (key, ca, url) = (key.display().to_string(), ca.display().to_string(), apns.url());
+    let args = [
+        "--apns-key",
+        &key,
+        "--apns-key-id",
+        apns.key_id(),
+        "--apns-team-id",
+        apns.team_id(),
+        "--apns-topic",
+        apns.topic(),
+        "--apns-url",
+        &url,
+        "--apns-ca",
+        &ca,
+        "--push-window-ms",
+        "50",
+    ];
+    let server = Server::start(&dir.path().join("data"), &args);
+    let admin = client(&server.url());
+    let phone = phone(&server);
+    let (interest, text) = ada();
+    let target = PushTarget::Apns { token: "a1b2c3d4".into() };
+    let id = within(phone.register_push(target, interest, text)).await.expect("registered");
+    away(&server, phone).await;
+    for (i, total) in [(1, 5), (2, 6)] {
+        place(&admin, &format!("o-{i}"), "Ada", total).await;
+        let started = Instant::now();
+        while apns.received().len() < i {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "refused: {:?}\n{}",
+                apns.refused(),
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let got = apns.received();
+    assert_eq!(got[1].device, "a1b2c3d4");
+    assert_eq!(got[1].payload["aps"]["alert"]["title"], "Order o-2");
+    assert_eq!(got[1].payload["aps"]["alert"]["body"], "Ada: 6");
+    assert_eq!(got[1].payload["lucarne"]["key"], "o-2");
+    assert_eq!((got[1].push_type.as_str(), got[1].collapse_id.as_deref()), ("alert", Some(id.as_str())));
+    // One provider token for both, over one HTTP/2 connection.
+    assert_eq!((apns.connections(), apns.token_changes()), (1, 0));
+
+    // The app was deleted: APNs answers 410, and the registration is forgotten at once.
+    apns.unregister("a1b2c3d4");
+    place(&admin, "o-3", "Ada", 7).await;
+    let started = Instant::now();
+    while !server.log().contains("push registration removed") {
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let phone = self::phone(&server);
+    match within(phone.unregister_push(&id)).await {
+        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::NotFound),
+        other => panic!("the registration should be gone: {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -136,7 +136,8 @@ const RULES: &[Rule] = &[
     Rule {
         krate: "lucarne-testing",
         // With the feature `ui`: the pinned iced, its test simulator, the bundled fonts and a
-        // PNG reader for snapshots; with `push`: a Web Push service stand-in (axum, P-256).
+        // PNG reader for snapshots; with `push`: a Web Push service stand-in (axum, P-256) and an
+        // APNs one (HTTP/2 over TLS with a test CA: hyper, rustls on ring, rcgen).
         only: Some(&[
             "tempfile",
             "iced",
@@ -150,6 +151,12 @@ const RULES: &[Rule] = &[
             "p256",
             "base64",
             "serde_json",
+            "rcgen",
+            "rustls",
+            "tokio-rustls",
+            "hyper",
+            "hyper-util",
+            "http-body-util",
         ]),
         never: &[],
         why: "test harnesses: a dev-dependency only",

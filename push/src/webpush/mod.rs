@@ -77,6 +77,6 @@ impl WebPush {
 
     /// Sends a request made by [`WebPush::request`] (and perhaps changed since).
     pub async fn send_request(&self, request: http::Request<Full<Bytes>>) -> Result<Outcome, PushError> {
-        self.http.send(request).await
+        Ok(self.http.send(request).await?.outcome())
     }
 }

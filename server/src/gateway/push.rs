@@ -56,17 +56,19 @@ impl Connection {
                 lucarne_push::webpush::check_keys(&web.keys)
                     .map_err(|e| (ErrorCode::InvalidMessage, format!("the subscription's keys: {e}")))?;
             }
-            PushTarget::Apns { .. } => {
-                return Err((
-                    ErrorCode::Unsupported,
-                    "this server sends no APNs pushes (Web Push only)".into(),
-                ));
+            PushTarget::Apns { token } => {
+                if config.apns.is_none() {
+                    let message = "this server sends no APNs pushes (it was started without an APNs key)";
+                    return Err((ErrorCode::Unsupported, message.into()));
+                }
+                if token.is_empty() || token.len() > 200 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    let message = "an APNs device token is hexadecimal digits (at most 200)";
+                    return Err((ErrorCode::InvalidMessage, message.into()));
+                }
             }
             PushTarget::Fcm { .. } => {
-                return Err((
-                    ErrorCode::Unsupported,
-                    "this server sends no FCM pushes (Web Push only)".into(),
-                ));
+                let message = "this server sends no FCM pushes (Web Push and APNs only)";
+                return Err((ErrorCode::Unsupported, message.into()));
             }
         }
         let view = r.interest.view.clone();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lucarne_protocol::PushTarget;
+use lucarne_protocol::{PushNotice, PushTarget};
 use lucarne_push::{Message, Outcome, PushError, Urgency};
 
 use super::{PushConfig, Pushes};
@@ -89,27 +89,13 @@ async fn send(pushes: &Pushes, config: &PushConfig, id: &str, pending: &Pending)
         tracing::debug!(registration = id, %client, "push dropped: the client is connected");
         return Fate::Done;
     }
-    let PushTarget::Web(subscription) = &registration.stored.target else {
-        tracing::warn!(registration = id, "push dropped: only Web Push is sent by this server");
-        return Fate::Done;
-    };
-    let Some(web) = &config.web else {
-        tracing::warn!(registration = id, "push dropped: this server has no VAPID key");
-        return Fate::Done;
-    };
     // The payload is the last change's; it stands for every change coalesced into it.
-    let payload = match serde_json::from_str::<lucarne_protocol::PushNotice>(&pending.payload) {
-        Ok(notice) => {
-            serde_json::to_string(&lucarne_protocol::PushNotice { changes: pending.changes, ..notice })
-                .unwrap_or_else(|_| pending.payload.clone())
+    let notice = match serde_json::from_str::<PushNotice>(&pending.payload) {
+        Ok(notice) => PushNotice { changes: pending.changes, ..notice },
+        Err(e) => {
+            tracing::error!(registration = id, "push dropped: its payload does not read: {e}");
+            return Fate::Done;
         }
-        Err(_) => pending.payload.clone(),
-    };
-    let message = Message {
-        payload: payload.into_bytes(),
-        ttl: config.ttl,
-        urgency: Urgency::Normal,
-        topic: Some(id.to_owned()),
     };
     let retry = |after: Option<Duration>, why: &str| {
         if pending.attempts + 1 >= MAX_ATTEMPTS {
@@ -120,7 +106,39 @@ async fn send(pushes: &Pushes, config: &PushConfig, id: &str, pending: &Pending)
         tracing::info!(registration = id, ?wait, "push to be tried again: {why}");
         Fate::Later(now_ms() + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))
     };
-    match web.send(subscription, &message).await {
+    let sent = match &registration.stored.target {
+        PushTarget::Web(subscription) => match &config.web {
+            Some(web) => {
+                let payload = serde_json::to_vec(&notice).unwrap_or_default();
+                let message = Message {
+                    payload,
+                    ttl: config.ttl,
+                    urgency: Urgency::Normal,
+                    topic: Some(id.to_owned()),
+                };
+                web.send(subscription, &message).await
+            }
+            None => {
+                tracing::warn!(registration = id, "push dropped: this server has no VAPID key");
+                return Fate::Done;
+            }
+        },
+        PushTarget::Apns { token } => match &config.apns {
+            Some(apns) => {
+                let (message, kind) = apns_message(&notice, config.ttl, id);
+                apns.send(token, &message, kind).await
+            }
+            None => {
+                tracing::warn!(registration = id, "push dropped: this server has no APNs key");
+                return Fate::Done;
+            }
+        },
+        PushTarget::Fcm { .. } => {
+            tracing::warn!(registration = id, "push dropped: this server sends no FCM pushes");
+            return Fate::Done;
+        }
+    };
+    match sent {
         Ok(Outcome::Delivered) => {
             tracing::debug!(registration = id, %client, changes = pending.changes, "push delivered");
             Fate::Done
@@ -140,6 +158,34 @@ async fn send(pushes: &Pushes, config: &PushConfig, id: &str, pending: &Pending)
             Fate::Done
         }
     }
+}
+
+/// An APNs push of a notice: an alert with its title and body when it has a title, else a
+/// background push that wakes the app (`content-available`); the notice itself under `lucarne`,
+/// without its texts when the whole would not fit APNs's 4 096 bytes; collapsed by
+/// registration.
+fn apns_message(notice: &PushNotice, ttl: Duration, id: &str) -> (Message, lucarne_push::apns::Kind) {
+    let body = |notice: &PushNotice| {
+        let aps = match &notice.title {
+            Some(title) => {
+                serde_json::json!({ "alert": { "title": title, "body": notice.body.clone().unwrap_or_default() } })
+            }
+            None => serde_json::json!({ "content-available": 1 }),
+        };
+        serde_json::to_vec(&serde_json::json!({ "aps": aps, "lucarne": notice })).unwrap_or_default()
+    };
+    let mut payload = body(notice);
+    let mut kind = if notice.title.is_some() {
+        lucarne_push::apns::Kind::Alert
+    } else {
+        lucarne_push::apns::Kind::Background
+    };
+    if payload.len() > lucarne_push::apns::MAX_PAYLOAD {
+        payload = body(&PushNotice { title: None, body: None, ..notice.clone() });
+        kind = lucarne_push::apns::Kind::Background;
+    }
+    let message = Message { payload, ttl, urgency: Urgency::Normal, topic: Some(id.to_owned()) };
+    (message, kind)
 }
 
 /// The wait before try `attempts + 1`: 1 s doubled each time, at most ten minutes, with up to

@@ -51,6 +51,8 @@ pub const MAX_TEMPLATE_BYTES: usize = 512;
 pub struct PushConfig {
     /// The Web Push sender (its VAPID key); none: Web Push targets are refused.
     pub web: Option<lucarne_push::WebPush>,
+    /// The APNs sender (the team's key, the app's bundle id); none: APNs targets are refused.
+    pub apns: Option<lucarne_push::apns::Apns>,
     /// Origins (`https://host[:port]`, `*` for any run of characters) a Web Push endpoint may
     /// be on.
     pub endpoints: Vec<String>,
@@ -68,6 +70,7 @@ impl Default for PushConfig {
     fn default() -> Self {
         PushConfig {
             web: None,
+            apns: None,
             endpoints: DEFAULT_ENDPOINTS.iter().map(|s| (*s).to_owned()).collect(),
             window: Duration::from_millis(250),
             ttl: Duration::from_secs(24 * 3600),
