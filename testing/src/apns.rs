@@ -15,8 +15,7 @@
 //! # }
 //! ```
 
-use std::collections::{HashSet, VecDeque};
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -62,67 +61,31 @@ struct Stand {
     refused: Vec<String>,
     unregistered: HashSet<String>,
     scripted: VecDeque<(u16, &'static str)>,
-    connections: usize,
+    /// The provider token each connection used last.
+    last_token: HashMap<usize, String>,
     token_changes: usize,
 }
 
 /// An APNs stand-in (see the module docs).
 #[derive(Debug, Clone)]
 pub struct ApnsService {
-    addr: SocketAddr,
-    ca_pem: String,
+    server: crate::tls::TlsServer,
     key: SigningKey,
     state: Arc<Mutex<Stand>>,
 }
 
 impl ApnsService {
     /// Starts one on a free loopback port, on the current tokio runtime.
-    #[expect(deprecated, reason = "ring has no post-quantum key exchange, but builds without a C toolchain")]
     pub async fn start() -> ApnsService {
-        let ca_key = rcgen::KeyPair::generate().expect("a CA key");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Lucarne test CA");
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("the CA");
-        let leaf_key = rcgen::KeyPair::generate().expect("a server key");
-        let leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .expect("params");
-        let leaf = leaf_params.signed_by(&leaf_key, &ca).expect("the server's certificate");
-        let key_der = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).expect("a key");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone()], key_der)
-            .expect("the server's TLS");
-        tls.alpn_protocols = vec![b"h2".to_vec()];
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
-        let addr = listener.local_addr().expect("its address");
         let key = SigningKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
-        let service = ApnsService { addr, ca_pem: ca.pem(), key, state: Arc::default() };
-        let server = service.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, server) = (acceptor.clone(), server.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    server.stand().connections += 1;
-                    // The provider token this connection used last.
-                    let last: Arc<Mutex<Option<String>>> = Arc::default();
-                    let handle = hyper::service::service_fn(move |request| {
-                        let (server, last) = (server.clone(), last.clone());
-                        async move { Ok::<_, std::convert::Infallible>(server.answer(request, &last).await) }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(tls);
-                    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .serve_connection(io, handle)
-                        .await;
-                });
-            }
-        });
-        service
+        let state: Arc<Mutex<Stand>> = Arc::default();
+        let (answering, stand) = (key.clone(), state.clone());
+        let server = crate::tls::serve(move |request, connection| {
+            let (key, stand) = (answering.clone(), stand.clone());
+            async move { answer(&key, &stand, request, connection).await }
+        })
+        .await;
+        ApnsService { server, key, state }
     }
 
     fn stand(&self) -> std::sync::MutexGuard<'_, Stand> {
@@ -131,12 +94,12 @@ impl ApnsService {
 
     /// Its base URL, `https://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("https://{}", self.addr)
+        format!("https://{}", self.server.addr)
     }
 
     /// The test CA's certificate (PEM), for the client to trust.
     pub fn ca_pem(&self) -> String {
-        self.ca_pem.clone()
+        self.server.ca_pem.clone()
     }
 
     /// The team key's id (`kid`).
@@ -181,120 +144,116 @@ impl ApnsService {
 
     /// TLS connections made to it.
     pub fn connections(&self) -> usize {
-        self.stand().connections
+        self.server.connections()
     }
 
     /// How often a connection's provider token changed.
     pub fn token_changes(&self) -> usize {
         self.stand().token_changes
     }
+}
 
-    async fn answer(
-        &self,
-        request: Request<Incoming>,
-        last: &Mutex<Option<String>>,
-    ) -> Response<Full<Bytes>> {
-        let reply = |status: u16, reason: &str| {
-            let body = json!({ "reason": reason }).to_string();
-            Response::builder()
-                .status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST))
-                .body(Full::new(Bytes::from(body)))
-                .unwrap_or_default()
+async fn answer(
+    key: &SigningKey,
+    state: &Mutex<Stand>,
+    request: Request<Incoming>,
+    connection: usize,
+) -> Response<Full<Bytes>> {
+    let reply = |status: u16, reason: &str| {
+        let body = json!({ "reason": reason }).to_string();
+        Response::builder()
+            .status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST))
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_default()
+    };
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let Some(device) = parts.uri.path().strip_prefix("/3/device/").map(str::to_owned) else {
+        return reply(404, "BadPath");
+    };
+    let token = header("authorization").and_then(|a| a.strip_prefix("bearer ").map(str::to_owned));
+    let checked = token
+        .as_deref()
+        .ok_or_else(|| "MissingProviderToken".to_owned())
+        .and_then(|t| check_token(key, t).map_err(|why| format!("InvalidProviderToken: {why}")))
+        .and_then(|()| match header("apns-topic") {
+            Some(t) if t == TOPIC => Ok(()),
+            other => Err(format!("BadTopic: {other:?}")),
+        })
+        .and_then(|()| match header("apns-push-type").as_deref() {
+            Some("alert" | "background") => Ok(()),
+            other => Err(format!("InvalidPushType: {other:?}")),
+        })
+        .and_then(|()| match header("apns-collapse-id") {
+            Some(id) if id.len() > 64 => Err("BadCollapseId".to_owned()),
+            _ => Ok(()),
+        })
+        .and_then(|()| if body.len() > 4096 { Err("PayloadTooLarge".to_owned()) } else { Ok(()) });
+    let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut stand = state.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Err(why) = checked {
+        stand.refused.push(why.clone());
+        let status = if why.starts_with("PayloadTooLarge") {
+            413
+        } else if why.contains("ProviderToken") {
+            403
+        } else {
+            400
         };
-        let (parts, body) = request.into_parts();
-        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let Some(device) = parts.uri.path().strip_prefix("/3/device/").map(str::to_owned) else {
-            return reply(404, "BadPath");
-        };
-        let token = header("authorization").and_then(|a| a.strip_prefix("bearer ").map(str::to_owned));
-        let checked = token
-            .as_deref()
-            .ok_or_else(|| "MissingProviderToken".to_owned())
-            .and_then(|t| self.check_token(t).map_err(|why| format!("InvalidProviderToken: {why}")))
-            .and_then(|()| match header("apns-topic") {
-                Some(t) if t == TOPIC => Ok(()),
-                other => Err(format!("BadTopic: {other:?}")),
-            })
-            .and_then(|()| match header("apns-push-type").as_deref() {
-                Some("alert" | "background") => Ok(()),
-                other => Err(format!("InvalidPushType: {other:?}")),
-            })
-            .and_then(|()| match header("apns-collapse-id") {
-                Some(id) if id.len() > 64 => Err("BadCollapseId".to_owned()),
-                _ => Ok(()),
-            })
-            .and_then(|()| if body.len() > 4096 { Err("PayloadTooLarge".to_owned()) } else { Ok(()) });
-        let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let mut stand = self.stand();
-        if let Err(why) = checked {
-            stand.refused.push(why.clone());
-            let status = if why.starts_with("PayloadTooLarge") {
-                413
-            } else if why.contains("ProviderToken") {
-                403
-            } else {
-                400
-            };
-            return reply(status, why.split(':').next().unwrap_or_default());
-        }
-        if !payload["aps"].is_object() {
-            stand.refused.push("PayloadEmpty".into());
-            return reply(400, "PayloadEmpty");
-        }
-        // A token change on this connection.
-        {
-            let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
-            if last.as_ref().is_some_and(|l| Some(l) != token.as_ref()) {
-                stand.token_changes += 1;
-            }
-            *last = token;
-        }
-        if stand.unregistered.contains(&device) {
-            return reply(410, "Unregistered");
-        }
-        if let Some((status, reason)) = stand.scripted.pop_front() {
-            return reply(status, reason);
-        }
-        stand.received.push(ApnsReceived {
-            device,
-            payload,
-            push_type: header("apns-push-type").unwrap_or_default(),
-            priority: header("apns-priority"),
-            collapse_id: header("apns-collapse-id"),
-            expiration: header("apns-expiration").and_then(|e| e.parse().ok()),
-            at: Instant::now(),
-        });
-        Response::new(Full::new(Bytes::new()))
+        return reply(status, why.split(':').next().unwrap_or_default());
     }
+    if !payload["aps"].is_object() {
+        stand.refused.push("PayloadEmpty".into());
+        return reply(400, "PayloadEmpty");
+    }
+    // A token change on this connection.
+    let token = token.unwrap_or_default();
+    if stand.last_token.get(&connection).is_some_and(|last| *last != token) {
+        stand.token_changes += 1;
+    }
+    stand.last_token.insert(connection, token);
+    if stand.unregistered.contains(&device) {
+        return reply(410, "Unregistered");
+    }
+    if let Some((status, reason)) = stand.scripted.pop_front() {
+        return reply(status, reason);
+    }
+    stand.received.push(ApnsReceived {
+        device,
+        payload,
+        push_type: header("apns-push-type").unwrap_or_default(),
+        priority: header("apns-priority"),
+        collapse_id: header("apns-collapse-id"),
+        expiration: header("apns-expiration").and_then(|e| e.parse().ok()),
+        at: Instant::now(),
+    });
+    Response::new(Full::new(Bytes::new()))
+}
 
-    /// Checks a provider token: ES256 by the team's key, its `kid`, `iss`, and an `iat` within
-    /// the last hour.
-    fn check_token(&self, token: &str) -> Result<(), String> {
-        let mut parts = token.split('.');
-        let (Some(head), Some(claims), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err("not three parts".into());
-        };
-        let b64 = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|e| e.to_string());
-        let head: Value = serde_json::from_slice(&b64(head)?).map_err(|e| e.to_string())?;
-        if head["alg"] != "ES256" || head["kid"] != KEY_ID {
-            return Err(format!("header {head}"));
-        }
-        let signature = Signature::from_slice(&b64(signature)?).map_err(|e| e.to_string())?;
-        VerifyingKey::from(&self.key)
-            .verify(
-                format!("{}.{claims}", token.split('.').next().unwrap_or_default()).as_bytes(),
-                &signature,
-            )
-            .map_err(|_| "the signature does not verify with the team's key".to_owned())?;
-        let claims: Value = serde_json::from_slice(&b64(claims)?).map_err(|e| e.to_string())?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let iat = claims["iat"].as_u64().ok_or("no iat")?;
-        if claims["iss"] != TEAM_ID || iat + 3600 < now || iat > now + 60 {
-            return Err(format!("claims {claims} at {now}"));
-        }
-        Ok(())
+/// Checks a provider token: ES256 by the team's key, its `kid`, `iss`, and an `iat` within the
+/// last hour.
+fn check_token(key: &SigningKey, token: &str) -> Result<(), String> {
+    let mut parts = token.split('.');
+    let (Some(head), Some(claims), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("not three parts".into());
+    };
+    let b64 = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|e| e.to_string());
+    let head: Value = serde_json::from_slice(&b64(head)?).map_err(|e| e.to_string())?;
+    if head["alg"] != "ES256" || head["kid"] != KEY_ID {
+        return Err(format!("header {head}"));
     }
+    let signature = Signature::from_slice(&b64(signature)?).map_err(|e| e.to_string())?;
+    VerifyingKey::from(key)
+        .verify(format!("{}.{claims}", token.split('.').next().unwrap_or_default()).as_bytes(), &signature)
+        .map_err(|_| "the signature does not verify with the team's key".to_owned())?;
+    let claims: Value = serde_json::from_slice(&b64(claims)?).map_err(|e| e.to_string())?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let iat = claims["iat"].as_u64().ok_or("no iat")?;
+    if claims["iss"] != TEAM_ID || iat + 3600 < now || iat > now + 60 {
+        return Err(format!("claims {claims} at {now}"));
+    }
+    Ok(())
 }

@@ -23,6 +23,8 @@ mod nats;
 #[cfg(feature = "push")]
 mod push;
 mod sample;
+#[cfg(feature = "push")]
+mod tls;
 #[cfg(feature = "ui")]
 pub mod ui;
 mod wait;
