@@ -1,5 +1,5 @@
 //! Platform push on the command line: `lucarne serve`'s push flags (`--vapid-key` switches Web
-//! Push on, `--apns-key` APNs), `lucarne push vapid-key` (a new VAPID key, and the public key
+//! Push on, `--apns-key` APNs, `--fcm-key` FCM), `lucarne push vapid-key` (a new VAPID key, and the public key
 //! for browsers) and `lucarne push test` (a push now to a client's registrations).
 
 use std::path::PathBuf;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use lucarne_push::apns::{Apns, ApnsConfig};
+use lucarne_push::fcm::{Fcm, FcmConfig};
 use lucarne_push::{Vapid, WebPush};
 use lucarne_server::push::{DEFAULT_ENDPOINTS, PushConfig};
 
@@ -36,6 +37,15 @@ pub(crate) struct PushArgs {
     /// More certificate authorities to trust for APNs (PEM): a gateway's, a test's.
     #[arg(long, value_name = "FILE")]
     apns_ca: Option<PathBuf>,
+    /// Send FCM pushes as this service account (its key file, JSON, from the Firebase console).
+    #[arg(long, env = "LUCARNE_FCM_KEY", value_name = "FILE")]
+    fcm_key: Option<PathBuf>,
+    /// Where FCM is.
+    #[arg(long, default_value = lucarne_push::fcm::FCM)]
+    fcm_url: String,
+    /// More certificate authorities to trust for FCM and its token endpoint (PEM).
+    #[arg(long, value_name = "FILE")]
+    fcm_ca: Option<PathBuf>,
     /// The contact push services see in the VAPID token (`mailto:` or `https:`).
     #[arg(long, env = "LUCARNE_VAPID_SUBJECT", default_value = "mailto:push@localhost")]
     vapid_subject: String,
@@ -58,7 +68,7 @@ pub(crate) struct PushArgs {
 }
 
 impl PushArgs {
-    /// The push configuration, when a VAPID or an APNs key is given.
+    /// The push configuration, when a VAPID, an APNs or an FCM key is given.
     pub(crate) fn config(&self) -> Result<Option<PushConfig>> {
         let read = |path: &PathBuf| {
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
@@ -88,12 +98,26 @@ impl PushArgs {
             }
             None => None,
         };
-        if web.is_none() && apns.is_none() {
+        let fcm = match &self.fcm_key {
+            Some(path) => {
+                let config = FcmConfig {
+                    service_account_json: read(path)?,
+                    base_url: self.fcm_url.clone(),
+                    extra_ca_pem: self.fcm_ca.as_ref().map(read).transpose()?,
+                };
+                let fcm = Fcm::new(config).with_context(|| format!("in {}", path.display()))?;
+                tracing::info!("FCM on: project {} at {}", fcm.project(), self.fcm_url);
+                Some(fcm)
+            }
+            None => None,
+        };
+        if web.is_none() && apns.is_none() && fcm.is_none() {
             return Ok(None);
         }
         Ok(Some(PushConfig {
             web,
             apns,
+            fcm,
             endpoints: self.push_endpoints.clone(),
             window: Duration::from_millis(self.push_window_ms),
             ttl: Duration::from_secs(self.push_ttl),

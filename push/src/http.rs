@@ -125,8 +125,21 @@ impl HttpClient {
         Ok(HttpClient { client: builder.build(connector) })
     }
 
-    /// Sends a request; the push service's answer.
+    /// Sends a request; the push service's answer (its body read only if not a success).
     pub(crate) async fn send(&self, request: http::Request<Full<Bytes>>) -> Result<Reply, PushError> {
+        self.exchange(request, false).await
+    }
+
+    /// Sends a request; the answer with its body, whatever the status (an OAuth token's).
+    pub(crate) async fn send_reading(&self, request: http::Request<Full<Bytes>>) -> Result<Reply, PushError> {
+        self.exchange(request, true).await
+    }
+
+    async fn exchange(
+        &self,
+        request: http::Request<Full<Bytes>>,
+        always_read: bool,
+    ) -> Result<Reply, PushError> {
         let exchange = async {
             let response =
                 self.client.request(request).await.map_err(|e| PushError::Unreachable(e.to_string()))?;
@@ -137,7 +150,7 @@ impl HttpClient {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             // Only the start of a body is read, and only when it is not a success's.
-            let body = if (200..300).contains(&status) {
+            let body = if (200..300).contains(&status) && !always_read {
                 String::new()
             } else {
                 match Limited::new(response.into_body(), 64 * 1024).collect().await {

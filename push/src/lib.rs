@@ -1,8 +1,9 @@
 //! Platform push, the provider side: what a server sends to a push service so that an app that
 //! is not connected wakes up. Web Push: a payload encrypted to the subscription's keys (RFC 8291,
 //! `aes128gcm`), signed for with VAPID (RFC 8292), delivered with `TTL`, `Urgency` and `Topic`
-//! (RFC 8030); APNs ([`apns`]): HTTP/2 with a provider token reused for 50 minutes. The push
-//! service's answer is read as an [`Outcome`].
+//! (RFC 8030); APNs ([`apns`]): HTTP/2 with a provider token reused for 50 minutes; FCM
+//! ([`fcm`]): HTTP v1 with a service account's OAuth token. The push service's answer is read
+//! as an [`Outcome`].
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -33,6 +34,7 @@
 //! server decides what to push and when, and keeps the outbox.
 
 pub mod apns;
+pub mod fcm;
 mod http;
 mod vapid;
 pub mod webpush;

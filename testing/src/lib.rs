@@ -4,7 +4,8 @@
 //! headless iced tests share (the module `ui`: the re-run under tiny-skia, the bundled fonts, a widget's
 //! reported state by id); with the feature `push`, a Web Push service stand-in that checks
 //! VAPID and decrypts every body ([`PushService`]), and an APNs stand-in over HTTP/2 and TLS
-//! with a test CA that checks provider tokens ([`ApnsService`]). Seeded randomness is
+//! with a test CA that checks provider tokens ([`ApnsService`]), and an FCM one with its OAuth
+//! token endpoint ([`FcmService`]). Seeded randomness is
 //! `fastrand::Rng::with_seed`.
 //!
 //! ```no_run
@@ -19,6 +20,8 @@
 
 #[cfg(feature = "push")]
 mod apns;
+#[cfg(feature = "push")]
+mod fcm;
 mod nats;
 #[cfg(feature = "push")]
 mod push;
@@ -31,6 +34,8 @@ mod wait;
 
 #[cfg(feature = "push")]
 pub use apns::{ApnsReceived, ApnsService};
+#[cfg(feature = "push")]
+pub use fcm::{FcmReceived, FcmService};
 pub use nats::{NatsCluster, nats_server};
 #[cfg(feature = "push")]
 pub use push::{PushService, Received};

@@ -3,7 +3,8 @@
 //! of the rows it asked for (and none while it is connected); a busy push service is tried
 //! again after its `Retry-After`; a subscription the service says is gone is forgotten; a push
 //! planned before a kill -9 is sent after the restart; an iOS app is woken through an APNs
-//! stand-in (HTTP/2, TLS with a test CA, provider tokens checked); registrations a server must
+//! stand-in (HTTP/2, TLS with a test CA, provider tokens checked) and an Android app through an
+//! FCM one (its OAuth token endpoint checking each assertion); registrations a server must
 //! refuse are refused with their code.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use lucarne_protocol::{ErrorCode, NotificationTemplate, PushInterest, PushNotice, PushTarget};
 use lucarne_runtime::{Client, ClientConfig, ClientError};
-use lucarne_testing::{ApnsService, PushService, Received};
+use lucarne_testing::{ApnsService, FcmService, PushService, Received};
 use serde_json::json;
 
 use crate::support::{Server, bin, client, within};
@@ -346,6 +347,58 @@ async fn an_ios_app_that_is_away_is_woken_through_apns_and_a_dead_token_is_forgo
     match within(phone.unregister_push(&id)).await {
         Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::NotFound),
         other => panic!("the registration should be gone: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_android_app_that_is_away_is_woken_through_fcm_and_a_dead_token_is_forgotten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fcm = FcmService::start().await;
+    let (key, ca) = (dir.path().join("service-account.json"), dir.path().join("ca.pem"));
+    std::fs::write(&key, fcm.service_account_json()).expect("write the key file");
+    std::fs::write(&ca, fcm.ca_pem()).expect("write the CA");
+    let (key, ca, url) = (key.display().to_string(), ca.display().to_string(), fcm.url());
+    let args = ["--fcm-key", &key, "--fcm-url", &url, "--fcm-ca", &ca, "--push-window-ms", "50"];
+    let server = Server::start(&dir.path().join("data"), &args);
+    let admin = client(&server.url());
+    let phone = phone(&server);
+    let (interest, text) = ada();
+    let target = PushTarget::Fcm { token: "dQw4w9WgXcQ:APA91b-test".into() };
+    let id = within(phone.register_push(target, interest, text)).await.expect("registered");
+    away(&server, phone).await;
+    for (i, total) in [(1, 5), (2, 6)] {
+        place(&admin, &format!("o-{i}"), "Ada", total).await;
+        let started = Instant::now();
+        while fcm.received().len() < i {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "refused: {:?}\n{}",
+                fcm.refused(),
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let got = fcm.received();
+    assert_eq!(got[1].device, "dQw4w9WgXcQ:APA91b-test");
+    let message = &got[1].message;
+    assert_eq!(
+        (message["notification"]["title"].as_str(), message["notification"]["body"].as_str()),
+        (Some("Order o-2"), Some("Ada: 6"))
+    );
+    let notice: PushNotice =
+        serde_json::from_str(message["data"]["lucarne"].as_str().expect("a string")).expect("a notice");
+    assert_eq!((notice.registration.as_str(), notice.key.as_str()), (id.as_str(), Some("o-2")));
+    assert_eq!(message["android"]["collapse_key"].as_str(), Some(id.as_str()));
+    assert_eq!(fcm.token_requests(), 1, "one access token for both pushes");
+
+    // The app was uninstalled: FCM answers UNREGISTERED, and the registration is forgotten.
+    fcm.unregister("dQw4w9WgXcQ:APA91b-test");
+    place(&admin, "o-3", "Ada", 7).await;
+    let started = Instant::now();
+    while !server.log().contains("push registration removed") {
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -157,6 +157,7 @@ const RULES: &[Rule] = &[
             "hyper",
             "hyper-util",
             "http-body-util",
+            "ring",
         ]),
         never: &[],
         why: "test harnesses: a dev-dependency only",

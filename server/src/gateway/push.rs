@@ -66,9 +66,15 @@ impl Connection {
                     return Err((ErrorCode::InvalidMessage, message.into()));
                 }
             }
-            PushTarget::Fcm { .. } => {
-                let message = "this server sends no FCM pushes (Web Push and APNs only)";
-                return Err((ErrorCode::Unsupported, message.into()));
+            PushTarget::Fcm { token } => {
+                if config.fcm.is_none() {
+                    let message = "this server sends no FCM pushes (it was started without an FCM key)";
+                    return Err((ErrorCode::Unsupported, message.into()));
+                }
+                if token.is_empty() || token.len() > 4096 || token.chars().any(char::is_whitespace) {
+                    let message = "an FCM registration token is one word (at most 4 096 bytes)";
+                    return Err((ErrorCode::InvalidMessage, message.into()));
+                }
             }
         }
         let view = r.interest.view.clone();

@@ -133,10 +133,23 @@ async fn send(pushes: &Pushes, config: &PushConfig, id: &str, pending: &Pending)
                 return Fate::Done;
             }
         },
-        PushTarget::Fcm { .. } => {
-            tracing::warn!(registration = id, "push dropped: this server sends no FCM pushes");
-            return Fate::Done;
-        }
+        PushTarget::Fcm { token } => match &config.fcm {
+            Some(fcm) => {
+                let push = lucarne_push::fcm::Push {
+                    data: vec![("lucarne".into(), serde_json::to_string(&notice).unwrap_or_default())],
+                    title: notice.title.clone(),
+                    body: notice.body.clone(),
+                    collapse_key: Some(id.to_owned()),
+                    ttl: config.ttl,
+                    high_priority: notice.title.is_some(),
+                };
+                fcm.send(token, &push).await
+            }
+            None => {
+                tracing::warn!(registration = id, "push dropped: this server has no FCM key");
+                return Fate::Done;
+            }
+        },
     };
     match sent {
         Ok(Outcome::Delivered) => {

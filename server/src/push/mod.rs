@@ -53,6 +53,8 @@ pub struct PushConfig {
     pub web: Option<lucarne_push::WebPush>,
     /// The APNs sender (the team's key, the app's bundle id); none: APNs targets are refused.
     pub apns: Option<lucarne_push::apns::Apns>,
+    /// The FCM sender (a service account); none: FCM targets are refused.
+    pub fcm: Option<lucarne_push::fcm::Fcm>,
     /// Origins (`https://host[:port]`, `*` for any run of characters) a Web Push endpoint may
     /// be on.
     pub endpoints: Vec<String>,
@@ -71,6 +73,7 @@ impl Default for PushConfig {
         PushConfig {
             web: None,
             apns: None,
+            fcm: None,
             endpoints: DEFAULT_ENDPOINTS.iter().map(|s| (*s).to_owned()).collect(),
             window: Duration::from_millis(250),
             ttl: Duration::from_secs(24 * 3600),
