@@ -71,6 +71,8 @@ struct Stand {
     /// Answers to give instead of accepting: status and `Retry-After`.
     scripted: VecDeque<(u16, Option<u64>)>,
     next: u64,
+    /// How long each push takes to be answered.
+    delay: std::time::Duration,
 }
 
 impl PushService {
@@ -113,6 +115,11 @@ impl PushService {
         }
     }
 
+    /// Each push from now on takes this long to be answered (a busy push service).
+    pub fn slow(&self, delay: std::time::Duration) {
+        self.stand().delay = delay;
+    }
+
     /// The next push is answered with `status` (and `Retry-After`) instead of being accepted.
     pub fn answer_next(&self, status: u16, retry_after: Option<u64>) {
         self.stand().scripted.push_back((status, retry_after));
@@ -135,6 +142,10 @@ async fn push(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let delay = state.lock().unwrap_or_else(PoisonError::into_inner).delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut stand = state.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(keys) = stand.keys.get(&id).cloned() else { return StatusCode::NOT_FOUND.into_response() };
     if stand.gone.contains(&id) {

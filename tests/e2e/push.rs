@@ -403,6 +403,67 @@ async fn an_android_app_that_is_away_is_woken_through_fcm_and_a_dead_token_is_fo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_while_it_sends_a_hundred_pushes_loses_none_and_repeats_each_once_at_most() {
+    const AWAY: usize = 100;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = PushService::start().await;
+    let (server, _) = start(dir.path(), &service, 50, &[]);
+    let admin = client(&server.url());
+    let mut subscriptions = Vec::new();
+    for i in 0..AWAY {
+        let subscription = service.subscribe();
+        let client_id = format!("away-{i}");
+        let away =
+            Client::connect(ClientConfig { client_id: client_id.clone(), ..ClientConfig::new(server.url()) });
+        let interest = PushInterest { view: "orders".into(), filter: Some(format!("customer = 'c{i}'")) };
+        within(away.register_push(PushTarget::Web(subscription.clone()), interest, None))
+            .await
+            .expect("registered");
+        subscriptions.push(subscription);
+    }
+    // Every client gone (each connection's end logged), then one order each, acked.
+    let started = Instant::now();
+    while server.log().matches("disconnected session=").count() < AWAY {
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    service.slow(Duration::from_millis(100));
+    let orders = (0..AWAY).map(|i| {
+        let admin = admin.clone();
+        async move { place(&admin, &format!("o-{i}"), &format!("c{i}"), 1).await }
+    });
+    futures_util::future::join_all(orders).await;
+    // Killed while the pushes go out (some arrived, not all).
+    let started = Instant::now();
+    while service.received().len() < 10 {
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(admin);
+    let server = server.restart();
+    let before = service.received().len();
+    assert!(before < AWAY, "the kill came after every push: {before}");
+    let started = Instant::now();
+    let per_subscription = || {
+        let received = service.received();
+        subscriptions
+            .iter()
+            .map(|s| received.iter().filter(|r| r.endpoint == s.endpoint).count())
+            .collect::<Vec<_>>()
+    };
+    while per_subscription().contains(&0) {
+        assert!(started.elapsed() < Duration::from_secs(60), "{:?}\n{}", per_subscription(), server.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let counts = per_subscription();
+    assert!(counts.iter().all(|&n| n <= 2), "at most once more after the restart: {counts:?}");
+    eprintln!(
+        "{AWAY} pushes: {before} before the kill, all {AWAY} after the restart, {} sent twice",
+        counts.iter().filter(|&&n| n == 2).count()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrations_a_server_must_refuse_are_refused_with_their_code() {
     let dir = tempfile::tempdir().expect("tempdir");
     let service = PushService::start().await;
