@@ -203,6 +203,7 @@ mod tests {
                 session: "s".into(),
                 ping_interval_ms: 15000,
                 max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+                push_key: Some("BKey".into()),
             }),
             ServerMessage::SnapshotBegin(SnapshotBegin {
                 sub: 1,

@@ -145,6 +145,10 @@ pub struct Welcome {
     pub ping_interval_ms: u64,
     /// The largest text frame the server accepts from the client, in bytes.
     pub max_frame_bytes: usize,
+    /// The server's VAPID public key (base64url) when it sends Web Push: the browser's
+    /// `applicationServerKey` for a subscription to register (docs/protocol.md §17).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_key: Option<String>,
 }
 
 /// `ping` / `pong`.

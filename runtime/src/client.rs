@@ -201,6 +201,8 @@ struct Inner {
     next_sub: AtomicU64,
     /// The commands a previous run left unanswered (being resent).
     unanswered: Vec<Command>,
+    /// The Web Push key of the server last connected to.
+    push_key: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// A connection to a Lucarne server. Clones share the connection; the connection task stops
@@ -271,9 +273,17 @@ impl Client {
                     payload: payload.clone(),
                 })
                 .collect(),
+            push_key: Arc::default(),
         };
-        crate::transport::spawn(connection::run(config, queue, saved));
+        crate::transport::spawn(connection::run(config, queue, saved, inner.push_key.clone()));
         Client { inner: Arc::new(inner) }
+    }
+
+    /// The VAPID public key of the server this client last connected to, when it sends Web Push
+    /// (the browser's `applicationServerKey` for [`Client::register_push`]); `None` before the
+    /// first connection or when the server sends no Web Push.
+    pub fn push_key(&self) -> Option<String> {
+        self.inner.push_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// This client's id.

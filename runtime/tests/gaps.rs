@@ -101,6 +101,7 @@ async fn serve(
                 session: "s".into(),
                 ping_interval_ms: 60_000,
                 max_frame_bytes: 1 << 20,
+                push_key: None,
             })),
             ClientMessage::Subscribe(s) => {
                 subscribes += 1;

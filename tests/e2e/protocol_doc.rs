@@ -361,7 +361,7 @@ async fn every_exchange_in_the_protocol_document_happens_as_written() {
         replay.bindings = Bindings::default();
         replay.send(r#"{"type":"hello","versions":[1],"client_id":"doc"}"#).await;
         replay.expected.push(
-            r#"{"type":"welcome","version":1,"session":"s","ping_interval_ms":1,"max_frame_bytes":1048576}"#
+            r#"{"type":"welcome","version":1,"session":"s","ping_interval_ms":1,"max_frame_bytes":1048576,"push_key":"B…"}"#
                 .into(),
         );
         replay.satisfy("preamble").await;

@@ -119,6 +119,8 @@ async fn a_client_that_is_away_is_woken_by_one_push_per_burst_of_the_rows_it_ask
     let id = within(phone.register_push(target.clone(), interest.clone(), text.clone()))
         .await
         .expect("registered");
+    // The server's key, for the browser's `applicationServerKey`, came with its welcome.
+    assert_eq!(phone.push_key().as_deref(), Some(public_key.as_str()));
     // Registering again on the next start is the same registration.
     assert_eq!(within(phone.register_push(target, interest, text)).await.expect("again"), id);
 

@@ -130,6 +130,8 @@ pub(crate) enum Output {
     Answer { id: u64, answer: Answer },
     /// The outbox changed: keep it ([`Machine::outbox`]) where the transport can.
     KeepOutbox,
+    /// A server welcomed the client: its Web Push key, if it sends Web Push.
+    Welcomed { push_key: Option<String> },
 }
 
 /// An answer to a request other than a command.
@@ -534,6 +536,7 @@ impl Machine {
             Err(e) => return self.lost(now, LinkError::NotWelcome(e.to_string())),
         };
         tracing::debug!(session = %welcome.session, "connected");
+        self.out.push_back(Output::Welcomed { push_key: welcome.push_key });
         self.attempt = 0;
         let interval = Duration::from_millis(welcome.ping_interval_ms).max(MIN_PING_INTERVAL);
         self.phase = Phase::Live(Pulse { interval, next_tick: now + interval, last_heard: now, nonce: 0 });

@@ -230,7 +230,12 @@ impl Callers {
 }
 
 /// Runs the connection until the client (every handle and subscription) is dropped.
-pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedReceiver<Request>, saved: Saved) {
+pub(crate) async fn run(
+    config: ClientConfig,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    saved: Saved,
+    push_key: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+) {
     let settings = Settings {
         client_id: config.client_id.clone(),
         token: config.token.clone(),
@@ -278,6 +283,9 @@ pub(crate) async fn run(config: ClientConfig, mut requests: mpsc::UnboundedRecei
                 Output::KeepOutbox => {
                     let (last_seq, mut commands) = machine.outbox();
                     transport::store(&config, last_seq, &mut commands);
+                }
+                Output::Welcomed { push_key: key } => {
+                    *push_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = key;
                 }
             }
         }

@@ -132,7 +132,10 @@ fn check_on(mut machine: Machine, script: Vec<(In, &[&str])>) {
         }
         let mut lines = Vec::new();
         while let Some(output) = machine.poll() {
-            lines.push(line(&output, &machine));
+            // Only a server with a push key makes its welcome worth a line.
+            if !matches!(output, Output::Welcomed { push_key: None }) {
+                lines.push(line(&output, &machine));
+            }
         }
         assert_eq!(lines, expected, "step {step} (at {:?})", now - start);
     }
@@ -148,6 +151,9 @@ fn line(output: &Output, machine: &Machine) -> String {
         Output::Answered { seq, result: Ok(_) } => format!("answered {seq} ok"),
         Output::Answered { seq, result: Err(e) } => format!("answered {seq} {e}"),
         Output::Answer { id, answer } => format!("answer {id} {}", answer_line(answer)),
+        Output::Welcomed { push_key } => {
+            format!("welcomed, push key {}", push_key.as_deref().unwrap_or("none"))
+        }
         Output::KeepOutbox => {
             let (last_seq, commands) = machine.outbox();
             let seqs: Vec<u64> = commands.map(|(seq, _, _)| seq).collect();
@@ -543,6 +549,31 @@ fn search_requests_are_answered_by_id_and_fail_offline_as_reads() {
         (call(Call::Search { id: 5, index: "s".into(), query: query("x") }), &["send search 5 s \"x\""]),
         (lost(), &["close", "answer 5 failed: not connected: connection closed"]),
     ]);
+}
+
+#[test]
+fn a_servers_push_key_is_handed_on_with_each_welcome() {
+    let welcome = |key: Option<&str>| {
+        let mut welcome = json!({"type": "welcome", "version": 1, "session": "s1", "ping_interval_ms": 60_000,
+                                 "max_frame_bytes": 1_048_576});
+        if let Some(key) = key {
+            welcome["push_key"] = json!(key);
+        }
+        frame(welcome)
+    };
+    check_on(
+        machine(&["ws://a", "ws://b"], &[]),
+        vec![
+            (In::Start, &["connect ws://a"]),
+            (In::Opened, &["send hello c-1"]),
+            (welcome(Some("BKey")), &["welcomed, push key BKey"]),
+            (lost(), &["close"]),
+            (In::Wait, &["connect ws://b"]),
+            (In::Opened, &["send hello c-1"]),
+            // Another server of the cluster without Web Push: handed on as none.
+            (welcome(None), &[]),
+        ],
+    );
 }
 
 #[test]

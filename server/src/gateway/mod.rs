@@ -467,6 +467,7 @@ impl Connection {
                     ping_interval_ms: u64::try_from(self.shared.config.ping_interval.as_millis())
                         .unwrap_or(u64::MAX),
                     max_frame_bytes: max,
+                    push_key: self.shared.engine.pushes().web_key(),
                 }))
             }
             ClientMessage::Ping(h) => self.out.send(&ServerMessage::Pong(h)),

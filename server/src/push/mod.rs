@@ -212,6 +212,12 @@ impl Pushes {
         self.config.get()
     }
 
+    /// The VAPID public key, when this server sends Web Push (the browser's
+    /// `applicationServerKey`, given to each client in `welcome`).
+    pub fn web_key(&self) -> Option<String> {
+        Some(self.config()?.web.as_ref()?.vapid().public_key().to_owned())
+    }
+
     pub(crate) fn set_config(&self, config: Arc<PushConfig>) -> bool {
         self.config.set(config).is_ok()
     }
