@@ -26,3 +26,19 @@ init({ module_or_path: './lucarne-web_bg.wasm' }).catch((e) => console.error('lu
 if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register('./sw.js').catch((e) => console.warn('no service worker', e));
 }
+
+// "Notify me" (the desk's `notify.rs`): a push subscription for the server's key
+// (`welcome.push_key`), as the JSON text the server registers.
+window.lucarnePush = {
+  async subscribe(key) {
+    if (!('serviceWorker' in navigator) || !('PushManager' in window)) {
+      throw new Error('this browser has no push notifications');
+    }
+    if ((await Notification.requestPermission()) !== 'granted') {
+      throw new Error('notifications are not allowed for this page');
+    }
+    const registration = await navigator.serviceWorker.ready;
+    const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+    return JSON.stringify(subscription.toJSON());
+  },
+};

@@ -3,7 +3,8 @@
 //! served by a real `lucarne serve --demo`, opened in Debian's headless Chromium, driven over
 //! WebDriver by `chromedriver` (Debian `chromium-driver`). The same scenario runs on both, one
 //! browser at a time. The service worker (`web/sw.js`) is given pushes through Chromium's
-//! DevTools protocol and the notifications it shows are read back.
+//! DevTools protocol and the notifications it shows are read back; "Notify me" is followed from
+//! the click to the notification, through a real server and a Web Push service stand-in.
 //!
 //! The WebDriver client is the few HTTP requests below over a `std` TCP socket: it adds no crate
 //! to Cargo.lock (fantoccini would add hyper's client stack, chromiumoxide a large generated
@@ -41,6 +42,8 @@ const SEARCH_BOX: (u32, u32) = (150, 109);
 /// Centre of the "Pay" button of the table's first row; the second row is `ROW` lower.
 const FIRST_PAY: (u32, u32) = (634, 175);
 const ROW: u32 = 28;
+/// "Notify me", at the end of the filter bar (when the server sends Web Push).
+const NOTIFY_ME: (u32, u32) = (1040, 67);
 /// The first row of the table, and the connection badge (`WxH+X+Y`).
 const FIRST_ROW: &str = "560x26+12+162";
 const BADGE: &str = "70x30+1022+12";
@@ -574,4 +577,111 @@ fn the_service_worker_shows_each_push_as_a_notification() {
             ["p3", "Something changed", "", "auto"],
         ])
     );
+}
+
+/// "Notify me" in the browser, end to end: the desk subscribes with the server's key (the
+/// browser's own push service cannot be reached offline, so its subscription is a Web Push
+/// stand-in's, handed to the page by a script in place of `PushManager.subscribe`) and registers
+/// the filter's orders; once the desk is closed, a new order is pushed to the stand-in, which
+/// decrypts it; the service worker, given that push, shows the notification in the desk's words.
+#[test]
+fn notify_me_turns_new_orders_into_notifications_while_the_desk_is_closed() {
+    if !browser_available() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let dist = bundle("tiny-skia");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = tempfile::tempdir().expect("browser profile");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let service = runtime.block_on(lucarne_testing::PushService::start());
+    let subscription = service.subscribe();
+    let vapid = dir.path().join("vapid.key");
+    let out =
+        Command::new(bin()).args(["push", "vapid-key", "--out"]).arg(&vapid).output().expect("vapid-key");
+    assert!(out.status.success(), "{out:?}");
+    let public_key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let args = [
+        "--demo",
+        "--demo-seed",
+        "5",
+        "--demo-rate",
+        "0",
+        "--web-dir",
+        &dist.display().to_string(),
+        "--vapid-key",
+        &vapid.display().to_string(),
+        "--push-endpoints",
+        &service.origin(),
+    ]
+    .map(String::from);
+    let server = Server::spawn(dir.path().join("data"), "127.0.0.1:0".parse().expect("addr"), args.to_vec());
+    let (_chromedriver, driver_addr) = chromedriver(&shots().join("chromedriver-notify.log"));
+    let driver = Driver::start(driver_addr, profile.path(), &PAGE);
+    let fake = format!(
+        "PushManager.prototype.subscribe = async function (options) {{ \
+           window.__pushKey = options.applicationServerKey; \
+           const json = {}; return {{ toJSON: () => json }}; }};",
+        serde_json::to_string(&subscription).expect("json")
+    );
+    driver.call(
+        "POST",
+        "/goog/cdp/execute",
+        Some(json!({ "cmd": "Page.addScriptToEvaluateOnNewDocument", "params": { "source": fake } })),
+    );
+    let origin = format!("http://{}", server.addr);
+    driver.go(&format!("{origin}/"));
+    first_frame(&driver, &shots().join("notify-first-frame.png"));
+    let all = server_orders(&server, None).len();
+    wait_for("the orders", Duration::from_secs(30), &driver, &server, || driver.title() == shows(all));
+
+    driver.click(NOTIFY_ME);
+    wait_for("the registration", Duration::from_secs(30), &driver, &server, || {
+        server.log().contains("push registered")
+    });
+    assert_eq!(driver.eval("return window.__pushKey"), json!(public_key), "subscribed with the server's key");
+
+    // The desk closed (its connection's end seen), a new order is pushed.
+    let gone = server.log().matches("disconnected session=").count();
+    driver.go("about:blank");
+    wait_for("the desk to close", Duration::from_secs(30), &driver, &server, || {
+        server.log().matches("disconnected session=").count() > gone
+    });
+    send(&server, "place_order", r#"{"order_id":"o-900","customer":"Nour","region":"mena","total":42}"#);
+    wait_for("the push", Duration::from_secs(30), &driver, &server, || !service.received().is_empty());
+    let payload = String::from_utf8(service.received()[0].payload.clone()).expect("utf-8");
+    let notice: Value = serde_json::from_str(&payload).expect("a push notice");
+    assert_eq!(notice["key"], "o-900");
+    // The desk's words, each value isolated (U+2068 … U+2069) so that it keeps its own direction
+    // in an Arabic or Hebrew sentence, the columns filled in by the server.
+    let title = "Order \u{2068}o-900\u{2069}: \u{2068}placed\u{2069}";
+    assert_eq!(notice["title"], title, "{notice}");
+
+    // The service worker shows it.
+    let mut devtools = driver.devtools();
+    devtools.call("ServiceWorker.enable", json!({}));
+    driver.go(&format!("{origin}/"));
+    wait_for("the service worker", Duration::from_secs(30), &driver, &server, || {
+        driver.eval("return navigator.serviceWorker.ready.then(r => r.active && r.active.state)")
+            == "activated"
+    });
+    let registration = devtools.event("ServiceWorker.workerRegistrationUpdated", |p| {
+        p["registrations"].as_array().into_iter().flatten().any(|r| r["scopeURL"] == format!("{origin}/"))
+    });
+    let id = registration["registrations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["scopeURL"] == format!("{origin}/"))
+        .and_then(|r| r["registrationId"].as_str())
+        .expect("the service worker's registration")
+        .to_owned();
+    devtools.call(
+        "ServiceWorker.deliverPushMessage",
+        json!({ "origin": origin, "registrationId": id, "data": payload }),
+    );
+    let shown = || {
+        driver.eval("return navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => n.title))")
+    };
+    wait_for("the notification", Duration::from_secs(30), &driver, &server, || shown() == json!([title]));
 }

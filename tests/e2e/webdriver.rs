@@ -152,6 +152,8 @@ impl Driver {
             "--enable-unsafe-swiftshader",
             "--disable-dev-shm-usage",
             "--hide-scrollbars",
+            // A page navigated away from is unloaded (its WebSocket closed), not kept for Back.
+            "--disable-back-forward-cache",
             "--force-device-scale-factor=1",
             &format!("--window-size={width},{height}"),
             &format!("--user-data-dir={}", profile.display()),

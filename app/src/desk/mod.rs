@@ -21,6 +21,7 @@ use crate::i18n::{Arg, Locale};
 mod filter;
 mod model;
 mod notice;
+mod notify;
 mod pending;
 #[cfg(not(target_arch = "wasm32"))]
 mod save;
@@ -141,6 +142,11 @@ pub enum Message {
     ClearSearch,
     /// An event of the live search.
     Found(SearchEvent),
+    /// "Notify me" was pressed (in the browser): the filter's orders become a push
+    /// registration.
+    NotifyMe,
+    /// The push registration was made (its id), or why not.
+    Notifying(Result<String, String>),
 }
 
 /// The desk's state.
@@ -287,6 +293,11 @@ impl Desk {
         self.viewport
     }
 
+    /// Whether the desk offers "Notify me": in the browser, once the server gave its Web Push key.
+    pub fn offers_notifications(&self) -> bool {
+        cfg!(target_arch = "wasm32") && self.client.push_key().is_some()
+    }
+
     /// The browser build has no PDF export (printpdf would double the page's size).
     #[cfg(target_arch = "wasm32")]
     fn export(&mut self, _: Screen) {
@@ -336,6 +347,15 @@ pub fn update(desk: &mut Desk, message: Message) -> Task<Message> {
         Message::ToggleFacet(facet, value) => desk.toggle_facet(facet, value),
         Message::ClearSearch => desk.clear_search(),
         Message::Found(event) => desk.on_search(event),
+        Message::NotifyMe => {
+            if let Some(key) = desk.client.push_key() {
+                let register =
+                    notify::register(desk.client.clone(), key, desk.query.filter.clone(), desk.locale);
+                return Task::perform(register, Message::Notifying);
+            }
+        }
+        Message::Notifying(Ok(_)) => desk.notice = Some(Notice::NotifyOn),
+        Message::Notifying(Err(reason)) => desk.notice = Some(Notice::NotifyFailed { reason }),
     }
     Task::none()
 }

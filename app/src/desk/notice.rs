@@ -39,6 +39,14 @@ pub(super) enum Notice {
         action: Action,
         order: String,
     },
+    /// Notifications of the filter's orders are on.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code, reason = "only the browser offers them"))]
+    NotifyOn,
+    /// Notifications could not be turned on.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code, reason = "only the browser offers them"))]
+    NotifyFailed {
+        reason: String,
+    },
 }
 
 impl Notice {
@@ -59,6 +67,10 @@ impl Notice {
                 &[("screen", Arg::from(screen.name())), ("error", Arg::from(error.as_str()))],
             ),
             Notice::NoPdf => locale.tr("notice-no-pdf"),
+            Notice::NotifyOn => locale.tr("notice-notify-on"),
+            Notice::NotifyFailed { reason } => {
+                locale.tr_args("notice-notify-failed", &[("reason", Arg::from(reason.as_str()))])
+            }
             Notice::QueryRefused { code, message } => locale.tr_args(
                 "notice-query-refused",
                 &[("code", Arg::from(code.as_str())), ("message", Arg::from(message.as_str()))],

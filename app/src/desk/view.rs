@@ -175,7 +175,8 @@ fn header(desk: &Desk) -> Element<'_, Message> {
     .into()
 }
 
-/// The filter box (a live query), Apply and Export orders.
+/// The filter box (a live query), Apply, and Export orders (natively) or Notify me (in the
+/// browser, when the server sends Web Push).
 fn filter_bar(desk: &Desk) -> Element<'_, Message> {
     let locale = desk.locale;
     let dir = locale.direction();
@@ -189,7 +190,13 @@ fn filter_bar(desk: &Desk) -> Element<'_, Message> {
                 .on_submit(Message::ApplyFilter)
                 .into(),
             button(ui(locale, "apply")).on_press(Message::ApplyFilter).into(),
-            export_button(locale.tr("export-orders"), Screen::Orders),
+            if desk.offers_notifications() {
+                container(button(ui(locale, "notify-me")).on_press(Message::NotifyMe).style(outlined))
+                    .id("notify-me")
+                    .into()
+            } else {
+                export_button(locale.tr("export-orders"), Screen::Orders)
+            },
         ],
     )
     .spacing(8)

@@ -29,6 +29,7 @@ export-orders = تصدير الطلبات
 
 filter-placeholder = تصفية: status = 'paid' order by total desc
 apply = تطبيق
+notify-me = نبّهني
 search-placeholder = ابحث في الزبائن والطلبات
 search-found = النتائج: { $found }
 search-clear = مسح
@@ -86,6 +87,8 @@ notice-export-failed = تعذّر تصدير { $screen ->
        *[orders] شاشة الطلبات
     }: { $error }
 notice-no-pdf = تصدير PDF متاح في تطبيق سطح المكتب وفي سطر الأوامر
+notice-notify-on = ستصلك تنبيهات بتغييرات هذه الطلبات حين يكون المكتب مغلقًا
+notice-notify-failed = تعذّر تفعيل التنبيهات: { $reason }
 notice-query-refused = رفض الخادم الاستعلام ({ $code }): { $message }
 notice-command-failed = تعذّر { $action ->
         [pay] دفع
@@ -104,3 +107,8 @@ notice-command-done = الطلب { $order } { $action ->
 pdf-subject-main = الشاشة الرئيسية
 pdf-subject-orders = الطلبات
 pdf-footer = الصفحة { $page } من { $pages }
+
+## Push notifications (the server fills in the columns)
+
+push-title = الطلب { $order }: { $status }
+push-body = { $customer } · { $total }

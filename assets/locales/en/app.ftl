@@ -23,6 +23,7 @@ export-orders = Export orders
 
 filter-placeholder = filter: status = 'paid' order by total desc
 apply = Apply
+notify-me = Notify me
 search-placeholder = search customers and orders
 search-found = { $found } found
 search-clear = Clear
@@ -86,6 +87,8 @@ notice-export-failed = Could not export the { $screen ->
        *[orders] orders
     } screen: { $error }
 notice-no-pdf = PDF export is available in the desktop app and the CLI
+notice-notify-on = You will be notified of changes to these orders while the desk is closed
+notice-notify-failed = Notifications could not be turned on: { $reason }
 notice-query-refused = The server refused the query ({ $code }): { $message }
 # $action is `pay`, `ship` or `cancel`.
 notice-command-failed = Could not { $action ->
@@ -106,3 +109,8 @@ notice-command-done = { $order } { $action ->
 pdf-subject-main = Main screen
 pdf-subject-orders = Orders
 pdf-footer = Page { $page } of { $pages }
+
+## Push notifications (the server fills in the columns)
+
+push-title = Order { $order }: { $status }
+push-body = { $customer } · { $total }

@@ -21,6 +21,7 @@ export-orders = ייצוא הזמנות
 
 filter-placeholder = סינון: status = 'paid' order by total desc
 apply = החלה
+notify-me = הודיעו לי
 search-placeholder = חיפוש לקוחות והזמנות
 search-found = נמצאו: { $found }
 search-clear = ניקוי
@@ -77,6 +78,8 @@ notice-export-failed = לא ניתן לייצא את { $screen ->
        *[orders] מסך ההזמנות
     }: { $error }
 notice-no-pdf = ייצוא PDF זמין באפליקציית שולחן העבודה ובשורת הפקודה
+notice-notify-on = תקבלו התראות על שינויים בהזמנות אלה כשהשולחן סגור
+notice-notify-failed = לא ניתן להפעיל התראות: { $reason }
 notice-query-refused = השרת דחה את השאילתה ({ $code }): { $message }
 notice-command-failed = לא ניתן { $action ->
         [pay] לשלם על
@@ -95,3 +98,8 @@ notice-command-done = ההזמנה { $order } { $action ->
 pdf-subject-main = המסך הראשי
 pdf-subject-orders = הזמנות
 pdf-footer = עמוד { $page } מתוך { $pages }
+
+## Push notifications (the server fills in the columns)
+
+push-title = הזמנה { $order }: { $status }
+push-body = { $customer } · { $total }
