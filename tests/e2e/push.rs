@@ -106,6 +106,41 @@ async fn place(client: &Client, id: &str, customer: &str, total: u32) {
     within(client.send("place_order", order)).await.expect("acked");
 }
 
+/// Waits (up to 30 s) until `done` holds; fails with the server's log if it does not.
+async fn until(server: &Server, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(30), "{what}:\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The phone registers for Ada's orders through `target` and goes away; two of her orders are
+/// placed, each waited for until `arrived` counts it. Returns the registration and the admin.
+async fn woken_twice(server: &Server, target: PushTarget, arrived: impl Fn() -> usize) -> (String, Client) {
+    let admin = client(&server.url());
+    let phone = phone(server);
+    let (interest, text) = ada();
+    let id = within(phone.register_push(target, interest, text)).await.expect("registered");
+    away(server, phone).await;
+    for (i, total) in [(1, 5), (2, 6)] {
+        place(&admin, &format!("o-{i}"), "Ada", total).await;
+        until(server, &format!("push {i}"), || arrived() >= usize::try_from(i).unwrap_or(0)).await;
+    }
+    (id, admin)
+}
+
+/// Once its push service says the target is gone, the next change forgets the registration:
+/// the server logs it, and the phone can no longer unregister it.
+async fn forgotten(server: &Server, admin: &Client, id: &str) {
+    place(admin, "o-3", "Ada", 7).await;
+    until(server, "the registration forgotten", || server.log().contains("push registration removed")).await;
+    match within(phone(server).unregister_push(id)).await {
+        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::NotFound),
+        other => panic!("the registration should be gone: {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_is_away_is_woken_by_one_push_per_burst_of_the_rows_it_asked_for() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -182,17 +217,7 @@ async fn a_busy_push_service_is_tried_again_and_a_gone_subscription_is_forgotten
     // The subscription ends at the push service: the next push is answered 410 and the
     // registration is forgotten at once — later changes try nothing.
     service.unsubscribe(&subscription);
-    place(&admin, "o-2", "Ada", 6).await;
-    let started = Instant::now();
-    while !server.log().contains("push registration removed") {
-        assert!(started.elapsed() < Duration::from_secs(30), "{}", server.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let phone = self::phone(&server);
-    match within(phone.unregister_push(&id)).await {
-        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::NotFound),
-        other => panic!("the registration should be gone: {other:?}"),
-    }
+    forgotten(&server, &admin, &id).await;
     assert_eq!(service.received().len(), 1);
 }
 
@@ -309,25 +334,8 @@ async fn an_ios_app_that_is_away_is_woken_through_apns_and_a_dead_token_is_forgo
         "50",
     ];
     let server = Server::start(&dir.path().join("data"), &args);
-    let admin = client(&server.url());
-    let phone = phone(&server);
-    let (interest, text) = ada();
     let target = PushTarget::Apns { token: "a1b2c3d4".into() };
-    let id = within(phone.register_push(target, interest, text)).await.expect("registered");
-    away(&server, phone).await;
-    for (i, total) in [(1, 5), (2, 6)] {
-        place(&admin, &format!("o-{i}"), "Ada", total).await;
-        let started = Instant::now();
-        while apns.received().len() < i {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "refused: {:?}\n{}",
-                apns.refused(),
-                server.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    let (id, admin) = woken_twice(&server, target, || apns.received().len()).await;
     let got = apns.received();
     assert_eq!(got[1].device, "a1b2c3d4");
     assert_eq!(got[1].payload["aps"]["alert"]["title"], "Order o-2");
@@ -339,17 +347,7 @@ async fn an_ios_app_that_is_away_is_woken_through_apns_and_a_dead_token_is_forgo
 
     // The app was deleted: APNs answers 410, and the registration is forgotten at once.
     apns.unregister("a1b2c3d4");
-    place(&admin, "o-3", "Ada", 7).await;
-    let started = Instant::now();
-    while !server.log().contains("push registration removed") {
-        assert!(started.elapsed() < Duration::from_secs(30), "{}", server.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let phone = self::phone(&server);
-    match within(phone.unregister_push(&id)).await {
-        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::NotFound),
-        other => panic!("the registration should be gone: {other:?}"),
-    }
+    forgotten(&server, &admin, &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,25 +360,8 @@ async fn an_android_app_that_is_away_is_woken_through_fcm_and_a_dead_token_is_fo
     let (key, ca, url) = (key.display().to_string(), ca.display().to_string(), fcm.url());
     let args = ["--fcm-key", &key, "--fcm-url", &url, "--fcm-ca", &ca, "--push-window-ms", "50"];
     let server = Server::start(&dir.path().join("data"), &args);
-    let admin = client(&server.url());
-    let phone = phone(&server);
-    let (interest, text) = ada();
     let target = PushTarget::Fcm { token: "dQw4w9WgXcQ:APA91b-test".into() };
-    let id = within(phone.register_push(target, interest, text)).await.expect("registered");
-    away(&server, phone).await;
-    for (i, total) in [(1, 5), (2, 6)] {
-        place(&admin, &format!("o-{i}"), "Ada", total).await;
-        let started = Instant::now();
-        while fcm.received().len() < i {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "refused: {:?}\n{}",
-                fcm.refused(),
-                server.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    let (id, admin) = woken_twice(&server, target, || fcm.received().len()).await;
     let got = fcm.received();
     assert_eq!(got[1].device, "dQw4w9WgXcQ:APA91b-test");
     let message = &got[1].message;
@@ -396,12 +377,7 @@ async fn an_android_app_that_is_away_is_woken_through_fcm_and_a_dead_token_is_fo
 
     // The app was uninstalled: FCM answers UNREGISTERED, and the registration is forgotten.
     fcm.unregister("dQw4w9WgXcQ:APA91b-test");
-    place(&admin, "o-3", "Ada", 7).await;
-    let started = Instant::now();
-    while !server.log().contains("push registration removed") {
-        assert!(started.elapsed() < Duration::from_secs(30), "{}", server.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    forgotten(&server, &admin, &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
