@@ -509,11 +509,6 @@ fn the_service_worker_shows_each_push_as_a_notification() {
     let (_chromedriver, driver_addr) = chromedriver(&shots().join("chromedriver-push.log"));
     let driver = Driver::start(driver_addr, profile.path(), &PAGE);
     let origin = format!("http://{}", server.addr);
-    driver.call(
-        "POST",
-        "/permissions",
-        Some(json!({ "descriptor": { "name": "notifications" }, "state": "granted" })),
-    );
     let mut devtools = driver.devtools();
     devtools.call("ServiceWorker.enable", json!({}));
     driver.go(&format!("{origin}/"));
@@ -548,18 +543,28 @@ fn the_service_worker_shows_each_push_as_a_notification() {
                "title": "Order o-9 paid", "body": "Alan: 7"}),
         json!({"registration": "p3", "view": "orders", "key": null, "version": 0, "changes": 0}),
     ];
-    for notice in notices {
-        let params = json!({ "origin": origin, "registrationId": id, "data": notice.to_string() });
-        devtools.call("ServiceWorker.deliverPushMessage", params);
-    }
+    let mut deliver = || {
+        for notice in &notices {
+            let params = json!({ "origin": origin, "registrationId": id, "data": notice.to_string() });
+            devtools.call("ServiceWorker.deliverPushMessage", params);
+        }
+    };
+    deliver();
     let shown = || {
         driver.eval(
             "return navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => \
              ns.map(n => [n.tag, n.title, n.body, n.dir]).sort())",
         )
     };
+    // A push handed over through DevTools is at times not dispatched under load (see the test
+    // below): all are handed over again, in order, after 5 s without them.
     let started = Instant::now();
+    let mut delivered = Instant::now();
     while !shown().as_array().is_some_and(|n| n.len() == 3 && n.iter().any(|n| n[1] == "Order o-9 paid")) {
+        if delivered.elapsed() > Duration::from_secs(5) {
+            deliver();
+            delivered = Instant::now();
+        }
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "three notifications, not {}; the page's console:\n{}\nDevTools: {:?}",
@@ -676,12 +681,27 @@ fn notify_me_turns_new_orders_into_notifications_while_the_desk_is_closed() {
         .and_then(|r| r["registrationId"].as_str())
         .expect("the service worker's registration")
         .to_owned();
-    devtools.call(
-        "ServiceWorker.deliverPushMessage",
-        json!({ "origin": origin, "registrationId": id, "data": payload }),
-    );
     let shown = || {
         driver.eval("return navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => n.title))")
     };
-    wait_for("the notification", Duration::from_secs(30), &driver, &server, || shown() == json!([title]));
+    // Under load a push handed over through DevTools right after the page came back is at times
+    // not dispatched (two runs in four with both cores busy, the worker "running"): it is
+    // handed over again every 5 s — one notification per registration, so never two shown.
+    let started = Instant::now();
+    let mut delivered: Option<Instant> = None;
+    while shown() != json!([title]) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the notification, not {} (permission {}); DevTools: {:?}",
+            shown(),
+            driver.eval("return Notification.permission"),
+            devtools.pending()
+        );
+        if delivered.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
+            let push = json!({ "origin": origin, "registrationId": id, "data": payload });
+            devtools.call("ServiceWorker.deliverPushMessage", push);
+            delivered = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
