@@ -75,6 +75,28 @@ enum Cmd {
         #[command(flatten)]
         connect: Connect,
     },
+    /// A live browser of the server's views in the terminal: a view as a table, sorted, filtered
+    /// by a live query, a row's detail, commands sent (the keys on the last line).
+    Tui {
+        /// Open this view at once (else the list of views).
+        view: Option<String>,
+        /// A key that sends a command about the selected row: `KEY=COMMAND[:COLUMN,…]`, the
+        /// payload made of those columns (`p=pay_order:order_id`; repeat for more).
+        #[arg(long = "action", value_name = "KEY=COMMAND[:COLUMNS]")]
+        actions: Vec<String>,
+        /// The language of the chrome: en, ar, he (default: from LANG).
+        #[arg(long, env = "LUCARNE_LOCALE")]
+        locale: Option<String>,
+        /// Who puts right-to-left text in order: `visual` (Lucarne: most terminals) or
+        /// `terminal` (terminals that do bidi themselves).
+        #[arg(long, value_enum, default_value_t = BidiArg::Visual)]
+        bidi: BidiArg,
+        /// Write the client's log to this file (the screen is the terminal's).
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
+        #[command(flatten)]
+        connect: Connect,
+    },
     /// Print a capability token signed with the server's key (`--views`, `--commands`, `--define`).
     Token(token::TokenArgs),
     /// Platform push: a VAPID key for `serve --vapid-key`, a test push to a client.
@@ -289,14 +311,33 @@ struct ClusterArgs {
     duplicate_window: Option<f64>,
 }
 
+/// Who orders right-to-left text in `lucarne tui`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BidiArg {
+    /// Lucarne writes it in visual order.
+    Visual,
+    /// The terminal reorders it.
+    Terminal,
+}
+
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    match &cli.command {
+        // The terminal is the screen: the log goes to a file, or nowhere.
+        Cmd::Tui { log, .. } => {
+            let file = log.as_ref().and_then(|path| std::fs::File::create(path).ok());
+            match file {
+                Some(file) => tracing_subscriber::fmt()
+                    .with_env_filter(filter())
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(file))
+                    .init(),
+                None => tracing_subscriber::fmt().with_writer(std::io::sink).init(),
+            }
+        }
+        _ => tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -324,6 +365,21 @@ async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Cmd::Serve(serve) => serve_cmd(*serve).await.map(|()| 0),
         Cmd::Token(args) => token::run(args),
+        Cmd::Tui { view, actions, locale, bidi, log: _, connect } => {
+            let actions = actions.iter().map(|a| a.parse()).collect::<Result<Vec<_>, _>>()?;
+            let locale = locale.or_else(|| std::env::var("LANG").ok()).unwrap_or_default();
+            let options = lucarne_tui::app::Options {
+                view,
+                locale: lucarne_tui::locale::Locale::of(&locale),
+                bidi: match bidi {
+                    BidiArg::Visual => lucarne_tui::bidi::Bidi::Visual,
+                    BidiArg::Terminal => lucarne_tui::bidi::Bidi::Terminal,
+                },
+                actions,
+            };
+            lucarne_tui::run(client(&connect), options).await?;
+            Ok(0)
+        }
         Cmd::Push { command } => push::run(command).await,
         Cmd::Watch { view, once, filter, order_by, limit, connect } => {
             let mut query = Query::view(view);

@@ -5,7 +5,8 @@
 //! reported state by id); with the feature `push`, a Web Push service stand-in that checks
 //! VAPID and decrypts every body ([`PushService`]), and an APNs stand-in over HTTP/2 and TLS
 //! with a test CA that checks provider tokens ([`ApnsService`]), and an FCM one with its OAuth
-//! token endpoint ([`FcmService`]). Seeded randomness is
+//! token endpoint ([`FcmService`]); with the feature `pty`, a real program in a pseudo-terminal
+//! read through a terminal emulator ([`Pty`]). Seeded randomness is
 //! `fastrand::Rng::with_seed`.
 //!
 //! ```no_run
@@ -23,6 +24,8 @@ mod apns;
 #[cfg(feature = "push")]
 mod fcm;
 mod nats;
+#[cfg(feature = "pty")]
+mod pty;
 #[cfg(feature = "push")]
 mod push;
 mod sample;
@@ -37,6 +40,8 @@ pub use apns::{ApnsReceived, ApnsService};
 #[cfg(feature = "push")]
 pub use fcm::{FcmReceived, FcmService};
 pub use nats::{NatsCluster, nats_server};
+#[cfg(feature = "pty")]
+pub use pty::Pty;
 #[cfg(feature = "push")]
 pub use push::{PushService, Received};
 pub use sample::rank;

@@ -1,26 +1,10 @@
 //! The `lucarne` command as scripts use it.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Server, bin, views_file};
-
-fn lucarne(server: &Server, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .env("LUCARNE_SERVER", server.url())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run lucarne")
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
-        .collect()
-}
+use crate::support::{Server, bin, json_lines, lucarne, send, views_file};
 
 #[test]
 fn send_watch_once_and_view_list() {
@@ -161,20 +145,6 @@ fn view_define_and_drop_from_the_command_line() {
     assert!(out.status.success(), "{out:?}");
     let out = lucarne(&server, &["watch", "n", "--once"]);
     assert_eq!(out.status.code(), Some(2));
-}
-
-/// Sends one command with `lucarne send`: `Ok(ack)` or `Err((code, message))`.
-fn send(server: &Server, name: &str, payload: &str) -> Result<Value, (String, String)> {
-    let out = lucarne(server, &["send", name, payload]);
-    let answer = json_lines(&out).into_iter().next().unwrap_or_else(|| panic!("no answer: {out:?}"));
-    match out.status.code() {
-        Some(0) => Ok(answer),
-        Some(1) => Err((
-            answer["code"].as_str().unwrap_or_default().to_owned(),
-            answer["message"].as_str().unwrap_or_default().to_owned(),
-        )),
-        _ => panic!("{out:?}"),
-    }
 }
 
 #[test]

@@ -19,5 +19,6 @@ mod search;
 mod security;
 mod skeleton;
 mod support;
+mod tui;
 mod views;
 mod webdriver;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -151,7 +151,11 @@ impl Server {
 
     /// Kills the server and starts it again on the same data directory and port.
     pub(crate) fn restart(self) -> Server {
-        let (data, addr, args) = self.kill();
+        Server::again(self.kill())
+    }
+
+    /// Starts a server killed by [`Server::kill`] again, on its data directory and port.
+    pub(crate) fn again((data, addr, args): (PathBuf, SocketAddr, Vec<String>)) -> Server {
         let started = Instant::now();
         loop {
             // The port may take a moment to be free again.
@@ -547,4 +551,36 @@ pub(crate) async fn http(server: &Server, request: String) -> String {
 /// `GET /healthz`: the status line and headers.
 pub(crate) async fn health(server: &Server) -> String {
     http(server, format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.addr)).await
+}
+
+/// Runs `lucarne ARGS` against the server (`LUCARNE_SERVER`).
+pub(crate) fn lucarne(server: &Server, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .env("LUCARNE_SERVER", server.url())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run lucarne")
+}
+
+/// The JSON lines a command printed.
+pub(crate) fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+/// Sends one command with `lucarne send`: `Ok(ack)` or `Err((code, message))`.
+pub(crate) fn send(server: &Server, name: &str, payload: &str) -> Result<Value, (String, String)> {
+    let out = lucarne(server, &["send", name, payload]);
+    let answer = json_lines(&out).into_iter().next().unwrap_or_else(|| panic!("no answer: {out:?}"));
+    match out.status.code() {
+        Some(0) => Ok(answer),
+        Some(1) => Err((
+            answer["code"].as_str().unwrap_or_default().to_owned(),
+            answer["message"].as_str().unwrap_or_default().to_owned(),
+        )),
+        _ => panic!("{out:?}"),
+    }
 }

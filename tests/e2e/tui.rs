@@ -1,0 +1,114 @@
+//! `lucarne tui`, the real binary in a pseudo-terminal (its screen read by a terminal emulator)
+//! against a real `lucarne serve --demo`.
+
+use std::time::Duration;
+
+use lucarne_testing::Pty;
+
+use crate::support::{Server, bin, json_lines, lucarne, send};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A demo server whose generator is all but still (one change in a hundred seconds).
+fn demo(dir: &std::path::Path) -> Server {
+    let args = ["--demo", "--demo-seed", "0", "--demo-rate", "0.01"].map(String::from).to_vec();
+    Server::spawn(dir.to_path_buf(), "127.0.0.1:0".parse().expect("addr"), args)
+}
+
+/// `lucarne tui ARGS` in a 120 × 30 terminal.
+fn tui(server: &Server, args: &[&str]) -> Pty {
+    let url = server.url();
+    let mut all = vec!["tui", "--server", url.as_str()];
+    all.extend(args);
+    Pty::spawn(bin(), &all, &[("LANG", "C.UTF-8"), ("NO_COLOR", "1")], (120, 30))
+        .expect("lucarne tui in a pty")
+}
+
+/// The order's status as the server holds it.
+fn status(server: &Server, id: &str) -> String {
+    let out = lucarne(server, &["watch", "orders", "--once", "--where", &format!("order_id = '{id}'")]);
+    json_lines(&out).first().and_then(|r| r["status"].as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// The screen line that shows `text`.
+fn line_of(screen: &str, text: &str) -> String {
+    screen.lines().find(|l| l.contains(text)).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn an_order_appears_a_key_pays_it_and_an_action_queued_offline_lands_once_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = demo(dir.path());
+    let actions = ["orders", "--action", "p=pay_order:order_id", "--action", "x=ship_order:order_id"];
+    let mut pty = tui(&server, &actions);
+    pty.wait_for_text("● live", WAIT);
+
+    // An order sent by the CLI appears; natural order puts `a-…` before the demo's `o-…`.
+    let order = r#"{"order_id":"a-tui-1","customer":"Ada Lovelace","total":12.5}"#;
+    send(&server, "place_order", order).expect("placed");
+    pty.wait_for_text("a-tui-1", WAIT);
+    pty.keys("g");
+    pty.keys("p");
+    pty.wait_for_text("pay_order: accepted at", WAIT);
+    lucarne_testing::wait_for("the server's row paid", WAIT, || status(&server, "a-tui-1") == "paid");
+    pty.wait_until("the row shown paid", WAIT, |s| line_of(s, "a-tui-1").contains("paid"));
+
+    // The server killed: the badge counts down; a key pressed meanwhile waits in the outbox.
+    let killed = server.kill();
+    pty.wait_for_text("✕ offline", WAIT);
+    pty.keys("x");
+    pty.wait_for_text("ship_order: sending", WAIT);
+    let server = Server::again(killed);
+    pty.wait_for_text("ship_order: accepted at", WAIT);
+    pty.wait_for_text("● live", WAIT);
+    // Once: a second ship of a shipped order would be refused, and the notice would say so.
+    assert_eq!(status(&server, "a-tui-1"), "shipped");
+    pty.wait_until("the row shown shipped", WAIT, |s| line_of(s, "a-tui-1").contains("shipped"));
+    assert!(!pty.screen().contains("rejected"), "{}", pty.screen());
+}
+
+#[test]
+fn the_view_list_a_refused_query_pointed_at_then_a_live_filter_and_quit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = demo(dir.path());
+    for (id, customer, total) in [("a-1", "Ada Lovelace", 5), ("a-2", "מרים כהן", 50), ("a-3", "فاطمة", 500)]
+    {
+        let order = format!(r#"{{"order_id":"{id}","customer":"{customer}","total":{total}}}"#);
+        send(&server, "place_order", &order).expect("placed");
+    }
+    let mut pty = tui(&server, &[]);
+    pty.wait_for_text("orders  (", WAIT);
+    for _ in 0..20 {
+        if pty.screen().contains("› orders  (") {
+            break;
+        }
+        let before = pty.screen();
+        pty.keys("j");
+        pty.wait_until("the next view chosen", WAIT, |s| s != before);
+    }
+    pty.keys("\r");
+    pty.wait_for_text("a-3", WAIT);
+    // The Hebrew and Arabic names are written in visual order (this terminal does no bidi).
+    pty.wait_for_text("ןהכ םירמ", WAIT);
+    pty.wait_for_text("ةمطاف", WAIT);
+
+    // A query the server refuses: its message, and the refused text kept for editing.
+    pty.keys("/total >> 10\r");
+    pty.wait_for_text("invalid_sql", WAIT);
+    assert!(line_of(&pty.screen(), "where:").contains("total >> 10"), "{}", pty.screen());
+    // Edited (Ctrl-U empties the field) into one it takes: the rows narrow, live.
+    pty.keys("/\x15total > 10\r");
+    pty.wait_until("only the two larger orders", WAIT, |s| !s.contains("a-1 ") && s.contains("a-3"));
+    send(&server, "place_order", r#"{"order_id":"a-4","customer":"Grace","total":70}"#).expect("placed");
+    pty.wait_for_text("a-4", WAIT);
+    send(&server, "place_order", r#"{"order_id":"a-5","customer":"Alan","total":7}"#).expect("placed");
+
+    // q: back to the list; q again: the program ends and leaves the terminal as it was.
+    pty.keys("q");
+    pty.wait_for_text("orders  (", WAIT);
+    assert!(!pty.screen().contains("a-5"));
+    pty.keys("q");
+    lucarne_testing::wait_for("lucarne tui to exit", WAIT, || !pty.running());
+    // The alternate screen left: the terminal shows what it showed before (here: nothing).
+    pty.wait_until("the screen as it was", WAIT, |s| !s.contains("lucarne ·"));
+}

@@ -1,0 +1,823 @@
+//! The terminal client as an Elm-style program: [`App`] is the state, [`Msg`] what happens to it,
+//! [`App::update`] the one place it changes — it does no I/O and returns the [`Effect`]s for the
+//! driver to perform — and [`crate::view::view`] draws it.
+//!
+//! ```
+//! use lucarne_tui::app::{App, Effect, Msg, Options};
+//! use lucarne_tui::runtime::{Query, ViewEvent};
+//! use serde_json::json;
+//!
+//! let mut app = App::new(Options { view: Some("orders".into()), ..Options::default() }, (80, 24));
+//! assert_eq!(app.start(), vec![Effect::Subscribe(Query::view("orders"))]);
+//! let row = json!({"order_id": "o-1", "status": "placed"}).as_object().cloned().unwrap_or_default();
+//! let rows = vec![lucarne_tui::runtime::protocol::Row { key: json!("o-1"), row }];
+//! let at = lucarne_tui::runtime::protocol::Position { epoch: 1, version: 1 };
+//! app.update(Msg::View(ViewEvent::Snapshot { at, rows, resynced: None }));
+//! assert_eq!(app.rows().len(), 1);
+//! ```
+
+pub mod input;
+pub mod rows;
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use lucarne_protocol::{Ack, ViewInfo};
+use lucarne_runtime::{CommandError, Query, Status, ViewEvent};
+use serde_json::{Map, Value};
+
+use self::input::Input;
+use self::rows::{Rows, Sort};
+use crate::bidi::Bidi;
+use crate::locale::Locale;
+
+/// How the client starts.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A view to open at once (none: the list of views).
+    pub view: Option<String>,
+    /// The chrome's language.
+    pub locale: Locale,
+    /// Who orders right-to-left text.
+    pub bidi: Bidi,
+    /// Keys that send a command about the selected row.
+    pub actions: Vec<Action>,
+}
+
+/// A row action: a key that sends a command whose payload is columns of the selected row
+/// (`p=pay_order:order_id` sends `pay_order {"order_id": …}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// The key.
+    pub key: char,
+    /// The command's name.
+    pub command: String,
+    /// The row's columns put in the payload under their own names.
+    pub columns: Vec<String>,
+}
+
+/// Why an action's text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an action is KEY=COMMAND[:COLUMN,…] (e.g. p=pay_order:order_id), not {0:?}")]
+pub struct BadAction(String);
+
+impl FromStr for Action {
+    type Err = BadAction;
+
+    fn from_str(text: &str) -> Result<Action, BadAction> {
+        let bad = || BadAction(text.to_owned());
+        let (key, rest) = text.split_once('=').ok_or_else(bad)?;
+        let mut chars = key.chars();
+        let (Some(key), None) = (chars.next(), chars.next()) else { return Err(bad()) };
+        let (command, columns) = rest.split_once(':').unwrap_or((rest, ""));
+        if command.is_empty() || key.is_control() || RESERVED.contains(&key) {
+            return Err(bad());
+        }
+        let columns = columns.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect();
+        Ok(Action { key, command: command.to_owned(), columns })
+    }
+}
+
+/// Keys the table already uses.
+const RESERVED: &[char] = &['q', 's', 'b', 'j', 'k', 'h', 'l', 'g', 'G', '/', ':'];
+
+/// What happens to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    /// A key was pressed.
+    Key(KeyEvent),
+    /// The mouse was used.
+    Mouse(MouseEvent),
+    /// The terminal has a new size.
+    Resize(u16, u16),
+    /// The server's views (or why they could not be listed).
+    Views(Result<Vec<ViewInfo>, String>),
+    /// Something happened to the open view's subscription.
+    View(ViewEvent),
+    /// A command sent was answered.
+    Answered {
+        /// The id [`Effect::Send`] gave it.
+        id: u64,
+        /// The answer.
+        answer: Result<Ack, CommandError>,
+    },
+    /// Time passed (the offline countdown ticks).
+    Tick(Instant),
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// List the server's views, answering with [`Msg::Views`].
+    ListViews,
+    /// Watch this query instead of any other, answering with [`Msg::View`].
+    Subscribe(Query),
+    /// Stop watching.
+    Unsubscribe,
+    /// Send a command, answering with [`Msg::Answered`].
+    Send {
+        /// Its id in the answer.
+        id: u64,
+        /// The command.
+        name: String,
+        /// Its payload.
+        payload: Value,
+    },
+    /// Leave.
+    Quit,
+}
+
+/// Which screen is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// The server's views.
+    Views,
+    /// One view as a table.
+    Table,
+}
+
+/// The query bar's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// `where`.
+    Where = 0,
+    /// `order by`.
+    OrderBy = 1,
+    /// `limit`.
+    Limit = 2,
+}
+
+/// What the keys do now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// Moving through the table or the list.
+    Browse,
+    /// Editing the live query.
+    Query {
+        /// `where`, `order by`, `limit`.
+        fields: [Input; 3],
+        /// The field typed into.
+        focus: Field,
+    },
+    /// Typing a command: its name, a space, its JSON payload.
+    Command(Input),
+    /// The selected row's every column.
+    Detail,
+}
+
+/// The connection as shown.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    /// Opening, or waiting for the first snapshot.
+    Connecting,
+    /// Up to date.
+    Live,
+    /// A fresh copy is coming.
+    Resyncing,
+    /// No connection; the next try at `retry_at`.
+    Offline {
+        /// When the runtime tries again.
+        retry_at: Instant,
+        /// Why the connection was lost.
+        reason: String,
+    },
+}
+
+/// The line under the table: the last thing worth saying.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// A command is on its way.
+    Sending {
+        /// Its name.
+        command: String,
+    },
+    /// A command was accepted at this log position.
+    Accepted {
+        /// Its name.
+        command: String,
+        /// The log position of its last event.
+        position: u64,
+    },
+    /// A command was refused.
+    Rejected {
+        /// Its name.
+        command: String,
+        /// The server's code.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The server refused the live query typed; `column` is where in the field it points.
+    BadQuery {
+        /// The field the error is in.
+        field: Field,
+        /// Its column in the field's text (characters from 0), when the message gives one.
+        column: Option<usize>,
+        /// The server's code and message.
+        message: String,
+        /// The query refused (the one watched stays the last good one).
+        tried: Query,
+    },
+    /// Anything else that went wrong.
+    Error(String),
+}
+
+/// A command sent and not yet answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// Its id.
+    pub id: u64,
+    /// Its name.
+    pub command: String,
+    /// The key (JSON text) of the row it was sent about, if any.
+    pub row: Option<String>,
+}
+
+/// The terminal client's state (see the module docs).
+#[derive(Debug)]
+pub struct App {
+    options: Options,
+    screen: Screen,
+    views: Vec<ViewInfo>,
+    view_selected: usize,
+    /// The query subscribed to, and the last one that gave rows.
+    query: Option<Query>,
+    good: Option<Query>,
+    rows: Rows,
+    selected: usize,
+    top: usize,
+    column: usize,
+    link: Link,
+    mode: Mode,
+    notice: Option<Notice>,
+    pending: Vec<Pending>,
+    next_id: u64,
+    size: (u16, u16),
+    now: Instant,
+}
+
+/// Lines of the screen that are not the table's rows: title, query bar, the table's header,
+/// notice, keys.
+pub const CHROME_LINES: u16 = 5;
+
+impl App {
+    /// A client of `size` (columns, lines) that has not started.
+    pub fn new(options: Options, size: (u16, u16)) -> App {
+        App {
+            options,
+            screen: Screen::Views,
+            views: Vec::new(),
+            view_selected: 0,
+            query: None,
+            good: None,
+            rows: Rows::default(),
+            selected: 0,
+            top: 0,
+            column: 0,
+            link: Link::Connecting,
+            mode: Mode::Browse,
+            notice: None,
+            pending: Vec::new(),
+            next_id: 1,
+            size,
+            now: Instant::now(),
+        }
+    }
+
+    /// What to do first: open the view asked for, or list the views.
+    pub fn start(&mut self) -> Vec<Effect> {
+        match self.options.view.clone() {
+            Some(view) => self.open(Query::view(view)),
+            None => vec![Effect::ListViews],
+        }
+    }
+
+    /// The screen shown.
+    pub fn screen(&self) -> Screen {
+        self.screen
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The server's views, as last listed.
+    pub fn views(&self) -> &[ViewInfo] {
+        &self.views
+    }
+
+    /// The view chosen in the list.
+    pub fn view_selected(&self) -> usize {
+        self.view_selected
+    }
+
+    /// The query watched.
+    pub fn query(&self) -> Option<&Query> {
+        self.query.as_ref()
+    }
+
+    /// The open view's rows, in the table's order.
+    pub fn rows(&self) -> &Rows {
+        &self.rows
+    }
+
+    /// The selected row's place.
+    pub fn selected(&self) -> usize {
+        self.selected
+    }
+
+    /// The first row shown.
+    pub fn top(&self) -> usize {
+        self.top
+    }
+
+    /// The selected column's place among the rows' columns.
+    pub fn column(&self) -> usize {
+        self.column
+    }
+
+    /// The connection.
+    pub fn link(&self) -> &Link {
+        &self.link
+    }
+
+    /// What the keys do.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// The notice line.
+    pub fn notice(&self) -> Option<&Notice> {
+        self.notice.as_ref()
+    }
+
+    /// Commands sent and not answered.
+    pub fn pending(&self) -> &[Pending] {
+        &self.pending
+    }
+
+    /// The terminal's size (columns, lines).
+    pub fn size(&self) -> (u16, u16) {
+        self.size
+    }
+
+    /// The time of the last message (the countdown is drawn from it).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// True while something on screen changes with time alone (the offline countdown).
+    pub fn ticking(&self) -> bool {
+        matches!(self.link, Link::Offline { .. })
+    }
+
+    /// Rows of the table on screen.
+    pub fn page(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(CHROME_LINES)).max(1)
+    }
+
+    /// Applies a message at the present time.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        self.update_at(msg, Instant::now())
+    }
+
+    /// Applies a message at `now` (tests pass their own clock).
+    pub fn update_at(&mut self, msg: Msg, now: Instant) -> Vec<Effect> {
+        self.now = now;
+        match msg {
+            Msg::Key(key) if key.kind != KeyEventKind::Release => self.key(key),
+            Msg::Key(_) | Msg::Tick(_) => Vec::new(),
+            Msg::Mouse(mouse) => self.mouse(mouse),
+            Msg::Resize(width, height) => {
+                self.size = (width, height);
+                self.scroll();
+                Vec::new()
+            }
+            Msg::Views(Ok(views)) => {
+                self.views = views;
+                self.view_selected = self.view_selected.min(self.views.len().saturating_sub(1));
+                self.link = Link::Live;
+                Vec::new()
+            }
+            Msg::Views(Err(why)) => {
+                self.notice = Some(Notice::Error(why));
+                Vec::new()
+            }
+            Msg::View(event) => self.view_event(event),
+            Msg::Answered { id, answer } => {
+                let Some(at) = self.pending.iter().position(|p| p.id == id) else { return Vec::new() };
+                let command = self.pending.remove(at).command;
+                self.notice = Some(match answer {
+                    Ok(ack) => Notice::Accepted { command, position: ack.position },
+                    Err(CommandError::Rejected { code, message }) => {
+                        Notice::Rejected { command, code: code.to_string(), message }
+                    }
+                    Err(e) => Notice::Error(e.to_string()),
+                });
+                Vec::new()
+            }
+        }
+    }
+
+    fn open(&mut self, query: Query) -> Vec<Effect> {
+        self.screen = Screen::Table;
+        self.rows = Rows::default();
+        self.selected = 0;
+        self.top = 0;
+        self.column = 0;
+        self.mode = Mode::Browse;
+        self.link = Link::Connecting;
+        self.good = None;
+        self.apply(query)
+    }
+
+    /// Watches `query` in place of the one watched; the rows stay until its snapshot comes.
+    fn apply(&mut self, query: Query) -> Vec<Effect> {
+        if let Some(sort) = sort_of(query.order_by.as_deref()) {
+            self.rows.sort(sort);
+        }
+        self.query = Some(query.clone());
+        vec![Effect::Subscribe(query)]
+    }
+
+    fn view_event(&mut self, event: ViewEvent) -> Vec<Effect> {
+        match event {
+            ViewEvent::Status(status) => {
+                self.link = match status {
+                    Status::Connecting => Link::Connecting,
+                    Status::Live => Link::Live,
+                    Status::Resyncing(_) => Link::Resyncing,
+                    Status::Offline { retry_in, reason } => {
+                        Link::Offline { retry_at: self.now + retry_in, reason: reason.to_string() }
+                    }
+                };
+            }
+            ViewEvent::Snapshot { rows, .. } => {
+                let kept = self.selected_key();
+                self.rows.reset(rows.into_iter().map(|r| (r.key, r.row)));
+                if self.good != self.query {
+                    if matches!(self.notice, Some(Notice::BadQuery { .. })) {
+                        self.notice = None;
+                    }
+                    self.good = self.query.clone();
+                }
+                self.link = Link::Live;
+                self.follow(kept);
+            }
+            ViewEvent::Resumed { .. } => self.link = Link::Live,
+            ViewEvent::Delta(delta) => {
+                let kept = self.selected_key();
+                for op in delta.ops {
+                    match op {
+                        lucarne_protocol::Op::Upsert { key, row } => {
+                            self.rows.upsert(key, row);
+                        }
+                        lucarne_protocol::Op::Remove { key } => {
+                            self.rows.remove(&key);
+                        }
+                    }
+                }
+                self.follow(kept);
+            }
+            ViewEvent::Failed { code, message } => {
+                let message = format!("{code}: {message}");
+                match self.good.clone() {
+                    // A query typed was refused: say where, and watch the last good one again.
+                    Some(good) if Some(&good) != self.query.as_ref() => {
+                        let tried = self.query.clone().unwrap_or_else(|| good.clone());
+                        self.notice = Some(bad_query(&tried, message));
+                        self.query = Some(good.clone());
+                        return vec![Effect::Subscribe(good)];
+                    }
+                    // The view itself was refused (unknown, not allowed): back to the list.
+                    _ => {
+                        self.notice = Some(Notice::Error(message));
+                        self.screen = Screen::Views;
+                        self.query = None;
+                        return vec![Effect::Unsubscribe, Effect::ListViews];
+                    }
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    fn selected_key(&self) -> Option<String> {
+        self.rows.key_at(self.selected).cloned()
+    }
+
+    /// Keeps the selection on the same row as rows move, else at the same place.
+    fn follow(&mut self, kept: Option<String>) {
+        if let Some(at) = kept.and_then(|k| self.rows.index_of(&k)) {
+            self.selected = at;
+        }
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+        self.scroll();
+    }
+
+    /// Keeps the selected row on screen.
+    fn scroll(&mut self) {
+        let page = self.page();
+        if self.selected < self.top {
+            self.top = self.selected;
+        } else if self.selected >= self.top + page {
+            self.top = self.selected + 1 - page;
+        }
+        self.top = self.top.min(self.rows.len().saturating_sub(page));
+    }
+
+    fn move_to(&mut self, at: usize) {
+        self.selected = at.min(self.rows.len().saturating_sub(1));
+        self.scroll();
+    }
+
+    fn key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            return vec![Effect::Quit];
+        }
+        match std::mem::replace(&mut self.mode, Mode::Browse) {
+            Mode::Query { fields, focus } => self.query_key(key, fields, focus),
+            Mode::Command(input) => self.command_key(key, input),
+            Mode::Detail => {
+                if !matches!(key.code, KeyCode::Enter | KeyCode::Esc | KeyCode::Char('q')) {
+                    self.mode = Mode::Detail;
+                    return self.browse_key(key);
+                }
+                Vec::new()
+            }
+            Mode::Browse => match self.screen {
+                Screen::Views => self.list_key(key),
+                Screen::Table => self.browse_key(key),
+            },
+        }
+    }
+
+    fn list_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => self.view_selected = self.view_selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.view_selected = (self.view_selected + 1).min(self.views.len().saturating_sub(1));
+            }
+            KeyCode::Enter => {
+                if let Some(view) = self.views.get(self.view_selected) {
+                    let query = Query::view(view.name.clone());
+                    return self.open(query);
+                }
+            }
+            KeyCode::Char('r') => return vec![Effect::ListViews],
+            KeyCode::Char('q') | KeyCode::Esc => return vec![Effect::Quit],
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn browse_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let page = self.page();
+        let columns = self.rows.columns().len();
+        // In a right-to-left table the columns run from the right: ← moves to the next.
+        let (back, on) = if self.options.locale.is_rtl() {
+            (KeyCode::Right, KeyCode::Left)
+        } else {
+            (KeyCode::Left, KeyCode::Right)
+        };
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => self.move_to(self.selected.saturating_sub(1)),
+            KeyCode::Down | KeyCode::Char('j') => self.move_to(self.selected + 1),
+            KeyCode::PageUp => self.move_to(self.selected.saturating_sub(page)),
+            KeyCode::PageDown => self.move_to(self.selected + page),
+            KeyCode::Home | KeyCode::Char('g') => self.move_to(0),
+            KeyCode::End | KeyCode::Char('G') => self.move_to(usize::MAX),
+            code if code == back || code == KeyCode::Char('h') => self.column = self.column.saturating_sub(1),
+            code if code == on || code == KeyCode::Char('l') => {
+                self.column = (self.column + 1).min(columns.saturating_sub(1));
+            }
+            KeyCode::Char('s') => self.sort_by(self.column),
+            KeyCode::Char('b') => {
+                self.options.bidi = match self.options.bidi {
+                    Bidi::Visual => Bidi::Terminal,
+                    Bidi::Terminal => Bidi::Visual,
+                };
+            }
+            KeyCode::Char('/') => {
+                // After a refusal the refused query is edited, the caret where the server pointed.
+                let (query, focus, column) = match &self.notice {
+                    Some(Notice::BadQuery { field, column, tried, .. }) => {
+                        (Some(tried.clone()), *field, *column)
+                    }
+                    _ => (self.query.clone(), Field::Where, None),
+                };
+                let query = query.unwrap_or_else(|| Query::view(""));
+                let mut fields = [
+                    Input::new(query.filter.unwrap_or_default()),
+                    Input::new(query.order_by.unwrap_or_default()),
+                    Input::new(query.limit.map(|l| l.to_string()).unwrap_or_default()),
+                ];
+                if let Some(column) = column {
+                    fields[focus as usize].set_caret(column);
+                }
+                self.mode = Mode::Query { fields, focus };
+            }
+            KeyCode::Char(':') => self.mode = Mode::Command(Input::default()),
+            KeyCode::Enter if !self.rows.is_empty() => self.mode = Mode::Detail,
+            KeyCode::Char('q') | KeyCode::Esc => {
+                self.screen = Screen::Views;
+                self.query = None;
+                self.good = None;
+                self.mode = Mode::Browse;
+                return vec![Effect::Unsubscribe, Effect::ListViews];
+            }
+            KeyCode::Char(c) => {
+                if let Some(action) = self.options.actions.iter().find(|a| a.key == c).cloned() {
+                    return self.act(&action);
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Sorts by a column; again on the same column turns the order round.
+    fn sort_by(&mut self, column: usize) {
+        let Some(name) = self.rows.columns().get(column).cloned() else { return };
+        let now = self.rows.sort_order();
+        let descending = now.column.as_deref() == Some(name.as_str()) && !now.descending;
+        let kept = self.selected_key();
+        self.rows.sort(Sort { column: Some(name), descending });
+        self.follow(kept);
+    }
+
+    fn act(&mut self, action: &Action) -> Vec<Effect> {
+        let Some(key) = self.selected_key() else { return Vec::new() };
+        let Some((_, row)) = self.rows.get(&key) else { return Vec::new() };
+        let payload: Map<String, Value> =
+            action.columns.iter().filter_map(|c| row.get(c).map(|v| (c.clone(), v.clone()))).collect();
+        self.send(action.command.clone(), Value::Object(payload), Some(key))
+    }
+
+    fn send(&mut self, name: String, payload: Value, row: Option<String>) -> Vec<Effect> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.push(Pending { id, command: name.clone(), row });
+        self.notice = Some(Notice::Sending { command: name.clone() });
+        vec![Effect::Send { id, name, payload }]
+    }
+
+    fn query_key(&mut self, key: KeyEvent, mut fields: [Input; 3], mut focus: Field) -> Vec<Effect> {
+        let input = &mut fields[focus as usize];
+        match key.code {
+            KeyCode::Esc => return Vec::new(),
+            KeyCode::Tab | KeyCode::BackTab => {
+                focus = match (focus, key.code == KeyCode::BackTab) {
+                    (Field::Where, false) | (Field::Limit, true) => Field::OrderBy,
+                    (Field::OrderBy, false) | (Field::Where, true) => Field::Limit,
+                    (Field::Limit, false) | (Field::OrderBy, true) => Field::Where,
+                };
+            }
+            KeyCode::Enter => {
+                let Some(view) = self.query.as_ref().map(|q| q.view.clone()) else { return Vec::new() };
+                let text =
+                    |i: Field| Some(fields[i as usize].value().trim().to_owned()).filter(|t| !t.is_empty());
+                let limit = match text(Field::Limit).map(|l| l.parse::<u64>()) {
+                    None => None,
+                    Some(Ok(limit)) => Some(limit),
+                    Some(Err(_)) => {
+                        let tried = Query {
+                            view,
+                            filter: text(Field::Where),
+                            order_by: text(Field::OrderBy),
+                            limit: None,
+                        };
+                        self.notice = Some(Notice::BadQuery {
+                            field: Field::Limit,
+                            column: Some(0),
+                            message: "a whole number of rows".into(),
+                            tried,
+                        });
+                        self.mode = Mode::Query { fields, focus: Field::Limit };
+                        return Vec::new();
+                    }
+                };
+                let query = Query { view, filter: text(Field::Where), order_by: text(Field::OrderBy), limit };
+                return self.apply(query);
+            }
+            _ => edit(input, key),
+        }
+        self.mode = Mode::Query { fields, focus };
+        Vec::new()
+    }
+
+    fn command_key(&mut self, key: KeyEvent, mut input: Input) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Esc => return Vec::new(),
+            KeyCode::Enter => {
+                let text = input.value().trim();
+                let (name, payload) = text.split_once(char::is_whitespace).unwrap_or((text, "{}"));
+                match serde_json::from_str::<Value>(payload) {
+                    Ok(payload) if !name.is_empty() => return self.send(name.to_owned(), payload, None),
+                    Ok(_) => {
+                        self.notice = Some(Notice::Error("a command's name, then its JSON payload".into()))
+                    }
+                    Err(e) => self.notice = Some(Notice::Error(format!("payload: {e}"))),
+                }
+            }
+            _ => edit(&mut input, key),
+        }
+        self.mode = Mode::Command(input);
+        Vec::new()
+    }
+
+    fn mouse(&mut self, mouse: MouseEvent) -> Vec<Effect> {
+        if self.screen != Screen::Table || !matches!(self.mode, Mode::Browse | Mode::Detail) {
+            return Vec::new();
+        }
+        match mouse.kind {
+            MouseEventKind::ScrollDown => self.move_to(self.selected + 3),
+            MouseEventKind::ScrollUp => self.move_to(self.selected.saturating_sub(3)),
+            MouseEventKind::Down(MouseButton::Left) => {
+                // Lines: title, query bar, the table's header, its rows.
+                let header = 2;
+                if mouse.row == header {
+                    let width = self.size.0;
+                    if let Some(column) =
+                        crate::view::table::layout(self, width).iter().find(|c| c.contains(mouse.column))
+                    {
+                        self.column = column.index;
+                        self.sort_by(column.index);
+                    }
+                } else if mouse.row > header && mouse.row < self.size.1.saturating_sub(2) {
+                    let at = self.top + usize::from(mouse.row - header - 1);
+                    if at < self.rows.len() {
+                        self.move_to(at);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+}
+
+/// A key typed into a line (Ctrl-U empties it).
+fn edit(input: &mut Input, key: KeyEvent) {
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        if key.code == KeyCode::Char('u') {
+            *input = Input::default();
+        }
+        return;
+    }
+    match key.code {
+        KeyCode::Char(c) => input.insert(c),
+        KeyCode::Backspace => input.backspace(),
+        KeyCode::Delete => input.delete(),
+        KeyCode::Left => input.left(),
+        KeyCode::Right => input.right(),
+        KeyCode::Home => input.home(),
+        KeyCode::End => input.end(),
+        _ => {}
+    }
+}
+
+/// The table's own order for a query's `order by`: its first term when it is a plain column.
+fn sort_of(order_by: Option<&str>) -> Option<Sort> {
+    let first = order_by?.split(',').next()?.trim();
+    let mut words = first.split_whitespace();
+    let column = words.next()?;
+    if !column.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return None;
+    }
+    let descending = match words.next().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => return None,
+    };
+    Some(Sort { column: Some(column.to_owned()), descending })
+}
+
+/// The server's refusal of a query typed, pointed at its field and column: the server reads
+/// `where` and `order by` each on its own, so its `column C` counts in that field's text.
+fn bad_query(tried: &Query, message: String) -> Notice {
+    let lower = message.to_ascii_lowercase();
+    let field = if lower.contains("order_by") || lower.contains("order by") || tried.filter.is_none() {
+        Field::OrderBy
+    } else {
+        Field::Where
+    };
+    let column = lower
+        .rsplit_once("column ")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok())
+        .map(|c| c.saturating_sub(1));
+    Notice::BadQuery { field, column, message, tried: tried.clone() }
+}
+
+/// How long until the offline countdown's next try, in whole seconds rounded up.
+pub fn seconds_left(retry_at: Instant, now: Instant) -> u64 {
+    let left = retry_at.saturating_duration_since(now);
+    left.as_secs() + u64::from(left.subsec_nanos() > 0 && left > Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,193 @@
+//! The program's transitions, message by message, with a clock of the test's own.
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use lucarne_protocol::{Delta, ErrorCode, Op, Position, Row};
+use lucarne_runtime::{LinkError, Status};
+use serde_json::{Value, json};
+
+use super::*;
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn typed(app: &mut App, text: &str) -> Vec<Effect> {
+    text.chars().flat_map(|c| app.update(key(KeyCode::Char(c)))).collect()
+}
+
+fn order(id: &str, status: &str, total: f64) -> Row {
+    let row = json!({"order_id": id, "status": status, "total": total});
+    Row { key: json!(id), row: row.as_object().cloned().unwrap_or_default() }
+}
+
+fn snapshot(rows: Vec<Row>) -> Msg {
+    Msg::View(ViewEvent::Snapshot { at: Position { epoch: 1, version: 1 }, rows, resynced: None })
+}
+
+fn delta(ops: Vec<Op>) -> Msg {
+    Msg::View(ViewEvent::Delta(Delta { sub: 1, from: 1, to: 2, ops, acked: Vec::new() }))
+}
+
+/// An app on the orders view with three rows, `p` paying the selected one.
+fn orders() -> App {
+    let options = Options {
+        view: Some("orders".into()),
+        actions: vec!["p=pay_order:order_id".parse().expect("an action")],
+        ..Options::default()
+    };
+    let mut app = App::new(options, (80, 12));
+    assert_eq!(app.start(), vec![Effect::Subscribe(Query::view("orders"))]);
+    app.update(snapshot(vec![
+        order("o-10", "placed", 5.0),
+        order("o-9", "paid", 7.5),
+        order("o-2", "placed", 1.0),
+    ]));
+    app
+}
+
+fn keys(app: &App) -> Vec<String> {
+    (0..app.rows().len()).filter_map(|i| app.rows().key_at(i).cloned()).collect()
+}
+
+#[test]
+fn rows_come_in_natural_key_order_and_the_selection_follows_its_row() {
+    let mut app = orders();
+    assert_eq!(keys(&app), ["\"o-2\"", "\"o-9\"", "\"o-10\""]);
+    app.update(key(KeyCode::Down));
+    assert_eq!(app.rows().key_at(app.selected()).map(String::as_str), Some("\"o-9\""));
+    // A row put before it moves it down; the selection stays on o-9.
+    app.update(delta(vec![Op::Upsert { key: json!("o-1"), row: order("o-1", "placed", 2.0).row }]));
+    assert_eq!(app.selected(), 2);
+    assert_eq!(app.rows().key_at(2).map(String::as_str), Some("\"o-9\""));
+    // Its removal leaves the selection at the same place.
+    app.update(delta(vec![Op::Remove { key: json!("o-9") }]));
+    assert_eq!(app.rows().key_at(app.selected()).map(String::as_str), Some("\"o-10\""));
+}
+
+#[test]
+fn sorting_by_a_column_and_again_turns_the_order_round() {
+    let mut app = orders();
+    app.update(key(KeyCode::Right));
+    app.update(key(KeyCode::Right));
+    assert_eq!(app.column(), 2);
+    app.update(key(KeyCode::Char('s')));
+    assert_eq!(keys(&app), ["\"o-2\"", "\"o-10\"", "\"o-9\""]);
+    app.update(key(KeyCode::Char('s')));
+    assert_eq!(keys(&app), ["\"o-9\"", "\"o-10\"", "\"o-2\""]);
+}
+
+#[test]
+fn an_action_sends_the_selected_rows_columns_and_shows_the_answer() {
+    let mut app = orders();
+    let effects = app.update(key(KeyCode::Char('p')));
+    assert_eq!(
+        effects,
+        vec![Effect::Send { id: 1, name: "pay_order".into(), payload: json!({"order_id": "o-2"}) }]
+    );
+    assert_eq!(app.pending().len(), 1);
+    let ack = Ack { id: 1, client_id: "c".into(), seq: 1, position: 42, events: 1, duplicate: false };
+    app.update(Msg::Answered { id: 1, answer: Ok(ack) });
+    assert!(app.pending().is_empty());
+    assert_eq!(app.notice(), Some(&Notice::Accepted { command: "pay_order".into(), position: 42 }));
+    app.update(key(KeyCode::Char('p')));
+    let rejected = CommandError::Rejected { code: ErrorCode::Rejected, message: "already paid".into() };
+    app.update(Msg::Answered { id: 2, answer: Err(rejected) });
+    assert!(matches!(app.notice(), Some(Notice::Rejected { code, .. }) if code == "rejected"));
+}
+
+#[test]
+fn a_refused_query_is_pointed_at_and_the_last_good_one_watched_again() {
+    let mut app = orders();
+    assert!(app.update(key(KeyCode::Char('/'))).is_empty());
+    let effects: Vec<Effect> = typed(&mut app, "total >> 2");
+    assert!(effects.is_empty());
+    let effects = app.update(key(KeyCode::Enter));
+    let tried = Query::view("orders").filter("total >> 2");
+    assert_eq!(effects, vec![Effect::Subscribe(tried.clone())]);
+    let failed = ViewEvent::Failed {
+        code: ErrorCode::InvalidSql,
+        message: "expected an expression, found: > at line 1, column 8".into(),
+    };
+    let effects = app.update(Msg::View(failed));
+    assert_eq!(effects, vec![Effect::Subscribe(Query::view("orders"))]);
+    assert!(matches!(
+        app.notice(),
+        Some(Notice::BadQuery { field: Field::Where, column: Some(7), tried: t, .. }) if *t == tried
+    ));
+    assert_eq!(app.rows().len(), 3, "the rows stay");
+    // Editing again starts from the refused text, the caret where the server pointed.
+    app.update(key(KeyCode::Char('/')));
+    let Mode::Query { fields, focus: Field::Where } = app.mode() else { panic!("editing the where") };
+    assert_eq!((fields[0].value(), fields[0].caret()), ("total >> 2", 7));
+    app.update(key(KeyCode::Delete));
+    let effects = app.update(key(KeyCode::Enter));
+    assert_eq!(effects, vec![Effect::Subscribe(Query::view("orders").filter("total > 2"))]);
+    app.update(snapshot(vec![order("o-9", "paid", 7.5)]));
+    assert_eq!(app.notice(), None, "a query that gives rows clears the refusal");
+}
+
+#[test]
+fn the_offline_badge_counts_down_and_live_comes_back() {
+    let mut app = orders();
+    let t0 = Instant::now();
+    let offline = Status::Offline { retry_in: Duration::from_millis(2500), reason: LinkError::Closed };
+    app.update_at(Msg::View(ViewEvent::Status(offline)), t0);
+    assert!(app.ticking());
+    let Link::Offline { retry_at, .. } = app.link().clone() else { panic!("offline") };
+    assert_eq!(seconds_left(retry_at, t0), 3);
+    app.update_at(Msg::Tick(t0), t0 + Duration::from_millis(1600));
+    assert_eq!(seconds_left(retry_at, app.now()), 1);
+    app.update(Msg::View(ViewEvent::Status(Status::Live)));
+    assert!(!app.ticking());
+}
+
+#[test]
+fn a_command_typed_is_sent_with_its_payload_or_its_json_error_shown() {
+    let mut app = orders();
+    app.update(key(KeyCode::Char(':')));
+    typed(&mut app, "place_order {\"order_id\": \"o-3\"");
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    assert!(matches!(app.notice(), Some(Notice::Error(e)) if e.starts_with("payload")));
+    app.update(key(KeyCode::Char('}')));
+    let effects = app.update(key(KeyCode::Enter));
+    assert_eq!(
+        effects,
+        vec![Effect::Send { id: 1, name: "place_order".into(), payload: json!({"order_id": "o-3"}) }]
+    );
+}
+
+#[test]
+fn an_unknown_view_goes_back_to_the_list() {
+    let mut app = App::new(Options { view: Some("nope".into()), ..Options::default() }, (80, 12));
+    app.start();
+    let failed = ViewEvent::Failed { code: ErrorCode::UnknownView, message: "no view nope".into() };
+    assert_eq!(app.update(Msg::View(failed)), vec![Effect::Unsubscribe, Effect::ListViews]);
+    assert_eq!(app.screen(), Screen::Views);
+}
+
+#[test]
+fn actions_are_read_from_text() {
+    let action: Action = "p=pay_order:order_id,region".parse().expect("an action");
+    assert_eq!(action.columns, ["order_id", "region"]);
+    assert!("s=ship_order".parse::<Action>().is_err(), "s sorts");
+    assert!("pay_order".parse::<Action>().is_err());
+    let _: Value = json!(null);
+}
+
+#[test]
+fn the_page_follows_the_selection() {
+    let mut app = App::new(Options { view: Some("orders".into()), ..Options::default() }, (80, 10));
+    app.start();
+    let rows: Vec<Row> = (0..100).map(|i| order(&format!("o-{i}"), "placed", f64::from(i))).collect();
+    app.update(snapshot(rows));
+    assert_eq!(app.page(), 5);
+    app.update(key(KeyCode::PageDown));
+    app.update(key(KeyCode::PageDown));
+    assert_eq!((app.selected(), app.top()), (10, 6));
+    app.update(key(KeyCode::End));
+    assert_eq!((app.selected(), app.top()), (99, 95));
+    app.update(Msg::Resize(80, 20));
+    assert_eq!(app.top(), 85, "a taller screen shows more rows above");
+}
