@@ -11,6 +11,9 @@
 //! `push`: commit → a Web Push at a push service stand-in for a client that is away, next to
 //! commit → delta at a connected client; ingest while registrations wait (see `push.rs`).
 //!
+//! `tui`: the terminal client's bytes and frame time per one-row delta, at 1 000 and 1 000 000
+//! rows and at 200 deltas/s from a real server, next to a full redraw (see `tui.rs`).
+//!
 //! `fanout`: one view change to N subscribed WebSocket clients (latency, messages/s, loss, gaps)
 //! and memory per idle connection, against a bare tokio-tungstenite broadcast and `nats-server`
 //! (see `fanout.rs`).
@@ -23,6 +26,7 @@ mod push;
 mod search;
 mod search_live;
 mod snapshot;
+mod tui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -124,6 +128,19 @@ enum Bench {
         #[arg(long, default_value_t = 100)]
         samples: usize,
     },
+    /// The terminal client: bytes per one-row delta, frame cost at 1 000 and 1 000 000 rows,
+    /// delta → frame at a rate from a real server; next to a full redraw.
+    Tui {
+        /// One-row deltas per in-memory figure.
+        #[arg(long, default_value_t = 2_000)]
+        deltas: usize,
+        /// Deltas a second from the server.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// Seconds of deltas from the server.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
     /// The resident memory a search index adds, in a fresh process (started by `search`).
     #[command(hide = true)]
     SearchMemory {
@@ -168,6 +185,7 @@ async fn main() -> Result<()> {
         }
         Bench::Cluster { args } => cluster::run(args).await,
         Bench::Push { registrations, samples } => push::run(&registrations, samples).await,
+        Bench::Tui { deltas, rate, seconds } => tui::run(deltas, rate, seconds).await,
         Bench::SearchMemory { rows } => search::memory_child(rows),
         Bench::FanoutServer { kind, data, nats } => fanout::serve_child(kind, data, nats).await,
     }

@@ -70,8 +70,9 @@ impl<W: Write> Session<W> {
     /// Forgets what the terminal shows, so that the next frame is written whole (after a resize,
     /// or to measure a full redraw).
     pub fn redraw_all(&mut self, size: (u16, u16)) -> std::io::Result<()> {
-        self.terminal.resize(Rect::new(0, 0, size.0, size.1))?;
-        self.terminal.clear()
+        // A resize clears the screen and forgets the last frame, without asking the terminal
+        // where its cursor is (`clear` would, through the input the event stream reads).
+        self.terminal.resize(Rect::new(0, 0, size.0, size.1))
     }
 }
 

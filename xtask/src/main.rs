@@ -18,6 +18,8 @@
 //! - `bench pdf`: PDF export of 1 000 orders against headless Chromium's print-to-pdf.
 //! - `bench search`: keystroke → hits and facet counts on a search index next to SQLite FTS5.
 //! - `bench push`: commit → a Web Push at a push service stand-in, next to commit → delta.
+//! - `bench tui`: the terminal client's bytes and frame time per one-row delta (1 000 and
+//!   1 000 000 rows, 200 deltas/s from a real server), next to a full redraw.
 //! - `bench views`: folding into many views, backfill, snapshots and live-query windows in the
 //!   store; `bench snapshot`: a 100 000-row view from subscribe to applied in the native runtime
 //!   against a bare WebSocket.
@@ -505,7 +507,7 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
             cmd.args(["run", "--release", "--package", "lucarne-bench", "--", "skeleton"]).args(args);
             run(cmd)
         }
-        "views" | "snapshot" | "search" | "push" => {
+        "views" | "snapshot" | "search" | "push" | "tui" => {
             let mut cmd = cargo();
             cmd.args(["run", "--release", "--package", "lucarne-bench", "--", name]).args(args);
             run(cmd)
@@ -547,7 +549,7 @@ fn bench(name: &str, args: &[String]) -> Result<()> {
         }
         other => {
             bail!(
-                "no benchmark named {other:?} (known: skeleton, views, snapshot, search, push, fanout, cluster, live-table, pdf)"
+                "no benchmark named {other:?} (known: skeleton, views, snapshot, search, push, tui, fanout, cluster, live-table, pdf)"
             )
         }
     }

@@ -32,15 +32,25 @@ pub struct Sort {
 #[derive(Debug, Clone)]
 struct Held {
     key: Key,
+    /// The key's JSON text (ties are ordered by it).
+    text: String,
     row: Columns,
 }
 
-/// Keyed rows in sort order, with the columns seen (see the module docs).
+/// Keyed rows in sort order, with the columns seen (see the module docs). The order is a vector
+/// of 4-byte slots: a row that keeps its place is replaced where it is, one that moves is rotated
+/// over the rows between its old and new places, and only a row put in or taken out shifts the
+/// rest (4 bytes each).
 #[derive(Debug, Default)]
 pub struct Rows {
-    held: HashMap<String, Held>,
-    /// Keys (their JSON text) in sort order.
-    order: Vec<String>,
+    /// The rows, by slot.
+    slots: Vec<Option<Held>>,
+    /// Free slots.
+    free: Vec<u32>,
+    /// Slots by key text.
+    ids: HashMap<String, u32>,
+    /// Slots in sort order.
+    order: Vec<u32>,
     sort: Sort,
     columns: Vec<String>,
 }
@@ -68,14 +78,21 @@ impl Rows {
 
     /// Replaces every row (a snapshot).
     pub fn reset(&mut self, rows: impl IntoIterator<Item = (Key, Columns)>) {
-        self.held.clear();
+        self.slots.clear();
+        self.free.clear();
+        self.ids.clear();
         self.order.clear();
         self.columns.clear();
         for (key, row) in rows {
             self.learn_columns(&row);
             let text = key.to_string();
-            if self.held.insert(text.clone(), Held { key, row }).is_none() {
-                self.order.push(text);
+            match self.ids.get(&text) {
+                Some(&slot) => self.slots[slot as usize] = Some(Held { key, text, row }),
+                None => {
+                    let slot = self.new_slot(Held { key, text: text.clone(), row });
+                    self.ids.insert(text, slot);
+                    self.order.push(slot);
+                }
             }
         }
         self.resort();
@@ -83,18 +100,41 @@ impl Rows {
 
     /// Puts a row in, in place of the one with its key; returns its place.
     pub fn upsert(&mut self, key: Key, row: Columns) -> usize {
-        let text = key.to_string();
-        self.take_out(&text);
         self.learn_columns(&row);
-        let at = self.place_of(&key, &row, &text);
-        self.order.insert(at, text.clone());
-        self.held.insert(text, Held { key, row });
-        at
+        let text = key.to_string();
+        let held = Held { key, text: text.clone(), row };
+        let Some(at) = self.index_of(&text) else {
+            let at = self.place_of(&held);
+            let slot = self.new_slot(held);
+            self.ids.insert(text, slot);
+            self.order.insert(at, slot);
+            return at;
+        };
+        let slot = self.order[at];
+        // Where it goes among the others: before the first that sorts after it.
+        let before = self.order[..at].partition_point(|s| self.less(*s, &held));
+        let after = at + 1 + self.order[at + 1..].partition_point(|s| self.less(*s, &held));
+        self.slots[slot as usize] = Some(held);
+        if before < at {
+            self.order[before..=at].rotate_right(1);
+            before
+        } else if after > at + 1 {
+            self.order[at..after].rotate_left(1);
+            after - 1
+        } else {
+            at
+        }
     }
 
     /// Takes a row out; returns where it was.
     pub fn remove(&mut self, key: &Key) -> Option<usize> {
-        self.take_out(&key.to_string())
+        let text = key.to_string();
+        let at = self.index_of(&text)?;
+        let slot = self.order.remove(at);
+        self.ids.remove(&text);
+        self.slots[slot as usize] = None;
+        self.free.push(slot);
+        Some(at)
     }
 
     /// Orders the rows anew.
@@ -107,31 +147,47 @@ impl Rows {
 
     /// The key (its JSON text) of the row at `index` in order.
     pub fn key_at(&self, index: usize) -> Option<&String> {
-        self.order.get(index)
+        self.held_at(index).map(|h| &h.text)
     }
 
     /// The row at `index` in order.
     pub fn row_at(&self, index: usize) -> Option<&Columns> {
-        self.order.get(index).and_then(|k| self.held.get(k)).map(|h| &h.row)
+        self.held_at(index).map(|h| &h.row)
     }
 
     /// The row held under a key's JSON text.
     pub fn get(&self, key_text: &str) -> Option<(&Key, &Columns)> {
-        self.held.get(key_text).map(|h| (&h.key, &h.row))
+        let slot = *self.ids.get(key_text)?;
+        self.slot(slot).map(|h| (&h.key, &h.row))
     }
 
     /// Where the row with this key's JSON text stands in order.
     pub fn index_of(&self, key_text: &str) -> Option<usize> {
-        let held = self.held.get(key_text)?;
-        let at = self.place_of(&held.key, &held.row, key_text);
-        (self.order.get(at).map(String::as_str) == Some(key_text)).then_some(at)
+        let slot = *self.ids.get(key_text)?;
+        let held = self.slot(slot)?;
+        let at = self.place_of(held);
+        (self.order.get(at) == Some(&slot)).then_some(at)
     }
 
-    fn take_out(&mut self, text: &str) -> Option<usize> {
-        let at = self.index_of(text)?;
-        self.order.remove(at);
-        self.held.remove(text);
-        Some(at)
+    fn held_at(&self, index: usize) -> Option<&Held> {
+        self.order.get(index).and_then(|s| self.slot(*s))
+    }
+
+    fn slot(&self, slot: u32) -> Option<&Held> {
+        self.slots.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    fn new_slot(&mut self, held: Held) -> u32 {
+        match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(held);
+                slot
+            }
+            None => {
+                self.slots.push(Some(held));
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        }
     }
 
     fn learn_columns(&mut self, row: &Columns) {
@@ -142,32 +198,33 @@ impl Rows {
         }
     }
 
+    /// True when the row in `slot` sorts before `held`.
+    fn less(&self, slot: u32, held: &Held) -> bool {
+        self.slot(slot).is_some_and(|o| compare(&self.sort, o, held) == Ordering::Less)
+    }
+
     /// The first place whose row sorts at or after this one (binary search).
-    fn place_of(&self, key: &Key, row: &Columns, text: &str) -> usize {
-        self.order.partition_point(|other| {
-            let Some(o) = self.held.get(other) else { return false };
-            compare(&self.sort, (&o.key, &o.row, other), (key, row, text)) == Ordering::Less
-        })
+    fn place_of(&self, held: &Held) -> usize {
+        self.order.partition_point(|s| self.less(*s, held))
     }
 
     fn resort(&mut self) {
-        let held = &self.held;
-        let sort = &self.sort;
-        self.order.sort_by(|a, b| match (held.get(a), held.get(b)) {
-            (Some(x), Some(y)) => compare(sort, (&x.key, &x.row, a), (&y.key, &y.row, b)),
+        let (slots, sort) = (&self.slots, &self.sort);
+        self.order.sort_by(|a, b| match (slots[*a as usize].as_ref(), slots[*b as usize].as_ref()) {
+            (Some(x), Some(y)) => compare(sort, x, y),
             _ => a.cmp(b),
         });
     }
 }
 
 /// Two rows in `sort` order: by the column (or key), then by key text.
-fn compare(sort: &Sort, a: (&Key, &Columns, &str), b: (&Key, &Columns, &str)) -> Ordering {
+fn compare(sort: &Sort, a: &Held, b: &Held) -> Ordering {
     let by = match &sort.column {
-        Some(column) => value_cmp(a.1.get(column), b.1.get(column)),
-        None => value_cmp(Some(a.0), Some(b.0)),
+        Some(column) => value_cmp(a.row.get(column), b.row.get(column)),
+        None => value_cmp(Some(&a.key), Some(&b.key)),
     };
     let by = if sort.descending { by.reverse() } else { by };
-    by.then_with(|| a.2.cmp(b.2))
+    by.then_with(|| a.text.cmp(&b.text))
 }
 
 /// Values in a person's order: missing and null first, then booleans, numbers by value, text
