@@ -87,8 +87,13 @@ fn frame(session: &mut Session<Counted>, app: &App, redraw: Redraw) -> Result<()
 fn in_memory(rows: usize, deltas: usize, redraw: Redraw) -> Result<(Vec<usize>, Vec<Duration>)> {
     let mut app = App::new(Options { view: Some("orders".into()), ..Options::default() }, SIZE);
     app.start();
-    let snapshot: Vec<Row> = (0..rows).map(|i| Row { key: json!(format!("o-{i}")), row: order(i, 10.0, 0) }).collect();
-    app.update(Msg::View(ViewEvent::Snapshot { at: Position { epoch: 1, version: 1 }, rows: snapshot, resynced: None }));
+    let snapshot: Vec<Row> =
+        (0..rows).map(|i| Row { key: json!(format!("o-{i}")), row: order(i, 10.0, 0) }).collect();
+    app.update(Msg::View(ViewEvent::Snapshot {
+        at: Position { epoch: 1, version: 1 },
+        rows: snapshot,
+        resynced: None,
+    }));
     let counted = Counted::default();
     let mut session = Session::new(counted.clone(), SIZE)?;
     frame(&mut session, &app, Redraw::Full)?;
@@ -101,9 +106,16 @@ fn in_memory(rows: usize, deltas: usize, redraw: Redraw) -> Result<(Vec<usize>, 
         let i = app.top() + rng.usize(0..page);
         let Some(key) = app.rows().key_at(i).cloned() else { bail!("no row {i}") };
         let id: usize = key.trim_matches('"').trim_start_matches("o-").parse()?;
-        let op = Op::Upsert { key: json!(format!("o-{id}")), row: order(id, 10.0 + n as f64 * 0.25, n as u64) };
+        let op =
+            Op::Upsert { key: json!(format!("o-{id}")), row: order(id, 10.0 + n as f64 * 0.25, n as u64) };
         let started = Instant::now();
-        app.update(Msg::View(ViewEvent::Delta(Delta { sub: 1, from: 1, to: 2, ops: vec![op], acked: Vec::new() })));
+        app.update(Msg::View(ViewEvent::Delta(Delta {
+            sub: 1,
+            from: 1,
+            to: 2,
+            ops: vec![op],
+            acked: Vec::new(),
+        })));
         frame(&mut session, &app, redraw)?;
         times.push(started.elapsed());
         bytes.push(counted.take());
@@ -164,7 +176,9 @@ async fn live(rate: u32, seconds: u32, redraw: Redraw) -> Result<[Vec<Duration>;
     let (mut to_frame, mut sent_to_frame, mut sent_to_delta) = (Vec::new(), Vec::new(), Vec::new());
     let deadline = Instant::now() + Duration::from_secs(u64::from(seconds) + 20);
     while sent_to_frame.len() < total && Instant::now() < deadline {
-        let Ok(Some(first)) = tokio::time::timeout(Duration::from_secs(5), subscription.next()).await else { break };
+        let Ok(Some(first)) = tokio::time::timeout(Duration::from_secs(5), subscription.next()).await else {
+            break;
+        };
         // The driver's loop: everything waiting, then one frame.
         let mut arrived = Vec::new();
         let mut next = Some(first);
@@ -205,7 +219,9 @@ pub(crate) async fn run(deltas: usize, rate: u32, seconds: u32) -> Result<()> {
         "# cargo xtask bench tui  ({}×{} screen; {deltas} one-row deltas per in-memory row; {rate} deltas/s for {seconds} s from a real server)\n",
         SIZE.0, SIZE.1
     );
-    println!("| figure | frames as the client writes them (diff) | full redraw of the same screen (baseline) |\n|---|---|---|");
+    println!(
+        "| figure | frames as the client writes them (diff) | full redraw of the same screen (baseline) |\n|---|---|---|"
+    );
     let (diff_bytes, diff_1k) = in_memory(1_000, deltas, Redraw::Diff)?;
     let (full_bytes, full_1k) = in_memory(1_000, deltas, Redraw::Full)?;
     println!(

@@ -81,9 +81,17 @@ enum Cmd {
         /// Open this view at once (else the list of views).
         view: Option<String>,
         /// A key that sends a command about the selected row: `KEY=COMMAND[:COLUMN,…]`, the
-        /// payload made of those columns (`p=pay_order:order_id`; repeat for more).
-        #[arg(long = "action", value_name = "KEY=COMMAND[:COLUMNS]")]
+        /// payload made of those columns, and `>COLUMN=VALUE` what the row shows until the
+        /// server's rows hold it (`p=pay_order:order_id>status=paid`; repeat for more).
+        #[arg(long = "action", value_name = "KEY=COMMAND[:COLUMNS][>COLUMN=VALUE]")]
         actions: Vec<String>,
+        /// A second view drawn as bars beside the table: `VIEW:LABEL_COLUMN:VALUE_COLUMN`.
+        #[arg(long, value_name = "VIEW:LABEL:VALUE")]
+        chart: Option<String>,
+        /// The demo's order desk: `orders` with P pay, S ship, C cancel on the selected order
+        /// (shown at once, rolled back if refused) and sales by region as bars.
+        #[arg(long, conflicts_with_all = ["view", "chart"])]
+        desk: bool,
         /// The language of the chrome: en, ar, he (default: from LANG).
         #[arg(long, env = "LUCARNE_LOCALE")]
         locale: Option<String>,
@@ -311,6 +319,17 @@ struct ClusterArgs {
     duplicate_window: Option<f64>,
 }
 
+/// `lucarne tui --desk`: the demo's order lifecycle on keys, each shown at once as the status it
+/// gives (`lucarne-demo` checks it; a refusal rolls the row back).
+const DESK_ACTIONS: [&str; 3] = [
+    "P=pay_order:order_id>status=paid",
+    "S=ship_order:order_id>status=shipped",
+    "C=cancel_order:order_id>status=cancelled",
+];
+
+/// `lucarne tui --desk`: sales by region beside the orders.
+const DESK_CHART: &str = "sales_by_region:region:revenue";
+
 /// Who orders right-to-left text in `lucarne tui`.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum BidiArg {
@@ -365,8 +384,15 @@ async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Cmd::Serve(serve) => serve_cmd(*serve).await.map(|()| 0),
         Cmd::Token(args) => token::run(args),
-        Cmd::Tui { view, actions, locale, bidi, log: _, connect } => {
+        Cmd::Tui { view, mut actions, chart, desk, locale, bidi, log: _, connect } => {
+            let (view, chart) = if desk {
+                actions.extend(DESK_ACTIONS.iter().map(|a| (*a).to_owned()));
+                (Some("orders".to_owned()), Some(DESK_CHART.to_owned()))
+            } else {
+                (view, chart)
+            };
             let actions = actions.iter().map(|a| a.parse()).collect::<Result<Vec<_>, _>>()?;
+            let chart = chart.map(|c| c.parse()).transpose()?;
             let locale = locale.or_else(|| std::env::var("LANG").ok()).unwrap_or_default();
             let options = lucarne_tui::app::Options {
                 view,
@@ -376,6 +402,8 @@ async fn run(cli: Cli) -> Result<u8> {
                     BidiArg::Terminal => lucarne_tui::bidi::Bidi::Terminal,
                 },
                 actions,
+                chart,
+                client_id: String::new(),
             };
             lucarne_tui::run(client(&connect), options).await?;
             Ok(0)

@@ -35,12 +35,18 @@ fn line_of(screen: &str, text: &str) -> String {
     screen.lines().find(|l| l.contains(text)).unwrap_or_default().to_owned()
 }
 
+/// The value at the end of a chart's bar.
+fn bar_value(screen: &str, label: &str) -> Option<f64> {
+    let line = line_of(screen, &format!("{label} █"));
+    let (_, bar) = line.split_once(&format!("{label} █"))?;
+    bar.trim_start_matches(['█', '▏', '▎', '▍', '▌', '▋', '▊', '▉']).split_whitespace().next()?.parse().ok()
+}
+
 #[test]
-fn an_order_appears_a_key_pays_it_and_an_action_queued_offline_lands_once_after_a_restart() {
+fn the_desk_an_order_appears_a_key_pays_it_and_an_action_queued_offline_lands_once_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = demo(dir.path());
-    let actions = ["orders", "--action", "p=pay_order:order_id", "--action", "x=ship_order:order_id"];
-    let mut pty = tui(&server, &actions);
+    let mut pty = tui(&server, &["--desk"]);
     pty.wait_for_text("● live", WAIT);
 
     // An order sent by the CLI appears; natural order puts `a-…` before the demo's `o-…`.
@@ -48,18 +54,20 @@ fn an_order_appears_a_key_pays_it_and_an_action_queued_offline_lands_once_after_
     send(&server, "place_order", order).expect("placed");
     pty.wait_for_text("a-tui-1", WAIT);
     pty.keys("g");
-    pty.keys("p");
-    pty.wait_for_text("pay_order: accepted at", WAIT);
+    pty.keys("P");
+    pty.wait_for_text(r#"pay_order "a-tui-1": accepted at"#, WAIT);
     lucarne_testing::wait_for("the server's row paid", WAIT, || status(&server, "a-tui-1") == "paid");
     pty.wait_until("the row shown paid", WAIT, |s| line_of(s, "a-tui-1").contains("paid"));
 
     // The server killed: the badge counts down; a key pressed meanwhile waits in the outbox.
     let killed = server.kill();
     pty.wait_for_text("✕ offline", WAIT);
-    pty.keys("x");
-    pty.wait_for_text("ship_order: sending", WAIT);
+    pty.keys("S");
+    pty.wait_for_text(r#"ship_order "a-tui-1": sending"#, WAIT);
+    // Shown shipped at once, while the command waits for the server.
+    assert!(line_of(&pty.screen(), "a-tui-1").contains("shipped"), "{}", pty.screen());
     let server = Server::again(killed);
-    pty.wait_for_text("ship_order: accepted at", WAIT);
+    pty.wait_for_text(r#"ship_order "a-tui-1": accepted at"#, WAIT);
     pty.wait_for_text("● live", WAIT);
     // Once: a second ship of a shipped order would be refused, and the notice would say so.
     assert_eq!(status(&server, "a-tui-1"), "shipped");
@@ -111,4 +119,31 @@ fn the_view_list_a_refused_query_pointed_at_then_a_live_filter_and_quit() {
     lucarne_testing::wait_for("lucarne tui to exit", WAIT, || !pty.running());
     // The alternate screen left: the terminal shows what it showed before (here: nothing).
     pty.wait_until("the screen as it was", WAIT, |s| !s.contains("lucarne ·"));
+}
+
+#[test]
+fn the_desk_rolls_a_refused_action_back_and_charts_sales_by_region() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = demo(dir.path());
+    let order = r#"{"order_id":"a-1","customer":"Ada Lovelace","total":120,"region":"mena"}"#;
+    send(&server, "place_order", order).expect("placed");
+    let mut pty = tui(&server, &["--desk"]);
+    pty.wait_for_text("a-1", WAIT);
+    // Sales by region beside the table, from the second view.
+    pty.wait_for_text("sales_by_region · revenue", WAIT);
+    // (The demo's generator may have placed an order of its own by then.)
+    pty.wait_until("a bar for mena", WAIT, |s| bar_value(s, "mena").is_some_and(|v| v >= 120.0));
+    // Shipping a placed order: refused by the demo's lifecycle; the row goes back to placed.
+    pty.keys("g");
+    pty.keys("S");
+    pty.wait_for_text(r#"ship_order "a-1": rejected"#, WAIT);
+    pty.wait_until("the row placed again", WAIT, |s| line_of(s, "a-1 ").contains("placed"));
+    assert_eq!(status(&server, "a-1"), "placed");
+    // A second order moves the chart.
+    let before = bar_value(&pty.screen(), "mena").unwrap_or_default();
+    send(&server, "place_order", r#"{"order_id":"a-2","customer":"Grace","total":80,"region":"mena"}"#)
+        .expect("placed");
+    pty.wait_until("mena's bar grown by 80", WAIT, |s| {
+        bar_value(s, "mena").is_some_and(|v| v >= before + 80.0)
+    });
 }

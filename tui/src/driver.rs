@@ -28,6 +28,9 @@ use crate::app::{App, BadAction, Effect, Msg, Options};
 /// Why the terminal client stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum TuiError {
+    /// A chart's text was refused.
+    #[error(transparent)]
+    Chart(#[from] crate::app::BadChart),
     /// The terminal could not be read or written.
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
@@ -77,7 +80,10 @@ impl<W: Write> Session<W> {
 }
 
 /// Runs the client on this process's terminal until the person quits.
-pub async fn run(client: Client, options: Options) -> Result<(), TuiError> {
+pub async fn run(client: Client, mut options: Options) -> Result<(), TuiError> {
+    if options.client_id.is_empty() {
+        options.client_id = client.client_id().to_owned();
+    }
     let _screen = Screen::enter()?;
     let size = crossterm::terminal::size()?;
     let mut session = Session::new(std::io::stdout(), size)?;
@@ -112,7 +118,7 @@ pub async fn drive<W: Write>(
         // Apply what waits (a burst of deltas) before drawing once.
         for _ in 0..4096 {
             for effect in std::mem::take(&mut effects) {
-                if !perform(effect, client, &mut subscription, &answers) {
+                if !perform(effect, client, &mut app, &mut subscription, &answers) {
                     return Ok(());
                 }
             }
@@ -150,6 +156,7 @@ async fn next_event(subscription: &mut Option<Subscription>) -> Option<ViewEvent
 fn perform(
     effect: Effect,
     client: &Client,
+    app: &mut App,
     subscription: &mut Option<Subscription>,
     answers: &mpsc::UnboundedSender<Msg>,
 ) -> bool {
@@ -157,6 +164,18 @@ fn perform(
         Effect::Quit => return false,
         Effect::Subscribe(query) => *subscription = Some(client.subscribe(query)),
         Effect::Unsubscribe => *subscription = None,
+        Effect::WatchChart(query) => {
+            // The chart's events come as messages, from a task that holds its subscription.
+            let mut chart = client.subscribe(query);
+            let answers = answers.clone();
+            tokio::spawn(async move {
+                while let Some(event) = chart.next().await {
+                    if answers.send(Msg::Chart(event)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
         Effect::ListViews => {
             let (client, answers) = (client.clone(), answers.clone());
             tokio::spawn(async move {
@@ -168,6 +187,13 @@ fn perform(
                     }
                 };
                 let _ = answers.send(Msg::Views(views));
+            });
+        }
+        Effect::Act(change) => {
+            let command = app.begin(client.next_seq(), change);
+            let (client, answers) = (client.clone(), answers.clone());
+            tokio::spawn(async move {
+                let _ = answers.send(Msg::Delivered(command.deliver(client).await));
             });
         }
         Effect::Send { id, name, payload } => {

@@ -48,8 +48,10 @@ pub enum Label {
     Command,
     /// A command on its way.
     Sending,
-    /// A command accepted (followed by its log position).
+    /// A command accepted.
     Accepted,
+    /// Before a log position.
+    At,
     /// A command refused.
     Rejected,
     /// The keys of the view list.
@@ -105,7 +107,8 @@ impl Locale {
             (Locale::En, Limit) => "limit",
             (Locale::En, Command) => "command",
             (Locale::En, Sending) => "sending",
-            (Locale::En, Accepted) => "accepted at",
+            (Locale::En, Accepted) => "accepted",
+            (Locale::En, At) => "at",
             (Locale::En, Rejected) => "rejected",
             (Locale::En, ListKeys) => "↑↓ choose · Enter open · r refresh · q quit",
             (Locale::En, TableKeys) => {
@@ -125,7 +128,8 @@ impl Locale {
             (Locale::Ar, Limit) => "الحد",
             (Locale::Ar, Command) => "أمر",
             (Locale::Ar, Sending) => "جارٍ الإرسال",
-            (Locale::Ar, Accepted) => "قُبل عند",
+            (Locale::Ar, Accepted) => "قُبل",
+            (Locale::Ar, At) => "عند",
             (Locale::Ar, Rejected) => "رُفض",
             (Locale::Ar, ListKeys) => "↑↓ اختيار · Enter فتح · r تحديث · q خروج",
             (Locale::Ar, TableKeys) => {
@@ -145,7 +149,8 @@ impl Locale {
             (Locale::He, Limit) => "הגבלה",
             (Locale::He, Command) => "פקודה",
             (Locale::He, Sending) => "שולח",
-            (Locale::He, Accepted) => "התקבלה במיקום",
+            (Locale::He, Accepted) => "התקבלה",
+            (Locale::He, At) => "במיקום",
             (Locale::He, Rejected) => "נדחתה",
             (Locale::He, ListKeys) => "↑↓ בחירה · Enter פתיחה · r רענון · q יציאה",
             (Locale::He, TableKeys) => {

@@ -111,6 +111,7 @@ const RULES: &[Rule] = &[
             "ratatui",
             "crossterm",
             "futures-util",
+            "serde",
             "serde_json",
             "thiserror",
             "tokio",

@@ -25,8 +25,11 @@ use std::time::{Duration, Instant};
 use crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
-use lucarne_protocol::{Ack, ViewInfo};
-use lucarne_runtime::{CommandError, Query, Status, ViewEvent};
+use std::borrow::Cow;
+
+use lucarne_protocol::{Ack, Columns, Key, ViewInfo};
+use lucarne_runtime::{Answered, Change, CommandError, Optimistic, Outcome, Query, Status, ViewEvent};
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use self::input::Input;
@@ -45,11 +48,18 @@ pub struct Options {
     pub bidi: Bidi,
     /// Keys that send a command about the selected row.
     pub actions: Vec<Action>,
+    /// A second view drawn beside the table as horizontal bars.
+    pub chart: Option<ChartSpec>,
+    /// The client's id: its own commands' acks are recognized in the deltas by it
+    /// ([`run`](crate::run) fills it in from the client).
+    pub client_id: String,
 }
 
-/// A row action: a key that sends a command whose payload is columns of the selected row
-/// (`p=pay_order:order_id` sends `pay_order {"order_id": …}`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A row action: a key that sends a command whose payload is columns of the selected row, and
+/// optionally what the row shows until the server's rows hold the command
+/// (`p=pay_order:order_id>status=paid` sends `pay_order {"order_id": …}` and shows the row as
+/// paid at once; a rejection rolls it back).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Action {
     /// The key.
     pub key: char,
@@ -57,11 +67,15 @@ pub struct Action {
     pub command: String,
     /// The row's columns put in the payload under their own names.
     pub columns: Vec<String>,
+    /// A column and the value it shows while the command is pending.
+    pub shows: Option<(String, Value)>,
 }
 
 /// Why an action's text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("an action is KEY=COMMAND[:COLUMN,…] (e.g. p=pay_order:order_id), not {0:?}")]
+#[error(
+    "an action is KEY=COMMAND[:COLUMN,…][>COLUMN=VALUE] (e.g. p=pay_order:order_id>status=paid), not {0:?}"
+)]
 pub struct BadAction(String);
 
 impl FromStr for Action {
@@ -72,12 +86,86 @@ impl FromStr for Action {
         let (key, rest) = text.split_once('=').ok_or_else(bad)?;
         let mut chars = key.chars();
         let (Some(key), None) = (chars.next(), chars.next()) else { return Err(bad()) };
+        let (rest, shows) = match rest.split_once('>') {
+            Some((rest, shows)) => {
+                let (column, value) = shows.split_once('=').ok_or_else(bad)?;
+                // A JSON value (`true`, `3`, `"x"`), else the text itself.
+                let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+                (rest, Some((column.to_owned(), value)))
+            }
+            None => (rest, None),
+        };
         let (command, columns) = rest.split_once(':').unwrap_or((rest, ""));
         if command.is_empty() || key.is_control() || RESERVED.contains(&key) {
             return Err(bad());
         }
         let columns = columns.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect();
-        Ok(Action { key, command: command.to_owned(), columns })
+        Ok(Action { key, command: command.to_owned(), columns, shows })
+    }
+}
+
+/// A view drawn as bars beside the table: one bar per row, its label and its length from two
+/// columns (`sales_by_region:region:revenue`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartSpec {
+    /// The view.
+    pub view: String,
+    /// The column that names each bar.
+    pub label: String,
+    /// The numeric column that gives its length.
+    pub value: String,
+}
+
+/// Why a chart's text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a chart is VIEW:LABEL_COLUMN:VALUE_COLUMN (e.g. sales_by_region:region:revenue), not {0:?}")]
+pub struct BadChart(String);
+
+impl FromStr for ChartSpec {
+    type Err = BadChart;
+
+    fn from_str(text: &str) -> Result<ChartSpec, BadChart> {
+        let parts: Vec<&str> = text.split(':').collect();
+        match parts.as_slice() {
+            [view, label, value] if !view.is_empty() && !label.is_empty() && !value.is_empty() => {
+                Ok(ChartSpec {
+                    view: (*view).to_owned(),
+                    label: (*label).to_owned(),
+                    value: (*value).to_owned(),
+                })
+            }
+            _ => Err(BadChart(text.to_owned())),
+        }
+    }
+}
+
+/// A row action sent: the optimistic change the runtime's [`Optimistic`] tracks until the
+/// server's rows hold it (an ack-carrying delta, a snapshot after the ack, the ack's position
+/// reached) or the server refuses it. The rows themselves are the table's: only the change's
+/// bookkeeping is kept there, and what it shows is laid over the row when drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowAction {
+    /// The command's name.
+    pub command: String,
+    /// Its payload.
+    pub payload: Value,
+    /// The row's key.
+    pub key: Key,
+    /// What the row shows while the command is pending.
+    pub shows: Option<(String, Value)>,
+}
+
+impl Change<IgnoredAny> for RowAction {
+    fn command(&self) -> (String, Value) {
+        (self.command.clone(), self.payload.clone())
+    }
+
+    fn key(&self) -> Key {
+        self.key.clone()
+    }
+
+    fn apply(&self, row: Option<IgnoredAny>) -> Option<IgnoredAny> {
+        row
     }
 }
 
@@ -97,6 +185,10 @@ pub enum Msg {
     Views(Result<Vec<ViewInfo>, String>),
     /// Something happened to the open view's subscription.
     View(ViewEvent),
+    /// Something happened to the chart's subscription.
+    Chart(ViewEvent),
+    /// A row action sent was answered.
+    Delivered(Answered),
     /// A command sent was answered.
     Answered {
         /// The id [`Effect::Send`] gave it.
@@ -117,6 +209,11 @@ pub enum Effect {
     Subscribe(Query),
     /// Stop watching.
     Unsubscribe,
+    /// Watch the chart's view, answering with [`Msg::Chart`].
+    WatchChart(Query),
+    /// Send a row action: the driver gives it the client's next seq ([`App::begin`]) and
+    /// delivers it, answering with [`Msg::Delivered`].
+    Act(RowAction),
     /// Send a command, answering with [`Msg::Answered`].
     Send {
         /// Its id in the answer.
@@ -194,12 +291,12 @@ pub enum Notice {
         /// Its name.
         command: String,
     },
-    /// A command was accepted at this log position.
+    /// A command was accepted.
     Accepted {
         /// Its name.
         command: String,
-        /// The log position of its last event.
-        position: u64,
+        /// The log position of its last event (when the answer gave it).
+        position: Option<u64>,
     },
     /// A command was refused.
     Rejected {
@@ -225,15 +322,13 @@ pub enum Notice {
     Error(String),
 }
 
-/// A command sent and not yet answered.
+/// A command typed at the prompt, sent and not yet answered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     /// Its id.
     pub id: u64,
     /// Its name.
     pub command: String,
-    /// The key (JSON text) of the row it was sent about, if any.
-    pub row: Option<String>,
 }
 
 /// The terminal client's state (see the module docs).
@@ -254,6 +349,9 @@ pub struct App {
     mode: Mode,
     notice: Option<Notice>,
     pending: Vec<Pending>,
+    /// The row actions on their way, reconciled with the rows by the runtime's rules.
+    optimistic: Optimistic<IgnoredAny, RowAction>,
+    chart: Rows,
     next_id: u64,
     size: (u16, u16),
     now: Instant,
@@ -267,6 +365,7 @@ impl App {
     /// A client of `size` (columns, lines) that has not started.
     pub fn new(options: Options, size: (u16, u16)) -> App {
         App {
+            optimistic: Optimistic::new(options.client_id.clone()),
             options,
             screen: Screen::Views,
             views: Vec::new(),
@@ -281,6 +380,7 @@ impl App {
             mode: Mode::Browse,
             notice: None,
             pending: Vec::new(),
+            chart: Rows::default(),
             next_id: 1,
             size,
             now: Instant::now(),
@@ -289,10 +389,19 @@ impl App {
 
     /// What to do first: open the view asked for, or list the views.
     pub fn start(&mut self) -> Vec<Effect> {
-        match self.options.view.clone() {
+        let mut effects = match self.options.view.clone() {
             Some(view) => self.open(Query::view(view)),
             None => vec![Effect::ListViews],
+        };
+        if let Some(chart) = &self.options.chart {
+            effects.push(Effect::WatchChart(Query::view(chart.view.clone())));
         }
+        effects
+    }
+
+    /// The chart's rows (in its label's natural order).
+    pub fn chart_rows(&self) -> &Rows {
+        &self.chart
     }
 
     /// The screen shown.
@@ -355,9 +464,37 @@ impl App {
         self.notice.as_ref()
     }
 
-    /// Commands sent and not answered.
+    /// Commands typed at the prompt, sent and not answered.
     pub fn pending(&self) -> &[Pending] {
         &self.pending
+    }
+
+    /// True while a row action on this row (its key's JSON text) is pending.
+    pub fn is_pending(&self, key_text: &str) -> bool {
+        self.rows.get(key_text).is_some_and(|(key, _)| self.optimistic.is_pending(key))
+    }
+
+    /// The row at `index` as shown: the server's, with what each pending row action on it shows
+    /// laid over (oldest first).
+    pub fn shown_row(&self, index: usize) -> Option<Cow<'_, Columns>> {
+        let text = self.rows.key_at(index)?;
+        let (key, row) = self.rows.get(text)?;
+        if !self.optimistic.is_pending(key) {
+            return Some(Cow::Borrowed(row));
+        }
+        let mut shown = row.clone();
+        for (_, change) in self.optimistic.pending().filter(|(_, c)| &c.key == key) {
+            if let Some((column, value)) = &change.shows {
+                shown.insert(column.clone(), value.clone());
+            }
+        }
+        Some(Cow::Owned(shown))
+    }
+
+    /// Shows a row action at once and gives the command to deliver with `seq` (the client's
+    /// next: [`Client::next_seq`](lucarne_runtime::Client::next_seq)).
+    pub fn begin(&mut self, seq: u64, change: RowAction) -> lucarne_runtime::Command {
+        self.optimistic.begin(seq, change)
     }
 
     /// The terminal's size (columns, lines).
@@ -407,12 +544,55 @@ impl App {
                 self.notice = Some(Notice::Error(why));
                 Vec::new()
             }
-            Msg::View(event) => self.view_event(event),
+            Msg::View(event) => {
+                self.optimistic.apply(&event);
+                self.view_event(event)
+            }
+            Msg::Chart(event) => {
+                match event {
+                    ViewEvent::Snapshot { rows, .. } => {
+                        self.chart.reset(rows.into_iter().map(|r| (r.key, r.row)))
+                    }
+                    ViewEvent::Delta(delta) => {
+                        for op in delta.ops {
+                            match op {
+                                lucarne_protocol::Op::Upsert { key, row } => {
+                                    self.chart.upsert(key, row);
+                                }
+                                lucarne_protocol::Op::Remove { key } => {
+                                    self.chart.remove(&key);
+                                }
+                            }
+                        }
+                    }
+                    ViewEvent::Failed { code, message } => {
+                        self.notice = Some(Notice::Error(format!("{code}: {message}")));
+                    }
+                    ViewEvent::Status(_) | ViewEvent::Resumed { .. } => {}
+                }
+                Vec::new()
+            }
+            Msg::Delivered(answered) => {
+                let position = answered.result.as_ref().ok().map(|ack| ack.position);
+                self.notice = match self.optimistic.answered(answered) {
+                    Outcome::Accepted(change) => {
+                        Some(Notice::Accepted { command: labelled(&change), position })
+                    }
+                    Outcome::RolledBack { change, error } => Some(match error {
+                        CommandError::Rejected { code, message } => {
+                            Notice::Rejected { command: labelled(&change), code: code.to_string(), message }
+                        }
+                        CommandError::Stopped => Notice::Error(CommandError::Stopped.to_string()),
+                    }),
+                    Outcome::Unknown => self.notice.take(),
+                };
+                Vec::new()
+            }
             Msg::Answered { id, answer } => {
                 let Some(at) = self.pending.iter().position(|p| p.id == id) else { return Vec::new() };
                 let command = self.pending.remove(at).command;
                 self.notice = Some(match answer {
-                    Ok(ack) => Notice::Accepted { command, position: ack.position },
+                    Ok(ack) => Notice::Accepted { command, position: Some(ack.position) },
                     Err(CommandError::Rejected { code, message }) => {
                         Notice::Rejected { command, code: code.to_string(), message }
                     }
@@ -651,17 +831,24 @@ impl App {
     }
 
     fn act(&mut self, action: &Action) -> Vec<Effect> {
-        let Some(key) = self.selected_key() else { return Vec::new() };
-        let Some((_, row)) = self.rows.get(&key) else { return Vec::new() };
+        let Some(text) = self.selected_key() else { return Vec::new() };
+        let Some((key, row)) = self.rows.get(&text) else { return Vec::new() };
         let payload: Map<String, Value> =
             action.columns.iter().filter_map(|c| row.get(c).map(|v| (c.clone(), v.clone()))).collect();
-        self.send(action.command.clone(), Value::Object(payload), Some(key))
+        let change = RowAction {
+            command: action.command.clone(),
+            payload: Value::Object(payload),
+            key: key.clone(),
+            shows: action.shows.clone(),
+        };
+        self.notice = Some(Notice::Sending { command: labelled(&change) });
+        vec![Effect::Act(change)]
     }
 
-    fn send(&mut self, name: String, payload: Value, row: Option<String>) -> Vec<Effect> {
+    fn send(&mut self, name: String, payload: Value) -> Vec<Effect> {
         let id = self.next_id;
         self.next_id += 1;
-        self.pending.push(Pending { id, command: name.clone(), row });
+        self.pending.push(Pending { id, command: name.clone() });
         self.notice = Some(Notice::Sending { command: name.clone() });
         vec![Effect::Send { id, name, payload }]
     }
@@ -717,7 +904,7 @@ impl App {
                 let text = input.value().trim();
                 let (name, payload) = text.split_once(char::is_whitespace).unwrap_or((text, "{}"));
                 match serde_json::from_str::<Value>(payload) {
-                    Ok(payload) if !name.is_empty() => return self.send(name.to_owned(), payload, None),
+                    Ok(payload) if !name.is_empty() => return self.send(name.to_owned(), payload),
                     Ok(_) => {
                         self.notice = Some(Notice::Error("a command's name, then its JSON payload".into()))
                     }
@@ -740,10 +927,14 @@ impl App {
             MouseEventKind::Down(MouseButton::Left) => {
                 // Lines: title, query bar, the table's header, its rows.
                 let header = 2;
+                let table = crate::view::table_area(self);
+                if !(table.x..table.x + table.width).contains(&mouse.column) {
+                    return Vec::new();
+                }
                 if mouse.row == header {
-                    let width = self.size.0;
+                    let x = mouse.column - table.x;
                     if let Some(column) =
-                        crate::view::table::layout(self, width).iter().find(|c| c.contains(mouse.column))
+                        crate::view::table::layout(self, table.width).iter().find(|c| c.contains(x))
                     {
                         self.column = column.index;
                         self.sort_by(column.index);
@@ -759,6 +950,11 @@ impl App {
         }
         Vec::new()
     }
+}
+
+/// A row action named with its row: `pay_order "o-2"`.
+fn labelled(change: &RowAction) -> String {
+    format!("{} {}", change.command, change.key)
 }
 
 /// A key typed into a line (Ctrl-U empties it).

@@ -34,7 +34,8 @@ fn delta(ops: Vec<Op>) -> Msg {
 fn orders() -> App {
     let options = Options {
         view: Some("orders".into()),
-        actions: vec!["p=pay_order:order_id".parse().expect("an action")],
+        actions: vec!["p=pay_order:order_id>status=paid".parse().expect("an action")],
+        client_id: "me".into(),
         ..Options::default()
     };
     let mut app = App::new(options, (80, 12));
@@ -78,23 +79,85 @@ fn sorting_by_a_column_and_again_turns_the_order_round() {
     assert_eq!(keys(&app), ["\"o-9\"", "\"o-10\"", "\"o-2\""]);
 }
 
+fn ack(seq: u64, position: u64) -> Result<Ack, CommandError> {
+    Ok(Ack { id: seq, client_id: "me".into(), seq, position, events: 1, duplicate: false })
+}
+
+fn status_shown(app: &App, index: usize) -> Option<Value> {
+    app.shown_row(index).and_then(|r| r.get("status").cloned())
+}
+
 #[test]
-fn an_action_sends_the_selected_rows_columns_and_shows_the_answer() {
+fn an_action_is_shown_at_once_held_by_the_ack_carrying_delta_and_rolled_back_when_refused() {
     let mut app = orders();
     let effects = app.update(key(KeyCode::Char('p')));
+    let change = RowAction {
+        command: "pay_order".into(),
+        payload: json!({"order_id": "o-2"}),
+        key: json!("o-2"),
+        shows: Some(("status".into(), json!("paid"))),
+    };
+    assert_eq!(effects, vec![Effect::Act(change.clone())]);
+    let command = app.begin(7, change);
+    assert_eq!((command.seq, command.name.as_str()), (7, "pay_order"));
+    // Shown paid at once, in italics (pending).
+    assert_eq!(status_shown(&app, 0), Some(json!("paid")));
+    assert!(app.is_pending("\"o-2\""));
+    // Accepted: still shown paid until the rows hold it.
+    app.update(Msg::Delivered(Answered { seq: 7, result: ack(7, 40) }));
+    assert!(matches!(app.notice(), Some(Notice::Accepted { position: Some(40), .. })));
+    assert!(app.is_pending("\"o-2\""));
+    // The delta that carries it: the server's row, no longer pending.
+    let paid = Op::Upsert { key: json!("o-2"), row: order("o-2", "paid", 1.0).row };
+    app.update(Msg::View(ViewEvent::Delta(Delta {
+        sub: 1,
+        from: 1,
+        to: 2,
+        ops: vec![paid],
+        acked: vec![lucarne_protocol::CommandRef { client_id: "me".into(), seq: 7 }],
+    })));
+    assert!(!app.is_pending("\"o-2\""));
+    assert_eq!(status_shown(&app, 0), Some(json!("paid")));
+
+    // Refused: rolled back, and the reason shown.
+    app.update(key(KeyCode::Down));
+    let Some(Effect::Act(change)) = app.update(key(KeyCode::Char('p'))).pop() else { panic!("an action") };
+    app.begin(8, change);
+    assert_eq!(status_shown(&app, 1), Some(json!("paid")));
+    let rejected = CommandError::Rejected { code: ErrorCode::Rejected, message: "it is paid".into() };
+    app.update(Msg::Delivered(Answered { seq: 8, result: Err(rejected) }));
+    assert_eq!(status_shown(&app, 1), Some(json!("paid")), "o-9 was paid by the server already");
+    assert!(!app.is_pending("\"o-9\""));
+    assert!(
+        matches!(app.notice(), Some(Notice::Rejected { code, message, .. }) if code == "rejected" && message == "it is paid")
+    );
+}
+
+#[test]
+fn a_refused_action_shows_the_row_as_the_server_has_it_again() {
+    let mut app = orders();
+    let Some(Effect::Act(change)) = app.update(key(KeyCode::Char('p'))).pop() else { panic!("an action") };
+    app.begin(3, change);
+    assert_eq!(status_shown(&app, 0), Some(json!("paid")));
+    let rejected = CommandError::Rejected { code: ErrorCode::Rejected, message: "no".into() };
+    app.update(Msg::Delivered(Answered { seq: 3, result: Err(rejected) }));
+    assert_eq!(status_shown(&app, 0), Some(json!("placed")));
+}
+
+#[test]
+fn a_command_typed_at_the_prompt_shows_its_answer() {
+    let mut app = orders();
+    app.update(key(KeyCode::Char(':')));
+    typed(&mut app, "pay_order {\"order_id\": \"o-2\"}");
+    let effects = app.update(key(KeyCode::Enter));
     assert_eq!(
         effects,
         vec![Effect::Send { id: 1, name: "pay_order".into(), payload: json!({"order_id": "o-2"}) }]
     );
     assert_eq!(app.pending().len(), 1);
-    let ack = Ack { id: 1, client_id: "c".into(), seq: 1, position: 42, events: 1, duplicate: false };
-    app.update(Msg::Answered { id: 1, answer: Ok(ack) });
+    app.update(Msg::Answered { id: 1, answer: ack(1, 42) });
     assert!(app.pending().is_empty());
-    assert_eq!(app.notice(), Some(&Notice::Accepted { command: "pay_order".into(), position: 42 }));
-    app.update(key(KeyCode::Char('p')));
-    let rejected = CommandError::Rejected { code: ErrorCode::Rejected, message: "already paid".into() };
-    app.update(Msg::Answered { id: 2, answer: Err(rejected) });
-    assert!(matches!(app.notice(), Some(Notice::Rejected { code, .. }) if code == "rejected"));
+    assert_eq!(app.notice(), Some(&Notice::Accepted { command: "pay_order".into(), position: Some(42) }));
 }
 
 #[test]
@@ -171,9 +234,13 @@ fn an_unknown_view_goes_back_to_the_list() {
 fn actions_are_read_from_text() {
     let action: Action = "p=pay_order:order_id,region".parse().expect("an action");
     assert_eq!(action.columns, ["order_id", "region"]);
+    assert_eq!(action.shows, None);
+    let action: Action = "x=ship_order:order_id>status=shipped".parse().expect("an action");
+    assert_eq!(action.shows, Some(("status".into(), json!("shipped"))));
+    let action: Action = "f=flag:id>flagged=true".parse().expect("an action");
+    assert_eq!(action.shows, Some(("flagged".into(), json!(true))));
     assert!("s=ship_order".parse::<Action>().is_err(), "s sorts");
     assert!("pay_order".parse::<Action>().is_err());
-    let _: Value = json!(null);
 }
 
 #[test]
@@ -190,4 +257,40 @@ fn the_page_follows_the_selection() {
     assert_eq!((app.selected(), app.top()), (99, 95));
     app.update(Msg::Resize(80, 20));
     assert_eq!(app.top(), 85, "a taller screen shows more rows above");
+}
+
+fn click(app: &mut App, column: u16, row: u16) {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let kind = MouseEventKind::Down(MouseButton::Left);
+    app.update(Msg::Mouse(MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE }));
+}
+
+#[test]
+fn the_mouse_selects_a_row_and_a_header_click_sorts() {
+    let mut app = orders();
+    // Lines: title, query bar, header, then rows o-2, o-9, o-10.
+    click(&mut app, 2, 5);
+    assert_eq!(app.rows().key_at(app.selected()).map(String::as_str), Some("\"o-10\""));
+    // Columns: order_id (0–9), customer… here order_id, status, total: "total" is the third.
+    let total = crate::view::table::layout(&app, 80).into_iter().find(|c| c.index == 2).expect("total shown");
+    click(&mut app, total.x + 1, 2);
+    assert_eq!(app.column(), 2);
+    assert_eq!(keys(&app), ["\"o-2\"", "\"o-10\"", "\"o-9\""]);
+    assert_eq!(
+        app.rows().key_at(app.selected()).map(String::as_str),
+        Some("\"o-10\""),
+        "the selection stays"
+    );
+}
+
+#[test]
+fn charts_are_read_from_text() {
+    let chart: ChartSpec = "sales_by_region:region:revenue".parse().expect("a chart");
+    assert_eq!(
+        (chart.view.as_str(), chart.label.as_str(), chart.value.as_str()),
+        ("sales_by_region", "region", "revenue")
+    );
+    assert!("sales_by_region:region".parse::<ChartSpec>().is_err());
+    let mut app = App::new(Options { chart: Some(chart), ..Options::default() }, (120, 20));
+    assert_eq!(app.start(), vec![Effect::ListViews, Effect::WatchChart(Query::view("sales_by_region"))]);
 }

@@ -12,6 +12,7 @@
 //! assert!(format!("{:?}", terminal.backend().buffer()).contains("Views"));
 //! ```
 
+pub mod chart;
 pub mod table;
 
 use ratatui::Frame;
@@ -46,14 +47,19 @@ pub fn view(app: &App, frame: &mut Frame<'_>) {
             query_bar(app, bar, buf);
             match app.mode() {
                 Mode::Detail if body.width >= 40 => {
-                    let [left, right] =
-                        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-                            .areas(body);
-                    let (table, detail_area) = if locale.is_rtl() { (right, left) } else { (left, right) };
+                    let (table, detail_area) = split(body, 60, locale.is_rtl());
                     table::draw(app, table, buf);
                     detail(app, detail_area, buf);
                 }
                 Mode::Detail => detail(app, body, buf),
+                // The chart beside the table when there is room for both.
+                _ if app.options().chart.is_some() && body.width >= 90 => {
+                    let (table, chart_area) = split(body, 65, locale.is_rtl());
+                    table::draw(app, table, buf);
+                    let gap =
+                        Rect { x: chart_area.x + 1, width: chart_area.width.saturating_sub(2), ..chart_area };
+                    chart::draw(app, gap, buf);
+                }
                 _ => table::draw(app, body, buf),
             }
         }
@@ -65,6 +71,35 @@ pub fn view(app: &App, frame: &mut Frame<'_>) {
         (Screen::Table, _) => locale.text(Label::TableKeys),
     };
     line(buf, keys, help, Style::new().dim(), app);
+}
+
+/// Where the table is on a screen of the app's size (the chart or the detail may share the
+/// body with it): what a mouse click is measured against.
+pub fn table_area(app: &App) -> Rect {
+    let (width, height) = app.size();
+    let body = Rect::new(0, 2, width, height.saturating_sub(4));
+    let shared = match app.mode() {
+        Mode::Detail => body.width >= 40,
+        _ => app.options().chart.is_some() && body.width >= 90,
+    };
+    if !shared {
+        return body;
+    }
+    let percent = if matches!(app.mode(), Mode::Detail) { 60 } else { 65 };
+    split(body, percent, app.options().locale.is_rtl()).0
+}
+
+/// The body shared by the table (`percent` of it, at the start: the right in a right-to-left
+/// locale) and another pane: (the table's area, the other's).
+fn split(body: Rect, percent: u16, rtl: bool) -> (Rect, Rect) {
+    let (table, other) = (Constraint::Percentage(percent), Constraint::Percentage(100 - percent));
+    if rtl {
+        let [other, table] = Layout::horizontal([other, table]).areas(body);
+        (table, other)
+    } else {
+        let [table, other] = Layout::horizontal([table, other]).areas(body);
+        (table, other)
+    }
 }
 
 /// Writes a line of chrome from the start of `area` (its right edge in a right-to-left locale).
@@ -246,10 +281,12 @@ fn notice_line(app: &App, area: Rect, buf: &mut Buffer) {
         Notice::Sending { command } => {
             (format!("{command}: {}…", locale.text(Label::Sending)), Color::Yellow)
         }
-        Notice::Accepted { command, position } => (
-            format!("{command}: {} {}", locale.text(Label::Accepted), locale.number(*position)),
-            Color::Green,
-        ),
+        Notice::Accepted { command, position } => {
+            let at = position
+                .map(|p| format!(" {} {}", locale.text(Label::At), locale.number(p)))
+                .unwrap_or_default();
+            (format!("{command}: {}{at}", locale.text(Label::Accepted)), Color::Green)
+        }
         Notice::Rejected { command, code, message } => {
             (format!("{command}: {} ({code}) {message}", locale.text(Label::Rejected)), Color::Red)
         }

@@ -102,14 +102,14 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         let style = if p.index == app.column() { header_style.underlined() } else { header_style };
         put(buf, area.x + p.x, area.y, p.width, &format!("{name}{arrow}"), style, bidi, false);
     }
-    let pending: Vec<&str> = app.pending().iter().filter_map(|p| p.row.as_deref()).collect();
     let browsing = matches!(app.mode(), Mode::Browse | Mode::Detail);
     for (line, index) in (app.top()..rows.len()).take(usize::from(area.height.saturating_sub(1))).enumerate()
     {
-        let (Some(key), Some(row)) = (rows.key_at(index), rows.row_at(index)) else { break };
+        let (Some(key), Some(row)) = (rows.key_at(index), app.shown_row(index)) else { break };
         let y = area.y + 1 + u16::try_from(line).unwrap_or(u16::MAX);
         let mut style = Style::new();
-        if pending.contains(&key.as_str()) {
+        // A row with an action on its way: shown as it will be, in italics until the rows hold it.
+        if app.is_pending(key) {
             style = style.italic().dim();
         }
         if index == app.selected() && browsing {

@@ -163,3 +163,45 @@ fn a_command_being_typed() {
     }
     check("command", &app);
 }
+
+fn with_chart(locale: Locale) -> App {
+    let chart = Some("sales_by_region:region:revenue".parse().expect("a chart"));
+    let options = Options { view: Some("orders".into()), locale, chart, ..Options::default() };
+    let mut app = App::new(options, (110, 9));
+    app.start();
+    let rows = ROWS
+        .iter()
+        .map(|(id, customer, status, total)| {
+            let row = json!({"order_id": id, "customer": customer, "status": status, "total": total});
+            Row { key: json!(id), row: row.as_object().cloned().unwrap_or_default() }
+        })
+        .collect();
+    app.update(Msg::View(ViewEvent::Snapshot {
+        at: Position { epoch: 1, version: 3 },
+        rows,
+        resynced: None,
+    }));
+    let regions = [("eu", 1520.5), ("mena", 2210.0), ("us", 640.0), ("apac", 90.0)]
+        .iter()
+        .map(|(region, revenue)| {
+            let row = json!({"region": region, "revenue": revenue});
+            Row { key: json!(region), row: row.as_object().cloned().unwrap_or_default() }
+        })
+        .collect();
+    app.update(Msg::Chart(ViewEvent::Snapshot {
+        at: Position { epoch: 1, version: 2 },
+        rows: regions,
+        resynced: None,
+    }));
+    app
+}
+
+#[test]
+fn a_chart_beside_the_table() {
+    check("chart_en", &with_chart(Locale::En));
+}
+
+#[test]
+fn a_chart_beside_the_table_from_the_right() {
+    check("chart_ar", &with_chart(Locale::Ar));
+}
