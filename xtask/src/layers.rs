@@ -120,8 +120,22 @@ const RULES: &[Rule] = &[
             "unicode-segmentation",
             "unicode-width",
         ]),
-        never: &["iced*", "lucarne-server", "lucarne-app", "lucarne-widgets", "redb", "hyper"],
-        why: "the terminal client: the runtime and ratatui, never iced or the server",
+        // `cargo metadata` unifies features over the workspace: the runtime's `iced` glue
+        // (iced_futures, iced_core) shows here when the app turns it on beside it.
+        never: &[
+            "iced",
+            "iced_widget",
+            "iced_graphics",
+            "iced_wgpu",
+            "iced_tiny_skia",
+            "iced_winit",
+            "lucarne-server",
+            "lucarne-app",
+            "lucarne-widgets",
+            "redb",
+            "hyper",
+        ],
+        why: "the terminal client: the runtime and ratatui, never iced's widgets or renderers, the app or the server",
     },
     Rule {
         krate: "lucarne-app",

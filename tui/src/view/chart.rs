@@ -37,7 +37,7 @@ pub fn bar(value: f64, largest: f64, width: u16, from_right: bool) -> String {
     #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "0 ≤ cells ≤ width")]
     let eighths = ((cells * 8.0).round() as usize).max(1);
     let mut out = "█".repeat(eighths / 8);
-    if eighths % 8 > 0 {
+    if !eighths.is_multiple_of(8) {
         out.push(EIGHTHS[eighths % 8]);
     }
     out

@@ -195,11 +195,11 @@ fn query_bar(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let style = if focus.is_some() { Style::new().fg(Color::Cyan) } else { Style::new() };
     line(buf, area, &text, style, app);
-    if let (Some(x), false) = (marked, locale.is_rtl()) {
-        if x < area.width {
-            let at = Rect { x: area.x + x, width: 1, ..area };
-            buf.set_style(at, Style::new().fg(Color::White).bg(Color::Red).bold());
-        }
+    if let (Some(x), false) = (marked, locale.is_rtl())
+        && x < area.width
+    {
+        let at = Rect { x: area.x + x, width: 1, ..area };
+        buf.set_style(at, Style::new().fg(Color::White).bg(Color::Red).bold());
     }
 }
 
