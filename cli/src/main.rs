@@ -60,6 +60,9 @@ enum Cmd {
         /// At most this many rows (the first in --order-by order).
         #[arg(long)]
         limit: Option<u64>,
+        /// Skip this many rows first (in --order-by order).
+        #[arg(long)]
+        offset: Option<u64>,
         #[command(flatten)]
         connect: Connect,
     },
@@ -99,6 +102,10 @@ enum Cmd {
         /// `terminal` (terminals that do bidi themselves).
         #[arg(long, value_enum, default_value_t = BidiArg::Visual)]
         bidi: BidiArg,
+        /// Views of more rows than this are watched a window at a time around the rows on
+        /// screen (a live query with limit and offset), not held whole.
+        #[arg(long, default_value_t = lucarne_tui::app::WINDOW_ABOVE)]
+        window_above: u64,
         /// Write the client's log to this file (the screen is the terminal's).
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
@@ -384,7 +391,7 @@ async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Cmd::Serve(serve) => serve_cmd(*serve).await.map(|()| 0),
         Cmd::Token(args) => token::run(args),
-        Cmd::Tui { view, mut actions, chart, desk, locale, bidi, log: _, connect } => {
+        Cmd::Tui { view, mut actions, chart, desk, locale, bidi, window_above, log: _, connect } => {
             let (view, chart) = if desk {
                 actions.extend(DESK_ACTIONS.iter().map(|a| (*a).to_owned()));
                 (Some("orders".to_owned()), Some(DESK_CHART.to_owned()))
@@ -403,17 +410,19 @@ async fn run(cli: Cli) -> Result<u8> {
                 },
                 actions,
                 chart,
+                window_above: Some(window_above),
                 client_id: String::new(),
             };
             lucarne_tui::run(client(&connect), options).await?;
             Ok(0)
         }
         Cmd::Push { command } => push::run(command).await,
-        Cmd::Watch { view, once, filter, order_by, limit, connect } => {
+        Cmd::Watch { view, once, filter, order_by, limit, offset, connect } => {
             let mut query = Query::view(view);
             query.filter = filter;
             query.order_by = order_by;
             query.limit = limit;
+            query.offset = offset;
             watch(&client(&connect), query, once).await.map(|()| 0)
         }
         Cmd::Send { name, payload, timeout, connect } => {

@@ -168,7 +168,7 @@ pub struct Position {
 }
 
 /// What a subscription watches: a view, and optionally which of its rows — a **live query**
-/// (`where`, `order_by`, `limit`). The one shape of it: the client's runtime subscribes with it and
+/// (`where`, `order_by`, `limit`, `offset`). The one shape of it: the client's runtime subscribes with it and
 /// the server keys its shared windows by it.
 ///
 /// ```
@@ -181,8 +181,8 @@ pub struct Position {
 /// ```
 ///
 /// The filter is a SQL expression over the view's columns, `order_by` a list of columns each
-/// with `ASC` or `DESC`; the server keeps the window (the first `limit` rows in that order)
-/// current and sends only the rows entering, changing in or leaving it.
+/// with `ASC` or `DESC`; the server keeps the window (the first `limit` rows in that order, after
+/// the first `offset`) current and sends only the rows entering, changing in or leaving it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Query {
     /// The view's name.
@@ -193,15 +193,19 @@ pub struct Query {
     /// Order: view columns, each optionally `ASC` or `DESC` (`total DESC, order_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_by: Option<String>,
-    /// Largest number of rows: the first ones in `order_by` order.
+    /// Largest number of rows: the first ones in `order_by` order (after `offset`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
+    /// Rows skipped before the window, in `order_by` order: a page further down (a terminal
+    /// scrolled through a view too large to hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
 }
 
 impl Query {
     /// All rows of a view.
     pub fn view(name: impl Into<String>) -> Self {
-        Query { view: name.into(), filter: None, order_by: None, limit: None }
+        Query { view: name.into(), filter: None, order_by: None, limit: None, offset: None }
     }
 
     /// Only rows for which this SQL condition holds.
@@ -222,10 +226,16 @@ impl Query {
         self
     }
 
-    /// Whether it watches a window of the view (`where`, `order_by` or `limit`) rather than the
-    /// whole view.
+    /// The window starts after this many rows (in `order_by` order).
+    pub fn offset(mut self, rows: u64) -> Self {
+        self.offset = Some(rows);
+        self
+    }
+
+    /// Whether it watches a window of the view (`where`, `order_by`, `limit` or `offset`) rather
+    /// than the whole view.
     pub fn is_live(&self) -> bool {
-        self.filter.is_some() || self.order_by.is_some() || self.limit.is_some()
+        self.filter.is_some() || self.order_by.is_some() || self.limit.is_some() || self.offset.is_some()
     }
 }
 
@@ -234,7 +244,7 @@ impl Query {
 pub struct Subscribe {
     /// Client-chosen subscription id, unique on the connection.
     pub sub: u64,
-    /// What to watch: `view`, and `where` / `order_by` / `limit` for a live query.
+    /// What to watch: `view`, and `where` / `order_by` / `limit` / `offset` for a live query.
     #[serde(flatten)]
     pub query: Query,
     /// Resume from this position instead of taking a snapshot, if the server still can.

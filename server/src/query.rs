@@ -1,9 +1,9 @@
-//! Live queries over a view: `where`, `order_by` and `limit` on subscribe.
+//! Live queries over a view: `where`, `order_by`, `limit` and `offset` on subscribe.
 //!
 //! A [`Window`] holds the rows of the view that match the filter, in order, and the keys the
-//! client holds (the first `limit` of them). Each change to the view is turned into the ops
+//! client holds (the first `limit` of them after the first `offset`). Each change to the view is turned into the ops
 //! *this* subscriber needs: a row entering the window is upserted, a row changing inside it is
-//! upserted, a row leaving it (filtered out, removed, or pushed past the limit) is removed;
+//! upserted, a row leaving it (filtered out, removed, or pushed past either end) is removed;
 //! changes outside the window send nothing.
 //!
 //! ```
@@ -47,6 +47,8 @@ pub struct LiveQuery {
     pub order: Vec<(String, bool)>,
     /// At most this many rows.
     pub limit: Option<u64>,
+    /// Rows skipped before the window.
+    pub offset: u64,
 }
 
 fn parser_for(text: &str) -> Result<Parser<'static>, SqlError> {
@@ -105,7 +107,12 @@ impl LiveQuery {
                 order.push((name, item.options.asc == Some(false)));
             }
         }
-        Ok(LiveQuery { filter, order, limit })
+        Ok(LiveQuery { filter, order, limit, offset: 0 })
+    }
+
+    /// The same query, its window starting after `offset` rows.
+    pub fn skip(self, offset: u64) -> LiveQuery {
+        LiveQuery { offset, ..self }
     }
 
     /// The query over only the rows `rows` lets through (a token's row filter): both filters
@@ -126,7 +133,13 @@ impl LiveQuery {
 
     /// True when the query is the whole view.
     pub fn is_everything(&self) -> bool {
-        self.filter.is_none() && self.limit.is_none()
+        self.filter.is_none() && self.limit.is_none() && self.offset == 0
+    }
+
+    /// The window's first place and how many places it has (`usize::MAX`: no limit).
+    fn span(&self) -> (usize, usize) {
+        let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        (offset, self.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)))
     }
 
     /// Whether `row` passes the filter.
@@ -294,7 +307,12 @@ impl Window {
     /// False when no touched row was shown and none is inside the limit now: the window is as
     /// it was (a row that does not enter cannot push another out).
     fn may_have_moved(&self, touched: &HashSet<String>) -> bool {
-        let limit = self.query.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let (offset, limit) = self.query.span();
+        if offset > 0 {
+            // A row that was before the window shifts it, wherever it went (or if it is gone):
+            // its old place is not kept, so every change is looked at.
+            return !touched.is_empty();
+        }
         let last = limit.checked_sub(1).and_then(|i| self.order.iter().nth(i));
         touched.iter().any(|text| {
             self.shown.contains(text)
@@ -304,8 +322,8 @@ impl Window {
 
     /// The keys in the window now, in order.
     fn visible(&self) -> Vec<String> {
-        let limit = self.query.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-        self.order.iter().take(limit).map(|p| p.key.clone()).collect()
+        let (offset, limit) = self.query.span();
+        self.order.iter().skip(offset).take(limit).map(|p| p.key.clone()).collect()
     }
 
     /// The ops this subscriber needs for a change to the view.
@@ -319,7 +337,7 @@ impl Window {
             }
             touched.insert(text);
         }
-        if self.query.limit.is_none() {
+        if self.query.limit.is_none() && self.query.offset == 0 {
             // The window is every matching row: only the touched keys can have moved.
             let mut out = Vec::with_capacity(touched.len());
             for op in ops {
@@ -407,6 +425,7 @@ mod tests {
             .collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         rows.into_iter()
+            .skip(usize::try_from(q.offset).unwrap_or(usize::MAX))
             .take(q.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)))
             .map(|(s, r)| (s.key, r))
             .collect()
@@ -420,10 +439,13 @@ mod tests {
             changes in prop::collection::vec(prop::collection::vec((0i64..12, prop::option::of((0usize..3, 0i64..40))), 1..4), 0..60),
         // `None`: no limit, the fast path.
             limit in prop::option::of(1u64..6),
+            // A window further down: rows before it shift it.
+            offset in prop::option::of(1u64..5),
             descending in any::<bool>(),
         ) {
             let order = if descending { "total DESC" } else { "total" };
             let q = LiveQuery::parse(Some("status <> 'cancelled' AND total >= 5"), Some(order), limit, &columns()).expect("valid");
+            let q = q.skip(offset.unwrap_or(0));
             let mut window = Window::new(q.clone());
             let mut view: BTreeMap<i64, Columns> = BTreeMap::new();
             let mut client: BTreeMap<String, Columns> =

@@ -147,3 +147,53 @@ fn the_desk_rolls_a_refused_action_back_and_charts_sales_by_region() {
         bar_value(s, "mena").is_some_and(|v| v >= before + 80.0)
     });
 }
+
+#[test]
+fn a_view_larger_than_the_bound_is_browsed_a_window_at_a_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = ["--demo", "--demo-seed", "3000", "--demo-rate", "0.01"].map(String::from).to_vec();
+    let server = Server::spawn(dir.path().to_path_buf(), "127.0.0.1:0".parse().expect("addr"), args);
+    // The seed is placed while the server serves: wait for all of it, then count the orders.
+    lucarne_testing::wait_for("the seed", Duration::from_secs(60), || server.log().contains("demo: seeded"));
+    let out = lucarne(&server, &["view", "list", "--json"]);
+    let count = json_lines(&out)
+        .iter()
+        .find(|v| v["name"] == "orders")
+        .and_then(|v| v["rows"].as_u64())
+        .expect("the orders' count");
+    assert!(count > 1000, "{count} orders");
+    let log = dir.path().join("tui.log");
+    let log_arg = log.display().to_string();
+    let mut pty = Pty::spawn(
+        bin(),
+        &["tui", "orders", "--server", &server.url(), "--window-above", "1000", "--log", &log_arg],
+        &[("LANG", "C.UTF-8"), ("RUST_LOG", "lucarne_tui=debug")],
+        (120, 30),
+    )
+    .expect("lucarne tui in a pty");
+    pty.wait_for_text("● live", WAIT);
+    let rows = |s: &str| -> u64 {
+        let title = line_of(s, "lucarne · orders · ");
+        title.split(" · ").nth(2).and_then(|t| t.split_whitespace().next()?.parse().ok()).unwrap_or_default()
+    };
+    pty.wait_until("the view's size in the title", WAIT, |s| rows(s) >= count);
+    // The server's last order in key order, as `lucarne watch` gives it.
+    let out = lucarne(&server, &["watch", "orders", "--once", "--order-by", "order_id DESC", "--limit", "1"]);
+    let last =
+        json_lines(&out).first().and_then(|r| r["order_id"].as_str().map(str::to_owned)).expect("an order");
+    pty.keys("G");
+    pty.wait_until("the last order on screen", WAIT, |s| {
+        s.lines().any(|l| l.starts_with(&format!("{last} ")))
+    });
+    // Only windows were asked for: the first one, then one around the end.
+    let asked = std::fs::read_to_string(&log).unwrap_or_default();
+    let windows: Vec<&str> = asked.lines().filter(|l| l.contains("subscribe")).collect();
+    assert!(windows.len() >= 2, "{asked}");
+    assert!(windows.iter().all(|l| l.contains("limit: Some(600)")), "{asked}");
+    let offsets: Vec<u64> = windows
+        .iter()
+        .filter_map(|l| l.split("offset: Some(").nth(1)?.split(')').next()?.parse().ok())
+        .collect();
+    assert_eq!(offsets.first(), Some(&0), "{asked}");
+    assert!(offsets.iter().any(|o| *o + 600 >= count && *o > 0), "a window around the end: {asked}");
+}

@@ -162,7 +162,10 @@ fn perform(
 ) -> bool {
     match effect {
         Effect::Quit => return false,
-        Effect::Subscribe(query) => *subscription = Some(client.subscribe(query)),
+        Effect::Subscribe(query) => {
+            tracing::debug!(?query, "subscribe");
+            *subscription = Some(client.subscribe(query));
+        }
         Effect::Unsubscribe => *subscription = None,
         Effect::WatchChart(query) => {
             // The chart's events come as messages, from a task that holds its subscription.

@@ -710,7 +710,8 @@ impl Connection {
             order_by: s.query.order_by.clone(),
             limit: s.query.limit,
         };
-        let query = self.compile(&s.query.view, asked, row_filter.clone()).await?;
+        let offset = s.query.offset.unwrap_or(0);
+        let query = self.compile(&s.query.view, asked, row_filter.clone()).await?.skip(offset);
         let engine = &self.shared.engine;
         let key = FeedKey { query: s.query, rows: row_filter };
         let feed = engine

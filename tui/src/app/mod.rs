@@ -8,10 +8,13 @@
 //! use serde_json::json;
 //!
 //! let mut app = App::new(Options { view: Some("orders".into()), ..Options::default() }, (80, 24));
-//! assert_eq!(app.start(), vec![Effect::Subscribe(Query::view("orders"))]);
+//! // The view is opened once the list says how large it is (a large one a window at a time).
+//! assert_eq!(app.start(), vec![Effect::ListViews]);
+//! let at = lucarne_tui::runtime::protocol::Position { epoch: 1, version: 1 };
+//! let info = lucarne_tui::runtime::protocol::ViewInfo { name: "orders".into(), sql: String::new(), at, rows: 1 };
+//! assert_eq!(app.update(Msg::Views(Ok(vec![info]))), vec![Effect::Subscribe(Query::view("orders"))]);
 //! let row = json!({"order_id": "o-1", "status": "placed"}).as_object().cloned().unwrap_or_default();
 //! let rows = vec![lucarne_tui::runtime::protocol::Row { key: json!("o-1"), row }];
-//! let at = lucarne_tui::runtime::protocol::Position { epoch: 1, version: 1 };
 //! app.update(Msg::View(ViewEvent::Snapshot { at, rows, resynced: None }));
 //! assert_eq!(app.rows().len(), 1);
 //! ```
@@ -33,7 +36,7 @@ use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use self::input::Input;
-use self::rows::{Rows, Sort};
+use self::rows::{Collation, Rows, Sort};
 use crate::bidi::Bidi;
 use crate::locale::Locale;
 
@@ -50,6 +53,9 @@ pub struct Options {
     pub actions: Vec<Action>,
     /// A second view drawn beside the table as horizontal bars.
     pub chart: Option<ChartSpec>,
+    /// Views of more rows than this are watched a window at a time (a live query with `limit`
+    /// and `offset` around the rows on screen) instead of whole (`None`: 100 000).
+    pub window_above: Option<u64>,
     /// The client's id: its own commands' acks are recognized in the deltas by it
     /// ([`run`](crate::run) fills it in from the client).
     pub client_id: String,
@@ -352,9 +358,31 @@ pub struct App {
     /// The row actions on their way, reconciled with the rows by the runtime's rules.
     optimistic: Optimistic<IgnoredAny, RowAction>,
     chart: Rows,
+    /// Watching a window of a large view.
+    window: Option<Windowed>,
+    /// A view to open once the list says how many rows it has.
+    opening: Option<String>,
     next_id: u64,
     size: (u16, u16),
     now: Instant,
+}
+
+/// Views of more rows than this are watched a window at a time, unless told otherwise.
+pub const WINDOW_ABOVE: u64 = 100_000;
+
+/// Rows of a window watched at a time.
+pub const WINDOW_ROWS: u64 = 600;
+
+/// A view watched a window at a time: where the rows held start, where the window asked for
+/// starts, and how many rows the view has (as listed, or as found at its end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windowed {
+    /// The place of the first row held.
+    pub base: u64,
+    /// The place the window asked for last starts at (equal to `base` once its rows came).
+    pub asked: u64,
+    /// Rows of the view.
+    pub total: u64,
 }
 
 /// Lines of the screen that are not the table's rows: title, query bar, the table's header,
@@ -381,6 +409,8 @@ impl App {
             notice: None,
             pending: Vec::new(),
             chart: Rows::default(),
+            window: None,
+            opening: None,
             next_id: 1,
             size,
             now: Instant::now(),
@@ -389,10 +419,13 @@ impl App {
 
     /// What to do first: open the view asked for, or list the views.
     pub fn start(&mut self) -> Vec<Effect> {
-        let mut effects = match self.options.view.clone() {
-            Some(view) => self.open(Query::view(view)),
-            None => vec![Effect::ListViews],
-        };
+        // A view asked for is opened once the list says how large it is.
+        if let Some(view) = self.options.view.clone() {
+            self.screen = Screen::Table;
+            self.query = Some(Query::view(view.clone()));
+            self.opening = Some(view);
+        }
+        let mut effects = vec![Effect::ListViews];
         if let Some(chart) = &self.options.chart {
             effects.push(Effect::WatchChart(Query::view(chart.view.clone())));
         }
@@ -477,7 +510,7 @@ impl App {
     /// The row at `index` as shown: the server's, with what each pending row action on it shows
     /// laid over (oldest first).
     pub fn shown_row(&self, index: usize) -> Option<Cow<'_, Columns>> {
-        let text = self.rows.key_at(index)?;
+        let text = self.key_at(index)?;
         let (key, row) = self.rows.get(text)?;
         if !self.optimistic.is_pending(key) {
             return Some(Cow::Borrowed(row));
@@ -532,17 +565,26 @@ impl App {
             Msg::Resize(width, height) => {
                 self.size = (width, height);
                 self.scroll();
-                Vec::new()
+                self.rewindow()
             }
             Msg::Views(Ok(views)) => {
                 self.views = views;
                 self.view_selected = self.view_selected.min(self.views.len().saturating_sub(1));
                 self.link = Link::Live;
-                Vec::new()
+                match self.opening.take() {
+                    Some(view) => {
+                        let rows = self.views.iter().find(|v| v.name == view).map(|v| v.rows);
+                        self.open(Query::view(view), rows)
+                    }
+                    None => Vec::new(),
+                }
             }
             Msg::Views(Err(why)) => {
                 self.notice = Some(Notice::Error(why));
-                Vec::new()
+                match self.opening.take() {
+                    Some(view) => self.open(Query::view(view), None),
+                    None => Vec::new(),
+                }
             }
             Msg::View(event) => {
                 self.optimistic.apply(&event);
@@ -603,7 +645,10 @@ impl App {
         }
     }
 
-    fn open(&mut self, query: Query) -> Vec<Effect> {
+    /// Opens a view of `rows` rows (when known): whole, or a window at a time when it is large.
+    fn open(&mut self, query: Query, rows: Option<u64>) -> Vec<Effect> {
+        let above = self.options.window_above.unwrap_or(WINDOW_ABOVE);
+        self.window = rows.filter(|r| *r > above).map(|total| Windowed { base: 0, asked: 0, total });
         self.screen = Screen::Table;
         self.rows = Rows::default();
         self.selected = 0;
@@ -617,11 +662,76 @@ impl App {
 
     /// Watches `query` in place of the one watched; the rows stay until its snapshot comes.
     fn apply(&mut self, query: Query) -> Vec<Effect> {
-        if let Some(sort) = sort_of(query.order_by.as_deref()) {
+        self.query = Some(query.clone());
+        if self.windowed().is_some() {
+            // A window is shown in the order the server cut it in.
+            self.rows.sort(Sort {
+                columns: order_columns(query.order_by.as_deref()),
+                collation: Collation::Exact,
+            });
+        } else if let Some(sort) = sort_of(query.order_by.as_deref()) {
             self.rows.sort(sort);
         }
-        self.query = Some(query.clone());
-        vec![Effect::Subscribe(query)]
+        vec![Effect::Subscribe(self.watched(query))]
+    }
+
+    /// The window watched, while a large view is watched a window at a time (not when the
+    /// query has a limit of its own).
+    pub fn windowed(&self) -> Option<&Windowed> {
+        self.window.as_ref().filter(|_| self.query.as_ref().is_none_or(|q| q.limit.is_none()))
+    }
+
+    /// What is subscribed for a query: itself, or its window.
+    fn watched(&self, query: Query) -> Query {
+        match self.windowed() {
+            Some(w) => query.limit(WINDOW_ROWS).offset(w.asked),
+            None => query,
+        }
+    }
+
+    /// Asks for another window when the rows on screen are not all held (nor on their way).
+    fn rewindow(&mut self) -> Vec<Effect> {
+        let Some(w) = self.windowed().copied() else { return Vec::new() };
+        let page = self.page() as u64;
+        let (top, end) = (self.top as u64, (self.top as u64 + page).min(w.total));
+        let held = w.base..=w.base + self.rows.len() as u64;
+        let asked = w.asked..=w.asked + WINDOW_ROWS;
+        let covered = |r: &std::ops::RangeInclusive<u64>| r.contains(&top) && r.contains(&end);
+        if covered(&held) || (w.asked != w.base && covered(&asked)) {
+            return Vec::new();
+        }
+        let start = top.saturating_sub(WINDOW_ROWS / 3);
+        if let Some(w) = &mut self.window {
+            w.asked = start;
+        }
+        let Some(query) = self.query.clone() else { return Vec::new() };
+        vec![Effect::Subscribe(self.watched(query))]
+    }
+
+    /// Rows of the open view: all of them, or the view's when a window is held.
+    pub fn len(&self) -> usize {
+        match self.windowed() {
+            Some(w) => usize::try_from(w.total.max(w.base + self.rows.len() as u64)).unwrap_or(usize::MAX),
+            None => self.rows.len(),
+        }
+    }
+
+    /// True when the open view has no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The place among the rows held of the row at `index` in the view.
+    fn held_index(&self, index: usize) -> Option<usize> {
+        match self.windowed() {
+            Some(w) => index.checked_sub(usize::try_from(w.base).ok()?).filter(|i| *i < self.rows.len()),
+            None => Some(index),
+        }
+    }
+
+    /// The key (JSON text) of the row at `index` in the view, when it is held.
+    pub fn key_at(&self, index: usize) -> Option<&String> {
+        self.rows.key_at(self.held_index(index)?)
     }
 
     fn view_event(&mut self, event: ViewEvent) -> Vec<Effect> {
@@ -638,6 +748,16 @@ impl App {
             }
             ViewEvent::Snapshot { rows, .. } => {
                 let kept = self.selected_key();
+                let count = rows.len() as u64;
+                if let Some(w) =
+                    self.window.as_mut().filter(|_| self.query.as_ref().is_none_or(|q| q.limit.is_none()))
+                {
+                    w.base = w.asked;
+                    // A window short of its rows ends the view: now its size is known.
+                    if count < WINDOW_ROWS {
+                        w.total = w.base + count;
+                    }
+                }
                 self.rows.reset(rows.into_iter().map(|r| (r.key, r.row)));
                 if self.good != self.query {
                     if matches!(self.notice, Some(Notice::BadQuery { .. })) {
@@ -671,7 +791,7 @@ impl App {
                         let tried = self.query.clone().unwrap_or_else(|| good.clone());
                         self.notice = Some(bad_query(&tried, message));
                         self.query = Some(good.clone());
-                        return vec![Effect::Subscribe(good)];
+                        return vec![Effect::Subscribe(self.watched(good))];
                     }
                     // The view itself was refused (unknown, not allowed): back to the list.
                     _ => {
@@ -687,15 +807,16 @@ impl App {
     }
 
     fn selected_key(&self) -> Option<String> {
-        self.rows.key_at(self.selected).cloned()
+        self.key_at(self.selected).cloned()
     }
 
     /// Keeps the selection on the same row as rows move, else at the same place.
     fn follow(&mut self, kept: Option<String>) {
+        let base = self.windowed().map_or(0, |w| usize::try_from(w.base).unwrap_or(usize::MAX));
         if let Some(at) = kept.and_then(|k| self.rows.index_of(&k)) {
-            self.selected = at;
+            self.selected = base + at;
         }
-        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+        self.selected = self.selected.min(self.len().saturating_sub(1));
         self.scroll();
     }
 
@@ -707,11 +828,11 @@ impl App {
         } else if self.selected >= self.top + page {
             self.top = self.selected + 1 - page;
         }
-        self.top = self.top.min(self.rows.len().saturating_sub(page));
+        self.top = self.top.min(self.len().saturating_sub(page));
     }
 
     fn move_to(&mut self, at: usize) {
-        self.selected = at.min(self.rows.len().saturating_sub(1));
+        self.selected = at.min(self.len().saturating_sub(1));
         self.scroll();
     }
 
@@ -744,8 +865,8 @@ impl App {
             }
             KeyCode::Enter => {
                 if let Some(view) = self.views.get(self.view_selected) {
-                    let query = Query::view(view.name.clone());
-                    return self.open(query);
+                    let (query, rows) = (Query::view(view.name.clone()), view.rows);
+                    return self.open(query, Some(rows));
                 }
             }
             KeyCode::Char('r') => return vec![Effect::ListViews],
@@ -775,7 +896,6 @@ impl App {
             code if code == on || code == KeyCode::Char('l') => {
                 self.column = (self.column + 1).min(columns.saturating_sub(1));
             }
-            KeyCode::Char('s') => self.sort_by(self.column),
             KeyCode::Char('b') => {
                 self.options.bidi = match self.options.bidi {
                     Bidi::Visual => Bidi::Terminal,
@@ -802,7 +922,7 @@ impl App {
                 self.mode = Mode::Query { fields, focus };
             }
             KeyCode::Char(':') => self.mode = Mode::Command(Input::default()),
-            KeyCode::Enter if !self.rows.is_empty() => self.mode = Mode::Detail,
+            KeyCode::Enter if self.key_at(self.selected).is_some() => self.mode = Mode::Detail,
             KeyCode::Char('q') | KeyCode::Esc => {
                 self.screen = Screen::Views;
                 self.query = None;
@@ -810,6 +930,7 @@ impl App {
                 self.mode = Mode::Browse;
                 return vec![Effect::Unsubscribe, Effect::ListViews];
             }
+            KeyCode::Char('s') => return self.sort_by(self.column),
             KeyCode::Char(c) => {
                 if let Some(action) = self.options.actions.iter().find(|a| a.key == c).cloned() {
                     return self.act(&action);
@@ -817,17 +938,27 @@ impl App {
             }
             _ => {}
         }
-        Vec::new()
+        self.rewindow()
     }
 
-    /// Sorts by a column; again on the same column turns the order round.
-    fn sort_by(&mut self, column: usize) {
-        let Some(name) = self.rows.columns().get(column).cloned() else { return };
-        let now = self.rows.sort_order();
-        let descending = now.column.as_deref() == Some(name.as_str()) && !now.descending;
+    /// Sorts by a column; again on the same column turns the order round. A window of a large
+    /// view is sorted by the server: the view is watched again in that order, from its start.
+    fn sort_by(&mut self, column: usize) -> Vec<Effect> {
+        let Some(name) = self.rows.columns().get(column).cloned() else { return Vec::new() };
+        let descending = self.rows.sort_order().first() == Some((name.as_str(), false));
+        if self.windowed().is_some() {
+            let Some(mut query) = self.query.clone() else { return Vec::new() };
+            query.order_by = Some(if descending { format!("{name} DESC") } else { name });
+            if let Some(w) = &mut self.window {
+                w.asked = 0;
+            }
+            (self.selected, self.top) = (0, 0);
+            return self.apply(query);
+        }
         let kept = self.selected_key();
-        self.rows.sort(Sort { column: Some(name), descending });
+        self.rows.sort(Sort::by(name, descending));
         self.follow(kept);
+        Vec::new()
     }
 
     fn act(&mut self, action: &Action) -> Vec<Effect> {
@@ -877,6 +1008,7 @@ impl App {
                             filter: text(Field::Where),
                             order_by: text(Field::OrderBy),
                             limit: None,
+                            offset: None,
                         };
                         self.notice = Some(Notice::BadQuery {
                             field: Field::Limit,
@@ -888,7 +1020,13 @@ impl App {
                         return Vec::new();
                     }
                 };
-                let query = Query { view, filter: text(Field::Where), order_by: text(Field::OrderBy), limit };
+                let query = Query {
+                    view,
+                    filter: text(Field::Where),
+                    order_by: text(Field::OrderBy),
+                    limit,
+                    offset: None,
+                };
                 return self.apply(query);
             }
             _ => edit(input, key),
@@ -937,18 +1075,18 @@ impl App {
                         crate::view::table::layout(self, table.width).iter().find(|c| c.contains(x))
                     {
                         self.column = column.index;
-                        self.sort_by(column.index);
+                        return self.sort_by(column.index);
                     }
                 } else if mouse.row > header && mouse.row < self.size.1.saturating_sub(2) {
                     let at = self.top + usize::from(mouse.row - header - 1);
-                    if at < self.rows.len() {
+                    if at < self.len() {
                         self.move_to(at);
                     }
                 }
             }
             _ => {}
         }
-        Vec::new()
+        self.rewindow()
     }
 }
 
@@ -979,18 +1117,31 @@ fn edit(input: &mut Input, key: KeyEvent) {
 
 /// The table's own order for a query's `order by`: its first term when it is a plain column.
 fn sort_of(order_by: Option<&str>) -> Option<Sort> {
-    let first = order_by?.split(',').next()?.trim();
-    let mut words = first.split_whitespace();
-    let column = words.next()?;
-    if !column.chars().all(|c| c.is_alphanumeric() || c == '_') {
-        return None;
+    let columns = order_columns(order_by);
+    (!columns.is_empty()).then_some(Sort { columns, collation: Collation::Natural })
+}
+
+/// The columns of an `order by`, each `true` for descending; none unless every term is a plain
+/// column with an optional direction (the server says what else is wrong).
+fn order_columns(order_by: Option<&str>) -> Vec<(String, bool)> {
+    let Some(text) = order_by else { return Vec::new() };
+    let mut columns = Vec::new();
+    for term in text.split(',') {
+        let mut words = term.split_whitespace();
+        let Some(column) = words.next().filter(|c| c.chars().all(|c| c.is_alphanumeric() || c == '_')) else {
+            return Vec::new();
+        };
+        let descending = match words.next().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(_) => return Vec::new(),
+        };
+        if words.next().is_some() {
+            return Vec::new();
+        }
+        columns.push((column.to_owned(), descending));
     }
-    let descending = match words.next().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("asc") => false,
-        Some("desc") => true,
-        Some(_) => return None,
-    };
-    Some(Sort { column: Some(column.to_owned()), descending })
+    columns
 }
 
 /// The server's refusal of a query typed, pointed at its field and column: the server reads

@@ -9,7 +9,7 @@
 //! rows.upsert(json!("o-10"), json!({"id": "o-10", "total": 5}).as_object().cloned().unwrap_or_default());
 //! rows.upsert(json!("o-9"), json!({"id": "o-9", "total": 7}).as_object().cloned().unwrap_or_default());
 //! assert_eq!(rows.key_at(0).map(String::as_str), Some("\"o-9\""), "natural order: o-9 before o-10");
-//! rows.sort(Sort { column: Some("total".into()), descending: true });
+//! rows.sort(Sort::by("total", true));
 //! assert_eq!(rows.row_at(0).map(|r| r["total"].clone()), Some(json!(7)));
 //! ```
 
@@ -19,13 +19,36 @@ use std::collections::HashMap;
 use lucarne_protocol::{Columns, Key};
 use serde_json::Value;
 
-/// How the rows are ordered: by a column (`None`: by key), ties by key.
+/// How the rows are ordered: by columns in turn (none: by key), ties by the key's JSON text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sort {
-    /// The column; `None` orders by the row's key.
-    pub column: Option<String>,
-    /// Largest first.
-    pub descending: bool,
+    /// The columns, each `true` for largest first; none orders by the row's key.
+    pub columns: Vec<(String, bool)>,
+    /// How text compares.
+    pub collation: Collation,
+}
+
+impl Sort {
+    /// By one column.
+    pub fn by(column: impl Into<String>, descending: bool) -> Sort {
+        Sort { columns: vec![(column.into(), descending)], collation: Collation::Natural }
+    }
+
+    /// The first column and its direction, if the order is by columns.
+    pub fn first(&self) -> Option<(&str, bool)> {
+        self.columns.first().map(|(c, d)| (c.as_str(), *d))
+    }
+}
+
+/// How text compares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Collation {
+    /// A person's order: digit runs by their value (`o-9` before `o-10`).
+    #[default]
+    Natural,
+    /// The server's order of a live query's window (text by its bytes, the order by key with no
+    /// column): a window of a larger view is shown in the order the server cut it in.
+    Exact,
 }
 
 /// One row held.
@@ -217,19 +240,26 @@ impl Rows {
     }
 }
 
-/// Two rows in `sort` order: by the column (or key), then by key text.
+/// Two rows in `sort` order: by the columns (or the key), then by key text.
 fn compare(sort: &Sort, a: &Held, b: &Held) -> Ordering {
-    let by = match &sort.column {
-        Some(column) => value_cmp(a.row.get(column), b.row.get(column)),
-        None => value_cmp(Some(&a.key), Some(&b.key)),
-    };
-    let by = if sort.descending { by.reverse() } else { by };
+    let mut by = Ordering::Equal;
+    for (column, descending) in &sort.columns {
+        let o = value_cmp(a.row.get(column), b.row.get(column), sort.collation);
+        by = if *descending { o.reverse() } else { o };
+        if by != Ordering::Equal {
+            break;
+        }
+    }
+    if sort.columns.is_empty() && sort.collation == Collation::Natural {
+        by = value_cmp(Some(&a.key), Some(&b.key), sort.collation);
+    }
     by.then_with(|| a.text.cmp(&b.text))
 }
 
-/// Values in a person's order: missing and null first, then booleans, numbers by value, text
-/// in natural order (`o-9` before `o-10`), then arrays and objects by their JSON.
-pub fn value_cmp(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+/// Values in order: missing and null first, then booleans, numbers by value, text (in natural
+/// order, `o-9` before `o-10`, or by its bytes), then arrays and objects (by their JSON in
+/// natural order; as equal in the server's).
+pub fn value_cmp(a: Option<&Value>, b: Option<&Value>, collation: Collation) -> Ordering {
     fn rank(v: Option<&Value>) -> u8 {
         match v {
             None | Some(Value::Null) => 0,
@@ -242,11 +272,21 @@ pub fn value_cmp(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     }
     match (a, b) {
         (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
+        (Some(Value::Number(x)), Some(Value::Number(y))) if collation == Collation::Exact => {
+            match (x.as_i64(), y.as_i64()) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                _ => x.as_f64().unwrap_or(f64::NAN).total_cmp(&y.as_f64().unwrap_or(f64::NAN)),
+            }
+        }
         (Some(Value::Number(x)), Some(Value::Number(y))) => {
             let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
             x.total_cmp(&y)
         }
-        (Some(Value::String(x)), Some(Value::String(y))) => natural_cmp(x, y),
+        (Some(Value::String(x)), Some(Value::String(y))) => match collation {
+            Collation::Natural => natural_cmp(x, y),
+            Collation::Exact => x.cmp(y),
+        },
+        _ if collation == Collation::Exact => rank(a).min(4).cmp(&rank(b).min(4)),
         (Some(Value::Array(_)), Some(Value::Array(_))) | (Some(Value::Object(_)), Some(Value::Object(_))) => {
             a.map(Value::to_string).cmp(&b.map(Value::to_string))
         }
@@ -335,9 +375,11 @@ mod tests {
             ("o-10", Some(9)),
         ];
         check(Sort::default(), &ops);
-        check(Sort { column: Some("total".into()), descending: false }, &ops);
-        check(Sort { column: Some("total".into()), descending: true }, &ops);
-        check(Sort { column: Some("missing".into()), descending: false }, &ops);
+        check(Sort::by("total", false), &ops);
+        check(Sort::by("total", true), &ops);
+        check(Sort::by("missing", false), &ops);
+        check(Sort { columns: vec![("total".into(), false)], collation: Collation::Exact }, &ops);
+        check(Sort { columns: Vec::new(), collation: Collation::Exact }, &ops);
     }
 
     #[test]
@@ -350,7 +392,7 @@ mod tests {
             let total = if rng.u8(0..4) == 0 { None } else { Some(rng.i64(0..10)) };
             ops.push((key, total));
         }
-        check(Sort { column: Some("total".into()), descending: true }, &ops);
+        check(Sort::by("total", true), &ops);
         check(Sort::default(), &ops);
     }
 

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use lucarne_protocol::{Delta, ErrorCode, Op, Position, Row};
+use lucarne_protocol::{Delta, ErrorCode, Op, Position, Row, ViewInfo};
 use lucarne_runtime::{LinkError, Status};
 use serde_json::{Value, json};
 
@@ -30,6 +30,14 @@ fn delta(ops: Vec<Op>) -> Msg {
     Msg::View(ViewEvent::Delta(Delta { sub: 1, from: 1, to: 2, ops, acked: Vec::new() }))
 }
 
+/// Starts the app: the view asked for is opened once the list says it has `rows` rows.
+fn listed(app: &mut App, rows: u64) -> Vec<Effect> {
+    assert_eq!(app.start(), vec![Effect::ListViews]);
+    let name = app.options().view.clone().unwrap_or_default();
+    let info = ViewInfo { name, sql: String::new(), at: Position { epoch: 1, version: 1 }, rows };
+    app.update(Msg::Views(Ok(vec![info])))
+}
+
 /// An app on the orders view with three rows, `p` paying the selected one.
 fn orders() -> App {
     let options = Options {
@@ -39,7 +47,7 @@ fn orders() -> App {
         ..Options::default()
     };
     let mut app = App::new(options, (80, 12));
-    assert_eq!(app.start(), vec![Effect::Subscribe(Query::view("orders"))]);
+    assert_eq!(listed(&mut app, 3), vec![Effect::Subscribe(Query::view("orders"))]);
     app.update(snapshot(vec![
         order("o-10", "placed", 5.0),
         order("o-9", "paid", 7.5),
@@ -224,7 +232,9 @@ fn a_command_typed_is_sent_with_its_payload_or_its_json_error_shown() {
 #[test]
 fn an_unknown_view_goes_back_to_the_list() {
     let mut app = App::new(Options { view: Some("nope".into()), ..Options::default() }, (80, 12));
-    app.start();
+    assert_eq!(app.start(), vec![Effect::ListViews]);
+    // Not in the list: subscribed to all the same (the server says why not).
+    assert_eq!(app.update(Msg::Views(Ok(Vec::new()))), vec![Effect::Subscribe(Query::view("nope"))]);
     let failed = ViewEvent::Failed { code: ErrorCode::UnknownView, message: "no view nope".into() };
     assert_eq!(app.update(Msg::View(failed)), vec![Effect::Unsubscribe, Effect::ListViews]);
     assert_eq!(app.screen(), Screen::Views);
@@ -246,7 +256,7 @@ fn actions_are_read_from_text() {
 #[test]
 fn the_page_follows_the_selection() {
     let mut app = App::new(Options { view: Some("orders".into()), ..Options::default() }, (80, 10));
-    app.start();
+    listed(&mut app, 100);
     let rows: Vec<Row> = (0..100).map(|i| order(&format!("o-{i}"), "placed", f64::from(i))).collect();
     app.update(snapshot(rows));
     assert_eq!(app.page(), 5);
@@ -293,4 +303,66 @@ fn charts_are_read_from_text() {
     assert!("sales_by_region:region".parse::<ChartSpec>().is_err());
     let mut app = App::new(Options { chart: Some(chart), ..Options::default() }, (120, 20));
     assert_eq!(app.start(), vec![Effect::ListViews, Effect::WatchChart(Query::view("sales_by_region"))]);
+}
+
+/// The rows the server would send for a window of `total` orders `o-0`… in its order (by key
+/// text): `limit` rows from `offset`.
+fn window_of(total: usize, offset: u64, limit: u64) -> Vec<Row> {
+    let mut keys: Vec<String> = (0..total).map(|i| format!("o-{i}")).collect();
+    keys.sort_by_key(|k| json!(k).to_string());
+    let start = usize::try_from(offset).expect("small");
+    let end = (start + usize::try_from(limit).expect("small")).min(total);
+    keys[start.min(end)..end].iter().map(|k| order(k, "placed", 1.0)).collect()
+}
+
+#[test]
+fn a_large_view_is_watched_a_window_at_a_time_around_the_rows_on_screen() {
+    let options = Options { view: Some("orders".into()), window_above: Some(1_000), ..Options::default() };
+    let mut app = App::new(options, (80, 30));
+    let total = 5_000;
+    let effects = listed(&mut app, total as u64);
+    assert_eq!(effects, vec![Effect::Subscribe(Query::view("orders").limit(WINDOW_ROWS).offset(0))]);
+    app.update(snapshot(window_of(total, 0, WINDOW_ROWS)));
+    assert_eq!(app.len(), total, "the view's rows, as listed");
+    assert_eq!(app.rows().len(), usize::try_from(WINDOW_ROWS).expect("small"), "only the window held");
+    // Rows in the server's order: o-0, o-1, o-10, o-100, …
+    assert_eq!(app.key_at(2).map(String::as_str), Some("\"o-10\""));
+    // Moving within the window asks for nothing.
+    assert!(app.update(key(KeyCode::PageDown)).is_empty());
+    // The end: a window around it, the rows blank until it comes.
+    let effects = app.update(key(KeyCode::End));
+    let asked = (total as u64 - 25).saturating_sub(WINDOW_ROWS / 3);
+    assert_eq!(effects, vec![Effect::Subscribe(Query::view("orders").limit(WINDOW_ROWS).offset(asked))]);
+    assert_eq!(app.key_at(total - 1), None);
+    app.update(snapshot(window_of(total, asked, WINDOW_ROWS)));
+    let last = window_of(total, total as u64 - 1, 1).pop().expect("a row").key.to_string();
+    assert_eq!(app.key_at(total - 1), Some(&last));
+    assert_eq!(app.selected(), total - 1);
+    // Pressing End again, or a delta in the window, asks for nothing more.
+    assert!(app.update(key(KeyCode::End)).is_empty());
+}
+
+#[test]
+fn a_window_sorted_by_a_column_is_sorted_by_the_server() {
+    let options = Options { view: Some("orders".into()), window_above: Some(10), ..Options::default() };
+    let mut app = App::new(options, (80, 12));
+    listed(&mut app, 50);
+    app.update(snapshot(window_of(50, 0, 50)));
+    assert_eq!(app.len(), 50, "a window short of its rows ends the view");
+    app.update(key(KeyCode::Right));
+    app.update(key(KeyCode::Right));
+    let effects = app.update(key(KeyCode::Char('s')));
+    let by_total = Query::view("orders").order_by("total").limit(WINDOW_ROWS).offset(0);
+    assert_eq!(effects, vec![Effect::Subscribe(by_total)]);
+    let effects = app.update(key(KeyCode::Char('s')));
+    let by_total = Query::view("orders").order_by("total DESC").limit(WINDOW_ROWS).offset(0);
+    assert_eq!(effects, vec![Effect::Subscribe(by_total)]);
+}
+
+#[test]
+fn a_view_under_the_bound_is_watched_whole() {
+    let options = Options { view: Some("orders".into()), window_above: Some(1_000), ..Options::default() };
+    let mut app = App::new(options, (80, 12));
+    assert_eq!(listed(&mut app, 1_000), vec![Effect::Subscribe(Query::view("orders"))]);
+    assert!(app.windowed().is_none());
 }

@@ -122,7 +122,7 @@ fn title_line(app: &App, area: Rect, buf: &mut Buffer) {
             format!(
                 "lucarne · {} · {} {}",
                 query.view,
-                locale.number(app.rows().len() as u64),
+                locale.number(app.len() as u64),
                 locale.text(Label::Rows)
             )
         }
@@ -226,7 +226,7 @@ fn views(app: &App, area: Rect, buf: &mut Buffer) {
 
 fn detail(app: &App, area: Rect, buf: &mut Buffer) {
     let rows = app.rows();
-    let Some(row) = rows.row_at(app.selected()) else { return };
+    let Some(row) = app.shown_row(app.selected()) else { return };
     let locale = app.options().locale;
     line(buf, Rect { height: 1, ..area }, locale.text(Label::Detail), Style::new().bold().underlined(), app);
     let names = rows.columns();

@@ -45,12 +45,12 @@ impl Placed {
 pub fn layout(app: &App, width: u16) -> Vec<Placed> {
     let rows = app.rows();
     let names = rows.columns();
-    let shown = app.top()..(app.top() + app.page()).min(rows.len());
+    let shown = app.top()..(app.top() + app.page()).min(app.len());
     let widths: Vec<u16> = names
         .iter()
         .map(|name| {
             let cells =
-                shown.clone().filter_map(|i| rows.row_at(i)).map(|r| text_width(&cell_text(r.get(name))));
+                shown.clone().filter_map(|i| app.shown_row(i)).map(|r| text_width(&cell_text(r.get(name))));
             let widest = cells.fold(text_width(name) + 2, u16::max);
             widest.clamp(3, MAX_WIDTH)
         })
@@ -89,23 +89,23 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     let names = rows.columns();
     let placed = layout(app, area.width);
     let bidi = app.options().bidi;
-    let sort = rows.sort_order();
+    let sort = rows.sort_order().first();
     let header_style = Style::new().add_modifier(Modifier::BOLD).reversed();
     buf.set_style(Rect { height: 1, ..area }, header_style);
     for p in &placed {
         let name = &names[p.index];
-        let arrow = match (&sort.column, sort.descending) {
-            (Some(c), false) if c == name => " ↑",
-            (Some(c), true) if c == name => " ↓",
+        let arrow = match sort {
+            Some((c, false)) if c == name => " ↑",
+            Some((c, true)) if c == name => " ↓",
             _ => "",
         };
         let style = if p.index == app.column() { header_style.underlined() } else { header_style };
         put(buf, area.x + p.x, area.y, p.width, &format!("{name}{arrow}"), style, bidi, false);
     }
     let browsing = matches!(app.mode(), Mode::Browse | Mode::Detail);
-    for (line, index) in (app.top()..rows.len()).take(usize::from(area.height.saturating_sub(1))).enumerate()
-    {
-        let (Some(key), Some(row)) = (rows.key_at(index), app.shown_row(index)) else { break };
+    for (line, index) in (app.top()..app.len()).take(usize::from(area.height.saturating_sub(1))).enumerate() {
+        // A row of a window not held yet stays blank until its window comes.
+        let (Some(key), Some(row)) = (app.key_at(index), app.shown_row(index)) else { continue };
         let y = area.y + 1 + u16::try_from(line).unwrap_or(u16::MAX);
         let mut style = Style::new();
         // A row with an action on its way: shown as it will be, in italics until the rows hold it.

@@ -47,6 +47,7 @@ fn orders(locale: Locale, rows: &[(&str, &str, &str, f64)]) -> App {
     let options = Options { view: Some("orders".into()), locale, ..Options::default() };
     let mut app = App::new(options, (72, 9));
     app.start();
+    app.update(Msg::Views(Ok(vec![orders_info(rows.len() as u64)])));
     let rows = rows
         .iter()
         .map(|(id, customer, status, total)| {
@@ -68,6 +69,11 @@ const ROWS: &[(&str, &str, &str, f64)] = &[
     ("o-10", "فاطمة الزهراء", "shipped", 130.25),
     ("o-3", "山田太郎 🚀", "placed", 3.0),
 ];
+
+/// The orders view as the server lists it.
+fn orders_info(rows: u64) -> ViewInfo {
+    ViewInfo { name: "orders".into(), sql: String::new(), at: Position { epoch: 1, version: 3 }, rows }
+}
 
 /// Draws the state and compares it with its snapshot.
 fn check(name: &str, app: &App) {
@@ -169,6 +175,7 @@ fn with_chart(locale: Locale) -> App {
     let options = Options { view: Some("orders".into()), locale, chart, ..Options::default() };
     let mut app = App::new(options, (110, 9));
     app.start();
+    app.update(Msg::Views(Ok(vec![orders_info(ROWS.len() as u64)])));
     let rows = ROWS
         .iter()
         .map(|(id, customer, status, total)| {
