@@ -595,18 +595,7 @@ impl App {
                     ViewEvent::Snapshot { rows, .. } => {
                         self.chart.reset(rows.into_iter().map(|r| (r.key, r.row)))
                     }
-                    ViewEvent::Delta(delta) => {
-                        for op in delta.ops {
-                            match op {
-                                lucarne_protocol::Op::Upsert { key, row } => {
-                                    self.chart.upsert(key, row);
-                                }
-                                lucarne_protocol::Op::Remove { key } => {
-                                    self.chart.remove(&key);
-                                }
-                            }
-                        }
-                    }
+                    ViewEvent::Delta(delta) => self.chart.apply(delta.ops),
                     ViewEvent::Failed { code, message } => {
                         self.notice = Some(Notice::Error(format!("{code}: {message}")));
                     }
@@ -771,16 +760,7 @@ impl App {
             ViewEvent::Resumed { .. } => self.link = Link::Live,
             ViewEvent::Delta(delta) => {
                 let kept = self.selected_key();
-                for op in delta.ops {
-                    match op {
-                        lucarne_protocol::Op::Upsert { key, row } => {
-                            self.rows.upsert(key, row);
-                        }
-                        lucarne_protocol::Op::Remove { key } => {
-                            self.rows.remove(&key);
-                        }
-                    }
-                }
+                self.rows.apply(delta.ops);
                 self.follow(kept);
             }
             ViewEvent::Failed { code, message } => {

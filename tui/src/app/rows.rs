@@ -160,6 +160,20 @@ impl Rows {
         Some(at)
     }
 
+    /// Applies a delta's ops.
+    pub fn apply(&mut self, ops: Vec<lucarne_protocol::Op>) {
+        for op in ops {
+            match op {
+                lucarne_protocol::Op::Upsert { key, row } => {
+                    self.upsert(key, row);
+                }
+                lucarne_protocol::Op::Remove { key } => {
+                    self.remove(&key);
+                }
+            }
+        }
+    }
+
     /// Orders the rows anew.
     pub fn sort(&mut self, sort: Sort) {
         if self.sort != sort {

@@ -45,7 +45,12 @@ fn key(app: &mut App, code: KeyCode) {
 
 fn orders(locale: Locale, rows: &[(&str, &str, &str, f64)]) -> App {
     let options = Options { view: Some("orders".into()), locale, ..Options::default() };
-    let mut app = App::new(options, (72, 9));
+    opened(options, (72, 9), rows)
+}
+
+/// An app of `size` on the orders view, once the list and the snapshot of `rows` came.
+fn opened(options: Options, size: (u16, u16), rows: &[(&str, &str, &str, f64)]) -> App {
+    let mut app = App::new(options, size);
     app.start();
     app.update(Msg::Views(Ok(vec![orders_info(rows.len() as u64)])));
     let rows = rows
@@ -173,21 +178,7 @@ fn a_command_being_typed() {
 fn with_chart(locale: Locale) -> App {
     let chart = Some("sales_by_region:region:revenue".parse().expect("a chart"));
     let options = Options { view: Some("orders".into()), locale, chart, ..Options::default() };
-    let mut app = App::new(options, (110, 9));
-    app.start();
-    app.update(Msg::Views(Ok(vec![orders_info(ROWS.len() as u64)])));
-    let rows = ROWS
-        .iter()
-        .map(|(id, customer, status, total)| {
-            let row = json!({"order_id": id, "customer": customer, "status": status, "total": total});
-            Row { key: json!(id), row: row.as_object().cloned().unwrap_or_default() }
-        })
-        .collect();
-    app.update(Msg::View(ViewEvent::Snapshot {
-        at: Position { epoch: 1, version: 3 },
-        rows,
-        resynced: None,
-    }));
+    let mut app = opened(options, (110, 9), ROWS);
     let regions = [("eu", 1520.5), ("mena", 2210.0), ("us", 640.0), ("apac", 90.0)]
         .iter()
         .map(|(region, revenue)| {
