@@ -23,7 +23,7 @@ use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system}
 pub struct Pty {
     child: Box<dyn Child + Send + Sync>,
     writer: Box<dyn Write + Send>,
-    _master: Box<dyn MasterPty + Send>,
+    master: Box<dyn MasterPty + Send>,
     parser: Arc<Mutex<vt100::Parser>>,
     read: Arc<AtomicUsize>,
 }
@@ -74,7 +74,7 @@ impl Pty {
                 }
             }
         });
-        Ok(Pty { child, writer, _master: pair.master, parser, read })
+        Ok(Pty { child, writer, master: pair.master, parser, read })
     }
 
     /// The screen's text, line by line (trailing blanks cut).
@@ -102,6 +102,20 @@ impl Pty {
     pub fn wait_until(&self, what: &str, timeout: Duration, mut ok: impl FnMut(&str) -> bool) {
         let held = crate::poll_until(timeout, || ok(&self.screen()));
         assert!(held, "timed out after {timeout:?} waiting for {what}; the screen:\n{}", self.screen());
+    }
+
+    /// Gives the terminal a new size (the program gets `SIGWINCH`).
+    pub fn resize(&mut self, size: (u16, u16)) -> std::io::Result<()> {
+        self.master
+            .resize(PtySize { cols: size.0, rows: size.1, pixel_width: 0, pixel_height: 0 })
+            .map_err(other)?;
+        let (Some(rows), Some(cols)) = (NonZeroU16::new(size.1), NonZeroU16::new(size.0)) else {
+            return Err(std::io::Error::other("a terminal has at least one line and one column"));
+        };
+        if let Ok(mut parser) = self.parser.lock() {
+            parser.screen_mut().set_size(rows, cols);
+        }
+        Ok(())
     }
 
     /// True while the program runs.

@@ -111,6 +111,12 @@ fn the_view_list_a_refused_query_pointed_at_then_a_live_filter_and_quit() {
     pty.wait_for_text("a-4", WAIT);
     send(&server, "place_order", r#"{"order_id":"a-5","customer":"Alan","total":7}"#).expect("placed");
 
+    // A smaller terminal: the screen is laid out again for it (the keys on its new last line).
+    pty.resize((70, 12)).expect("resized");
+    pty.wait_until("the keys on line 12", WAIT, |s| {
+        s.lines().nth(11).is_some_and(|l| l.starts_with("↑↓ rows"))
+    });
+
     // q: back to the list; q again: the program ends and leaves the terminal as it was.
     pty.keys("q");
     pty.wait_for_text("orders  (", WAIT);
