@@ -26,6 +26,9 @@ pub(crate) struct Plan {
     pub scale: f32,
     /// The part of the scene each page shows, in logical pixels.
     pub windows: Vec<Rectangle>,
+    /// The top band drawn again above the window of every page after the first (its height in
+    /// logical pixels; 0: none).
+    pub band: f32,
 }
 
 /// Decides the scale and the page windows.
@@ -35,7 +38,11 @@ pub(crate) fn plan(scene: &Scene, layout: Size, options: &PdfOptions) -> Result<
     match options.mode {
         Mode::Screen => {
             let fit = (cw / (layout.width * base)).min(ch / (layout.height * base));
-            Ok(Plan { scale: base * fit.min(1.0), windows: vec![Rectangle::new(Point::ORIGIN, layout)] })
+            Ok(Plan {
+                scale: base * fit.min(1.0),
+                windows: vec![Rectangle::new(Point::ORIGIN, layout)],
+                band: 0.0,
+            })
         }
         Mode::Document => {
             // iced lays the element out within the width it is given (fixed widths are
@@ -56,28 +63,40 @@ pub(crate) fn plan(scene: &Scene, layout: Size, options: &PdfOptions) -> Result<
                 })
                 .collect();
             atoms.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let starts = breaks(&atoms, page, bottom, options.max_pages)?;
+            // A repeated band takes its height off every page after the first (never all of it).
+            let band =
+                options.repeat_top.filter(|b| b.is_finite() && *b > 0.0).map_or(0.0, |b| b.min(page / 2.0));
+            let starts = breaks(&atoms, page, page - band, bottom, options.max_pages)?;
             let width = cw / scale;
             let windows = starts
                 .iter()
                 .enumerate()
                 .map(|(i, &y)| {
-                    let end = starts.get(i + 1).copied().unwrap_or(y + page);
+                    let room = if i == 0 { page } else { page - band };
+                    let end = starts.get(i + 1).copied().unwrap_or(y + room);
                     Rectangle::new(Point::new(0.0, y), Size::new(width, end - y))
                 })
                 .collect();
-            Ok(Plan { scale, windows })
+            Ok(Plan { scale, windows, band })
         }
     }
 }
 
 /// The tops of the pages: a page ends where the next atom that would straddle its bottom
-/// begins; an atom taller than a page is cut.
-fn breaks(atoms: &[(f32, f32)], page: f32, bottom: f32, limit: usize) -> Result<Vec<f32>, PdfError> {
+/// begins; an atom taller than a page is cut. The first page holds `first` pixels, the others
+/// `page` (less when a band is repeated on them).
+fn breaks(
+    atoms: &[(f32, f32)],
+    first: f32,
+    page: f32,
+    bottom: f32,
+    limit: usize,
+) -> Result<Vec<f32>, PdfError> {
     let mut starts = vec![0.0_f32];
     let mut start = 0.0_f32;
-    while start + page < bottom - 0.01 {
-        let mut cut = start + page;
+    let mut room = first;
+    while start + room < bottom - 0.01 {
+        let mut cut = start + room;
         loop {
             let straddling = atoms
                 .iter()
@@ -91,6 +110,7 @@ fn breaks(atoms: &[(f32, f32)], page: f32, bottom: f32, limit: usize) -> Result<
             }
         }
         start = cut;
+        room = page;
         starts.push(start);
         if starts.len() > limit {
             // Estimate without cutting further.
@@ -123,75 +143,13 @@ pub(crate) fn compose<S: Sink>(
                 Path::rounded_rect(Rectangle::new(Point::ORIGIN, Size::new(page_w, page_h)), [0.0; 4]);
             sink.fill(&sheet, &Paint::Solid(bg.into()), false);
         }
-        let map = |p: Point| Point::new(left + (p.x - window.x) * k, top + (p.y - window.y) * k);
-        let map_rect = |r: Rectangle| {
-            let a = map(Point::new(r.x, r.y));
-            Rectangle::new(a, Size::new(r.width * k, r.height * k))
-        };
-        let mut current_clip: Option<Rectangle> = None;
-        for item in &scene.items {
-            let Some(extent) = item.extent() else {
-                continue;
-            };
-            let clip = match &item.kind {
-                Kind::Text(line) => {
-                    // A line belongs to the one page that holds its middle.
-                    let middle = (line.top + line.bottom) / 2.0;
-                    if middle < window.y || middle >= window.y + window.height {
-                        continue;
-                    }
-                    let y0 = window.y.min(line.top);
-                    let y1 = (window.y + window.height).max(line.bottom);
-                    let room = Rectangle::new(Point::new(window.x, y0), Size::new(window.width, y1 - y0));
-                    item.clip.intersection(&room)
-                }
-                _ => {
-                    if !extent.intersects(window) {
-                        continue;
-                    }
-                    item.clip.intersection(window)
-                }
-            };
-            let Some(clip) = clip else {
-                continue;
-            };
-            let clip = map_rect(clip);
-            if current_clip != Some(clip) {
-                if current_clip.is_some() {
-                    sink.pop_clip();
-                }
-                sink.push_clip(clip);
-                current_clip = Some(clip);
-            }
-            match &item.kind {
-                Kind::Fill { path, paint, even_odd } => {
-                    let paint = match paint {
-                        Paint::Solid(c) => Paint::Solid(*c),
-                        Paint::Linear { start, end, stops } => {
-                            Paint::Linear { start: map(*start), end: map(*end), stops: stops.clone() }
-                        }
-                    };
-                    sink.fill(&path.map(map), &paint, *even_odd);
-                }
-                Kind::Stroke { path, color, style } => {
-                    let mut style = *style;
-                    style.width *= k;
-                    sink.stroke(&path.map(map), *color, &style);
-                }
-                Kind::Text(line) => {
-                    let line = map_line(line, &map, k);
-                    sink.text(&line, &scene.faces)?;
-                }
-                Kind::Image { image, bounds, opacity, radii } => {
-                    if let Some(raster) = scene.images.get(*image) {
-                        sink.image(*image, raster, map_rect(*bounds), *opacity, radii.map(|r| r * k));
-                    }
-                }
-            }
+        // The repeated band first, at the top of the content box; the window below it.
+        let band = if index > 0 { plan.band } else { 0.0 };
+        if band > 0.0 {
+            let top_band = Rectangle::new(Point::ORIGIN, Size::new(window.width, band));
+            draw_items(scene, top_band, (left, top), k, sink)?;
         }
-        if current_clip.is_some() {
-            sink.pop_clip();
-        }
+        draw_items(scene, *window, (left, top + band * k), k, sink)?;
         if let Some(lines) = headers.get(index) {
             for line in lines {
                 sink.text(line, &scene.faces)?;
@@ -201,6 +159,87 @@ pub(crate) fn compose<S: Sink>(
         progress(crate::Progress::Page { done: index + 1, pages: count });
     }
     Ok(count)
+}
+
+/// Draws the scene's items in `window` (logical pixels) with the window's top-left corner at
+/// `origin` (points), `k` points per pixel.
+fn draw_items<S: Sink>(
+    scene: &Scene,
+    window: Rectangle,
+    (left, top): (f32, f32),
+    k: f32,
+    sink: &mut S,
+) -> Result<(), PdfError> {
+    let map = |p: Point| Point::new(left + (p.x - window.x) * k, top + (p.y - window.y) * k);
+    let map_rect = |r: Rectangle| {
+        let a = map(Point::new(r.x, r.y));
+        Rectangle::new(a, Size::new(r.width * k, r.height * k))
+    };
+    let mut current_clip: Option<Rectangle> = None;
+    for item in &scene.items {
+        let Some(extent) = item.extent() else {
+            continue;
+        };
+        let clip = match &item.kind {
+            Kind::Text(line) => {
+                // A line belongs to the one page that holds its middle.
+                let middle = (line.top + line.bottom) / 2.0;
+                if middle < window.y || middle >= window.y + window.height {
+                    continue;
+                }
+                let y0 = window.y.min(line.top);
+                let y1 = (window.y + window.height).max(line.bottom);
+                let room = Rectangle::new(Point::new(window.x, y0), Size::new(window.width, y1 - y0));
+                item.clip.intersection(&room)
+            }
+            _ => {
+                if !extent.intersects(&window) {
+                    continue;
+                }
+                item.clip.intersection(&window)
+            }
+        };
+        let Some(clip) = clip else {
+            continue;
+        };
+        let clip = map_rect(clip);
+        if current_clip != Some(clip) {
+            if current_clip.is_some() {
+                sink.pop_clip();
+            }
+            sink.push_clip(clip);
+            current_clip = Some(clip);
+        }
+        match &item.kind {
+            Kind::Fill { path, paint, even_odd } => {
+                let paint = match paint {
+                    Paint::Solid(c) => Paint::Solid(*c),
+                    Paint::Linear { start, end, stops } => {
+                        Paint::Linear { start: map(*start), end: map(*end), stops: stops.clone() }
+                    }
+                };
+                sink.fill(&path.map(map), &paint, *even_odd);
+            }
+            Kind::Stroke { path, color, style } => {
+                let mut style = *style;
+                style.width *= k;
+                sink.stroke(&path.map(map), *color, &style);
+            }
+            Kind::Text(line) => {
+                let line = map_line(line, &map, k);
+                sink.text(&line, &scene.faces)?;
+            }
+            Kind::Image { image, bounds, opacity, radii } => {
+                if let Some(raster) = scene.images.get(*image) {
+                    sink.image(*image, raster, map_rect(*bounds), *opacity, radii.map(|r| r * k));
+                }
+            }
+        }
+    }
+    if current_clip.is_some() {
+        sink.pop_clip();
+    }
+    Ok(())
 }
 
 fn map_line(line: &TextLine, map: &impl Fn(Point) -> Point, k: f32) -> TextLine {
@@ -272,26 +311,34 @@ mod tests {
     fn pages_break_before_a_straddling_row() {
         // Rows of 30 px every 30 px; a page of 100 px holds 3 rows, not 3⅓.
         let atoms: Vec<(f32, f32)> = (0..10).map(|i| (i as f32 * 30.0, i as f32 * 30.0 + 30.0)).collect();
-        let starts = breaks(&atoms, 100.0, 300.0, 100).unwrap();
+        let starts = breaks(&atoms, 100.0, 100.0, 300.0, 100).unwrap();
         assert_eq!(starts, vec![0.0, 90.0, 180.0, 270.0]);
     }
 
     #[test]
     fn an_atom_taller_than_a_page_is_cut() {
         let atoms = vec![(10.0, 500.0)];
-        let starts = breaks(&atoms, 100.0, 500.0, 100).unwrap();
+        let starts = breaks(&atoms, 100.0, 100.0, 500.0, 100).unwrap();
         assert_eq!(starts, vec![0.0, 10.0, 110.0, 210.0, 310.0, 410.0]);
     }
 
     #[test]
     fn the_page_limit_is_an_error() {
-        let err = breaks(&[], 10.0, 1000.0, 5).unwrap_err();
+        let err = breaks(&[], 10.0, 10.0, 1000.0, 5).unwrap_err();
         assert!(matches!(err, PdfError::TooManyPages { limit: 5, .. }), "{err:?}");
     }
 
     #[test]
     fn content_that_fits_is_one_page() {
-        assert_eq!(breaks(&[(0.0, 50.0)], 100.0, 50.0, 1).unwrap(), vec![0.0]);
-        assert_eq!(breaks(&[], 100.0, 0.0, 1).unwrap(), vec![0.0]);
+        assert_eq!(breaks(&[(0.0, 50.0)], 100.0, 100.0, 50.0, 1).unwrap(), vec![0.0]);
+        assert_eq!(breaks(&[], 100.0, 100.0, 0.0, 1).unwrap(), vec![0.0]);
+    }
+
+    #[test]
+    fn pages_after_the_first_hold_less_when_a_band_repeats_on_them() {
+        // Rows of 30 px; the first page holds 3 rows (100 px), the others 2 (100 − a 30 px band).
+        let atoms: Vec<(f32, f32)> = (0..10).map(|i| (i as f32 * 30.0, i as f32 * 30.0 + 30.0)).collect();
+        let starts = breaks(&atoms, 100.0, 70.0, 300.0, 100).unwrap();
+        assert_eq!(starts, vec![0.0, 90.0, 150.0, 210.0, 270.0]);
     }
 }

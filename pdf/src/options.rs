@@ -170,6 +170,10 @@ pub struct PdfOptions {
     pub paint_background: bool,
     /// Refuse to produce more pages than this ([`PdfError::TooManyPages`](crate::PdfError)).
     pub max_pages: usize,
+    /// Document mode: the top band of the element, this many logical pixels tall (a table's
+    /// header row), drawn again at the top of every page after the first, the content of those
+    /// pages below it.
+    pub repeat_top: Option<f32>,
 }
 
 impl Default for PdfOptions {
@@ -194,6 +198,7 @@ impl Default for PdfOptions {
             default_text_size: 16.0,
             paint_background: false,
             max_pages: 10_000,
+            repeat_top: None,
         }
     }
 }

@@ -117,3 +117,47 @@ fn pagination_is_stable_across_exports() {
     let (pa, pb) = (common::write(&a.pdf), common::write(&b.pdf));
     assert_eq!(common::text(&pa, None), common::text(&pb, None));
 }
+
+/// A header row of 40 px above the rows.
+const HEADER: f32 = 40.0;
+
+fn table<'a>() -> Column<'a, (), Theme, common::AppRenderer> {
+    let header = container(text("Order · Customer · Total"))
+        .padding([8, 8])
+        .height(Length::Fixed(HEADER))
+        .width(Length::Fill);
+    Column::new().push(header).push(rows())
+}
+
+#[test]
+fn a_repeated_top_band_heads_every_page_and_no_row_hides_under_it() {
+    let options = PdfOptions { repeat_top: Some(HEADER), ..options() };
+    let exported = export_report(Element::from(table()), &options).unwrap();
+    let pdf = common::write(&exported.pdf);
+    common::qpdf_check(&pdf);
+    // The first page holds the header and 33 rows (1026.5 px − 40 px), the others the same.
+    let content_px = (297.0_f32 * 72.0 / 25.4 - 72.0) / 0.75;
+    #[expect(clippy::cast_possible_truncation, reason = "a page's rows: a few dozen")]
+    let per_page = ((content_px - HEADER) / ROW_HEIGHT).floor() as usize;
+    assert_eq!(exported.pages, ROWS.div_ceil(per_page));
+    let mut seen = vec![0usize; ROWS];
+    for page in 1..=exported.pages {
+        let page_text = common::text(&pdf, Some(page));
+        let lines: Vec<&str> = page_text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        // The page header (margin), then the table's header row, then its rows.
+        assert_eq!(lines.get(1), Some(&"Order · Customer · Total"), "page {page}: {lines:?}");
+        assert_eq!(lines.iter().filter(|l| **l == "Order · Customer · Total").count(), 1, "page {page}");
+        for i in (0..ROWS).filter(|&i| lines.contains(&row_label(i).as_str())) {
+            seen[i] += 1;
+        }
+        // The header row's words sit above every row's on the page.
+        let words = common::words(&pdf, page);
+        let header_bottom = words.iter().filter(|w| w.0 == "Customer").map(|w| w.4).fold(0.0, f32::max);
+        let first_row = words.iter().filter(|w| w.0 == "Row").map(|w| w.2).fold(f32::INFINITY, f32::min);
+        assert!(
+            header_bottom < first_row,
+            "page {page}: header ends at {header_bottom}, a row starts at {first_row}"
+        );
+    }
+    assert!(seen.iter().all(|&n| n == 1), "rows not seen exactly once");
+}
