@@ -13,7 +13,8 @@
 //! [`Screen::Main`] is the main screen as the window shows it ([`view`]), fitted on one
 //! landscape page. [`Screen::Orders`] is the order table with *all* its rows: the table on
 //! screen is virtualized (only the visible rows are laid out), so the printed table is
-//! [`print_orders`], a plain column of the same cells, which `lucarne-pdf` cuts between rows.
+//! [`print_orders`], a plain column of the same cells, which `lucarne-pdf` cuts between rows,
+//! its header row repeated on every page.
 //!
 //! Both are in the desk's language ([`Desk::locale`]): title, header, footer and column titles
 //! come from its messages, and in Arabic and Hebrew the printed table runs from right to left
@@ -22,17 +23,16 @@
 //! Native only: printpdf stays out of the browser bundle (it would cost more than the whole
 //! budget of the page).
 
-use lucarne::iced::widget::{Column, column, container};
-use lucarne::iced::{Color, Element, Fill, Font, Length, Theme};
+use lucarne::iced::Element;
 use lucarne::pdf::{Exported, Orientation, PdfError, PdfOptions, Progress};
-use lucarne::widgets::{Align, bidi_text, dir_row};
+use lucarne::widgets::{PrintColumn, PrintTable, print_table};
 
 pub use crate::desk::Screen;
 use crate::desk::{COLUMNS, Desk, Message, view};
 use crate::i18n::{Arg, strip_isolates};
 
-/// Height of a printed table row, in logical pixels.
-pub const PRINT_ROW_HEIGHT: f32 = 24.0;
+/// Text size of the printed table, in logical pixels.
+pub const PRINT_TEXT_SIZE: f32 = 13.0;
 
 /// The options a screen is exported with.
 /// The options a screen is exported with, in the desk's language.
@@ -61,6 +61,8 @@ pub fn options(desk: &Desk, screen: Screen) -> PdfOptions {
                 &[("page", Arg::from("{page}")), ("pages", Arg::from("{pages}"))],
             )),
             subject: Some(locale.tr("pdf-subject-orders")),
+            // The table's header row heads every page.
+            repeat_top: Some(print_header_height()),
             // Page numbers in the digits the rest of the document uses.
             numerals: match locale {
                 crate::i18n::Locale::Ar => lucarne::pdf::Numerals::ArabicIndic,
@@ -81,57 +83,56 @@ pub fn export(
 ) -> Result<Exported, PdfError> {
     match screen {
         Screen::Main => lucarne::pdf::export_with_progress(view(desk), options, progress),
-        Screen::Orders => lucarne::pdf::export_with_progress(print_orders(desk), options, progress),
+        Screen::Orders => {
+            let table: Element<'_, Message> = orders_table(desk, content_width(options)).into();
+            lucarne::pdf::export_with_progress(table, options, progress)
+        }
     }
 }
 
 /// The order table for paper: every row the table holds, in its order, with the table's
-/// columns (but no actions), each row a fixed-height box that a page break never splits. In a
-/// right-to-left locale the first column is on the right, texts start on the right and numbers
-/// end on the left (as `live_table` draws them on screen).
+/// columns (but no actions), drawn by `lucarne::widgets::print_table` — each column as wide as
+/// its content asks, a long value wrapped rather than cut, a row never split by a page break
+/// and the header row repeated on every page ([`options`] sets `repeat_top` to its height). In
+/// a right-to-left locale the first column is on the right, texts start on the right and
+/// numbers end on the left (as `live_table` draws them on screen).
 pub fn print_orders(desk: &Desk) -> Element<'_, Message> {
+    orders_table(desk, content_width(&options(desk, Screen::Orders))).into()
+}
+
+/// The width a document of `options` lays its element out in, in logical pixels.
+fn content_width(options: &PdfOptions) -> f32 {
+    let (_, _, width, _) = options.content_box();
+    width / (lucarne::pdf::POINTS_PER_PIXEL * options.zoom)
+}
+
+/// The printed order table, planned for `width` logical pixels (see [`print_orders`]).
+fn orders_table(desk: &Desk, width: f32) -> PrintTable {
     let locale = desk.locale();
-    let dir = locale.direction();
-    // Absolute sides: a cell's text sits at the layout's start (numbers: its end) whatever its
-    // own script; each paragraph keeps its own direction for the order of its runs.
-    let (start, end) = if dir.is_rtl() { (Align::Right, Align::Left) } else { (Align::Left, Align::Right) };
     // The last column holds the row actions: nothing to print.
     let columns = &COLUMNS[..COLUMNS.len() - 1];
-    let widths: Vec<(Length, bool)> =
-        columns.iter().map(|c| (c.width.map_or(Length::Fill, Length::Fixed), c.right)).collect();
-    let cell = |value: String, (width, right): (Length, bool), font: Font| -> Element<'_, Message> {
-        let content = bidi_text(value)
-            .size(13)
-            .font(font)
-            .fallback(dir)
-            .wrapping(lucarne::iced::widget::text::Wrapping::None)
-            .align_x(if right { end } else { start })
-            .align_y(lucarne::iced::alignment::Vertical::Center);
-        container(content.width(Fill)).width(width).padding([0, 6]).clip(true).into()
-    };
-    let bold = Font { weight: lucarne::iced::font::Weight::Bold, ..crate::DEFAULT_FONT };
-    let header = dir_row(
-        dir,
-        columns.iter().zip(&widths).map(|(column, width)| cell(locale.tr(column.title), *width, bold)),
-    )
-    .height(PRINT_ROW_HEIGHT)
-    .align_y(lucarne::iced::Alignment::Center);
-    let rows = (0..desk.table().len()).filter_map(|index| desk.table().row(index)).enumerate().map(
-        |(index, line)| {
-            let cells = line
-                .cells
-                .iter()
-                .zip(&widths)
-                .map(|(value, width)| cell(value.as_str().to_owned(), *width, crate::DEFAULT_FONT));
-            container(dir_row(dir, cells).height(PRINT_ROW_HEIGHT).align_y(lucarne::iced::Alignment::Center))
-                .width(Fill)
-                .style(move |_: &Theme| container::Style {
-                    background: (index % 2 == 0).then(|| Color::from_rgb8(0xF2, 0xF4, 0xF7).into()),
-                    ..container::Style::default()
-                })
-                .into()
-        },
-    );
-    let body: Column<'_, Message> = Column::with_children(rows);
-    column![header, body].width(Fill).into()
+    let titles = columns
+        .iter()
+        .map(|c| {
+            if c.right {
+                PrintColumn::number(locale.tr(c.title))
+            } else {
+                PrintColumn::text(locale.tr(c.title))
+            }
+        })
+        .collect();
+    let rows = (0..desk.table().len())
+        .filter_map(|index| desk.table().row(index))
+        .map(|line| line.cells.iter().take(columns.len()).map(|c| c.as_str().to_owned()).collect())
+        .collect();
+    print_table(titles, rows)
+        .direction(locale.direction())
+        .font(crate::DEFAULT_FONT)
+        .text_size(PRINT_TEXT_SIZE)
+        .available_width(width)
+}
+
+/// The height of the printed table's header row, repeated at the top of every page.
+pub fn print_header_height() -> f32 {
+    print_table(Vec::new(), Vec::new()).text_size(PRINT_TEXT_SIZE).header_height()
 }

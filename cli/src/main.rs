@@ -19,6 +19,7 @@ use lucarne_server::{Commands, GatewayConfig, Store};
 use serde_json::{Value, json};
 
 mod pdf;
+mod print;
 mod push;
 mod token;
 
@@ -858,6 +859,12 @@ async fn shutdown() {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        // clap's own checks (unique names, valid conflicts) of every subcommand.
+        Cli::command().debug_assert();
+    }
+
     use super::*;
     use clap::CommandFactory;
     use lucarne_protocol::Op;

@@ -1,7 +1,9 @@
-//! `lucarne pdf`: a screen of the reference app as a vector PDF, from a running server.
+//! `lucarne pdf`: any view as a paginated table (`lucarne pdf VIEW`, in `print.rs`), or a screen
+//! of the reference app as a vector PDF, from a running server.
 //!
-//! It subscribes like the app does, feeds the events into the app's own state (`Desk`), and
-//! exports the app's own widgets with `lucarne-pdf`: the same rows, the same layout.
+//! For a screen it subscribes like the app does, feeds the events into the app's own state
+//! (`Desk`), and exports the app's own widgets with `lucarne-pdf`: the same rows, the same
+//! layout.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,28 +19,41 @@ use lucarne_runtime::{Client, Query, Status, ViewEvent};
 /// `lucarne pdf` arguments.
 #[derive(clap::Args)]
 pub(crate) struct PdfArgs {
-    /// The screen: `orders` (every order, paginated) or `main` (the main screen, one page).
-    #[arg(long, default_value = "orders", value_parser = ["orders", "main"])]
-    screen: String,
+    /// A view to print as a table (any view the token may see); without it, a screen of the
+    /// reference app (`--screen`).
+    view: Option<String>,
     /// Where to write the PDF.
     #[arg(long, short)]
     out: PathBuf,
-    /// The table's live query, as typed in the app's filter box:
+    #[command(flatten)]
+    page: PageArgs,
+    #[command(flatten)]
+    print: crate::print::PrintArgs,
+    /// The reference app's screen: `orders` (every order, paginated) or `main` (the main
+    /// screen, one page).
+    #[arg(long, default_value = "orders", value_parser = ["orders", "main"], conflicts_with = "view")]
+    screen: String,
+    /// The screen's live query, as typed in the app's filter box:
     /// `CONDITION [order by COLUMNS]`.
-    #[arg(long, value_name = "QUERY")]
-    filter: Option<String>,
-    /// Sheet size: `a4` or `letter`.
-    #[arg(long, default_value = "a4", value_parser = ["a4", "letter"])]
-    page: String,
-    /// Landscape sheets (the main screen is always landscape).
-    #[arg(long)]
-    landscape: bool,
+    #[arg(long = "filter", value_name = "QUERY", conflicts_with = "view")]
+    screen_filter: Option<String>,
     /// The window size the main screen is laid out at: `WIDTHxHEIGHT` in logical pixels.
     #[arg(long, default_value = "1100x700", value_parser = parse_size)]
     window: iced_core::Size,
+}
+
+/// The sheets and the patience of `lucarne pdf`.
+#[derive(clap::Args)]
+pub(crate) struct PageArgs {
+    /// Sheet size: `a4` or `letter`.
+    #[arg(long, default_value = "a4", value_parser = ["a4", "letter"])]
+    pub(crate) page: String,
+    /// Landscape sheets (the main screen is always landscape).
+    #[arg(long)]
+    pub(crate) landscape: bool,
     /// Give up when the views are not loaded within this many seconds.
     #[arg(long, default_value_t = 30.0)]
-    timeout: f64,
+    pub(crate) timeout: f64,
 }
 
 fn parse_size(text: &str) -> Result<iced_core::Size, String> {
@@ -53,18 +68,21 @@ fn parse_size(text: &str) -> Result<iced_core::Size, String> {
 
 /// Loads the screen's views from the server and writes the PDF. Exit code 0, or an error.
 pub(crate) async fn run(args: PdfArgs, client: Client) -> Result<u8> {
+    if let Some(view) = args.view {
+        return crate::print::run(view, args.print, &args.page, &args.out, client).await;
+    }
     let screen = Screen::from_name(&args.screen).context("unknown screen")?;
     let started = Instant::now();
     let mut desk = Desk::with_client(client.clone());
     let _ = update(&mut desk, Message::Resized(args.window));
-    if let Some(filter) = &args.filter {
+    if let Some(filter) = &args.screen_filter {
         let _ = update(&mut desk, Message::FilterChanged(filter.clone()));
         let _ = update(&mut desk, Message::ApplyFilter);
     }
 
     let loading = ProgressBar::new_spinner().with_message("loading the orders");
     loading.enable_steady_tick(Duration::from_millis(100));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.timeout.max(0.1));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.page.timeout.max(0.1));
     let mut orders = client.subscribe(desk.query().clone());
     let mut regions = client.subscribe(Query::view("sales_by_region"));
     let (mut orders_loaded, mut regions_loaded) = (false, screen == Screen::Orders);
@@ -75,7 +93,7 @@ pub(crate) async fn run(args: PdfArgs, client: Client) -> Result<u8> {
             event = regions.next(), if !regions_loaded => event.map(|e| (false, e)),
             () = tokio::time::sleep_until(deadline) => {
                 loading.finish_and_clear();
-                bail!("the views did not load within {}s: {offline}", args.timeout);
+                bail!("the views did not load within {}s: {offline}", args.page.timeout);
             }
         };
         let Some((is_orders, event)) = event else { bail!("the connection stopped") };
@@ -102,8 +120,8 @@ pub(crate) async fn run(args: PdfArgs, client: Client) -> Result<u8> {
     let loaded = started.elapsed();
 
     let mut options = export::options(&desk, screen);
-    options.page_size = if args.page == "letter" { PageSize::Letter } else { PageSize::A4 };
-    if args.landscape {
+    options.page_size = if args.page.page == "letter" { PageSize::Letter } else { PageSize::A4 };
+    if args.page.landscape {
         options.orientation = Orientation::Landscape;
     }
     let pages = ProgressBar::new(0).with_style(

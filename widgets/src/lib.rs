@@ -24,6 +24,8 @@
 //!   and end instead of left and right, rows that mirror in right-to-left locales.
 //! - [`bidi_text`](mod@bidi_text): text aligned to its paragraph's start by default, whose alignment keeps
 //!   right-to-left and mixed text inside its box (single-line and wrapped).
+//! - [`print_table`](mod@print_table): a table for paper — every row, columns sized to their
+//!   content, long values wrapped (never cut), a header row a PDF repeats on every page.
 //! - [`bidi_input`](mod@bidi_input): a one-line text input with a bidi-correct caret, visual arrow keys and
 //!   selection.
 //!
@@ -38,6 +40,7 @@ pub mod connection_status;
 pub mod direction;
 mod line;
 pub mod live_table;
+pub mod print_table;
 pub mod shaping;
 pub mod table_rows;
 
@@ -46,4 +49,5 @@ pub use bidi_text::{BidiText, Placed, bidi_text};
 pub use connection_status::{Connection, ConnectionStatus, connection_status};
 pub use direction::{Align, Direction, dir_row};
 pub use live_table::{Column, LiveTable, live_table};
+pub use print_table::{PrintColumn, PrintTable, print_table};
 pub use table_rows::{Action, Cell, RowRef, Sort, TableRows, natural};
