@@ -30,6 +30,8 @@ mod clock;
 mod desk;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod export;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod headless;
 pub mod i18n;
 
 pub use desk::{

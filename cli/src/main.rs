@@ -19,7 +19,6 @@ use lucarne_server::{Commands, GatewayConfig, Store};
 use serde_json::{Value, json};
 
 mod pdf;
-mod print;
 mod push;
 mod token;
 

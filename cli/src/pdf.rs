@@ -1,156 +1,191 @@
-//! `lucarne pdf`: any view as a paginated table (`lucarne pdf VIEW`, in `print.rs`), or a screen
-//! of the reference app as a vector PDF, from a running server.
-//!
-//! For a screen it subscribes like the app does, feeds the events into the app's own state
-//! (`Desk`), and exports the app's own widgets with `lucarne-pdf`: the same rows, the same
-//! layout.
+//! `lucarne pdf VIEW`: any view the token may see as a paginated table, a vector PDF drawn by
+//! the widgets' `print_table` and `lucarne-pdf` — columns from the rows (or `--columns`), each
+//! as wide as its content asks, long values wrapped (never cut), numbers against the end, the
+//! header row on every page, right to left in Arabic and Hebrew. (The reference app's own
+//! screens are exported by its binary: `lucarne-desktop --export main|orders`.)
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use lucarne_app::export::{self, Screen};
-use lucarne_app::{Desk, Message, update};
-use lucarne_pdf::{Orientation, PageSize, Progress};
+use lucarne_pdf::{Numerals, Orientation, PageSize, PdfOptions, Progress};
+use lucarne_protocol::Row;
 use lucarne_runtime::{Client, Query, Status, ViewEvent};
+use lucarne_widgets::{Direction, PrintColumn, print_table};
+use serde_json::Value;
+
+/// The renderer the table is recorded with.
+type Recorder = iced_tiny_skia::Renderer;
 
 /// `lucarne pdf` arguments.
 #[derive(clap::Args)]
 pub(crate) struct PdfArgs {
-    /// A view to print as a table (any view the token may see); without it, a screen of the
-    /// reference app (`--screen`).
-    view: Option<String>,
+    /// The view (any view the token may see).
+    view: String,
     /// Where to write the PDF.
     #[arg(long, short)]
-    out: PathBuf,
-    #[command(flatten)]
-    page: PageArgs,
-    #[command(flatten)]
-    print: crate::print::PrintArgs,
-    /// The reference app's screen: `orders` (every order, paginated) or `main` (the main
-    /// screen, one page).
-    #[arg(long, default_value = "orders", value_parser = ["orders", "main"], conflicts_with = "view")]
-    screen: String,
-    /// The screen's live query, as typed in the app's filter box:
-    /// `CONDITION [order by COLUMNS]`.
-    #[arg(long = "filter", value_name = "QUERY", conflicts_with = "view")]
-    screen_filter: Option<String>,
-    /// The window size the main screen is laid out at: `WIDTHxHEIGHT` in logical pixels.
-    #[arg(long, default_value = "1100x700", value_parser = parse_size)]
-    window: iced_core::Size,
-}
-
-/// The sheets and the patience of `lucarne pdf`.
-#[derive(clap::Args)]
-pub(crate) struct PageArgs {
+    out: std::path::PathBuf,
     /// Sheet size: `a4` or `letter`.
     #[arg(long, default_value = "a4", value_parser = ["a4", "letter"])]
-    pub(crate) page: String,
-    /// Landscape sheets (the main screen is always landscape).
+    page: String,
+    /// Landscape sheets.
     #[arg(long)]
-    pub(crate) landscape: bool,
-    /// Give up when the views are not loaded within this many seconds.
+    landscape: bool,
+    /// Give up when the view is not loaded within this many seconds.
     #[arg(long, default_value_t = 30.0)]
-    pub(crate) timeout: f64,
+    timeout: f64,
+    /// Only rows for which this SQL condition over the view's columns holds.
+    #[arg(long = "where", value_name = "CONDITION")]
+    filter: Option<String>,
+    /// Order of the rows: columns, each optionally ASC or DESC (default: by key).
+    #[arg(long)]
+    order_by: Option<String>,
+    /// At most this many rows (the first in --order-by order).
+    #[arg(long)]
+    limit: Option<u64>,
+    /// The columns printed, in this order (default: every column, as the rows have them).
+    #[arg(long, value_delimiter = ',')]
+    columns: Vec<String>,
+    /// The title at the top of every page (default: the view's name).
+    #[arg(long)]
+    title: Option<String>,
+    /// The document's language: en, ar (right to left, Arabic-Indic digits) or he (right to
+    /// left).
+    #[arg(long, default_value = "en", value_parser = ["en", "ar", "he"])]
+    locale: String,
 }
 
-fn parse_size(text: &str) -> Result<iced_core::Size, String> {
-    let (w, h) = text.split_once('x').ok_or("expected WIDTHxHEIGHT, e.g. 1100x700")?;
-    let number =
-        |s: &str| s.trim().parse::<f32>().ok().filter(|v| v.is_finite() && *v >= 100.0 && *v <= 10_000.0);
-    match (number(w), number(h)) {
-        (Some(w), Some(h)) => Ok(iced_core::Size::new(w, h)),
-        _ => Err("width and height must be numbers from 100 to 10000".to_owned()),
+/// The words of the page footer, by locale.
+fn footer(locale: &str) -> &'static str {
+    match locale {
+        "ar" => "صفحة {page} من {pages}",
+        "he" => "עמוד {page} מתוך {pages}",
+        _ => "Page {page} of {pages}",
     }
 }
 
-/// Loads the screen's views from the server and writes the PDF. Exit code 0, or an error.
+/// A value as printed: text as it is, numbers in the locale's digits, nothing for null.
+fn cell(value: Option<&Value>, numerals: Numerals) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => match numerals {
+            Numerals::ArabicIndic => n
+                .to_string()
+                .chars()
+                .map(|c| c.to_digit(10).and_then(|d| char::from_u32(0x0660 + d)).unwrap_or(c))
+                .collect(),
+            Numerals::Western => n.to_string(),
+        },
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Subscribes to the view's query, takes its snapshot and writes the table.
 pub(crate) async fn run(args: PdfArgs, client: Client) -> Result<u8> {
-    if let Some(view) = args.view {
-        return crate::print::run(view, args.print, &args.page, &args.out, client).await;
-    }
-    let screen = Screen::from_name(&args.screen).context("unknown screen")?;
+    let (view, out) = (args.view.clone(), args.out.as_path());
     let started = Instant::now();
-    let mut desk = Desk::with_client(client.clone());
-    let _ = update(&mut desk, Message::Resized(args.window));
-    if let Some(filter) = &args.screen_filter {
-        let _ = update(&mut desk, Message::FilterChanged(filter.clone()));
-        let _ = update(&mut desk, Message::ApplyFilter);
-    }
-
-    let loading = ProgressBar::new_spinner().with_message("loading the orders");
+    let mut query = Query::view(view.clone());
+    (query.filter, query.order_by, query.limit) = (args.filter.clone(), args.order_by.clone(), args.limit);
+    let loading = ProgressBar::new_spinner().with_message(format!("loading {view}"));
     loading.enable_steady_tick(Duration::from_millis(100));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.page.timeout.max(0.1));
-    let mut orders = client.subscribe(desk.query().clone());
-    let mut regions = client.subscribe(Query::view("sales_by_region"));
-    let (mut orders_loaded, mut regions_loaded) = (false, screen == Screen::Orders);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.timeout.max(0.1));
+    let mut events = client.subscribe(query);
     let mut offline = String::from("no answer yet");
-    while !(orders_loaded && regions_loaded) {
+    let rows: Vec<Row> = loop {
         let event = tokio::select! {
-            event = orders.next(), if !orders_loaded => event.map(|e| (true, e)),
-            event = regions.next(), if !regions_loaded => event.map(|e| (false, e)),
+            event = events.next() => event,
             () = tokio::time::sleep_until(deadline) => {
                 loading.finish_and_clear();
-                bail!("the views did not load within {}s: {offline}", args.page.timeout);
+                bail!("{view} did not load within {}s: {offline}", args.timeout);
             }
         };
-        let Some((is_orders, event)) = event else { bail!("the connection stopped") };
-        match &event {
-            ViewEvent::Failed { code, message } => {
+        match event {
+            Some(ViewEvent::Snapshot { rows, .. }) => break rows,
+            Some(ViewEvent::Failed { code, message }) => {
                 loading.finish_and_clear();
-                bail!("the server refused the query ({code}): {message}");
+                bail!("the server refused ({code}): {message}");
             }
-            ViewEvent::Status(Status::Offline { reason, .. }) => offline = reason.to_string(),
-            ViewEvent::Snapshot { rows, .. } => {
-                if is_orders {
-                    orders_loaded = true;
-                    loading.set_message(format!("{} orders loaded", rows.len()));
-                } else {
-                    regions_loaded = true;
-                }
-            }
-            _ => {}
+            Some(ViewEvent::Status(Status::Offline { reason, .. })) => offline = reason.to_string(),
+            Some(_) => {}
+            None => bail!("the connection stopped"),
         }
-        let message = if is_orders { Message::Orders(event) } else { Message::Regions(event) };
-        let _ = update(&mut desk, message);
-    }
+    };
+    drop(events);
     loading.finish_and_clear();
     let loaded = started.elapsed();
 
-    let mut options = export::options(&desk, screen);
-    options.page_size = if args.page.page == "letter" { PageSize::Letter } else { PageSize::A4 };
-    if args.page.landscape {
-        options.orientation = Orientation::Landscape;
-    }
+    let names: Vec<String> = if args.columns.is_empty() {
+        let mut names: Vec<String> = Vec::new();
+        for row in &rows {
+            for name in row.row.keys() {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names
+    } else {
+        args.columns.clone()
+    };
+    let numerals = if args.locale == "ar" { Numerals::ArabicIndic } else { Numerals::Western };
+    // A column of numbers (every value a number or null) is aligned to the end.
+    let columns = names
+        .iter()
+        .map(|name| {
+            let numeric =
+                rows.iter().all(|r| matches!(r.row.get(name), None | Some(Value::Null | Value::Number(_))))
+                    && rows.iter().any(|r| matches!(r.row.get(name), Some(Value::Number(_))));
+            if numeric { PrintColumn::number(name.clone()) } else { PrintColumn::text(name.clone()) }
+        })
+        .collect();
+    let cells: Vec<Vec<String>> =
+        rows.iter().map(|r| names.iter().map(|n| cell(r.row.get(n), numerals)).collect()).collect();
+
+    let mut options = PdfOptions {
+        title: args.title.clone().unwrap_or_else(|| view.clone()),
+        author: Some("Lucarne".to_owned()),
+        header: Some(args.title.clone().unwrap_or_else(|| view.clone())),
+        footer: Some(footer(&args.locale).to_owned()),
+        numerals,
+        page_size: if args.page == "letter" { PageSize::Letter } else { PageSize::A4 },
+        orientation: if args.landscape { Orientation::Landscape } else { Orientation::Portrait },
+        ..PdfOptions::document()
+    };
+    let (_, _, width, _) = options.content_box();
+    let direction = if args.locale == "en" { Direction::Ltr } else { Direction::Rtl };
+    let table = print_table(columns, cells)
+        .direction(direction)
+        .font(lucarne_pdf::DEFAULT_FONT)
+        .available_width(width / (lucarne_pdf::POINTS_PER_PIXEL * options.zoom));
+    options.repeat_top = Some(table.header_height());
+    let element: iced_core::Element<'_, (), iced_core::Theme, Recorder> = table.into();
     let pages = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} pages")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    pages.set_message(format!("exporting {}", screen.name()));
+    pages.set_message(format!("printing {view}"));
     let rendering = Instant::now();
-    let exported = export::export(&desk, screen, &options, &mut |progress| match progress {
+    let exported = lucarne_pdf::export_with_progress(element, &options, &mut |progress| match progress {
         Progress::Planned { pages: n } => pages.set_length(n as u64),
         Progress::Page { done, .. } => pages.set_position(done as u64),
     })
-    .with_context(|| format!("cannot export the {} screen", screen.name()))?;
+    .with_context(|| format!("cannot print {view}"))?;
     pages.finish_and_clear();
-    let rendered = rendering.elapsed();
-    std::fs::write(&args.out, &exported.pdf)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    std::fs::write(out, &exported.pdf).with_context(|| format!("cannot write {}", out.display()))?;
     for warning in &exported.warnings {
         tracing::warn!("{warning}");
     }
     println!(
-        "wrote {}: {} page{}, {} orders, {} KB (views loaded in {} ms, exported in {} ms)",
-        args.out.display(),
+        "wrote {}: {} page{}, {} rows of {view}, {} KB (loaded in {} ms, printed in {} ms)",
+        out.display(),
         exported.pages,
         if exported.pages == 1 { "" } else { "s" },
-        desk.table().len(),
+        rows.len(),
         exported.pdf.len().div_ceil(1024),
         loaded.as_millis(),
-        rendered.as_millis()
+        rendering.elapsed().as_millis()
     );
     Ok(0)
 }

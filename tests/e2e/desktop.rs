@@ -7,13 +7,13 @@
 //! `LUCARNE_DESKTOP_BIN` to use a prebuilt one. Needs `xvfb`, `xdotool`, `imagemagick`,
 //! `mesa-vulkan-drivers` (`cargo xtask setup` installs them).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Server, bin, changed, found, region_signature, settle};
+use crate::support::{Server, bin, changed, desktop_bin, found, region_signature, settle};
 use lucarne_testing::wait_for;
 
 /// Kills a child process when dropped.
@@ -49,19 +49,6 @@ fn display_taken(n: u32) -> bool {
         }
         None => Path::new(&socket).exists() || Path::new(&lock).exists(),
     }
-}
-
-fn desktop_bin() -> PathBuf {
-    if let Ok(path) = std::env::var("LUCARNE_DESKTOP_BIN") {
-        return PathBuf::from(path);
-    }
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "lucarne-app", "--bin", "lucarne-desktop"])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "cannot build lucarne-desktop");
-    Path::new(bin()).with_file_name("lucarne-desktop")
 }
 
 fn need(tool: &str) {

@@ -1,12 +1,12 @@
-//! `lucarne pdf`: a screen of the reference app exported against a running server, read back
-//! with `pdftotext`.
+//! PDF from a running server, read back with poppler and qpdf: any view as a table
+//! (`lucarne pdf VIEW`), and the reference app's screens (`lucarne-desktop --export`).
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::support::{Server, bin};
+use crate::support::{Server, bin, desktop_bin};
 
 fn demo_server(dir: &Path) -> Server {
     // 150 seeded commands, then almost no traffic (one command every 100 s).
@@ -44,15 +44,26 @@ fn order_ids(server: &str, filter: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// `lucarne-desktop ARGS` (no window: `--export`) against the server.
+fn desktop(server: &str, args: &[&str]) -> Output {
+    Command::new(desktop_bin())
+        .args(args)
+        .env("LUCARNE_SERVER", server)
+        .env("LUCARNE_LOCALE", "en")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run lucarne-desktop")
+}
+
 /// Exports the orders screen and checks that the PDF holds exactly the orders `lucarne watch`
 /// sees (each once); the demo's rate is low enough that nothing changes in between.
 fn check_orders(server: &str, dir: &Path, filter: Option<&str>) {
     let out_file = dir.join("orders.pdf");
-    let mut args = vec!["pdf", "--screen", "orders", "--out", out_file.to_str().expect("utf-8 path")];
+    let mut args = vec!["--export", "orders", "--out", out_file.to_str().expect("utf-8 path")];
     if let Some(filter) = filter {
         args.extend(["--filter", filter]);
     }
-    let out = lucarne(server, &args);
+    let out = desktop(server, &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     let expected = order_ids(server, filter);
@@ -68,7 +79,7 @@ fn check_orders(server: &str, dir: &Path, filter: Option<&str>) {
 }
 
 #[test]
-fn lucarne_pdf_exports_the_orders_and_the_main_screen_of_a_running_server() {
+fn the_desktop_app_exports_its_screens_without_a_window() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = demo_server(&dir.path().join("data"));
     let url = server.url();
@@ -84,7 +95,7 @@ fn lucarne_pdf_exports_the_orders_and_the_main_screen_of_a_running_server() {
     check_orders(&url, dir.path(), Some("status = 'paid'"));
 
     let main = dir.path().join("main.pdf");
-    let out = lucarne(&url, &["pdf", "--screen", "main", "--out", main.to_str().expect("utf-8")]);
+    let out = desktop(&url, &["--export", "main", "--out", main.to_str().expect("utf-8")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains(": 1 page,"));
     let text = pdftotext(&main);
@@ -94,8 +105,11 @@ fn lucarne_pdf_exports_the_orders_and_the_main_screen_of_a_running_server() {
 
     // A query the server refuses is an error with the server's code; no file is written.
     let refused = dir.path().join("refused.pdf");
-    let out = lucarne(&url, &["pdf", "--out", refused.to_str().expect("utf-8"), "--filter", "nope = 1"]);
-    assert_eq!(out.status.code(), Some(2));
+    let out = desktop(
+        &url,
+        &["--export", "orders", "--out", refused.to_str().expect("utf-8"), "--filter", "nope = 1"],
+    );
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("refused"), "{out:?}");
     assert!(!refused.exists());
 }
@@ -106,9 +120,17 @@ fn lucarne_pdf_without_a_server_gives_up_with_the_reason() {
     let out_file = dir.path().join("x.pdf");
     let out = lucarne(
         "ws://127.0.0.1:9/ws",
-        &["pdf", "--out", out_file.to_str().expect("utf-8"), "--timeout", "1"],
+        &["pdf", "orders", "--out", out_file.to_str().expect("utf-8"), "--timeout", "1"],
     );
     assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("orders did not load within 1s"), "{err}");
+    assert!(!out_file.exists());
+    let out = desktop(
+        "ws://127.0.0.1:9/ws",
+        &["--export", "orders", "--out", out_file.to_str().expect("utf-8"), "--timeout", "1"],
+    );
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did not load within 1s"), "{err}");
     assert!(!out_file.exists());

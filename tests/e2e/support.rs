@@ -30,6 +30,21 @@ pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_lucarne")
 }
 
+/// The `lucarne-desktop` binary (`LUCARNE_DESKTOP_BIN`, else built by `cargo build -p lucarne-app`
+/// next to the `lucarne` binary).
+pub(crate) fn desktop_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("LUCARNE_DESKTOP_BIN") {
+        return PathBuf::from(path);
+    }
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "lucarne-app", "--bin", "lucarne-desktop"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cannot build lucarne-desktop");
+    Path::new(bin()).with_file_name("lucarne-desktop")
+}
+
 /// The views file the tests serve.
 pub(crate) fn views_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/views.sql")

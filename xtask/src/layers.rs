@@ -104,6 +104,12 @@ const RULES: &[Rule] = &[
         why: "push: the providers' client code, pure Rust (rustls on ring, RustCrypto); never the server or a store",
     },
     Rule {
+        krate: "lucarne-cli",
+        only: None,
+        never: &["lucarne-app", "winit", "iced_winit"],
+        why: "the operator's CLI: never the reference app or a window (the app exports its own screens)",
+    },
+    Rule {
         krate: "lucarne-tui",
         only: Some(&[
             "lucarne-protocol",

@@ -282,7 +282,8 @@ fn demo(args: &[String]) -> Result<()> {
         "\nLucarne demo on http://127.0.0.1:7300 (WebSocket ws://127.0.0.1:7300/ws). In another terminal:\n\
          \n  cargo run -q -p lucarne-cli -- watch orders\
          \n  cargo run -q -p lucarne-cli -- send place_order '{{\"order_id\":\"o-1\",\"customer\":\"Ada\",\"total\":42.5,\"region\":\"eu\"}}'\
-         \n  cargo run -q -p lucarne-cli -- view list\n\nCtrl-C stops it.\n"
+         \n  cargo run -q -p lucarne-cli -- view list\
+         \n  cargo run -q -p lucarne-cli -- tui --desk\n\nCtrl-C stops it.\n"
     );
     let mut serve = Command::new(root().join("target/debug/lucarne"));
     serve.args(["serve", "--demo", "--data", "target/demo-data"]).args(args);

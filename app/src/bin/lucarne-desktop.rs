@@ -4,6 +4,8 @@
 //! lucarne-desktop --server ws://127.0.0.1:7300/ws   # or LUCARNE_SERVER=…
 //! lucarne-desktop --locale ar                       # or LUCARNE_LOCALE=ar; default: LANG, else en
 //! lucarne-desktop --outbox ./outbox.json            # where unanswered commands wait across runs
+//! lucarne-desktop --export orders --out orders.pdf  # no window: every order, paginated, then exit
+//! lucarne-desktop --export main --out desk.pdf --filter "status = 'paid' order by total desc"
 //! ```
 
 use anyhow::Context as _;
@@ -33,6 +35,78 @@ struct Args {
     /// one that still keeps commands first.
     #[arg(long, env = "LUCARNE_OUTBOX")]
     outbox: Option<std::path::PathBuf>,
+    /// Export a screen as a PDF without opening a window, then exit: `orders` (every order,
+    /// paginated, the header row on every page) or `main` (the main screen, one page).
+    #[arg(long, value_parser = ["orders", "main"], requires = "out")]
+    export: Option<String>,
+    /// Where `--export` writes the PDF.
+    #[arg(long, short)]
+    out: Option<std::path::PathBuf>,
+    /// `--export`: the table's live query, as typed in the filter box:
+    /// `CONDITION [order by COLUMNS]`.
+    #[arg(long, value_name = "QUERY", requires = "export")]
+    filter: Option<String>,
+    /// `--export`: sheet size, `a4` or `letter`.
+    #[arg(long, default_value = "a4", value_parser = ["a4", "letter"])]
+    page: String,
+    /// `--export`: landscape sheets (the main screen is always landscape).
+    #[arg(long)]
+    landscape: bool,
+    /// `--export`: the window size the main screen is laid out at, `WIDTHxHEIGHT`.
+    #[arg(long, default_value = "1100x700", value_parser = parse_size)]
+    window: lucarne::iced::Size,
+    /// `--export`: give up when the views are not loaded within this many seconds.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+}
+
+fn parse_size(text: &str) -> Result<lucarne::iced::Size, String> {
+    let (w, h) = text.split_once('x').ok_or("expected WIDTHxHEIGHT, e.g. 1100x700")?;
+    let number =
+        |s: &str| s.trim().parse::<f32>().ok().filter(|v| v.is_finite() && *v >= 100.0 && *v <= 10_000.0);
+    match (number(w), number(h)) {
+        (Some(w), Some(h)) => Ok(lucarne::iced::Size::new(w, h)),
+        _ => Err("width and height must be numbers from 100 to 10000".to_owned()),
+    }
+}
+
+/// `--export`: loads the screen's views from the server and writes the PDF.
+fn export(args: &Args, screen: &str, locale: Locale) -> anyhow::Result<()> {
+    use lucarne_app::export::{Screen, export, options};
+    let screen = Screen::from_name(screen).context("unknown screen")?;
+    let out = args.out.as_ref().context("--export needs --out")?;
+    let started = std::time::Instant::now();
+    let client = lucarne::Client::connect(lucarne::ClientConfig::servers([args.server.as_str()]));
+    let what = lucarne_app::headless::Load {
+        screen,
+        filter: args.filter.clone(),
+        window: args.window,
+        timeout: std::time::Duration::from_secs_f64(args.timeout.max(0.1)),
+    };
+    let mut desk = lucarne_app::headless::load(client, &what)?;
+    let _ = lucarne_app::update(&mut desk, lucarne_app::Message::Locale(locale));
+    let loaded = started.elapsed();
+    let mut options = options(&desk, screen);
+    options.page_size =
+        if args.page == "letter" { lucarne::pdf::PageSize::Letter } else { lucarne::pdf::PageSize::A4 };
+    if args.landscape {
+        options.orientation = lucarne::pdf::Orientation::Landscape;
+    }
+    let rendering = std::time::Instant::now();
+    let exported = export(&desk, screen, &options, &mut |_| {})
+        .with_context(|| format!("cannot export the {} screen", screen.name()))?;
+    std::fs::write(out, &exported.pdf).with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote {}: {} page{}, {} orders, {} KB (views loaded in {} ms, exported in {} ms)",
+        out.display(),
+        exported.pages,
+        if exported.pages == 1 { "" } else { "s" },
+        desk.table().len(),
+        exported.pdf.len().div_ceil(1024),
+        loaded.as_millis(),
+        rendering.elapsed().as_millis()
+    );
+    Ok(())
 }
 
 /// Where the desk kept its outbox before `keep_outbox` (`$XDG_STATE_HOME/lucarne/outbox-HOST_PORT.json`),
@@ -56,11 +130,15 @@ fn parse_locale(tag: &str) -> Result<Locale, String> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let locale = args.locale.unwrap_or_else(Locale::from_env);
-    let outbox = args
-        .outbox
-        .or_else(|| earlier_outbox(&args.server))
-        .or_else(|| lucarne::ClientConfig::servers([args.server.as_str()]).keep_outbox("desk").outbox_file);
-    let mut config = lucarne_app::Config::new(args.server).export_dir(args.export_dir).locale(locale);
+    if let Some(screen) = &args.export {
+        return export(&args, screen, locale);
+    }
+    let outbox =
+        args.outbox.clone().or_else(|| earlier_outbox(&args.server)).or_else(|| {
+            lucarne::ClientConfig::servers([args.server.as_str()]).keep_outbox("desk").outbox_file
+        });
+    let mut config =
+        lucarne_app::Config::new(args.server.clone()).export_dir(args.export_dir.clone()).locale(locale);
     if let Some(file) = outbox {
         config = config.outbox(file);
     }
