@@ -42,6 +42,7 @@ pub fn options(desk: &Desk, screen: Screen) -> PdfOptions {
     let plain = |key: &str, args: &[(&str, Arg<'_>)]| strip_isolates(&locale.tr_args(key, args));
     let defaults = PdfOptions {
         title: locale.tr("app-title"),
+        language: Some(locale.code().to_owned()),
         author: Some("Lucarne".to_owned()),
         default_font: crate::DEFAULT_FONT,
         ..PdfOptions::default()

@@ -149,6 +149,7 @@ pub(crate) async fn run(args: PdfArgs, client: Client) -> Result<u8> {
         header: Some(args.title.clone().unwrap_or_else(|| view.clone())),
         footer: Some(footer(&args.locale).to_owned()),
         numerals,
+        language: Some(args.locale.clone()),
         page_size: if args.page == "letter" { PageSize::Letter } else { PageSize::A4 },
         orientation: if args.landscape { Orientation::Landscape } else { Orientation::Portrait },
         ..PdfOptions::document()

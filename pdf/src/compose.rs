@@ -4,6 +4,7 @@
 use crate::options::{Mode, POINTS_PER_PIXEL, PdfOptions};
 use crate::scene::{Glyph, Item, Kind, Paint, Path, Scene, TextLine};
 use crate::sink::Sink;
+use crate::tags::{Role, Span};
 use crate::{PdfError, translate};
 use iced_core::theme::Base;
 use iced_core::{Point, Rectangle, Size};
@@ -146,13 +147,18 @@ pub(crate) fn compose<S: Sink>(
         // The repeated band first, at the top of the content box; the window below it.
         let band = if index > 0 { plan.band } else { 0.0 };
         if band > 0.0 {
+            // A repetition: furniture for a reader, the header was read on the first page.
             let top_band = Rectangle::new(Point::ORIGIN, Size::new(window.width, band));
-            draw_items(scene, top_band, (left, top), k, sink)?;
+            draw_items(scene, top_band, (left, top), k, sink, Structure::Artifact)?;
         }
-        draw_items(scene, *window, (left, top + band * k), k, sink)?;
+        // A document whose top band repeats is a table: its lines are cells of rows (those of
+        // the band header cells); any other document's are paragraphs.
+        let structure =
+            if plan.band > 0.0 { Structure::Table { band: plan.band } } else { Structure::Paragraphs };
+        draw_items(scene, *window, (left, top + band * k), k, sink, structure)?;
         if let Some(lines) = headers.get(index) {
             for line in lines {
-                sink.text(line, &scene.faces)?;
+                sink.text(line, &scene.faces, Role::Artifact)?;
             }
         }
         sink.end_page();
@@ -161,14 +167,26 @@ pub(crate) fn compose<S: Sink>(
     Ok(count)
 }
 
+/// What the lines drawn are in the document's structure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Structure {
+    /// Furniture.
+    Artifact,
+    /// Paragraphs.
+    Paragraphs,
+    /// Cells of a table whose header row is the top `band` logical pixels of the element.
+    Table { band: f32 },
+}
+
 /// Draws the scene's items in `window` (logical pixels) with the window's top-left corner at
-/// `origin` (points), `k` points per pixel.
+/// `origin` (points), `k` points per pixel, each line of text tagged as `structure` says.
 fn draw_items<S: Sink>(
     scene: &Scene,
     window: Rectangle,
     (left, top): (f32, f32),
     k: f32,
     sink: &mut S,
+    structure: Structure,
 ) -> Result<(), PdfError> {
     let map = |p: Point| Point::new(left + (p.x - window.x) * k, top + (p.y - window.y) * k);
     let map_rect = |r: Rectangle| {
@@ -226,8 +244,16 @@ fn draw_items<S: Sink>(
                 sink.stroke(&path.map(map), *color, &style);
             }
             Kind::Text(line) => {
-                let line = map_line(line, &map, k);
-                sink.text(&line, &scene.faces)?;
+                let mapped = map_line(line, &map, k);
+                let left = mapped.glyphs.iter().map(|g| g.x).fold(f32::INFINITY, f32::min);
+                let span = Span { top: mapped.top, bottom: mapped.bottom, left, right: left + mapped.width };
+                let role = match structure {
+                    Structure::Artifact => Role::Artifact,
+                    Structure::Paragraphs => Role::Paragraph,
+                    Structure::Table { band } if line.top < band => Role::Header(span),
+                    Structure::Table { .. } => Role::Cell(span),
+                };
+                sink.text(&mapped, &scene.faces, role)?;
             }
             Kind::Image { image, bounds, opacity, radii } => {
                 if let Some(raster) = scene.images.get(*image) {

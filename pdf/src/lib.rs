@@ -51,6 +51,7 @@ mod options;
 mod record;
 mod scene;
 mod sink;
+mod tags;
 mod translate;
 
 pub use error::PdfError;
@@ -135,6 +136,7 @@ pub fn export_with_progress<'a, Message, R: Recorder>(
     let pages = compose::compose(&mut scene, &plan, options, &mut sink, progress)?;
     let pdf = sink.finish(&sink::Metadata {
         title: &options.title,
+        language: options.language.as_deref(),
         author: options.author.as_deref(),
         subject: options.subject.as_deref(),
         keywords: &options.keywords,

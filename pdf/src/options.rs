@@ -174,6 +174,9 @@ pub struct PdfOptions {
     /// header row), drawn again at the top of every page after the first, the content of those
     /// pages below it.
     pub repeat_top: Option<f32>,
+    /// The document's language, a BCP 47 tag (`en`, `ar`, `he`): its `/Lang`, which screen
+    /// readers speak it in.
+    pub language: Option<String>,
 }
 
 impl Default for PdfOptions {
@@ -199,6 +202,7 @@ impl Default for PdfOptions {
             paint_background: false,
             max_pages: 10_000,
             repeat_top: None,
+            language: None,
         }
     }
 }

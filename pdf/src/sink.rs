@@ -4,6 +4,7 @@
 
 use crate::PdfError;
 use crate::scene::{Cap, Face, FontKey, Join, Paint, Path, Raster, Rgba, Seg, StrokeStyle, TextLine};
+use crate::tags::{Mark, Role};
 use iced_core::Rectangle;
 use printpdf::{
     Codepoint, Color, DictItem, ExtendedGraphicsState, ExtendedGraphicsStateId, FontId, GradientStop, Line,
@@ -25,8 +26,8 @@ pub(crate) trait Sink {
     fn fill(&mut self, path: &Path, paint: &Paint, even_odd: bool);
     /// Strokes a path.
     fn stroke(&mut self, path: &Path, color: Rgba, style: &StrokeStyle);
-    /// Draws one line of positioned glyphs.
-    fn text(&mut self, line: &TextLine, faces: &BTreeMap<FontKey, Face>) -> Result<(), PdfError>;
+    /// Draws one line of positioned glyphs, tagged with its role in the document's structure.
+    fn text(&mut self, line: &TextLine, faces: &BTreeMap<FontKey, Face>, role: Role) -> Result<(), PdfError>;
     /// Draws raster `index` stretched over `bounds`, rounded by `radii`.
     fn image(&mut self, index: usize, raster: &Raster, bounds: Rectangle, opacity: f32, radii: [f32; 4]);
     /// Finishes the sheet.
@@ -36,6 +37,8 @@ pub(crate) trait Sink {
 /// Document information written with the file.
 pub(crate) struct Metadata<'a> {
     pub title: &'a str,
+    /// The document's language (`/Lang`), a BCP 47 tag.
+    pub language: Option<&'a str>,
     pub author: Option<&'a str>,
     pub subject: Option<&'a str>,
     pub keywords: &'a [String],
@@ -54,6 +57,9 @@ pub(crate) struct PrintPdf {
     /// What each glyph extracts as: printpdf keeps one string per glyph and font.
     to_unicode: HashMap<(FontKey, u16), String>,
     clip_depth: usize,
+    /// The lines of content of the page being drawn, and of each page drawn (their tags).
+    marks: Vec<Mark>,
+    page_marks: Vec<Vec<Mark>>,
 }
 
 impl PrintPdf {
@@ -68,6 +74,8 @@ impl PrintPdf {
             alphas: HashMap::new(),
             to_unicode: HashMap::new(),
             clip_depth: 0,
+            marks: Vec::new(),
+            page_marks: Vec::new(),
         }
     }
 
@@ -92,6 +100,7 @@ impl PrintPdf {
         };
         let mut warnings = Vec::new();
         let mut doc = self.doc.to_lopdf_document(&options, &mut warnings);
+        crate::tags::build(&mut doc, &self.page_marks, meta.language);
         compress_streams(&mut doc);
         let mut bytes = Vec::new();
         // Writing into memory cannot fail.
@@ -294,7 +303,21 @@ impl Sink for PrintPdf {
         self.end_alpha(saved);
     }
 
-    fn text(&mut self, line: &TextLine, faces: &BTreeMap<FontKey, Face>) -> Result<(), PdfError> {
+    fn text(&mut self, line: &TextLine, faces: &BTreeMap<FontKey, Face>, role: Role) -> Result<(), PdfError> {
+        // The line's tag: an artifact, or content with its id on the page (the structure tree
+        // gives it its place; `tags.rs`).
+        if role == Role::Artifact {
+            self.ops.push(Op::BeginMarkedContent { tag: role.tag().to_owned() });
+        } else {
+            let mcid = i64::try_from(self.marks.len()).unwrap_or(i64::MAX);
+            self.marks.push(Mark { mcid, role });
+            let mut map = BTreeMap::new();
+            let _ = map.insert("MCID".to_owned(), DictItem::Int(mcid));
+            self.ops.push(Op::BeginMarkedContentWithProperties {
+                tag: role.tag().to_owned(),
+                properties: DictItem::Dict { map },
+            });
+        }
         // printpdf's ToUnicode map holds one string per glyph of a font. A line with a glyph
         // that must read differently here than where it was first used (inside a cluster on
         // one line, alone on another) is wrapped in a marked-content span whose /ActualText is
@@ -354,6 +377,7 @@ impl Sink for PrintPdf {
         if actual_text {
             self.ops.push(Op::EndMarkedContent);
         }
+        self.ops.push(Op::EndMarkedContent);
         Ok(())
     }
 
@@ -413,6 +437,7 @@ impl Sink for PrintPdf {
         page.trim_box = sheet.clone();
         page.crop_box = sheet;
         self.pages.push(page);
+        self.page_marks.push(std::mem::take(&mut self.marks));
     }
 }
 

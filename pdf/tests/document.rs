@@ -161,3 +161,34 @@ fn a_repeated_top_band_heads_every_page_and_no_row_hides_under_it() {
     }
     assert!(seen.iter().all(|&n| n == 1), "rows not seen exactly once");
 }
+
+/// `pdfinfo -struct-text`: the structure tree with each element's text, as a reader sees it.
+fn structure(pdf: &common::Pdf) -> String {
+    common::tool("pdfinfo", &["-struct-text"], pdf)
+}
+
+#[test]
+fn a_table_document_is_tagged_as_a_table_read_once_in_its_language() {
+    let options = PdfOptions { repeat_top: Some(HEADER), language: Some("en".into()), ..options() };
+    let exported = export_report(Element::from(table()), &options).unwrap();
+    assert!(exported.pages > 1);
+    let pdf = common::write(&exported.pdf);
+    common::qpdf_check(&pdf);
+    assert_eq!(common::info(&pdf, "Tagged"), "yes");
+    let tree = structure(&pdf);
+    let lines: Vec<&str> = tree.lines().map(str::trim).collect();
+    assert_eq!(lines.first(), Some(&"Document"), "{tree}");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("Table")).count(), 1, "one table: {tree}");
+    // The header row once (its repetitions are artifacts), then one row per printed row.
+    assert_eq!(lines.iter().filter(|l| **l == "TH").count(), 1, "{tree}");
+    assert_eq!(lines.iter().filter(|l| **l == "TR").count(), ROWS + 1, "{tree}");
+    assert_eq!(lines.iter().filter(|l| **l == "TD").count(), ROWS, "{tree}");
+    // Rows in order, each with its text; page furniture (header and footer) is not content.
+    let texts: Vec<&str> = lines.iter().filter(|l| l.starts_with('"')).map(|l| l.trim_matches('"')).collect();
+    assert_eq!(texts.first(), Some(&"Order · Customer · Total"));
+    let rows: Vec<String> = (0..ROWS).map(row_label).collect();
+    assert_eq!(texts[1..], rows.iter().map(String::as_str).collect::<Vec<_>>()[..]);
+    let doc = lopdf::Document::load_mem(&exported.pdf).unwrap();
+    let catalog = doc.catalog().unwrap();
+    assert_eq!(catalog.get(b"Lang").and_then(lopdf::Object::as_str).unwrap(), b"en");
+}

@@ -240,4 +240,21 @@ fn lucarne_pdf_prints_a_view_right_to_left_in_arabic_digits() {
     // The first column (region) is on the right: on its header line it comes last.
     let header = text.lines().find(|l| l.contains("region")).unwrap_or_default();
     assert!(header.trim_end().ends_with("region"), "{header:?}");
+    // Tagged, in Arabic, as a table read from the right: its first header cell is `region`.
+    let info = Command::new("pdfinfo").arg("-struct-text").arg(&file).output().expect("pdfinfo");
+    let tree = String::from_utf8_lossy(&info.stdout).into_owned();
+    let texts: Vec<&str> = tree.lines().map(str::trim).filter(|l| l.starts_with('"')).collect();
+    assert_eq!(texts.first(), Some(&"\"region\""), "{tree}");
+    assert!(tree.contains("Table") && tree.contains("TH") && tree.contains("TD"), "{tree}");
+    let out = Command::new("qpdf").args(["--show-object=trailer"]).arg(&file).output().expect("qpdf");
+    let trailer = String::from_utf8_lossy(&out.stdout).into_owned();
+    let root = trailer
+        .split("/Root ")
+        .nth(1)
+        .and_then(|r| r.split(" R").next())
+        .unwrap_or_default()
+        .replace(' ', ",");
+    let out = Command::new("qpdf").arg(format!("--show-object={root}")).arg(&file).output().expect("qpdf");
+    let catalog = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(catalog.contains("/Lang (ar)") && catalog.contains("/Marked true"), "{catalog}");
 }

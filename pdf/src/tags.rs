@@ -1,0 +1,234 @@
+//! The document's structure for screen readers and accessibility checkers (a tagged PDF): every
+//! line of content is a marked-content sequence with an id, page furniture (header, footer, a
+//! table header repeated on a later page) is an artifact, and the structure tree gives each
+//! sequence its role and reading order — a paragraph, or, in a document whose top band repeats
+//! (a table), the cells of its rows: `Table` / `TR` / `TH` / `TD`. The catalog says it is tagged
+//! (`/MarkInfo`) and in which language (`/Lang`).
+
+use lopdf::{Dictionary, Document, Object, ObjectId};
+
+/// What a line of text is in the document's structure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Role {
+    /// Page furniture: not content (read once, or not at all).
+    Artifact,
+    /// A paragraph: text that is not in a table.
+    Paragraph,
+    /// A line of a header cell of a table, where it is on its page.
+    Header(Span),
+    /// A line of a data cell of a table, where it is on its page.
+    Cell(Span),
+}
+
+/// Where a line of text is on its page, in points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Span {
+    pub top: f32,
+    pub bottom: f32,
+    pub left: f32,
+    pub right: f32,
+}
+
+impl Span {
+    /// True when `next` goes on from this line in the same cell: it starts where this one ends
+    /// and they share some width.
+    fn continued_by(&self, next: &Span) -> bool {
+        (next.top - self.bottom).abs() < 1.0 && next.left < self.right && self.left < next.right
+    }
+}
+
+impl Role {
+    /// The marked-content tag of the line.
+    pub(crate) fn tag(self) -> &'static str {
+        match self {
+            Role::Artifact => "Artifact",
+            Role::Paragraph => "P",
+            Role::Header(_) => "TH",
+            Role::Cell(_) => "TD",
+        }
+    }
+
+    /// Where a cell's line is.
+    fn span(self) -> Option<Span> {
+        match self {
+            Role::Header(span) | Role::Cell(span) => Some(span),
+            Role::Artifact | Role::Paragraph => None,
+        }
+    }
+}
+
+/// A line of content on a page, with its marked-content id there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Mark {
+    pub mcid: i64,
+    pub role: Role,
+}
+
+/// A table row being filled.
+struct Row {
+    id: ObjectId,
+    page: usize,
+    /// The lowest bottom of its lines so far.
+    bottom: f32,
+    cells: Vec<Cell>,
+}
+
+/// A cell being filled: its element, its lines' ids, its first line's left edge, its last line.
+struct Cell {
+    id: ObjectId,
+    tag: &'static str,
+    mcids: Vec<i64>,
+    left: f32,
+    last: Span,
+}
+
+impl Row {
+    fn new(id: ObjectId, page: usize, bottom: f32) -> Row {
+        Row { id, page, bottom, cells: Vec::new() }
+    }
+
+    /// Writes the row and its cells (on `page`), in reading order: from the left, or from the
+    /// right in a right-to-left document; returns a reference to the row.
+    fn close(mut self, doc: &mut Document, table: ObjectId, page: ObjectId, rtl: bool) -> Object {
+        self.cells.sort_by(|a, b| if rtl { b.left.total_cmp(&a.left) } else { a.left.total_cmp(&b.left) });
+        let mut cells = Vec::with_capacity(self.cells.len());
+        for cell in self.cells {
+            let mut elem = element(cell.tag, self.id);
+            elem.set("Pg", Object::Reference(page));
+            let k = match cell.mcids.as_slice() {
+                [one] => Object::Integer(*one),
+                many => Object::Array(many.iter().map(|m| Object::Integer(*m)).collect()),
+            };
+            elem.set("K", k);
+            doc.objects.insert(cell.id, Object::Dictionary(elem));
+            cells.push(Object::Reference(cell.id));
+        }
+        let mut tr = element("TR", table);
+        tr.set("K", Object::Array(cells));
+        doc.objects.insert(self.id, Object::Dictionary(tr));
+        Object::Reference(self.id)
+    }
+}
+
+fn element(kind: &str, parent: ObjectId) -> Dictionary {
+    let mut dict = Dictionary::new();
+    dict.set("Type", Object::Name(b"StructElem".to_vec()));
+    dict.set("S", Object::Name(kind.as_bytes().to_vec()));
+    dict.set("P", Object::Reference(parent));
+    dict
+}
+
+/// Writes the structure tree of `marks` (one list per page, in page order) into `doc`, and the
+/// catalog's `/MarkInfo`, `/StructTreeRoot` and `/Lang`.
+pub(crate) fn build(doc: &mut Document, marks: &[Vec<Mark>], language: Option<&str>) {
+    let rtl = language.is_some_and(reads_rtl);
+    let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
+    let root = doc.new_object_id();
+    let document = doc.new_object_id();
+    let mut kids: Vec<Object> = Vec::new();
+    let mut nums: Vec<Object> = Vec::new();
+    let mut table: Option<(ObjectId, Vec<Object>)> = None;
+    // The row being filled (drawn row by row): its page, the lowest bottom of its lines, its id,
+    // its cells; and the cell being filled: its element's id, its marks, its last line.
+    let mut row: Option<Row> = None;
+    for (index, (&page, page_marks)) in pages.iter().zip(marks).enumerate() {
+        let mut parents = vec![Object::Null; page_marks.len()];
+        for mark in page_marks {
+            let Ok(slot) = usize::try_from(mark.mcid) else { continue };
+            let Some(span) = mark.role.span() else {
+                // A paragraph, straight under the document.
+                let id = doc.new_object_id();
+                let mut elem = element(mark.role.tag(), document);
+                elem.set("Pg", Object::Reference(page));
+                elem.set("K", Object::Integer(mark.mcid));
+                doc.objects.insert(id, Object::Dictionary(elem));
+                kids.push(Object::Reference(id));
+                if let Some(parent) = parents.get_mut(slot) {
+                    *parent = Object::Reference(id);
+                }
+                continue;
+            };
+            let table_id = match &table {
+                Some((id, _)) => *id,
+                None => {
+                    let id = doc.new_object_id();
+                    kids.push(Object::Reference(id));
+                    table = Some((id, Vec::new()));
+                    id
+                }
+            };
+            // A new row once a line starts below every line of the row so far.
+            if row.as_ref().is_none_or(|r| r.page != index || span.top >= r.bottom - 0.5) {
+                if let Some(done) = row.take().map(|r| r.close(doc, table_id, page, rtl))
+                    && let Some((_, rows)) = &mut table
+                {
+                    rows.push(done);
+                }
+                row = Some(Row::new(doc.new_object_id(), index, span.bottom));
+            }
+            let Some(current) = row.as_mut() else { continue };
+            current.bottom = current.bottom.max(span.bottom);
+            // The next line of the same cell, or a new cell.
+            let cell = match current.cells.last_mut() {
+                Some(cell) if cell.last.continued_by(&span) => cell,
+                _ => {
+                    let id = doc.new_object_id();
+                    current.cells.push(Cell {
+                        id,
+                        tag: mark.role.tag(),
+                        mcids: Vec::new(),
+                        left: span.left,
+                        last: span,
+                    });
+                    let Some(cell) = current.cells.last_mut() else { continue };
+                    cell
+                }
+            };
+            cell.mcids.push(mark.mcid);
+            cell.last = span;
+            if let Some(parent) = parents.get_mut(slot) {
+                *parent = Object::Reference(cell.id);
+            }
+        }
+        let key = i64::try_from(index).unwrap_or(i64::MAX);
+        nums.push(Object::Integer(key));
+        nums.push(Object::Array(parents));
+        if let Ok(Object::Dictionary(dict)) = doc.get_object_mut(page) {
+            dict.set("StructParents", Object::Integer(key));
+        }
+        // A row never spans pages.
+        if let (Some(done), Some((table_id, rows))) = (row.take(), &mut table) {
+            rows.push(done.close(doc, *table_id, page, rtl));
+        }
+    }
+    if let Some((table_id, rows)) = table {
+        let mut elem = element("Table", document);
+        elem.set("K", Object::Array(rows));
+        doc.objects.insert(table_id, Object::Dictionary(elem));
+    }
+    let mut elem = element("Document", root);
+    elem.set("K", Object::Array(kids));
+    doc.objects.insert(document, Object::Dictionary(elem));
+    let mut parent_tree = Dictionary::new();
+    parent_tree.set("Nums", Object::Array(nums));
+    let mut tree = Dictionary::new();
+    tree.set("Type", Object::Name(b"StructTreeRoot".to_vec()));
+    tree.set("K", Object::Reference(document));
+    tree.set("ParentTree", Object::Dictionary(parent_tree));
+    tree.set("ParentTreeNextKey", Object::Integer(i64::try_from(pages.len()).unwrap_or(i64::MAX)));
+    doc.objects.insert(root, Object::Dictionary(tree));
+    let Ok(catalog) = doc.catalog_mut() else { return };
+    catalog.set("StructTreeRoot", Object::Reference(root));
+    let mut mark_info = Dictionary::new();
+    mark_info.set("Marked", Object::Boolean(true));
+    catalog.set("MarkInfo", Object::Dictionary(mark_info));
+    if let Some(language) = language {
+        catalog.set("Lang", Object::string_literal(language));
+    }
+}
+
+/// True for the languages written right to left (their tables are read from the right).
+fn reads_rtl(tag: &str) -> bool {
+    let primary = tag.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
+    matches!(primary.as_str(), "ar" | "he" | "iw" | "fa" | "ur" | "yi" | "ps" | "dv" | "syr")
+}
