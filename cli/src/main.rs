@@ -40,6 +40,29 @@ struct Connect {
     token: Option<String>,
 }
 
+/// A live query on the command line: `--where`, `--order-by`, `--limit`.
+#[derive(clap::Args)]
+pub(crate) struct QueryArgs {
+    /// Only rows for which this SQL condition over the view's columns holds.
+    #[arg(long = "where", value_name = "CONDITION")]
+    filter: Option<String>,
+    /// Order of the rows: columns, each optionally ASC or DESC (default: by key).
+    #[arg(long)]
+    order_by: Option<String>,
+    /// At most this many rows (the first in --order-by order).
+    #[arg(long)]
+    limit: Option<u64>,
+}
+
+impl QueryArgs {
+    /// The query over `view`.
+    pub(crate) fn of(self, view: impl Into<String>) -> Query {
+        let mut query = Query::view(view);
+        (query.filter, query.order_by, query.limit) = (self.filter, self.order_by, self.limit);
+        query
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a server.
@@ -51,15 +74,8 @@ enum Cmd {
         /// Print the current rows and exit.
         #[arg(long)]
         once: bool,
-        /// Only rows for which this SQL condition over the view's columns holds.
-        #[arg(long = "where", value_name = "CONDITION")]
-        filter: Option<String>,
-        /// Order of the rows: columns, each optionally ASC or DESC.
-        #[arg(long)]
-        order_by: Option<String>,
-        /// At most this many rows (the first in --order-by order).
-        #[arg(long)]
-        limit: Option<u64>,
+        #[command(flatten)]
+        query: QueryArgs,
         /// Skip this many rows first (in --order-by order).
         #[arg(long)]
         offset: Option<u64>,
@@ -417,11 +433,8 @@ async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Cmd::Push { command } => push::run(command).await,
-        Cmd::Watch { view, once, filter, order_by, limit, offset, connect } => {
-            let mut query = Query::view(view);
-            query.filter = filter;
-            query.order_by = order_by;
-            query.limit = limit;
+        Cmd::Watch { view, once, query, offset, connect } => {
+            let mut query = query.of(view);
             query.offset = offset;
             watch(&client(&connect), query, once).await.map(|()| 0)
         }

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use lucarne_pdf::{Numerals, Orientation, PageSize, PdfOptions, Progress};
 use lucarne_protocol::Row;
-use lucarne_runtime::{Client, Query, Status, ViewEvent};
+use lucarne_runtime::{Client, Status, ViewEvent};
 use lucarne_widgets::{Direction, PrintColumn, print_table};
 use serde_json::Value;
 
@@ -35,15 +35,8 @@ pub(crate) struct PdfArgs {
     /// Give up when the view is not loaded within this many seconds.
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
-    /// Only rows for which this SQL condition over the view's columns holds.
-    #[arg(long = "where", value_name = "CONDITION")]
-    filter: Option<String>,
-    /// Order of the rows: columns, each optionally ASC or DESC (default: by key).
-    #[arg(long)]
-    order_by: Option<String>,
-    /// At most this many rows (the first in --order-by order).
-    #[arg(long)]
-    limit: Option<u64>,
+    #[command(flatten)]
+    query: crate::QueryArgs,
     /// The columns printed, in this order (default: every column, as the rows have them).
     #[arg(long, value_delimiter = ',')]
     columns: Vec<String>,
@@ -86,8 +79,7 @@ fn cell(value: Option<&Value>, numerals: Numerals) -> String {
 pub(crate) async fn run(args: PdfArgs, client: Client) -> Result<u8> {
     let (view, out) = (args.view.clone(), args.out.as_path());
     let started = Instant::now();
-    let mut query = Query::view(view.clone());
-    (query.filter, query.order_by, query.limit) = (args.filter.clone(), args.order_by.clone(), args.limit);
+    let query = args.query.of(view.clone());
     let loading = ProgressBar::new_spinner().with_message(format!("loading {view}"));
     loading.enable_steady_tick(Duration::from_millis(100));
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.timeout.max(0.1));
