@@ -70,7 +70,9 @@ fn parse_size(text: &str) -> Result<lucarne::iced::Size, String> {
     }
 }
 
-/// `--export`: loads the screen's views from the server and writes the PDF.
+/// `--export`: loads the screen's views from the server and writes the PDF (natively: no PDF in
+/// the browser build).
+#[cfg(not(target_arch = "wasm32"))]
 fn export(args: &Args, screen: &str, locale: Locale) -> anyhow::Result<()> {
     use lucarne_app::export::{Screen, export, options};
     let screen = Screen::from_name(screen).context("unknown screen")?;
@@ -130,6 +132,7 @@ fn parse_locale(tag: &str) -> Result<Locale, String> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let locale = args.locale.unwrap_or_else(Locale::from_env);
+    #[cfg(not(target_arch = "wasm32"))]
     if let Some(screen) = &args.export {
         return export(&args, screen, locale);
     }
