@@ -342,17 +342,6 @@ struct ClusterArgs {
     duplicate_window: Option<f64>,
 }
 
-/// `lucarne tui --desk`: the demo's order lifecycle on keys, each shown at once as the status it
-/// gives (`lucarne-demo` checks it; a refusal rolls the row back).
-const DESK_ACTIONS: [&str; 3] = [
-    "P=pay_order:order_id>status=paid",
-    "S=ship_order:order_id>status=shipped",
-    "C=cancel_order:order_id>status=cancelled",
-];
-
-/// `lucarne tui --desk`: sales by region beside the orders.
-const DESK_CHART: &str = "sales_by_region:region:revenue";
-
 /// Who orders right-to-left text in `lucarne tui`.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum BidiArg {
@@ -407,28 +396,23 @@ async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Cmd::Serve(serve) => serve_cmd(*serve).await.map(|()| 0),
         Cmd::Token(args) => token::run(args),
-        Cmd::Tui { view, mut actions, chart, desk, locale, bidi, window_above, log: _, connect } => {
-            let (view, chart) = if desk {
-                actions.extend(DESK_ACTIONS.iter().map(|a| (*a).to_owned()));
-                (Some("orders".to_owned()), Some(DESK_CHART.to_owned()))
-            } else {
-                (view, chart)
-            };
-            let actions = actions.iter().map(|a| a.parse()).collect::<Result<Vec<_>, _>>()?;
-            let chart = chart.map(|c| c.parse()).transpose()?;
+        Cmd::Tui { view, actions, chart, desk, locale, bidi, window_above, log: _, connect } => {
+            let mut options =
+                if desk { lucarne_tui::app::desk() } else { lucarne_tui::app::Options::default() };
+            if !desk {
+                options.view = view;
+                options.chart = chart.map(|c| c.parse()).transpose()?;
+            }
+            for action in &actions {
+                options.actions.push(action.parse()?);
+            }
             let locale = locale.or_else(|| std::env::var("LANG").ok()).unwrap_or_default();
-            let options = lucarne_tui::app::Options {
-                view,
-                locale: lucarne_tui::locale::Locale::of(&locale),
-                bidi: match bidi {
-                    BidiArg::Visual => lucarne_tui::bidi::Bidi::Visual,
-                    BidiArg::Terminal => lucarne_tui::bidi::Bidi::Terminal,
-                },
-                actions,
-                chart,
-                window_above: Some(window_above),
-                client_id: String::new(),
+            options.locale = lucarne_tui::locale::Locale::of(&locale);
+            options.bidi = match bidi {
+                BidiArg::Visual => lucarne_tui::bidi::Bidi::Visual,
+                BidiArg::Terminal => lucarne_tui::bidi::Bidi::Terminal,
             };
+            options.window_above = Some(window_above);
             lucarne_tui::run(client(&connect), options).await?;
             Ok(0)
         }

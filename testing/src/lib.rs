@@ -6,7 +6,8 @@
 //! VAPID and decrypts every body ([`PushService`]), and an APNs stand-in over HTTP/2 and TLS
 //! with a test CA that checks provider tokens ([`ApnsService`]), and an FCM one with its OAuth
 //! token endpoint ([`FcmService`]); with the feature `pty`, a real program in a pseudo-terminal
-//! read through a terminal emulator (`Pty`). Seeded randomness is
+//! read through a terminal emulator (`Pty`); the order desk's scripted scenario that its surfaces
+//! all run (`scenario`). Seeded randomness is
 //! `fastrand::Rng::with_seed`.
 //!
 //! ```no_run
@@ -29,6 +30,7 @@ mod pty;
 #[cfg(feature = "push")]
 mod push;
 mod sample;
+pub mod scenario;
 #[cfg(feature = "push")]
 mod tls;
 #[cfg(feature = "ui")]

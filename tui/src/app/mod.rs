@@ -61,6 +61,34 @@ pub struct Options {
     pub client_id: String,
 }
 
+/// The reference order desk in the terminal (`lucarne tui --desk`): the `orders` view of
+/// `lucarne serve --demo` with its lifecycle on keys — P pay, S ship, C cancel the selected
+/// order, each shown at once as the status it gives and rolled back if refused — and sales by
+/// region as bars beside it. It runs the same scripted scenario as the iced desk
+/// (`tests/fixtures/desk.scenario`).
+pub fn desk() -> Options {
+    let action = |key: char, command: &str, status: &str| Action {
+        key,
+        command: command.to_owned(),
+        columns: vec!["order_id".to_owned()],
+        shows: Some(("status".to_owned(), Value::String(status.to_owned()))),
+    };
+    Options {
+        view: Some("orders".to_owned()),
+        actions: vec![
+            action('P', "pay_order", "paid"),
+            action('S', "ship_order", "shipped"),
+            action('C', "cancel_order", "cancelled"),
+        ],
+        chart: Some(ChartSpec {
+            view: "sales_by_region".into(),
+            label: "region".into(),
+            value: "revenue".into(),
+        }),
+        ..Options::default()
+    }
+}
+
 /// A row action: a key that sends a command whose payload is columns of the selected row, and
 /// optionally what the row shows until the server's rows hold the command
 /// (`p=pay_order:order_id>status=paid` sends `pay_order {"order_id": …}` and shows the row as
