@@ -130,3 +130,105 @@ pub fn desk() -> Vec<Step> {
     // The file is part of the repository: a mistake in it fails every surface's test at once.
     parse(include_str!("../../tests/fixtures/desk.scenario")).unwrap_or_else(|e| panic!("desk.scenario: {e}"))
 }
+
+/// What the client receives for a server's step of a scenario.
+#[cfg(feature = "scenario")]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Served {
+    /// The `orders` view's snapshot.
+    Snapshot {
+        /// Where it stands.
+        at: lucarne_protocol::Position,
+        /// Its rows.
+        rows: Vec<lucarne_protocol::Row>,
+    },
+    /// A change to one order (carrying a command of the client's, maybe).
+    Delta(lucarne_protocol::Delta),
+    /// The answer to a command: its ack, or the server's refusal (`rejected`, this message).
+    Answer {
+        /// The command's seq.
+        seq: u64,
+        /// The ack, or the refusal's message.
+        result: Result<lucarne_protocol::Ack, String>,
+    },
+}
+
+/// The server's side of a scenario for one client: its steps as protocol messages, the commands
+/// the client sent numbered in the order it sent them (every surface replays it the same way).
+#[cfg(feature = "scenario")]
+#[derive(Debug, Clone)]
+pub struct Replay {
+    client: String,
+    orders: Vec<Order>,
+    sent: Vec<u64>,
+    version: u64,
+}
+
+#[cfg(feature = "scenario")]
+impl Replay {
+    /// The server of a scenario for the client `client_id`.
+    pub fn new(client_id: impl Into<String>) -> Replay {
+        Replay { client: client_id.into(), orders: Vec::new(), sent: Vec::new(), version: 1 }
+    }
+
+    /// The client sent its next command with this seq (`ack 1` answers the first).
+    pub fn sent(&mut self, seq: u64) {
+        self.sent.push(seq);
+    }
+
+    fn seq(&self, command: usize) -> u64 {
+        self.sent
+            .get(command.saturating_sub(1))
+            .copied()
+            .unwrap_or_else(|| panic!("no command {command} sent"))
+    }
+
+    fn row(order: &Order, status: &str) -> lucarne_protocol::Row {
+        let row = serde_json::json!({
+            "order_id": order.id, "customer": order.customer, "region": "eu", "total": order.total, "status": status,
+        });
+        lucarne_protocol::Row {
+            key: serde_json::json!(order.id),
+            row: row.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// What the client receives for `step`; `None` for the person's steps (act, shows).
+    pub fn serve(&mut self, step: &Step) -> Option<Served> {
+        use lucarne_protocol::{Ack, CommandRef, Delta, Op, Position};
+        match step {
+            Step::Snapshot(orders) => {
+                self.orders = orders.clone();
+                let rows = orders.iter().map(|o| Self::row(o, &o.status)).collect();
+                Some(Served::Snapshot { at: Position { epoch: 1, version: self.version }, rows })
+            }
+            Step::Delta { order, status, acked } => {
+                let Some(o) = self.orders.iter().find(|o| &o.id == order) else { panic!("no order {order}") };
+                let lucarne_protocol::Row { key, row } = Self::row(o, status);
+                let acked = acked
+                    .map(|n| CommandRef { client_id: self.client.clone(), seq: self.seq(n) })
+                    .into_iter()
+                    .collect();
+                let (from, to) = (self.version, self.version + 1);
+                self.version = to;
+                Some(Served::Delta(Delta { sub: 1, from, to, ops: vec![Op::Upsert { key, row }], acked }))
+            }
+            Step::Ack { command, position } => {
+                let seq = self.seq(*command);
+                let ack = Ack {
+                    id: 1,
+                    client_id: self.client.clone(),
+                    seq,
+                    position: *position,
+                    events: 1,
+                    duplicate: false,
+                };
+                Some(Served::Answer { seq, result: Ok(ack) })
+            }
+            Step::Reject { command, message } => {
+                Some(Served::Answer { seq: self.seq(*command), result: Err(message.clone()) })
+            }
+            Step::Act { .. } | Step::Shows { .. } => None,
+        }
+    }
+}

@@ -4,20 +4,14 @@
 //! its key, and each order's row as the screen shows it (ratatui's `TestBackend`).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use lucarne_protocol::{Ack, CommandRef, Delta, ErrorCode, Op, Position, Row, ViewInfo};
+use lucarne_protocol::{ErrorCode, Position, ViewInfo};
 use lucarne_runtime::{Answered, CommandError, ViewEvent};
-use lucarne_testing::scenario::{Order, Step, desk as scenario};
+use lucarne_testing::scenario::{Replay, Served, Step, desk as scenario};
 use lucarne_tui::app::{App, Effect, Msg, desk};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use serde_json::json;
 
 const CLIENT: &str = "c-scenario";
-
-fn row(order: &Order, status: &str) -> Row {
-    let row = json!({"order_id": order.id, "customer": order.customer, "region": "eu", "total": order.total, "status": status});
-    Row { key: json!(order.id), row: row.as_object().cloned().unwrap_or_default() }
-}
 
 fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
     app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
@@ -44,72 +38,59 @@ fn the_desk_scenario_in_the_terminal() {
     assert_eq!(app.start().first(), Some(&Effect::ListViews));
     let at = Position { epoch: 1, version: 1 };
     app.update(Msg::Views(Ok(vec![ViewInfo { name: "orders".into(), sql: String::new(), at, rows: 3 }])));
-    let mut orders: Vec<Order> = Vec::new();
-    let mut sent: Vec<u64> = Vec::new();
-    let mut version = 1;
+    let mut server = Replay::new(CLIENT);
+    let mut sent = 0;
     for step in scenario() {
-        match step {
-            Step::Snapshot(rows) => {
-                let snapshot = rows.iter().map(|o| row(o, &o.status)).collect();
-                orders = rows;
-                let at = Position { epoch: 1, version };
-                app.update(Msg::View(ViewEvent::Snapshot { at, rows: snapshot, resynced: None }));
+        let msg = match server.serve(&step) {
+            Some(Served::Snapshot { at, rows }) => {
+                Msg::View(ViewEvent::Snapshot { at, rows, resynced: None })
             }
-            Step::Delta { order, status, acked } => {
-                let Some(o) = orders.iter().find(|o| o.id == order) else { panic!("no order {order}") };
-                let Row { key, row } = row(o, &status);
-                let acked = acked
-                    .map(|n| CommandRef { client_id: CLIENT.into(), seq: sent[n - 1] })
-                    .into_iter()
-                    .collect();
-                let delta = Delta {
-                    sub: 1,
-                    from: version,
-                    to: version + 1,
-                    ops: vec![Op::Upsert { key, row }],
-                    acked,
-                };
-                version += 1;
-                app.update(Msg::View(ViewEvent::Delta(delta)));
+            Some(Served::Delta(delta)) => Msg::View(ViewEvent::Delta(delta)),
+            Some(Served::Answer { seq, result }) => {
+                let result =
+                    result.map_err(|message| CommandError::Rejected { code: ErrorCode::Rejected, message });
+                Msg::Delivered(Answered { seq, result })
             }
-            Step::Act { order, action } => {
-                // Select the order's row, then its key (P pay, S ship, C cancel).
-                key(&mut app, KeyCode::Home);
-                while app.key_at(app.selected()).map(String::as_str) != Some(&format!("\"{order}\"")) {
-                    let before = app.selected();
-                    key(&mut app, KeyCode::Down);
-                    assert_ne!(app.selected(), before, "no row {order}");
+            None => {
+                match step {
+                    Step::Act { order, action } => {
+                        // Select the order's row, then its key (P pay, S ship, C cancel).
+                        key(&mut app, KeyCode::Home);
+                        while app.key_at(app.selected()).map(String::as_str) != Some(&format!("\"{order}\""))
+                        {
+                            let before = app.selected();
+                            key(&mut app, KeyCode::Down);
+                            assert_ne!(app.selected(), before, "no row {order}");
+                        }
+                        let letter = match action.as_str() {
+                            "pay" => 'P',
+                            "ship" => 'S',
+                            "cancel" => 'C',
+                            other => panic!("no action {other}"),
+                        };
+                        let Some(Effect::Act(change)) = key(&mut app, KeyCode::Char(letter)).pop() else {
+                            panic!("{action} sent nothing")
+                        };
+                        // The driver's part: the client's next seq.
+                        let seq = 100 + sent;
+                        sent += 1;
+                        app.begin(seq, change);
+                        server.sent(seq);
+                    }
+                    Step::Shows { order, status, pending } => {
+                        let line = line_of(&app, &order);
+                        assert!(
+                            line.split_whitespace().any(|w| w == status),
+                            "{order} shows {status}: {line:?}"
+                        );
+                        // An action on its way: the row is drawn in italics until the rows hold it.
+                        assert_eq!(app.is_pending(&format!("\"{order}\"")), pending, "{order} pending");
+                    }
+                    other => panic!("a server's step not served: {other:?}"),
                 }
-                let letter = match action.as_str() {
-                    "pay" => 'P',
-                    "ship" => 'S',
-                    "cancel" => 'C',
-                    other => panic!("no action {other}"),
-                };
-                let Some(Effect::Act(change)) = key(&mut app, KeyCode::Char(letter)).pop() else {
-                    panic!("{action} sent nothing")
-                };
-                // The driver's part: the client's next seq.
-                let seq = 100 + sent.len() as u64;
-                app.begin(seq, change);
-                sent.push(seq);
+                continue;
             }
-            Step::Ack { command, position } => {
-                let seq = sent[command - 1];
-                let ack = Ack { id: 1, client_id: CLIENT.into(), seq, position, events: 1, duplicate: false };
-                app.update(Msg::Delivered(Answered { seq, result: Ok(ack) }));
-            }
-            Step::Reject { command, message } => {
-                let seq = sent[command - 1];
-                let error = CommandError::Rejected { code: ErrorCode::Rejected, message };
-                app.update(Msg::Delivered(Answered { seq, result: Err(error) }));
-            }
-            Step::Shows { order, status, pending } => {
-                let line = line_of(&app, &order);
-                assert!(line.split_whitespace().any(|w| w == status), "{order} shows {status}: {line:?}");
-                // An action on its way: the row is drawn in italics until the rows hold it.
-                assert_eq!(app.is_pending(&format!("\"{order}\"")), pending, "{order} pending");
-            }
-        }
+        };
+        app.update(msg);
     }
 }
