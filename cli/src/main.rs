@@ -188,12 +188,18 @@ enum Cmd {
         #[command(subcommand)]
         command: SearchIndexCmd,
     },
-    /// Export a screen of the reference app (the order desk) as a vector PDF.
+    /// Print a view as a paginated table in a vector PDF (the header row on every page).
     Pdf {
         #[command(flatten)]
         args: pdf::PdfArgs,
         #[command(flatten)]
         connect: Connect,
+    },
+    /// Write the manual pages (`lucarne.1`, one per subcommand) into a directory (packaging).
+    #[command(hide = true)]
+    Manual {
+        /// The directory (created if missing).
+        out: PathBuf,
     },
 }
 
@@ -351,8 +357,28 @@ enum BidiArg {
     Terminal,
 }
 
+/// What `--version` shows: the package's version, and the commit it was built from where the
+/// build recorded one (`cargo xtask bundle` sets `LUCARNE_COMMIT`).
+fn version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| match option_env!("LUCARNE_COMMIT") {
+            Some(commit) if !commit.is_empty() => format!("{} (commit {commit})", env!("CARGO_PKG_VERSION")),
+            _ => format!("{} (development build)", env!("CARGO_PKG_VERSION")),
+        });
+    &VERSION
+}
+
+/// The command line, `--version` with [`version`].
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().version(version())
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = {
+        use clap::FromArgMatches;
+        Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+    };
     let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     match &cli.command {
         // The terminal is the screen: the log goes to a file, or nowhere.
@@ -396,6 +422,12 @@ async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Cmd::Serve(serve) => serve_cmd(*serve).await.map(|()| 0),
         Cmd::Token(args) => token::run(args),
+        Cmd::Manual { out } => {
+            std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            clap_mangen::generate_to(command(), &out)
+                .with_context(|| format!("cannot write the manual pages into {}", out.display()))?;
+            Ok(0)
+        }
         Cmd::Tui { view, actions, chart, desk, locale, bidi, window_above, log: _, connect } => {
             let mut options =
                 if desk { lucarne_tui::app::desk() } else { lucarne_tui::app::Options::default() };

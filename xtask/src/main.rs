@@ -25,6 +25,10 @@
 //!   against a bare WebSocket.
 //! - `example NAME [--web]`: an example app (`examples/`) against a server with its views and
 //!   routes, in a window or in the browser.
+//! - `bundle`: the packages, offline, into `target/bundle/` (`bundle.rs`): .deb and .rpm of the
+//!   `lucarne` command and server (a systemd service) and of the desktop app, a .tar.gz of each
+//!   binary, the browser bundle as an archive; the packagers (cargo-deb, cargo-generate-rpm) are
+//!   installed once, pinned.
 //! - `cluster`: a local cluster to try scale-out: 3 `nats-server` with JetStream and 3 Lucarne
 //!   nodes on loopback, the demo's data, its URLs printed.
 
@@ -35,6 +39,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod bundle;
 mod example;
 mod layers;
 
@@ -108,6 +113,23 @@ enum Task {
         #[arg(long)]
         web: bool,
     },
+    /// Build the packages into `target/bundle/`: .deb and .rpm of `lucarne` (with its systemd
+    /// service) and `lucarne-desktop`, a .tar.gz of each, the browser bundle as an archive.
+    /// Needs no network once the packagers are installed (the first run installs them).
+    Bundle {
+        /// The cargo profile the binaries are built with.
+        #[arg(long, default_value = "release")]
+        profile: String,
+        /// Package the binaries already built (with `LUCARNE_COMMIT` set) instead of building.
+        #[arg(long)]
+        no_build: bool,
+        /// Faster, larger compression of the .debs.
+        #[arg(long)]
+        fast: bool,
+        /// Where the packages go.
+        #[arg(long, default_value = "target/bundle")]
+        out: PathBuf,
+    },
     /// Run a benchmark: `skeleton`.
     Bench {
         /// Which benchmark.
@@ -138,6 +160,10 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Bench { name, args } => bench(&name, &args),
+        Task::Bundle { profile, no_build, fast, out } => {
+            let out = if out.is_absolute() { out } else { root().join(out) };
+            bundle::bundle(&bundle::Options { profile, build: !no_build, fast, out }).map(|_| ())
+        }
         Task::Example { name, web } => example::run(&name, web),
         Task::Cluster { nodes } => cluster(nodes),
         Task::Layers => {

@@ -58,6 +58,26 @@ struct Args {
     /// `--export`: give up when the views are not loaded within this many seconds.
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
+    /// Write the manual page (`lucarne-desktop.1`) into this directory and exit (packaging).
+    #[arg(long, hide = true, value_name = "DIR")]
+    manual: Option<std::path::PathBuf>,
+}
+
+/// What `--version` and the window's status line show: the package's version, and the commit
+/// it was built from where the build recorded one (`cargo xtask bundle` sets `LUCARNE_COMMIT`).
+fn version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| match option_env!("LUCARNE_COMMIT") {
+            Some(commit) if !commit.is_empty() => format!("{} (commit {commit})", env!("CARGO_PKG_VERSION")),
+            _ => format!("{} (development build)", env!("CARGO_PKG_VERSION")),
+        });
+    &VERSION
+}
+
+/// The command line, `--version` with [`version`].
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Args::command().version(version())
 }
 
 fn parse_size(text: &str) -> Result<lucarne::iced::Size, String> {
@@ -130,7 +150,18 @@ fn parse_locale(tag: &str) -> Result<Locale, String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = {
+        use clap::FromArgMatches;
+        Args::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(dir) = &args.manual {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        clap_mangen::Man::new(command())
+            .generate_to(dir)
+            .with_context(|| format!("cannot write the manual page into {}", dir.display()))?;
+        return Ok(());
+    }
     let locale = args.locale.unwrap_or_else(Locale::from_env);
     #[cfg(not(target_arch = "wasm32"))]
     if let Some(screen) = &args.export {
@@ -140,8 +171,10 @@ fn main() -> anyhow::Result<()> {
         args.outbox.clone().or_else(|| earlier_outbox(&args.server)).or_else(|| {
             lucarne::ClientConfig::servers([args.server.as_str()]).keep_outbox("desk").outbox_file
         });
-    let mut config =
-        lucarne_app::Config::new(args.server.clone()).export_dir(args.export_dir.clone()).locale(locale);
+    let mut config = lucarne_app::Config::new(args.server.clone())
+        .export_dir(args.export_dir.clone())
+        .locale(locale)
+        .about(format!("Lucarne {}", version()));
     if let Some(file) = outbox {
         config = config.outbox(file);
     }

@@ -51,12 +51,27 @@ pub struct Config {
     /// Where the commands not yet answered are kept across runs (native; see
     /// `ClientConfig::outbox_file`). `None`: in memory only.
     pub outbox: Option<PathBuf>,
+    /// What the status line ends with: the app's name and version (the desktop binary gives
+    /// `Lucarne 0.1.0 (commit …)`). `None`: nothing.
+    pub about: Option<String>,
 }
 
 impl Config {
     /// A desk talking to this server, exporting into the current directory, in English.
     pub fn new(server: impl Into<String>) -> Self {
-        Config { server: server.into(), export_dir: PathBuf::from("."), locale: Locale::En, outbox: None }
+        Config {
+            server: server.into(),
+            export_dir: PathBuf::from("."),
+            locale: Locale::En,
+            outbox: None,
+            about: None,
+        }
+    }
+
+    /// Ends the status line with this: the app's name and version.
+    pub fn about(mut self, about: impl Into<String>) -> Self {
+        self.about = Some(about.into());
+        self
     }
 
     /// Starts in this language (its layout direction mirrors the screen for Arabic and Hebrew).
@@ -176,6 +191,8 @@ pub struct Desk {
     viewport: Size,
     export_dir: PathBuf,
     locale: Locale,
+    /// [`Config::about`].
+    about: Option<String>,
 }
 
 impl Desk {
@@ -189,6 +206,7 @@ impl Desk {
         let mut desk = Self::with_client(Client::connect(client));
         desk.export_dir = config.export_dir;
         desk.locale = config.locale;
+        desk.about = config.about;
         desk
     }
 
@@ -212,6 +230,7 @@ impl Desk {
             viewport: DEFAULT_VIEWPORT,
             export_dir: PathBuf::from("."),
             locale: Locale::En,
+            about: None,
         }
     }
 

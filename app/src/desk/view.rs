@@ -281,7 +281,7 @@ const SUMMARY_WIDTH: f32 = 260.0;
 /// Orders shown, commands pending and sent.
 fn status_line(desk: &Desk) -> Element<'_, Message> {
     let locale = desk.locale;
-    bidi_text(plain(locale.tr_args(
+    let counts = bidi_text(plain(locale.tr_args(
         "status-line",
         &[
             ("shown", Arg::from(desk.table.len())),
@@ -292,8 +292,17 @@ fn status_line(desk: &Desk) -> Element<'_, Message> {
     .direction(locale.direction())
     .size(13)
     .width(Fill)
-    .id("status-line")
-    .into()
+    .id("status-line");
+    match &desk.about {
+        // The version at the line's end: Latin text in any locale, its own paragraph.
+        Some(about) => dir_row(
+            locale.direction(),
+            [counts.into(), bidi_text(about.as_str()).size(13).id("about-line").into()],
+        )
+        .spacing(12)
+        .into(),
+        None => counts.into(),
+    }
 }
 
 /// An outlined button: the theme's primary colour on the background, for actions beside the

@@ -1,0 +1,7 @@
+-- The views of this Lucarne server (LUCARNE_VIEWS in /etc/lucarne/lucarne.env), read at each
+-- start. A view is SQL over the event streams; clients subscribe to it and are pushed its
+-- changes. For example (uncomment, then `systemctl restart lucarne`):
+--
+-- CREATE VIEW orders AS
+--   SELECT order_id, LAST(customer) AS customer, SUM(total) AS total, LAST(type) AS status
+--   FROM orders GROUP BY order_id;
