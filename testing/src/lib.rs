@@ -6,8 +6,9 @@
 //! VAPID and decrypts every body ([`PushService`]), and an APNs stand-in over HTTP/2 and TLS
 //! with a test CA that checks provider tokens ([`ApnsService`]), and an FCM one with its OAuth
 //! token endpoint ([`FcmService`]); with the feature `pty`, a real program in a pseudo-terminal
-//! read through a terminal emulator (`Pty`); the order desk's scripted scenario that its surfaces
-//! all run (`scenario`). Seeded randomness is
+//! read through a terminal emulator (`Pty`); with the feature `root`, a throwaway root file
+//! system to install packages into for real (`Root`); the order desk's scripted scenario that
+//! its surfaces all run (`scenario`). Seeded randomness is
 //! `fastrand::Rng::with_seed`.
 //!
 //! ```no_run
@@ -29,6 +30,8 @@ mod nats;
 mod pty;
 #[cfg(feature = "push")]
 mod push;
+#[cfg(feature = "root")]
+mod root;
 mod sample;
 pub mod scenario;
 #[cfg(feature = "push")]
@@ -46,5 +49,7 @@ pub use nats::{NatsCluster, nats_server};
 pub use pty::Pty;
 #[cfg(feature = "push")]
 pub use push::{PushService, Received};
+#[cfg(feature = "root")]
+pub use root::Root;
 pub use sample::rank;
 pub use wait::{poll_until, wait_for};

@@ -17,7 +17,7 @@ use crate::support::{Server, bin, changed, desktop_bin, found, region_signature,
 use lucarne_testing::wait_for;
 
 /// Kills a child process when dropped.
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -51,12 +51,12 @@ fn display_taken(n: u32) -> bool {
     }
 }
 
-fn need(tool: &str) {
+pub(crate) fn need(tool: &str) {
     assert!(found(tool), "{tool} is missing: run `cargo xtask setup`");
 }
 
 /// Starts Xvfb on a free display number.
-fn xvfb() -> (Guard, String) {
+pub(crate) fn xvfb() -> (Guard, String) {
     for n in 90..140 {
         if display_taken(n) {
             continue;
@@ -91,7 +91,7 @@ fn xvfb() -> (Guard, String) {
     panic!("no free X display");
 }
 
-fn xdotool(display: &str, args: &[&str]) -> String {
+pub(crate) fn xdotool(display: &str, args: &[&str]) -> String {
     let out = Command::new("xdotool").args(args).env("DISPLAY", display).output().expect("run xdotool");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

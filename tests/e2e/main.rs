@@ -10,6 +10,7 @@ mod examples;
 mod faults;
 mod guide;
 mod hostile;
+mod install;
 mod live_queries;
 mod live_search;
 mod pdf;

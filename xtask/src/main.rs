@@ -221,6 +221,13 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("brotli", "/usr/bin/brotli"),
     // `bench fanout`: the broker baseline, over its WebSocket listener.
     ("nats-server", "/usr/sbin/nats-server"),
+    // The packages (`bundle`, tests/e2e/install.rs): their checkers, and what the server's
+    // package relies on (systemd-sysusers, systemd-tmpfiles; systemd-analyze checks the unit).
+    ("lintian", "/usr/bin/lintian"),
+    ("rpm", "/usr/bin/rpm"),
+    ("desktop-file-utils", "/usr/bin/desktop-file-validate"),
+    ("appstream", "/usr/bin/appstreamcli"),
+    ("systemd", "/usr/bin/systemd-analyze"),
 ];
 
 fn apt_install() -> Result<()> {
@@ -381,9 +388,14 @@ fn test(no_lint: bool) -> Result<()> {
     // The browser tests (tests/e2e/browser.rs) open both bundles: build them first.
     web(Renderer::TinySkia, true, false)?;
     web(Renderer::Webgl, true, false)?;
+    // The packages the install tests (tests/e2e/install.rs) read: the dev profile's binaries,
+    // the tests' own build (same commit), packaged twice, the second time with no network.
+    let commit = bundle::commit()?;
+    let packages = bundle_twice(&commit)?;
     let mut tests = cargo();
     // Here the browser test must run: it fails instead of skipping when Chromium is missing.
     tests.args(["test", "--workspace"]).env("LUCARNE_BROWSER_TEST", "require");
+    tests.env("LUCARNE_COMMIT", &commit).env("LUCARNE_BUNDLE_DIR", &packages);
     if let Some(nats) = nats_server() {
         tests.env("LUCARNE_NATS_SERVER", nats);
     }
@@ -393,6 +405,33 @@ fn test(no_lint: bool) -> Result<()> {
     fuzz(None, seconds)?;
     eprintln!("\nall checks passed in {:.0}s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// `cargo xtask bundle --profile dev --fast` into `target/bundle`, then again with no network
+/// (`unshare --net`) into `target/bundle-offline`: every file must be byte for byte the same.
+/// Returns where the packages are.
+fn bundle_twice(commit: &str) -> Result<PathBuf> {
+    let out = root().join("target/bundle");
+    let options = bundle::Options { profile: "dev".into(), build: true, fast: true, out: out.clone() };
+    let built = bundle::bundle(&options)?;
+    let offline = root().join("target/bundle-offline");
+    let mut again = Command::new("unshare");
+    // Not root: a user namespace of one's own maps this user to root there.
+    if !Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n")) {
+        again.arg("--map-root-user");
+    }
+    again.args(["--net", "--"]).arg(std::env::current_exe().context("cannot find the xtask binary")?);
+    again.args(["bundle", "--profile", "dev", "--fast", "--no-build", "--out"]).arg(&offline);
+    again.env("LUCARNE_COMMIT", commit);
+    run(again).context("the bundle step does not work without network")?;
+    let sums = |dir: &Path| std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap_or_default();
+    let (first, second) = (sums(&out), sums(&offline));
+    if first.is_empty() || first != second {
+        bail!("two bundle runs differ:\n{first}\nagainst, with no network:\n{second}");
+    }
+    eprintln!("bundle: {} files, the same bytes twice (the second run with no network)", built.len());
+    std::fs::remove_dir_all(&offline).with_context(|| format!("cannot remove {}", offline.display()))?;
+    Ok(out)
 }
 
 /// `cargo xtask cluster`: 3 NATS servers (client ports 4222–4224, routes 6222–6224) and `nodes`
