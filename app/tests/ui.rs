@@ -647,3 +647,26 @@ fn the_search_box_narrows_the_table_and_facet_values_narrow_it_further() -> Resu
     );
     Ok(())
 }
+
+#[test]
+fn the_status_line_ends_with_the_version_it_is_given() -> Result<(), Error> {
+    if !tiny_skia("the_status_line_ends_with_the_version_it_is_given") {
+        return Ok(());
+    }
+    let about = "Lucarne 0.1.0 (commit 0123456789ab)";
+    let config = lucarne_app::Config::new("ws://127.0.0.1:9/ws").about(about);
+    let desk = loaded_from(Desk::new(config));
+    let mut ui = simulator(&desk);
+    let line = ui.find(selector::id("about-line"))?.bounds();
+    let counts = ui.find(selector::id("status-line"))?.bounds();
+    assert!(shows(&mut ui, about), "the version is on screen");
+    assert!(
+        line.x > counts.x && (line.y - counts.y).abs() < 1.0,
+        "at the line's end: {line:?} after {counts:?}"
+    );
+    // Without one (the browser build, the tests), nothing is added.
+    let plain = loaded();
+    let mut ui = simulator(&plain);
+    assert!(ui.find(selector::id("about-line")).is_err());
+    Ok(())
+}

@@ -388,9 +388,13 @@ fn test(no_lint: bool) -> Result<()> {
     // The browser tests (tests/e2e/browser.rs) open both bundles: build them first.
     web(Renderer::TinySkia, true, false)?;
     web(Renderer::Webgl, true, false)?;
-    // The packages the install tests (tests/e2e/install.rs) read: the dev profile's binaries,
-    // the tests' own build (same commit), packaged twice, the second time with no network.
+    // The packages the install tests (tests/e2e/install.rs) read: the binaries of the tests'
+    // own build (dev profile, built first, with the commit), packaged twice, the second time
+    // with no network.
     let commit = bundle::commit()?;
+    let mut build = cargo();
+    build.args(["test", "--workspace", "--no-run"]).env("LUCARNE_COMMIT", &commit);
+    run(build)?;
     let packages = bundle_twice(&commit)?;
     let mut tests = cargo();
     // Here the browser test must run: it fails instead of skipping when Chromium is missing.
@@ -407,12 +411,12 @@ fn test(no_lint: bool) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask bundle --profile dev --fast` into `target/bundle`, then again with no network
+/// `cargo xtask bundle --profile dev --fast --no-build` into `target/bundle`, then again with no network
 /// (`unshare --net`) into `target/bundle-offline`: every file must be byte for byte the same.
 /// Returns where the packages are.
 fn bundle_twice(commit: &str) -> Result<PathBuf> {
     let out = root().join("target/bundle");
-    let options = bundle::Options { profile: "dev".into(), build: true, fast: true, out: out.clone() };
+    let options = bundle::Options { profile: "dev".into(), build: false, fast: true, out: out.clone() };
     let built = bundle::bundle(&options)?;
     let offline = root().join("target/bundle-offline");
     let mut again = Command::new("unshare");
