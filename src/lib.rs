@@ -55,7 +55,7 @@ pub use lucarne_protocol as protocol;
 pub use lucarne_runtime::{
     Answered, Backoff, Change, Changes, Client, ClientConfig, ClientError, Command, CommandError,
     DEFAULT_SERVER, FacetCount, Found, LinkError, LiveView, Optimistic, Outcome, Query, SearchEvent,
-    SearchHit, SearchQuery, SearchSort, Status, Subscription, ViewEvent,
+    SearchHit, SearchQuery, SearchSort, Status, Subscription, ViewEvent, build_version, describe_version,
 };
 
 #[cfg(feature = "iced")]

@@ -357,21 +357,11 @@ enum BidiArg {
     Terminal,
 }
 
-/// What `--version` shows: the package's version, and the commit it was built from where the
-/// build recorded one (`cargo xtask bundle` sets `LUCARNE_COMMIT`).
-fn version() -> &'static str {
-    static VERSION: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| match option_env!("LUCARNE_COMMIT") {
-            Some(commit) if !commit.is_empty() => format!("{} (commit {commit})", env!("CARGO_PKG_VERSION")),
-            _ => format!("{} (development build)", env!("CARGO_PKG_VERSION")),
-        });
-    &VERSION
-}
-
-/// The command line, `--version` with [`version`].
+/// The command line; `--version` shows the commit it was built from where the build recorded
+/// one (`cargo xtask bundle` sets `LUCARNE_COMMIT`).
 fn command() -> clap::Command {
     use clap::CommandFactory;
-    Cli::command().version(version())
+    Cli::command().version(lucarne_runtime::build_version!())
 }
 
 fn main() -> std::process::ExitCode {

@@ -26,6 +26,7 @@ mod event;
 mod live_view;
 pub mod optimistic;
 mod transport;
+mod version;
 
 #[cfg(feature = "iced")]
 mod iced;
@@ -38,6 +39,7 @@ pub use lucarne_protocol as protocol;
 pub use lucarne_protocol::{FacetCount, Found, SearchHit, SearchQuery, SearchSort};
 pub use optimistic::{Answered, Change, Command, Optimistic, Outcome};
 pub use transport::LinkError;
+pub use version::describe_version;
 
 #[cfg(feature = "iced")]
 pub use iced::{watch, watch_search};

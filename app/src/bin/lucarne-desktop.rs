@@ -63,21 +63,11 @@ struct Args {
     manual: Option<std::path::PathBuf>,
 }
 
-/// What `--version` and the window's status line show: the package's version, and the commit
-/// it was built from where the build recorded one (`cargo xtask bundle` sets `LUCARNE_COMMIT`).
-fn version() -> &'static str {
-    static VERSION: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| match option_env!("LUCARNE_COMMIT") {
-            Some(commit) if !commit.is_empty() => format!("{} (commit {commit})", env!("CARGO_PKG_VERSION")),
-            _ => format!("{} (development build)", env!("CARGO_PKG_VERSION")),
-        });
-    &VERSION
-}
-
-/// The command line, `--version` with [`version`].
+/// The command line; `--version` shows the commit it was built from where the build recorded
+/// one (`cargo xtask bundle` sets `LUCARNE_COMMIT`).
 fn command() -> clap::Command {
     use clap::CommandFactory;
-    Args::command().version(version())
+    Args::command().version(lucarne::build_version!())
 }
 
 fn parse_size(text: &str) -> Result<lucarne::iced::Size, String> {
@@ -174,7 +164,7 @@ fn main() -> anyhow::Result<()> {
     let mut config = lucarne_app::Config::new(args.server.clone())
         .export_dir(args.export_dir.clone())
         .locale(locale)
-        .about(format!("Lucarne {}", version()));
+        .about(format!("Lucarne {}", lucarne::build_version!()));
     if let Some(file) = outbox {
         config = config.outbox(file);
     }
