@@ -57,7 +57,11 @@ pub(crate) fn need(tool: &str) {
 
 /// Starts Xvfb on a free display number.
 pub(crate) fn xvfb() -> (Guard, String) {
-    for n in 90..140 {
+    // Each call of this process starts from another number: two tests starting at once do not
+    // race for one display (and then share a server).
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let first = NEXT.fetch_add(7, std::sync::atomic::Ordering::Relaxed);
+    for n in (0..50).map(|i| 90 + (first + i) % 50) {
         if display_taken(n) {
             continue;
         }

@@ -211,7 +211,7 @@ fn tool((name, version): (&str, &str)) -> Result<PathBuf> {
     if !bin.is_file() {
         eprintln!("installing {name} {version} (once; it takes a few minutes)");
         let mut cmd = cargo();
-        cmd.args(["install", "--locked", "--quiet", "--version", version, "--root"]).arg(&dir).arg(name);
+        cmd.args(["install", "--locked", "--version", version, "--root"]).arg(&dir).arg(name);
         run(cmd).with_context(|| format!("cannot install {name} {version} (it needs crates.io once)"))?;
     }
     Ok(bin)
