@@ -23,7 +23,9 @@ mod push;
 mod token;
 
 #[derive(Parser)]
-#[command(name = "lucarne", version, about = "Live SQL views pushed to every client")]
+// `--version` shows the commit it was built from where the build recorded one (`cargo xtask
+// bundle` sets `LUCARNE_COMMIT`).
+#[command(name = "lucarne", version = lucarne_runtime::build_version!(), about = "Live SQL views pushed to every client")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -357,18 +359,8 @@ enum BidiArg {
     Terminal,
 }
 
-/// The command line; `--version` shows the commit it was built from where the build recorded
-/// one (`cargo xtask bundle` sets `LUCARNE_COMMIT`).
-fn command() -> clap::Command {
-    use clap::CommandFactory;
-    Cli::command().version(lucarne_runtime::build_version!())
-}
-
 fn main() -> std::process::ExitCode {
-    let cli = {
-        use clap::FromArgMatches;
-        Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
-    };
+    let cli = Cli::parse();
     let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     match &cli.command {
         // The terminal is the screen: the log goes to a file, or nowhere.
@@ -414,7 +406,7 @@ async fn run(cli: Cli) -> Result<u8> {
         Cmd::Token(args) => token::run(args),
         Cmd::Manual { out } => {
             std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-            clap_mangen::generate_to(command(), &out)
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &out)
                 .with_context(|| format!("cannot write the manual pages into {}", out.display()))?;
             Ok(0)
         }

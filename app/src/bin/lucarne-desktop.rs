@@ -14,7 +14,9 @@ use lucarne_app::i18n::Locale;
 
 /// The Lucarne order desk.
 #[derive(Parser)]
-#[command(name = "lucarne-desktop", version, about = "The Lucarne order desk")]
+// `--version` shows the commit it was built from where the build recorded one (`cargo xtask
+// bundle` sets `LUCARNE_COMMIT`).
+#[command(name = "lucarne-desktop", version = lucarne::build_version!(), about = "The Lucarne order desk")]
 struct Args {
     /// The server's WebSocket URL (several of one cluster, separated by commas: the app moves
     /// to the next when one is lost).
@@ -61,13 +63,6 @@ struct Args {
     /// Write the manual page (`lucarne-desktop.1`) into this directory and exit (packaging).
     #[arg(long, hide = true, value_name = "DIR")]
     manual: Option<std::path::PathBuf>,
-}
-
-/// The command line; `--version` shows the commit it was built from where the build recorded
-/// one (`cargo xtask bundle` sets `LUCARNE_COMMIT`).
-fn command() -> clap::Command {
-    use clap::CommandFactory;
-    Args::command().version(lucarne::build_version!())
 }
 
 fn parse_size(text: &str) -> Result<lucarne::iced::Size, String> {
@@ -140,14 +135,11 @@ fn parse_locale(tag: &str) -> Result<Locale, String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = {
-        use clap::FromArgMatches;
-        Args::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
-    };
+    let args = Args::parse();
     #[cfg(not(target_arch = "wasm32"))]
     if let Some(dir) = &args.manual {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        clap_mangen::Man::new(command())
+        clap_mangen::Man::new(<Args as clap::CommandFactory>::command())
             .generate_to(dir)
             .with_context(|| format!("cannot write the manual page into {}", dir.display()))?;
         return Ok(());
