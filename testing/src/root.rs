@@ -76,11 +76,14 @@ impl Root {
 
     /// `path` (absolute, as seen inside) from outside: through the namespace's own view.
     pub fn path(&self, path: &str) -> PathBuf {
-        let inside = path.trim_start_matches('/');
+        self.seen("root").join(path.trim_start_matches('/'))
+    }
+
+    /// A directory under the mount point (`root`, `upper`), as the namespace sees it.
+    fn seen(&self, dir: &str) -> PathBuf {
         Path::new(&format!("/proc/{}/root", self.holder.id()))
             .join(self.base.strip_prefix("/").unwrap_or(&self.base))
-            .join("root")
-            .join(inside)
+            .join(dir)
     }
 
     /// A path as processes outside the namespace are shown it (`/proc/PID/maps` of a program
@@ -135,9 +138,7 @@ impl Root {
     /// files and links (`+ path`), removed ones (`- path`); directories only when removed.
     /// `/tmp` and `/run` are tmpfs of their own and never listed.
     pub fn changes(&self) -> Vec<String> {
-        let upper = Path::new(&format!("/proc/{}/root", self.holder.id()))
-            .join(self.base.strip_prefix("/").unwrap_or(&self.base))
-            .join("upper");
+        let upper = self.seen("upper");
         let mut changes = Vec::new();
         let mut dirs = vec![upper.clone()];
         while let Some(dir) = dirs.pop() {

@@ -90,7 +90,7 @@ fn lintian_reports_nothing_on_either_deb() {
     }
 }
 
-/// What `rpm -q` reads from a package file: `query` is a query format (`%{NAME}`) or a flag.
+/// What `rpm -q -p ARGS FILE` prints of a package file (`-i`, `-l`, `-c`, `-R`).
 fn rpm(path: &Path, args: &[&str]) -> String {
     let mut all = vec!["-q", "-p"];
     all.extend(args);

@@ -202,6 +202,11 @@ fn has_output(program: &str, args: &[&str]) -> bool {
     Command::new(program).args(args).output().is_ok_and(|o| o.status.success())
 }
 
+/// Whether this process runs as root (`id -u`).
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
 /// Debian packages the tests use, with a file that shows each is installed.
 const APT_PACKAGES: &[(&str, &str)] = &[
     ("poppler-utils", "/usr/bin/pdftotext"),
@@ -237,7 +242,7 @@ fn apt_install() -> Result<()> {
         return Ok(());
     }
     eprintln!("installing Debian packages: {}", missing.join(" "));
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let root = is_root();
     let apt = |args: &[&str]| {
         let mut cmd = if root { Command::new("apt-get") } else { Command::new("sudo") };
         if !root {
@@ -421,7 +426,7 @@ fn bundle_twice(commit: &str) -> Result<PathBuf> {
     let offline = root().join("target/bundle-offline");
     let mut again = Command::new("unshare");
     // Not root: a user namespace of one's own maps this user to root there.
-    if !Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n")) {
+    if !is_root() {
         again.arg("--map-root-user");
     }
     again.args(["--net", "--"]).arg(std::env::current_exe().context("cannot find the xtask binary")?);
