@@ -168,6 +168,77 @@ fn export_pdf_prints_the_main_screen_on_one_page() {
 }
 
 #[test]
+fn the_main_screen_text_layer_holds_what_the_window_shows_and_nothing_else() {
+    // Window heights that cut the table's last laid-out row partly or wholly, in both directions.
+    for (locale, height) in
+        [(Locale::En, 700.0), (Locale::En, 655.0), (Locale::Ar, 700.0), (Locale::Ar, 640.0)]
+    {
+        let mut desk = desk_with(50, offline_desk());
+        let _ = update(&mut desk, Message::Locale(locale));
+        let _ = update(&mut desk, Message::Resized(lucarne::iced::Size::new(1100.0, height)));
+        let exported = export(&desk, Screen::Main, &options(&desk, Screen::Main), &mut |_| {}).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pdf = dir.path().join("main.pdf");
+        std::fs::write(&pdf, &exported.pdf).unwrap();
+        // Every word of the text layer is drawn where it says it is: none is clipped away.
+        let unseen = words_without_ink(&pdf);
+        assert!(
+            unseen.is_empty(),
+            "{locale:?} {height}: words in the text layer, not on the page: {unseen:?}"
+        );
+        // The rows in sight, each once, in the table's order.
+        // (poppler wraps runs in bidi embedding controls: not text.)
+        let text: String =
+            tool("pdftotext", &[], &pdf).chars().filter(|c| !('\u{202A}'..='\u{202E}').contains(c)).collect();
+        let ids: Vec<&str> = text.split_whitespace().filter(|w| w.starts_with("o-00")).collect();
+        let expected: Vec<String> = (0..ids.len()).map(|i| format!("o-{i:04}")).collect();
+        assert!(ids.len() >= 5, "{locale:?} {height}: rows shown: {ids:?}");
+        assert_eq!(ids, expected, "{locale:?} {height}");
+    }
+}
+
+/// The words of page 1's text layer (`pdftotext -bbox`) whose box shows no ink on the page
+/// drawn by `pdftoppm` (at 144 dpi): no two pixels in it differ by a sixth of full contrast.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "word boxes lie on the page: small non-negative numbers of points"
+)]
+fn words_without_ink(pdf: &Path) -> Vec<String> {
+    let out = Command::new("pdftoppm").args(["-r", "144", "-gray", "-f", "1", "-l", "1"]).arg(pdf).output();
+    let out = out.expect("pdftoppm must be installed (cargo xtask setup)");
+    assert!(out.status.success(), "pdftoppm failed");
+    // Binary PGM: "P5\n<w> <h>\n255\n" then one byte per pixel.
+    let header: Vec<&[u8]> = out.stdout.splitn(5, |b| b.is_ascii_whitespace()).collect();
+    let (w, h): (usize, usize) = (
+        std::str::from_utf8(header[1]).unwrap().parse().unwrap(),
+        std::str::from_utf8(header[2]).unwrap().parse().unwrap(),
+    );
+    let pixels = &out.stdout[out.stdout.len() - w * h..];
+    let html = tool("pdftotext", &["-bbox", "-f", "1", "-l", "1"], pdf);
+    let attr = |l: &str, name: &str| -> f32 {
+        let at = l.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        l[at..at + l[at..].find('"').unwrap()].parse().unwrap()
+    };
+    let mut unseen = Vec::new();
+    for l in html.lines().map(str::trim).filter(|l| l.starts_with("<word ")) {
+        let word = &l[l.find('>').unwrap() + 1..l.find("</word>").unwrap()];
+        // Points to pixels: 2 at 144 dpi.
+        let (x0, y0) = ((attr(l, "xMin") * 2.0).floor() as usize, (attr(l, "yMin") * 2.0).floor() as usize);
+        let (x1, y1) = (
+            ((attr(l, "xMax") * 2.0).ceil() as usize).min(w),
+            ((attr(l, "yMax") * 2.0).ceil() as usize).min(h),
+        );
+        let values = (y0..y1).flat_map(|y| (x0..x1).map(move |x| pixels[y * w + x]));
+        let (lo, hi) = values.fold((255u8, 0u8), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        if hi.saturating_sub(lo) < 42 {
+            unseen.push(word.to_owned());
+        }
+    }
+    unseen
+}
+
+#[test]
 fn the_export_buttons_write_files_and_say_where() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::new("ws://127.0.0.1:9/ws").export_dir(dir.path());

@@ -274,7 +274,8 @@ fn map_line(line: &TextLine, map: &impl Fn(Point) -> Point, k: f32) -> TextLine 
         .iter()
         .map(|g| {
             let p = map(Point::new(g.x, g.y));
-            Glyph { x: p.x, y: p.y, size: g.size * k, ..g.clone() }
+            let left = map(Point::new(g.left, g.y)).x;
+            Glyph { x: p.x, y: p.y, size: g.size * k, left, advance: g.advance * k, ..g.clone() }
         })
         .collect();
     let top = map(Point::new(0.0, line.top)).y;

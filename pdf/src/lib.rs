@@ -30,7 +30,7 @@
 //! default. The recorded layers are translated into PDF operations: boxes (background, rounded
 //! border, transparency, linear gradients) and canvas paths as vector paths, text as the glyph
 //! ids of the very cosmic-text buffers the widgets shaped (in visual order), with fonts
-//! embedded as subsets and a ToUnicode entry per glyph cluster, images as image XObjects.
+//! embedded as subsets and a ToUnicode entry per glyph (what it stands for: see `reading`), images as image XObjects.
 //! Nothing is rasterised. Text extraction rebuilds logical order; poppler does it right for
 //! Arabic and Hebrew lines but not for every mixed-direction line (see the README).
 //!
@@ -48,6 +48,7 @@ mod compose;
 mod error;
 mod fonts;
 mod options;
+mod reading;
 mod record;
 mod scene;
 mod sink;

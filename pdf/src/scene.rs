@@ -157,10 +157,20 @@ pub(crate) struct Glyph {
     pub x: f32,
     pub y: f32,
     pub gid: u16,
+    /// The left edge and width of the glyph's box on the line (its advance), which decide
+    /// whether the glyph is inside its clip.
+    pub left: f32,
+    pub advance: f32,
     pub color: Rgba,
-    /// The text this glyph stands for: the whole cluster on the first glyph of a cluster, the
-    /// empty string on the others.
+    /// The characters this glyph stands for, in logical order: a mark glyph its mark, a
+    /// ligature its letters, the base glyph of a cluster what its marks and ligatures leave,
+    /// the empty string for a glyph that adds none (see `translate::glyph_texts`).
     pub text: String,
+    /// Where its first character is in the line's text: sorting by it puts the glyphs'
+    /// texts in logical order.
+    pub logical: usize,
+    /// In a right-to-left run.
+    pub rtl: bool,
     /// Synthetic italic (the face has no italic).
     pub skew: bool,
 }
@@ -173,12 +183,52 @@ pub(crate) struct TextLine {
     pub bottom: f32,
     /// Advance width of the whole line.
     pub width: f32,
-    /// Glyphs in visual order (left to right).
+    /// Glyphs in visual order (left to right): text extraction builds words from glyphs
+    /// that follow each other on the line (poppler makes every right-to-left glyph drawn
+    /// leftwards a word of its own, which splits words and turns ligatures around).
     pub glyphs: Vec<Glyph>,
     /// The line's text in logical order.
     pub text: String,
     /// True when the line holds right-to-left runs.
     pub has_rtl: bool,
+}
+
+impl TextLine {
+    /// The line as far as `clip` shows it, so that the text layer holds what is seen and
+    /// nothing else: none when less than half of its box is inside, else without the glyphs
+    /// less than half inside (a mark goes with its letter: it stands where the letter starts).
+    pub(crate) fn within(mut self, clip: Rectangle) -> Option<TextLine> {
+        let middle = (self.top + self.bottom) / 2.0;
+        if middle < clip.y || middle >= clip.y + clip.height {
+            return None;
+        }
+        let (left, right) = (clip.x, clip.x + clip.width);
+        let count = self.glyphs.len();
+        let letters: Vec<(f32, f32)> = self
+            .glyphs
+            .iter()
+            .filter(|g| g.advance > 0.0)
+            .map(|g| (g.left, g.left + g.advance / 2.0))
+            .collect();
+        let shown = |g: &Glyph| {
+            let centre = if g.advance > 0.0 {
+                g.left + g.advance / 2.0
+            } else {
+                letters.iter().find(|(at, _)| *at == g.left).map_or(g.left, |(_, c)| *c)
+            };
+            centre >= left && centre < right
+        };
+        self.glyphs.retain(shown);
+        if self.glyphs.is_empty() {
+            return None;
+        }
+        if self.glyphs.len() < count {
+            let mut kept: Vec<&Glyph> = self.glyphs.iter().collect();
+            kept.sort_by_key(|g| g.logical);
+            self.text = kept.iter().map(|g| g.text.as_str()).collect();
+        }
+        Some(self)
+    }
 }
 
 /// A decoded raster image, RGBA8, straight alpha.

@@ -3,6 +3,7 @@
 //! printpdf-specific lives here, so another backend (krilla, say) is one more `impl Sink`.
 
 use crate::PdfError;
+use crate::reading::Readings;
 use crate::scene::{Cap, Face, FontKey, Join, Paint, Path, Raster, Rgba, Seg, StrokeStyle, TextLine};
 use crate::tags::{Mark, Role};
 use iced_core::Rectangle;
@@ -55,7 +56,7 @@ pub(crate) struct PrintPdf {
     images: HashMap<usize, XObjectId>,
     alphas: HashMap<u16, ExtendedGraphicsStateId>,
     /// What each glyph extracts as: printpdf keeps one string per glyph and font.
-    to_unicode: HashMap<(FontKey, u16), String>,
+    readings: Readings,
     clip_depth: usize,
     /// The lines of content of the page being drawn, and of each page drawn (their tags).
     marks: Vec<Mark>,
@@ -72,7 +73,7 @@ impl PrintPdf {
             fonts: HashMap::new(),
             images: HashMap::new(),
             alphas: HashMap::new(),
-            to_unicode: HashMap::new(),
+            readings: Readings::default(),
             clip_depth: 0,
             marks: Vec::new(),
             page_marks: Vec::new(),
@@ -318,38 +319,25 @@ impl Sink for PrintPdf {
                 properties: DictItem::Dict { map },
             });
         }
-        // printpdf's ToUnicode map holds one string per glyph of a font. A line with a glyph
-        // that must read differently here than where it was first used (inside a cluster on
-        // one line, alone on another) is wrapped in a marked-content span whose /ActualText is
-        // the line's logical text, which text extraction uses instead of the glyphs. Glyphs
-        // are in visual order, as readers expect; they rebuild logical order themselves.
-        let mut conflict = false;
-        for g in &line.glyphs {
-            match self.to_unicode.get(&(g.font, g.gid)) {
-                Some(known) if *known != g.text => conflict = true,
-                Some(_) => {}
-                None => {
-                    let _ = self.to_unicode.insert((g.font, g.gid), g.text.clone());
-                }
-            }
-        }
-        // Not for right-to-left lines: poppler reorders /ActualText as if it were in visual
-        // order and would reverse it.
-        let actual_text = conflict && !line.has_rtl;
-        if actual_text {
-            let mut map = BTreeMap::new();
-            let _ = map.insert("ActualText".to_owned(), text_string(&line.text));
-            self.ops.push(Op::BeginMarkedContentWithProperties {
-                tag: "Span".to_owned(),
-                properties: DictItem::Dict { map },
-            });
-        }
+        // What the glyphs read as, and the runs that read as an /ActualText instead (`reading.rs`).
+        let plan = self.readings.plan(line);
         let alpha = line.glyphs.first().map_or(1.0, |g| g.color.a);
         let saved = self.begin_alpha(alpha);
         self.ops.push(Op::StartTextSection);
         let mut state: Option<(FontKey, f32)> = None;
         let mut fill: Option<(f32, f32, f32)> = None;
-        for g in &line.glyphs {
+        let mut spans = plan.spans.iter().peekable();
+        for (i, (g, code)) in line.glyphs.iter().zip(plan.codes).enumerate() {
+            if let Some((range, actual)) = spans.peek()
+                && range.start == i
+            {
+                let mut map = BTreeMap::new();
+                let _ = map.insert("ActualText".to_owned(), text_string(actual));
+                self.ops.push(Op::BeginMarkedContentWithProperties {
+                    tag: "Span".to_owned(),
+                    properties: DictItem::Dict { map },
+                });
+            }
             if state != Some((g.font, g.size)) {
                 let font = self.font(g.font, faces)?;
                 self.ops.push(Op::SetFont { font: PdfFontHandle::External(font), size: Pt(g.size) });
@@ -367,16 +355,18 @@ impl Sink for PrintPdf {
                 TextMatrix::Translate(x, y)
             };
             self.ops.push(Op::SetTextMatrix { matrix });
-            let text = self.to_unicode.get(&(g.font, g.gid)).cloned().unwrap_or_default();
             self.ops.push(Op::ShowText {
-                items: vec![TextItem::GlyphIds(vec![Codepoint::with_cid(g.gid, 0.0, text)])],
+                items: vec![TextItem::GlyphIds(vec![Codepoint::with_cid(g.gid, 0.0, code)])],
             });
+            if let Some((range, _)) = spans.peek()
+                && range.end == i + 1
+            {
+                self.ops.push(Op::EndMarkedContent);
+                let _ = spans.next();
+            }
         }
         self.ops.push(Op::EndTextSection);
         self.end_alpha(saved);
-        if actual_text {
-            self.ops.push(Op::EndMarkedContent);
-        }
         self.ops.push(Op::EndMarkedContent);
         Ok(())
     }

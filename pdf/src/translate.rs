@@ -288,7 +288,7 @@ impl Translator<'_> {
                     alignment::Vertical::Center => bounds.y - height / 2.0,
                     alignment::Vertical::Bottom => bounds.y - height,
                 };
-                let lines = buffer_lines(&entry.buffer, Point::new(x, y), *color, group);
+                let lines = buffer_lines(self.fs, &entry.buffer, Point::new(x, y), *color, group);
                 self.push_lines(lines, clip);
             }
             Text::Raw { raw, transformation } => {
@@ -311,12 +311,12 @@ impl Translator<'_> {
         transformation: Transformation,
         clip: Rectangle,
     ) {
-        let lines = buffer_lines(buffer, position, color, transformation);
+        let lines = buffer_lines(self.fs, buffer, position, color, transformation);
         self.push_lines(lines, clip);
     }
 
     fn push_lines(&mut self, lines: Vec<TextLine>, clip: Rectangle) {
-        for line in lines {
+        for line in lines.into_iter().filter_map(|line| line.within(clip)) {
             for glyph in &line.glyphs {
                 register_face(&mut self.scene.faces, self.fs, glyph.font);
             }
@@ -347,8 +347,10 @@ pub(crate) fn register_face(
 
 /// The visual lines of a laid-out buffer as positioned glyphs, mirroring iced_tiny_skia's
 /// `draw` (position and glyph offsets scaled by the transformation) without its pixel
-/// rounding.
+/// rounding. Each line's glyphs are in visual order, left to right, and each carries the
+/// characters it stands for ([`glyph_texts`]).
 pub(crate) fn buffer_lines(
+    fs: &mut cosmic_text::FontSystem,
     buffer: &cosmic_text::Buffer,
     position: Point,
     color: Color,
@@ -358,17 +360,10 @@ pub(crate) fn buffer_lines(
     let scale = transformation.scale_factor();
     let mut lines = Vec::new();
     for run in buffer.layout_runs() {
+        let texts = glyph_texts(fs, &run);
         let mut glyphs = Vec::with_capacity(run.glyphs.len());
-        let mut previous_cluster = None;
         let (mut start, mut end) = (usize::MAX, 0);
-        for g in run.glyphs {
-            let cluster = (g.start, g.end);
-            let text = if previous_cluster == Some(cluster) {
-                String::new()
-            } else {
-                run.text.get(g.start..g.end).unwrap_or_default().to_owned()
-            };
-            previous_cluster = Some(cluster);
+        for (g, (text, logical)) in run.glyphs.iter().zip(texts) {
             start = start.min(g.start);
             end = end.max(g.end);
             let mut c: Rgba = color.into();
@@ -387,14 +382,21 @@ pub(crate) fn buffer_lines(
                 x: origin.x + (g.x + g.font_size * g.x_offset) * scale,
                 y: origin.y + (run.line_y + g.y - g.font_size * g.y_offset) * scale,
                 gid: g.glyph_id,
+                left: origin.x + g.x * scale,
+                advance: g.w * scale,
                 color: c,
                 text,
+                logical,
+                rtl: g.level.is_rtl(),
                 skew: g.cache_key_flags.contains(CacheKeyFlags::FAKE_ITALIC),
             });
         }
         if glyphs.is_empty() {
             continue;
         }
+        // cosmic-text keeps a right-to-left run's glyphs in logical order; the page wants them
+        // as they stand on the line. Stable: a mark keeps its place beside its base.
+        glyphs.sort_by(|a, b| a.left.total_cmp(&b.left));
         let top = origin.y + run.line_top * scale;
         lines.push(TextLine {
             top,
@@ -406,6 +408,62 @@ pub(crate) fn buffer_lines(
         });
     }
     lines
+}
+
+/// What each glyph of a run stands for, and where that starts in the run's text.
+///
+/// A cluster drawn with one glyph stands for all its characters (a lam-alef ligature for both
+/// letters). A cluster of several glyphs (a letter and its harakat or niqqud) is split: a
+/// glyph that the font's character map gives for one of the cluster's characters (a mark is
+/// drawn with its own glyph) stands for that character; the rest go to the widest remaining
+/// glyph, the base (drawn in a contextual form, which no character maps to). So every glyph
+/// id of a font reads the same wherever it is used, which a font's single ToUnicode map needs,
+/// and no mark is lost to a glyph that stands for nothing.
+fn glyph_texts(fs: &mut cosmic_text::FontSystem, run: &cosmic_text::LayoutRun<'_>) -> Vec<(String, usize)> {
+    let glyphs = run.glyphs;
+    let mut out = vec![(String::new(), 0); glyphs.len()];
+    let mut members: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < glyphs.len() {
+        let cluster = (glyphs[i].start, glyphs[i].end);
+        members.clear();
+        // A cluster's glyphs are adjacent in the run.
+        while i < glyphs.len() && (glyphs[i].start, glyphs[i].end) == cluster {
+            members.push(i);
+            i += 1;
+        }
+        let text = run.text.get(cluster.0..cluster.1).unwrap_or_default();
+        if let [only] = members.as_slice() {
+            out[*only] = (text.to_owned(), cluster.0);
+            continue;
+        }
+        let chars: Vec<(usize, char)> = text.char_indices().map(|(at, c)| (cluster.0 + at, c)).collect();
+        let mut owner: Vec<Option<usize>> = vec![None; chars.len()];
+        for &m in &members {
+            let g = &glyphs[m];
+            let Some(font) = fs.get_font(g.font_id, g.font_weight) else { continue };
+            let charmap = font.as_swash().charmap();
+            if let Some(k) =
+                (0..chars.len()).find(|&k| owner[k].is_none() && charmap.map(chars[k].1) == g.glyph_id)
+            {
+                owner[k] = Some(m);
+            }
+        }
+        let widest = |of: &mut dyn Iterator<Item = usize>| {
+            of.reduce(|a, b| if glyphs[b].w > glyphs[a].w { b } else { a })
+        };
+        let base = widest(&mut members.iter().copied().filter(|m| !owner.contains(&Some(*m))))
+            .or_else(|| widest(&mut members.iter().copied()));
+        for (k, (at, c)) in chars.iter().enumerate() {
+            let Some(m) = owner[k].or(base) else { continue };
+            let (s, logical) = &mut out[m];
+            if s.is_empty() {
+                *logical = *at;
+            }
+            s.push(*c);
+        }
+    }
+    out
 }
 
 /// Shapes one line of plain text (headers and footers) at `size` with the top of its line box
@@ -427,7 +485,7 @@ pub(crate) fn shape_line(
         None,
     );
     buffer.shape_until_scroll(fs, false);
-    buffer_lines(&buffer, Point::ORIGIN, Color::BLACK, Transformation::IDENTITY)
+    buffer_lines(fs, &buffer, Point::ORIGIN, Color::BLACK, Transformation::IDENTITY)
 }
 
 /// A tiny-skia path as ours (quadratic curves raised to cubic).
