@@ -14,7 +14,7 @@
 //! | `widgets` | [`iced`], [`widgets`] (live table, connection badge, bidi text and input), [`fonts`], [`ui`] |
 //! | `desktop` | `widgets` + a window (wgpu with the tiny-skia fallback, X11) |
 //! | `web` / `webgl` | `widgets` + the browser (a 2D canvas, or WebGL2), the fonts' subsets |
-//! | `pdf` | `widgets` + [`pdf`]: any element as a vector PDF (native only) |
+//! | `pdf` | `widgets` + [`pdf`]: any element as a vector PDF (also on wasm32: a browser app links it in a module of its own, loaded when first used; see `web/src/pdf.rs`) |
 //! | `fira-sans` | iced's Fira Sans, which iced's test harness turns on (one build of iced for an app and its tests) |
 //!
 //! `widgets` alone gives iced no window to draw in: an app turns on `desktop` natively and `web`
@@ -72,7 +72,7 @@ pub use lucarne_fonts as fonts;
 pub use lucarne_widgets as widgets;
 
 /// Any iced element as a vector PDF.
-#[cfg(all(feature = "pdf", not(target_arch = "wasm32")))]
+#[cfg(feature = "pdf")]
 pub use lucarne_pdf as pdf;
 
 #[cfg(feature = "widgets")]

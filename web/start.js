@@ -42,3 +42,34 @@ window.lucarnePush = {
     return JSON.stringify(subscription.toJSON());
   },
 };
+
+// "Export PDF" / "Export orders" (the desk's `download.rs`): the PDF module is fetched the first
+// time (`pdf/`, built by `cargo xtask web`; the page's first load stays without printpdf), prints
+// the screen with the desk's settings (JSON text) and the file is downloaded. Resolves to
+// `{file, pages, ms}`.
+let pdfModule = null;
+window.lucarneExport = async (settings) => {
+  const started = performance.now();
+  pdfModule ??= import('./pdf/lucarne-web-pdf.js').then(async (module) => {
+    await module.default({ module_or_path: new URL('./pdf/lucarne-web-pdf_bg.wasm', import.meta.url) });
+    return module;
+  });
+  let module;
+  try {
+    module = await pdfModule;
+  } catch (e) {
+    pdfModule = null; // tried again on the next press
+    throw e;
+  }
+  const { pdf, pages } = await module.exportScreen(settings);
+  const file = `lucarne-${JSON.parse(settings).screen}-${Math.floor(Date.now() / 1000)}.pdf`;
+  const url = URL.createObjectURL(new Blob([pdf], { type: 'application/pdf' }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = file;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  return { file, pages, ms: Math.round(performance.now() - started) };
+};

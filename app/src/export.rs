@@ -20,8 +20,9 @@
 //! come from its messages, and in Arabic and Hebrew the printed table runs from right to left
 //! like the screen's.
 //!
-//! Native only: printpdf stays out of the browser bundle (it would cost more than the whole
-//! budget of the page).
+//! Natively, and in the browser's PDF module (`lucarne-web-pdf`, feature `web-pdf`), which the
+//! page fetches when first used: printpdf stays out of the page's first load (it would cost
+//! more than its whole budget).
 
 use lucarne::iced::Element;
 use lucarne::pdf::{Exported, Orientation, PdfError, PdfOptions, Progress};

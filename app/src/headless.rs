@@ -12,11 +12,12 @@
 //! # Ok::<(), lucarne_app::headless::LoadError>(())
 //! ```
 
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lucarne::iced::Size;
-use lucarne::iced::futures::{StreamExt, executor, stream};
+use lucarne::iced::futures::{FutureExt as _, StreamExt as _, select, stream};
+#[cfg(not(target_arch = "wasm32"))]
+use lucarne::iced::futures::{channel::oneshot, executor};
 use lucarne::{Client, Query, Status, ViewEvent};
 
 use crate::desk::{Desk, Message, Screen, update};
@@ -67,48 +68,74 @@ pub enum LoadError {
 }
 
 /// Loads the desk for `what` from the server `client` talks to: its rows, and sales by region for
-/// the main screen.
+/// the main screen. Blocks this thread (natively; in the browser see [`load_until`]).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn load(client: Client, what: &Load) -> Result<Desk, LoadError> {
+    let (ring, deadline) = oneshot::channel::<()>();
+    let timeout = what.timeout;
+    // The deadline rings from a thread of its own (or is dropped with the load: never sleeps on).
+    std::thread::spawn(move || {
+        std::thread::sleep(timeout);
+        let _ = ring.send(());
+    });
+    executor::block_on(load_until(client, what, deadline.map(|_| ())))
+}
+
+/// Loads the desk for `what` as [`load`] does, giving up when `deadline` completes: the same
+/// steps on any executor (the browser's PDF module awaits it with a timer of the page).
+pub async fn load_until(
+    client: Client,
+    what: &Load,
+    deadline: impl Future<Output = ()>,
+) -> Result<Desk, LoadError> {
     let mut desk = Desk::with_client(client.clone());
     let _ = update(&mut desk, Message::Resized(what.window));
     if let Some(filter) = &what.filter {
         let _ = update(&mut desk, Message::FilterChanged(filter.clone()));
         let _ = update(&mut desk, Message::ApplyFilter);
     }
-    // The subscriptions are read on a thread of their own; this one waits with a deadline.
-    let (events, received) = mpsc::channel();
     let orders = client.subscribe(desk.query().clone()).map(|e| (true, e));
     let regions = client.subscribe(Query::view("sales_by_region")).map(|e| (false, e));
-    std::thread::spawn(move || {
-        executor::block_on(async move {
-            let mut both = stream::select(orders, regions);
-            while let Some(event) = both.next().await {
-                // The desk is loaded (or given up on) once nobody listens.
-                if events.send(event).is_err() {
-                    break;
-                }
-            }
-        });
-    });
-    let deadline = Instant::now() + what.timeout;
-    let (mut orders_loaded, mut regions_loaded) = (false, what.screen == Screen::Orders);
-    let mut reason = String::from("no answer yet");
-    while !(orders_loaded && regions_loaded) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok((is_orders, event)) = received.recv_timeout(left) else {
-            return Err(LoadError::Timeout { waited: what.timeout, reason });
+    let mut both = stream::select(orders, regions);
+    let mut progress =
+        Progress { orders: false, regions: what.screen == Screen::Orders, reason: "no answer yet".into() };
+    let mut deadline = std::pin::pin!(deadline.fuse());
+    loop {
+        let next = select! {
+            next = both.next() => next,
+            () = deadline => None,
         };
+        let Some((is_orders, event)) = next else {
+            return Err(LoadError::Timeout { waited: what.timeout, reason: progress.reason });
+        };
+        if progress.apply(&mut desk, is_orders, event)? {
+            return Ok(desk);
+        }
+    }
+}
+
+/// Which views have their snapshot, and the connection's last word.
+struct Progress {
+    orders: bool,
+    regions: bool,
+    reason: String,
+}
+
+impl Progress {
+    /// Feeds one event of a view (`is_orders`, else sales by region) to the desk, as its
+    /// subscription would; whether both views are loaded now.
+    fn apply(&mut self, desk: &mut Desk, is_orders: bool, event: ViewEvent) -> Result<bool, LoadError> {
         match &event {
             ViewEvent::Failed { code, message } => {
                 return Err(LoadError::Refused { code: code.to_string(), message: message.clone() });
             }
-            ViewEvent::Status(Status::Offline { reason: why, .. }) => reason = why.to_string(),
-            ViewEvent::Snapshot { .. } if is_orders => orders_loaded = true,
-            ViewEvent::Snapshot { .. } => regions_loaded = true,
+            ViewEvent::Status(Status::Offline { reason, .. }) => self.reason = reason.to_string(),
+            ViewEvent::Snapshot { .. } if is_orders => self.orders = true,
+            ViewEvent::Snapshot { .. } => self.regions = true,
             _ => {}
         }
         let message = if is_orders { Message::Orders(event) } else { Message::Regions(event) };
-        let _ = update(&mut desk, message);
+        let _ = update(desk, message);
+        Ok(self.orders && self.regions)
     }
-    Ok(desk)
 }

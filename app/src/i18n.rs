@@ -125,7 +125,7 @@ pub const MESSAGES: &[(&str, &[&str])] = &[
     ("notice-saved", &["path", "pages", "ms"]),
     ("notice-save-failed", &["path", "error"]),
     ("notice-export-failed", &["screen", "error"]),
-    ("notice-no-pdf", &[]),
+    ("notice-exporting", &[]),
     ("notice-notify-on", &[]),
     ("notice-notify-failed", &["reason"]),
     ("push-title", &["order", "status"]),

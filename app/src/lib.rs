@@ -16,7 +16,8 @@
 //!   narrows the table; facet values with their counts (status, region), picked to narrow further.
 //! - A connection badge. Offline, the data stays and commands wait in the runtime's outbox.
 //! - "Export PDF" (the main screen, one page) and "Export orders" (every row, paginated): vector
-//!   PDFs drawn from the same widgets by `lucarne-pdf` ([`export`], native only).
+//!   PDFs drawn from the same widgets by `lucarne-pdf` ([`export`]); in the browser by a module
+//!   the page fetches when first used (`lucarne-web-pdf`), and downloaded.
 //! - English, Arabic and Hebrew ([`i18n`], Fluent), switched at runtime; in Arabic and Hebrew
 //!   the whole screen (and its PDFs) mirrors right to left.
 
@@ -28,15 +29,15 @@ compile_error!(
 mod chart;
 mod clock;
 mod desk;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "web-pdf"))]
 pub mod export;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "web-pdf"))]
 pub mod headless;
 pub mod i18n;
 
 pub use desk::{
-    Action, Config, DEFAULT_VIEWPORT, Desk, Message, Order, OrderAction, Region, SEARCH_INDEX, Screen,
-    parse_filter, subscription, title, update, view,
+    Action, Config, DEFAULT_VIEWPORT, Desk, Download, Message, Order, OrderAction, Region, SEARCH_INDEX,
+    Screen, parse_filter, subscription, title, update, view,
 };
 
 /// The connection state the desk's badge shows.

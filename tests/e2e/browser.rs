@@ -70,13 +70,13 @@ new MutationObserver((_, observer) => {
 "#;
 
 /// The desk's window, with the first frame's marks recorded.
-const PAGE: Page<'static> = Page { width: WIDTH, height: HEIGHT, on_new_document: MARKS };
+pub(crate) const PAGE: Page<'static> = Page { width: WIDTH, height: HEIGHT, on_new_document: MARKS };
 
 /// One browser at a time: two headless Chromiums on SwiftShader would starve each other.
-static ONE_BROWSER: Mutex<()> = Mutex::new(());
+pub(crate) static ONE_BROWSER: Mutex<()> = Mutex::new(());
 
 /// The bundle of `renderer` (`tiny-skia` or `webgl`), built by `cargo xtask web` when missing.
-fn bundle(renderer: &str) -> PathBuf {
+pub(crate) fn bundle(renderer: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dist = root.join(if renderer == "webgl" { "web/dist-webgl" } else { "web/dist" });
     if !dist.join("lucarne-web_bg.wasm").is_file() {
@@ -91,7 +91,7 @@ fn bundle(renderer: &str) -> PathBuf {
 }
 
 /// The rows of `orders`, read by another client (the CLI).
-fn server_orders(server: &Server, filter: Option<&str>) -> Vec<Value> {
+pub(crate) fn server_orders(server: &Server, filter: Option<&str>) -> Vec<Value> {
     let mut args = vec!["watch", "orders", "--once"];
     args.extend(filter.iter().flat_map(|f| ["--where", f]));
     let out = Command::new(bin())
@@ -117,7 +117,13 @@ fn send(server: &Server, command: &str, payload: &str) {
     assert!(out.status.success(), "{out:?}");
 }
 
-fn wait_for(what: &str, timeout: Duration, driver: &Driver, server: &Server, ok: impl FnMut() -> bool) {
+pub(crate) fn wait_for(
+    what: &str,
+    timeout: Duration,
+    driver: &Driver,
+    server: &Server,
+    ok: impl FnMut() -> bool,
+) {
     if lucarne_testing::poll_until(timeout, ok) {
         return;
     }
@@ -205,7 +211,7 @@ fn first_frame(driver: &Driver, shot: &Path) -> f64 {
 
 /// Whether the browser tests can run: `false` (with the reason printed) when Chromium or
 /// chromedriver is missing, unless `LUCARNE_BROWSER_TEST=require`.
-fn browser_available() -> bool {
+pub(crate) fn browser_available() -> bool {
     let required = std::env::var("LUCARNE_BROWSER_TEST").is_ok_and(|v| v == "require");
     for tool in ["chromium", "chromedriver"] {
         if !found(tool) {
@@ -226,7 +232,7 @@ fn demo_server(data: &Path, dist: &Path) -> Server {
     Server::spawn(data.to_path_buf(), "127.0.0.1:0".parse().expect("addr"), args)
 }
 
-fn shots() -> PathBuf {
+pub(crate) fn shots() -> PathBuf {
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-browser");
     std::fs::create_dir_all(&shots).expect("screenshot dir");
     shots
@@ -484,7 +490,7 @@ fn check_the_desk_in_the_browser(renderer: &str) {
 }
 
 /// The desk's title when it shows `n` orders (English: the page's locale here).
-fn shows(n: usize) -> String {
+pub(crate) fn shows(n: usize) -> String {
     format!("Lucarne order desk · {n} order{}", if n == 1 { "" } else { "s" })
 }
 

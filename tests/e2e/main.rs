@@ -3,6 +3,7 @@
 mod app_load;
 mod bad_input;
 mod browser;
+mod browser_export;
 mod cli;
 mod cluster;
 mod desktop;

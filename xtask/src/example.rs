@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{bundle, cargo, listening, root, run as run_command};
+use crate::{WithPdf, bundle, cargo, listening, root, run as run_command};
 
 pub(crate) fn run(name: &str, web: bool) -> Result<()> {
     let dir = root().join("examples").join(name);
@@ -29,7 +29,7 @@ pub(crate) fn run(name: &str, web: bool) -> Result<()> {
     serve.args(["serve", "--listen", "127.0.0.1:7300", "--data"]).arg(target.join("data")).args(&args);
     if web {
         let dist = target.join("web");
-        bundle(&package, &[], &dist, false)?;
+        bundle(&package, &[], &dist, false, WithPdf::No)?;
         serve.arg("--web-dir").arg(&dist);
     }
     let mut server = serve.spawn().context("cannot start the server")?;

@@ -389,6 +389,11 @@ fn test(no_lint: bool) -> Result<()> {
         clippy.args(["clippy", "--target", WASM_TARGET]).args(WASM_CRATES.iter().flat_map(|c| ["-p", c]));
         clippy.args(["--features", "lucarne-runtime/iced", "--", "-D", "warnings"]);
         run(clippy)?;
+        // The browser's PDF module, with its own features (which never reach the page's module).
+        let mut clippy = cargo();
+        clippy.args(["clippy", "--target", WASM_TARGET, "-p", "lucarne-web", "--bin", "lucarne-web-pdf"]);
+        clippy.args(["--features", "pdf", "--", "-D", "warnings"]);
+        run(clippy)?;
     }
     // The browser tests (tests/e2e/browser.rs) open both bundles: build them first.
     web(Renderer::TinySkia, true, false)?;
@@ -734,7 +739,7 @@ fn web_bundle_stale() -> Option<String> {
     let Ok(built) = std::fs::metadata(&wasm).and_then(|m| m.modified()) else {
         return Some("there is none yet".into());
     };
-    let sources = ["web", "app", "runtime", "widgets", "protocol", "fonts", "src", "assets/locales"];
+    let sources = ["web", "app", "runtime", "widgets", "protocol", "fonts", "pdf", "src", "assets/locales"];
     let mut files: Vec<PathBuf> = vec![root().join("Cargo.lock")];
     for dir in sources {
         let dir = root().join(dir);
@@ -769,7 +774,7 @@ fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Sizes of one file: raw, and of its `.gz` (gzip -9) and `.br` (brotli -q 11) siblings (0
+/// Sizes of one file: raw, and of its `.gz` (zopfli gzip) and `.br` (brotli -q 11) siblings (0
 /// when missing).
 fn sizes(path: &Path) -> Result<[u64; 3]> {
     let size = |suffix: &str| {
@@ -816,8 +821,8 @@ fn web(renderer: Renderer, optimise: bool, remake_fonts: bool) -> Result<[u64; 3
         subset_fonts()?;
     }
     let dist = root().join(renderer.dist());
-    let total =
-        bundle("lucarne-web", &["--no-default-features", "--features", renderer.name()], &dist, optimise)?;
+    let features = ["--no-default-features", "--features", renderer.name()];
+    let total = bundle("lucarne-web", &features, &dist, optimise, WithPdf::Yes)?;
     let serve = match renderer {
         Renderer::TinySkia => "`cargo xtask demo`".to_owned(),
         Renderer::Webgl => format!("`lucarne serve --demo --web-dir {}`", renderer.dist()),
@@ -829,28 +834,111 @@ fn web(renderer: Renderer, optimise: bool, remake_fonts: bool) -> Result<[u64; 3
     Ok(total)
 }
 
+/// Whether a page bundle carries the desk's PDF module (`lucarne-web-pdf`, in `pdf/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WithPdf {
+    Yes,
+    No,
+}
+
 /// Builds the binary of `package` for the browser (with `features`, the cargo arguments that
 /// choose them) into `dist` as a page: the module and its glue (named `lucarne-web`, which
 /// `web/start.js` loads), `web/index.html`, `start.js`, `keyboard.js` and `sw.js` (the service
-/// worker), each precompressed;
-/// prints what the page loads and returns the total `[raw, gzip, brotli]`.
-fn bundle(package: &str, features: &[&str], dist: &Path, optimise: bool) -> Result<[u64; 3]> {
+/// worker), and with [`WithPdf::Yes`] the PDF module in `pdf/` (fetched when first used), each
+/// precompressed; prints what the page loads and returns the total `[raw, gzip, brotli]` of its
+/// first load (all but `pdf/`).
+pub(crate) fn bundle(
+    package: &str,
+    features: &[&str],
+    dist: &Path,
+    optimise: bool,
+    pdf: WithPdf,
+) -> Result<[u64; 3]> {
     wasm_target()?;
-    let bindgen = wasm_bindgen()?;
     let mut build = cargo();
-    build.args(["build", "--package", package, "--target", WASM_TARGET, "--profile", "wasm-release"]);
-    build.args(features);
+    build.args(["build", "--package", package, "--bin", package, "--target", WASM_TARGET]);
+    build.args(["--profile", "wasm-release"]).args(features);
     run(build)?;
     if dist.exists() {
         std::fs::remove_dir_all(dist).with_context(|| format!("cannot empty {}", dist.display()))?;
     }
+    wasm_module(package, "lucarne-web", dist, optimise)?;
+    if pdf == WithPdf::Yes {
+        // Built on its own: its features (`pdf`) must not reach the page's module. Always with
+        // the tiny-skia renderer, which lays the screen out for printing whatever the page draws
+        // with.
+        let mut build = cargo();
+        build.args([
+            "build",
+            "--package",
+            "lucarne-web",
+            "--bin",
+            "lucarne-web-pdf",
+            "--target",
+            WASM_TARGET,
+        ]);
+        build.args(["--profile", "wasm-release", "--no-default-features", "--features", "tiny-skia,pdf"]);
+        run(build)?;
+        wasm_module("lucarne-web-pdf", "lucarne-web-pdf", &dist.join("pdf"), optimise)?;
+    }
+    for page in ["index.html", "start.js", "keyboard.js", "sw.js"] {
+        std::fs::copy(Path::new("web").join(page), dist.join(page))
+            .with_context(|| format!("cannot copy web/{page}"))?;
+    }
+    let files = files_under(dist)?;
+    // Precompressed siblings for the server (`.gz` always, by zopfli; `.br` when brotli is
+    // installed).
+    for file in &files {
+        gzip_sibling(file)?;
+        if has_output("brotli", &["--version"]) {
+            let mut br = Command::new("brotli");
+            br.args(["-q", "11", "-k", "-f"]).arg(file);
+            run(br)?;
+        }
+    }
+    eprintln!("\n{} — what the page loads (fonts are compiled into the wasm module):", dist.display());
+    eprintln!("{:<32} {:>10} {:>10} {:>10}", "file", "raw", "gzip", "brotli 11");
+    let (mut first, mut later) = ([0u64; 3], [0u64; 3]);
+    for file in &files {
+        let size = sizes(file)?;
+        let name = file.strip_prefix(dist).unwrap_or(file).display().to_string();
+        eprintln!("{name:<32} {:>10} {:>10} {:>10}", size[0], size[1], size[2]);
+        let total = if name.starts_with("pdf/") { &mut later } else { &mut first };
+        for (t, s) in total.iter_mut().zip(size) {
+            *t += s;
+        }
+    }
+    eprintln!("{:<32} {:>10} {:>10} {:>10}", "first load", first[0], first[1], first[2]);
+    if pdf == WithPdf::Yes {
+        eprintln!("{:<32} {:>10} {:>10} {:>10}", "pdf/ (when first exporting)", later[0], later[1], later[2]);
+    }
+    Ok(first)
+}
+
+/// Writes `FILE.gz` beside `file` with zopfli: a gzip stream (no name, no time) a few percent
+/// smaller than `gzip -9`'s.
+fn gzip_sibling(file: &Path) -> Result<()> {
+    let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut gz = Vec::with_capacity(data.len() / 2);
+    zopfli::compress(zopfli::Options::default(), zopfli::Format::Gzip, data.as_slice(), &mut gz)
+        .with_context(|| format!("cannot compress {}", file.display()))?;
+    let mut name = file.as_os_str().to_owned();
+    name.push(".gz");
+    std::fs::write(PathBuf::from(&name), gz)
+        .with_context(|| format!("cannot write {}", Path::new(&name).display()))
+}
+
+/// The glue (`wasm-bindgen --target web`) and module of the wasm-release build of `binary` into
+/// `dir` as `NAME.js` and `NAME_bg.wasm`, optimised with wasm-opt when asked and installed.
+fn wasm_module(binary: &str, name: &str, dir: &Path, optimise: bool) -> Result<()> {
+    let bindgen = wasm_bindgen()?;
     let mut glue = Command::new(&bindgen);
     glue.args(["--target", "web", "--no-typescript", "--remove-name-section", "--remove-producers-section"])
-        .args(["--out-name", "lucarne-web", "--out-dir"])
-        .arg(dist)
-        .arg(root().join("target").join(WASM_TARGET).join(format!("wasm-release/{package}.wasm")));
+        .args(["--out-name", name, "--out-dir"])
+        .arg(dir)
+        .arg(root().join("target").join(WASM_TARGET).join(format!("wasm-release/{binary}.wasm")));
     run(glue)?;
-    let module = dist.join("lucarne-web_bg.wasm");
+    let module = dir.join(format!("{name}_bg.wasm"));
     if optimise && let Some(opt) = wasm_opt() {
         let mut cmd = Command::new(opt);
         // The wasm features rustc enables by default for wasm32-unknown-unknown (every current
@@ -867,33 +955,5 @@ fn bundle(package: &str, features: &[&str], dist: &Path, optimise: bool) -> Resu
         cmd.arg(&module).arg("-o").arg(&module);
         run(cmd)?;
     }
-    for page in ["index.html", "start.js", "keyboard.js", "sw.js"] {
-        std::fs::copy(Path::new("web").join(page), dist.join(page))
-            .with_context(|| format!("cannot copy web/{page}"))?;
-    }
-    let files = files_under(dist)?;
-    // Precompressed siblings for the server (`.gz` always, `.br` when brotli is installed).
-    for file in &files {
-        let mut gz = Command::new("gzip");
-        gz.args(["-9", "-k", "-f", "-n"]).arg(file);
-        run(gz)?;
-        if has_output("brotli", &["--version"]) {
-            let mut br = Command::new("brotli");
-            br.args(["-q", "11", "-k", "-f"]).arg(file);
-            run(br)?;
-        }
-    }
-    eprintln!("\n{} — what the page loads (fonts are compiled into the wasm module):", dist.display());
-    eprintln!("{:<28} {:>10} {:>10} {:>10}", "file", "raw", "gzip -9", "brotli 11");
-    let mut total = [0u64; 3];
-    for file in &files {
-        let size = sizes(file)?;
-        let name = file.strip_prefix(dist).unwrap_or(file).display().to_string();
-        eprintln!("{name:<28} {:>10} {:>10} {:>10}", size[0], size[1], size[2]);
-        for (t, s) in total.iter_mut().zip(size) {
-            *t += s;
-        }
-    }
-    eprintln!("{:<28} {:>10} {:>10} {:>10}", "total", total[0], total[1], total[2]);
-    Ok(total)
+    Ok(())
 }

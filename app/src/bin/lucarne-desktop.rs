@@ -75,8 +75,8 @@ fn parse_size(text: &str) -> Result<lucarne::iced::Size, String> {
     }
 }
 
-/// `--export`: loads the screen's views from the server and writes the PDF (natively: no PDF in
-/// the browser build).
+/// `--export`: loads the screen's views from the server and writes the PDF (the browser's PDF
+/// module does the same, `web/src/pdf.rs`).
 #[cfg(not(target_arch = "wasm32"))]
 fn export(args: &Args, screen: &str, locale: Locale) -> anyhow::Result<()> {
     use lucarne_app::export::{Screen, export, options};

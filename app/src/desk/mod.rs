@@ -8,7 +8,8 @@
 //! - `notice.rs`: the notice line, kept as data and worded in the desk's language;
 //! - `search.rs`: the search bar, a live search narrowing the table, with facet counts;
 //! - `view.rs`: the main screen — header, filter bar, notice, table, summary, status line;
-//! - `save.rs` (native): Export PDF into the export directory.
+//! - `save.rs` (native): Export PDF into the export directory; `download.rs` (browser): Export PDF
+//!   by the page's PDF module, downloaded.
 
 use std::path::PathBuf;
 
@@ -18,6 +19,8 @@ use lucarne::{Answered, Client, ClientConfig, Command, LiveView, Optimistic, Que
 
 use crate::i18n::{Arg, Locale};
 
+#[cfg(target_arch = "wasm32")]
+mod download;
 mod filter;
 mod model;
 mod notice;
@@ -34,7 +37,7 @@ pub use model::{Action, Order, OrderAction, Region};
 use notice::Notice;
 pub use search::INDEX as SEARCH_INDEX;
 use search::Search;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "web-pdf"))]
 pub(crate) use view::COLUMNS;
 use view::plain;
 pub use view::view;
@@ -98,7 +101,7 @@ impl Config {
 /// hears of its window's size.
 pub const DEFAULT_VIEWPORT: Size = Size::new(1100.0, 700.0);
 
-/// A screen of the desk that can be exported as PDF (see `export`, native only).
+/// A screen of the desk that can be exported as PDF (see `export`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
     /// The main screen, as the window shows it, on one page.
@@ -120,6 +123,17 @@ impl Screen {
     pub fn from_name(name: &str) -> Option<Screen> {
         [Screen::Main, Screen::Orders].into_iter().find(|s| s.name() == name)
     }
+}
+
+/// A PDF the browser's page made and downloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// The file's name.
+    pub file: String,
+    /// Its pages.
+    pub pages: usize,
+    /// From the press to the download, in milliseconds (the PDF module's loading included).
+    pub ms: u64,
 }
 
 /// What happens in the desk.
@@ -149,6 +163,8 @@ pub enum Message {
     Resized(Size),
     /// "Export PDF" was pressed for a screen.
     Export(Screen),
+    /// The browser downloaded a screen's PDF, or could not make it.
+    Exported(Screen, Result<Download, String>),
     /// The search box changed (the search follows as it is typed).
     SearchChanged(String),
     /// A facet value was picked or unpicked: (facet, value).
@@ -317,10 +333,20 @@ impl Desk {
         cfg!(target_arch = "wasm32") && self.client.push_key().is_some()
     }
 
-    /// The browser build has no PDF export (printpdf would double the page's size).
+    /// Exports a screen in the browser: the page's PDF module (loaded the first time: printpdf
+    /// would double the page's first load) prints it from the server's views in the desk's
+    /// language, filter and window size, and the page downloads the file (`download.rs`).
     #[cfg(target_arch = "wasm32")]
-    fn export(&mut self, _: Screen) {
-        self.notice = Some(Notice::NoPdf);
+    fn export(&mut self, screen: Screen) -> Task<Message> {
+        self.notice = Some(Notice::Exporting);
+        let settings = serde_json::json!({
+            "screen": screen.name(),
+            "locale": self.locale.code(),
+            "filter": self.filter,
+            "width": self.viewport.width,
+            "height": self.viewport.height,
+        });
+        Task::perform(download::pdf(settings.to_string()), move |done| Message::Exported(screen, done))
     }
 }
 
@@ -361,7 +387,11 @@ pub fn update(desk: &mut Desk, message: Message) -> Task<Message> {
         }
         Message::Dismiss => desk.notice = None,
         Message::Resized(size) => desk.viewport = size,
-        Message::Export(screen) => desk.export(screen),
+        Message::Export(screen) => return desk.export(screen),
+        Message::Exported(_, Ok(Download { file, pages, ms })) => {
+            desk.notice = Some(Notice::Saved { path: file, pages, ms });
+        }
+        Message::Exported(screen, Err(error)) => desk.notice = Some(Notice::ExportFailed { screen, error }),
         Message::SearchChanged(text) => desk.search_text(text),
         Message::ToggleFacet(facet, value) => desk.toggle_facet(facet, value),
         Message::ClearSearch => desk.clear_search(),

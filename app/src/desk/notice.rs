@@ -7,24 +7,23 @@ use crate::i18n::{Arg, Locale};
 /// A notice, kept as data and worded when shown, so that it follows a switch of language.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Notice {
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code, reason = "the browser exports no files"))]
     Saved {
         path: String,
         pages: usize,
         ms: u64,
     },
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code, reason = "the browser exports no files"))]
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code, reason = "the browser's page downloads the file"))]
     SaveFailed {
         path: String,
         error: String,
     },
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code, reason = "the browser exports no files"))]
     ExportFailed {
         screen: Screen,
         error: String,
     },
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code, reason = "only the browser has no PDF"))]
-    NoPdf,
+    /// The browser's PDF module is printing a screen (it is loaded the first time).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code, reason = "natively the export is done at once"))]
+    Exporting,
     QueryRefused {
         code: String,
         message: String,
@@ -66,7 +65,7 @@ impl Notice {
                 "notice-export-failed",
                 &[("screen", Arg::from(screen.name())), ("error", Arg::from(error.as_str()))],
             ),
-            Notice::NoPdf => locale.tr("notice-no-pdf"),
+            Notice::Exporting => locale.tr("notice-exporting"),
             Notice::NotifyOn => locale.tr("notice-notify-on"),
             Notice::NotifyFailed { reason } => {
                 locale.tr_args("notice-notify-failed", &[("reason", Arg::from(reason.as_str()))])

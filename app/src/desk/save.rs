@@ -4,11 +4,13 @@ use std::path::PathBuf;
 
 use lucarne::iced::time::Instant;
 
-use super::{Desk, Notice, Screen};
+use lucarne::iced::Task;
+
+use super::{Desk, Message, Notice, Screen};
 
 impl Desk {
     /// Writes a screen as PDF into the export directory and says where in the notice.
-    pub(super) fn export(&mut self, screen: Screen) {
+    pub(super) fn export(&mut self, screen: Screen) -> Task<Message> {
         let started = Instant::now();
         let stem = format!(
             "lucarne-{}-{}",
@@ -29,6 +31,7 @@ impl Desk {
             },
             Err(error) => Notice::ExportFailed { screen, error: error.to_string() },
         });
+        Task::none()
     }
 }
 

@@ -73,13 +73,9 @@ fn columns(locale: Locale) -> Vec<Column> {
         .collect()
 }
 
-/// A button exporting `screen` as PDF (not in the browser build).
+/// A button exporting `screen` as PDF (a file natively; a download in the browser).
 fn export_button<'a>(label: String, screen: Screen) -> Element<'a, Message> {
-    if cfg!(target_arch = "wasm32") {
-        space::horizontal().width(0).into()
-    } else {
-        button(bidi_text(label)).on_press(Message::Export(screen)).style(outlined).into()
-    }
+    button(bidi_text(label)).on_press(Message::Export(screen)).style(outlined).into()
 }
 
 /// The language switch: one button per locale, named in its own language (ids `locale-en`,
@@ -175,32 +171,29 @@ fn header(desk: &Desk) -> Element<'_, Message> {
     .into()
 }
 
-/// The filter box (a live query), Apply, and Export orders (natively) or Notify me (in the
-/// browser, when the server sends Web Push).
+/// The filter box (a live query), Apply, Export orders, and Notify me (in the browser, when the
+/// server sends Web Push).
 fn filter_bar(desk: &Desk) -> Element<'_, Message> {
     let locale = desk.locale;
     let dir = locale.direction();
-    dir_row(
-        dir,
-        [
-            bidi_input(&locale.tr("filter-placeholder"), &desk.filter)
-                .id("filter")
-                .direction(dir)
-                .on_input(Message::FilterChanged)
-                .on_submit(Message::ApplyFilter)
+    let mut items = vec![
+        bidi_input(&locale.tr("filter-placeholder"), &desk.filter)
+            .id("filter")
+            .direction(dir)
+            .on_input(Message::FilterChanged)
+            .on_submit(Message::ApplyFilter)
+            .into(),
+        button(ui(locale, "apply")).on_press(Message::ApplyFilter).into(),
+        export_button(locale.tr("export-orders"), Screen::Orders),
+    ];
+    if desk.offers_notifications() {
+        items.push(
+            container(button(ui(locale, "notify-me")).on_press(Message::NotifyMe).style(outlined))
+                .id("notify-me")
                 .into(),
-            button(ui(locale, "apply")).on_press(Message::ApplyFilter).into(),
-            if desk.offers_notifications() {
-                container(button(ui(locale, "notify-me")).on_press(Message::NotifyMe).style(outlined))
-                    .id("notify-me")
-                    .into()
-            } else {
-                export_button(locale.tr("export-orders"), Screen::Orders)
-            },
-        ],
-    )
-    .spacing(8)
-    .into()
+        );
+    }
+    dir_row(dir, items).spacing(8).into()
 }
 
 /// The notice, if there is one, with its Dismiss button.

@@ -86,7 +86,7 @@ notice-export-failed = تعذّر تصدير { $screen ->
         [main] الشاشة الرئيسية
        *[orders] شاشة الطلبات
     }: { $error }
-notice-no-pdf = تصدير PDF متاح في تطبيق سطح المكتب وفي سطر الأوامر
+notice-exporting = جارٍ إعداد ملف PDF…
 notice-notify-on = ستصلك تنبيهات بتغييرات هذه الطلبات حين يكون المكتب مغلقًا
 notice-notify-failed = تعذّر تفعيل التنبيهات: { $reason }
 notice-query-refused = رفض الخادم الاستعلام ({ $code }): { $message }

@@ -86,7 +86,7 @@ notice-export-failed = Could not export the { $screen ->
         [main] main
        *[orders] orders
     } screen: { $error }
-notice-no-pdf = PDF export is available in the desktop app and the CLI
+notice-exporting = Preparing the PDF…
 notice-notify-on = You will be notified of changes to these orders while the desk is closed
 notice-notify-failed = Notifications could not be turned on: { $reason }
 notice-query-refused = The server refused the query ({ $code }): { $message }

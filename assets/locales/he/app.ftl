@@ -77,7 +77,7 @@ notice-export-failed = לא ניתן לייצא את { $screen ->
         [main] המסך הראשי
        *[orders] מסך ההזמנות
     }: { $error }
-notice-no-pdf = ייצוא PDF זמין באפליקציית שולחן העבודה ובשורת הפקודה
+notice-exporting = מכין את קובץ ה־PDF…
 notice-notify-on = תקבלו התראות על שינויים בהזמנות אלה כשהשולחן סגור
 notice-notify-failed = לא ניתן להפעיל התראות: { $reason }
 notice-query-refused = השרת דחה את השאילתה ({ $code }): { $message }
