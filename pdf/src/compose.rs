@@ -195,9 +195,8 @@ fn draw_items<S: Sink>(
     };
     let mut current_clip: Option<Rectangle> = None;
     for item in &scene.items {
-        let Some(extent) = item.extent() else {
-            continue;
-        };
+        // Every page looks at every item: the cheap test first (a line's middle), the extent
+        // (a walk of a line's glyphs) only for what is not text.
         let clip = match &item.kind {
             Kind::Text(line) => {
                 // A line belongs to the one page that holds its middle.
@@ -211,7 +210,7 @@ fn draw_items<S: Sink>(
                 item.clip.intersection(&room)
             }
             _ => {
-                if !extent.intersects(&window) {
+                if !item.extent().is_some_and(|extent| extent.intersects(&window)) {
                     continue;
                 }
                 item.clip.intersection(&window)

@@ -204,12 +204,16 @@ impl TextLine {
         }
         let (left, right) = (clip.x, clip.x + clip.width);
         let count = self.glyphs.len();
-        let letters: Vec<(f32, f32)> = self
-            .glyphs
-            .iter()
-            .filter(|g| g.advance > 0.0)
-            .map(|g| (g.left, g.left + g.advance / 2.0))
-            .collect();
+        // Marks (no advance) go with the letter they stand on: only lines with marks need those.
+        let letters: Vec<(f32, f32)> = if self.glyphs.iter().any(|g| g.advance == 0.0) {
+            self.glyphs
+                .iter()
+                .filter(|g| g.advance > 0.0)
+                .map(|g| (g.left, g.left + g.advance / 2.0))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let shown = |g: &Glyph| {
             let centre = if g.advance > 0.0 {
                 g.left + g.advance / 2.0

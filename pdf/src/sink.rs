@@ -104,8 +104,17 @@ impl PrintPdf {
         crate::tags::build(&mut doc, &self.page_marks, meta.language);
         compress_streams(&mut doc);
         let mut bytes = Vec::new();
+        // The structure tree is thousands of small dictionaries (a 1 000-row table: ~7 000):
+        // packed into compressed object streams with a compressed cross-reference stream
+        // (PDF 1.5), they take a fraction of their plain size.
+        let options = lopdf::SaveOptions::builder()
+            .use_object_streams(true)
+            .use_xref_streams(true)
+            .max_objects_per_stream(200)
+            .compression_level(6)
+            .build();
         // Writing into memory cannot fail.
-        let _ = doc.save_to(&mut bytes);
+        let _ = doc.save_with_options(&mut bytes, options);
         bytes
     }
 
