@@ -165,6 +165,21 @@ fn export_pdf_prints_the_main_screen_on_one_page() {
     }
     // Only the rows the window shows: the table is virtualized on screen and on paper alike.
     assert!(!text.contains("o-0049"), "a row below the fold is not on the screen's page");
+    // The title is the page's heading and its bookmark; "Sales by region" a section's.
+    let tree = Command::new("pdfinfo").arg("-struct-text").arg(&pdf).output().unwrap();
+    let tree = String::from_utf8_lossy(&tree.stdout);
+    let headings: Vec<&str> = tree
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("H1 "))
+        .filter(|l| l.starts_with('"'))
+        .take(1)
+        .collect();
+    assert_eq!(headings, ["\"Lucarne order desk\""], "{tree}");
+    assert!(tree.lines().any(|l| l.trim().starts_with("H2 ")), "a section heading: {tree}");
+    let outline = Command::new("qpdf").args(["--json", "--json-key=outlines"]).arg(&pdf).output().unwrap();
+    let outline = String::from_utf8_lossy(&outline.stdout);
+    assert!(outline.contains("\"title\": \"Lucarne order desk\""), "the title bookmarked: {outline}");
 }
 
 #[test]

@@ -136,6 +136,7 @@ pub(crate) fn compose<S: Sink>(
     let count = plan.windows.len();
     let headers = header_footer_lines(scene, options, count, (page_w, page_h))?;
     let k = plan.scale;
+    let headings = heading_sizes(scene);
     for (index, window) in plan.windows.iter().enumerate() {
         sink.begin_page(page_w, page_h);
         if options.paint_background {
@@ -153,8 +154,11 @@ pub(crate) fn compose<S: Sink>(
         }
         // A document whose top band repeats is a table: its lines are cells of rows (those of
         // the band header cells); any other document's are paragraphs.
-        let structure =
-            if plan.band > 0.0 { Structure::Table { band: plan.band } } else { Structure::Paragraphs };
+        let structure = if plan.band > 0.0 {
+            Structure::Table { band: plan.band }
+        } else {
+            Structure::Paragraphs { headings: &headings }
+        };
         draw_items(scene, *window, (left, top + band * k), k, sink, structure)?;
         if let Some(lines) = headers.get(index) {
             for line in lines {
@@ -167,13 +171,42 @@ pub(crate) fn compose<S: Sink>(
     Ok(count)
 }
 
+/// The text sizes of headings in the scene: those at least 1.1 times the size most glyphs have
+/// (the body's), largest first (`[0]` is level 1, the rest level 2).
+fn heading_sizes(scene: &Scene) -> Vec<f32> {
+    let mut counts: Vec<(f32, usize)> = Vec::new();
+    for item in &scene.items {
+        let Kind::Text(line) = &item.kind else { continue };
+        for g in &line.glyphs {
+            match counts.iter_mut().find(|(size, _)| (*size - g.size).abs() < 0.01) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((g.size, 1)),
+            }
+        }
+    }
+    let body = counts.iter().max_by_key(|(_, n)| *n).map_or(f32::INFINITY, |(size, _)| *size);
+    let mut sizes: Vec<f32> = counts.into_iter().map(|(size, _)| size).filter(|s| *s >= body * 1.1).collect();
+    sizes.sort_by(|a, b| b.total_cmp(a));
+    sizes
+}
+
+/// A line's heading level (1 for the largest heading size, else 2), from its largest glyph.
+fn heading_level(line: &TextLine, headings: &[f32]) -> Option<u8> {
+    let size = line.glyphs.iter().map(|g| g.size).fold(0.0, f32::max);
+    if line.text.trim().is_empty() {
+        return None;
+    }
+    let at = headings.iter().position(|h| (h - size).abs() < 0.01)?;
+    Some(if at == 0 { 1 } else { 2 })
+}
+
 /// What the lines drawn are in the document's structure.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Structure {
+enum Structure<'a> {
     /// Furniture.
     Artifact,
-    /// Paragraphs.
-    Paragraphs,
+    /// Paragraphs, and headings: lines in one of the `headings` sizes ([`heading_sizes`]).
+    Paragraphs { headings: &'a [f32] },
     /// Cells of a table whose header row is the top `band` logical pixels of the element.
     Table { band: f32 },
 }
@@ -186,7 +219,7 @@ fn draw_items<S: Sink>(
     (left, top): (f32, f32),
     k: f32,
     sink: &mut S,
-    structure: Structure,
+    structure: Structure<'_>,
 ) -> Result<(), PdfError> {
     let map = |p: Point| Point::new(left + (p.x - window.x) * k, top + (p.y - window.y) * k);
     let map_rect = |r: Rectangle| {
@@ -248,7 +281,10 @@ fn draw_items<S: Sink>(
                 let span = Span { top: mapped.top, bottom: mapped.bottom, left, right: left + mapped.width };
                 let role = match structure {
                     Structure::Artifact => Role::Artifact,
-                    Structure::Paragraphs => Role::Paragraph,
+                    Structure::Paragraphs { headings } => match heading_level(line, headings) {
+                        Some(level) => Role::Heading(level),
+                        None => Role::Paragraph,
+                    },
                     Structure::Table { band } if line.top < band => Role::Header(span),
                     Structure::Table { .. } => Role::Cell(span),
                 };

@@ -5,7 +5,7 @@
 use crate::PdfError;
 use crate::reading::Readings;
 use crate::scene::{Cap, Face, FontKey, Join, Paint, Path, Raster, Rgba, Seg, StrokeStyle, TextLine};
-use crate::tags::{Mark, Role};
+use crate::tags::{Bookmark, Mark, Role};
 use iced_core::Rectangle;
 use printpdf::{
     Codepoint, Color, DictItem, ExtendedGraphicsState, ExtendedGraphicsStateId, FontId, GradientStop, Line,
@@ -61,6 +61,9 @@ pub(crate) struct PrintPdf {
     /// The lines of content of the page being drawn, and of each page drawn (their tags).
     marks: Vec<Mark>,
     page_marks: Vec<Vec<Mark>>,
+    /// The headings of the page being drawn, and of each page drawn (the outline).
+    bookmarks: Vec<Bookmark>,
+    page_bookmarks: Vec<Vec<Bookmark>>,
 }
 
 impl PrintPdf {
@@ -77,6 +80,8 @@ impl PrintPdf {
             clip_depth: 0,
             marks: Vec::new(),
             page_marks: Vec::new(),
+            bookmarks: Vec::new(),
+            page_bookmarks: Vec::new(),
         }
     }
 
@@ -101,7 +106,7 @@ impl PrintPdf {
         };
         let mut warnings = Vec::new();
         let mut doc = self.doc.to_lopdf_document(&options, &mut warnings);
-        crate::tags::build(&mut doc, &self.page_marks, meta.language);
+        crate::tags::build(&mut doc, &self.page_marks, &self.page_bookmarks, meta.language);
         compress_streams(&mut doc);
         let mut bytes = Vec::new();
         // The structure tree is thousands of small dictionaries (a 1 000-row table: ~7 000):
@@ -321,6 +326,9 @@ impl Sink for PrintPdf {
         } else {
             let mcid = i64::try_from(self.marks.len()).unwrap_or(i64::MAX);
             self.marks.push(Mark { mcid, role });
+            if let Role::Heading(_) = role {
+                self.bookmarks.push(Bookmark { title: line.text.trim().to_owned(), top: self.y(line.top).0 });
+            }
             let mut map = BTreeMap::new();
             let _ = map.insert("MCID".to_owned(), DictItem::Int(mcid));
             self.ops.push(Op::BeginMarkedContentWithProperties {
@@ -437,6 +445,7 @@ impl Sink for PrintPdf {
         page.crop_box = sheet;
         self.pages.push(page);
         self.page_marks.push(std::mem::take(&mut self.marks));
+        self.page_bookmarks.push(std::mem::take(&mut self.bookmarks));
     }
 }
 

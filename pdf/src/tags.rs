@@ -3,7 +3,10 @@
 //! table header repeated on a later page) is an artifact, and the structure tree gives each
 //! sequence its role and reading order — a paragraph, or, in a document whose top band repeats
 //! (a table), the cells of its rows: `Table` / `TR` / `TH` / `TD`. The catalog says it is tagged
-//! (`/MarkInfo`) and in which language (`/Lang`).
+//! (`/MarkInfo`) and in which language (`/Lang`). A line of text much larger than the body's is a
+//! heading (`H1`, `H2`), and the headings are the document's bookmarks (`/Outlines`, each to
+//! its place on its page); a document of several pages without headings has one bookmark per
+//! page.
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
@@ -14,6 +17,8 @@ pub(crate) enum Role {
     Artifact,
     /// A paragraph: text that is not in a table.
     Paragraph,
+    /// A heading of level 1 or 2 (its text is much larger than the body's).
+    Heading(u8),
     /// A line of a header cell of a table, where it is on its page.
     Header(Span),
     /// A line of a data cell of a table, where it is on its page.
@@ -43,6 +48,8 @@ impl Role {
         match self {
             Role::Artifact => "Artifact",
             Role::Paragraph => "P",
+            Role::Heading(1) => "H1",
+            Role::Heading(_) => "H2",
             Role::Header(_) => "TH",
             Role::Cell(_) => "TD",
         }
@@ -52,7 +59,7 @@ impl Role {
     fn span(self) -> Option<Span> {
         match self {
             Role::Header(span) | Role::Cell(span) => Some(span),
-            Role::Artifact | Role::Paragraph => None,
+            Role::Artifact | Role::Paragraph | Role::Heading(_) => None,
         }
     }
 }
@@ -62,6 +69,13 @@ impl Role {
 pub(crate) struct Mark {
     pub mcid: i64,
     pub role: Role,
+}
+
+/// A heading's bookmark: its text, and the height of its top on its page (PDF space, points).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Bookmark {
+    pub title: String,
+    pub top: f32,
 }
 
 /// A table row being filled.
@@ -119,8 +133,14 @@ fn element(kind: &str, parent: ObjectId) -> Dictionary {
 }
 
 /// Writes the structure tree of `marks` (one list per page, in page order) into `doc`, and the
-/// catalog's `/MarkInfo`, `/StructTreeRoot` and `/Lang`.
-pub(crate) fn build(doc: &mut Document, marks: &[Vec<Mark>], language: Option<&str>) {
+/// catalog's `/MarkInfo`, `/StructTreeRoot` and `/Lang`; then the bookmarks (`bookmarks`: the
+/// headings of each page, in order).
+pub(crate) fn build(
+    doc: &mut Document,
+    marks: &[Vec<Mark>],
+    bookmarks: &[Vec<Bookmark>],
+    language: Option<&str>,
+) {
     let rtl = language.is_some_and(reads_rtl);
     let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
     let root = doc.new_object_id();
@@ -225,6 +245,68 @@ pub(crate) fn build(doc: &mut Document, marks: &[Vec<Mark>], language: Option<&s
     if let Some(language) = language {
         catalog.set("Lang", Object::string_literal(language));
     }
+    outline(doc, &pages, bookmarks);
+}
+
+/// The document outline: a bookmark per heading to its place, or one per page (titled with its
+/// number) in a document of several pages without headings.
+fn outline(doc: &mut Document, pages: &[ObjectId], bookmarks: &[Vec<Bookmark>]) {
+    let mut entries: Vec<(String, ObjectId, Option<f32>)> = pages
+        .iter()
+        .zip(bookmarks)
+        .flat_map(|(page, marks)| marks.iter().map(|b| (b.title.clone(), *page, Some(b.top))))
+        .collect();
+    if entries.is_empty() && pages.len() > 1 {
+        entries = pages.iter().enumerate().map(|(i, page)| ((i + 1).to_string(), *page, None)).collect();
+    }
+    if entries.is_empty() {
+        return;
+    }
+    let root = doc.new_object_id();
+    let ids: Vec<ObjectId> = entries.iter().map(|_| doc.new_object_id()).collect();
+    for (i, (title, page, top)) in entries.into_iter().enumerate() {
+        let mut item = Dictionary::new();
+        item.set("Title", text_string(&title));
+        item.set("Parent", Object::Reference(root));
+        if let Some(prev) = i.checked_sub(1).and_then(|p| ids.get(p)) {
+            item.set("Prev", Object::Reference(*prev));
+        }
+        if let Some(next) = ids.get(i + 1) {
+            item.set("Next", Object::Reference(*next));
+        }
+        let dest = match top {
+            Some(top) => vec![
+                Object::Reference(page),
+                Object::Name(b"XYZ".to_vec()),
+                Object::Null,
+                Object::Real(top),
+                Object::Null,
+            ],
+            None => vec![Object::Reference(page), Object::Name(b"Fit".to_vec())],
+        };
+        item.set("Dest", Object::Array(dest));
+        doc.objects.insert(ids[i], Object::Dictionary(item));
+    }
+    let mut root_dict = Dictionary::new();
+    root_dict.set("Type", Object::Name(b"Outlines".to_vec()));
+    if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
+        root_dict.set("First", Object::Reference(*first));
+        root_dict.set("Last", Object::Reference(*last));
+    }
+    root_dict.set("Count", Object::Integer(i64::try_from(ids.len()).unwrap_or(i64::MAX)));
+    doc.objects.insert(root, Object::Dictionary(root_dict));
+    if let Ok(catalog) = doc.catalog_mut() {
+        catalog.set("Outlines", Object::Reference(root));
+    }
+}
+
+/// A text string (UTF-16BE with its byte-order mark): any script.
+fn text_string(text: &str) -> Object {
+    let mut data = vec![0xFE, 0xFF];
+    for unit in text.encode_utf16() {
+        data.extend_from_slice(&unit.to_be_bytes());
+    }
+    Object::String(data, lopdf::StringFormat::Hexadecimal)
 }
 
 /// True for the languages written right to left (their tables are read from the right).

@@ -191,4 +191,7 @@ fn a_table_document_is_tagged_as_a_table_read_once_in_its_language() {
     let doc = lopdf::Document::load_mem(&exported.pdf).unwrap();
     let catalog = doc.catalog().unwrap();
     assert_eq!(catalog.get(b"Lang").and_then(lopdf::Object::as_str).unwrap(), b"en");
+    // No headings: a bookmark per page, titled with its number.
+    let expected: Vec<(String, usize)> = (1..=exported.pages).map(|p| (p.to_string(), p)).collect();
+    assert_eq!(common::bookmarks(&exported.pdf), expected);
 }

@@ -100,3 +100,31 @@ fn the_plain_tiny_skia_renderer_is_accepted_too() {
     let extracted = normalize(&common::text(&pdf, None));
     assert!(extracted.contains(TITLE) && extracted.contains(HEBREW), "{extracted}");
 }
+
+#[test]
+fn a_title_is_a_heading_and_a_bookmark() {
+    // The title (28 px) and a section (20 px) over body text (16 px).
+    let view: Element<'_, Message> =
+        column![text(TITLE).size(28), text(BUTTON), text("Totals by region").size(20), text(PARAGRAPH)]
+            .into();
+    let bytes = export(view, &PdfOptions::default()).unwrap();
+    let pdf = common::write(&bytes);
+    let tree = common::tool("pdfinfo", &["-struct-text"], &pdf);
+    let lines: Vec<&str> = tree.lines().map(str::trim).collect();
+    // `pdfinfo` prints an element as `H1 (block)`, its text on the next line.
+    let after = |tag: &str| {
+        lines.iter().position(|l| l.split(' ').next() == Some(tag)).and_then(|i| lines.get(i + 1)).copied()
+    };
+    assert_eq!(after("H1"), Some(&*format!("\"{TITLE}\"")), "{tree}");
+    assert_eq!(after("H2"), Some("\"Totals by region\""), "{tree}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("H1 ") || l.starts_with("H2 ")).count(),
+        2,
+        "the body is no heading: {tree}"
+    );
+    assert_eq!(
+        common::bookmarks(&bytes),
+        [(TITLE.to_owned(), 1), ("Totals by region".to_owned(), 1)],
+        "the headings are the bookmarks"
+    );
+}

@@ -172,3 +172,25 @@ pub(crate) fn raster(pdf: &Pdf, dpi: u32) -> (usize, usize, Vec<u8>) {
     let height: usize = fields[2].parse().unwrap();
     (width, height, ppm[i + 1..].to_vec())
 }
+
+/// The document outline's entries, in order: (title, page number from 1).
+pub(crate) fn bookmarks(bytes: &[u8]) -> Vec<(String, usize)> {
+    let doc = lopdf::Document::load_mem(bytes).unwrap();
+    let pages: Vec<lopdf::ObjectId> = doc.get_pages().into_values().collect();
+    let catalog = doc.catalog().unwrap();
+    let Ok(outlines) = catalog.get(b"Outlines").and_then(lopdf::Object::as_reference) else {
+        return Vec::new();
+    };
+    let mut next =
+        doc.get_dictionary(outlines).unwrap().get(b"First").and_then(lopdf::Object::as_reference).ok();
+    let mut found = Vec::new();
+    while let Some(id) = next {
+        let item = doc.get_dictionary(id).unwrap();
+        let title = lopdf::decode_text_string(item.get(b"Title").unwrap()).unwrap();
+        let dest = item.get(b"Dest").and_then(lopdf::Object::as_array).unwrap();
+        let page = dest[0].as_reference().unwrap();
+        found.push((title, pages.iter().position(|p| *p == page).unwrap() + 1));
+        next = item.get(b"Next").and_then(lopdf::Object::as_reference).ok();
+    }
+    found
+}
