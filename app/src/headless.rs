@@ -57,6 +57,13 @@ pub enum LoadError {
         /// Why, as the connection said.
         reason: String,
     },
+    /// The client's subscriptions ended before the views came (the last reason the connection
+    /// gave).
+    #[error("the connection ended before the views loaded: {reason}")]
+    Ended {
+        /// Why, as the connection said.
+        reason: String,
+    },
     /// The server refused the query.
     #[error("the server refused the query ({code}): {message}")]
     Refused {
@@ -72,13 +79,17 @@ pub enum LoadError {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load(client: Client, what: &Load) -> Result<Desk, LoadError> {
     let (ring, deadline) = oneshot::channel::<()>();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
     let timeout = what.timeout;
-    // The deadline rings from a thread of its own (or is dropped with the load: never sleeps on).
+    // The deadline rings from a thread of its own, which ends as soon as the load does.
     std::thread::spawn(move || {
-        std::thread::sleep(timeout);
-        let _ = ring.send(());
+        if finished.recv_timeout(timeout) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+            let _ = ring.send(());
+        }
     });
-    executor::block_on(load_until(client, what, deadline.map(|_| ())))
+    let loaded = executor::block_on(load_until(client, what, deadline.map(|_| ())));
+    drop(done);
+    loaded
 }
 
 /// Loads the desk for `what` as [`load`] does, giving up when `deadline` completes: the same
@@ -102,11 +113,13 @@ pub async fn load_until(
     let mut deadline = std::pin::pin!(deadline.fuse());
     loop {
         let next = select! {
-            next = both.next() => next,
+            next = both.next() => Some(next),
             () = deadline => None,
         };
-        let Some((is_orders, event)) = next else {
-            return Err(LoadError::Timeout { waited: what.timeout, reason: progress.reason });
+        let (is_orders, event) = match next {
+            Some(Some(event)) => event,
+            Some(None) => return Err(LoadError::Ended { reason: progress.reason }),
+            None => return Err(LoadError::Timeout { waited: what.timeout, reason: progress.reason }),
         };
         if progress.apply(&mut desk, is_orders, event)? {
             return Ok(desk);

@@ -136,7 +136,8 @@ pub(crate) fn compose<S: Sink>(
     let count = plan.windows.len();
     let headers = header_footer_lines(scene, options, count, (page_w, page_h))?;
     let k = plan.scale;
-    let headings = heading_sizes(scene);
+    // Headings only in a document of paragraphs (a table's lines are its cells).
+    let headings = if plan.band > 0.0 { Vec::new() } else { heading_sizes(scene) };
     for (index, window) in plan.windows.iter().enumerate() {
         sink.begin_page(page_w, page_h);
         if options.paint_background {

@@ -14,7 +14,8 @@
 //!   a mark, or with a glyph that reads differently, is one `/ActualText` span whose text is the
 //!   word in visual order (poppler reverses an `/ActualText` of right-to-left letters as it does
 //!   glyphs).
-//! - A left-to-right line with a glyph that reads differently is one span with its logical text.
+//! - A left-to-right line, or a left-to-right run of a mixed line, with a glyph that reads
+//!   differently is one span with its logical text.
 
 use crate::scene::{FontKey, Glyph, TextLine};
 use std::collections::HashMap;
@@ -55,6 +56,13 @@ impl Readings {
                     spans.push((word.clone(), logical(glyphs).chars().rev().collect()));
                 }
             }
+            // A left-to-right run of the line with a glyph that reads differently: its text.
+            for run in ltr_runs(&line.glyphs) {
+                if differs[run.clone()].iter().any(|d| *d) {
+                    spans.push((run.clone(), logical(&line.glyphs[run.clone()])));
+                }
+            }
+            spans.sort_by_key(|(range, _)| range.start);
         } else if differs.iter().any(|d| *d) {
             spans.push((0..line.glyphs.len(), line.text.clone()));
         }
@@ -77,6 +85,26 @@ fn logical(glyphs: &[Glyph]) -> String {
     let mut sorted: Vec<&Glyph> = glyphs.iter().collect();
     sorted.sort_by_key(|g| g.logical);
     sorted.iter().map(|g| g.text.as_str()).collect()
+}
+
+/// The maximal runs of left-to-right glyphs.
+fn ltr_runs(glyphs: &[Glyph]) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, g) in glyphs.iter().enumerate() {
+        match (!g.rtl, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                runs.push(s..i);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        runs.push(s..glyphs.len());
+    }
+    runs
 }
 
 /// The maximal runs of right-to-left glyphs that are not white space.
@@ -179,5 +207,18 @@ mod tests {
         let plans = check(&[rtl, again]);
         assert_eq!(plans[1].codes, ["ب"]);
         assert_eq!(plans[1].spans, [(0..1, "ت".to_owned())]);
+        // And in a left-to-right run of a mixed line: that run, in logical order.
+        let latin = line(vec![glyph(7, 0.0, 4.0, "a", 0, false)], "a", false);
+        let mixed = line(
+            vec![
+                glyph(7, 0.0, 4.0, "b", 0, false),
+                glyph(8, 4.0, 4.0, "c", 1, false),
+                glyph(5, 9.0, 4.0, "ب", 3, true),
+            ],
+            "bc ب",
+            true,
+        );
+        let plans = check(&[latin, mixed]);
+        assert_eq!(plans[1].spans, [(0..2, "bc".to_owned())]);
     }
 }

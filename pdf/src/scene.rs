@@ -196,7 +196,7 @@ pub(crate) struct TextLine {
 impl TextLine {
     /// The line as far as `clip` shows it, so that the text layer holds what is seen and
     /// nothing else: none when less than half of its box is inside, else without the glyphs
-    /// less than half inside (a mark goes with its letter: it stands where the letter starts).
+    /// less than half inside (a mark goes with its letter).
     pub(crate) fn within(mut self, clip: Rectangle) -> Option<TextLine> {
         let middle = (self.top + self.bottom) / 2.0;
         if middle < clip.y || middle >= clip.y + clip.height {
@@ -204,13 +204,17 @@ impl TextLine {
         }
         let (left, right) = (clip.x, clip.x + clip.width);
         let count = self.glyphs.len();
-        // Marks (no advance) go with the letter they stand on: only lines with marks need those.
-        let letters: Vec<(f32, f32)> = if self.glyphs.iter().any(|g| g.advance == 0.0) {
-            self.glyphs
+        // A mark (no advance) goes with its letter: the glyph with an advance whose characters
+        // come last before the mark's in logical order. Only lines with marks need those.
+        let letters: Vec<(usize, f32)> = if self.glyphs.iter().any(|g| g.advance == 0.0) {
+            let mut letters: Vec<(usize, f32)> = self
+                .glyphs
                 .iter()
                 .filter(|g| g.advance > 0.0)
-                .map(|g| (g.left, g.left + g.advance / 2.0))
-                .collect()
+                .map(|g| (g.logical, g.left + g.advance / 2.0))
+                .collect();
+            letters.sort_by_key(|(at, _)| *at);
+            letters
         } else {
             Vec::new()
         };
@@ -218,7 +222,8 @@ impl TextLine {
             let centre = if g.advance > 0.0 {
                 g.left + g.advance / 2.0
             } else {
-                letters.iter().find(|(at, _)| *at == g.left).map_or(g.left, |(_, c)| *c)
+                let before = letters.partition_point(|(at, _)| *at <= g.logical);
+                before.checked_sub(1).and_then(|k| letters.get(k)).map_or(g.left, |(_, c)| *c)
             };
             centre >= left && centre < right
         };

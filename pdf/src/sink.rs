@@ -64,6 +64,8 @@ pub(crate) struct PrintPdf {
     /// The headings of the page being drawn, and of each page drawn (the outline).
     bookmarks: Vec<Bookmark>,
     page_bookmarks: Vec<Vec<Bookmark>>,
+    /// The bottom of the last line of content drawn (a heading's next line starts there).
+    last_bottom: f32,
 }
 
 impl PrintPdf {
@@ -82,6 +84,7 @@ impl PrintPdf {
             page_marks: Vec::new(),
             bookmarks: Vec::new(),
             page_bookmarks: Vec::new(),
+            last_bottom: f32::NEG_INFINITY,
         }
     }
 
@@ -221,11 +224,7 @@ fn color(c: Rgba) -> Color {
 
 /// `text` as a PDF text string (UTF-16BE with byte order mark).
 fn text_string(text: &str) -> DictItem {
-    let mut data = vec![0xFE, 0xFF];
-    for unit in text.encode_utf16() {
-        data.extend_from_slice(&unit.to_be_bytes());
-    }
-    DictItem::String { data, literal: false }
+    DictItem::String { data: crate::tags::utf16_text(text), literal: false }
 }
 
 impl Sink for PrintPdf {
@@ -325,10 +324,23 @@ impl Sink for PrintPdf {
             self.ops.push(Op::BeginMarkedContent { tag: role.tag().to_owned() });
         } else {
             let mcid = i64::try_from(self.marks.len()).unwrap_or(i64::MAX);
-            self.marks.push(Mark { mcid, role });
+            // A heading wrapped over several lines is one heading: a line that starts where the
+            // previous one of the same level ended, with nothing between, goes on from it.
+            let continues = matches!(role, Role::Heading(_))
+                && self.marks.last().is_some_and(|m| m.role == role)
+                && (line.top - self.last_bottom).abs() < 1.0;
+            self.marks.push(Mark { mcid, role, continues });
             if let Role::Heading(_) = role {
-                self.bookmarks.push(Bookmark { title: line.text.trim().to_owned(), top: self.y(line.top).0 });
+                let title = line.text.trim();
+                match self.bookmarks.last_mut() {
+                    Some(last) if continues => {
+                        last.title.push(' ');
+                        last.title.push_str(title);
+                    }
+                    _ => self.bookmarks.push(Bookmark { title: title.to_owned(), top: self.y(line.top).0 }),
+                }
             }
+            self.last_bottom = line.bottom;
             let mut map = BTreeMap::new();
             let _ = map.insert("MCID".to_owned(), DictItem::Int(mcid));
             self.ops.push(Op::BeginMarkedContentWithProperties {

@@ -69,6 +69,9 @@ impl Role {
 pub(crate) struct Mark {
     pub mcid: i64,
     pub role: Role,
+    /// The line goes on from the previous one (a heading wrapped over several lines): one
+    /// element holds both.
+    pub continues: bool,
 }
 
 /// A heading's bookmark: its text, and the height of its top on its page (PDF space, points).
@@ -156,7 +159,24 @@ pub(crate) fn build(
         for mark in page_marks {
             let Ok(slot) = usize::try_from(mark.mcid) else { continue };
             let Some(span) = mark.role.span() else {
-                // A paragraph, straight under the document.
+                // The next line of a wrapped heading: one more id of its element.
+                if mark.continues
+                    && let Some(Object::Reference(id)) = kids.last()
+                    && let Ok(Object::Dictionary(elem)) = doc.get_object_mut(*id)
+                {
+                    let mut ids = match elem.get(b"K") {
+                        Ok(Object::Array(ids)) => ids.clone(),
+                        Ok(one) => vec![one.clone()],
+                        Err(_) => Vec::new(),
+                    };
+                    ids.push(Object::Integer(mark.mcid));
+                    elem.set("K", Object::Array(ids));
+                    if let Some(parent) = parents.get_mut(slot) {
+                        *parent = Object::Reference(*id);
+                    }
+                    continue;
+                }
+                // A paragraph or a heading, straight under the document.
                 let id = doc.new_object_id();
                 let mut elem = element(mark.role.tag(), document);
                 elem.set("Pg", Object::Reference(page));
@@ -302,11 +322,16 @@ fn outline(doc: &mut Document, pages: &[ObjectId], bookmarks: &[Vec<Bookmark>]) 
 
 /// A text string (UTF-16BE with its byte-order mark): any script.
 fn text_string(text: &str) -> Object {
+    Object::String(utf16_text(text), lopdf::StringFormat::Hexadecimal)
+}
+
+/// The bytes of a PDF text string in UTF-16BE, byte-order mark first.
+pub(crate) fn utf16_text(text: &str) -> Vec<u8> {
     let mut data = vec![0xFE, 0xFF];
     for unit in text.encode_utf16() {
         data.extend_from_slice(&unit.to_be_bytes());
     }
-    Object::String(data, lopdf::StringFormat::Hexadecimal)
+    data
 }
 
 /// True for the languages written right to left (their tables are read from the right).

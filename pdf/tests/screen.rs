@@ -128,3 +128,18 @@ fn a_title_is_a_heading_and_a_bookmark() {
         "the headings are the bookmarks"
     );
 }
+
+#[test]
+fn a_heading_wrapped_over_two_lines_is_one_heading_and_one_bookmark() {
+    const LONG: &str = "Quarterly report of the northern region";
+    let view: Element<'_, Message> =
+        column![container(text(LONG).size(28)).width(Length::Fixed(260.0)), text(PARAGRAPH)].into();
+    let bytes = export(view, &PdfOptions::default()).unwrap();
+    let pdf = common::write(&bytes);
+    let tree = common::tool("pdfinfo", &["-struct-text"], &pdf);
+    let lines: Vec<&str> = tree.lines().map(str::trim).collect();
+    assert_eq!(lines.iter().filter(|l| l.starts_with("H1 ")).count(), 1, "one heading: {tree}");
+    let bookmarks = common::bookmarks(&bytes);
+    assert_eq!(bookmarks.len(), 1, "{bookmarks:?}");
+    assert_eq!(normalize(&bookmarks[0].0), LONG, "the whole title");
+}

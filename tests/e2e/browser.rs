@@ -75,11 +75,12 @@ pub(crate) const PAGE: Page<'static> = Page { width: WIDTH, height: HEIGHT, on_n
 /// One browser at a time: two headless Chromiums on SwiftShader would starve each other.
 pub(crate) static ONE_BROWSER: Mutex<()> = Mutex::new(());
 
-/// The bundle of `renderer` (`tiny-skia` or `webgl`), built by `cargo xtask web` when missing.
+/// The bundle of `renderer` (`tiny-skia` or `webgl`), built by `cargo xtask web` when missing
+/// (or without its PDF module).
 pub(crate) fn bundle(renderer: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dist = root.join(if renderer == "webgl" { "web/dist-webgl" } else { "web/dist" });
-    if !dist.join("lucarne-web_bg.wasm").is_file() {
+    if !dist.join("lucarne-web_bg.wasm").is_file() || !dist.join("pdf/lucarne-web-pdf_bg.wasm").is_file() {
         let status = Command::new(env!("CARGO"))
             .args(["run", "-q", "-p", "xtask", "--", "web", "--renderer", renderer])
             .current_dir(&root)

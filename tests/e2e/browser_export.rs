@@ -13,10 +13,15 @@ use crate::browser::{ONE_BROWSER, PAGE, browser_available, bundle, server_orders
 use crate::support::{Server, desktop_bin};
 use crate::webdriver::{Driver, chromedriver};
 
-/// "Export PDF" in the header (left of the "Live" badge) and "Export orders" at the end of the
-/// filter bar, at 1100×700 in English (`app/tests/snapshots/main-screen-tiny-skia.png`).
+/// "Export PDF" in the header (left of the "Live" badge), "Export orders" at the end of the
+/// filter bar and the filter box, at 1100×700 in English
+/// (`app/tests/snapshots/main-screen-tiny-skia.png`).
 const EXPORT_PDF: (u32, u32) = (964, 27);
 const EXPORT_ORDERS: (u32, u32) = (1026, 67);
+const FILTER_BOX: (u32, u32) = (300, 67);
+
+/// A filter typed into the filter box, then one typed and not applied.
+const FILTER: &str = "status = 'shipped' order by total desc";
 
 /// What the page may load before anything is exported (the `.gz` siblings the server sends):
 /// the budget, 1.1 MB.
@@ -69,7 +74,7 @@ fn the_browser_exports_both_screens_with_a_module_fetched_when_first_asked() {
         modules.iter().any(|r| r.ends_with("pdf/lucarne-web-pdf_bg.wasm")),
         "the module was fetched on the first export: {modules:?}"
     );
-    check_against_the_desktop(&main, &server, "main");
+    check_against_the_desktop(&main, &server, "main", None);
 
     // Export orders: the module is already there.
     let pressed = Instant::now();
@@ -78,7 +83,25 @@ fn the_browser_exports_both_screens_with_a_module_fetched_when_first_asked() {
     let second_export = pressed.elapsed();
     let again = fetched(&driver).into_iter().filter(|r| r.contains("/pdf/")).count();
     assert_eq!(again, modules.len(), "the module is fetched once");
-    check_against_the_desktop(&orders, &server, "orders");
+    check_against_the_desktop(&orders, &server, "orders", None);
+
+    // The filter in force is what the export prints, not text typed and not applied.
+    driver.click(FILTER_BOX);
+    driver.type_keys(FILTER);
+    driver.type_keys("\u{E007}");
+    let shipped = server_orders(&server, Some("status = 'shipped'")).len();
+    assert!(shipped > 0 && shipped < all, "{shipped} of {all} orders shipped");
+    wait_for("the filtered table", Duration::from_secs(30), &driver, &server, || {
+        driver.title() == shows(shipped)
+    });
+    driver.type_keys(" limit");
+    driver.click(EXPORT_ORDERS);
+    let filtered = downloaded(&driver, &server, downloads.path(), 3);
+    check_against_the_desktop(&filtered, &server, "orders", Some(FILTER));
+    assert!(
+        !tool("pdftotext", &[], &filtered).contains("placed"),
+        "only shipped orders: the filter in force reached the module"
+    );
     eprintln!(
         "browser export: press → file {:.0} ms the first time (module fetched and compiled), {:.0} ms the second",
         first_export.as_secs_f64() * 1000.0,
@@ -136,8 +159,8 @@ fn downloaded(driver: &Driver, server: &Server, dir: &Path, n: usize) -> PathBuf
 }
 
 /// The browser's file is valid, embeds its fonts, and reads as the desktop's export of `screen`
-/// from the same server, in English at 1100×700: the same pages, the same text.
-fn check_against_the_desktop(browser: &Path, server: &Server, screen: &str) {
+/// from the same server, in English at 1100×700 with `filter`: the same pages, the same text.
+fn check_against_the_desktop(browser: &Path, server: &Server, screen: &str, filter: Option<&str>) {
     let name = browser.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     assert!(name.starts_with(&format!("lucarne-{screen}-")), "{name}");
     let check = tool("qpdf", &["--check"], browser);
@@ -149,13 +172,14 @@ fn check_against_the_desktop(browser: &Path, server: &Server, screen: &str) {
     }
     let theirs = tempfile::tempdir().expect("tempdir");
     let desk = theirs.path().join(format!("desktop-{screen}.pdf"));
-    let out = Command::new(desktop_bin())
+    let mut desktop = Command::new(desktop_bin());
+    desktop
         .args(["--export", screen, "--locale", "en", "--window", "1100x700", "--server"])
-        .arg(server.url())
-        .arg("--out")
-        .arg(&desk)
-        .output()
-        .expect("run lucarne-desktop --export");
+        .arg(server.url());
+    if let Some(filter) = filter {
+        desktop.args(["--filter", filter]);
+    }
+    let out = desktop.arg("--out").arg(&desk).output().expect("run lucarne-desktop --export");
     assert!(out.status.success(), "lucarne-desktop --export: {}", String::from_utf8_lossy(&out.stderr));
     let pages = |pdf: &Path| {
         let info = tool("pdfinfo", &[], pdf);

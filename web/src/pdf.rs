@@ -38,19 +38,23 @@ pub mod module {
         let settings: serde_json::Value =
             serde_json::from_str(&settings).map_err(|e| fail(format!("bad settings: {e}")))?;
         let text = |key: &str| settings.get(key).and_then(|v| v.as_str()).unwrap_or_default();
-        // A window size as the desk measured it, kept to what a screen can be.
+        // A window size as the desk measured it, kept to what a screen can be (JSON numbers are
+        // finite).
+        #[allow(clippy::cast_possible_truncation, reason = "clamped to a few thousand first")]
         let size = |key: &str, default: f32| {
             let n = settings.get(key).and_then(serde_json::Value::as_f64).unwrap_or(f64::from(default));
-            #[allow(clippy::cast_possible_truncation, reason = "clamped to a few thousand first")]
-            let n = n.clamp(100.0, 10_000.0) as f32;
-            if n.is_finite() { n } else { default }
+            n.clamp(100.0, 10_000.0) as f32
         };
         let screen = Screen::from_name(text("screen")).ok_or_else(|| fail("unknown screen".into()))?;
         let locale = Locale::parse(text("locale")).unwrap_or_default();
         let filter = Some(text("filter").to_owned()).filter(|f| !f.trim().is_empty());
         let window = lucarne::iced::Size::new(size("width", 1100.0), size("height", 700.0));
-        let client =
-            lucarne::Client::connect(lucarne::ClientConfig::servers([lucarne_app::default_server()]));
+        // A client id of its own: the page's desk keeps its id and its unanswered commands in
+        // the tab's `sessionStorage`, which a second client under that id would take over.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "in [0, 2^52)")]
+        let id = format!("pdf-{:013x}", (js_sys::Math::random() * 2f64.powi(52)) as u64);
+        let config = lucarne::ClientConfig::servers([lucarne_app::default_server()]).client_id(id);
+        let client = lucarne::Client::connect(config);
         let what = Load { screen, filter, window, timeout: TIMEOUT };
         let loaded = load_until(client, &what, sleep(TIMEOUT)).await;
         let mut desk = loaded.map_err(|e| fail(e.to_string()))?;
@@ -78,5 +82,5 @@ pub mod module {
     }
 }
 
-/// Nothing runs when the module starts: the page calls `export`.
+/// Nothing runs when the module starts: the page calls `exportScreen`.
 fn main() {}

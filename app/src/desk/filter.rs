@@ -27,6 +27,17 @@ pub fn parse_filter(input: &str) -> Query {
     query
 }
 
+/// The filter box's text for a query: what [`parse_filter`] reads back as that query (the
+/// browser's export passes the filter in force this way).
+#[cfg(any(target_arch = "wasm32", test))]
+pub(super) fn filter_text(query: &Query) -> String {
+    let condition = query.filter.as_deref().unwrap_or_default();
+    match query.order_by.as_deref() {
+        Some(order) => format!("{condition} order by {order}").trim_start().to_owned(),
+        None => condition.to_owned(),
+    }
+}
+
 /// The table's sort for a query's `order by`: its first column, when the table shows it.
 pub(super) fn table_sort(query: &Query) -> Option<Sort> {
     let first = query.order_by.as_deref()?.split(',').next()?;
@@ -39,3 +50,22 @@ pub(super) fn table_sort(query: &Query) -> Option<Sort> {
 
 /// The view column each table column shows, in order (the last one holds the actions).
 const TABLE_COLUMNS: [&str; 6] = ["order_id", "customer", "region", "total", "status", "updated_ms"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_of_a_query_reads_back_as_that_query() {
+        let check = |typed: &str| {
+            let query = parse_filter(typed);
+            assert_eq!(parse_filter(&filter_text(&query)), query, "{typed:?} → {:?}", filter_text(&query));
+        };
+        check("");
+        check("status = 'paid'");
+        check("order by total desc");
+        check("status = 'paid' order by total desc, order_id");
+        check("  total > 10   ORDER BY total  ");
+        assert_eq!(filter_text(&parse_filter("total > 10 order by total")), "total > 10 order by total");
+    }
+}

@@ -31,6 +31,8 @@ mod save;
 mod search;
 mod view;
 
+#[cfg(target_arch = "wasm32")]
+use filter::filter_text;
 pub use filter::parse_filter;
 use filter::table_sort;
 pub use model::{Action, Order, OrderAction, Region};
@@ -335,14 +337,19 @@ impl Desk {
 
     /// Exports a screen in the browser: the page's PDF module (loaded the first time: printpdf
     /// would double the page's first load) prints it from the server's views in the desk's
-    /// language, filter and window size, and the page downloads the file (`download.rs`).
+    /// language, window size and the filter in force (the last one the server answered, not
+    /// what is typed), and the page downloads the file (`download.rs`). A press while an
+    /// export is being made is ignored.
     #[cfg(target_arch = "wasm32")]
     fn export(&mut self, screen: Screen) -> Task<Message> {
+        if self.notice == Some(Notice::Exporting) {
+            return Task::none();
+        }
         self.notice = Some(Notice::Exporting);
         let settings = serde_json::json!({
             "screen": screen.name(),
             "locale": self.locale.code(),
-            "filter": self.filter,
+            "filter": filter_text(&self.answered),
             "width": self.viewport.width,
             "height": self.viewport.height,
         });
