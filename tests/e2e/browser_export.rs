@@ -52,16 +52,17 @@ fn the_browser_exports_both_screens_with_a_module_fetched_when_first_asked() {
     let (_chromedriver, driver_addr) = chromedriver(&shots().join("export-chromedriver.log"));
     let driver = Driver::start(driver_addr, profile.path(), &PAGE);
     driver.go(&format!("http://{}/?locale=en", server.addr));
-    let mut devtools = driver.devtools();
-    // Headless Chromium saves downloads only where it is told to.
-    let _ = devtools.call(
-        "Page.setDownloadBehavior",
-        json!({ "behavior": "allow", "downloadPath": downloads.path().display().to_string() }),
-    );
     let all = server_orders(&server, None).len();
     wait_for("every order in the page", Duration::from_secs(60), &driver, &server, || {
         driver.title() == shows(all)
     });
+    // Headless Chromium saves downloads only where it is told to. Told once the page has
+    // loaded: while it navigates, DevTools answers "Not attached to an active page".
+    let mut devtools = driver.devtools();
+    let _ = devtools.call(
+        "Page.setDownloadBehavior",
+        json!({ "behavior": "allow", "downloadPath": downloads.path().display().to_string() }),
+    );
     assert!(!fetched(&driver).iter().any(|r| r.contains("lucarne-web-pdf")), "nothing of the PDF module yet");
 
     // Export PDF: the module comes, the main screen is downloaded.
