@@ -89,44 +89,33 @@ fn logical(glyphs: &[Glyph]) -> String {
 
 /// The maximal runs of left-to-right glyphs.
 fn ltr_runs(glyphs: &[Glyph]) -> Vec<Range<usize>> {
-    let mut runs = Vec::new();
-    let mut start = None;
-    for (i, g) in glyphs.iter().enumerate() {
-        match (!g.rtl, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                runs.push(s..i);
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        runs.push(s..glyphs.len());
-    }
-    runs
+    runs(glyphs, |g| !g.rtl)
 }
 
 /// The maximal runs of right-to-left glyphs that are not white space.
 fn rtl_words(glyphs: &[Glyph]) -> Vec<Range<usize>> {
-    let mut words = Vec::new();
+    // A glyph standing for nothing (a mark's neighbour) is inside its word; a space is not.
+    runs(glyphs, |g| g.rtl && (g.text.is_empty() || !g.text.chars().all(char::is_whitespace)))
+}
+
+/// The maximal runs of consecutive glyphs for which `inside` holds.
+fn runs(glyphs: &[Glyph], inside: impl Fn(&Glyph) -> bool) -> Vec<Range<usize>> {
+    let mut found = Vec::new();
     let mut start = None;
     for (i, g) in glyphs.iter().enumerate() {
-        let space = !g.text.is_empty() && g.text.chars().all(char::is_whitespace);
-        let inside = g.rtl && !space;
-        match (inside, start) {
+        match (inside(g), start) {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
-                words.push(s..i);
+                found.push(s..i);
                 start = None;
             }
             _ => {}
         }
     }
     if let Some(s) = start {
-        words.push(s..glyphs.len());
+        found.push(s..glyphs.len());
     }
-    words
+    found
 }
 
 #[cfg(test)]
