@@ -142,5 +142,18 @@ pub fn export_with_progress<'a, Message, R: Recorder>(
         subject: options.subject.as_deref(),
         keywords: &options.keywords,
     });
+    free_later(scene);
     Ok(Exported { pdf, pages, warnings })
+}
+
+/// Frees `value` on a thread of its own, where there are threads: the caller has its file
+/// without waiting for a document's many small allocations to be given back.
+pub(crate) fn free_later<T: Send + 'static>(value: T) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        // A thread that cannot start drops the value here.
+        let _ = std::thread::Builder::new().name("lucarne-pdf-free".to_owned()).spawn(move || drop(value));
+    }
+    #[cfg(target_arch = "wasm32")]
+    drop(value);
 }

@@ -52,7 +52,7 @@ pub(crate) struct PrintPdf {
     pages: Vec<PdfPage>,
     ops: Vec<Op>,
     page_size: (f32, f32),
-    fonts: HashMap<FontKey, FontId>,
+    fonts: HashMap<FontKey, Embedded>,
     images: HashMap<usize, XObjectId>,
     alphas: HashMap<u16, ExtendedGraphicsStateId>,
     /// What each glyph extracts as: printpdf keeps one string per glyph and font.
@@ -119,10 +119,13 @@ impl PrintPdf {
             .use_object_streams(true)
             .use_xref_streams(true)
             .max_objects_per_stream(200)
-            .compression_level(6)
+            .compression_level(3)
             .build();
         // Writing into memory cannot fail.
         let _ = doc.save_with_options(&mut bytes, options);
+        // Both documents are some hundred thousand small allocations (a 1 000-row table).
+        crate::free_later(doc);
+        crate::free_later(self);
         bytes
     }
 
@@ -204,18 +207,52 @@ impl PrintPdf {
         })
     }
 
-    fn font(&mut self, key: FontKey, faces: &BTreeMap<FontKey, Face>) -> Result<FontId, PdfError> {
-        if let Some(id) = self.fonts.get(&key) {
-            return Ok(id.clone());
+    fn font(&mut self, key: FontKey, faces: &BTreeMap<FontKey, Face>) -> Result<&mut Embedded, PdfError> {
+        if !self.fonts.contains_key(&key) {
+            let face = faces.get(&key).ok_or_else(|| PdfError::Font(format!("{key:?}")))?;
+            let mut warnings = Vec::new();
+            let parsed = ParsedFont::from_bytes(&face.data, face.index as usize, &mut warnings)
+                .ok_or_else(|| PdfError::Font(face.name.clone()))?;
+            let id = self.doc.add_font(&parsed);
+            let _ = self.fonts.insert(key, Embedded { id, parsed, widths: HashMap::new() });
         }
-        let face = faces.get(&key).ok_or_else(|| PdfError::Font(format!("{key:?}")))?;
-        let mut warnings = Vec::new();
-        let parsed = ParsedFont::from_bytes(&face.data, face.index as usize, &mut warnings)
-            .ok_or_else(|| PdfError::Font(face.name.clone()))?;
-        let id = self.doc.add_font(&parsed);
-        let _ = self.fonts.insert(key, id.clone());
-        Ok(id)
+        self.fonts.get_mut(&key).ok_or_else(|| PdfError::Font(format!("{key:?}")))
     }
+
+    /// Ends the run of glyphs being shown, if any.
+    fn show(&mut self, run: &mut Vec<Codepoint>) {
+        if !run.is_empty() {
+            self.ops.push(Op::ShowText { items: vec![TextItem::GlyphIds(std::mem::take(run))] });
+        }
+    }
+}
+
+/// A font added to the document, and the widths its `/W` array gives its glyphs.
+struct Embedded {
+    id: FontId,
+    parsed: ParsedFont,
+    widths: HashMap<u16, f32>,
+}
+
+impl Embedded {
+    /// The advance a viewer moves the pen by after glyph `gid`, in thousandths of an em: the
+    /// font's advance as printpdf writes it into `/W` (truncated to a whole thousandth).
+    fn width(&mut self, gid: u16) -> f32 {
+        let parsed = &self.parsed;
+        *self.widths.entry(gid).or_insert_with(|| {
+            let units = f32::from(parsed.pdf_font_metrics.units_per_em.max(1));
+            let advance = parsed.get_or_decode_glyph(gid).map_or(0.0, |g| f32::from(g.horz_advance));
+            (advance * 1000.0 / units).trunc()
+        })
+    }
+}
+
+/// The kerning number that takes the pen from where the viewer leaves it after a glyph of
+/// `width` (thousandths of an em) to the next glyph, `dx` further on the line: rounded to a
+/// hundredth of a thousandth of an em (under a thousandth of a point at any text size).
+fn kern(width: f32, dx: f32, size: f32) -> f32 {
+    let kern = ((width - dx * 1000.0 / size) * 100.0).round() / 100.0;
+    if kern == 0.0 { 0.0 } else { kern }
 }
 
 fn color(c: Rgba) -> Color {
@@ -356,10 +393,19 @@ impl Sink for PrintPdf {
         let mut state: Option<(FontKey, f32)> = None;
         let mut fill: Option<(f32, f32, f32)> = None;
         let mut spans = plan.spans.iter().peekable();
+        // Glyphs on one baseline in one font, size and colour are shown by one operator: the
+        // text matrix at the first, each next one placed by a kerning number from the pen
+        // position the font's width leaves (a matrix and an operator per glyph made the
+        // content, and printpdf's work on it, several times larger).
+        let mut run: Vec<Codepoint> = Vec::new();
+        // The run's baseline and slant, and the last glyph's pen position and width.
+        let mut run_line: Option<(f32, bool)> = None;
+        let mut last = (0.0_f32, 0.0_f32);
         for (i, (g, code)) in line.glyphs.iter().zip(plan.codes).enumerate() {
             if let Some((range, actual)) = spans.peek()
                 && range.start == i
             {
+                self.show(&mut run);
                 let mut map = BTreeMap::new();
                 let _ = map.insert("ActualText".to_owned(), text_string(actual));
                 self.ops.push(Op::BeginMarkedContentWithProperties {
@@ -368,32 +414,45 @@ impl Sink for PrintPdf {
                 });
             }
             if state != Some((g.font, g.size)) {
-                let font = self.font(g.font, faces)?;
+                self.show(&mut run);
+                let font = self.font(g.font, faces)?.id.clone();
                 self.ops.push(Op::SetFont { font: PdfFontHandle::External(font), size: Pt(g.size) });
                 state = Some((g.font, g.size));
             }
             if fill != Some((g.color.r, g.color.g, g.color.b)) {
+                self.show(&mut run);
                 self.ops.push(Op::SetFillColor { col: color(g.color) });
                 fill = Some((g.color.r, g.color.g, g.color.b));
             }
-            let (x, y) = (Pt(g.x), self.y(g.y));
-            let matrix = if g.skew {
-                // cosmic-text's synthetic italic slants by about 14 degrees.
-                TextMatrix::Raw([1.0, 0.0, 0.25, 1.0, x.0, y.0])
-            } else {
-                TextMatrix::Translate(x, y)
-            };
-            self.ops.push(Op::SetTextMatrix { matrix });
-            self.ops.push(Op::ShowText {
-                items: vec![TextItem::GlyphIds(vec![Codepoint::with_cid(g.gid, 0.0, code)])],
-            });
+            if run_line != Some((g.y, g.skew)) {
+                self.show(&mut run);
+            }
+            let width = self.font(g.font, faces)?.width(g.gid);
+            match run.last_mut() {
+                Some(previous) => previous.offset = kern(last.1, g.x - last.0, g.size),
+                None => {
+                    let (x, y) = (Pt(g.x), self.y(g.y));
+                    let matrix = if g.skew {
+                        // cosmic-text's synthetic italic slants by about 14 degrees.
+                        TextMatrix::Raw([1.0, 0.0, 0.25, 1.0, x.0, y.0])
+                    } else {
+                        TextMatrix::Translate(x, y)
+                    };
+                    self.ops.push(Op::SetTextMatrix { matrix });
+                    run_line = Some((g.y, g.skew));
+                }
+            }
+            run.push(Codepoint::with_cid(g.gid, 0.0, code));
+            last = (g.x, width);
             if let Some((range, _)) = spans.peek()
                 && range.end == i + 1
             {
+                self.show(&mut run);
                 self.ops.push(Op::EndMarkedContent);
                 let _ = spans.next();
             }
         }
+        self.show(&mut run);
         self.ops.push(Op::EndTextSection);
         self.end_alpha(saved);
         self.ops.push(Op::EndMarkedContent);
@@ -461,23 +520,68 @@ impl Sink for PrintPdf {
     }
 }
 
-/// Deflates every stream that may be compressed and is not yet, at zlib level 6: within a few
-/// percent of the best level's size for content streams and fonts, in a fraction of its time
-/// (level 9 was half the export time of a 1 000-row table).
+/// Deflates every stream that may be compressed and is not yet, at zlib level 3 (miniz's fast
+/// matcher): within a tenth of level 6's size for content streams and fonts, in two thirds of its
+/// time (level 9 was half the export time of a 1 000-row table). The streams are shared among
+/// the machine's cores where there are threads.
 fn compress_streams(doc: &mut lopdf::Document) {
+    let streams: Vec<&mut lopdf::Stream> = doc
+        .objects
+        .values_mut()
+        .filter_map(|object| match object {
+            lopdf::Object::Stream(stream)
+                if stream.allows_compression && stream.dict.get(b"Filter").is_err() =>
+            {
+                Some(stream)
+            }
+            _ => None,
+        })
+        .collect();
+    deflate_all(streams);
+}
+
+#[cfg(target_arch = "wasm32")]
+fn deflate_all(streams: Vec<&mut lopdf::Stream>) {
+    streams.into_iter().for_each(deflate);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn deflate_all(mut streams: Vec<&mut lopdf::Stream>) {
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(4);
+    if workers < 2 || streams.len() < 2 {
+        streams.into_iter().for_each(deflate);
+        return;
+    }
+    // The largest first, dealt in turn: shares of about the same size.
+    streams.sort_by_key(|stream| std::cmp::Reverse(stream.content.len()));
+    let mut shares: Vec<Vec<&mut lopdf::Stream>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, stream) in streams.into_iter().enumerate() {
+        shares[i % workers].push(stream);
+    }
+    let mut shares = shares.into_iter();
+    let own = shares.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        for share in shares {
+            // A thread that cannot start leaves its streams as they are: the file is only larger.
+            let _ = std::thread::Builder::new()
+                .name("lucarne-pdf-deflate".to_owned())
+                .spawn_scoped(scope, move || share.into_iter().for_each(deflate));
+        }
+        own.into_iter().for_each(deflate);
+    });
+}
+
+fn deflate(stream: &mut lopdf::Stream) {
     use std::io::Write as _;
-    for object in doc.objects.values_mut() {
-        let lopdf::Object::Stream(stream) = object else { continue };
-        if !stream.allows_compression || stream.dict.get(b"Filter").is_ok() {
-            continue;
-        }
-        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
-        let Ok(compressed) = encoder.write_all(&stream.content).and_then(|()| encoder.finish()) else {
-            continue;
-        };
-        if compressed.len() + 19 < stream.content.len() {
-            stream.dict.set("Filter", "FlateDecode");
-            stream.set_content(compressed);
-        }
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
+    let Ok(compressed) = encoder.write_all(&stream.content).and_then(|()| encoder.finish()) else {
+        return;
+    };
+    if compressed.len() + 19 < stream.content.len() {
+        stream.dict.set("Filter", "FlateDecode");
+        stream.set_content(compressed);
     }
 }
+
+#[cfg(test)]
+mod tests;
