@@ -18,15 +18,21 @@
 //!
 //! Both are in the desk's language ([`Desk::locale`]): title, header, footer and column titles
 //! come from its messages, and in Arabic and Hebrew the printed table runs from right to left
-//! like the screen's.
+//! like the screen's. The orders' pages are headed by widgets ([`Furniture`]): the desk's title
+//! and order count at the start, the filter in force and the day printed at the end, a rule
+//! below; the page number centred at the foot.
 //!
 //! Natively, and in the browser's PDF module (`lucarne-web-pdf`, feature `web-pdf`), which the
 //! page fetches when first used: printpdf stays out of the page's first load (it would cost
 //! more than its whole budget).
 
 use lucarne::iced::Element;
-use lucarne::pdf::{Exported, Orientation, PdfError, PdfOptions, Progress};
-use lucarne::widgets::{PrintColumn, PrintTable, print_table};
+use lucarne::iced::widget::{column, container, rule, space};
+use lucarne::iced::{Alignment, Fill, Font, font};
+use lucarne::pdf::{Exported, Furniture, Orientation, Page, PdfError, PdfOptions, Progress};
+use lucarne::widgets::{PrintColumn, PrintTable, bidi_text, dir_row, print_table};
+
+use crate::clock::{self, LocalTime};
 
 pub use crate::desk::Screen;
 use crate::desk::{COLUMNS, Desk, Message, view};
@@ -39,8 +45,6 @@ pub const PRINT_TEXT_SIZE: f32 = 13.0;
 /// The options a screen is exported with, in the desk's language.
 pub fn options(desk: &Desk, screen: Screen) -> PdfOptions {
     let locale = desk.locale();
-    // Header and footer hold numbers only: no isolates (one line of plain text, centred).
-    let plain = |key: &str, args: &[(&str, Arg<'_>)]| strip_isolates(&locale.tr_args(key, args));
     let defaults = PdfOptions {
         title: locale.tr("app-title"),
         language: Some(locale.code().to_owned()),
@@ -56,20 +60,11 @@ pub fn options(desk: &Desk, screen: Screen) -> PdfOptions {
             ..defaults
         },
         Screen::Orders => PdfOptions {
-            header: Some(plain("window-title", &[("orders", Arg::from(desk.table().len()))])),
-            // `lucarne-pdf` fills in `{page}` and `{pages}`.
-            footer: Some(plain(
-                "pdf-footer",
-                &[("page", Arg::from("{page}")), ("pages", Arg::from("{pages}"))],
-            )),
             subject: Some(locale.tr("pdf-subject-orders")),
             // The table's header row heads every page.
             repeat_top: Some(print_header_height()),
-            // Page numbers in the digits the rest of the document uses.
-            numerals: match locale {
-                crate::i18n::Locale::Ar => lucarne::pdf::Numerals::ArabicIndic,
-                _ => lucarne::pdf::Numerals::Western,
-            },
+            // Room for the page header's two sizes of text and its rule.
+            margins: lucarne::pdf::Margins { top: 48.0, ..lucarne::pdf::Margins::default() },
             ..PdfOptions { mode: lucarne::pdf::Mode::Document, ..defaults }
         },
     }
@@ -87,7 +82,11 @@ pub fn export(
         Screen::Main => lucarne::pdf::export_with_progress(view(desk), options, progress),
         Screen::Orders => {
             let table: Element<'_, Message> = orders_table(desk, content_width(options)).into();
-            lucarne::pdf::export_with_progress(table, options, progress)
+            let printed = clock::local(clock::now_ms());
+            let furniture = Furniture::new()
+                .header(move |_| page_header(desk, printed))
+                .footer(move |page| page_footer(desk, page));
+            lucarne::pdf::export_with_furniture(table, options, &furniture, progress)
         }
     }
 }
@@ -132,6 +131,51 @@ fn orders_table(desk: &Desk, width: f32) -> PrintTable {
         .font(crate::DEFAULT_FONT)
         .text_size(PRINT_TEXT_SIZE)
         .available_width(width)
+}
+
+/// The printed orders' page header, in the desk's language and direction: the title and order
+/// count at the start (bold), the filter in force and the day `printed` at the end, a rule below.
+fn page_header(desk: &Desk, printed: Option<LocalTime>) -> Element<'_, Message> {
+    let locale = desk.locale();
+    let dir = locale.direction();
+    let title = strip_isolates(&locale.tr_args("window-title", &[("orders", Arg::from(desk.table().len()))]));
+    let mut about = Vec::new();
+    let filter = desk.filter_in_force();
+    if !filter.is_empty() {
+        about.push(locale.tr_args("pdf-filter", &[("filter", Arg::from(filter))]));
+    }
+    if let Some(day) = printed {
+        // The date alone: `when` gives the time of day for today.
+        about.push(locale.tr_args("pdf-printed", &[("date", Arg::from(clock::when(locale, day, None)))]));
+    }
+    let bold = Font { weight: font::Weight::Bold, ..crate::DEFAULT_FONT };
+    let line = dir_row(
+        dir,
+        [
+            bidi_text(title).direction(dir).font(bold).size(PRINT_TEXT_SIZE).into(),
+            space::horizontal().into(),
+            bidi_text(about.join(" · ")).direction(dir).size(PRINT_TEXT_SIZE - 2.0).into(),
+        ],
+    )
+    .spacing(12)
+    .align_y(Alignment::Center);
+    container(column![line, rule::horizontal(1)].spacing(4))
+        .height(Fill)
+        .align_bottom(Fill)
+        .padding([0, 0])
+        .into()
+}
+
+/// The printed orders' page footer: "Page N of M" in the desk's language and digits, centred.
+fn page_footer(desk: &Desk, page: Page) -> Element<'_, Message> {
+    let locale = desk.locale();
+    let text = strip_isolates(
+        &locale.tr_args("pdf-footer", &[("page", Arg::from(page.number)), ("pages", Arg::from(page.count))]),
+    );
+    container(bidi_text(text).direction(locale.direction()).size(PRINT_TEXT_SIZE - 2.0))
+        .center_x(Fill)
+        .center_y(Fill)
+        .into()
 }
 
 /// The height of the printed table's header row, repeated at the top of every page.

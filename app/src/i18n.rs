@@ -137,6 +137,8 @@ pub const MESSAGES: &[(&str, &[&str])] = &[
     ("pdf-subject-main", &[]),
     ("pdf-subject-orders", &[]),
     ("pdf-footer", &["page", "pages"]),
+    ("pdf-filter", &["filter"]),
+    ("pdf-printed", &["date"]),
 ];
 
 /// The `.ftl` sources, compiled in.
@@ -408,6 +410,8 @@ mod tests {
                                 | "status"
                                 | "screen"
                                 | "action"
+                                | "filter"
+                                | "date"
                         ) {
                             Arg::from("x")
                         } else {

@@ -230,27 +230,128 @@ fn words_without_ink(pdf: &Path) -> Vec<String> {
         std::str::from_utf8(header[2]).unwrap().parse().unwrap(),
     );
     let pixels = &out.stdout[out.stdout.len() - w * h..];
-    let html = tool("pdftotext", &["-bbox", "-f", "1", "-l", "1"], pdf);
+    let mut unseen = Vec::new();
+    for word in words(pdf, 1) {
+        // Points to pixels: 2 at 144 dpi.
+        let (x0, y0) = ((word.x0 * 2.0).floor() as usize, (word.y0 * 2.0).floor() as usize);
+        let (x1, y1) = (((word.x1 * 2.0).ceil() as usize).min(w), ((word.y1 * 2.0).ceil() as usize).min(h));
+        let values = (y0..y1).flat_map(|y| (x0..x1).map(move |x| pixels[y * w + x]));
+        let (lo, hi) = values.fold((255u8, 0u8), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        if hi.saturating_sub(lo) < 42 {
+            unseen.push(word.text);
+        }
+    }
+    unseen
+}
+
+/// A word of a page's text layer and its box, in points from the top left.
+#[derive(Debug)]
+struct Word {
+    text: String,
+    x0: f32,
+    y0: f32,
+    x1: f32,
+    y1: f32,
+}
+
+impl Word {
+    fn middle(&self) -> (f32, f32) {
+        (f32::midpoint(self.x0, self.x1), f32::midpoint(self.y0, self.y1))
+    }
+}
+
+/// The words of a page (`pdftotext -bbox`).
+fn words(pdf: &Path, page: usize) -> Vec<Word> {
+    let p = page.to_string();
+    let html = tool("pdftotext", &["-bbox", "-f", &p, "-l", &p], pdf);
     let attr = |l: &str, name: &str| -> f32 {
         let at = l.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
         l[at..at + l[at..].find('"').unwrap()].parse().unwrap()
     };
-    let mut unseen = Vec::new();
-    for l in html.lines().map(str::trim).filter(|l| l.starts_with("<word ")) {
-        let word = &l[l.find('>').unwrap() + 1..l.find("</word>").unwrap()];
-        // Points to pixels: 2 at 144 dpi.
-        let (x0, y0) = ((attr(l, "xMin") * 2.0).floor() as usize, (attr(l, "yMin") * 2.0).floor() as usize);
-        let (x1, y1) = (
-            ((attr(l, "xMax") * 2.0).ceil() as usize).min(w),
-            ((attr(l, "yMax") * 2.0).ceil() as usize).min(h),
-        );
-        let values = (y0..y1).flat_map(|y| (x0..x1).map(move |x| pixels[y * w + x]));
-        let (lo, hi) = values.fold((255u8, 0u8), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        if hi.saturating_sub(lo) < 42 {
-            unseen.push(word.to_owned());
+    html.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("<word "))
+        .map(|l| Word {
+            text: l[l.find('>').unwrap() + 1..l.find("</word>").unwrap()]
+                .replace("&apos;", "'")
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&"),
+            x0: attr(l, "xMin"),
+            y0: attr(l, "yMin"),
+            x1: attr(l, "xMax"),
+            y1: attr(l, "yMax"),
+        })
+        .collect()
+}
+
+/// Exports the orders of a desk in `locale` with a filter applied, and checks every page's
+/// margins: the title and order count at the start of the top one (the left, or the right in
+/// a right-to-left language), the filter in force and the day printed at its end, "page N of
+/// M" in the bottom one, in the language's digits.
+fn check_page_furniture(locale: Locale, footer: &dyn Fn(usize, usize) -> String) {
+    let mut desk = offline_desk();
+    let _ = update(&mut desk, Message::Locale(locale));
+    let _ = update(&mut desk, Message::FilterChanged("status = 'paid' order by total desc".to_owned()));
+    let _ = update(&mut desk, Message::ApplyFilter);
+    // Typed, not applied: not what the pages say.
+    let _ = update(&mut desk, Message::FilterChanged("region = 'eu'".to_owned()));
+    let desk = desk_with(60, desk);
+    let options = options(&desk, Screen::Orders);
+    let exported = export(&desk, Screen::Orders, &options, &mut |_| {}).unwrap();
+    assert!(exported.pages >= 2, "several pages: {}", exported.pages);
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("orders.pdf");
+    std::fs::write(&pdf, &exported.pdf).unwrap();
+    check_file(&pdf);
+    let (_, page_h) = options.page_points();
+    let (top, bottom) = (options.margins.top, page_h - options.margins.bottom);
+    let count = locale.number(60.0, 0);
+    for page in 1..=exported.pages {
+        let words = words(&pdf, page);
+        let head: Vec<&Word> = words.iter().filter(|w| w.middle().1 < top).collect();
+        // `-bbox` gives a right-to-left word's letters as they stand on the line, and the words
+        // from the left: read back in logical order within each word.
+        let logical = |w: &Word| {
+            if w.text.chars().any(|c| matches!(c, '\u{0590}'..='\u{05FF}' | '\u{0620}'..='\u{064A}')) {
+                w.text.chars().rev().collect()
+            } else {
+                w.text.clone()
+            }
+        };
+        let foot: Vec<String> = words.iter().filter(|w| w.middle().1 > bottom).map(logical).collect();
+        let texts: Vec<&str> = head.iter().map(|w| w.text.as_str()).collect();
+        let find = |what: &dyn Fn(&str) -> bool| head.iter().find(|w| what(&w.text)).map(|w| w.middle().0);
+        let counted =
+            find(&|w| w == count).unwrap_or_else(|| panic!("{locale:?} page {page}: {count} in {texts:?}"));
+        // The day printed: eight digits of the language and two hyphens.
+        let day = |w: &str| w.chars().filter(|c| c.is_numeric()).count() == 8 && w.matches('-').count() == 2;
+        let printed = find(&day).unwrap_or_else(|| panic!("{locale:?} page {page}: a date in {texts:?}"));
+        let filtered = find(&|w| w == "'paid'")
+            .unwrap_or_else(|| panic!("{locale:?} page {page}: the filter in {texts:?}"));
+        assert!(!texts.contains(&"'eu'"), "only the filter in force: {texts:?}");
+        if locale.direction() == lucarne::widgets::Direction::Rtl {
+            assert!(
+                counted > filtered && filtered > printed,
+                "{locale:?} page {page}, from the right: {texts:?}"
+            );
+        } else {
+            assert!(
+                counted < filtered && filtered < printed,
+                "{locale:?} page {page}, from the left: {texts:?}"
+            );
         }
+        assert_eq!(foot.join(" "), footer(page, exported.pages), "{locale:?} page {page}'s footer");
     }
-    unseen
+}
+
+#[test]
+fn the_orders_pages_are_headed_and_footed_in_the_desks_language() {
+    check_page_furniture(Locale::En, &|page, pages| format!("Page {page} of {pages}"));
+    let arabic = |n| lucarne::pdf::Numerals::ArabicIndic.format(n);
+    check_page_furniture(Locale::Ar, &|page, pages| format!("{} من {} الصفحة", arabic(pages), arabic(page)));
+    check_page_furniture(Locale::He, &|page, pages| format!("{pages} מתוך {page} עמוד"));
 }
 
 #[test]

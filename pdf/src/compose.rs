@@ -123,18 +123,30 @@ fn breaks(
     Ok(starts)
 }
 
-/// Draws every page of the plan into the sink. Returns the page count.
+/// A page's header and footer drawn by widgets ([`Furniture`](crate::Furniture)): each laid out
+/// in its margin, in logical pixels.
+#[derive(Debug)]
+pub(crate) struct Furnished {
+    pub header: Option<Scene>,
+    pub footer: Option<Scene>,
+}
+
+/// Draws every page of the plan into the sink, with its furniture (`furnished`, one per page,
+/// or none). Returns the page count.
 pub(crate) fn compose<S: Sink>(
     scene: &mut Scene,
     plan: &Plan,
     options: &PdfOptions,
+    furnished: &[Furnished],
     sink: &mut S,
     progress: &mut dyn FnMut(crate::Progress),
 ) -> Result<usize, PdfError> {
     let (page_w, page_h) = options.page_points();
-    let (left, top, _, _) = options.content_box();
+    let (left, top, width, _) = options.content_box();
     let count = plan.windows.len();
-    let headers = header_footer_lines(scene, options, count, (page_w, page_h))?;
+    // A widget header or footer takes the place of the text one.
+    let drawn = furnished.first().map_or((false, false), |f| (f.header.is_some(), f.footer.is_some()));
+    let headers = header_footer_lines(scene, options, count, (page_w, page_h), drawn)?;
     let k = plan.scale;
     // Headings only in a document of paragraphs (a table's lines are its cells).
     let headings = if plan.band > 0.0 { Vec::new() } else { heading_sizes(scene) };
@@ -164,6 +176,20 @@ pub(crate) fn compose<S: Sink>(
         if let Some(lines) = headers.get(index) {
             for line in lines {
                 sink.text(line, &scene.faces, Role::Artifact)?;
+            }
+        }
+        if let Some(furniture) = furnished.get(index) {
+            let margins = options.margins;
+            for (band, top, height) in [
+                (&furniture.header, 0.0, margins.top),
+                (&furniture.footer, page_h - margins.bottom, margins.bottom),
+            ] {
+                let Some(band) = band else { continue };
+                let window = Rectangle::new(
+                    Point::ORIGIN,
+                    Size::new(width / POINTS_PER_PIXEL, height / POINTS_PER_PIXEL),
+                );
+                draw_items(band, window, (left, top), POINTS_PER_PIXEL, sink, Structure::Artifact)?;
             }
         }
         sink.end_page();
@@ -293,7 +319,7 @@ fn draw_items<S: Sink>(
             }
             Kind::Image { image, bounds, opacity, radii } => {
                 if let Some(raster) = scene.images.get(*image) {
-                    sink.image(*image, raster, map_rect(*bounds), *opacity, radii.map(|r| r * k));
+                    sink.image(raster, map_rect(*bounds), *opacity, radii.map(|r| r * k));
                 }
             }
         }
@@ -332,8 +358,11 @@ fn header_footer_lines(
     options: &PdfOptions,
     count: usize,
     (page_w, page_h): (f32, f32),
+    (header_drawn, footer_drawn): (bool, bool),
 ) -> Result<Vec<Vec<TextLine>>, PdfError> {
-    if options.header.is_none() && options.footer.is_none() {
+    let header = options.header.as_ref().filter(|_| !header_drawn);
+    let footer = options.footer.as_ref().filter(|_| !footer_drawn);
+    if header.is_none() && footer.is_none() {
         return Ok(Vec::new());
     }
     let mut guard = font_system().write().map_err(|_| PdfError::FontSystem)?;
@@ -342,8 +371,7 @@ fn header_footer_lines(
     let mut pages = Vec::with_capacity(count);
     for page in 1..=count {
         let mut lines = Vec::new();
-        for (template, band_top, band_height) in
-            [(&options.header, 0.0, m.top), (&options.footer, page_h - m.bottom, m.bottom)]
+        for (template, band_top, band_height) in [(header, 0.0, m.top), (footer, page_h - m.bottom, m.bottom)]
         {
             let Some(template) = template else {
                 continue;

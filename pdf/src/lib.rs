@@ -47,6 +47,7 @@
 mod compose;
 mod error;
 mod fonts;
+mod furniture;
 mod options;
 mod reading;
 mod record;
@@ -59,6 +60,7 @@ pub use error::PdfError;
 pub use fonts::{
     DEFAULT_FONT, NOTO_SANS_ARABIC, NOTO_SANS_BOLD, NOTO_SANS_HEBREW, NOTO_SANS_REGULAR, fonts, load_fonts,
 };
+pub use furniture::{Furniture, Page};
 pub use options::{Margins, Mode, Numerals, Orientation, POINTS_PER_PIXEL, PageSize, PdfOptions};
 pub use record::Recorder;
 
@@ -120,21 +122,50 @@ pub fn export_with_progress<'a, Message, R: Recorder>(
     options: &PdfOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Exported, PdfError> {
+    export_with_furniture(element, options, &Furniture::<(), R>::new(), progress)
+}
+
+/// [`export_with_progress`], with each page's header and footer drawn by widgets
+/// ([`Furniture`]).
+pub fn export_with_furniture<'a, 'f, Message, FurnitureMessage, R: Recorder>(
+    element: impl Into<Element<'a, Message, Theme, R>>,
+    options: &PdfOptions,
+    furniture: &Furniture<'f, FurnitureMessage, R>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Exported, PdfError> {
     options.validate()?;
     load_fonts()?;
     let layout = compose::layout_size(options);
-    let mut scene = record::record(
-        element.into(),
-        layout,
-        &options.theme,
-        options.default_font,
-        options.default_text_size,
-    )?;
-    let warnings = std::mem::take(&mut scene.warnings);
+    let mut decoded = translate::Decoded::new();
+    let mut scene = record::record(element.into(), layout, options, &mut decoded)?;
+    let mut warnings = std::mem::take(&mut scene.warnings);
     let plan = compose::plan(&scene, layout, options)?;
-    progress(Progress::Planned { pages: plan.windows.len() });
+    let count = plan.windows.len();
+    progress(Progress::Planned { pages: count });
+    let mut furnished = Vec::new();
+    if furniture.header.is_some() || furniture.footer.is_some() {
+        let (_, _, width, _) = options.content_box();
+        let margins = options.margins;
+        for number in 1..=count {
+            let page = Page { number, count };
+            let mut band = |view: Option<&furniture::View<'f, FurnitureMessage, R>>, height: f32| {
+                let Some(view) = view else { return Ok(None) };
+                let size = iced_core::Size::new(width / POINTS_PER_PIXEL, height / POINTS_PER_PIXEL);
+                let mut scene = record::record(view(page), size, options, &mut decoded)?;
+                for warning in std::mem::take(&mut scene.warnings) {
+                    if !warnings.contains(&warning) {
+                        warnings.push(warning);
+                    }
+                }
+                Ok::<_, PdfError>(Some(scene))
+            };
+            let header = band(furniture.header.as_ref(), margins.top)?;
+            let footer = band(furniture.footer.as_ref(), margins.bottom)?;
+            furnished.push(compose::Furnished { header, footer });
+        }
+    }
     let mut sink = sink::PrintPdf::new(&options.title);
-    let pages = compose::compose(&mut scene, &plan, options, &mut sink, progress)?;
+    let pages = compose::compose(&mut scene, &plan, options, &furnished, &mut sink, progress)?;
     let pdf = sink.finish(&sink::Metadata {
         title: &options.title,
         language: options.language.as_deref(),
@@ -142,7 +173,7 @@ pub fn export_with_progress<'a, Message, R: Recorder>(
         subject: options.subject.as_deref(),
         keywords: &options.keywords,
     });
-    free_later(scene);
+    free_later((scene, furnished));
     Ok(Exported { pdf, pages, warnings })
 }
 

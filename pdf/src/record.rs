@@ -58,10 +58,10 @@ impl<A: iced_core::Renderer> Recorder for iced_renderer::fallback::Renderer<A, i
 pub(crate) fn record<'a, Message, R: Recorder>(
     element: Element<'a, Message, Theme, R>,
     bounds: Size,
-    theme: &Theme,
-    font: Font,
-    text_size: f32,
+    options: &crate::PdfOptions,
+    decoded: &mut crate::translate::Decoded,
 ) -> Result<Scene, PdfError> {
+    let (theme, font, text_size) = (&options.theme, options.default_font, options.default_text_size);
     // Widgets and renderers may panic on bad input (iced_tiny_skia 0.14.1 does on an image
     // that failed to decode); an export reports it as an error instead.
     let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -80,7 +80,7 @@ pub(crate) fn record<'a, Message, R: Recorder>(
         let style = renderer::Style { text_color: theme.base().text_color };
         ui.draw(&mut renderer, theme, &style, mouse::Cursor::Unavailable);
         let mut guard = font_system().write().map_err(|_| PdfError::FontSystem)?;
-        let scene = crate::translate::scene(renderer.recorded_layers(), guard.raw());
+        let scene = crate::translate::scene(renderer.recorded_layers(), guard.raw(), decoded);
         drop(guard);
         // The widget tree owns the text buffers the recording points to: drop it last.
         drop(ui);

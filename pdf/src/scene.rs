@@ -248,6 +248,18 @@ pub(crate) struct Raster {
     pub rgba: Arc<Vec<u8>>,
 }
 
+impl Raster {
+    /// What identifies the picture: its size and a hash of its pixels. The document embeds
+    /// one image per picture, however many scenes (a page header's logo on every page) and
+    /// handles draw it.
+    pub(crate) fn key(&self) -> (u32, u32, u64) {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.rgba.hash(&mut hasher);
+        (self.width, self.height, hasher.finish())
+    }
+}
+
 /// What an item draws.
 #[derive(Debug, Clone)]
 pub(crate) enum Kind {

@@ -30,7 +30,7 @@ pub(crate) trait Sink {
     /// Draws one line of positioned glyphs, tagged with its role in the document's structure.
     fn text(&mut self, line: &TextLine, faces: &BTreeMap<FontKey, Face>, role: Role) -> Result<(), PdfError>;
     /// Draws raster `index` stretched over `bounds`, rounded by `radii`.
-    fn image(&mut self, index: usize, raster: &Raster, bounds: Rectangle, opacity: f32, radii: [f32; 4]);
+    fn image(&mut self, raster: &Raster, bounds: Rectangle, opacity: f32, radii: [f32; 4]);
     /// Finishes the sheet.
     fn end_page(&mut self);
 }
@@ -53,7 +53,8 @@ pub(crate) struct PrintPdf {
     ops: Vec<Op>,
     page_size: (f32, f32),
     fonts: HashMap<FontKey, Embedded>,
-    images: HashMap<usize, XObjectId>,
+    /// Images embedded, by [`Raster::key`].
+    images: HashMap<(u32, u32, u64), XObjectId>,
     alphas: HashMap<u16, ExtendedGraphicsStateId>,
     /// What each glyph extracts as: printpdf keeps one string per glyph and font.
     readings: Readings,
@@ -459,11 +460,12 @@ impl Sink for PrintPdf {
         Ok(())
     }
 
-    fn image(&mut self, index: usize, raster: &Raster, bounds: Rectangle, opacity: f32, radii: [f32; 4]) {
+    fn image(&mut self, raster: &Raster, bounds: Rectangle, opacity: f32, radii: [f32; 4]) {
         if raster.width == 0 || raster.height == 0 || bounds.width <= 0.0 || bounds.height <= 0.0 {
             return;
         }
-        let id = match self.images.get(&index) {
+        let key = raster.key();
+        let id = match self.images.get(&key) {
             Some(id) => id.clone(),
             None => {
                 let id = self.doc.add_image(&RawImage {
@@ -473,7 +475,7 @@ impl Sink for PrintPdf {
                     data_format: RawImageFormat::RGBA8,
                     tag: Vec::new(),
                 });
-                let _ = self.images.insert(index, id.clone());
+                let _ = self.images.insert(key, id.clone());
                 id
             }
         };

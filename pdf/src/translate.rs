@@ -28,12 +28,17 @@ pub(crate) fn finite(r: Rectangle) -> Option<Rectangle> {
 
 /// Translates recorded layers into a scene. `font_system` is iced's shared one, locked by the
 /// caller for the whole translation.
-pub(crate) fn scene(layers: &[Layer], font_system: &mut cosmic_text::FontSystem) -> Scene {
+pub(crate) fn scene(
+    layers: &[Layer],
+    font_system: &mut cosmic_text::FontSystem,
+    decoded: &mut Decoded,
+) -> Scene {
     let mut t = Translator {
         scene: Scene::default(),
         fs: font_system,
         cache: cache::Cache::new(),
         images: HashMap::new(),
+        decoded,
     };
     for layer in layers {
         let Some(layer_bounds) = finite(layer.bounds) else {
@@ -68,9 +73,15 @@ struct Translator<'a> {
     fs: &'a mut cosmic_text::FontSystem,
     /// Shapes `Text::Cached` exactly as iced_tiny_skia does.
     cache: cache::Cache,
-    /// Decoded images by handle id (`None`: failed to decode).
+    /// The scene's images by handle id (`None`: failed to decode).
     images: HashMap<iced_core::image::Id, Option<usize>>,
+    /// Images decoded for earlier scenes of the same document.
+    decoded: &'a mut Decoded,
 }
+
+/// Images decoded by handle id, kept across the scenes of one document (`None`: the image
+/// failed to decode or is empty; its warning was given once).
+pub(crate) type Decoded = HashMap<iced_core::image::Id, Option<Raster>>;
 
 impl Translator<'_> {
     fn push(&mut self, clip: Rectangle, kind: Kind) {
@@ -195,23 +206,31 @@ impl Translator<'_> {
                 let index = match self.images.get(&id) {
                     Some(index) => *index,
                     None => {
-                        let decoded = match iced_graphics::image::load(&image.handle) {
-                            Ok(buffer) if buffer.width() > 0 && buffer.height() > 0 => {
-                                self.scene.images.push(Raster {
-                                    width: buffer.width(),
-                                    height: buffer.height(),
-                                    rgba: Arc::new(buffer.as_raw().to_vec()),
-                                });
-                                Some(self.scene.images.len() - 1)
-                            }
-                            Ok(_) => None,
-                            Err(error) => {
-                                self.warn(format!("an image was skipped: {error}"));
-                                None
+                        let raster = match self.decoded.get(&id) {
+                            Some(raster) => raster.clone(),
+                            None => {
+                                let raster = match iced_graphics::image::load(&image.handle) {
+                                    Ok(buffer) if buffer.width() > 0 && buffer.height() > 0 => Some(Raster {
+                                        width: buffer.width(),
+                                        height: buffer.height(),
+                                        rgba: Arc::new(buffer.as_raw().to_vec()),
+                                    }),
+                                    Ok(_) => None,
+                                    Err(error) => {
+                                        self.warn(format!("an image was skipped: {error}"));
+                                        None
+                                    }
+                                };
+                                let _ = self.decoded.insert(id, raster.clone());
+                                raster
                             }
                         };
-                        let _ = self.images.insert(id, decoded);
-                        decoded
+                        let index = raster.map(|raster| {
+                            self.scene.images.push(raster);
+                            self.scene.images.len() - 1
+                        });
+                        let _ = self.images.insert(id, index);
+                        index
                     }
                 };
                 if let Some(index) = index {
@@ -363,9 +382,18 @@ pub(crate) fn buffer_lines(
         let texts = glyph_texts(fs, &run);
         let mut glyphs = Vec::with_capacity(run.glyphs.len());
         let (mut start, mut end) = (usize::MAX, 0);
-        for (g, (text, logical)) in run.glyphs.iter().zip(texts) {
+        for (g, (mut text, logical)) in run.glyphs.iter().zip(texts) {
             start = start.min(g.start);
             end = end.max(g.end);
+            // Bidi controls (Fluent's isolates around an argument, marks) are not seen: the
+            // shaper draws them as nothing, and the text layer leaves them out (a glyph that
+            // read as one would make its line a span of its own, with the controls in it).
+            if text.chars().any(is_bidi_control) {
+                text.retain(|c| !is_bidi_control(c));
+                if text.is_empty() && g.w == 0.0 {
+                    continue;
+                }
+            }
             let mut c: Rgba = color.into();
             if let Some(gc) = g.color_opt {
                 let [r, gg, b, a] = gc.as_rgba();
@@ -403,11 +431,23 @@ pub(crate) fn buffer_lines(
             bottom: top + run.line_height * scale,
             width: run.line_w * scale,
             glyphs,
-            text: run.text.get(start..end).unwrap_or_default().to_owned(),
+            text: run
+                .text
+                .get(start..end)
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !is_bidi_control(*c))
+                .collect(),
             has_rtl: run.rtl || run.glyphs.iter().any(|g| g.level.is_rtl()),
         });
     }
     lines
+}
+
+/// A character that only steers the bidi algorithm: the marks (ALM, LRM, RLM), embeddings and
+/// overrides, and isolates.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// What each glyph of a run stands for, and where that starts in the run's text.

@@ -80,6 +80,18 @@ fn hebrew_niqqud_and_latin_ligatures_and_accents() {
 }
 
 #[test]
+fn bidi_controls_are_not_in_the_text_layer_and_join_no_words() {
+    // Fluent wraps a message's arguments in isolates; marks steer neutral characters. The
+    // shaper draws them as nothing: the text layer has the words as seen, each a word.
+    let line = "Filter: \u{2068}status = paid\u{2069} · Printed \u{2068}2026-12-07\u{2069}\u{200E}";
+    check(&[(line, Font::DEFAULT)]);
+    let view: Element<'_, Message> = text(line).size(18).into();
+    let pdf = common::write(&export(view, &PdfOptions::default()).unwrap());
+    let words: Vec<String> = common::words(&pdf, 1).into_iter().map(|w| w.0).collect();
+    assert_eq!(words, ["Filter:", "status", "=", "paid", "·", "Printed", "2026-12-07"]);
+}
+
+#[test]
 fn text_its_container_clips_away_is_not_in_the_text_layer() {
     let view: Element<'_, Message> = column![
         text("Above the box").size(18),

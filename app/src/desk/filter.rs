@@ -29,7 +29,6 @@ pub fn parse_filter(input: &str) -> Query {
 
 /// The filter box's text for a query: what [`parse_filter`] reads back as that query (the
 /// browser's export passes the filter in force this way).
-#[cfg(any(target_arch = "wasm32", test))]
 pub(super) fn filter_text(query: &Query) -> String {
     let condition = query.filter.as_deref().unwrap_or_default();
     match query.order_by.as_deref() {

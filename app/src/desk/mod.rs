@@ -31,7 +31,6 @@ mod save;
 mod search;
 mod view;
 
-#[cfg(target_arch = "wasm32")]
 use filter::filter_text;
 pub use filter::parse_filter;
 use filter::table_sort;
@@ -280,6 +279,12 @@ impl Desk {
     /// The last command sent.
     pub fn last_sent(&self) -> Option<&Command> {
         self.last_sent.as_ref()
+    }
+
+    /// The filter in force, as the filter box would hold it: the condition and order of the
+    /// last query the server answered (empty when none; what is typed and not applied is not).
+    pub fn filter_in_force(&self) -> String {
+        filter_text(&self.answered)
     }
 
     /// Shows again the actions a previous run left unanswered (kept in the outbox file or the

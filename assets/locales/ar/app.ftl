@@ -107,6 +107,8 @@ notice-command-done = الطلب { $order } { $action ->
 pdf-subject-main = الشاشة الرئيسية
 pdf-subject-orders = الطلبات
 pdf-footer = الصفحة { $page } من { $pages }
+pdf-filter = التصفية: { $filter }
+pdf-printed = طُبع في { $date }
 
 ## Push notifications (the server fills in the columns)
 

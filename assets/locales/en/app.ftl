@@ -109,6 +109,8 @@ notice-command-done = { $order } { $action ->
 pdf-subject-main = Main screen
 pdf-subject-orders = Orders
 pdf-footer = Page { $page } of { $pages }
+pdf-filter = Filter: { $filter }
+pdf-printed = Printed { $date }
 
 ## Push notifications (the server fills in the columns)
 

@@ -98,6 +98,8 @@ notice-command-done = ההזמנה { $order } { $action ->
 pdf-subject-main = המסך הראשי
 pdf-subject-orders = הזמנות
 pdf-footer = עמוד { $page } מתוך { $pages }
+pdf-filter = סינון: { $filter }
+pdf-printed = הודפס ב־{ $date }
 
 ## Push notifications (the server fills in the columns)
 
