@@ -123,29 +123,35 @@ fn breaks(
     Ok(starts)
 }
 
-/// A page's header and footer drawn by widgets ([`Furniture`](crate::Furniture)): each laid out
-/// in its margin, in logical pixels.
-#[derive(Debug)]
+/// The pages' headers and footers drawn by widgets ([`Furniture`](crate::Furniture)).
+#[derive(Debug, Default)]
 pub(crate) struct Furnished {
-    pub header: Option<Scene>,
-    pub footer: Option<Scene>,
+    pub header: Option<Bands>,
+    pub footer: Option<Bands>,
 }
 
-/// Draws every page of the plan into the sink, with its furniture (`furnished`, one per page,
-/// or none). Returns the page count.
+/// Every page's header (or footer), one under the other, each `band` big (its margin, in
+/// logical pixels): page `i`'s is the part of the scene `i` bands down.
+#[derive(Debug)]
+pub(crate) struct Bands {
+    pub scene: Scene,
+    pub band: Size,
+}
+
+/// Draws every page of the plan into the sink, with its furniture. Returns the page count.
 pub(crate) fn compose<S: Sink>(
     scene: &mut Scene,
     plan: &Plan,
     options: &PdfOptions,
-    furnished: &[Furnished],
+    furnished: &Furnished,
     sink: &mut S,
     progress: &mut dyn FnMut(crate::Progress),
 ) -> Result<usize, PdfError> {
     let (page_w, page_h) = options.page_points();
-    let (left, top, width, _) = options.content_box();
+    let (left, top, _, _) = options.content_box();
     let count = plan.windows.len();
     // A widget header or footer takes the place of the text one.
-    let drawn = furnished.first().map_or((false, false), |f| (f.header.is_some(), f.footer.is_some()));
+    let drawn = (furnished.header.is_some(), furnished.footer.is_some());
     let headers = header_footer_lines(scene, options, count, (page_w, page_h), drawn)?;
     let k = plan.scale;
     // Headings only in a document of paragraphs (a table's lines are its cells).
@@ -178,19 +184,11 @@ pub(crate) fn compose<S: Sink>(
                 sink.text(line, &scene.faces, Role::Artifact)?;
             }
         }
-        if let Some(furniture) = furnished.get(index) {
-            let margins = options.margins;
-            for (band, top, height) in [
-                (&furniture.header, 0.0, margins.top),
-                (&furniture.footer, page_h - margins.bottom, margins.bottom),
-            ] {
-                let Some(band) = band else { continue };
-                let window = Rectangle::new(
-                    Point::ORIGIN,
-                    Size::new(width / POINTS_PER_PIXEL, height / POINTS_PER_PIXEL),
-                );
-                draw_items(band, window, (left, top), POINTS_PER_PIXEL, sink, Structure::Artifact)?;
-            }
+        for (bands, top) in [(&furnished.header, 0.0), (&furnished.footer, page_h - options.margins.bottom)] {
+            let Some(Bands { scene, band }) = bands else { continue };
+            #[expect(clippy::cast_precision_loss, reason = "a page index: far below 2^24")]
+            let window = Rectangle::new(Point::new(0.0, band.height * index as f32), *band);
+            draw_items(scene, window, (left, top), POINTS_PER_PIXEL, sink, Structure::Artifact)?;
         }
         sink.end_page();
         progress(crate::Progress::Page { done: index + 1, pages: count });

@@ -26,7 +26,8 @@
 //! A widget header or footer takes the place of [`PdfOptions::header`](crate::PdfOptions) or
 //! [`footer`](crate::PdfOptions) text.
 
-use iced_core::{Element, Theme};
+use iced_core::{Element, Length, Size, Theme};
+use iced_widget::{Column, container};
 
 /// The page a header or footer is drawn for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,24 @@ impl<'a, Message, R> Furniture<'a, Message, R> {
         self.footer = Some(Box::new(view));
         self
     }
+}
+
+/// Every page's band, one under the other, each `band` big and clipped to it: laid out and
+/// drawn at once (a page's band is the window of the scene `band.height` times its index
+/// down), not page by page.
+pub(crate) fn bands<'a, Message: 'a, R: iced_core::Renderer + 'a>(
+    view: &View<'a, Message, R>,
+    count: usize,
+    band: Size,
+) -> Element<'a, Message, Theme, R> {
+    Column::with_children((1..=count).map(|number| {
+        container(view(Page { number, count }))
+            .width(Length::Fixed(band.width))
+            .height(Length::Fixed(band.height))
+            .clip(true)
+            .into()
+    }))
+    .into()
 }
 
 impl<Message, R> Default for Furniture<'_, Message, R> {

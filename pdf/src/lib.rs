@@ -127,7 +127,7 @@ pub fn export_with_progress<'a, Message, R: Recorder>(
 
 /// [`export_with_progress`], with each page's header and footer drawn by widgets
 /// ([`Furniture`]).
-pub fn export_with_furniture<'a, 'f, Message, FurnitureMessage, R: Recorder>(
+pub fn export_with_furniture<'a, 'f, Message, FurnitureMessage: 'f, R: Recorder + 'f>(
     element: impl Into<Element<'a, Message, Theme, R>>,
     options: &PdfOptions,
     furniture: &Furniture<'f, FurnitureMessage, R>,
@@ -142,28 +142,27 @@ pub fn export_with_furniture<'a, 'f, Message, FurnitureMessage, R: Recorder>(
     let plan = compose::plan(&scene, layout, options)?;
     let count = plan.windows.len();
     progress(Progress::Planned { pages: count });
-    let mut furnished = Vec::new();
-    if furniture.header.is_some() || furniture.footer.is_some() {
-        let (_, _, width, _) = options.content_box();
-        let margins = options.margins;
-        for number in 1..=count {
-            let page = Page { number, count };
-            let mut band = |view: Option<&furniture::View<'f, FurnitureMessage, R>>, height: f32| {
-                let Some(view) = view else { return Ok(None) };
-                let size = iced_core::Size::new(width / POINTS_PER_PIXEL, height / POINTS_PER_PIXEL);
-                let mut scene = record::record(view(page), size, options, &mut decoded)?;
-                for warning in std::mem::take(&mut scene.warnings) {
-                    if !warnings.contains(&warning) {
-                        warnings.push(warning);
-                    }
-                }
-                Ok::<_, PdfError>(Some(scene))
-            };
-            let header = band(furniture.header.as_ref(), margins.top)?;
-            let footer = band(furniture.footer.as_ref(), margins.bottom)?;
-            furnished.push(compose::Furnished { header, footer });
+    let (_, _, width, _) = options.content_box();
+    let mut bands = |view: Option<&furniture::View<'f, FurnitureMessage, R>>, height: f32| {
+        let Some(view) = view else { return Ok(None) };
+        let band = iced_core::Size::new(width / POINTS_PER_PIXEL, height / POINTS_PER_PIXEL);
+        if band.height <= 0.0 || count == 0 {
+            return Ok(None);
         }
-    }
+        #[expect(clippy::cast_precision_loss, reason = "a page count: far below 2^24")]
+        let all = iced_core::Size::new(band.width, band.height * count as f32);
+        let mut scene = record::record(furniture::bands(view, count, band), all, options, &mut decoded)?;
+        for warning in std::mem::take(&mut scene.warnings) {
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
+        Ok::<_, PdfError>(Some(compose::Bands { scene, band }))
+    };
+    let furnished = compose::Furnished {
+        header: bands(furniture.header.as_ref(), options.margins.top)?,
+        footer: bands(furniture.footer.as_ref(), options.margins.bottom)?,
+    };
     let mut sink = sink::PrintPdf::new(&options.title);
     let pages = compose::compose(&mut scene, &plan, options, &furnished, &mut sink, progress)?;
     let pdf = sink.finish(&sink::Metadata {

@@ -121,3 +121,21 @@ fn without_widget_furniture_the_text_furniture_stays() {
     let text = common::text(&pdf, Some(2));
     assert!(text.contains("TEXT HEADER") && text.contains("TEXT FOOTER 2"), "{text}");
 }
+
+#[test]
+fn a_header_taller_than_its_margin_is_cut_at_the_margin_not_carried_to_the_next_page() {
+    let furniture: Furniture<'_, (), common::AppRenderer> = Furniture::new().header(|page| {
+        Column::new().push(text(format!("Head {}", page.number)).size(14)).push(text("Spill")).into()
+    });
+    let options =
+        PdfOptions { margins: Margins { top: 20.0, ..Margins::all(36.0) }, ..PdfOptions::document() };
+    let exported = export_with_furniture(rows(), &options, &furniture, &mut |_| {}).unwrap();
+    let pdf = common::write(&exported.pdf);
+    for number in 1..=exported.pages {
+        let words: Vec<String> = common::words(&pdf, number).into_iter().map(|w| w.0).collect();
+        let heads: Vec<&String> = words.iter().filter(|w| w.as_str() == "Head").collect();
+        assert_eq!(heads.len(), 1, "page {number}: {words:?}");
+        assert!(words.contains(&number.to_string()), "page {number}: {words:?}");
+        assert!(!words.iter().any(|w| w == "Spill"), "page {number}: {words:?}");
+    }
+}
