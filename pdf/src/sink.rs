@@ -367,7 +367,7 @@ impl Sink for PrintPdf {
             let continues = matches!(role, Role::Heading(_))
                 && self.marks.last().is_some_and(|m| m.role == role)
                 && (line.top - self.last_bottom).abs() < 1.0;
-            self.marks.push(Mark { mcid, role, continues });
+            self.marks.push(Mark { mcid, role, continues, text: line.text.clone(), rtl: line.has_rtl });
             if let Role::Heading(_) = role {
                 let title = line.text.trim();
                 match self.bookmarks.last_mut() {

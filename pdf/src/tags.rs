@@ -65,13 +65,39 @@ impl Role {
 }
 
 /// A line of content on a page, with its marked-content id there.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Mark {
     pub mcid: i64,
     pub role: Role,
     /// The line goes on from the previous one (a heading wrapped over several lines): one
     /// element holds both.
     pub continues: bool,
+    /// The line's text in logical order, and whether it holds right-to-left text: the glyphs
+    /// of such a line stand in visual order, so its element says what it reads as
+    /// (`/ActualText`), for what reads the structure tree (a screen reader).
+    pub text: String,
+    pub rtl: bool,
+}
+
+/// What an element reads as: its lines' texts, and whether one holds right-to-left text.
+#[derive(Debug, Default)]
+struct Reading {
+    texts: Vec<String>,
+    rtl: bool,
+}
+
+impl Reading {
+    fn add(&mut self, mark: &Mark) {
+        self.texts.push(mark.text.trim().to_owned());
+        self.rtl |= mark.rtl;
+    }
+
+    /// Sets the element's `/ActualText` when its glyphs are not in reading order.
+    fn apply(&self, elem: &mut Dictionary) {
+        if self.rtl {
+            elem.set("ActualText", text_string(&self.texts.join(" ")));
+        }
+    }
 }
 
 /// A heading's bookmark: its text, and the height of its top on its page (PDF space, points).
@@ -90,11 +116,13 @@ struct Row {
     cells: Vec<Cell>,
 }
 
-/// A cell being filled: its element, its lines' ids, its first line's left edge, its last line.
+/// A cell being filled: its element, its lines' ids and texts, its first line's left edge, its
+/// last line.
 struct Cell {
     id: ObjectId,
     tag: &'static str,
     mcids: Vec<i64>,
+    reading: Reading,
     left: f32,
     last: Span,
 }
@@ -117,6 +145,7 @@ impl Row {
                 many => Object::Array(many.iter().map(|m| Object::Integer(*m)).collect()),
             };
             elem.set("K", k);
+            cell.reading.apply(&mut elem);
             doc.objects.insert(cell.id, Object::Dictionary(elem));
             cells.push(Object::Reference(cell.id));
         }
@@ -154,6 +183,8 @@ pub(crate) fn build(
     // The row being filled (drawn row by row): its page, the lowest bottom of its lines, its id,
     // its cells; and the cell being filled: its element's id, its marks, its last line.
     let mut row: Option<Row> = None;
+    // What the last paragraph or heading reads as (a heading's next line adds to it).
+    let mut reading = Reading::default();
     for (index, (&page, page_marks)) in pages.iter().zip(marks).enumerate() {
         let mut parents = vec![Object::Null; page_marks.len()];
         for mark in page_marks {
@@ -171,6 +202,8 @@ pub(crate) fn build(
                     };
                     ids.push(Object::Integer(mark.mcid));
                     elem.set("K", Object::Array(ids));
+                    reading.add(mark);
+                    reading.apply(elem);
                     if let Some(parent) = parents.get_mut(slot) {
                         *parent = Object::Reference(*id);
                     }
@@ -181,6 +214,9 @@ pub(crate) fn build(
                 let mut elem = element(mark.role.tag(), document);
                 elem.set("Pg", Object::Reference(page));
                 elem.set("K", Object::Integer(mark.mcid));
+                reading = Reading::default();
+                reading.add(mark);
+                reading.apply(&mut elem);
                 doc.objects.insert(id, Object::Dictionary(elem));
                 kids.push(Object::Reference(id));
                 if let Some(parent) = parents.get_mut(slot) {
@@ -217,6 +253,7 @@ pub(crate) fn build(
                         id,
                         tag: mark.role.tag(),
                         mcids: Vec::new(),
+                        reading: Reading::default(),
                         left: span.left,
                         last: span,
                     });
@@ -225,6 +262,7 @@ pub(crate) fn build(
                 }
             };
             cell.mcids.push(mark.mcid);
+            cell.reading.add(mark);
             cell.last = span;
             if let Some(parent) = parents.get_mut(slot) {
                 *parent = Object::Reference(cell.id);

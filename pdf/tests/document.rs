@@ -195,3 +195,34 @@ fn a_table_document_is_tagged_as_a_table_read_once_in_its_language() {
     let expected: Vec<(String, usize)> = (1..=exported.pages).map(|p| (p.to_string(), p)).collect();
     assert_eq!(common::bookmarks(&exported.pdf), expected);
 }
+
+#[test]
+fn a_right_to_left_cell_reads_in_logical_order_in_the_structure_tree() {
+    // Each row: the total on the left, the customer on the right (an Arabic table's order).
+    let cell = |s: &str| container(text(s.to_owned())).width(Length::Fill).padding([8, 8]);
+    let line = |total: &str, customer: &str| iced_widget::row![cell(total), cell(customer)];
+    let table: Column<'_, (), Theme, common::AppRenderer> = Column::new()
+        .push(line("الإجمالي", "العميل").height(Length::Fixed(HEADER)))
+        .push(line("٥٩٫٢٥", "مريم العلي"))
+        .push(line("12.50", "Ada Lovelace"))
+        .push(line("7.00", "יוסף לוי"));
+    let options = PdfOptions { repeat_top: Some(HEADER), language: Some("ar".into()), ..options() };
+    let exported = export_report(Element::from(table), &options).unwrap();
+    let cells: Vec<(String, Option<String>)> = common::structure(&exported.pdf)
+        .into_iter()
+        .filter(|(kind, _)| kind == "TH" || kind == "TD")
+        .collect();
+    let expected = [
+        ("TH", Some("العميل")),
+        ("TH", Some("الإجمالي")),
+        ("TD", Some("مريم العلي")),
+        ("TD", None),
+        ("TD", None),
+        ("TD", None),
+        ("TD", Some("יוסף לוי")),
+        ("TD", None),
+    ];
+    let expected: Vec<(String, Option<String>)> =
+        expected.iter().map(|(kind, actual)| ((*kind).to_owned(), actual.map(str::to_owned))).collect();
+    assert_eq!(cells, expected, "from the right; Latin text and digits need no /ActualText");
+}

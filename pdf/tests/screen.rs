@@ -143,3 +143,31 @@ fn a_heading_wrapped_over_two_lines_is_one_heading_and_one_bookmark() {
     assert_eq!(bookmarks.len(), 1, "{bookmarks:?}");
     assert_eq!(normalize(&bookmarks[0].0), LONG, "the whole title");
 }
+
+#[test]
+fn a_right_to_left_line_reads_in_logical_order_in_the_structure_tree() {
+    // Its glyphs stand in visual order (as poppler's `-struct-text` shows); its element says
+    // what it reads as. A left-to-right line needs nothing.
+    const MIXED: &str = "Order #42 — طلب رقم ٤٢ (shipped)";
+    let view: Element<'_, Message> = column![
+        text("طلب جديد").size(28),
+        text("مرحبا بالعالم"),
+        text(MIXED),
+        text("שלום עולם"),
+        text("Plain")
+    ]
+    .into();
+    let bytes = export(view, &PdfOptions { language: Some("ar".into()), ..PdfOptions::default() }).unwrap();
+    let elements = common::structure(&bytes);
+    let expected = [
+        ("Document", None),
+        ("H1", Some("طلب جديد")),
+        ("P", Some("مرحبا بالعالم")),
+        ("P", Some(MIXED)),
+        ("P", Some("שלום עולם")),
+        ("P", None),
+    ];
+    let expected: Vec<(String, Option<String>)> =
+        expected.iter().map(|(kind, actual)| ((*kind).to_owned(), actual.map(str::to_owned))).collect();
+    assert_eq!(elements, expected);
+}

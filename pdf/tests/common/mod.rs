@@ -194,3 +194,30 @@ pub(crate) fn bookmarks(bytes: &[u8]) -> Vec<(String, usize)> {
     }
     found
 }
+
+/// The structure tree's elements in reading order (depth first): each one's type (`P`, `TD`…)
+/// and its `/ActualText`, if it has one.
+pub(crate) fn structure(bytes: &[u8]) -> Vec<(String, Option<String>)> {
+    fn walk(doc: &lopdf::Document, id: lopdf::ObjectId, out: &mut Vec<(String, Option<String>)>) {
+        let elem = doc.get_dictionary(id).unwrap();
+        let kind = elem.get(b"S").and_then(lopdf::Object::as_name).unwrap();
+        let actual = elem.get(b"ActualText").ok().map(|t| lopdf::decode_text_string(t).unwrap());
+        out.push((String::from_utf8_lossy(kind).into_owned(), actual));
+        let kids = match elem.get(b"K") {
+            Ok(lopdf::Object::Array(kids)) => kids.clone(),
+            Ok(one) => vec![one.clone()],
+            Err(_) => Vec::new(),
+        };
+        for kid in kids {
+            if let lopdf::Object::Reference(kid) = kid {
+                walk(doc, kid, out);
+            }
+        }
+    }
+    let doc = lopdf::Document::load_mem(bytes).unwrap();
+    let root = doc.catalog().unwrap().get(b"StructTreeRoot").and_then(lopdf::Object::as_reference).unwrap();
+    let top = doc.get_dictionary(root).unwrap().get(b"K").and_then(lopdf::Object::as_reference).unwrap();
+    let mut out = Vec::new();
+    walk(&doc, top, &mut out);
+    out
+}
