@@ -1,30 +1,4 @@
-//! Page header and footer drawn by widgets: a logo, a title, a date, the page number.
-//!
-//! ```
-//! use iced_core::{Element, Theme};
-//! use iced_widget::{column, container, row, text};
-//! use lucarne_pdf::{Furniture, Page, PdfOptions};
-//!
-//! type Renderer = iced_tiny_skia::Renderer;
-//!
-//! let furniture: Furniture<'_, (), Renderer> = Furniture::new()
-//!     .header(|_page: Page| row![text("Quarterly report"), text("2026-12-07")].spacing(24).into())
-//!     .footer(|page: Page| {
-//!         container(text(format!("{} / {}", page.number, page.count))).center_x(iced_core::Length::Fill).into()
-//!     });
-//! let view: Element<'_, (), Theme, Renderer> = column![text("Revenue is up.")].into();
-//! let exported = lucarne_pdf::export_with_furniture(view, &PdfOptions::default(), &furniture, &mut |_| {})?;
-//! assert_eq!(exported.pages, 1);
-//! # Ok::<(), lucarne_pdf::PdfError>(())
-//! ```
-//!
-//! Each page's header is laid out in its top margin and its footer in its bottom margin (the
-//! content box's width, the margin's height; one logical pixel is
-//! [`POINTS_PER_PIXEL`](crate::POINTS_PER_PIXEL) points whatever the zoom) with the document's
-//! theme and default font, and drawn there as page furniture: an artifact, outside the
-//! structure tree a screen reader reads. An image drawn on every page is embedded once.
-//! A widget header or footer takes the place of [`PdfOptions::header`](crate::PdfOptions) or
-//! [`footer`](crate::PdfOptions) text.
+//! Page header and footer drawn by widgets ([`Furniture`]).
 
 use iced_core::{Element, Length, Size, Theme};
 use iced_widget::{Column, container};
@@ -41,7 +15,33 @@ pub struct Page {
 /// The view of a page's header or footer.
 pub(crate) type View<'a, Message, R> = Box<dyn Fn(Page) -> Element<'a, Message, Theme, R> + 'a>;
 
-/// What is drawn in the margins of every page: see the [module](self).
+/// Page header and footer drawn by widgets: a logo, a title, a date, the page number.
+///
+/// ```
+/// use iced_core::{Element, Theme};
+/// use iced_widget::{column, container, row, text};
+/// use lucarne_pdf::{Furniture, Page, PdfOptions};
+///
+/// type Renderer = iced_tiny_skia::Renderer;
+///
+/// let furniture: Furniture<'_, (), Renderer> = Furniture::new()
+///     .header(|_page: Page| row![text("Quarterly report"), text("2026-12-07")].spacing(24).into())
+///     .footer(|page: Page| {
+///         container(text(format!("{} / {}", page.number, page.count))).center_x(iced_core::Length::Fill).into()
+///     });
+/// let view: Element<'_, (), Theme, Renderer> = column![text("Revenue is up.")].into();
+/// let exported = lucarne_pdf::export_with_furniture(view, &PdfOptions::default(), &furniture, &mut |_| {})?;
+/// assert_eq!(exported.pages, 1);
+/// # Ok::<(), lucarne_pdf::PdfError>(())
+/// ```
+///
+/// Each page's header is laid out in its top margin and its footer in its bottom margin (the
+/// content box's width, the margin's height; one logical pixel is
+/// [`POINTS_PER_PIXEL`](crate::POINTS_PER_PIXEL) points whatever the zoom) with the document's
+/// theme and default font, and drawn there as page furniture: an artifact, outside the
+/// structure tree a screen reader reads. An image drawn on every page is embedded once.
+/// A widget header or footer takes the place of the text one
+/// ([`PdfOptions::header`](crate::PdfOptions::header), [`footer`](crate::PdfOptions::footer)).
 pub struct Furniture<'a, Message, R> {
     pub(crate) header: Option<View<'a, Message, R>>,
     pub(crate) footer: Option<View<'a, Message, R>>,
