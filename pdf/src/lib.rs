@@ -55,6 +55,7 @@ mod scene;
 mod sink;
 mod tags;
 mod translate;
+mod write;
 
 pub use error::PdfError;
 pub use fonts::{

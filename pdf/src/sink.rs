@@ -112,18 +112,10 @@ impl PrintPdf {
         let mut doc = self.doc.to_lopdf_document(&options, &mut warnings);
         crate::tags::build(&mut doc, &self.page_marks, &self.page_bookmarks, meta.language);
         compress_streams(&mut doc);
-        let mut bytes = Vec::new();
         // The structure tree is thousands of small dictionaries (a 1 000-row table: ~7 000):
         // packed into compressed object streams with a compressed cross-reference stream
-        // (PDF 1.5), they take a fraction of their plain size.
-        let options = lopdf::SaveOptions::builder()
-            .use_object_streams(true)
-            .use_xref_streams(true)
-            .max_objects_per_stream(200)
-            .compression_level(3)
-            .build();
-        // Writing into memory cannot fail.
-        let _ = doc.save_with_options(&mut bytes, options);
+        // (PDF 1.5), they take a fraction of their plain size (`write.rs`).
+        let bytes = crate::write::document(&doc);
         // Both documents are some hundred thousand small allocations (a 1 000-row table).
         crate::free_later(doc);
         crate::free_later(self);
@@ -543,12 +535,12 @@ fn compress_streams(doc: &mut lopdf::Document) {
 }
 
 #[cfg(target_arch = "wasm32")]
-fn deflate_all(streams: Vec<&mut lopdf::Stream>) {
+pub(crate) fn deflate_all(streams: Vec<&mut lopdf::Stream>) {
     streams.into_iter().for_each(deflate);
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn deflate_all(mut streams: Vec<&mut lopdf::Stream>) {
+pub(crate) fn deflate_all(mut streams: Vec<&mut lopdf::Stream>) {
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(4);
     if workers < 2 || streams.len() < 2 {
         streams.into_iter().for_each(deflate);
