@@ -159,11 +159,7 @@ fn page_header(desk: &Desk, printed: Option<LocalTime>) -> Element<'_, Message> 
     )
     .spacing(12)
     .align_y(Alignment::Center);
-    container(column![line, rule::horizontal(1)].spacing(4))
-        .height(Fill)
-        .align_bottom(Fill)
-        .padding([0, 0])
-        .into()
+    container(column![line, rule::horizontal(1)].spacing(4)).height(Fill).align_bottom(Fill).into()
 }
 
 /// The printed orders' page footer: "Page N of M" in the desk's language and digits, centred.

@@ -131,11 +131,35 @@ pub(crate) struct Furnished {
 }
 
 /// Every page's header (or footer), one under the other, each `band` big (its margin, in
-/// logical pixels): page `i`'s is the part of the scene `i` bands down.
+/// logical pixels): page `i`'s is the part of the scene `i` bands down, and `pages[i]` the
+/// items drawn there (so that each page looks at its own, not at every page's).
 #[derive(Debug)]
 pub(crate) struct Bands {
-    pub scene: Scene,
-    pub band: Size,
+    scene: Scene,
+    band: Size,
+    pages: Vec<Vec<usize>>,
+}
+
+impl Bands {
+    pub(crate) fn new(scene: Scene, band: Size, count: usize) -> Bands {
+        let mut pages = vec![Vec::new(); count];
+        let last = count.saturating_sub(1);
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a band's index, clamped to the pages: the casts saturate"
+        )]
+        let at = |y: f32| ((y / band.height).floor().max(0.0) as usize).min(last);
+        for (index, item) in scene.items.iter().enumerate() {
+            // Each band is clipped to itself: an item's clip says which one it is in.
+            let (top, bottom) = (item.clip.y, item.clip.y + item.clip.height);
+            let (first, through) = (at(top), at((bottom - 0.01).max(top)));
+            for page in &mut pages[first..=through.max(first)] {
+                page.push(index);
+            }
+        }
+        Bands { scene, band, pages }
+    }
 }
 
 /// Draws every page of the plan into the sink, with its furniture. Returns the page count.
@@ -162,14 +186,16 @@ pub(crate) fn compose<S: Sink>(
             let bg = options.theme.base().background_color;
             let sheet =
                 Path::rounded_rect(Rectangle::new(Point::ORIGIN, Size::new(page_w, page_h)), [0.0; 4]);
+            sink.begin_artifact();
             sink.fill(&sheet, &Paint::Solid(bg.into()), false);
+            sink.end_artifact();
         }
         // The repeated band first, at the top of the content box; the window below it.
         let band = if index > 0 { plan.band } else { 0.0 };
         if band > 0.0 {
             // A repetition: furniture for a reader, the header was read on the first page.
             let top_band = Rectangle::new(Point::ORIGIN, Size::new(window.width, band));
-            draw_items(scene, top_band, (left, top), k, sink, Structure::Artifact)?;
+            draw_items(scene, &scene.items, top_band, (left, top), k, sink, Structure::Artifact)?;
         }
         // A document whose top band repeats is a table: its lines are cells of rows (those of
         // the band header cells); any other document's are paragraphs.
@@ -178,17 +204,18 @@ pub(crate) fn compose<S: Sink>(
         } else {
             Structure::Paragraphs { headings: &headings }
         };
-        draw_items(scene, *window, (left, top + band * k), k, sink, structure)?;
+        draw_items(scene, &scene.items, *window, (left, top + band * k), k, sink, structure)?;
         if let Some(lines) = headers.get(index) {
             for line in lines {
                 sink.text(line, &scene.faces, Role::Artifact)?;
             }
         }
         for (bands, top) in [(&furnished.header, 0.0), (&furnished.footer, page_h - options.margins.bottom)] {
-            let Some(Bands { scene, band }) = bands else { continue };
+            let Some(Bands { scene, band, pages }) = bands else { continue };
             #[expect(clippy::cast_precision_loss, reason = "a page index: far below 2^24")]
             let window = Rectangle::new(Point::new(0.0, band.height * index as f32), *band);
-            draw_items(scene, window, (left, top), POINTS_PER_PIXEL, sink, Structure::Artifact)?;
+            let items = pages.get(index).into_iter().flatten().filter_map(|&i| scene.items.get(i));
+            draw_items(scene, items, window, (left, top), POINTS_PER_PIXEL, sink, Structure::Artifact)?;
         }
         sink.end_page();
         progress(crate::Progress::Page { done: index + 1, pages: count });
@@ -238,8 +265,9 @@ enum Structure<'a> {
 
 /// Draws the scene's items in `window` (logical pixels) with the window's top-left corner at
 /// `origin` (points), `k` points per pixel, each line of text tagged as `structure` says.
-fn draw_items<S: Sink>(
-    scene: &Scene,
+fn draw_items<'s, S: Sink>(
+    scene: &'s Scene,
+    items: impl IntoIterator<Item = &'s Item>,
     window: Rectangle,
     (left, top): (f32, f32),
     k: f32,
@@ -252,7 +280,7 @@ fn draw_items<S: Sink>(
         Rectangle::new(a, Size::new(r.width * k, r.height * k))
     };
     let mut current_clip: Option<Rectangle> = None;
-    for item in &scene.items {
+    for item in items {
         // Every page looks at every item: the cheap test first (a line's middle), the extent
         // (a walk of a line's glyphs) only for what is not text.
         let clip = match &item.kind {
@@ -293,12 +321,16 @@ fn draw_items<S: Sink>(
                         Paint::Linear { start: map(*start), end: map(*end), stops: stops.clone() }
                     }
                 };
+                sink.begin_artifact();
                 sink.fill(&path.map(map), &paint, *even_odd);
+                sink.end_artifact();
             }
             Kind::Stroke { path, color, style } => {
                 let mut style = *style;
                 style.width *= k;
+                sink.begin_artifact();
                 sink.stroke(&path.map(map), *color, &style);
+                sink.end_artifact();
             }
             Kind::Text(line) => {
                 let mapped = map_line(line, &map, k);
@@ -317,7 +349,9 @@ fn draw_items<S: Sink>(
             }
             Kind::Image { image, bounds, opacity, radii } => {
                 if let Some(raster) = scene.images.get(*image) {
+                    sink.begin_artifact();
                     sink.image(raster, map_rect(*bounds), *opacity, radii.map(|r| r * k));
+                    sink.end_artifact();
                 }
             }
         }

@@ -158,7 +158,7 @@ pub fn export_with_furniture<'a, 'f, Message, FurnitureMessage: 'f, R: Recorder 
                 warnings.push(warning);
             }
         }
-        Ok::<_, PdfError>(Some(compose::Bands { scene, band }))
+        Ok::<_, PdfError>(Some(compose::Bands::new(scene, band, count)))
     };
     let furnished = compose::Furnished {
         header: bands(furniture.header.as_ref(), options.margins.top)?,

@@ -246,17 +246,24 @@ pub(crate) struct Raster {
     pub width: u32,
     pub height: u32,
     pub rgba: Arc<Vec<u8>>,
+    /// A hash of the pixels, taken once: with the size, where the sink looks for the same
+    /// picture embedded already (one image per picture, however many scenes — a page
+    /// header's logo on every page — and handles draw it; the pixels compared on a match).
+    pub hash: u64,
 }
 
 impl Raster {
-    /// What identifies the picture: its size and a hash of its pixels. The document embeds
-    /// one image per picture, however many scenes (a page header's logo on every page) and
-    /// handles draw it.
-    pub(crate) fn key(&self) -> (u32, u32, u64) {
+    pub(crate) fn new(width: u32, height: u32, rgba: Vec<u8>) -> Raster {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.rgba.hash(&mut hasher);
-        (self.width, self.height, hasher.finish())
+        rgba.hash(&mut hasher);
+        Raster { width, height, rgba: Arc::new(rgba), hash: hasher.finish() }
+    }
+
+    /// True when both are the same picture.
+    pub(crate) fn same(&self, other: &Raster) -> bool {
+        (self.width, self.height, self.hash) == (other.width, other.height, other.hash)
+            && (Arc::ptr_eq(&self.rgba, &other.rgba) || self.rgba == other.rgba)
     }
 }
 

@@ -33,6 +33,11 @@ pub(crate) trait Sink {
     fn image(&mut self, raster: &Raster, bounds: Rectangle, opacity: f32, radii: [f32; 4]);
     /// Finishes the sheet.
     fn end_page(&mut self);
+    /// What is drawn until [`end_artifact`](Self::end_artifact) is not content (a box, a rule,
+    /// a picture without words: decoration for a reader of the structure tree).
+    fn begin_artifact(&mut self);
+    /// Ends what [`begin_artifact`](Self::begin_artifact) began.
+    fn end_artifact(&mut self);
 }
 
 /// Document information written with the file.
@@ -53,8 +58,8 @@ pub(crate) struct PrintPdf {
     ops: Vec<Op>,
     page_size: (f32, f32),
     fonts: HashMap<FontKey, Embedded>,
-    /// Images embedded, by [`Raster::key`].
-    images: HashMap<(u32, u32, u64), XObjectId>,
+    /// Images embedded, by their pictures' hashes ([`Raster::same`] tells them apart).
+    images: HashMap<u64, Vec<(Raster, XObjectId)>>,
     alphas: HashMap<u16, ExtendedGraphicsStateId>,
     /// What each glyph extracts as: printpdf keeps one string per glyph and font.
     readings: Readings,
@@ -240,12 +245,13 @@ impl Embedded {
     }
 }
 
-/// The kerning number that takes the pen from where the viewer leaves it after a glyph of
-/// `width` (thousandths of an em) to the next glyph, `dx` further on the line: rounded to a
-/// hundredth of a thousandth of an em (under a thousandth of a point at any text size).
-fn kern(width: f32, dx: f32, size: f32) -> f32 {
-    let kern = ((width - dx * 1000.0 / size) * 100.0).round() / 100.0;
-    if kern == 0.0 { 0.0 } else { kern }
+/// The kerning number that takes the viewer's pen from `pen` to `target` (both in thousandths
+/// of an em from the run's text matrix), rounded to a hundredth of a thousandth of an em;
+/// `None` when there is none (a glyph of no size).
+fn kern(pen: f64, target: f64) -> Option<f32> {
+    #[expect(clippy::cast_possible_truncation, reason = "a kerning number: thousandths of an em")]
+    let kern = (((pen - target) * 100.0).round() / 100.0) as f32;
+    kern.is_finite().then_some(if kern == 0.0 { 0.0 } else { kern })
 }
 
 fn color(c: Rgba) -> Color {
@@ -388,12 +394,15 @@ impl Sink for PrintPdf {
         let mut spans = plan.spans.iter().peekable();
         // Glyphs on one baseline in one font, size and colour are shown by one operator: the
         // text matrix at the first, each next one placed by a kerning number from the pen
-        // position the font's width leaves (a matrix and an operator per glyph made the
-        // content, and printpdf's work on it, several times larger).
+        // position the font's width leaves. (printpdf merged a matrix and an operator per glyph
+        // into such runs itself, so the file is the same; the operations held in memory, and
+        // its work on them, were several times as many.)
         let mut run: Vec<Codepoint> = Vec::new();
-        // The run's baseline and slant, and the last glyph's pen position and width.
+        // The run's baseline and slant, its text matrix's x, and where the viewer's pen is
+        // after its last glyph (thousandths of an em from that x): each kerning number is taken
+        // from the pen itself, so that roundings do not add up along the run.
         let mut run_line: Option<(f32, bool)> = None;
-        let mut last = (0.0_f32, 0.0_f32);
+        let (mut origin, mut pen) = (0.0_f32, 0.0_f64);
         for (i, (g, code)) in line.glyphs.iter().zip(plan.codes).enumerate() {
             if let Some((range, actual)) = spans.peek()
                 && range.start == i
@@ -421,22 +430,31 @@ impl Sink for PrintPdf {
                 self.show(&mut run);
             }
             let width = self.font(g.font, faces)?.width(g.gid);
-            match run.last_mut() {
-                Some(previous) => previous.offset = kern(last.1, g.x - last.0, g.size),
-                None => {
-                    let (x, y) = (Pt(g.x), self.y(g.y));
-                    let matrix = if g.skew {
-                        // cosmic-text's synthetic italic slants by about 14 degrees.
-                        TextMatrix::Raw([1.0, 0.0, 0.25, 1.0, x.0, y.0])
-                    } else {
-                        TextMatrix::Translate(x, y)
-                    };
-                    self.ops.push(Op::SetTextMatrix { matrix });
-                    run_line = Some((g.y, g.skew));
+            let target = f64::from(g.x - origin) * 1000.0 / f64::from(g.size);
+            if let Some(previous) = run.last_mut() {
+                match kern(pen, target) {
+                    Some(kern) => {
+                        previous.offset = kern;
+                        pen -= f64::from(kern);
+                    }
+                    // No number moves the pen there (a glyph of no size): a matrix of its own.
+                    None => self.show(&mut run),
                 }
             }
+            if run.is_empty() {
+                let (x, y) = (Pt(g.x), self.y(g.y));
+                let matrix = if g.skew {
+                    // cosmic-text's synthetic italic slants by about 14 degrees.
+                    TextMatrix::Raw([1.0, 0.0, 0.25, 1.0, x.0, y.0])
+                } else {
+                    TextMatrix::Translate(x, y)
+                };
+                self.ops.push(Op::SetTextMatrix { matrix });
+                run_line = Some((g.y, g.skew));
+                (origin, pen) = (g.x, 0.0);
+            }
             run.push(Codepoint::with_cid(g.gid, 0.0, code));
-            last = (g.x, width);
+            pen += f64::from(width);
             if let Some((range, _)) = spans.peek()
                 && range.end == i + 1
             {
@@ -456,9 +474,10 @@ impl Sink for PrintPdf {
         if raster.width == 0 || raster.height == 0 || bounds.width <= 0.0 || bounds.height <= 0.0 {
             return;
         }
-        let key = raster.key();
-        let id = match self.images.get(&key) {
-            Some(id) => id.clone(),
+        let embedded =
+            self.images.get(&raster.hash).and_then(|same| same.iter().find(|(r, _)| r.same(raster)));
+        let id = match embedded {
+            Some((_, id)) => id.clone(),
             None => {
                 let id = self.doc.add_image(&RawImage {
                     pixels: RawImageData::U8(raster.rgba.to_vec()),
@@ -467,7 +486,7 @@ impl Sink for PrintPdf {
                     data_format: RawImageFormat::RGBA8,
                     tag: Vec::new(),
                 });
-                let _ = self.images.insert(key, id.clone());
+                self.images.entry(raster.hash).or_default().push((raster.clone(), id.clone()));
                 id
             }
         };
@@ -497,6 +516,14 @@ impl Sink for PrintPdf {
         self.ops.push(Op::RestoreGraphicsState);
     }
 
+    fn begin_artifact(&mut self) {
+        self.ops.push(Op::BeginMarkedContent { tag: Role::Artifact.tag().to_owned() });
+    }
+
+    fn end_artifact(&mut self) {
+        self.ops.push(Op::EndMarkedContent);
+    }
+
     fn end_page(&mut self) {
         while self.clip_depth > 0 {
             self.pop_clip();
@@ -514,10 +541,10 @@ impl Sink for PrintPdf {
     }
 }
 
-/// Deflates every stream that may be compressed and is not yet, at zlib level 3 (miniz's fast
-/// matcher): within a tenth of level 6's size for content streams and fonts, in two thirds of its
-/// time (level 9 was half the export time of a 1 000-row table). The streams are shared among
-/// the machine's cores where there are threads.
+/// Deflates every stream that may be compressed and is not yet, at zlib level 3: within a tenth
+/// of level 6's size for content streams and fonts, in two thirds of its time (level 9 was half
+/// the export time of a 1 000-row table). The streams are shared among up to four threads (one
+/// per core) where there are threads.
 fn compress_streams(doc: &mut lopdf::Document) {
     let streams: Vec<&mut lopdf::Stream> = doc
         .objects

@@ -210,11 +210,13 @@ impl Translator<'_> {
                             Some(raster) => raster.clone(),
                             None => {
                                 let raster = match iced_graphics::image::load(&image.handle) {
-                                    Ok(buffer) if buffer.width() > 0 && buffer.height() > 0 => Some(Raster {
-                                        width: buffer.width(),
-                                        height: buffer.height(),
-                                        rgba: Arc::new(buffer.as_raw().to_vec()),
-                                    }),
+                                    Ok(buffer) if buffer.width() > 0 && buffer.height() > 0 => {
+                                        Some(Raster::new(
+                                            buffer.width(),
+                                            buffer.height(),
+                                            buffer.as_raw().to_vec(),
+                                        ))
+                                    }
                                     Ok(_) => None,
                                     Err(error) => {
                                         self.warn(format!("an image was skipped: {error}"));

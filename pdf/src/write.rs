@@ -4,7 +4,7 @@
 //! lopdf's own writer clones each object into its object streams and deflates them one after
 //! the other; a 1 000-row table's ~7 000 structure elements made that a fifth of the export.
 //! Here each object is written once, straight into its stream's buffer, and the streams are
-//! deflated on every core (`sink::deflate_all`'s threads).
+//! deflated on up to four threads (`sink::deflate_all`).
 
 use lopdf::{Dictionary, Object, ObjectId, StringFormat};
 use std::io::Write as _;

@@ -102,6 +102,12 @@ fn the_plain_tiny_skia_renderer_is_accepted_too() {
 }
 
 #[test]
+fn everything_drawn_is_content_or_an_artifact() {
+    let bytes = export(view(), &PdfOptions::default()).unwrap();
+    assert_eq!(common::unmarked_paint(&bytes), Vec::<String>::new());
+}
+
+#[test]
 fn a_title_is_a_heading_and_a_bookmark() {
     // The title (28 px) and a section (20 px) over body text (16 px).
     let view: Element<'_, Message> =

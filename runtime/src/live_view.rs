@@ -89,19 +89,28 @@ impl<T: DeserializeOwned> LiveView<T> {
                 self.at = Some(*at);
                 changes.reset = true;
                 // Built in one pass rather than row by row (a snapshot comes in key order, which
-                // the map's sort finds already sorted): a 100 000-row snapshot spent a third of
-                // its apply inserting. A key sent twice keeps its last row, as inserts would.
+                // the map's sort finds already sorted). A key sent twice keeps its last row, and
+                // none if that one did not decode, as inserts and removals in turn would.
                 let mut built = Vec::with_capacity(rows.len());
-                for Row { key, row } in rows {
+                let mut refused: Vec<(String, usize)> = Vec::new();
+                for (at, Row { key, row }) in rows.iter().enumerate() {
                     match T::deserialize(row) {
                         Ok(value) => {
-                            built.push((map_key(key), (key.clone(), value)));
+                            built.push((map_key(key), at, (key.clone(), value)));
                             changes.upserted.push(key.clone());
                         }
-                        Err(e) => changes.invalid.push((key.clone(), e.to_string())),
+                        Err(e) => {
+                            refused.push((map_key(key), at));
+                            changes.invalid.push((key.clone(), e.to_string()));
+                        }
                     }
                 }
-                self.rows = built.into_iter().collect();
+                if !refused.is_empty() {
+                    let last_refused: std::collections::HashMap<String, usize> =
+                        refused.into_iter().collect();
+                    built.retain(|(key, at, _)| last_refused.get(key).is_none_or(|refused| at > refused));
+                }
+                self.rows = built.into_iter().map(|(key, _, row)| (key, row)).collect();
             }
             ViewEvent::Resumed { at } => {
                 if self.at != Some(*at) {
@@ -273,6 +282,28 @@ mod tests {
             v.iter().map(|(k, r)| (k.to_string(), r["n"].as_i64().unwrap_or_default())).collect();
         assert_eq!(seen, [("\"a\"".to_owned(), 4), ("\"b\"".to_owned(), 1), ("\"c\"".to_owned(), 3)]);
         assert_eq!(v.get(&json!("a")).map(|r| r["n"].clone()), Some(json!(4)));
+    }
+
+    #[test]
+    fn a_snapshot_row_that_does_not_decode_after_one_that_did_leaves_no_row() {
+        #[derive(serde::Deserialize, Debug)]
+        struct N {
+            #[allow(dead_code, reason = "decoded to check the row's shape")]
+            n: i64,
+        }
+        let mut v = LiveView::<N>::new();
+        let bad = json!({ "n": "seven" }).as_object().cloned().unwrap_or_default();
+        let rows = vec![
+            Row { key: json!("a"), row: row(1) },
+            Row { key: json!("a"), row: bad.clone() },
+            Row { key: json!("b"), row: bad },
+            Row { key: json!("b"), row: row(2) },
+        ];
+        let changes =
+            v.apply(&ViewEvent::Snapshot { at: Position { epoch: 1, version: 1 }, rows, resynced: None });
+        assert!(v.get(&json!("a")).is_none(), "its last row did not decode");
+        assert_eq!(v.get(&json!("b")).map(|n| n.n), Some(2), "its last row did");
+        assert_eq!(changes.invalid.len(), 2);
     }
 
     #[test]

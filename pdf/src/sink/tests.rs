@@ -7,8 +7,29 @@ use std::sync::Arc;
 
 /// Writes one line of glyphs `gids` of Noto Sans at `size`, pen positions `xs` (`skew`: a
 /// synthetic italic), and replays the page's text operators the way a viewer does: each
-/// glyph must be drawn within a thousandth of a point of where the scene put it.
-fn check(gids: &[u16], xs: &[f32], size: f32, skew: bool) {
+/// glyph must be drawn within a thousandth of a point of where the scene put it. Returns how
+/// many text matrices were set (one per run of glyphs).
+fn check(gids: &[u16], xs: &[f32], size: f32, skew: bool) -> usize {
+    replay(gids, xs, &|_| size, skew, &|_| 0.0)
+}
+
+/// [`check`], glyph `i` in the grey `grey(i)`.
+fn check_coloured(gids: &[u16], xs: &[f32], size: f32, skew: bool, grey: &dyn Fn(usize) -> f32) -> usize {
+    replay(gids, xs, &|_| size, skew, grey)
+}
+
+/// [`check`], glyph `i` at the size `sizes[i]`.
+fn check_sized(gids: &[u16], xs: &[f32], sizes: &[f32]) -> usize {
+    replay(gids, xs, &|i| sizes[i], false, &|_| 0.0)
+}
+
+fn replay(
+    gids: &[u16],
+    xs: &[f32],
+    size: &dyn Fn(usize) -> f32,
+    skew: bool,
+    grey: &dyn Fn(usize) -> f32,
+) -> usize {
     let key = FontKey::dummy();
     let faces = BTreeMap::from([(
         key,
@@ -24,13 +45,13 @@ fn check(gids: &[u16], xs: &[f32], size: f32, skew: bool) {
         .enumerate()
         .map(|(i, (&gid, &x))| Glyph {
             font: key,
-            size,
+            size: size(i),
             x,
             y: 50.0,
             gid,
             left: x,
-            advance: size / 2.0,
-            color: Rgba { r: 0.0, g: 0.0, b: 0.0, a: 1.0 },
+            advance: size(i) / 2.0,
+            color: Rgba { r: grey(i), g: grey(i), b: grey(i), a: 1.0 },
             text: "a".to_owned(),
             logical: i,
             rtl: false,
@@ -57,7 +78,7 @@ fn check(gids: &[u16], xs: &[f32], size: f32, skew: bool) {
     let content = lopdf::content::Content::decode(&doc.get_page_content(page)).unwrap();
     let (widths, default) = widths(&doc);
     let mut drawn = Vec::new();
-    let (mut pen, mut font_size) = (0.0_f64, 0.0_f64);
+    let (mut pen, mut font_size, mut matrices) = (0.0_f64, 0.0_f64, 0);
     for op in &content.operations {
         let number = |i: usize| op.operands[i].as_float().map(f64::from).unwrap();
         match op.operator.as_str() {
@@ -65,6 +86,7 @@ fn check(gids: &[u16], xs: &[f32], size: f32, skew: bool) {
             "Tm" => {
                 assert_eq!(number(2), if skew { 0.25 } else { 0.0 }, "the slant stays");
                 pen = number(4);
+                matrices += 1;
             }
             "TJ" | "Tj" => {
                 let items = match &op.operands[0] {
@@ -91,6 +113,7 @@ fn check(gids: &[u16], xs: &[f32], size: f32, skew: bool) {
     for (i, (drawn, x)) in drawn.iter().zip(xs).enumerate() {
         assert!((drawn - f64::from(*x)).abs() < 1e-3, "glyph {i} drawn at {drawn}, placed at {x}");
     }
+    matrices
 }
 
 /// The `/W` widths of the document's one composite font, by code, and its default width.
@@ -146,27 +169,50 @@ fn widths(doc: &lopdf::Document) -> (HashMap<u16, f64>, f64) {
 }
 
 #[test]
-fn glyphs_at_their_advances_are_drawn_where_placed() {
+fn glyphs_at_their_advances_are_drawn_where_placed_by_one_operator() {
     // Noto Sans: gid 36 'A', 69 'b', 70 'c', 3 space; pen positions as a shaper would give
     // at 13 px, one kerned pair (a negative gap) and a wide gap (a tab stop, a justified line).
-    check(&[36, 69, 70, 3, 36, 69], &[10.0, 18.45, 25.9, 31.7, 34.9, 90.25], 13.0, false);
+    let runs = check(&[36, 69, 70, 3, 36, 69], &[10.0, 18.45, 25.9, 31.7, 34.9, 90.25], 13.0, false);
+    assert_eq!(runs, 1, "one text matrix for the line");
 }
 
 #[test]
 fn a_slanted_run_keeps_its_slant_and_places() {
-    check(&[36, 69, 70, 36], &[100.0, 108.2, 115.0, 121.5], 20.0, true);
+    assert_eq!(check(&[36, 69, 70, 36], &[100.0, 108.2, 115.0, 121.5], 20.0, true), 1);
 }
 
 #[test]
 fn glyphs_drawn_over_each_other_stay_in_place() {
     // A mark drawn over its letter: the pen goes back.
-    check(&[69, 70, 69, 70], &[5.0, 12.0, 8.0, 15.5], 16.0, false);
+    assert_eq!(check(&[69, 70, 69, 70], &[5.0, 12.0, 8.0, 15.5], 16.0, false), 1);
+}
+
+#[test]
+fn a_long_run_does_not_drift() {
+    // 200 glyphs at advances no kerning number rounds exactly: the pen is tracked, not summed.
+    let gids = vec![69; 200];
+    let xs: Vec<f32> = (0..200u16).map(|i| 3.0 + f32::from(i) * 7.123_457).collect();
+    assert_eq!(check(&gids, &xs, 11.0, false), 1);
+}
+
+#[test]
+fn a_colour_change_starts_a_run() {
+    let grey = |i: usize| if i < 3 { 0.0 } else { 0.5 };
+    assert_eq!(check_coloured(&[36, 69, 70, 36, 69], &[10.0, 18.0, 26.0, 34.0, 42.0], 12.0, false, &grey), 2);
+}
+
+#[test]
+fn a_glyph_of_no_size_writes_no_number_that_is_not_one() {
+    // Its kerning number would be infinite: it gets a matrix of its own, and the file reads.
+    let runs = check_sized(&[36, 69, 70], &[10.0, 18.0, 26.0], &[12.0, 0.0, 12.0]);
+    assert_eq!(runs, 3);
 }
 
 #[test]
 fn kerning_numbers_are_rounded_to_hundredths_and_zero_when_none() {
-    assert_eq!(kern(500.0, 6.5, 13.0), 0.0);
-    assert_eq!(kern(500.0, 6.4, 13.0), 7.69);
-    assert_eq!(kern(500.0, 7.0, 14.0), 0.0);
-    assert_eq!(kern(572.0, 10.0, 20.0), 72.0);
+    assert_eq!(kern(500.0, 500.0), Some(0.0));
+    assert_eq!(kern(500.0, 492.307_7), Some(7.69));
+    assert_eq!(kern(572.0, 500.0), Some(72.0));
+    assert_eq!(kern(500.0, f64::INFINITY), None);
+    assert_eq!(kern(500.0, f64::NAN), None);
 }

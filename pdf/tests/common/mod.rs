@@ -221,3 +221,29 @@ pub(crate) fn structure(bytes: &[u8]) -> Vec<(String, Option<String>)> {
     walk(&doc, top, &mut out);
     out
 }
+
+/// The operators that paint (fill, stroke, shading, image, text) outside any marked-content
+/// sequence, on any page: in a tagged PDF everything drawn is content or an artifact.
+pub(crate) fn unmarked_paint(bytes: &[u8]) -> Vec<String> {
+    let doc = lopdf::Document::load_mem(bytes).unwrap();
+    let mut found = Vec::new();
+    for (number, page) in doc.get_pages() {
+        let content = lopdf::content::Content::decode(&doc.get_page_content(page)).unwrap();
+        let mut depth = 0_i32;
+        for op in &content.operations {
+            match op.operator.as_str() {
+                "BMC" | "BDC" => depth += 1,
+                "EMC" => depth -= 1,
+                "f" | "F" | "f*" | "S" | "s" | "B" | "B*" | "b" | "b*" | "sh" | "Do" | "TJ" | "Tj" | "'"
+                | "\""
+                    if depth <= 0 =>
+                {
+                    found.push(format!("page {number}: {}", op.operator));
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(depth, 0, "page {number}: marked content sequences balanced");
+    }
+    found
+}
