@@ -143,6 +143,9 @@ pub(crate) struct Bands {
 impl Bands {
     pub(crate) fn new(scene: Scene, band: Size, count: usize) -> Bands {
         let mut pages = vec![Vec::new(); count];
+        if count == 0 {
+            return Bands { scene, band, pages };
+        }
         let last = count.saturating_sub(1);
         #[expect(
             clippy::cast_possible_truncation,

@@ -395,8 +395,8 @@ impl Sink for PrintPdf {
         // Glyphs on one baseline in one font, size and colour are shown by one operator: the
         // text matrix at the first, each next one placed by a kerning number from the pen
         // position the font's width leaves. (printpdf merged a matrix and an operator per glyph
-        // into such runs itself, so the file is the same; the operations held in memory, and
-        // its work on them, were several times as many.)
+        // into such runs itself, but for slanted ones, so the file is nearly the same; the
+        // operations held in memory, and its work on them, were several times as many.)
         let mut run: Vec<Codepoint> = Vec::new();
         // The run's baseline and slant, its text matrix's x, and where the viewer's pen is
         // after its last glyph (thousandths of an em from that x): each kerning number is taken

@@ -13,8 +13,10 @@ use std::io::Write as _;
 /// compress well.
 const PER_STREAM: usize = 200;
 
-/// Writes `doc` (its objects and its trailer's `/Root`, `/Info` and `/ID`).
+/// Writes `doc` (its objects and its trailer's `/Root`, `/Info` and `/ID`; it is not encrypted:
+/// printpdf never encrypts, and an encryption dictionary may not be in an object stream).
 pub(crate) fn document(doc: &lopdf::Document) -> Vec<u8> {
+    debug_assert!(doc.trailer.get(b"Encrypt").is_err(), "an encrypted document");
     let mut out: Vec<u8> = Vec::with_capacity(1 << 16);
     out.extend_from_slice(b"%PDF-1.5\n%\xE2\xE3\xCF\xD3\n");
     // Where each object is: (offset) written as itself, or (stream id, index) in a stream.
@@ -57,7 +59,8 @@ pub(crate) fn document(doc: &lopdf::Document) -> Vec<u8> {
         })
         .collect();
     crate::sink::deflate_all(streams.iter_mut().collect());
-    let mut next = doc.objects.keys().map(|id| id.0).max().unwrap_or(0) + 1;
+    // New numbers after every number the document gave out, used or not.
+    let mut next = doc.objects.keys().map(|id| id.0).max().unwrap_or(0).max(doc.max_id) + 1;
     for (group, stream) in groups.iter().zip(&streams) {
         let id = (next, 0);
         next += 1;
@@ -68,34 +71,36 @@ pub(crate) fn document(doc: &lopdf::Document) -> Vec<u8> {
         write_indirect_stream(&mut out, id, stream);
     }
     // The cross-reference stream: one entry per object number, `[type offset-or-stream index]`
-    // in 1 + 4 + 2 bytes; object 0 is the head of the (empty) free list.
+    // in 1 + 4 (8 past 4 GiB) + 2 bytes; object 0 is the head of the (empty) free list.
     let xref_id = next;
     let size = xref_id + 1;
     let xref_at = out.len();
     direct.push(((xref_id, 0), xref_at));
-    let mut entries = vec![[0u8; 7]; size as usize];
-    entries[0] = [0, 0, 0, 0, 0, 0xFF, 0xFF];
+    let width = if u32::try_from(xref_at).is_ok() { 4 } else { 8 };
+    let mut entries = vec![0u8; (1 + width + 2) * size as usize];
+    let mut entry = |number: u32, kind: u8, field: u64, index: u16| {
+        let at = number as usize * (1 + width + 2);
+        entries[at] = kind;
+        entries[at + 1..at + 1 + width].copy_from_slice(&field.to_be_bytes()[8 - width..]);
+        entries[at + 1 + width..at + 3 + width].copy_from_slice(&index.to_be_bytes());
+    };
+    entry(0, 0, 0, 0xFFFF);
     for ((number, generation), offset) in &direct {
-        let offset = u32::try_from(*offset).unwrap_or(u32::MAX).to_be_bytes();
-        let generation = generation.to_be_bytes();
-        entries[*number as usize] =
-            [1, offset[0], offset[1], offset[2], offset[3], generation[0], generation[1]];
+        entry(*number, 1, *offset as u64, *generation);
     }
     for ((number, _), stream, index) in &packed {
-        let stream = stream.to_be_bytes();
-        let index = index.to_be_bytes();
-        entries[*number as usize] = [2, stream[0], stream[1], stream[2], stream[3], index[0], index[1]];
+        entry(*number, 2, u64::from(*stream), *index);
     }
     let mut dict = Dictionary::new();
     dict.set("Type", Object::Name(b"XRef".to_vec()));
     dict.set("Size", Object::Integer(i64::from(size)));
-    dict.set("W", Object::Array(vec![Object::Integer(1), Object::Integer(4), Object::Integer(2)]));
+    dict.set("W", Object::Array(vec![Object::Integer(1), Object::Integer(width as i64), Object::Integer(2)]));
     for key in [b"Root".as_slice(), b"Info", b"ID"] {
         if let Ok(value) = doc.trailer.get(key) {
             dict.set(key.to_vec(), value.clone());
         }
     }
-    let mut xref = lopdf::Stream::new(dict, entries.concat());
+    let mut xref = lopdf::Stream::new(dict, entries);
     crate::sink::deflate_all(vec![&mut xref]);
     write_indirect_stream(&mut out, (xref_id, 0), &xref);
     let _ = write!(out, "startxref\n{xref_at}\n%%EOF");
@@ -135,9 +140,14 @@ fn write_object(out: &mut Vec<u8>, object: &Object) {
         Object::Integer(n) => {
             let _ = write!(out, "{n}");
         }
-        // Rust writes a float without an exponent, as PDF wants it.
+        // Rust writes a float without an exponent, as PDF wants it; a whole one past an
+        // integer's range keeps a decimal point, so that it reads as a real.
         Object::Real(r) if r.is_finite() => {
+            let at = out.len();
             let _ = write!(out, "{r}");
+            if r.abs() >= 2_147_483_648.0 && !out[at..].contains(&b'.') {
+                out.extend_from_slice(b".0");
+            }
         }
         Object::Real(_) => out.push(b'0'),
         Object::Name(name) => write_name(out, name),

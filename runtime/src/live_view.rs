@@ -110,6 +110,16 @@ impl<T: DeserializeOwned> LiveView<T> {
                         refused.into_iter().collect();
                     built.retain(|(key, at, _)| last_refused.get(key).is_none_or(|refused| at > refused));
                 }
+                // One row per key, its last (in key order, then as sent: a snapshot in key
+                // order is sorted in one pass).
+                built.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+                built.dedup_by(|later, earlier| {
+                    let same = later.0 == earlier.0;
+                    if same {
+                        std::mem::swap(later, earlier);
+                    }
+                    same
+                });
                 self.rows = built.into_iter().map(|(key, _, row)| (key, row)).collect();
             }
             ViewEvent::Resumed { at } => {

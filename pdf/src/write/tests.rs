@@ -37,6 +37,7 @@ fn every_kind_of_object_reads_back() {
         Object::Boolean(false),
         Object::Integer(i64::from(i32::MAX) * 4),
         Object::Real(3.5),
+        Object::Real(1e20),
         Object::string_literal(b"parens ( ) (nested) \\ back\\slash \r cr \n nl".to_vec()),
         Object::String(vec![0xFE, 0xFF, 0x06, 0x44, 0x00, 0x29], StringFormat::Hexadecimal),
         Object::Array(vec![
