@@ -146,7 +146,7 @@ impl Bands {
         if count == 0 {
             return Bands { scene, band, pages };
         }
-        let last = count.saturating_sub(1);
+        let last = count - 1;
         #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
@@ -156,8 +156,7 @@ impl Bands {
         for (index, item) in scene.items.iter().enumerate() {
             // Each band is clipped to itself: an item's clip says which one it is in.
             let (top, bottom) = (item.clip.y, item.clip.y + item.clip.height);
-            let (first, through) = (at(top), at((bottom - 0.01).max(top)));
-            for page in &mut pages[first..=through.max(first)] {
+            for page in &mut pages[at(top)..=at((bottom - 0.01).max(top))] {
                 page.push(index);
             }
         }

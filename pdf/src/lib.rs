@@ -137,8 +137,7 @@ pub fn export_with_furniture<'a, 'f, Message, FurnitureMessage: 'f, R: Recorder 
     options.validate()?;
     load_fonts()?;
     let layout = compose::layout_size(options);
-    let mut decoded = translate::Decoded::new();
-    let mut scene = record::record(element.into(), layout, options, &mut decoded)?;
+    let mut scene = record::record(element.into(), layout, options)?;
     let mut warnings = std::mem::take(&mut scene.warnings);
     let plan = compose::plan(&scene, layout, options)?;
     let count = plan.windows.len();
@@ -152,7 +151,7 @@ pub fn export_with_furniture<'a, 'f, Message, FurnitureMessage: 'f, R: Recorder 
         }
         #[expect(clippy::cast_precision_loss, reason = "a page count: far below 2^24")]
         let all = iced_core::Size::new(band.width, band.height * count as f32);
-        let mut scene = record::record(furniture::bands(view, count, band), all, options, &mut decoded)?;
+        let mut scene = record::record(furniture::bands(view, count, band), all, options)?;
         for warning in std::mem::take(&mut scene.warnings) {
             if !warnings.contains(&warning) {
                 warnings.push(warning);

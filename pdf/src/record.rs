@@ -59,7 +59,6 @@ pub(crate) fn record<'a, Message, R: Recorder>(
     element: Element<'a, Message, Theme, R>,
     bounds: Size,
     options: &crate::PdfOptions,
-    decoded: &mut crate::translate::Decoded,
 ) -> Result<Scene, PdfError> {
     let (theme, font, text_size) = (&options.theme, options.default_font, options.default_text_size);
     // Widgets and renderers may panic on bad input (iced_tiny_skia 0.14.1 does on an image
@@ -80,7 +79,7 @@ pub(crate) fn record<'a, Message, R: Recorder>(
         let style = renderer::Style { text_color: theme.base().text_color };
         ui.draw(&mut renderer, theme, &style, mouse::Cursor::Unavailable);
         let mut guard = font_system().write().map_err(|_| PdfError::FontSystem)?;
-        let scene = crate::translate::scene(renderer.recorded_layers(), guard.raw(), decoded);
+        let scene = crate::translate::scene(renderer.recorded_layers(), guard.raw());
         drop(guard);
         // The widget tree owns the text buffers the recording points to: drop it last.
         drop(ui);

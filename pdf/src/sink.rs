@@ -116,11 +116,10 @@ impl PrintPdf {
         let mut warnings = Vec::new();
         let mut doc = self.doc.to_lopdf_document(&options, &mut warnings);
         crate::tags::build(&mut doc, &self.page_marks, &self.page_bookmarks, meta.language);
-        compress_streams(&mut doc);
         // The structure tree is thousands of small dictionaries (a 1 000-row table: ~7 000):
         // packed into compressed object streams with a compressed cross-reference stream
         // (PDF 1.5), they take a fraction of their plain size (`write.rs`).
-        let bytes = crate::write::document(&doc);
+        let bytes = crate::write::document(&mut doc);
         // Both documents are some hundred thousand small allocations (a 1 000-row table).
         crate::free_later(doc);
         crate::free_later(self);
@@ -538,69 +537,6 @@ impl Sink for PrintPdf {
         self.pages.push(page);
         self.page_marks.push(std::mem::take(&mut self.marks));
         self.page_bookmarks.push(std::mem::take(&mut self.bookmarks));
-    }
-}
-
-/// Deflates every stream that may be compressed and is not yet, at zlib level 3: within a tenth
-/// of level 6's size for content streams and fonts, in two thirds of its time (level 9 was half
-/// the export time of a 1 000-row table). The streams are shared among up to four threads (one
-/// per core) where there are threads.
-fn compress_streams(doc: &mut lopdf::Document) {
-    let streams: Vec<&mut lopdf::Stream> = doc
-        .objects
-        .values_mut()
-        .filter_map(|object| match object {
-            lopdf::Object::Stream(stream)
-                if stream.allows_compression && stream.dict.get(b"Filter").is_err() =>
-            {
-                Some(stream)
-            }
-            _ => None,
-        })
-        .collect();
-    deflate_all(streams);
-}
-
-#[cfg(target_arch = "wasm32")]
-pub(crate) fn deflate_all(streams: Vec<&mut lopdf::Stream>) {
-    streams.into_iter().for_each(deflate);
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn deflate_all(mut streams: Vec<&mut lopdf::Stream>) {
-    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(4);
-    if workers < 2 || streams.len() < 2 {
-        streams.into_iter().for_each(deflate);
-        return;
-    }
-    // The largest first, dealt in turn: shares of about the same size.
-    streams.sort_by_key(|stream| std::cmp::Reverse(stream.content.len()));
-    let mut shares: Vec<Vec<&mut lopdf::Stream>> = (0..workers).map(|_| Vec::new()).collect();
-    for (i, stream) in streams.into_iter().enumerate() {
-        shares[i % workers].push(stream);
-    }
-    let mut shares = shares.into_iter();
-    let own = shares.next().unwrap_or_default();
-    std::thread::scope(|scope| {
-        for share in shares {
-            // A thread that cannot start leaves its streams as they are: the file is only larger.
-            let _ = std::thread::Builder::new()
-                .name("lucarne-pdf-deflate".to_owned())
-                .spawn_scoped(scope, move || share.into_iter().for_each(deflate));
-        }
-        own.into_iter().for_each(deflate);
-    });
-}
-
-fn deflate(stream: &mut lopdf::Stream) {
-    use std::io::Write as _;
-    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
-    let Ok(compressed) = encoder.write_all(&stream.content).and_then(|()| encoder.finish()) else {
-        return;
-    };
-    if compressed.len() + 19 < stream.content.len() {
-        stream.dict.set("Filter", "FlateDecode");
-        stream.set_content(compressed);
     }
 }
 

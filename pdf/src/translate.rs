@@ -28,17 +28,12 @@ pub(crate) fn finite(r: Rectangle) -> Option<Rectangle> {
 
 /// Translates recorded layers into a scene. `font_system` is iced's shared one, locked by the
 /// caller for the whole translation.
-pub(crate) fn scene(
-    layers: &[Layer],
-    font_system: &mut cosmic_text::FontSystem,
-    decoded: &mut Decoded,
-) -> Scene {
+pub(crate) fn scene(layers: &[Layer], font_system: &mut cosmic_text::FontSystem) -> Scene {
     let mut t = Translator {
         scene: Scene::default(),
         fs: font_system,
         cache: cache::Cache::new(),
         images: HashMap::new(),
-        decoded,
     };
     for layer in layers {
         let Some(layer_bounds) = finite(layer.bounds) else {
@@ -73,15 +68,9 @@ struct Translator<'a> {
     fs: &'a mut cosmic_text::FontSystem,
     /// Shapes `Text::Cached` exactly as iced_tiny_skia does.
     cache: cache::Cache,
-    /// The scene's images by handle id (`None`: failed to decode).
+    /// Decoded images by handle id (`None`: failed to decode).
     images: HashMap<iced_core::image::Id, Option<usize>>,
-    /// Images decoded for earlier scenes of the same document.
-    decoded: &'a mut Decoded,
 }
-
-/// Images decoded by handle id, kept across the scenes of one document (`None`: the image
-/// failed to decode or is empty; its warning was given once).
-pub(crate) type Decoded = HashMap<iced_core::image::Id, Option<Raster>>;
 
 impl Translator<'_> {
     fn push(&mut self, clip: Rectangle, kind: Kind) {
@@ -206,25 +195,14 @@ impl Translator<'_> {
                 let index = match self.images.get(&id) {
                     Some(index) => *index,
                     None => {
-                        let raster = match self.decoded.get(&id) {
-                            Some(raster) => raster.clone(),
-                            None => {
-                                let raster = match iced_graphics::image::load(&image.handle) {
-                                    Ok(buffer) if buffer.width() > 0 && buffer.height() > 0 => {
-                                        Some(Raster::new(
-                                            buffer.width(),
-                                            buffer.height(),
-                                            buffer.as_raw().to_vec(),
-                                        ))
-                                    }
-                                    Ok(_) => None,
-                                    Err(error) => {
-                                        self.warn(format!("an image was skipped: {error}"));
-                                        None
-                                    }
-                                };
-                                let _ = self.decoded.insert(id, raster.clone());
-                                raster
+                        let raster = match iced_graphics::image::load(&image.handle) {
+                            Ok(buffer) if buffer.width() > 0 && buffer.height() > 0 => {
+                                Some(Raster::new(buffer.width(), buffer.height(), buffer.as_raw().to_vec()))
+                            }
+                            Ok(_) => None,
+                            Err(error) => {
+                                self.warn(format!("an image was skipped: {error}"));
+                                None
                             }
                         };
                         let index = raster.map(|raster| {

@@ -92,26 +92,21 @@ impl<T: DeserializeOwned> LiveView<T> {
                 // the map's sort finds already sorted). A key sent twice keeps its last row, and
                 // none if that one did not decode, as inserts and removals in turn would.
                 let mut built = Vec::with_capacity(rows.len());
-                let mut refused: Vec<(String, usize)> = Vec::new();
                 for (at, Row { key, row }) in rows.iter().enumerate() {
-                    match T::deserialize(row) {
+                    let decoded = match T::deserialize(row) {
                         Ok(value) => {
-                            built.push((map_key(key), at, (key.clone(), value)));
                             changes.upserted.push(key.clone());
+                            Some((key.clone(), value))
                         }
                         Err(e) => {
-                            refused.push((map_key(key), at));
                             changes.invalid.push((key.clone(), e.to_string()));
+                            None
                         }
-                    }
-                }
-                if !refused.is_empty() {
-                    let last_refused: std::collections::HashMap<String, usize> =
-                        refused.into_iter().collect();
-                    built.retain(|(key, at, _)| last_refused.get(key).is_none_or(|refused| at > refused));
+                    };
+                    built.push((map_key(key), at, decoded));
                 }
                 // One row per key, its last (in key order, then as sent: a snapshot in key
-                // order is sorted in one pass).
+                // order is sorted in one pass), none when that one did not decode.
                 built.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
                 built.dedup_by(|later, earlier| {
                     let same = later.0 == earlier.0;
@@ -120,7 +115,7 @@ impl<T: DeserializeOwned> LiveView<T> {
                     }
                     same
                 });
-                self.rows = built.into_iter().map(|(key, _, row)| (key, row)).collect();
+                self.rows = built.into_iter().filter_map(|(key, _, row)| Some((key, row?))).collect();
             }
             ViewEvent::Resumed { at } => {
                 if self.at != Some(*at) {

@@ -9,7 +9,7 @@ fn check(objects: Vec<Object>) {
     catalog.set("Type", Object::Name(b"Catalog".to_vec()));
     let root = doc.add_object(catalog);
     doc.trailer.set("Root", Object::Reference(root));
-    let bytes = document(&doc);
+    let bytes = document(&mut doc.clone());
     assert!(bytes.starts_with(b"%PDF-1.5") && bytes.ends_with(b"%%EOF"));
     let read = lopdf::Document::load_mem(&bytes).unwrap();
     assert_eq!(read.trailer.get(b"Root").unwrap(), &Object::Reference(root));
