@@ -15,7 +15,7 @@
 //! let mut messages = LiveView::<Message>::new();
 //! let mut table = TableRows::new();
 //! let row = json!({ "id": "m-1", "text": "שלום" }).as_object().cloned().unwrap_or_default();
-//! let event = ViewEvent::Snapshot { at: Position { epoch: 1, version: 3 }, rows: vec![Row { key: json!("m-1"), row }], resynced: None };
+//! let event = ViewEvent::Snapshot { at: Position { epoch: 1, version: 3 }, rows: vec![Row { key: json!("m-1"), row }].into(), resynced: None };
 //! let changes = messages.apply(&event);
 //! sync_table(&mut table, &changes, messages.iter().map(|(k, _)| k), |key| {
 //!     messages.get(key).map(|m| vec![Cell::text(m.id.clone()), Cell::text(m.text.clone())])

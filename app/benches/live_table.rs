@@ -64,7 +64,7 @@ fn main() {
         &mut desk,
         Message::Orders(ViewEvent::Snapshot {
             at: Position { epoch: 1, version: 0 },
-            rows: snapshot,
+            rows: snapshot.into(),
             resynced: None,
         }),
     );

@@ -167,7 +167,11 @@ fn regions(orders: [u32; 4], step: f64, version: u64) -> Message {
 }
 
 fn snapshot(rows: Vec<Row>, version: u64) -> Message {
-    Message::Orders(ViewEvent::Snapshot { at: Position { epoch: 1, version }, rows, resynced: None })
+    Message::Orders(ViewEvent::Snapshot {
+        at: Position { epoch: 1, version },
+        rows: rows.into(),
+        resynced: None,
+    })
 }
 
 #[test]

@@ -24,7 +24,7 @@ fn a_thousand_deltas_leave_the_table_equal_to_the_model() {
         &mut desk,
         Message::Orders(ViewEvent::Snapshot {
             at: Position { epoch: 1, version: 0 },
-            rows: Vec::<Row>::new(),
+            rows: Vec::<Row>::new().into(),
             resynced: None,
         }),
     );

@@ -390,7 +390,8 @@ fn no_value_is_cut_a_long_one_wraps_in_its_cell() {
     let row = json!({"order_id": "pb25686r2134-100", "customer": long, "region": "eu", "total": 1234567.89, "status": "paid"});
     let rows =
         vec![Row { key: json!("pb25686r2134-100"), row: row.as_object().cloned().unwrap_or_default() }];
-    let snapshot = ViewEvent::Snapshot { at: Position { epoch: 1, version: 1 }, rows, resynced: None };
+    let snapshot =
+        ViewEvent::Snapshot { at: Position { epoch: 1, version: 1 }, rows: rows.into(), resynced: None };
     let _ = update(&mut desk, Message::Orders(snapshot));
     let exported = export(&desk, Screen::Orders, &options(&desk, Screen::Orders), &mut |_| {}).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -64,8 +64,8 @@ fn loaded(desk: Desk) -> Desk {
         region("apac", 3, 90.0),
     ];
     let at = Position { epoch: 1, version: 1 };
-    feed(&mut desk, Message::Orders(ViewEvent::Snapshot { at, rows: orders, resynced: None }));
-    feed(&mut desk, Message::Regions(ViewEvent::Snapshot { at, rows: regions, resynced: None }));
+    feed(&mut desk, Message::Orders(ViewEvent::Snapshot { at, rows: orders.into(), resynced: None }));
+    feed(&mut desk, Message::Regions(ViewEvent::Snapshot { at, rows: regions.into(), resynced: None }));
     desk
 }
 

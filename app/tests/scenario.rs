@@ -25,7 +25,7 @@ fn the_desk_scenario_on_the_iced_desk() {
     for step in scenario() {
         let message = match server.serve(&step) {
             Some(Served::Snapshot { at, rows }) => {
-                Message::Orders(ViewEvent::Snapshot { at, rows, resynced: None })
+                Message::Orders(ViewEvent::Snapshot { at, rows: rows.into(), resynced: None })
             }
             Some(Served::Delta(delta)) => Message::Orders(ViewEvent::Delta(delta)),
             Some(Served::Answer { seq, result }) => {

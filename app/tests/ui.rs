@@ -64,7 +64,7 @@ fn loaded_from(mut desk: Desk) -> Desk {
         &mut desk,
         Message::Orders(ViewEvent::Snapshot {
             at: Position { epoch: 1, version: 10 },
-            rows: orders,
+            rows: orders.into(),
             resynced: None,
         }),
     );
@@ -72,7 +72,7 @@ fn loaded_from(mut desk: Desk) -> Desk {
         &mut desk,
         Message::Regions(ViewEvent::Snapshot {
             at: Position { epoch: 1, version: 4 },
-            rows: regions,
+            rows: regions.into(),
             resynced: None,
         }),
     );
@@ -500,7 +500,11 @@ fn the_updated_column_shows_when_each_order_changed_and_sorts_by_it() {
     let rows = vec![at("o-1", now - 3 * 86_400_000), at("o-2", now), at("o-3", now - 60_000)];
     feed(
         &mut desk,
-        Message::Orders(ViewEvent::Snapshot { at: Position { epoch: 1, version: 1 }, rows, resynced: None }),
+        Message::Orders(ViewEvent::Snapshot {
+            at: Position { epoch: 1, version: 1 },
+            rows: rows.into(),
+            resynced: None,
+        }),
     );
     let updated = |desk: &Desk, id: &str| {
         desk.table().get(id).map(|cells| cells[5].as_str().to_owned()).unwrap_or_default()

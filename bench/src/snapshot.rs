@@ -91,7 +91,9 @@ pub(crate) async fn run(rows: usize, runs: usize) -> Result<()> {
         let label = match reader {
             Reader::Replayed => "baseline: a bare WebSocket server sending the same frames ready-made",
             Reader::Bare => "lucarne server, frames read, nothing decoded",
-            Reader::Decoded => "lucarne server, frames decoded into protocol messages",
+            Reader::Decoded => {
+                "lucarne server, frames decoded into protocol messages (each row's columns kept as text)"
+            }
             Reader::Runtime => "native runtime: `Client` + typed `LiveView` applied",
         };
         let bytes = if bytes == 0 { "—".to_string() } else { bytes.to_string() };

@@ -91,7 +91,7 @@ fn in_memory(rows: usize, deltas: usize, redraw: Redraw) -> Result<(Vec<usize>, 
         (0..rows).map(|i| Row { key: json!(format!("o-{i}")), row: order(i, 10.0, 0) }).collect();
     app.update(Msg::View(ViewEvent::Snapshot {
         at: Position { epoch: 1, version: 1 },
-        rows: snapshot,
+        rows: snapshot.into(),
         resynced: None,
     }));
     let counted = Counted::default();

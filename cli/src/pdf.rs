@@ -94,7 +94,7 @@ pub(crate) async fn run(args: PdfArgs, client: Client) -> Result<u8> {
             }
         };
         match event {
-            Some(ViewEvent::Snapshot { rows, .. }) => break rows,
+            Some(ViewEvent::Snapshot { rows, .. }) => break rows.into_vec(),
             Some(ViewEvent::Failed { code, message }) => {
                 loading.finish_and_clear();
                 bail!("the server refused ({code}): {message}");

@@ -61,14 +61,37 @@ pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
 pub fn decode_server(text: &str) -> Result<ServerMessage, DecodeError> {
     let tag = text.strip_prefix(r#"{"type":""#).and_then(|rest| rest.split_once('"')).map(|(tag, _)| tag);
     match tag {
-        Some("snapshot_rows") => typed(text, "snapshot_rows").map(ServerMessage::SnapshotRows),
+        Some("snapshot_rows") => snapshot_rows(text).map(ServerMessage::SnapshotRows),
         Some("delta") => typed(text, "delta").map(ServerMessage::Delta),
         _ => decode(text),
     }
 }
 
+/// A `snapshot_rows` frame whose rows keep their columns' text ([`Rows`](crate::Rows)).
+fn snapshot_rows(text: &str) -> Result<crate::SnapshotRows, DecodeError> {
+    #[derive(serde::Deserialize)]
+    struct Chunk<'a> {
+        sub: u64,
+        #[serde(borrow)]
+        rows: Vec<RawRow<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawRow<'a> {
+        key: crate::Key,
+        #[serde(borrow)]
+        row: &'a serde_json::value::RawValue,
+    }
+    let chunk: Chunk<'_> = typed(text, "snapshot_rows")?;
+    let rows = chunk.rows.into_iter().map(|r| (r.key, r.row)).collect();
+    let rows = crate::Rows::from_frame(text, rows).ok_or_else(|| DecodeError::InvalidFields {
+        kind: "snapshot_rows".to_owned(),
+        message: "every row's `row` must be an object of columns".to_owned(),
+    })?;
+    Ok(crate::SnapshotRows { sub: chunk.sub, rows })
+}
+
 /// Decodes one message's struct from the whole frame (its `type` field is ignored there).
-fn typed<T: DeserializeOwned>(text: &str, kind: &str) -> Result<T, DecodeError> {
+fn typed<'a, T: serde::Deserialize<'a>>(text: &'a str, kind: &str) -> Result<T, DecodeError> {
     serde_json::from_str(text).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => {
             DecodeError::InvalidFields { kind: kind.to_owned(), message: e.to_string() }
@@ -248,7 +271,8 @@ mod tests {
             rows: vec![
                 Row { key: json!("o-1"), row: row("o-1").as_object().cloned().unwrap_or_default() },
                 Row { key: json!(["eu", 2]), row: row("o-2").as_object().cloned().unwrap_or_default() },
-            ],
+            ]
+            .into(),
         };
         let ops = vec![
             Op::Upsert { key: json!("o-1"), row: row("o-1").as_object().cloned().unwrap_or_default() },

@@ -20,6 +20,7 @@
 mod codec;
 mod message;
 mod push;
+mod rows;
 mod search;
 
 pub use codec::{DecodeError, EncodedOps, decode_client, decode_server, encode, encode_delta};
@@ -28,6 +29,7 @@ pub use push::{
     NotificationTemplate, PushInterest, PushNotice, PushRegistered, PushTarget, PushTested, PushUnregistered,
     RegisterPush, TestPush, UnregisterPush, WebPushKeys, WebPushSubscription,
 };
+pub use rows::{RowData, Rows};
 pub use search::{
     DefineSearch, DropSearch, FacetCount, Found, Search, SearchDefined, SearchDelta, SearchDropped,
     SearchHit, SearchQuery, SearchResult, SearchSnapshot, SearchSort, SubscribeSearch,

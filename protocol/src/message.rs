@@ -311,7 +311,7 @@ pub struct SnapshotRows {
     /// Subscription id.
     pub sub: u64,
     /// A chunk of rows, in key order.
-    pub rows: Vec<Row>,
+    pub rows: crate::Rows,
 }
 
 /// `snapshot_end`.

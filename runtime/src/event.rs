@@ -1,6 +1,6 @@
 //! What a subscription tells the app.
 
-use lucarne_protocol::{Delta, ErrorCode, Found, Position, ResyncReason, Row};
+use lucarne_protocol::{Delta, ErrorCode, Found, Position, ResyncReason, Rows};
 
 /// A live query: which view to watch, and optionally which of its rows (the protocol's one shape).
 pub use lucarne_protocol::Query;
@@ -34,8 +34,9 @@ pub enum ViewEvent {
     Snapshot {
         /// Where the copy stands.
         at: Position,
-        /// All rows.
-        rows: Vec<Row>,
+        /// All rows, each kept as the JSON text it came in until read (see [`Rows`]): a typed
+        /// [`LiveView`](crate::LiveView) reads its type straight from that text.
+        rows: Rows,
         /// Why the view was resent, if it was.
         resynced: Option<ResyncReason>,
     },

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use lucarne_protocol::{Key, Op, Position, Row};
+use lucarne_protocol::{Key, Op, Position};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -47,7 +47,7 @@ impl Changes {
 /// let row = |id: &str, total: f64| json!({"order_id": id, "total": total}).as_object().cloned().unwrap();
 /// orders.apply(&ViewEvent::Snapshot {
 ///     at: Position { epoch: 7, version: 1 },
-///     rows: vec![Row { key: json!("o-1"), row: row("o-1", 5.0) }],
+///     rows: vec![Row { key: json!("o-1"), row: row("o-1", 5.0) }].into(),
 ///     resynced: None,
 /// });
 /// let changed = orders.apply(&ViewEvent::Delta(Delta {
@@ -92,8 +92,8 @@ impl<T: DeserializeOwned> LiveView<T> {
                 // the map's sort finds already sorted). A key sent twice keeps its last row, and
                 // none if that one did not decode, as inserts and removals in turn would.
                 let mut built = Vec::with_capacity(rows.len());
-                for (at, Row { key, row }) in rows.iter().enumerate() {
-                    let decoded = match T::deserialize(row) {
+                for (at, (key, row)) in rows.entries().enumerate() {
+                    let decoded = match row.decode::<T>() {
                         Ok(value) => {
                             changes.upserted.push(key.clone());
                             Some((key.clone(), value))
@@ -211,13 +211,11 @@ impl<T> LiveView<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lucarne_protocol::Delta;
+    use lucarne_protocol::{Columns, Delta, Row};
     use proptest::prelude::*;
     use serde_json::json;
 
-    type Rows = serde_json::Map<String, Value>;
-
-    fn row(n: i64) -> Rows {
+    fn row(n: i64) -> serde_json::Map<String, Value> {
         json!({ "n": n }).as_object().cloned().unwrap_or_default()
     }
 
@@ -235,7 +233,7 @@ mod tests {
 
     #[test]
     fn applies_in_order_and_refuses_gaps() {
-        let mut v = LiveView::<Rows>::new();
+        let mut v = LiveView::<Columns>::new();
         assert!(v.apply(&delta(0, vec![])).out_of_order, "no delta before a snapshot");
         let c = v.apply(&snapshot(3, &[(1, 10), (2, 20)]));
         assert!(c.reset);
@@ -275,7 +273,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_in_any_order_is_read_in_key_order_and_its_last_row_for_a_key_wins() {
-        let mut v = LiveView::<Rows>::new();
+        let mut v = LiveView::<Columns>::new();
         let rows = [("b", 1), ("a", 2), ("c", 3), ("a", 4)]
             .into_iter()
             .map(|(k, n)| Row { key: json!(k), row: row(n) })
@@ -304,8 +302,11 @@ mod tests {
             Row { key: json!("b"), row: bad },
             Row { key: json!("b"), row: row(2) },
         ];
-        let changes =
-            v.apply(&ViewEvent::Snapshot { at: Position { epoch: 1, version: 1 }, rows, resynced: None });
+        let changes = v.apply(&ViewEvent::Snapshot {
+            at: Position { epoch: 1, version: 1 },
+            rows: rows.into(),
+            resynced: None,
+        });
         assert!(v.get(&json!("a")).is_none(), "its last row did not decode");
         assert_eq!(v.get(&json!("b")).map(|n| n.n), Some(2), "its last row did");
         assert_eq!(changes.invalid.len(), 2);
@@ -325,6 +326,44 @@ mod tests {
     }
 
     proptest! {
+        /// A snapshot as it comes off the wire (each row's text kept, in several frames) applies
+        /// exactly as the same rows decoded: the same rows, the same changes, the same refusals.
+        #[test]
+        fn rows_read_from_frames_apply_as_decoded_rows(
+            rows in prop::collection::vec((0i64..8, prop::option::of(-5i64..5)), 0..30),
+            split in 0usize..30,
+        ) {
+            #[derive(serde::Deserialize, Debug, PartialEq)]
+            struct N { n: i64 }
+            let rows: Vec<Row> = rows.into_iter().map(|(k, n)| {
+                let columns = match n { Some(n) => row(n), None => json!({ "n": "none" }).as_object().cloned().unwrap_or_default() };
+                Row { key: json!(format!("k{k}")), row: columns }
+            }).collect();
+            let split = split.min(rows.len());
+            let mut text = lucarne_protocol::Rows::new();
+            for part in [&rows[..split], &rows[split..]] {
+                let frame = lucarne_protocol::encode(&lucarne_protocol::ServerMessage::SnapshotRows(
+                    lucarne_protocol::SnapshotRows { sub: 1, rows: part.to_vec().into() },
+                ));
+                match lucarne_protocol::decode_server(&frame) {
+                    Ok(lucarne_protocol::ServerMessage::SnapshotRows(chunk)) => text.append(chunk.rows),
+                    other => panic!("{frame}: {other:?}"),
+                }
+            }
+            let at = Position { epoch: 1, version: 1 };
+            let (mut decoded_view, mut text_view) = (LiveView::<N>::new(), LiveView::<N>::new());
+            let decoded_changes = decoded_view.apply(&ViewEvent::Snapshot { at, rows: rows.into(), resynced: None });
+            let mut text_changes = text_view.apply(&ViewEvent::Snapshot { at, rows: text, resynced: None });
+            // Read from text, the reason also says where in the row's text it failed.
+            prop_assert_eq!(text_changes.invalid.len(), decoded_changes.invalid.len());
+            for ((text_key, text_reason), (key, reason)) in text_changes.invalid.drain(..).zip(&decoded_changes.invalid) {
+                prop_assert_eq!(&text_key, key);
+                prop_assert!(text_reason.starts_with(reason.as_str()), "{} / {}", text_reason, reason);
+            }
+            prop_assert_eq!(text_changes, Changes { invalid: vec![], ..decoded_changes });
+            prop_assert_eq!(text_view.iter().collect::<Vec<_>>(), decoded_view.iter().collect::<Vec<_>>());
+        }
+
         /// Whatever order deltas arrive in (duplicated, dropped, reordered), the view only ever
         /// holds a state the server actually had: the state after some prefix of the deltas.
         #[test]
@@ -337,14 +376,14 @@ mod tests {
                 delta(i as u64, vec![op])
             }).collect();
             // The states the server went through.
-            let mut truth = LiveView::<Rows>::new();
+            let mut truth = LiveView::<Columns>::new();
             truth.apply(&snapshot(0, &[]));
             let mut states = vec![truth.iter().map(|(k, r)| (k.to_string(), r.clone())).collect::<Vec<_>>()];
             for d in &deltas {
                 truth.apply(d);
                 states.push(truth.iter().map(|(k, r)| (k.to_string(), r.clone())).collect());
             }
-            let mut v = LiveView::<Rows>::new();
+            let mut v = LiveView::<Columns>::new();
             v.apply(&snapshot(0, &[]));
             for i in order.into_iter().filter(|i| *i < deltas.len()) {
                 v.apply(&deltas[i]);

@@ -25,7 +25,7 @@
 //! let rows = vec![lucarne_runtime::protocol::Row {
 //!     key: json!("t-1"), row: json!({ "id": "t-1", "done": false }).as_object().cloned().unwrap_or_default(),
 //! }];
-//! todos.apply(&ViewEvent::Snapshot { at, rows, resynced: None });
+//! todos.apply(&ViewEvent::Snapshot { at, rows: rows.into(), resynced: None });
 //!
 //! // Sent: shown done at once (the runtime's `Client::send_optimistic` picks the seq).
 //! let command = todos.begin(1, Complete("t-1".into()));

@@ -68,7 +68,7 @@ impl History {
                 at,
                 rows: rows.len() as u64,
             }),
-            ServerMessage::SnapshotRows(SnapshotRows { sub, rows }),
+            ServerMessage::SnapshotRows(SnapshotRows { sub, rows: rows.into() }),
             ServerMessage::SnapshotEnd(SnapshotEnd { sub }),
         ]
     }

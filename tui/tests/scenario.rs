@@ -43,7 +43,7 @@ fn the_desk_scenario_in_the_terminal() {
     for step in scenario() {
         let msg = match server.serve(&step) {
             Some(Served::Snapshot { at, rows }) => {
-                Msg::View(ViewEvent::Snapshot { at, rows, resynced: None })
+                Msg::View(ViewEvent::Snapshot { at, rows: rows.into(), resynced: None })
             }
             Some(Served::Delta(delta)) => Msg::View(ViewEvent::Delta(delta)),
             Some(Served::Answer { seq, result }) => {

@@ -29,7 +29,7 @@ fn loaded() -> App {
         vec![post(1, "Nour", "مرحبا بالجميع"), post(2, "Dana", "שלום לכולם"), post(3, "Ada", "Hello, room")];
     let _ = app.update(Message::Posts(ViewEvent::Snapshot {
         at: Position { epoch: 1, version: 3 },
-        rows,
+        rows: rows.into(),
         resynced: None,
     }));
     app

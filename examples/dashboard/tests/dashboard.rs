@@ -30,7 +30,7 @@ fn loaded() -> App {
     let rows = vec![region("eu", 3, 1_520_50), region("mena", 2, 2_210_00), region("us", 1, 10)];
     let _ = app.update(Message::Regions(ViewEvent::Snapshot {
         at: Position { epoch: 1, version: 6 },
-        rows,
+        rows: rows.into(),
         resynced: None,
     }));
     app

@@ -23,7 +23,11 @@ fn loaded() -> App {
     let rows = vec![todo("t-1", "Buy milk", false, 1.0), todo("t-2", "شراء الخبز", true, 2.0)];
     feed(
         &mut app,
-        Message::Todos(ViewEvent::Snapshot { at: Position { epoch: 1, version: 2 }, rows, resynced: None }),
+        Message::Todos(ViewEvent::Snapshot {
+            at: Position { epoch: 1, version: 2 },
+            rows: rows.into(),
+            resynced: None,
+        }),
     );
     app
 }

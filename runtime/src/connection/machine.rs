@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use lucarne_protocol::{
     Ack, ClientMessage, Command, DefineCommand, DefineSearch, DefineView, DropCommand, DropSearch, DropView,
-    ErrorCode, ErrorMessage, Found, Heartbeat, Hello, ListViews, Position, RegisterPush, ResyncReason, Row,
+    ErrorCode, ErrorMessage, Found, Heartbeat, Hello, ListViews, Position, RegisterPush, ResyncReason, Rows,
     SUPPORTED_VERSIONS, Search, SearchQuery, ServerMessage, Subscribe, SubscribeSearch, TestPush,
     UnregisterPush, Unsubscribe, ViewInfo, decode_server,
 };
@@ -216,7 +216,7 @@ struct Sub {
     /// The subscription id on the current link.
     wire: Option<u64>,
     /// A snapshot being received.
-    incoming: Option<(Position, Vec<Row>)>,
+    incoming: Option<(Position, Rows)>,
     /// Why the next snapshot is sent, once the server said `resync`.
     resync: Option<ResyncReason>,
     /// The server refused it: don't subscribe again.
@@ -757,13 +757,12 @@ impl Machine {
             ServerMessage::Pong(_) | ServerMessage::Welcome(_) | ServerMessage::Unsubscribed(_) => {}
             ServerMessage::SnapshotBegin(b) => {
                 if let Some(sub) = self.sub_for(b.sub) {
-                    let room = usize::try_from(b.rows.min(100_000)).unwrap_or(0);
-                    sub.incoming = Some((b.at, Vec::with_capacity(room)));
+                    sub.incoming = Some((b.at, Rows::new()));
                 }
             }
             ServerMessage::SnapshotRows(r) => {
                 if let Some((_, rows)) = self.sub_for(r.sub).and_then(|s| s.incoming.as_mut()) {
-                    rows.extend(r.rows);
+                    rows.append(r.rows);
                 }
             }
             ServerMessage::SnapshotEnd(e) => {

@@ -187,7 +187,7 @@ impl World {
         let at = Position { epoch: EPOCH, version };
         view.apply(&ViewEvent::Snapshot {
             at,
-            rows: World::rows(&state),
+            rows: World::rows(&state).into(),
             resynced: Some(ResyncReason::TooFarBehind),
         });
         self.version = version;
@@ -292,7 +292,7 @@ fn check(numbering: Numbering, steps: Vec<Step>) {
     let mut view: Optimistic<Counter, Edit> = Optimistic::new(ME);
     view.apply(&ViewEvent::Snapshot {
         at: Position { epoch: EPOCH, version: 0 },
-        rows: vec![],
+        rows: vec![].into(),
         resynced: None,
     });
     let mut outcomes: BTreeMap<u64, usize> = BTreeMap::new();
@@ -512,7 +512,7 @@ fn commands_a_previous_run_left_are_shown_again_and_settle() {
     let at = Position { epoch: EPOCH, version: 4 };
     view.apply(&ViewEvent::Snapshot {
         at,
-        rows: vec![Row { key: json!(0), row: object(json!({"n": 1})) }],
+        rows: vec![Row { key: json!(0), row: object(json!({"n": 1})) }].into(),
         resynced: None,
     });
     let left = vec![

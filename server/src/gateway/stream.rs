@@ -277,7 +277,10 @@ impl SubStream {
         let frames = std::iter::from_fn(move || {
             let part: Vec<_> = rows.by_ref().take(chunk).collect();
             (!part.is_empty()).then(|| {
-                lucarne_protocol::encode(&ServerMessage::SnapshotRows(SnapshotRows { sub, rows: part }))
+                lucarne_protocol::encode(&ServerMessage::SnapshotRows(SnapshotRows {
+                    sub,
+                    rows: part.into(),
+                }))
             })
         });
         self.send_frames(at, count, frames).await

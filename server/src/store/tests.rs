@@ -165,7 +165,7 @@ proptest! {
                     .rows
                     .chunks(chunk)
                     .map(|rows| lucarne_protocol::encode(&lucarne_protocol::ServerMessage::SnapshotRows(
-                        lucarne_protocol::SnapshotRows { sub: 3, rows: rows.to_vec() },
+                        lucarne_protocol::SnapshotRows { sub: 3, rows: rows.to_vec().into() },
                     )))
                     .collect();
                 prop_assert_eq!(frames.at, snapshot.at);

@@ -15,7 +15,7 @@
 //! assert_eq!(app.update(Msg::Views(Ok(vec![info]))), vec![Effect::Subscribe(Query::view("orders"))]);
 //! let row = json!({"order_id": "o-1", "status": "placed"}).as_object().cloned().unwrap_or_default();
 //! let rows = vec![lucarne_tui::runtime::protocol::Row { key: json!("o-1"), row }];
-//! app.update(Msg::View(ViewEvent::Snapshot { at, rows, resynced: None }));
+//! app.update(Msg::View(ViewEvent::Snapshot { at, rows: rows.into(), resynced: None }));
 //! assert_eq!(app.rows().len(), 1);
 //! ```
 

@@ -23,7 +23,11 @@ fn order(id: &str, status: &str, total: f64) -> Row {
 }
 
 fn snapshot(rows: Vec<Row>) -> Msg {
-    Msg::View(ViewEvent::Snapshot { at: Position { epoch: 1, version: 1 }, rows, resynced: None })
+    Msg::View(ViewEvent::Snapshot {
+        at: Position { epoch: 1, version: 1 },
+        rows: rows.into(),
+        resynced: None,
+    })
 }
 
 fn delta(ops: Vec<Op>) -> Msg {
