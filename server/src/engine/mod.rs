@@ -580,15 +580,24 @@ impl Engine {
         blocking(move || store.snapshot(&view)).await
     }
 
-    /// A snapshot as ready-made `snapshot_rows` frames (see [`Store::snapshot_frames`]).
-    pub async fn snapshot_frames(
+    /// A snapshot's parts (see [`Store::snapshot_parts`]) as they are written, on the blocking
+    /// pool: the first frames can be sent while the rest are read. The store does not wait for
+    /// the receiver (the read transaction lasts as long as the reading, not the sending); an
+    /// error ends the parts. Dropping the receiver stops the reading at its next frame.
+    pub fn snapshot_parts(
         &self,
         view: &str,
         sub: u64,
         chunk: usize,
-    ) -> Result<crate::store::SnapshotFrames, StoreError> {
+    ) -> mpsc::UnboundedReceiver<Result<crate::store::SnapshotPart, StoreError>> {
         let (store, view) = (self.shared.store.clone(), view.to_owned());
-        blocking(move || store.snapshot_frames(&view, sub, chunk)).await
+        let (parts, received) = mpsc::unbounded_channel();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.snapshot_parts(&view, sub, chunk, |part| parts.send(Ok(part)).is_ok()) {
+                let _ = parts.send(Err(e));
+            }
+        });
+        received
     }
 
     /// What a client at `from` missed. On a cluster node, a client that comes from a node

@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 use super::outbox::{Outbox, Push};
 use crate::engine::Engine;
 use crate::feed::{Feed, FeedEvent};
-use crate::store::{Catchup, Change, UnreadableChange};
+use crate::store::{Catchup, Change, SnapshotPart, UnreadableChange};
 /// A change's `view`, `epoch` and `to`, and its encoded ops.
 type DeltaOps = (String, u64, u64, EncodedOps);
 
@@ -257,17 +257,41 @@ impl SubStream {
         self.snapshot().await
     }
 
-    /// The whole view, its rows written as frames straight from the store's row states.
+    /// The whole view, its rows written as frames straight from the store's row states, each
+    /// sent as soon as it is written. A store error ends the subscription (after the frames
+    /// already sent, if it comes midway).
     async fn snapshot(&mut self) -> Flow {
-        let snapshot = match self.engine.snapshot_frames(&self.view, self.sub, self.chunk).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.out.error(ErrorCode::Internal, e.to_string(), Some(self.sub), None);
-                return Flow::End;
+        let mut parts = self.engine.snapshot_parts(&self.view, self.sub, self.chunk);
+        let (at, rows) = match parts.recv().await {
+            Some(Ok(SnapshotPart::Begin { at, rows })) => (at, rows),
+            Some(Ok(SnapshotPart::Frame(_))) | None => {
+                return self.failed("the snapshot ended before it began".into());
             }
+            Some(Err(e)) => return self.failed(e.to_string()),
         };
-        self.client_version = snapshot.at.version;
-        self.send_frames(snapshot.at, snapshot.rows, snapshot.frames.into_iter()).await
+        self.client_version = at.version;
+        let begin = SnapshotBegin { sub: self.sub, view: self.view.clone(), at, rows };
+        if !self.out.send_waiting(&ServerMessage::SnapshotBegin(begin)).await {
+            return Flow::End;
+        }
+        while let Some(part) = parts.recv().await {
+            match part {
+                Ok(SnapshotPart::Frame(frame)) => {
+                    if !self.out.send_waiting_text(frame).await {
+                        return Flow::End;
+                    }
+                }
+                Ok(SnapshotPart::Begin { .. }) => {}
+                Err(e) => return self.failed(e.to_string()),
+            }
+        }
+        self.end_snapshot(at).await
+    }
+
+    /// Tells the client its subscription failed, and ends it.
+    fn failed(&self, message: String) -> Flow {
+        self.out.error(ErrorCode::Internal, message, Some(self.sub), None);
+        Flow::End
     }
 
     /// A snapshot of rows (a live query's window), encoded in chunks taken from the front.
@@ -298,6 +322,11 @@ impl SubStream {
                 return Flow::End;
             }
         }
+        self.end_snapshot(at).await
+    }
+
+    /// `snapshot_end`: the client holds the view as of `at`.
+    async fn end_snapshot(&self, at: Position) -> Flow {
         if !self.out.send_waiting(&ServerMessage::SnapshotEnd(SnapshotEnd { sub: self.sub })).await {
             return Flow::End;
         }

@@ -46,7 +46,7 @@ pub use change::{Change, UnreadableChange};
 use fold::{BatchState, Dirty, Fold, Working, flush, fold_into};
 pub use push::{Pending, Planned, PushPlan};
 use rows::{Hot, Lease};
-pub use rows::{RowCacheLimits, SnapshotFrames};
+pub use rows::{RowCacheLimits, SnapshotFrames, SnapshotPart};
 
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");
 const DEDUP: TableDefinition<'_, (&str, u64), (u64, u32)> = TableDefinition::new("dedup");

@@ -424,16 +424,40 @@ impl Store {
         &self,
         view: &str,
     ) -> Result<(Position, std::sync::Arc<ViewDef>, Vec<GroupState>), StoreError> {
+        let (mut begun, mut states) = (None, Vec::new());
+        self.each_state(view, |visit| {
+            match visit {
+                Visit::Begin { at, def, rows } => {
+                    states.reserve(usize::try_from(rows).unwrap_or(0));
+                    begun = Some((at, def.clone()));
+                }
+                Visit::State(state) => states.push(state),
+            }
+            Ok(true)
+        })?;
+        let (at, def) = begun.ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
+        Ok((at, def, states))
+    }
+
+    /// Visits a view's position, definition and row count, then each row state in store order
+    /// (`HAVING` not applied), in one read transaction; `visit` returning false stops there.
+    fn each_state(
+        &self,
+        view: &str,
+        mut visit: impl FnMut(Visit<'_>) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
         let txn = self.db()?.begin_read()?;
         let (slot, meta, def) = self.live(&txn, view)?;
+        let at = Position { epoch: meta.epoch, version: meta.version };
+        if !visit(Visit::Begin { at, def: &def, rows: meta.rows })? {
+            return Ok(());
+        }
         let table = txn.open_table(ROWS)?;
         // Rows newer than the rows table: its journal, laid over it in key order.
         let mut journal = match meta.checkpoint {
             Some(checkpoint) => journal(&def, &txn.open_table(CHANGES)?, &slot, checkpoint, meta.version)?,
             None => BTreeMap::new(),
         };
-        let mut states = Vec::with_capacity(usize::try_from(meta.rows).unwrap_or(0));
-        let mut push = |state: GroupState| states.push(state);
         for entry in table.range((slot.as_str(), &[][..])..)? {
             let (k, v) = entry?;
             let (in_slot, key) = k.value();
@@ -441,38 +465,151 @@ impl Store {
                 break;
             }
             while let Some(first) = journal.first_entry().filter(|e| e.key().as_slice() < key) {
-                if let Some(state) = first.remove() {
-                    push(state);
+                if let Some(state) = first.remove()
+                    && !visit(Visit::State(state))?
+                {
+                    return Ok(());
                 }
             }
-            match journal.remove(key) {
-                Some(Some(state)) => push(state),
-                Some(None) => {}
-                None => push(decode(v.value())?),
+            let state = match journal.remove(key) {
+                Some(Some(state)) => state,
+                Some(None) => continue,
+                None => decode(v.value())?,
+            };
+            if !visit(Visit::State(state))? {
+                return Ok(());
             }
         }
         for state in journal.into_values().flatten() {
-            push(state);
+            if !visit(Visit::State(state))? {
+                return Ok(());
+            }
         }
-        Ok((Position { epoch: meta.epoch, version: meta.version }, def, states))
+        Ok(())
     }
 
     /// A snapshot as the `snapshot_rows` frames of subscription `sub`, `chunk` rows each,
     /// written straight from the row states: the same text as encoding [`Store::snapshot`]'s
     /// rows in those chunks, without building each row's `Map` first.
     pub fn snapshot_frames(&self, view: &str, sub: u64, chunk: usize) -> Result<SnapshotFrames, StoreError> {
-        let (at, def, states) = self.snapshot_states(view)?;
-        let rows: Vec<RowOut<'_>> = states
-            .iter()
-            .filter_map(|state| Some(RowOut { key: KeyOut(&state.keys), row: def.row_json(state)? }))
-            .collect();
-        let mut frames = Vec::with_capacity(rows.len().div_ceil(chunk.max(1)));
-        for part in rows.chunks(chunk.max(1)) {
-            let frame = FrameOut { kind: "snapshot_rows", sub, rows: part };
-            frames.push(serde_json::to_string(&frame)?);
-        }
-        Ok(SnapshotFrames { at, rows: rows.len() as u64, frames })
+        let (mut begun, mut frames) = (None, Vec::new());
+        self.snapshot_parts(view, sub, chunk, |part| {
+            match part {
+                SnapshotPart::Begin { at, rows } => begun = Some((at, rows)),
+                SnapshotPart::Frame(frame) => frames.push(frame),
+            }
+            true
+        })?;
+        let (at, rows) = begun.ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
+        Ok(SnapshotFrames { at, rows, frames })
     }
+
+    /// [`Store::snapshot_frames`] handed out as they are written: where the snapshot stands
+    /// and how many rows follow first, then each frame as soon as its rows are read, so that a
+    /// connection sends the first frames while the rest are read. (A view with `HAVING` is read
+    /// whole first: which rows it shows is known only then.) `emit` returning false stops.
+    pub fn snapshot_parts(
+        &self,
+        view: &str,
+        sub: u64,
+        chunk: usize,
+        mut emit: impl FnMut(SnapshotPart) -> bool,
+    ) -> Result<(), StoreError> {
+        let chunk = chunk.max(1);
+        let (mut def, mut held, mut declared, mut sent) = (None, Vec::with_capacity(chunk), None, 0u64);
+        self.each_state(view, |visit| match visit {
+            Visit::Begin { at, def: d, rows } => {
+                def = Some(d.clone());
+                if d.having.is_some() {
+                    // Sent once every state is read and the rows `HAVING` keeps are counted.
+                    declared = Some((at, None));
+                    return Ok(true);
+                }
+                declared = Some((at, Some(rows)));
+                Ok(emit(SnapshotPart::Begin { at, rows }))
+            }
+            Visit::State(state) => {
+                held.push(state);
+                let Some((_, Some(_))) = declared else { return Ok(true) };
+                if held.len() < chunk {
+                    return Ok(true);
+                }
+                let def = def.as_deref().ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
+                let (frame, rows) = frame(def, sub, &held)?;
+                held.clear();
+                sent += rows;
+                Ok(emit(SnapshotPart::Frame(frame)))
+            }
+        })?;
+        let (Some(def), Some((at, declared))) = (def, declared) else { return Ok(()) };
+        match declared {
+            Some(rows) => {
+                if !held.is_empty() {
+                    let (frame, count) = frame(&def, sub, &held)?;
+                    sent += count;
+                    if !emit(SnapshotPart::Frame(frame)) {
+                        return Ok(());
+                    }
+                }
+                if sent != rows {
+                    tracing::error!(
+                        view,
+                        declared = rows,
+                        sent,
+                        "a snapshot sent another count of rows than it declared"
+                    );
+                }
+            }
+            None => {
+                let shown: Vec<&GroupState> =
+                    held.iter().filter(|state| def.row_json(state).is_some()).collect();
+                if !emit(SnapshotPart::Begin { at, rows: shown.len() as u64 }) {
+                    return Ok(());
+                }
+                for part in shown.chunks(chunk) {
+                    let (frame, _) = frame(&def, sub, part.iter().copied())?;
+                    if !emit(SnapshotPart::Frame(frame)) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`Store::each_state`] visits.
+enum Visit<'a> {
+    Begin { at: Position, def: &'a std::sync::Arc<ViewDef>, rows: u64 },
+    State(GroupState),
+}
+
+/// One part of a snapshot ([`Store::snapshot_parts`]), in order: `Begin`, then the frames.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnapshotPart {
+    /// Where the snapshot stands and how many rows its frames hold.
+    Begin {
+        /// The snapshot's position.
+        at: Position,
+        /// The rows in all frames.
+        rows: u64,
+    },
+    /// One `snapshot_rows` frame.
+    Frame(String),
+}
+
+/// The `snapshot_rows` frame of `states` (those `HAVING` keeps) and its row count.
+fn frame<'a>(
+    def: &'a ViewDef,
+    sub: u64,
+    states: impl IntoIterator<Item = &'a GroupState>,
+) -> Result<(String, u64), StoreError> {
+    let rows: Vec<RowOut<'_>> = states
+        .into_iter()
+        .filter_map(|state| Some(RowOut { key: KeyOut(&state.keys), row: def.row_json(state)? }))
+        .collect();
+    let frame = FrameOut { kind: "snapshot_rows", sub, rows: &rows };
+    Ok((serde_json::to_string(&frame)?, rows.len() as u64))
 }
 
 /// A snapshot as ready-made `snapshot_rows` frames ([`Store::snapshot_frames`]).

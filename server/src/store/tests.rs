@@ -687,3 +687,31 @@ proptest! {
         }
     }
 }
+
+/// A snapshot handed out as it is written: where it stands and how many rows first, then its
+/// frames; the reading stops as soon as the receiver stops taking them.
+#[test]
+fn a_snapshot_is_handed_out_frame_by_frame_and_stops_when_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(dir.path());
+    let batch: Vec<Append> = (0..50)
+        .map(|i| append("c", i + 1, "place_order", json!({ "order_id": format!("o-{i:02}"), "total": 1, "region": "eu" })))
+        .collect();
+    store.commit(&batch).expect("commit");
+    fn check(store: &Store, take: usize, expected: &[&str]) {
+        let mut seen = Vec::new();
+        store
+            .snapshot_parts("orders", 1, 20, |part| {
+                seen.push(match part {
+                    SnapshotPart::Begin { rows, .. } => format!("begin {rows}"),
+                    SnapshotPart::Frame(text) => format!("frame {}", text.matches("\"key\"").count()),
+                });
+                seen.len() < take
+            })
+            .expect("snapshot");
+        assert_eq!(seen, expected, "taking {take}");
+    }
+    check(&store, usize::MAX, &["begin 50", "frame 20", "frame 20", "frame 10"]);
+    check(&store, 2, &["begin 50", "frame 20"]);
+    check(&store, 1, &["begin 50"]);
+}
