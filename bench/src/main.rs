@@ -93,6 +93,10 @@ enum Bench {
         /// Runs of each reader, alternating.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Also the order desk's page in headless Chromium, from this bundle (`web/dist` after
+        /// `cargo xtask web`): from connected to the snapshot applied, as the page logs them.
+        #[arg(long)]
+        browser: Option<std::path::PathBuf>,
     },
     /// Search: keystroke → hits and three facet counts on a search index, next to SQLite FTS5,
     /// on a seeded corpus and on the Debian package records (`apt-cache dumpavail`).
@@ -171,7 +175,7 @@ async fn main() -> Result<()> {
             views(events, backfill, queries, &counts)?;
             views_over_the_wire(wire, &counts).await
         }
-        Bench::Snapshot { rows, runs } => snapshot::run(rows, runs).await,
+        Bench::Snapshot { rows, runs, browser } => snapshot::run(rows, runs, browser).await,
         Bench::Search { rows, words } => {
             let seeded = search::run(rows, words)?;
             search_live::run(&seeded).await

@@ -3,6 +3,9 @@
 //! server (and one that also decodes them), and a bare WebSocket server sending the same frames
 //! ready-made (the transport's floor), alternating, in the same run.
 
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -11,7 +14,7 @@ use lucarne_demo as demo;
 use lucarne_protocol::{ClientMessage, CommandRef, Hello, Query, ServerMessage, Subscribe};
 use lucarne_runtime::{Client, ClientConfig, LiveView, ViewEvent};
 use lucarne_server::log::{Append, NewEvent};
-use lucarne_server::{Engine, Store, sql};
+use lucarne_server::{Engine, GatewayConfig, Store, sql};
 use serde::Deserialize;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -40,7 +43,7 @@ enum Reader {
     Runtime,
 }
 
-pub(crate) async fn run(rows: usize, runs: usize) -> Result<()> {
+pub(crate) async fn run(rows: usize, runs: usize, browser: Option<PathBuf>) -> Result<()> {
     println!("# cargo xtask bench snapshot  ({rows} rows in the demo's `orders` view, {runs} runs each)");
     let dir = tempfile::tempdir()?;
     let mut store = Store::open(dir.path())?;
@@ -61,7 +64,8 @@ pub(crate) async fn run(rows: usize, runs: usize) -> Result<()> {
         store.commit(&batch)?;
     }
     let engine = Engine::start(store, demo::commands());
-    let addr = crate::serve(engine.clone()).await?;
+    let config = GatewayConfig { web_dir: browser.clone(), ..GatewayConfig::default() };
+    let addr = crate::serve_with(engine.clone(), config).await?;
     let url = format!("ws://{addr}/ws");
 
     let (_, _, frames) = bare(&url, rows, false).await?;
@@ -98,6 +102,21 @@ pub(crate) async fn run(rows: usize, runs: usize) -> Result<()> {
         };
         let bytes = if bytes == 0 { "—".to_string() } else { bytes.to_string() };
         println!("| {label} | {} | {} | {bytes} |", crate::ms(took[took.len() / 2]), crate::ms(took[0]));
+    }
+    if let Some(dist) = browser {
+        let url = format!("http://{addr}/?log=debug");
+        let mut took = Vec::new();
+        for run in 0..runs {
+            let page = page(url.clone(), dist.clone()).await?;
+            eprintln!("browser run {run}: {page:?}");
+            took.push(page);
+        }
+        took.sort();
+        println!(
+            "| the order desk's page in headless Chromium: connected → `orders` snapshot applied | {} | {} | — |",
+            crate::ms(took[took.len() / 2]),
+            crate::ms(took[0])
+        );
     }
     drop(engine);
     Ok(())
@@ -216,4 +235,56 @@ fn rand_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The order desk's page opened in a fresh headless Chromium: the time from the runtime's
+/// "connected" to the desk's "orders snapshot applied", both read from the page's console log
+/// (`?log=debug`) with the timestamps Chromium writes beside each line.
+async fn page(url: String, dist: PathBuf) -> Result<Duration> {
+    tokio::task::spawn_blocking(move || {
+        let profile = tempfile::tempdir()?;
+        let mut chromium = Command::new("chromium")
+            .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(&url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("chromium (cargo xtask setup installs it)")?;
+        let stderr = chromium.stderr.take().context("chromium's log")?;
+        let (mut connected, mut applied) = (None, None);
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line?;
+            if !line.contains(":CONSOLE") {
+                continue;
+            }
+            if connected.is_none() && line.contains("connected session=") {
+                connected = logged_at(&line);
+            } else if line.contains("orders snapshot applied") {
+                applied = logged_at(&line);
+                break;
+            } else if line.contains("ERROR") || line.contains("WARN") {
+                eprintln!("page: {line}");
+            }
+        }
+        let _ = chromium.kill();
+        let _ = chromium.wait();
+        let (Some(connected), Some(applied)) = (connected, applied) else {
+            bail!(
+                "the page did not log its snapshot (is {} a bundle built after this change?)",
+                dist.display()
+            )
+        };
+        Ok(Duration::from_secs_f64((applied - connected).max(0.0)))
+    })
+    .await?
+}
+
+/// The time of day, in seconds, of a Chromium log line (`[pid:tid:MMDD/HHMMSS.micros:…`).
+fn logged_at(line: &str) -> Option<f64> {
+    let stamp = line.split(':').find_map(|part| part.split_once('/').map(|(_, time)| time))?;
+    let (hms, micros) = stamp.split_once('.')?;
+    let hms: u32 = hms.parse().ok()?;
+    let seconds = f64::from(hms / 10_000 * 3600 + hms / 100 % 100 * 60 + hms % 100);
+    Some(seconds + micros.parse::<f64>().ok()? / 1e6)
 }

@@ -22,7 +22,8 @@
 //!   1 000 000 rows, 200 deltas/s from a real server), next to a full redraw.
 //! - `bench views`: folding into many views, backfill, snapshots and live-query windows in the
 //!   store; `bench snapshot`: a 100 000-row view from subscribe to applied in the native runtime
-//!   against a bare WebSocket.
+//!   against a bare WebSocket (`--browser web/dist`: also in the order desk's page in headless
+//!   Chromium).
 //! - `example NAME [--web]`: an example app (`examples/`) against a server with its views and
 //!   routes, in a window or in the browser.
 //! - `bundle`: the packages, offline, into `target/bundle/` (`bundle.rs`): .deb and .rpm of the

@@ -46,6 +46,9 @@ impl Desk {
         self.today = clock::local(clock::now_ms());
         // The rows it changed as shown, with those whose pending action it shows applied.
         let changes = self.orders.apply(&event);
+        if let ViewEvent::Snapshot { rows, .. } = &event {
+            tracing::debug!(rows = rows.len(), shown = self.orders.view().len(), "orders snapshot applied");
+        }
         // A refused filter is an error on the filter, not a lost connection (the badge stays
         // live).
         track(&mut self.connection, &event);

@@ -695,7 +695,14 @@ fn a_snapshot_is_handed_out_frame_by_frame_and_stops_when_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = open(dir.path());
     let batch: Vec<Append> = (0..50)
-        .map(|i| append("c", i + 1, "place_order", json!({ "order_id": format!("o-{i:02}"), "total": 1, "region": "eu" })))
+        .map(|i| {
+            append(
+                "c",
+                i + 1,
+                "place_order",
+                json!({ "order_id": format!("o-{i:02}"), "total": 1, "region": "eu" }),
+            )
+        })
         .collect();
     store.commit(&batch).expect("commit");
     fn check(store: &Store, take: usize, expected: &[&str]) {
