@@ -37,10 +37,15 @@ use crate::{Columns, Key, Row};
 /// (the frame is held once, each row is its key and a range of it): [`Rows::entries`] hands the
 /// text to a typed reader ([`RowData::decode`]). Reading them as [`Row`]s (`rows[0]`,
 /// `rows.iter()`, any slice method) decodes every row's [`Columns`] once, the first time, and
-/// keeps them; a row whose text is not a JSON object of columns within `serde_json`'s nesting
-/// limit is left out there (only a server outside the protocol sends one; [`Rows::entries`]
-/// still yields it, and its decode fails). Rows built from [`Row`]s ([`From<Vec<Row>>`], a
-/// generic serde decode) are held decoded.
+/// keeps them. Rows built from [`Row`]s ([`From<Vec<Row>>`], a generic serde decode) are held
+/// decoded.
+///
+/// Every row is a JSON object (a frame with another row is refused whole). A row that does not
+/// decode as [`Columns`] — nested deeper than `serde_json` reads, or with a lone surrogate
+/// escape; only a server outside the protocol sends one — is left out of the decoded rows, so
+/// [`Rows::len`] (which counts it) may exceed `rows.iter().count()`; [`Rows::entries`] still
+/// yields it, and whether a typed read of it succeeds depends on the type (one that skips the
+/// bad column may). Equality and serialization go by the decoded rows.
 #[derive(Clone, Default)]
 pub struct Rows {
     held: Held,
@@ -108,7 +113,8 @@ impl Rows {
         Some(Rows { held: Held::Text { chunks, len, decoded: OnceLock::new() } })
     }
 
-    /// How many rows (without decoding any).
+    /// How many rows came (without decoding any), those that do not decode as columns
+    /// included (see [`Rows`]).
     pub fn len(&self) -> usize {
         match &self.held {
             Held::Decoded(rows) => rows.len(),
@@ -136,6 +142,9 @@ impl Rows {
 
     /// Adds `more` after these rows.
     pub fn append(&mut self, more: Rows) {
+        if more.is_empty() {
+            return;
+        }
         if self.is_empty() {
             *self = more;
             return;
@@ -224,8 +233,9 @@ impl PartialEq for Rows {
 }
 
 impl fmt::Debug for Rows {
+    /// Each row as held (text rows are not decoded for it).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
+        f.debug_list().entries(self.entries()).finish()
     }
 }
 

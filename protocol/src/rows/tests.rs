@@ -88,6 +88,11 @@ fn appended_rows_keep_their_order_whatever_they_hold() {
     check(vec![decoded(&["a"]), decoded(&["b"])], &["a", "b"]);
     check(vec![text(&["a"]), decoded(&["b"]), text(&["c"])], &["a", "b", "c"]);
     check(vec![Rows::new(), text(&["a"])], &["a"]);
+    check(vec![text(&["a"]), Rows::new(), text(&["b"])], &["a", "b"]);
+    // Nothing appended: rows kept as text stay text (not decoded to join an empty list).
+    let mut all = text(&["a"]);
+    all.append(Rows::new());
+    assert!(format!("{all:?}").contains("Text("), "{all:?}");
     // Read as rows once, then appended to: the rows read before are not kept stale.
     let mut all = text(&["a"]);
     assert_eq!(all.iter().count(), 1);

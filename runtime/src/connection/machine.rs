@@ -943,6 +943,8 @@ impl Machine {
         {
             tracing::warn!(view = %sub.query.view, code = %e.code, "subscription refused: {}", e.message);
             sub.failed = true;
+            // A snapshot cut short by the error is not the view: its rows are dropped.
+            sub.incoming = None;
             // The server holds no subscription it refused: nothing to unsubscribe.
             sub.wire = None;
             self.wire.remove(&wire);

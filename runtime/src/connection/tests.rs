@@ -646,6 +646,27 @@ fn a_refused_subscription_is_not_tried_again_after_a_reconnect() {
     ]);
 }
 
+/// A server that fails while sending a snapshot (its reading stopped midway) says so for the
+/// subscription: the rows that came are never handed out as the view.
+#[test]
+fn a_snapshot_cut_short_by_an_error_is_not_handed_out() {
+    let mut first = snapshot(1, 7, 3, &[1, 2]);
+    first.truncate(2);
+    let mut script: Vec<(In, &[&str])> = vec![
+        (In::Start, &["connect ws://a"]),
+        (call(subscribe(1, "orders")), &["view 1 connecting"]),
+        (In::Opened, &["send hello c-1"]),
+        (welcome(60_000), &["send subscribe 1 orders"]),
+    ];
+    script.extend(first.into_iter().map(|f| (f, &[][..])));
+    script.push((
+        frame(json!({"type": "error", "code": "internal", "message": "the snapshot's reading stopped", "sub": 1})),
+        &["view 1 failed internal"],
+    ));
+    script.push((frame(json!({"type": "snapshot_end", "sub": 1})), &[]));
+    check(script);
+}
+
 #[test]
 fn a_live_search_applies_its_deltas_in_order_and_starts_afresh_after_a_gap_or_a_reconnect() {
     let query = lucarne_protocol::SearchQuery { text: "ada".into(), ..Default::default() };

@@ -582,8 +582,10 @@ impl Engine {
 
     /// A snapshot's parts (see [`Store::snapshot_parts`]) as they are written, on the blocking
     /// pool: the first frames can be sent while the rest are read. The store does not wait for
-    /// the receiver (the read transaction lasts as long as the reading, not the sending); an
-    /// error ends the parts. Dropping the receiver stops the reading at its next frame.
+    /// the receiver (the read transaction lasts as long as reading the rows and writing their
+    /// frames, never as long as a slow client's sending); an error ends the parts, and parts
+    /// that end without [`SnapshotPart::End`](crate::store::SnapshotPart::End) (the task
+    /// panicked) were cut short. Dropping the receiver stops the reading at its next frame.
     pub fn snapshot_parts(
         &self,
         view: &str,

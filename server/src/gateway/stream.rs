@@ -264,7 +264,7 @@ impl SubStream {
         let mut parts = self.engine.snapshot_parts(&self.view, self.sub, self.chunk);
         let (at, rows) = match parts.recv().await {
             Some(Ok(SnapshotPart::Begin { at, rows })) => (at, rows),
-            Some(Ok(SnapshotPart::Frame(_))) | None => {
+            Some(Ok(SnapshotPart::Frame(_) | SnapshotPart::End)) | None => {
                 return self.failed("the snapshot ended before it began".into());
             }
             Some(Err(e)) => return self.failed(e.to_string()),
@@ -274,18 +274,20 @@ impl SubStream {
         if !self.out.send_waiting(&ServerMessage::SnapshotBegin(begin)).await {
             return Flow::End;
         }
-        while let Some(part) = parts.recv().await {
-            match part {
-                Ok(SnapshotPart::Frame(frame)) => {
+        loop {
+            match parts.recv().await {
+                Some(Ok(SnapshotPart::Frame(frame))) => {
                     if !self.out.send_waiting_text(frame).await {
                         return Flow::End;
                     }
                 }
-                Ok(SnapshotPart::Begin { .. }) => {}
-                Err(e) => return self.failed(e.to_string()),
+                Some(Ok(SnapshotPart::End)) => return self.end_snapshot(at).await,
+                Some(Ok(SnapshotPart::Begin { .. })) => {}
+                Some(Err(e)) => return self.failed(e.to_string()),
+                // Never `snapshot_end` for rows cut short: the client would take them as the view.
+                None => return self.failed("the snapshot's reading stopped before its end".into()),
             }
         }
-        self.end_snapshot(at).await
     }
 
     /// Tells the client its subscription failed, and ends it.

@@ -497,6 +497,7 @@ impl Store {
             match part {
                 SnapshotPart::Begin { at, rows } => begun = Some((at, rows)),
                 SnapshotPart::Frame(frame) => frames.push(frame),
+                SnapshotPart::End => {}
             }
             true
         })?;
@@ -505,9 +506,10 @@ impl Store {
     }
 
     /// [`Store::snapshot_frames`] handed out as they are written: where the snapshot stands
-    /// and how many rows follow first, then each frame as soon as its rows are read, so that a
-    /// connection sends the first frames while the rest are read. (A view with `HAVING` is read
-    /// whole first: which rows it shows is known only then.) `emit` returning false stops.
+    /// and how many rows follow first, then each frame as soon as its rows are read and
+    /// written, so that a connection sends the first frames while the rest are read, then
+    /// [`SnapshotPart::End`]. (A view with `HAVING` is read whole first: which rows it shows is
+    /// known only then.) `emit` returning false stops the reading there, `End` not sent.
     pub fn snapshot_parts(
         &self,
         view: &str,
@@ -517,6 +519,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let chunk = chunk.max(1);
         let (mut def, mut held, mut declared, mut sent) = (None, Vec::with_capacity(chunk), None, 0u64);
+        // False once the receiver stopped taking parts: nothing more is read, written or checked.
+        let taken = std::cell::Cell::new(true);
+        let mut send = |part: SnapshotPart| {
+            taken.set(emit(part));
+            taken.get()
+        };
         self.each_state(view, |visit| match visit {
             Visit::Begin { at, def: d, rows } => {
                 def = Some(d.clone());
@@ -526,7 +534,7 @@ impl Store {
                     return Ok(true);
                 }
                 declared = Some((at, Some(rows)));
-                Ok(emit(SnapshotPart::Begin { at, rows }))
+                Ok(send(SnapshotPart::Begin { at, rows }))
             }
             Visit::State(state) => {
                 held.push(state);
@@ -535,19 +543,21 @@ impl Store {
                     return Ok(true);
                 }
                 let def = def.as_deref().ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
-                let (frame, rows) = frame(def, sub, &held)?;
+                let rows = rows_out(def, &held);
+                let frame = frame(sub, &rows)?;
+                sent += rows.len() as u64;
+                drop(rows);
                 held.clear();
-                sent += rows;
-                Ok(emit(SnapshotPart::Frame(frame)))
+                Ok(send(SnapshotPart::Frame(frame)))
             }
         })?;
-        let (Some(def), Some((at, declared))) = (def, declared) else { return Ok(()) };
+        let (Some(def), Some((at, declared)), true) = (def, declared, taken.get()) else { return Ok(()) };
         match declared {
             Some(rows) => {
                 if !held.is_empty() {
-                    let (frame, count) = frame(&def, sub, &held)?;
-                    sent += count;
-                    if !emit(SnapshotPart::Frame(frame)) {
+                    let out = rows_out(&def, &held);
+                    sent += out.len() as u64;
+                    if !send(SnapshotPart::Frame(frame(sub, &out)?)) {
                         return Ok(());
                     }
                 }
@@ -561,19 +571,19 @@ impl Store {
                 }
             }
             None => {
-                let shown: Vec<&GroupState> =
-                    held.iter().filter(|state| def.row_json(state).is_some()).collect();
-                if !emit(SnapshotPart::Begin { at, rows: shown.len() as u64 }) {
+                // Each row `HAVING` keeps, built once, to count them and then to write them.
+                let shown = rows_out(&def, &held);
+                if !send(SnapshotPart::Begin { at, rows: shown.len() as u64 }) {
                     return Ok(());
                 }
                 for part in shown.chunks(chunk) {
-                    let (frame, _) = frame(&def, sub, part.iter().copied())?;
-                    if !emit(SnapshotPart::Frame(frame)) {
+                    if !send(SnapshotPart::Frame(frame(sub, part)?)) {
                         return Ok(());
                     }
                 }
             }
         }
+        send(SnapshotPart::End);
         Ok(())
     }
 }
@@ -596,20 +606,22 @@ pub enum SnapshotPart {
     },
     /// One `snapshot_rows` frame.
     Frame(String),
+    /// Every frame was handed out: the snapshot is whole. (A reader that sees its parts end
+    /// without it knows the snapshot was cut short.)
+    End,
 }
 
-/// The `snapshot_rows` frame of `states` (those `HAVING` keeps) and its row count.
-fn frame<'a>(
-    def: &'a ViewDef,
-    sub: u64,
-    states: impl IntoIterator<Item = &'a GroupState>,
-) -> Result<(String, u64), StoreError> {
-    let rows: Vec<RowOut<'_>> = states
-        .into_iter()
+/// The rows of `states` that `HAVING` keeps, as the wire writes them.
+fn rows_out<'a>(def: &'a ViewDef, states: &'a [GroupState]) -> Vec<RowOut<'a>> {
+    states
+        .iter()
         .filter_map(|state| Some(RowOut { key: KeyOut(&state.keys), row: def.row_json(state)? }))
-        .collect();
-    let frame = FrameOut { kind: "snapshot_rows", sub, rows: &rows };
-    Ok((serde_json::to_string(&frame)?, rows.len() as u64))
+        .collect()
+}
+
+/// The `snapshot_rows` frame of `rows`.
+fn frame(sub: u64, rows: &[RowOut<'_>]) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(&FrameOut { kind: "snapshot_rows", sub, rows })?)
 }
 
 /// A snapshot as ready-made `snapshot_rows` frames ([`Store::snapshot_frames`]).

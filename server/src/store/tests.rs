@@ -693,7 +693,7 @@ proptest! {
 #[test]
 fn a_snapshot_is_handed_out_frame_by_frame_and_stops_when_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = open(dir.path());
+    let store = open(dir.path());
     let batch: Vec<Append> = (0..50)
         .map(|i| {
             append(
@@ -712,13 +712,14 @@ fn a_snapshot_is_handed_out_frame_by_frame_and_stops_when_refused() {
                 seen.push(match part {
                     SnapshotPart::Begin { rows, .. } => format!("begin {rows}"),
                     SnapshotPart::Frame(text) => format!("frame {}", text.matches("\"key\"").count()),
+                    SnapshotPart::End => "end".to_owned(),
                 });
                 seen.len() < take
             })
             .expect("snapshot");
         assert_eq!(seen, expected, "taking {take}");
     }
-    check(&store, usize::MAX, &["begin 50", "frame 20", "frame 20", "frame 10"]);
+    check(&store, usize::MAX, &["begin 50", "frame 20", "frame 20", "frame 10", "end"]);
     check(&store, 2, &["begin 50", "frame 20"]);
     check(&store, 1, &["begin 50"]);
 }
