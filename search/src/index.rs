@@ -35,6 +35,7 @@ use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Tant
 use crate::fold::words;
 use crate::matcher::QueryWords;
 use crate::memory::Memory;
+use crate::row::{ColumnNames, HeldRow, RowRef};
 use crate::typo::{allowed, matches};
 
 /// Words of a query searched for at most (like Meilisearch's limit): the others are ignored.
@@ -67,11 +68,11 @@ pub enum SearchError {
 #[derive(Debug)]
 struct Doc {
     key: Value,
-    row: Columns,
+    row: HeldRow,
     /// The folded words of its searched columns, each once (to rank it without folding again).
     words: Box<[Box<str>]>,
     /// Its key's JSON text (ties are ranked by it).
-    key_text: Box<str>,
+    key_text: std::sync::Arc<str>,
     /// Its value of each facet of the spec, in order: its number in that facet's values.
     facets: Box<[Option<u32>]>,
 }
@@ -85,10 +86,12 @@ pub struct SearchIndex {
     text: Vec<Field>,
     docs: HashMap<u64, Doc>,
     /// Document ids by the row key's JSON text.
-    ids: HashMap<String, u64>,
+    ids: HashMap<std::sync::Arc<str>, u64>,
     next: u64,
     /// Each facet's values seen, numbered (counted by number: no hashing per row).
     values: Vec<FacetValues>,
+    /// The rows' column names, numbered (each row holds its values by number).
+    names: ColumnNames,
 }
 
 /// One facet's values, numbered in the order first seen (kept while the index lives).
@@ -144,6 +147,7 @@ impl SearchIndex {
             ids: HashMap::new(),
             next: 0,
             values,
+            names: ColumnNames::default(),
         })
     }
 
@@ -182,7 +186,6 @@ impl SearchIndex {
             }
         }
         self.writer.add_document(doc)?;
-        self.ids.insert(key.to_string(), id);
         let mut folded: Vec<Box<str>> = self
             .spec
             .searchable
@@ -193,7 +196,9 @@ impl SearchIndex {
             .collect();
         folded.sort_unstable();
         folded.dedup();
-        let key_text = key.to_string().into_boxed_str();
+        // One copy of the key's text, shared by the id map and the row.
+        let key_text: std::sync::Arc<str> = key.to_string().into();
+        self.ids.insert(key_text.clone(), id);
         let facets = self
             .spec
             .facets
@@ -201,18 +206,23 @@ impl SearchIndex {
             .zip(&mut self.values)
             .map(|(f, values)| row.get(f).and_then(facet_text).map(|v| values.number(&v)))
             .collect();
+        let row = HeldRow::new(row, &mut self.names);
         self.docs.insert(id, Doc { key, row, words: folded.into_boxed_slice(), key_text, facets });
         Ok(())
     }
 
     /// The row held under `key` (put in, committed or not).
-    pub fn row(&self, key: &Value) -> Option<&Columns> {
-        self.ids.get(&key.to_string()).and_then(|id| self.docs.get(id)).map(|d| &d.row)
+    pub fn row(&self, key: &Value) -> Option<RowRef<'_>> {
+        self.ids.get(key.to_string().as_str()).and_then(|id| self.docs.get(id)).map(|d| self.read(d))
+    }
+
+    fn read<'a>(&'a self, doc: &'a Doc) -> RowRef<'a> {
+        RowRef::new(&self.names, &doc.row)
     }
 
     /// Takes a row out (once [committed](Self::commit)).
     pub fn remove(&mut self, key: &Value) {
-        if let Some(old) = self.ids.remove(&key.to_string()) {
+        if let Some(old) = self.ids.remove(key.to_string().as_str()) {
             self.writer.delete_term(Term::from_field_u64(self.id, old));
             self.docs.remove(&old);
         }
@@ -230,7 +240,7 @@ impl SearchIndex {
     pub fn search(
         &self,
         request: &SearchQuery,
-        filter: &dyn Fn(&Columns) -> bool,
+        filter: &dyn Fn(&RowRef<'_>) -> bool,
     ) -> Result<Found, SearchError> {
         for facet in request.facets.iter().chain(request.selected.keys()) {
             if !self.spec.facets.contains(facet) {
@@ -243,7 +253,7 @@ impl SearchIndex {
             None => self.docs.values().collect(),
             Some(ids) => ids.iter().filter_map(|id| self.docs.get(id)).collect(),
         };
-        let found: Vec<&Doc> = found.into_iter().filter(|d| filter(&d.row)).collect();
+        let found: Vec<&Doc> = found.into_iter().filter(|d| filter(&self.read(d))).collect();
         // A facet's counts ignore its own selection (disjunctive), not the others'.
         // The selections by the facet's place in the spec.
         let place = |facet: &str| self.spec.facets.iter().position(|f| f == facet).unwrap_or(usize::MAX);
@@ -309,7 +319,7 @@ impl SearchIndex {
             }
             sort.iter()
                 .map(|by| {
-                    let order = compare(a.2.row.get(&by.column), b.2.row.get(&by.column));
+                    let order = compare(self.read(a.2).get(&by.column), self.read(b.2).get(&by.column));
                     if by.descending { order.reverse() } else { order }
                 })
                 .find(|o| o.is_ne())
@@ -331,7 +341,7 @@ impl SearchIndex {
             .take(page(request.limit))
             .map(|(typos, _, doc)| SearchHit {
                 key: doc.key.clone(),
-                row: doc.row.clone(),
+                row: self.read(doc).to_columns(),
                 typos,
                 highlights: self.highlights(&query, doc),
             })
@@ -402,7 +412,7 @@ impl SearchIndex {
 
     /// The row's searchable columns that hold text.
     fn columns<'a>(&'a self, doc: &'a Doc) -> impl Iterator<Item = (&'a String, &'a str)> {
-        self.spec.searchable.iter().filter_map(|c| Some((c, doc.row.get(c).and_then(text_of)?)))
+        self.spec.searchable.iter().filter_map(|c| Some((c, self.read(doc).get(c).and_then(text_of)?)))
     }
 }
 

@@ -25,8 +25,10 @@ pub mod fold;
 mod index;
 mod matcher;
 pub mod memory;
+mod row;
 pub mod typo;
 
 pub use index::{IndexSpec, MAX_WORDS, SearchError, SearchIndex, facet_value};
 pub use lucarne_protocol::{FacetCount, Found, SearchHit, SearchQuery, SearchSort};
 pub use matcher::Matcher;
+pub use row::RowRef;

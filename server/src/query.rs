@@ -143,7 +143,7 @@ impl LiveQuery {
     }
 
     /// Whether `row` passes the filter.
-    pub(crate) fn matches(&self, row: &Columns) -> bool {
+    pub(crate) fn matches(&self, row: &dyn crate::expr::Record) -> bool {
         self.filter.as_ref().is_none_or(|f| f.holds(row))
     }
 
@@ -291,7 +291,7 @@ impl Window {
     /// borrowed row is copied only then.
     fn put(&mut self, text: String, key: Cow<'_, Key>, row: Cow<'_, Columns>) {
         self.remove(&text);
-        if self.query.matches(&row) {
+        if self.query.matches(&*row) {
             let place = self.query.sort_key(&key, &row);
             self.order.insert(place.clone());
             self.rows.insert(text, (key.into_owned(), row.into_owned(), place));
@@ -420,7 +420,7 @@ mod tests {
     fn expected(q: &LiveQuery, view: &BTreeMap<i64, Columns>) -> Vec<(String, Columns)> {
         let mut rows: Vec<(SortKey, Columns)> = view
             .iter()
-            .filter(|(_, r)| q.matches(r))
+            .filter(|(_, r)| q.matches(*r))
             .map(|(k, r)| (q.sort_key(&json!(k), r), r.clone()))
             .collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));

@@ -167,7 +167,7 @@ pub(crate) enum Stage {
 }
 
 /// A filter over a view's rows (the search's `where` and the token's row filter, compiled).
-pub type RowFilter = Arc<dyn Fn(&Columns) -> bool + Send + Sync>;
+pub type RowFilter = Arc<dyn Fn(&dyn crate::expr::Record) -> bool + Send + Sync>;
 
 /// A commit that changed more rows than this makes every live search of its index run again
 /// (testing them one by one would cost more).
@@ -308,7 +308,8 @@ impl Live {
             let held = held
                 .as_ref()
                 .ok_or_else(|| SearchFailure::Unavailable(live.def.name.clone(), "not built".into()))?;
-            held.index.search(&request, &*filter).map_err(|e| SearchFailure::Invalid(e.to_string()))
+            let filter = |row: &lucarne_search::RowRef<'_>| filter(row);
+            held.index.search(&request, &filter).map_err(|e| SearchFailure::Invalid(e.to_string()))
         })
         .await
         .map_err(|e| SearchFailure::Unavailable(name, e.to_string()))?
@@ -401,7 +402,7 @@ fn apply(live: &Live, changes: &[Arc<Change>]) -> Result<(), String> {
             };
             if let Some(rows) = &mut touched {
                 rows.extend(row.cloned());
-                rows.extend(held.index.row(key).cloned());
+                rows.extend(held.index.row(key).map(|row| row.to_columns()));
                 if rows.len() > MAX_ROWS_TESTED {
                     touched = None;
                 }

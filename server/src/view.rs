@@ -246,6 +246,16 @@ impl Record for Map<String, Value> {
     }
 }
 
+/// A row a search index holds, read by its filter as a view row is.
+impl Record for lucarne_search::RowRef<'_> {
+    fn field(&self, field: &Field) -> Value {
+        match field {
+            Field::Path(path) if path.len() == 1 => self.get(&path[0]).cloned().unwrap_or(Value::Null),
+            _ => Value::Null,
+        }
+    }
+}
+
 fn empty(kind: &ColumnKind) -> Acc {
     match kind {
         ColumnKind::Key(_) => Acc::Key,

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lucarne_demo as demo;
-use lucarne_protocol::{Columns, CommandRef};
+use lucarne_protocol::CommandRef;
 use lucarne_search::{Found, SearchQuery};
 use lucarne_server::engine::{ViewError, ViewPolicy};
+use lucarne_server::expr::{Field, Record};
 use lucarne_server::search::SearchFailure;
 use lucarne_server::{Engine, Store, sql};
 use serde_json::{Value, json};
@@ -52,7 +53,7 @@ fn seen(found: &Found) -> (Vec<String>, BTreeMap<String, u64>) {
 async fn check(
     engine: &Arc<Engine>,
     text: &str,
-    filter: fn(&Columns) -> bool,
+    filter: fn(&dyn Record) -> bool,
     expected: (&[&str], &[(&str, u64)]),
 ) -> Found {
     let want = (
@@ -75,7 +76,7 @@ async fn check(
     }
 }
 
-fn everything(_: &Columns) -> bool {
+fn everything(_: &dyn Record) -> bool {
     true
 }
 
@@ -107,7 +108,7 @@ async fn a_search_index_follows_its_view_and_survives_a_restart() {
     check(
         &engine,
         "",
-        |r| r["total"].as_f64().is_some_and(|t| t > 10.0),
+        |r| r.field(&Field::Path(vec!["total".into()])).as_f64().is_some_and(|t| t > 10.0),
         (&["o-1", "o-2"], &[("placed", 2)]),
     )
     .await;

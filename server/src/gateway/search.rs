@@ -122,7 +122,7 @@ impl Connection {
         let asked =
             Asked { what: "the search's where", filter: query.filter.clone(), order_by: None, limit: None };
         let query = self.compile(&def.view, asked, grant.row_filter(&def.view)).await?;
-        Ok((def.view, Arc::new(move |row: &lucarne_protocol::Columns| query.matches(row))))
+        Ok((def.view, Arc::new(move |row: &dyn crate::expr::Record| query.matches(row))))
     }
 }
 

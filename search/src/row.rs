@@ -1,0 +1,127 @@
+//! The rows an index keeps beside tantivy, held compactly: each column's name is kept once per
+//! index and numbered, a row holds its values by those numbers (in the row's own column order),
+//! and a search's filter reads a row by name through [`RowRef`] without building a map.
+//!
+//! ```
+//! use lucarne_search::{IndexSpec, RowRef, SearchIndex, SearchQuery};
+//! use serde_json::json;
+//!
+//! let mut index = SearchIndex::new(IndexSpec { searchable: vec!["name".into()], facets: vec![] })?;
+//! for (id, name, total) in [(1, "Ada", 12.5), (2, "Adèle", 3.0)] {
+//!     index.upsert(json!(id), json!({ "name": name, "total": total }).as_object().cloned().unwrap_or_default())?;
+//! }
+//! index.commit()?;
+//! // The caller's filter reads the held row by column name.
+//! let big = |row: &RowRef<'_>| row.get("total").and_then(|t| t.as_f64()).is_some_and(|t| t > 10.0);
+//! let found = index.search(&SearchQuery { text: "ad".into(), ..Default::default() }, &big)?;
+//! assert_eq!(found.hits.len(), 1);
+//! assert_eq!(found.hits[0].row["name"], "Ada"); // the hit's columns, as they were put in
+//! # Ok::<(), lucarne_search::SearchError>(())
+//! ```
+//!
+//! Why: a `serde_json` map per row (its hash table, and each column's name allocated again for
+//! every row) was most of what an index held in memory beside tantivy's segments.
+
+use std::collections::HashMap;
+
+use lucarne_protocol::Columns;
+use serde_json::Value;
+
+/// The column names an index has seen, numbered in the order first seen (kept while the index
+/// lives, as facet values are: a view has a fixed set of columns).
+#[derive(Debug, Default)]
+pub(crate) struct ColumnNames {
+    names: Vec<Box<str>>,
+    numbers: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+}
+
+impl ColumnNames {
+    /// The number of a column, given one when new.
+    fn number(&mut self, name: &str) -> u32 {
+        if let Some(n) = self.numbers.get(name) {
+            return *n;
+        }
+        let n = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.into());
+        self.numbers.insert(name.into(), n);
+        n
+    }
+
+    /// The number of a column seen before.
+    fn find(&self, name: &str) -> Option<u32> {
+        self.numbers.get(name).copied()
+    }
+
+    fn name(&self, number: u32) -> &str {
+        self.names.get(number as usize).map_or("", |n| n)
+    }
+}
+
+/// One row's columns, by number, in the row's own order.
+#[derive(Debug)]
+pub(crate) struct HeldRow(Box<[(u32, Value)]>);
+
+impl HeldRow {
+    /// Holds `row`, numbering any column not seen before.
+    pub(crate) fn new(row: Columns, names: &mut ColumnNames) -> HeldRow {
+        HeldRow(row.into_iter().map(|(name, value)| (names.number(&name), value)).collect())
+    }
+
+    fn get(&self, number: u32) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| *n == number).map(|(_, v)| v)
+    }
+}
+
+/// A row the index holds, read by column name: what a search's filter is given.
+#[derive(Debug, Clone, Copy)]
+pub struct RowRef<'a> {
+    names: &'a ColumnNames,
+    row: &'a HeldRow,
+}
+
+impl<'a> RowRef<'a> {
+    pub(crate) fn new(names: &'a ColumnNames, row: &'a HeldRow) -> RowRef<'a> {
+        RowRef { names, row }
+    }
+
+    /// The value of a column; `None` when the row has no such column.
+    pub fn get(&self, column: &str) -> Option<&'a Value> {
+        self.row.get(self.names.find(column)?)
+    }
+
+    /// The row's columns, in the order they were put in.
+    pub fn to_columns(&self) -> Columns {
+        self.row.0.iter().map(|(n, v)| (self.names.name(*n).to_owned(), v.clone())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::{IndexSpec, SearchIndex};
+
+    /// A row reads back as it was put in — its columns, their values and their order — whatever
+    /// columns the rows beside it have, and a column it lacks reads as absent.
+    #[test]
+    fn a_held_row_reads_back_as_it_was_put_in() {
+        let mut index = SearchIndex::new(IndexSpec { searchable: vec!["name".into()], facets: vec![] })
+            .expect("an index");
+        let rows = [
+            json!({ "name": "Ada", "total": 12.5, "tags": ["a", { "b": null }] }),
+            json!({ "total": 3, "name": "نور", "extra": null }),
+            json!({}),
+        ];
+        for (key, row) in rows.iter().enumerate() {
+            index.upsert(json!(key), row.as_object().cloned().unwrap_or_default()).expect("upsert");
+        }
+        for (key, row) in rows.iter().enumerate() {
+            let held = index.row(&json!(key)).expect("held");
+            let columns = held.to_columns();
+            assert_eq!(serde_json::to_string(&columns).ok(), serde_json::to_string(row).ok());
+            assert_eq!(held.get("total"), row.get("total"));
+            assert_eq!(held.get("extra"), row.get("extra"), "null is a value, absent is none");
+            assert_eq!(held.get("nowhere"), None);
+        }
+    }
+}
