@@ -35,7 +35,7 @@ use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Tant
 use crate::fold::words;
 use crate::matcher::QueryWords;
 use crate::memory::Memory;
-use crate::row::{ColumnNames, HeldRow, RowRef};
+use crate::row::{HeldRow, Numbered, RowRef};
 use crate::typo::{allowed, matches};
 
 /// Words of a query searched for at most (like Meilisearch's limit): the others are ignored.
@@ -89,29 +89,9 @@ pub struct SearchIndex {
     ids: HashMap<std::sync::Arc<str>, u64>,
     next: u64,
     /// Each facet's values seen, numbered (counted by number: no hashing per row).
-    values: Vec<FacetValues>,
+    values: Vec<Numbered>,
     /// The rows' column names, numbered (each row holds its values by number).
-    names: ColumnNames,
-}
-
-/// One facet's values, numbered in the order first seen (kept while the index lives).
-#[derive(Debug, Default)]
-struct FacetValues {
-    names: Vec<Box<str>>,
-    numbers: HashMap<Box<str>, u32>,
-}
-
-impl FacetValues {
-    /// The number of a value, given one when new.
-    fn number(&mut self, value: &str) -> u32 {
-        if let Some(n) = self.numbers.get(value) {
-            return *n;
-        }
-        let n = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.names.push(value.into());
-        self.numbers.insert(value.into(), n);
-        n
-    }
+    names: Numbered,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -136,7 +116,7 @@ impl SearchIndex {
         // One indexing thread with tantivy's smallest memory budget (15 MB).
         let writer = index.writer_with_num_threads(1, 15_000_000)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        let values = spec.facets.iter().map(|_| FacetValues::default()).collect();
+        let values = spec.facets.iter().map(|_| Numbered::default()).collect();
         Ok(SearchIndex {
             spec,
             writer,
@@ -147,7 +127,7 @@ impl SearchIndex {
             ids: HashMap::new(),
             next: 0,
             values,
-            names: ColumnNames::default(),
+            names: Numbered::default(),
         })
     }
 
@@ -263,9 +243,10 @@ impl SearchIndex {
             .iter()
             .map(|(f, picked)| {
                 let at = place(f);
-                let numbers = self.values.get(at).map_or_else(Vec::new, |values| {
-                    picked.iter().filter_map(|v| values.numbers.get(v.as_str()).copied()).collect()
-                });
+                let numbers = self
+                    .values
+                    .get(at)
+                    .map_or_else(Vec::new, |values| picked.iter().filter_map(|v| values.find(v)).collect());
                 (at, numbers)
             })
             .collect();
@@ -279,7 +260,7 @@ impl SearchIndex {
         let asked: std::collections::BTreeSet<&String> = request.facets.iter().collect();
         for facet in asked {
             let at = place(facet);
-            let names = self.values.get(at).map_or(&[][..], |v| v.names.as_slice());
+            let names = self.values.get(at).map_or(&[][..], Numbered::names);
             let mut counts = vec![0u64; names.len()];
             for doc in found.iter().filter(|d| selected(d, at)) {
                 if let Some(n) = doc.facets.get(at).copied().flatten()

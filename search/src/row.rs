@@ -27,19 +27,19 @@ use std::collections::HashMap;
 use lucarne_protocol::Columns;
 use serde_json::Value;
 
-/// The column names an index has seen, numbered in the order first seen (kept while the index
-/// lives, as facet values are: a view has a fixed set of columns).
+/// Names numbered in the order first seen, kept while the index lives: the rows' column names
+/// (a view has a fixed set) and each facet's values (counted by number: no hashing per row).
 #[derive(Debug, Default)]
-pub(crate) struct ColumnNames {
+pub(crate) struct Numbered {
     names: Vec<Box<str>>,
     numbers: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
 }
 
-impl ColumnNames {
-    /// The number of a column, given one when new.
-    fn number(&mut self, name: &str) -> u32 {
-        if let Some(n) = self.numbers.get(name) {
-            return *n;
+impl Numbered {
+    /// The number of a name, given one when new.
+    pub(crate) fn number(&mut self, name: &str) -> u32 {
+        if let Some(n) = self.find(name) {
+            return n;
         }
         let n = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         self.names.push(name.into());
@@ -47,9 +47,14 @@ impl ColumnNames {
         n
     }
 
-    /// The number of a column seen before.
-    fn find(&self, name: &str) -> Option<u32> {
+    /// The number of a name seen before.
+    pub(crate) fn find(&self, name: &str) -> Option<u32> {
         self.numbers.get(name).copied()
+    }
+
+    /// The names, by number.
+    pub(crate) fn names(&self) -> &[Box<str>] {
+        &self.names
     }
 
     fn name(&self, number: u32) -> &str {
@@ -63,7 +68,7 @@ pub(crate) struct HeldRow(Box<[(u32, Value)]>);
 
 impl HeldRow {
     /// Holds `row`, numbering any column not seen before.
-    pub(crate) fn new(row: Columns, names: &mut ColumnNames) -> HeldRow {
+    pub(crate) fn new(row: Columns, names: &mut Numbered) -> HeldRow {
         HeldRow(row.into_iter().map(|(name, value)| (names.number(&name), value)).collect())
     }
 
@@ -75,12 +80,12 @@ impl HeldRow {
 /// A row the index holds, read by column name: what a search's filter is given.
 #[derive(Debug, Clone, Copy)]
 pub struct RowRef<'a> {
-    names: &'a ColumnNames,
+    names: &'a Numbered,
     row: &'a HeldRow,
 }
 
 impl<'a> RowRef<'a> {
-    pub(crate) fn new(names: &'a ColumnNames, row: &'a HeldRow) -> RowRef<'a> {
+    pub(crate) fn new(names: &'a Numbered, row: &'a HeldRow) -> RowRef<'a> {
         RowRef { names, row }
     }
 
