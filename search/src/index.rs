@@ -154,8 +154,12 @@ impl SearchIndex {
     }
 
     /// Puts a row in, in place of the one with its key (searched once [committed](Self::commit)).
+    /// The names of its columns and its facet values are kept, numbered, while the index lives
+    /// (a view's rows have a fixed set of columns; facet values are few).
     pub fn upsert(&mut self, key: Value, row: Columns) -> Result<(), SearchError> {
-        self.remove(&key);
+        // One copy of the key's text, shared by the id map and the row.
+        let key_text: std::sync::Arc<str> = key.to_string().into();
+        self.take_out(&key_text);
         let id = self.next;
         self.next += 1;
         let mut doc = TantivyDocument::default();
@@ -176,8 +180,6 @@ impl SearchIndex {
             .collect();
         folded.sort_unstable();
         folded.dedup();
-        // One copy of the key's text, shared by the id map and the row.
-        let key_text: std::sync::Arc<str> = key.to_string().into();
         self.ids.insert(key_text.clone(), id);
         let facets = self
             .spec
@@ -202,7 +204,12 @@ impl SearchIndex {
 
     /// Takes a row out (once [committed](Self::commit)).
     pub fn remove(&mut self, key: &Value) {
-        if let Some(old) = self.ids.remove(key.to_string().as_str()) {
+        self.take_out(&key.to_string());
+    }
+
+    /// Takes out the row whose key's JSON text is `key_text`.
+    fn take_out(&mut self, key_text: &str) {
+        if let Some(old) = self.ids.remove(key_text) {
             self.writer.delete_term(Term::from_field_u64(self.id, old));
             self.docs.remove(&old);
         }
@@ -289,8 +296,13 @@ impl SearchIndex {
             .collect();
         // Each column once: a later mention of one cannot change the order.
         let mut columns = HashSet::new();
-        let sort: Vec<&lucarne_protocol::SearchSort> =
-            request.sort.iter().filter(|by| columns.insert(by.column.as_str())).collect();
+        // Each sort column by its number, found once (`None`: no row has it).
+        let sort: Vec<(Option<u32>, bool)> = request
+            .sort
+            .iter()
+            .filter(|by| columns.insert(by.column.as_str()))
+            .map(|by| (self.names.find(&by.column), by.descending))
+            .collect();
         let page = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         // Only the rows up to the end of the page are put in order.
         let end = page(request.offset).saturating_add(page(request.limit)).min(ranked.len());
@@ -299,9 +311,10 @@ impl SearchIndex {
                 return a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1));
             }
             sort.iter()
-                .map(|by| {
-                    let order = compare(self.read(a.2).get(&by.column), self.read(b.2).get(&by.column));
-                    if by.descending { order.reverse() } else { order }
+                .map(|(number, descending)| {
+                    let order =
+                        compare(number.and_then(|n| a.2.row.get(n)), number.and_then(|n| b.2.row.get(n)));
+                    if *descending { order.reverse() } else { order }
                 })
                 .find(|o| o.is_ne())
                 .unwrap_or(std::cmp::Ordering::Equal)

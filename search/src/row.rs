@@ -29,6 +29,8 @@ use serde_json::Value;
 
 /// Names numbered in the order first seen, kept while the index lives: the rows' column names
 /// (a view has a fixed set) and each facet's values (counted by number: no hashing per row).
+/// The names come from rows, so the hasher is seeded per process (as the store's rows in memory
+/// are keyed).
 #[derive(Debug, Default)]
 pub(crate) struct Numbered {
     names: Vec<Box<str>>,
@@ -72,13 +74,13 @@ impl HeldRow {
         HeldRow(row.into_iter().map(|(name, value)| (names.number(&name), value)).collect())
     }
 
-    fn get(&self, number: u32) -> Option<&Value> {
+    pub(crate) fn get(&self, number: u32) -> Option<&Value> {
         self.0.iter().find(|(n, _)| *n == number).map(|(_, v)| v)
     }
 }
 
 /// A row the index holds, read by column name: what a search's filter is given.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RowRef<'a> {
     names: &'a Numbered,
     row: &'a HeldRow,
@@ -97,6 +99,12 @@ impl<'a> RowRef<'a> {
     /// The row's columns, in the order they were put in.
     pub fn to_columns(&self) -> Columns {
         self.row.0.iter().map(|(n, v)| (self.names.name(*n).to_owned(), v.clone())).collect()
+    }
+}
+
+impl std::fmt::Debug for RowRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.row.0.iter().map(|(n, v)| (self.names.name(*n), v))).finish()
     }
 }
 
@@ -120,6 +128,13 @@ mod tests {
         for (key, row) in rows.iter().enumerate() {
             index.upsert(json!(key), row.as_object().cloned().unwrap_or_default()).expect("upsert");
         }
+        // Put in again with other columns, under the same key: the new row alone.
+        let again = json!({ "other": 1, "name": "Ada" });
+        index.upsert(json!(0), again.as_object().cloned().unwrap_or_default()).expect("upsert");
+        let held = index.row(&json!(0)).expect("held");
+        assert_eq!(serde_json::to_string(&held.to_columns()).ok(), serde_json::to_string(&again).ok());
+        assert_eq!(held.get("total"), None);
+        index.upsert(json!(0), rows[0].as_object().cloned().unwrap_or_default()).expect("upsert");
         for (key, row) in rows.iter().enumerate() {
             let held = index.row(&json!(key)).expect("held");
             let columns = held.to_columns();
@@ -128,5 +143,8 @@ mod tests {
             assert_eq!(held.get("extra"), row.get("extra"), "null is a value, absent is none");
             assert_eq!(held.get("nowhere"), None);
         }
+        index.remove(&json!(1));
+        assert!(index.row(&json!(1)).is_none(), "taken out");
+        assert_eq!(index.len(), 2);
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use lucarne_protocol::Columns;
 use lucarne_search::fold::{fold, words};
 use lucarne_search::typo::matches;
-use lucarne_search::{IndexSpec, Matcher, SearchIndex, SearchQuery, facet_value};
+use lucarne_search::{IndexSpec, Matcher, SearchIndex, SearchQuery, SearchSort, facet_value};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -323,6 +323,25 @@ proptest! {
                         prop_assert_eq!(got, want, "page {}+{} of {:?}", offset, limit, query);
                         prop_assert_eq!(page.total, found.total);
                     }
+                    // Each hit carries its row as it was put in.
+                    for hit in &found.hits {
+                        let key: u8 = hit.key.as_str().and_then(|k| k.strip_prefix('k')?.parse().ok()).expect("a key k<n>");
+                        prop_assert_eq!(serde_json::to_string(&hit.row).ok(), serde_json::to_string(&rows[&key]).ok());
+                    }
+                    // Sorted by a column: largest total first, then by key, the same rows.
+                    let by_total = SearchQuery {
+                        sort: vec![SearchSort { column: "total".into(), descending: true }],
+                        ..request.clone()
+                    };
+                    let sorted_hits = index.search(&by_total, &held).expect("sorted");
+                    let got: Vec<String> = sorted_hits.hits.iter().map(|h| h.key.to_string()).collect();
+                    let mut want: Vec<(std::cmp::Reverse<u64>, String)> = found
+                        .hits
+                        .iter()
+                        .map(|h| (std::cmp::Reverse(h.row["total"].as_u64().unwrap_or(0)), h.key.to_string()))
+                        .collect();
+                    want.sort();
+                    prop_assert_eq!(got, want.into_iter().map(|(_, k)| k).collect::<Vec<_>>(), "sorted {:?}", query);
                     let counted: BTreeMap<String, BTreeMap<String, u64>> = found
                         .facets
                         .iter()
