@@ -252,6 +252,15 @@ async fn page(url: String, dist: PathBuf) -> Result<Duration> {
             .spawn()
             .context("chromium (cargo xtask setup installs it)")?;
         let stderr = chromium.stderr.take().context("chromium's log")?;
+        // A page that never logs its snapshot would keep the browser (and this loop) running:
+        // it is killed after a minute, which ends its log.
+        let pid = chromium.id().to_string();
+        let (done, watched) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if watched.recv_timeout(Duration::from_secs(60)).is_err() {
+                let _ = Command::new("kill").arg(&pid).status();
+            }
+        });
         let (mut connected, mut applied) = (None, None);
         for line in std::io::BufReader::new(stderr).lines() {
             let line = line?;
@@ -267,15 +276,20 @@ async fn page(url: String, dist: PathBuf) -> Result<Duration> {
                 eprintln!("page: {line}");
             }
         }
+        let _ = done.send(());
+        let _ = watchdog.join();
         let _ = chromium.kill();
         let _ = chromium.wait();
         let (Some(connected), Some(applied)) = (connected, applied) else {
             bail!(
-                "the page did not log its snapshot (is {} a bundle built after this change?)",
+                "the page did not log its snapshot within a minute (is {} a current bundle?)",
                 dist.display()
             )
         };
-        Ok(Duration::from_secs_f64((applied - connected).max(0.0)))
+        if applied < connected {
+            bail!("the run crossed midnight: its times of day do not subtract");
+        }
+        Ok(Duration::from_secs_f64(applied - connected))
     })
     .await?
 }
