@@ -5,9 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use crate::expr::{BinOp, Field, Record, arith, compare};
+use crate::expr::{BinOp, Expr, Field, Record, arith, compare};
 use crate::log::Event;
 use crate::sql::{Agg, ColumnKind, Shape, ViewDef};
 
@@ -113,8 +114,8 @@ impl ViewDef {
                     *acc = Acc::Value(e.eval(event));
                     continue;
                 }
-                ColumnKind::Agg(_, None) => Value::Bool(true), // COUNT(*)
-                ColumnKind::Agg(_, Some(e)) => e.eval(event),
+                ColumnKind::Agg(_, None) => Cow::Owned(Value::Bool(true)), // COUNT(*)
+                ColumnKind::Agg(_, Some(e)) => event_value(e, event),
             };
             if value.is_null() {
                 continue;
@@ -122,16 +123,16 @@ impl ViewDef {
             match acc {
                 Acc::Count(n) => *n += 1,
                 Acc::Sum(s) if value.is_number() => {
-                    *s = if s.is_null() { value } else { arith(BinOp::Add, s, &value) };
+                    *s = if s.is_null() { value.into_owned() } else { arith(BinOp::Add, s, &value) };
                 }
                 Acc::Min(m) => {
                     if m.is_null() || compare(&value, m) == Some(Ordering::Less) {
-                        *m = value;
+                        assign(m, value);
                     }
                 }
                 Acc::Max(m) => {
                     if m.is_null() || compare(&value, m) == Some(Ordering::Greater) {
-                        *m = value;
+                        assign(m, value);
                     }
                 }
                 Acc::Avg { sum, n } => {
@@ -142,10 +143,10 @@ impl ViewDef {
                 }
                 Acc::First(f) => {
                     if f.is_null() {
-                        *f = value;
+                        *f = value.into_owned();
                     }
                 }
-                Acc::Last(l) => *l = value,
+                Acc::Last(l) => assign(l, value),
                 Acc::Key | Acc::Value(_) | Acc::Sum(_) => {}
             }
         }
@@ -189,6 +190,31 @@ impl ViewDef {
     }
 }
 
+/// An expression's value for an event, borrowed from its payload where it is a field of it (most
+/// aggregates' arguments and `GROUP BY` keys are): a fold copies it only where it keeps it.
+pub(crate) fn event_value<'e>(expr: &Expr, event: &'e Event) -> Cow<'e, Value> {
+    if let Expr::Field(Field::Path(path)) = expr {
+        let mut v = &event.payload;
+        for part in path {
+            match v.get(part) {
+                Some(next) => v = next,
+                None => return Cow::Owned(Value::Null),
+            }
+        }
+        return Cow::Borrowed(v);
+    }
+    Cow::Owned(expr.eval(event))
+}
+
+/// Puts a value in an accumulator, reusing the text it held (a `LAST(customer)` of the same
+/// length as before allocates nothing).
+fn assign(slot: &mut Value, value: Cow<'_, Value>) {
+    match (slot, value) {
+        (Value::String(held), Cow::Borrowed(Value::String(new))) => held.clone_from(new),
+        (slot, value) => *slot = value.into_owned(),
+    }
+}
+
 /// A row's columns, serialized as the `row` object of the wire (see [`ViewDef::row_json`]).
 #[derive(Debug)]
 pub enum RowJson<'a> {
@@ -220,8 +246,7 @@ impl serde::Serialize for RowJson<'_> {
 }
 
 /// One column's value in a row, from its accumulator.
-fn column_value<'a>(kind: &ColumnKind, acc: &'a Acc, state: &'a GroupState) -> std::borrow::Cow<'a, Value> {
-    use std::borrow::Cow;
+fn column_value<'a>(kind: &ColumnKind, acc: &'a Acc, state: &'a GroupState) -> Cow<'a, Value> {
     match (acc, kind) {
         (Acc::Key, ColumnKind::Key(i)) => state.keys.get(*i).map_or(Cow::Owned(Value::Null), Cow::Borrowed),
         (Acc::Count(n), _) => Cow::Owned(Value::from(*n)),

@@ -11,7 +11,8 @@ use lucarne_protocol::{CommandRef, ErrorCode};
 use redb::ReadableTable;
 use serde_json::Value;
 
-use super::rows::{EntryOut, HotRow, HotSlot, RowCacheLimits, TouchedRows, decode, encode};
+use super::codec::state_bytes;
+use super::rows::{HotRow, HotSlot, RowCacheLimits, decode_state, entry_bytes};
 use super::{Change, Numbering, SlotMeta, Store, StoreError, store_key};
 use crate::commands::{Rejection, ViewState};
 use crate::log::Event;
@@ -89,36 +90,82 @@ fn read_row(
     key: &[u8],
     rows: &impl ReadableTable<(&'static str, &'static [u8]), &'static [u8]>,
 ) -> Result<Option<GroupState>, StoreError> {
-    rows.get((slot, key))?.map(|raw| decode(raw.value())).transpose()
+    rows.get((slot, key))?.map(|raw| decode_state(raw.value())).transpose()
+}
+
+/// The stored keys of the rows one event folds into, each computed once for all the views that
+/// group by the same expressions (the views of a stream mostly group by the same id), in
+/// buffers kept from event to event.
+pub(super) struct EventKeys {
+    /// For each view, in the order given, the first view of the same shape and keys.
+    leader: Vec<usize>,
+    /// Each leader's key for the event under way, once computed (`fresh`).
+    keys: Vec<Vec<u8>>,
+    fresh: Vec<bool>,
+}
+
+impl EventKeys {
+    /// The keys of `views`, each view known afterwards by its place among them.
+    pub(super) fn new<'v>(views: impl IntoIterator<Item = &'v ViewDef>) -> EventKeys {
+        let views: Vec<&ViewDef> = views.into_iter().collect();
+        let leader = (0..views.len())
+            .map(|i| {
+                let same = |w: &&ViewDef| w.shape == views[i].shape && w.keys == views[i].keys;
+                views[..i].iter().position(same).unwrap_or(i)
+            })
+            .collect();
+        EventKeys { leader, keys: vec![Vec::new(); views.len()], fresh: vec![false; views.len()] }
+    }
+
+    /// The next event: each key is computed again.
+    pub(super) fn next_event(&mut self) {
+        self.fresh.fill(false);
+    }
+
+    /// The stored key of the row of view number `i` (`view`) that `event` folds into.
+    pub(super) fn key(&mut self, i: usize, view: &ViewDef, event: &Event) -> &[u8] {
+        let leader = self.leader.get(i).copied().unwrap_or(i);
+        if self.keys.len() <= leader {
+            self.keys.resize(leader + 1, Vec::new());
+            self.fresh.resize(leader + 1, false);
+        }
+        let key = &mut self.keys[leader];
+        if !self.fresh[leader] {
+            key.clear();
+            super::write_store_key(key, view, event);
+            self.fresh[leader] = true;
+        }
+        key
+    }
 }
 
 /// Folds one event into its row among the fold's rows, in place (a row not in memory is read
-/// from the rows table first).
+/// from the rows table first); `key` is the row's stored key ([`EventKeys`]).
 pub(super) fn fold_into(
     view: &ViewDef,
     slot: &str,
     event: &Event,
+    key: &[u8],
     rows: &impl ReadableTable<(&'static str, &'static [u8]), &'static [u8]>,
     work: &mut Working,
 ) -> Result<(), StoreError> {
-    let key = store_key(view, &view.key_values(event));
-    if let Some(row) = work.rows.rows.get_mut(&key) {
+    if let Some(row) = work.rows.rows.get_mut(key) {
         if row.touched.is_none() {
             row.touched = Some(view.visible(&row.state));
-            work.touched.push(key);
+            work.touched.push(key.to_vec());
         }
         view.fold_in(&mut row.state, event);
         return Ok(());
     }
     let stored = match view.shape {
-        Shape::Grouped => read_row(slot, &key, rows)?,
+        Shape::Grouped => read_row(slot, key, rows)?,
         // A feed's row is keyed by its event's position: new in the log, so not stored yet.
         Shape::Feed => None,
     };
     let was_visible = stored.as_ref().is_some_and(|s| view.visible(s));
     let state = view.fold(stored, event);
-    work.rows.rows.insert(key.clone(), HotRow { state, dirty: false, touched: Some(was_visible) });
-    work.touched.push(key);
+    work.rows.rows.insert(key.to_vec(), HotRow { state, dirty: false, touched: Some(was_visible) });
+    work.touched.push(key.to_vec());
     Ok(())
 }
 
@@ -177,7 +224,7 @@ fn write_touched(
 ) -> Result<(), StoreError> {
     for s in settled.iter().filter(|s| matches!(s.settle, Settle::Row { .. })) {
         if let Some(row) = rows.rows.get(&s.key) {
-            table.insert((slot, s.key.as_slice()), encode(&row.state)?.as_slice())?;
+            table.insert((slot, s.key.as_slice()), state_bytes(&row.state).as_slice())?;
         }
     }
     Ok(())
@@ -282,12 +329,7 @@ impl Store {
             .collect();
         acked.sort_unstable();
         acked.dedup();
-        let entry = encode(&EntryOut {
-            from: meta.version,
-            to,
-            acked: &acked,
-            rows: TouchedRows { settled: &settled, rows: &fold.work.rows },
-        })?;
+        let entry = entry_bytes((meta.version, to), &acked, &settled, &fold.work.rows)?;
         changelog.insert((slot, to), entry.as_slice())?;
         let from = meta.version;
         meta.version = to;
@@ -368,7 +410,7 @@ fn write_back(
     }
     out.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for (key, state) in out {
-        table.insert((slot, key), encode(state)?.as_slice())?;
+        table.insert((slot, key), state_bytes(state).as_slice())?;
     }
     dirty.rows -= rows.clean();
     (fold.meta.checkpoint, fold.meta.journal) = (None, 0);

@@ -33,6 +33,7 @@ use crate::sql::{Shape, ViewDef, parse_view};
 use crate::upcast::Upcasters;
 
 mod change;
+mod codec;
 mod defined;
 mod fold;
 mod push;
@@ -43,7 +44,8 @@ use replica::sql_epoch;
 pub use replica::{Decision, REPLICA_SYNC_EVERY};
 
 pub use change::{Change, UnreadableChange};
-use fold::{BatchState, Dirty, Fold, Working, flush, fold_into};
+pub use codec::DecodeError;
+use fold::{BatchState, Dirty, EventKeys, Fold, Working, flush, fold_into};
 pub use push::{Pending, Planned, PushPlan};
 use rows::{Hot, Lease};
 pub use rows::{RowCacheLimits, SnapshotFrames, SnapshotPart};
@@ -84,9 +86,12 @@ pub enum StoreError {
     /// A stored binary record could not be decoded.
     #[error("store: corrupt record: {0}")]
     CorruptBinary(#[from] rmp_serde::decode::Error),
-    /// A record could not be encoded.
-    #[error("store: cannot encode a record: {0}")]
-    Encode(#[from] rmp_serde::encode::Error),
+    /// A stored record of the store's own encoding could not be decoded.
+    #[error("store: corrupt record: {0}")]
+    CorruptRecord(#[from] codec::DecodeError),
+    /// A row a change touched was not in memory when its changelog entry was written (a bug).
+    #[error("store: a row a change touched left memory before its entry was written")]
+    RowLeftMemory,
     /// No such view.
     #[error("no view named {0:?}")]
     UnknownView(String),
@@ -309,6 +314,33 @@ fn store_key(view: &ViewDef, keys: &[Value]) -> Vec<u8> {
     };
     // A `Value` always serializes (its map keys are strings).
     json.unwrap_or_else(|_| ViewDef::wire_key(keys).to_string().into_bytes())
+}
+
+/// Writes the key of the row `event` folds into, as [`store_key`] gives it, into `out`
+/// (without building the key's values: fields of the payload are written where they are).
+fn write_store_key(out: &mut Vec<u8>, view: &ViewDef, event: &Event) {
+    let json = |out: &mut Vec<u8>, key: &crate::expr::Expr| {
+        let value = crate::view::event_value(key, event);
+        // A `Value` always serializes (its map keys are strings).
+        if serde_json::to_writer(&mut *out, value.as_ref()).is_err() {
+            out.extend_from_slice(value.to_string().as_bytes());
+        }
+    };
+    match (view.shape, view.keys.as_slice()) {
+        (Shape::Feed, _) => out.extend_from_slice(&event.position.to_be_bytes()),
+        (Shape::Grouped, []) => out.extend_from_slice(b"null"),
+        (Shape::Grouped, [one]) => json(out, one),
+        (Shape::Grouped, many) => {
+            out.push(b'[');
+            for (i, key) in many.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json(out, key);
+            }
+            out.push(b']');
+        }
+    }
 }
 
 /// Every slot's metadata, by slot name.
@@ -581,8 +613,10 @@ impl Store {
         {
             let mut rows = txn.open_table(ROWS)?;
             let mut work = Working::default();
+            let mut keys = EventKeys::new([def.as_ref()]);
             for event in events.iter().map(|e| self.upcasters.apply(e)).filter(|e| def.matches(e)) {
-                fold_into(&def, slot, &event, &rows, &mut work)?;
+                keys.next_event();
+                fold_into(&def, slot, &event, keys.key(0, &def, &event), &rows, &mut work)?;
                 if self.numbering == Numbering::Log {
                     // The position of the last event folded in, whatever the chunks.
                     meta.version = event.position;
@@ -732,6 +766,7 @@ impl Store {
             let now = now_ms();
             // The batch's commands that appended, in order: a fold's `acked` holds their places.
             let mut keys: Vec<&CommandRef> = Vec::with_capacity(batch.len());
+            let mut event_keys = EventKeys::new(folds.iter().map(|f| f.view.as_ref()));
             for (append, stamped) in batch {
                 let ts = stamped.unwrap_or(now);
                 let key = (append.key.client_id.as_str(), append.key.seq);
@@ -760,8 +795,10 @@ impl Store {
                     log.insert(position, serde_json::to_vec(&event)?.as_slice())?;
                     // Views see events in their current shape.
                     let lifted = self.upcasters.apply(&event);
-                    for fold in folds.iter_mut().filter(|f| f.view.matches(&lifted)) {
-                        fold_into(&fold.view, &fold.slot, &lifted, &rows, &mut fold.work)?;
+                    event_keys.next_event();
+                    for (i, fold) in folds.iter_mut().enumerate().filter(|(_, f)| f.view.matches(&lifted)) {
+                        let key = event_keys.key(i, &fold.view, &lifted);
+                        fold_into(&fold.view, &fold.slot, &lifted, key, &rows, &mut fold.work)?;
                         if fold.acked.last() != Some(&keys.len()) {
                             fold.acked.push(keys.len());
                         }

@@ -6,7 +6,7 @@
 use lucarne_protocol::CommandRef;
 use redb::{Durability, ReadableDatabase, ReadableTable};
 
-use super::fold::{BatchState, fold_into};
+use super::fold::{BatchState, EventKeys, fold_into};
 use super::{Committed, DEDUP, LOG, REPLICA, ROWS, SLOTS, Store, StoreError, now_ms};
 use crate::commands::Rejection;
 use crate::log::{Append, Appended};
@@ -128,6 +128,7 @@ impl Store {
         let mut position = txn.open_table(LOG)?.last()?.map_or(0, |(k, _)| k.value());
         let now = now_ms();
         let mut out = Vec::with_capacity(commands.len());
+        let mut event_keys = EventKeys::new(folds.iter().map(|f| f.view.as_ref()));
         for (key, guard) in commands {
             if let Some(seen) = dedup.get((key.client_id.as_str(), key.seq))? {
                 let (position, events) = seen.value();
@@ -141,8 +142,11 @@ impl Store {
                         position += 1;
                         let event = e.at(position, now, key);
                         let lifted = self.upcasters.apply(&event);
-                        for fold in folds.iter_mut().filter(|f| f.view.matches(&lifted)) {
-                            fold_into(&fold.view, &fold.slot, &lifted, &rows, &mut fold.work)?;
+                        event_keys.next_event();
+                        for (i, fold) in folds.iter_mut().enumerate().filter(|(_, f)| f.view.matches(&lifted))
+                        {
+                            let row = event_keys.key(i, &fold.view, &lifted);
+                            fold_into(&fold.view, &fold.slot, &lifted, row, &rows, &mut fold.work)?;
                         }
                     }
                     out.push(Decision::Accepted(events));

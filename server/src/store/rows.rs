@@ -1,4 +1,5 @@
-//! View rows between the disk and the folds: how rows and changelog entries are encoded, the
+//! View rows between the disk and the folds: rows and changelog entries as stored (written by
+//! [`codec`](super::codec); the MessagePack and JSON of older versions still read), the
 //! rows kept in memory between commits ([`Hot`]), and the rows table as a checkpoint that the
 //! changelog brings up to date.
 //!
@@ -29,26 +30,36 @@ use redb::{Durability, ReadableDatabase, ReadableTable};
 
 use lucarne_protocol::Position;
 
-use super::{CHANGES, Change, ROWS, SLOTS, Store, StoreError, read_slots, store_key, write_slot};
+use super::{CHANGES, Change, ROWS, SLOTS, Store, StoreError, codec, read_slots, store_key, write_slot};
 use crate::sql::ViewDef;
 use crate::view::GroupState;
 
-/// The first byte of a value encoded by [`encode`]; values written before start with `{`.
-const BINARY: u8 = 1;
+/// The first byte of a value written as MessagePack by an older version (before [`codec`]);
+/// values written before that start with `{` (JSON).
+const MESSAGE_PACK: u8 = 1;
 
-/// Encodes a stored value: a tag byte, then MessagePack.
-pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(64);
-    out.push(BINARY);
-    rmp_serde::encode::write(&mut out, value)?;
-    Ok(out)
+/// Encodes a value as an older version stored it: a tag byte, then MessagePack (tests write
+/// the records older stores hold).
+#[cfg(test)]
+pub(super) fn encode_message_pack<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut out = vec![MESSAGE_PACK];
+    rmp_serde::encode::write(&mut out, value).expect("MessagePack encodes");
+    out
 }
 
-/// Decodes a stored value written by [`encode`], or as JSON by an older version.
-pub(super) fn decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T, StoreError> {
+/// Decodes a value an older version stored: MessagePack after its tag, or JSON.
+fn decode_older<T: DeserializeOwned>(raw: &[u8]) -> Result<T, StoreError> {
     match raw.split_first() {
-        Some((&BINARY, rest)) => Ok(rmp_serde::from_slice(rest)?),
+        Some((&MESSAGE_PACK, rest)) => Ok(rmp_serde::from_slice(rest)?),
         _ => Ok(serde_json::from_slice(raw)?),
+    }
+}
+
+/// A row state as the rows table holds it: written by [`codec`], or by an older version.
+pub(super) fn decode_state(raw: &[u8]) -> Result<GroupState, StoreError> {
+    match raw.split_first() {
+        Some((&codec::STATE, body)) => Ok(codec::read_state_bytes(body)?),
+        _ => decode_older(raw),
     }
 }
 
@@ -83,59 +94,36 @@ impl Touched {
     }
 }
 
-/// A changelog entry as written: the change's versions and acks, and the rows it touched, from
-/// which its ops are derived ([`Touched::op`]).
-#[derive(Serialize)]
-pub(super) struct EntryOut<'a> {
+/// A changelog entry for the rows a fold's close settled, their states read from the slot's
+/// rows in memory.
+pub(super) fn entry_bytes(
+    (from, to): (u64, u64),
+    acked: &[CommandRef],
+    settled: &[super::fold::Settled],
+    rows: &HotSlot,
+) -> Result<Vec<u8>, StoreError> {
+    use super::fold::Settle;
+    let mut entry = codec::EntryWriter::new(from, to, acked, settled.len());
+    for s in settled {
+        match &s.settle {
+            Settle::Row { was_visible, .. } => {
+                let row = rows.rows.get(&s.key).ok_or(StoreError::RowLeftMemory)?;
+                entry.row(*was_visible, &row.state);
+            }
+            Settle::Dropped(key) => entry.dropped(key),
+        }
+    }
+    Ok(entry.finish())
+}
+
+/// A changelog entry as an older version wrote it, in MessagePack.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+pub(super) struct Entry {
     pub(super) from: u64,
     pub(super) to: u64,
-    pub(super) acked: &'a [CommandRef],
-    pub(super) rows: TouchedRows<'a>,
-}
-
-/// Touched rows, written as the sequence of the rows alone, their states read from the slot's
-/// rows in memory.
-pub(super) struct TouchedRows<'a> {
-    pub(super) settled: &'a [super::fold::Settled],
-    pub(super) rows: &'a HotSlot,
-}
-
-/// One touched row as [`EntryOut`] writes it: encoded as [`Touched`] is, borrowed.
-#[derive(Serialize)]
-enum TouchedOut<'a> {
-    Row { was_visible: bool, state: &'a GroupState },
-    Dropped { key: &'a Value },
-}
-
-impl Serialize for TouchedRows<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use super::fold::Settle;
-        use serde::ser::{Error, SerializeSeq};
-        let mut seq = serializer.serialize_seq(Some(self.settled.len()))?;
-        for settled in self.settled {
-            match &settled.settle {
-                Settle::Row { was_visible, .. } => {
-                    let row = self
-                        .rows
-                        .rows
-                        .get(&settled.key)
-                        .ok_or_else(|| S::Error::custom("a touched row left memory"))?;
-                    seq.serialize_element(&TouchedOut::Row { was_visible: *was_visible, state: &row.state })?;
-                }
-                Settle::Dropped(key) => seq.serialize_element(&TouchedOut::Dropped { key })?,
-            }
-        }
-        seq.end()
-    }
-}
-
-/// A changelog entry as read back.
-#[derive(Deserialize)]
-struct Entry {
-    from: u64,
-    to: u64,
-    acked: Vec<CommandRef>,
-    rows: Vec<Touched>,
+    pub(super) acked: Vec<CommandRef>,
+    pub(super) rows: Vec<Touched>,
 }
 
 /// A change as the changelog stored it, as JSON, before entries held rows.
@@ -149,17 +137,21 @@ struct Legacy {
     acked: Vec<CommandRef>,
 }
 
-/// A changelog entry of either encoding.
+/// A changelog entry of any encoding.
 enum Stored {
-    Entry(Entry),
+    Entry(codec::EntryIn),
     /// Written as JSON before entries held rows (never after a checkpoint: those stores wrote
     /// their rows through).
     Legacy(Legacy),
 }
 
 fn read_entry(raw: &[u8]) -> Result<Stored, StoreError> {
-    match raw.first() {
-        Some(&BINARY) => Ok(Stored::Entry(decode(raw)?)),
+    match raw.split_first() {
+        Some((&codec::ENTRY, body)) => Ok(Stored::Entry(codec::read_entry_bytes(body)?)),
+        Some((&MESSAGE_PACK, _)) => {
+            let Entry { from, to, acked, rows } = decode_older(raw)?;
+            Ok(Stored::Entry(codec::EntryIn { from, to, acked, rows }))
+        }
         _ => Ok(Stored::Legacy(serde_json::from_slice(raw)?)),
     }
 }
@@ -389,9 +381,8 @@ impl Store {
             let mut table = txn.open_table(ROWS)?;
             for (key, state) in journal {
                 match state {
-                    Some(state) => {
-                        table.insert((slot.as_str(), key.as_slice()), encode(&state)?.as_slice())?
-                    }
+                    Some(state) => table
+                        .insert((slot.as_str(), key.as_slice()), codec::state_bytes(&state).as_slice())?,
                     None => table.remove((slot.as_str(), key.as_slice()))?,
                 };
             }
@@ -474,7 +465,7 @@ impl Store {
             let state = match journal.remove(key) {
                 Some(Some(state)) => state,
                 Some(None) => continue,
-                None => decode(v.value())?,
+                None => decode_state(v.value())?,
             };
             if !visit(Visit::State(state))? {
                 return Ok(());

@@ -4,7 +4,7 @@ use crate::sql::parse_views;
 use crate::view::GroupState;
 use lucarne_protocol::{ErrorCode, Op};
 use proptest::prelude::*;
-use rows::decode;
+use rows::decode_state;
 use serde_json::{Value, json};
 
 const VIEWS: &str = "
@@ -85,6 +85,26 @@ fn arb_event() -> impl Strategy<Value = (String, Value)> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    /// The key an event's row is stored under is the same whether written from the event
+    /// (each view's, shared by the views that group alike) or from the row's key values.
+    #[test]
+    fn an_events_stored_key_is_its_rows_key(events in prop::collection::vec(arb_event(), 1..20)) {
+        let views = parse_views(&format!("{VIEWS}
+            CREATE VIEW pairs AS SELECT region, order_id, COUNT(*) AS n FROM orders GROUP BY region, order_id;
+            CREATE VIEW same AS SELECT order_id, MAX(total) AS hi FROM orders GROUP BY order_id;
+            CREATE VIEW computed AS SELECT total * 2 AS twice, COUNT(*) AS n FROM orders GROUP BY total * 2;"))
+            .expect("views");
+        let mut keys = fold::EventKeys::new(views.iter());
+        for (position, (kind, payload)) in (1..).zip(events) {
+            let event = NewEvent { stream: "orders".into(), kind, payload }
+                .at(position, 7, &CommandRef { client_id: "c".into(), seq: position });
+            keys.next_event();
+            for (i, view) in views.iter().enumerate() {
+                prop_assert_eq!(keys.key(i, view, &event).to_vec(), store_key(view, &view.key_values(&event)), "{}", view.name);
+            }
+        }
+    }
+
     /// Incremental views, whatever the batching, equal the views recomputed from the whole log,
     /// and equal the changelog replayed from the start.
     #[test]
@@ -179,8 +199,6 @@ proptest! {
     }
 }
 
-/// A store whose rows and changelog entries were written as JSON (before MessagePack) still
-/// reads: its snapshot, its changelog, and a fold over a stored row.
 #[test]
 fn a_commit_that_fails_after_folding_leaves_nothing_of_itself_in_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -218,8 +236,24 @@ fn legacy(change: &Change) -> Value {
            "ops": change.ops().expect("ops"), "acked": change.acked})
 }
 
+/// How an older version wrote rows and changelog entries.
+#[derive(Debug, Clone, Copy)]
+enum Older {
+    /// JSON rows, and changes with their ops (before entries held rows).
+    Json,
+    /// MessagePack after the tag byte 1.
+    MessagePack,
+}
+
+/// A store whose rows and changelog entries were written by an older version — as JSON, or as
+/// MessagePack — still reads: its snapshot, its changelog, and a fold over a stored row.
 #[test]
-fn rows_and_changes_written_as_json_still_read() {
+fn rows_and_changes_written_by_older_versions_still_read() {
+    check_older(Older::Json);
+    check_older(Older::MessagePack);
+}
+
+fn check_older(older: Older) {
     let dir = tempfile::tempdir().expect("tempdir");
     let place = |seq, total| append("c", seq, "place_order", json!({"order_id": "o-1", "total": total}));
     let store = open(dir.path());
@@ -248,22 +282,27 @@ fn rows_and_changes_written_as_json_still_read() {
                 .collect();
             assert_eq!(stored.len(), 1);
             for (key, raw) in stored {
-                assert_eq!(raw.first(), Some(&1), "written as MessagePack");
-                let state: GroupState = decode(&raw).expect("state");
-                table
-                    .insert(
-                        (slot.as_str(), key.as_slice()),
-                        serde_json::to_vec(&state).expect("json").as_slice(),
-                    )
-                    .expect("insert");
+                assert_eq!(raw.first(), Some(&codec::STATE), "written in the store's own encoding");
+                let state: GroupState = decode_state(&raw).expect("state");
+                let written = match older {
+                    Older::Json => serde_json::to_vec(&state).expect("json"),
+                    Older::MessagePack => rows::encode_message_pack(&state),
+                };
+                table.insert((slot.as_str(), key.as_slice()), written.as_slice()).expect("insert");
             }
             let mut changelog = txn.open_table(CHANGES).expect("changelog");
-            changelog
-                .insert(
-                    (slot.as_str(), 1),
-                    serde_json::to_vec(&legacy(&changes[0])).expect("json").as_slice(),
-                )
-                .expect("insert");
+            let entry = match older {
+                Older::Json => serde_json::to_vec(&legacy(&changes[0])).expect("json"),
+                Older::MessagePack => {
+                    let raw =
+                        changelog.get((slot.as_str(), 1)).expect("get").expect("entry").value().to_vec();
+                    assert_eq!(raw.first(), Some(&codec::ENTRY), "written in the store's own encoding");
+                    let codec::EntryIn { from, to, acked, rows } =
+                        codec::read_entry_bytes(&raw[1..]).expect("entry");
+                    rows::encode_message_pack(&rows::Entry { from, to, acked, rows })
+                }
+            };
+            changelog.insert((slot.as_str(), 1), entry.as_slice()).expect("insert");
         }
         txn.commit().expect("commit");
     }
