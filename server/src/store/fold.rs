@@ -13,14 +13,31 @@ use serde_json::Value;
 
 use super::codec::state_bytes;
 use super::rows::{HotRow, HotSlot, RowCacheLimits, decode_state, entry_bytes};
-use super::{Change, Numbering, SlotMeta, Store, StoreError, store_key};
+use super::{Change, Numbering, SlotMeta, SlotRows, Store, StoreError, store_key};
 use crate::commands::{Rejection, ViewState};
 use crate::log::Event;
 use crate::sql::{FEED_RETENTION, Shape, ViewDef};
 use crate::view::GroupState;
 
-/// The rows table as a commit writes it.
-type RowsTable<'t> = redb::Table<'t, (&'static str, &'static [u8]), &'static [u8]>;
+/// A slot's stored rows as folds read them: a write transaction's table, or a read
+/// transaction's (which has none when no row was ever written to the slot).
+pub(super) trait StoredRows {
+    /// The row stored under `key`.
+    fn state(&self, key: &[u8]) -> Result<Option<GroupState>, StoreError>;
+}
+
+impl StoredRows for SlotRows<'_> {
+    fn state(&self, key: &[u8]) -> Result<Option<GroupState>, StoreError> {
+        self.get(key)?.map(|raw| decode_state(raw.value())).transpose()
+    }
+}
+
+impl StoredRows for Option<redb::ReadOnlyTable<&'static [u8], &'static [u8]>> {
+    fn state(&self, key: &[u8]) -> Result<Option<GroupState>, StoreError> {
+        let Some(rows) = self else { return Ok(None) };
+        rows.get(key)?.map(|raw| decode_state(raw.value())).transpose()
+    }
+}
 
 /// The rows a fold works on: its slot's rows in memory, with the ones it touched since it last
 /// closed.
@@ -56,13 +73,13 @@ pub(super) struct Dirty {
 /// batch touched so far among them), over the stored rows.
 pub(super) struct BatchState<'a, T> {
     pub(super) folds: &'a [Fold],
-    /// The stored rows (a write transaction's table, or a read transaction's).
-    pub(super) rows: &'a T,
+    /// Each fold's stored rows, in the folds' order.
+    pub(super) rows: &'a [T],
 }
 
-impl<T: ReadableTable<(&'static str, &'static [u8]), &'static [u8]>> ViewState for BatchState<'_, T> {
+impl<T: StoredRows> ViewState for BatchState<'_, T> {
     fn row(&self, view: &str, key: &Value) -> Result<Option<lucarne_protocol::Columns>, Rejection> {
-        let Some(fold) = self.folds.iter().find(|f| f.view.name == view) else {
+        let Some((i, fold)) = self.folds.iter().enumerate().find(|(_, f)| f.view.name == view) else {
             return Err(Rejection {
                 code: ErrorCode::UnknownView,
                 message: format!("no view named {view:?}"),
@@ -79,18 +96,12 @@ impl<T: ReadableTable<(&'static str, &'static [u8]), &'static [u8]>> ViewState f
         }
         let internal =
             |e: StoreError| Rejection { code: ErrorCode::Internal, message: format!("reading {view}: {e}") };
-        let state = read_row(&fold.slot, &stored, self.rows).map_err(internal)?;
+        let state = match self.rows.get(i) {
+            Some(rows) => rows.state(&stored).map_err(internal)?,
+            None => None,
+        };
         Ok(state.and_then(|s| fold.view.row(&s)))
     }
-}
-
-/// A row as the rows table holds it.
-fn read_row(
-    slot: &str,
-    key: &[u8],
-    rows: &impl ReadableTable<(&'static str, &'static [u8]), &'static [u8]>,
-) -> Result<Option<GroupState>, StoreError> {
-    rows.get((slot, key))?.map(|raw| decode_state(raw.value())).transpose()
 }
 
 /// The stored keys of the rows one event folds into, each computed once for all the views that
@@ -143,10 +154,9 @@ impl EventKeys {
 /// from the rows table first); `key` is the row's stored key ([`EventKeys`]).
 pub(super) fn fold_into(
     view: &ViewDef,
-    slot: &str,
     event: &Event,
     key: &[u8],
-    rows: &impl ReadableTable<(&'static str, &'static [u8]), &'static [u8]>,
+    rows: &impl StoredRows,
     work: &mut Working,
 ) -> Result<(), StoreError> {
     if let Some(row) = work.rows.rows.get_mut(key) {
@@ -158,7 +168,7 @@ pub(super) fn fold_into(
         return Ok(());
     }
     let stored = match view.shape {
-        Shape::Grouped => read_row(slot, key, rows)?,
+        Shape::Grouped => rows.state(key)?,
         // A feed's row is keyed by its event's position: new in the log, so not stored yet.
         Shape::Feed => None,
     };
@@ -216,15 +226,10 @@ fn settle(view: &ViewDef, work: &mut Working, meta: &mut SlotMeta) -> Vec<Settle
 }
 
 /// Writes the touched rows' states to the rows table.
-fn write_touched(
-    slot: &str,
-    table: &mut RowsTable<'_>,
-    rows: &HotSlot,
-    settled: &[Settled],
-) -> Result<(), StoreError> {
+fn write_touched(table: &mut SlotRows<'_>, rows: &HotSlot, settled: &[Settled]) -> Result<(), StoreError> {
     for s in settled.iter().filter(|s| matches!(s.settle, Settle::Row { .. })) {
         if let Some(row) = rows.rows.get(&s.key) {
-            table.insert((slot, s.key.as_slice()), state_bytes(&row.state).as_slice())?;
+            table.insert(s.key.as_slice(), state_bytes(&row.state).as_slice())?;
         }
     }
     Ok(())
@@ -233,21 +238,19 @@ fn write_touched(
 /// Writes a building slot's touched rows and applies a feed's retention (a build sends no ops).
 pub(super) fn flush(
     view: &ViewDef,
-    slot: &str,
-    table: &mut RowsTable<'_>,
+    table: &mut SlotRows<'_>,
     work: &mut Working,
     meta: &mut SlotMeta,
 ) -> Result<(), StoreError> {
     let mut settled = settle(view, work, meta);
-    write_touched(slot, table, &work.rows, &settled)?;
-    trim_feed(view, slot, table, meta, &mut settled)
+    write_touched(table, &work.rows, &settled)?;
+    trim_feed(view, table, meta, &mut settled)
 }
 
 /// Applies a feed's retention: its oldest rows past [`FEED_RETENTION`] leave the rows table.
 fn trim_feed(
     view: &ViewDef,
-    slot: &str,
-    rows: &mut RowsTable<'_>,
+    rows: &mut SlotRows<'_>,
     meta: &mut SlotMeta,
     settled: &mut Vec<Settled>,
 ) -> Result<(), StoreError> {
@@ -257,17 +260,13 @@ fn trim_feed(
     // Feed keys are big-endian positions: the first keys are the oldest rows, read in one pass.
     let excess = usize::try_from(meta.rows - FEED_RETENTION).unwrap_or(usize::MAX);
     let mut oldest = Vec::with_capacity(excess.min(settled.len() + 1024));
-    for entry in rows.range((slot, &[][..])..)?.take(excess) {
-        let (k, _) = entry?;
-        if k.value().0 != slot {
-            break;
-        }
-        oldest.push(k.value().1.to_vec());
+    for entry in rows.iter()?.take(excess) {
+        oldest.push(entry?.0.value().to_vec());
     }
     // `settled` is in key order: the rows made by this batch that leave at once are its first.
     let (mut made_and_dropped, mut dropped) = (0, Vec::new());
     for key in oldest {
-        rows.remove((slot, key.as_slice()))?;
+        rows.remove(key.as_slice())?;
         meta.rows -= 1;
         if settled.get(made_and_dropped).is_some_and(|s| s.key == key) {
             // Made and dropped in the same batch: subscribers never see it.
@@ -289,7 +288,7 @@ impl Store {
     pub(super) fn close(
         &self,
         fold: &mut Fold,
-        rows: &mut RowsTable<'_>,
+        rows: &mut SlotRows<'_>,
         changelog: &mut redb::Table<'_, (&'static str, u64), &'static [u8]>,
         dirty: &mut Dirty,
         keys: &[&CommandRef],
@@ -304,8 +303,8 @@ impl Store {
         // node decides commands in read transactions against the rows table).
         let deferrable = self.numbering == Numbering::Commits && view.shape == Shape::Grouped;
         if !deferrable {
-            write_touched(&fold.slot, rows, &fold.work.rows, &settled)?;
-            trim_feed(&view, &fold.slot, rows, &mut fold.meta, &mut settled)?;
+            write_touched(rows, &fold.work.rows, &settled)?;
+            trim_feed(&view, rows, &mut fold.meta, &mut settled)?;
         }
         if self.numbering == Numbering::Commits && !settled.iter().any(Settled::sends) {
             // Only groups `HAVING` keeps out changed: nothing a client sees, and no entry to
@@ -394,11 +393,11 @@ fn forget_feed_rows(fold: &mut Fold, settled: &[Settled]) {
 /// current again.
 fn write_back(
     fold: &mut Fold,
-    table: &mut RowsTable<'_>,
+    table: &mut SlotRows<'_>,
     settled: &[Settled],
     dirty: &mut Dirty,
 ) -> Result<(), StoreError> {
-    let (slot, rows) = (fold.slot.as_str(), &mut fold.work.rows);
+    let rows = &mut fold.work.rows;
     let mut out: Vec<(&[u8], &GroupState)> = Vec::with_capacity(rows.dirty + settled.len());
     if rows.dirty > 0 {
         out.extend(rows.rows.iter().filter(|(_, r)| r.dirty).map(|(k, r)| (k.as_slice(), &r.state)));
@@ -410,7 +409,7 @@ fn write_back(
     }
     out.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for (key, state) in out {
-        table.insert((slot, key), state_bytes(state).as_slice())?;
+        table.insert(key, state_bytes(state).as_slice())?;
     }
     dirty.rows -= rows.clean();
     (fold.meta.checkpoint, fold.meta.journal) = (None, 0);

@@ -53,7 +53,9 @@ pub use rows::{RowCacheLimits, SnapshotFrames, SnapshotPart};
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");
 const DEDUP: TableDefinition<'_, (&str, u64), (u64, u32)> = TableDefinition::new("dedup");
 const SLOTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("slots");
-const ROWS: TableDefinition<'_, (&str, &[u8]), &[u8]> = TableDefinition::new("view_rows");
+/// Every slot's rows in one table, as stores before the tables per slot ([`rows_table`]) kept
+/// them: moved into those when the store opens.
+const SHARED_ROWS: TableDefinition<'_, (&str, &[u8]), &[u8]> = TableDefinition::new("view_rows");
 const CHANGES: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("changelog");
 /// The top-level payload fields seen in each stream: `(stream, field)`; `(stream, "")` marks
 /// a stream that has events.
@@ -360,9 +362,62 @@ fn write_slot(txn: &WriteTransaction, slot: &str, meta: &SlotMeta) -> Result<(),
     Ok(())
 }
 
+/// A slot's rows as a commit writes them: its own table, by stored key.
+type SlotRows<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
+
+/// The name of a slot's rows table. A table per slot: its keys compare as bytes (a key that
+/// began with the slot's name compared that text, checked as UTF-8, at every step of a B-tree
+/// search: 1.45 against 0.88 µs an insert, measured with redb 3.1), and a dropped view's rows
+/// go with one deletion.
+fn rows_table(slot: &str) -> String {
+    format!("view_rows/{slot}")
+}
+
+/// A slot's rows table in a write transaction (made when it has none).
+fn slot_rows<'t>(txn: &'t WriteTransaction, slot: &str) -> Result<SlotRows<'t>, StoreError> {
+    Ok(txn.open_table(TableDefinition::new(&rows_table(slot)))?)
+}
+
+/// A slot's rows table in a read transaction; `None` when no row was ever written to it.
+fn read_slot_rows(
+    txn: &redb::ReadTransaction,
+    slot: &str,
+) -> Result<Option<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>, StoreError> {
+    match txn.open_table(TableDefinition::new(&rows_table(slot))) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Moves the rows of a store written before the tables per slot into those, in one pass in key
+/// order (slot by slot), and deletes the shared table. True when there was one.
+fn move_shared_rows(txn: &WriteTransaction) -> Result<bool, StoreError> {
+    let shared = match txn.open_table(SHARED_ROWS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let mut current: Option<(String, SlotRows<'_>)> = None;
+    for entry in shared.iter()? {
+        let (k, v) = entry?;
+        let (slot, key) = k.value();
+        if current.as_ref().is_none_or(|(s, _)| s != slot) {
+            current = Some((slot.to_owned(), slot_rows(txn, slot)?));
+        }
+        if let Some((_, table)) = current.as_mut() {
+            table.insert(key, v.value())?;
+        }
+    }
+    drop(current);
+    drop(shared);
+    txn.delete_table(SHARED_ROWS)?;
+    Ok(true)
+}
+
 /// Deletes a slot: its rows, changelog and metadata.
 fn delete_slot(txn: &WriteTransaction, slot: &str) -> Result<(), StoreError> {
-    txn.open_table(ROWS)?.retain_in((slot, &[][..]).., |k, _| k.0 != slot)?;
+    txn.delete_table(TableDefinition::<&[u8], &[u8]>::new(&rows_table(slot)))?;
     txn.open_table(CHANGES)?.retain_in((slot, 0)..=(slot, u64::MAX), |_, _| false)?;
     txn.open_table(SLOTS)?.remove(slot)?;
     Ok(())
@@ -375,10 +430,12 @@ impl Store {
         let path = dir.join("lucarne.redb");
         let db = Database::create(&path)?;
         let txn = db.begin_write()?;
+        if move_shared_rows(&txn)? {
+            tracing::info!("view rows moved into a table per view slot");
+        }
         {
             txn.open_table(LOG)?;
             txn.open_table(DEDUP)?;
-            txn.open_table(ROWS)?;
             txn.open_table(CHANGES)?;
             txn.open_table(DEFINED)?;
             txn.open_table(DEFINED_COMMANDS)?;
@@ -611,18 +668,18 @@ impl Store {
             (events, head)
         };
         {
-            let mut rows = txn.open_table(ROWS)?;
+            let mut rows = slot_rows(&txn, slot)?;
             let mut work = Working::default();
             let mut keys = EventKeys::new([def.as_ref()]);
             for event in events.iter().map(|e| self.upcasters.apply(e)).filter(|e| def.matches(e)) {
                 keys.next_event();
-                fold_into(&def, slot, &event, keys.key(0, &def, &event), &rows, &mut work)?;
+                fold_into(&def, &event, keys.key(0, &def, &event), &rows, &mut work)?;
                 if self.numbering == Numbering::Log {
                     // The position of the last event folded in, whatever the chunks.
                     meta.version = event.position;
                 }
             }
-            flush(&def, slot, &mut rows, &mut work, &mut meta)?;
+            flush(&def, &mut rows, &mut work, &mut meta)?;
         }
         let last = events.last().map_or(done, |e| e.position);
         let finished = last >= head;
@@ -760,7 +817,8 @@ impl Store {
         {
             let mut log = txn.open_table(LOG)?;
             let mut dedup = txn.open_table(DEDUP)?;
-            let mut rows = txn.open_table(ROWS)?;
+            // Each fold's rows table, in the folds' order.
+            let mut rows = folds.iter().map(|f| slot_rows(&txn, &f.slot)).collect::<Result<Vec<_>, _>>()?;
             let mut changelog = txn.open_table(CHANGES)?;
             let mut position = log.last()?.map_or(0, |(k, _)| k.value());
             let now = now_ms();
@@ -796,9 +854,10 @@ impl Store {
                     // Views see events in their current shape.
                     let lifted = self.upcasters.apply(&event);
                     event_keys.next_event();
-                    for (i, fold) in folds.iter_mut().enumerate().filter(|(_, f)| f.view.matches(&lifted)) {
+                    let each = folds.iter_mut().zip(&rows).enumerate();
+                    for (i, (fold, stored)) in each.filter(|(_, (f, _))| f.view.matches(&lifted)) {
                         let key = event_keys.key(i, &fold.view, &lifted);
-                        fold_into(&fold.view, &fold.slot, &lifted, key, &rows, &mut fold.work)?;
+                        fold_into(&fold.view, &lifted, key, stored, &mut fold.work)?;
                         if fold.acked.last() != Some(&keys.len()) {
                             fold.acked.push(keys.len());
                         }
@@ -816,13 +875,13 @@ impl Store {
                 if self.numbering == Numbering::Log {
                     // One change per command: every node sends the same deltas, however its
                     // commits group the stream's messages.
-                    for fold in &mut folds {
-                        changes.extend(self.close(fold, &mut rows, &mut changelog, &mut dirty, &keys)?);
+                    for (fold, rows) in folds.iter_mut().zip(rows.iter_mut()) {
+                        changes.extend(self.close(fold, rows, &mut changelog, &mut dirty, &keys)?);
                     }
                 }
             }
-            for fold in &mut folds {
-                changes.extend(self.close(fold, &mut rows, &mut changelog, &mut dirty, &keys)?);
+            for (fold, rows) in folds.iter_mut().zip(rows.iter_mut()) {
+                changes.extend(self.close(fold, rows, &mut changelog, &mut dirty, &keys)?);
             }
             head = position;
         }

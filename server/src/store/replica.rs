@@ -7,7 +7,7 @@ use lucarne_protocol::CommandRef;
 use redb::{Durability, ReadableDatabase, ReadableTable};
 
 use super::fold::{BatchState, EventKeys, fold_into};
-use super::{Committed, DEDUP, LOG, REPLICA, ROWS, SLOTS, Store, StoreError, now_ms};
+use super::{Committed, DEDUP, LOG, REPLICA, SLOTS, Store, StoreError, now_ms, read_slot_rows};
 use crate::commands::Rejection;
 use crate::log::{Append, Appended};
 
@@ -123,7 +123,7 @@ impl Store {
     ) -> Result<(Vec<Decision>, u64), StoreError> {
         let txn = self.db()?.begin_read()?;
         let mut folds = self.live_folds(&txn.open_table(SLOTS)?)?;
-        let rows = txn.open_table(ROWS)?;
+        let rows = folds.iter().map(|f| read_slot_rows(&txn, &f.slot)).collect::<Result<Vec<_>, _>>()?;
         let dedup = txn.open_table(DEDUP)?;
         let mut position = txn.open_table(LOG)?.last()?.map_or(0, |(k, _)| k.value());
         let now = now_ms();
@@ -143,10 +143,10 @@ impl Store {
                         let event = e.at(position, now, key);
                         let lifted = self.upcasters.apply(&event);
                         event_keys.next_event();
-                        for (i, fold) in folds.iter_mut().enumerate().filter(|(_, f)| f.view.matches(&lifted))
-                        {
+                        let each = folds.iter_mut().zip(&rows).enumerate();
+                        for (i, (fold, stored)) in each.filter(|(_, (f, _))| f.view.matches(&lifted)) {
                             let row = event_keys.key(i, &fold.view, &lifted);
-                            fold_into(&fold.view, &fold.slot, &lifted, row, &rows, &mut fold.work)?;
+                            fold_into(&fold.view, &lifted, row, stored, &mut fold.work)?;
                         }
                     }
                     out.push(Decision::Accepted(events));

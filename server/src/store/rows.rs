@@ -30,7 +30,10 @@ use redb::{Durability, ReadableDatabase, ReadableTable};
 
 use lucarne_protocol::Position;
 
-use super::{CHANGES, Change, ROWS, SLOTS, Store, StoreError, codec, read_slots, store_key, write_slot};
+use super::{
+    CHANGES, Change, SLOTS, Store, StoreError, codec, read_slot_rows, read_slots, slot_rows, store_key,
+    write_slot,
+};
 use crate::sql::ViewDef;
 use crate::view::GroupState;
 
@@ -378,12 +381,11 @@ impl Store {
         for (slot, mut meta) in slots {
             let (Some(checkpoint), Some(def)) = (meta.checkpoint, self.def(&slot)) else { continue };
             let journal = journal(&def, &txn.open_table(CHANGES)?, &slot, checkpoint, meta.version)?;
-            let mut table = txn.open_table(ROWS)?;
+            let mut table = slot_rows(txn, &slot)?;
             for (key, state) in journal {
                 match state {
-                    Some(state) => table
-                        .insert((slot.as_str(), key.as_slice()), codec::state_bytes(&state).as_slice())?,
-                    None => table.remove((slot.as_str(), key.as_slice()))?,
+                    Some(state) => table.insert(key.as_slice(), codec::state_bytes(&state).as_slice())?,
+                    None => table.remove(key.as_slice())?,
                 };
             }
             (meta.checkpoint, meta.journal) = (None, 0);
@@ -399,12 +401,10 @@ impl Store {
         let txn = self.db()?.begin_read()?;
         let (slot, ..) = self.live(&txn, view)?;
         let mut bytes = 0;
-        for entry in txn.open_table(ROWS)?.range((slot.as_str(), &[][..])..)? {
-            let (k, v) = entry?;
-            if k.value().0 != slot {
-                break;
+        if let Some(table) = read_slot_rows(&txn, &slot)? {
+            for entry in table.iter()? {
+                bytes += entry?.1.value().len();
             }
-            bytes += v.value().len();
         }
         Ok(bytes)
     }
@@ -443,18 +443,15 @@ impl Store {
         if !visit(Visit::Begin { at, def: &def, rows: meta.rows })? {
             return Ok(());
         }
-        let table = txn.open_table(ROWS)?;
+        let table = read_slot_rows(&txn, &slot)?;
         // Rows newer than the rows table: its journal, laid over it in key order.
         let mut journal = match meta.checkpoint {
             Some(checkpoint) => journal(&def, &txn.open_table(CHANGES)?, &slot, checkpoint, meta.version)?,
             None => BTreeMap::new(),
         };
-        for entry in table.range((slot.as_str(), &[][..])..)? {
+        for entry in table.as_ref().map(|t| t.iter()).transpose()?.into_iter().flatten() {
             let (k, v) = entry?;
-            let (in_slot, key) = k.value();
-            if in_slot != slot {
-                break;
-            }
+            let key = k.value();
             while let Some(first) = journal.first_entry().filter(|e| e.key().as_slice() < key) {
                 if let Some(state) = first.remove()
                     && !visit(Visit::State(state))?

@@ -245,8 +245,10 @@ enum Older {
     MessagePack,
 }
 
-/// A store whose rows and changelog entries were written by an older version — as JSON, or as
-/// MessagePack — still reads: its snapshot, its changelog, and a fold over a stored row.
+/// A store written by an older version — its rows in one table for all views, as JSON or as
+/// MessagePack, its changelog entries likewise — still reads once opened: its rows are moved
+/// into a table per view, and its snapshots, its changelog and a fold over a stored row are
+/// what they were.
 #[test]
 fn rows_and_changes_written_by_older_versions_still_read() {
     check_older(Older::Json);
@@ -255,11 +257,16 @@ fn rows_and_changes_written_by_older_versions_still_read() {
 
 fn check_older(older: Older) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let place = |seq, total| append("c", seq, "place_order", json!({"order_id": "o-1", "total": total}));
+    let place = |seq, order: &str, total| {
+        append("c", seq, "place_order", json!({"order_id": order, "total": total, "region": "eu"}))
+    };
     let store = open(dir.path());
-    store.commit(&[place(1, 5)]).expect("commit");
-    let before = store.snapshot("orders").expect("snapshot");
-    let from = Position { epoch: before.at.epoch, version: 0 };
+    store.commit(&[place(1, "o-1", 5), place(2, "o-2", 4), place(3, "o-3", 9)]).expect("commit");
+    let names = ["orders", "by_region", "total", "busy", "feed"];
+    let before: Vec<_> = names.iter().map(|v| rows(&store.snapshot(v).expect("snapshot"))).collect();
+    assert!(before.iter().filter(|rows| !rows.is_empty()).count() >= 4, "rows in several views");
+    let epoch = store.snapshot("orders").expect("snapshot").at.epoch;
+    let from = Position { epoch, version: 0 };
     let Catchup::Changes(changes, _) = store.catch_up("orders", from).expect("catch up") else {
         panic!("the change is kept");
     };
@@ -270,26 +277,34 @@ fn check_older(older: Older) {
         let txn = db.begin_write().expect("write");
         {
             let slots = read_slots(&txn.open_table(SLOTS).expect("slots")).expect("slots");
-            let (slot, meta) = slots.iter().find(|(_, m)| m.name == "orders").expect("orders");
-            assert_eq!(meta.checkpoint, None, "opening wrote the rows back");
-            let mut table = txn.open_table(ROWS).expect("rows");
-            let stored: Vec<(Vec<u8>, Vec<u8>)> = table
-                .range((slot.as_str(), &[][..])..)
-                .expect("range")
-                .map(|e| e.expect("row"))
-                .filter(|(k, _)| k.value().0 == slot)
-                .map(|(k, v)| (k.value().1.to_vec(), v.value().to_vec()))
-                .collect();
-            assert_eq!(stored.len(), 1);
-            for (key, raw) in stored {
-                assert_eq!(raw.first(), Some(&codec::STATE), "written in the store's own encoding");
-                let state: GroupState = decode_state(&raw).expect("state");
-                let written = match older {
-                    Older::Json => serde_json::to_vec(&state).expect("json"),
-                    Older::MessagePack => rows::encode_message_pack(&state),
-                };
-                table.insert((slot.as_str(), key.as_slice()), written.as_slice()).expect("insert");
+            let mut shared = txn.open_table(SHARED_ROWS).expect("the shared rows table");
+            let mut moved = 0;
+            for (slot, meta) in &slots {
+                assert_eq!(meta.checkpoint, None, "opening wrote the rows back");
+                let name = rows_table(slot);
+                let definition = TableDefinition::<&[u8], &[u8]>::new(&name);
+                let table = txn.open_table(definition).expect("rows");
+                let stored: Vec<(Vec<u8>, Vec<u8>)> = table
+                    .iter()
+                    .expect("rows")
+                    .map(|e| e.expect("row"))
+                    .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+                    .collect();
+                drop(table);
+                for (key, raw) in stored {
+                    assert_eq!(raw.first(), Some(&codec::STATE), "written in the store's own encoding");
+                    let state: GroupState = decode_state(&raw).expect("state");
+                    let written = match older {
+                        Older::Json => serde_json::to_vec(&state).expect("json"),
+                        Older::MessagePack => rows::encode_message_pack(&state),
+                    };
+                    shared.insert((slot.as_str(), key.as_slice()), written.as_slice()).expect("insert");
+                    moved += 1;
+                }
+                assert!(txn.delete_table(definition).expect("delete"), "{slot} had a rows table");
             }
+            assert!(moved >= 6, "{moved} rows written as an older version would");
+            let (slot, _) = slots.iter().find(|(_, m)| m.name == "orders").expect("orders");
             let mut changelog = txn.open_table(CHANGES).expect("changelog");
             let entry = match older {
                 Older::Json => serde_json::to_vec(&legacy(&changes[0])).expect("json"),
@@ -307,14 +322,22 @@ fn check_older(older: Older) {
         txn.commit().expect("commit");
     }
     let store = open(dir.path());
-    assert_eq!(rows(&store.snapshot("orders").expect("snapshot")), rows(&before));
+    let after: Vec<_> = names.iter().map(|v| rows(&store.snapshot(v).expect("snapshot"))).collect();
+    assert_eq!(after, before, "{older:?}");
     let Catchup::Changes(again, _) = store.catch_up("orders", from).expect("catch up") else {
         panic!("the change is kept");
     };
     assert_eq!(again, changes);
-    store.commit(&[place(2, 2)]).expect("commit");
-    let after = store.snapshot("orders").expect("snapshot");
-    assert_eq!(after.rows[0].row["total"], json!(7), "folded over the JSON row");
+    store.commit(&[place(4, "o-1", 2)]).expect("commit");
+    let orders = rows(&store.snapshot("orders").expect("snapshot"));
+    assert_eq!(orders[r#""o-1""#]["total"], json!(7), "folded over the row an older version wrote");
+    drop(store);
+    let db = Database::create(dir.path().join("lucarne.redb")).expect("database");
+    let txn = db.begin_read().expect("read");
+    assert!(
+        matches!(txn.open_table(SHARED_ROWS), Err(redb::TableError::TableDoesNotExist(_))),
+        "the shared table is gone once its rows moved"
+    );
 }
 
 /// A feed keeps its newest rows past its retention, whatever the batches: a batch bigger than
