@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::codec::state_bytes;
 use super::rows::{HotRow, HotSlot, RowCacheLimits, decode_state, entry_bytes};
-use super::{Change, Numbering, SlotMeta, SlotRows, Store, StoreError, store_key};
+use super::{Change, Numbering, ReadSlotRows, SlotMeta, SlotRows, Store, StoreError, store_key};
 use crate::commands::{Rejection, ViewState};
 use crate::log::Event;
 use crate::sql::{FEED_RETENTION, Shape, ViewDef};
@@ -32,7 +32,7 @@ impl StoredRows for SlotRows<'_> {
     }
 }
 
-impl StoredRows for Option<redb::ReadOnlyTable<&'static [u8], &'static [u8]>> {
+impl StoredRows for Option<ReadSlotRows> {
     fn state(&self, key: &[u8]) -> Result<Option<GroupState>, StoreError> {
         let Some(rows) = self else { return Ok(None) };
         rows.get(key)?.map(|raw| decode_state(raw.value())).transpose()

@@ -364,6 +364,8 @@ fn write_slot(txn: &WriteTransaction, slot: &str, meta: &SlotMeta) -> Result<(),
 
 /// A slot's rows as a commit writes them: its own table, by stored key.
 type SlotRows<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
+/// A slot's rows as a read transaction sees them.
+type ReadSlotRows = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 /// The name of a slot's rows table. A table per slot: its keys compare as bytes (a key that
 /// began with the slot's name compared that text, checked as UTF-8, at every step of a B-tree
@@ -379,10 +381,7 @@ fn slot_rows<'t>(txn: &'t WriteTransaction, slot: &str) -> Result<SlotRows<'t>, 
 }
 
 /// A slot's rows table in a read transaction; `None` when no row was ever written to it.
-fn read_slot_rows(
-    txn: &redb::ReadTransaction,
-    slot: &str,
-) -> Result<Option<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>, StoreError> {
+fn read_slot_rows(txn: &redb::ReadTransaction, slot: &str) -> Result<Option<ReadSlotRows>, StoreError> {
     match txn.open_table(TableDefinition::new(&rows_table(slot))) {
         Ok(table) => Ok(Some(table)),
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
