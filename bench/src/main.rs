@@ -555,6 +555,15 @@ fn views_sql(n: usize) -> String {
         .collect()
 }
 
+/// The totals of the views benchmark's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Totals {
+    /// Whole numbers (0–96).
+    Whole,
+    /// Amounts with cents: every `SUM` adds decimals.
+    Cents,
+}
+
 fn views(events: usize, backfill: usize, queries: usize, counts: &[usize]) -> Result<()> {
     use lucarne_server::log::EventLog;
     use lucarne_server::query::{LiveQuery, Window};
@@ -566,19 +575,32 @@ fn views(events: usize, backfill: usize, queries: usize, counts: &[usize]) -> Re
         "\n| views defined | events/s folded (batches of 512, fsync per batch) | ÷ log only |\n|---|---|---|"
     );
     let mut baseline = 0.0;
-    for (i, &n) in counts.iter().enumerate() {
+    // Each count with whole totals, then 10 views with totals in cents (every `SUM` exact on
+    // decimals).
+    let runs = counts.iter().map(|&n| (n, Totals::Whole)).chain([(10, Totals::Cents)]);
+    for (i, (n, totals)) in runs.enumerate() {
         let dir = tempfile::tempdir()?;
         let mut store = Store::open(dir.path())?;
         store.install_views(sql::parse_views(&views_sql(n))?, |_, _, _| {})?;
         let started = Instant::now();
         for start in (0..events).step_by(512) {
-            store.commit(&event_batch(start, 512.min(events - start), 5000))?;
+            let mut batch = event_batch(start, 512.min(events - start), 5000);
+            if totals == Totals::Cents {
+                for (j, append) in (start..).zip(&mut batch) {
+                    append.events[0].payload["total"] = json!((j % 9_700) as f64 / 100.0);
+                }
+            }
+            store.commit(&batch)?;
         }
         let rate = events as f64 / started.elapsed().as_secs_f64();
         if i == 0 {
             baseline = rate;
         }
-        let label = if n == 0 { "0 (baseline: log only)".to_string() } else { n.to_string() };
+        let label = match (n, totals) {
+            (0, _) => "0 (baseline: log only)".to_string(),
+            (n, Totals::Whole) => n.to_string(),
+            (n, Totals::Cents) => format!("{n}, totals in cents (0.00–96.99)"),
+        };
         println!("| {label} | {rate:.0} | {:.2}× |", rate / baseline);
     }
 

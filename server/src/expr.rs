@@ -331,6 +331,45 @@ pub(crate) fn decimal_sum(x: f64, y: f64) -> Option<f64> {
     {
         return Some(x + y);
     }
+    // Amounts with a few decimals (money): the coefficients added as integers, without
+    // writing either number out.
+    if let (Some((a, ka)), Some((b, kb))) = (few_decimals(x), few_decimals(y)) {
+        let k = ka.max(kb);
+        let scaled = |m: i64, from: u32| m.checked_mul(10i64.pow(k - from));
+        let sum = scaled(a, ka).zip(scaled(b, kb)).and_then(|(a, b)| a.checked_add(b));
+        if let Some(sum) = sum.filter(|s| s.unsigned_abs() < 1 << 53) {
+            // Both exact in binary: one division, rounded once, as reading the decimal would.
+            #[expect(clippy::cast_precision_loss, reason = "below 2^53: exact")]
+            return Some(sum as f64 / POWERS_OF_TEN[k as usize]);
+        }
+    }
+    written_decimal_sum(x, y)
+}
+
+/// Powers of ten exact in binary, as far as [`few_decimals`] looks.
+const POWERS_OF_TEN: [f64; 13] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12];
+
+/// `x` as `m / 10^k` with the fewest decimals `k` (at most 12) and `|m| < 2^50` — the decimal it
+/// is written as (its shortest round-trip form) where there is one: the nearest integer to
+/// `x·10^k` is then the only one within half a step of it, and dividing it by `10^k` (both exact)
+/// gives back `x` only from `k` on.
+fn few_decimals(x: f64) -> Option<(i64, u32)> {
+    const LIMIT: f64 = (1u64 << 50) as f64;
+    for (k, power) in (0u32..).zip(POWERS_OF_TEN) {
+        let m = (x * power).round();
+        if m.abs() >= LIMIT {
+            return None;
+        }
+        if m / power == x {
+            #[expect(clippy::cast_possible_truncation, reason = "a whole number below 2^50")]
+            return Some((m as i64, k));
+        }
+    }
+    None
+}
+
+/// [`decimal_sum`] on the numbers' written forms (any exponent).
+fn written_decimal_sum(x: f64, y: f64) -> Option<f64> {
     let (a, ea) = decimal(x)?;
     let (b, eb) = decimal(y)?;
     let exponent = ea.min(eb);
@@ -470,6 +509,28 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Sums of amounts with few decimals, added as integers, are the sums of their written
+        /// forms: a few decimals, whole numbers, negative, tiny and huge numbers, any `f64`.
+        #[test]
+        fn sums_of_few_decimals_are_the_written_sums(
+            a in (-1i64 << 50..1 << 50, 0u32..15),
+            b in (-1i64 << 50..1 << 50, 0u32..15),
+            bits in proptest::prelude::any::<u64>(),
+        ) {
+            #[expect(clippy::cast_precision_loss, reason = "a test of every kind of number")]
+            let decimal = |(m, k): (i64, u32)| m as f64 / 10f64.powi(k.cast_signed());
+            let any = f64::from_bits(bits);
+            let (x, y) = (decimal(a), decimal(b));
+            for (x, y) in [(x, y), (x, any), (any, y), (x / 1e7, y), (x * 1e9, y)] {
+                let sum = decimal_sum(x, y);
+                let written = written_decimal_sum(x, y);
+                proptest::prop_assert!(
+                    sum.map(f64::to_bits) == written.map(f64::to_bits),
+                    "{x} + {y}: {sum:?} against {written:?}"
+                );
+            }
+        }
+
         /// Amounts with cents summed in any number and order give the exact sum of the cents.
         #[test]
         fn sums_of_amounts_are_exact(cents in proptest::collection::vec(-100_000_000i64..100_000_000, 1..200)) {

@@ -60,14 +60,22 @@ pub enum DecodeError {
 }
 
 /// A row state as stored: [`STATE`], then the state.
+#[cfg(test)]
 pub(super) fn state_bytes(state: &GroupState) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
-    out.push(STATE);
-    write_state(&mut out, state);
+    state_into(&mut out, state);
     out
 }
 
-/// Reads a row state written by [`state_bytes`] (the tag already checked and skipped).
+/// A row state as stored — [`STATE`], then the state — written into `out` in place of what it
+/// held (a buffer reused row to row).
+pub(super) fn state_into(out: &mut Vec<u8>, state: &GroupState) {
+    out.clear();
+    out.push(STATE);
+    write_state(out, state);
+}
+
+/// Reads a row state written by [`state_into`] (the tag already checked and skipped).
 pub(super) fn read_state_bytes(body: &[u8]) -> Result<GroupState, DecodeError> {
     let mut r = Reader { bytes: body, at: 0 };
     let state = r.state()?;

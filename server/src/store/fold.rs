@@ -11,7 +11,7 @@ use lucarne_protocol::{CommandRef, ErrorCode};
 use redb::ReadableTable;
 use serde_json::Value;
 
-use super::codec::state_bytes;
+use super::codec::state_into;
 use super::rows::{HotRow, HotSlot, RowCacheLimits, decode_state, entry_bytes};
 use super::{Change, Numbering, ReadSlotRows, SlotMeta, SlotRows, Store, StoreError, store_key};
 use crate::commands::{Rejection, ViewState};
@@ -227,9 +227,11 @@ fn settle(view: &ViewDef, work: &mut Working, meta: &mut SlotMeta) -> Vec<Settle
 
 /// Writes the touched rows' states to the rows table.
 fn write_touched(table: &mut SlotRows<'_>, rows: &HotSlot, settled: &[Settled]) -> Result<(), StoreError> {
+    let mut bytes = Vec::with_capacity(128);
     for s in settled.iter().filter(|s| matches!(s.settle, Settle::Row { .. })) {
         if let Some(row) = rows.rows.get(&s.key) {
-            table.insert(s.key.as_slice(), state_bytes(&row.state).as_slice())?;
+            state_into(&mut bytes, &row.state);
+            table.insert(s.key.as_slice(), bytes.as_slice())?;
         }
     }
     Ok(())
@@ -408,8 +410,10 @@ fn write_back(
         }
     }
     out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut bytes = Vec::with_capacity(128);
     for (key, state) in out {
-        table.insert(key, state_bytes(state).as_slice())?;
+        state_into(&mut bytes, state);
+        table.insert(key, bytes.as_slice())?;
     }
     dirty.rows -= rows.clean();
     (fold.meta.checkpoint, fold.meta.journal) = (None, 0);

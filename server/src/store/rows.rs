@@ -382,9 +382,13 @@ impl Store {
             let (Some(checkpoint), Some(def)) = (meta.checkpoint, self.def(&slot)) else { continue };
             let journal = journal(&def, &txn.open_table(CHANGES)?, &slot, checkpoint, meta.version)?;
             let mut table = slot_rows(txn, &slot)?;
+            let mut bytes = Vec::with_capacity(128);
             for (key, state) in journal {
                 match state {
-                    Some(state) => table.insert(key.as_slice(), codec::state_bytes(&state).as_slice())?,
+                    Some(state) => {
+                        codec::state_into(&mut bytes, &state);
+                        table.insert(key.as_slice(), bytes.as_slice())?
+                    }
                     None => table.remove(key.as_slice())?,
                 };
             }
