@@ -67,11 +67,12 @@ pub enum SearchError {
 /// One row held.
 #[derive(Debug)]
 struct Doc {
-    key: Value,
     row: HeldRow,
-    /// The folded words of its searched columns, each once (to rank it without folding again).
-    words: Box<[Box<str>]>,
-    /// Its key's JSON text (ties are ranked by it).
+    /// The folded words of its searched columns, each once (to rank it without folding again),
+    /// in one text, each word after a NUL (no word holds one: words are runs of letters, marks
+    /// and digits): one allocation a row, where a box per word took ten times the memory.
+    words: Box<str>,
+    /// Its key's JSON text (ties are ranked by it; a hit's key is read back from it).
     key_text: std::sync::Arc<str>,
     /// Its value of each facet of the spec, in order: its number in that facet's values.
     facets: Box<[Option<u32>]>,
@@ -170,16 +171,21 @@ impl SearchIndex {
             }
         }
         self.writer.add_document(doc)?;
-        let mut folded: Vec<Box<str>> = self
+        let mut folded: Vec<String> = self
             .spec
             .searchable
             .iter()
             .filter_map(|c| row.get(c).and_then(text_of))
             .flat_map(words)
-            .map(|w| w.text.into_boxed_str())
+            .map(|w| w.text)
             .collect();
         folded.sort_unstable();
         folded.dedup();
+        let mut joined = String::with_capacity(folded.iter().map(|w| w.len() + 1).sum());
+        for word in &folded {
+            joined.push(WORD_END);
+            joined.push_str(word);
+        }
         self.ids.insert(key_text.clone(), id);
         let facets = self
             .spec
@@ -189,7 +195,7 @@ impl SearchIndex {
             .map(|(f, values)| row.get(f).and_then(facet_text).map(|v| values.number(&v)))
             .collect();
         let row = HeldRow::new(row, &mut self.names);
-        self.docs.insert(id, Doc { key, row, words: folded.into_boxed_slice(), key_text, facets });
+        self.docs.insert(id, Doc { row, words: joined.into_boxed_str(), key_text, facets });
         Ok(())
     }
 
@@ -334,7 +340,7 @@ impl SearchIndex {
             .skip(page(request.offset))
             .take(page(request.limit))
             .map(|(typos, _, doc)| SearchHit {
-                key: doc.key.clone(),
+                key: doc.key(),
                 row: self.read(doc).to_columns(),
                 typos,
                 highlights: self.highlights(&query, doc),
@@ -377,8 +383,7 @@ impl SearchIndex {
             .each()
             .zip(seen.iter_mut())
             .map(|((q, prefix), seen)| {
-                doc.words
-                    .iter()
+                doc.words()
                     .filter_map(|w| *seen.entry(w).or_insert_with(|| matches(&q.text, w, prefix)))
                     .min()
                     .map_or(0, u32::from)
@@ -407,6 +412,22 @@ impl SearchIndex {
     /// The row's searchable columns that hold text.
     fn columns<'a>(&'a self, doc: &'a Doc) -> impl Iterator<Item = (&'a String, &'a str)> {
         self.spec.searchable.iter().filter_map(|c| Some((c, self.read(doc).get(c).and_then(text_of)?)))
+    }
+}
+
+/// What comes before each of a row's words in [`Doc::words`].
+const WORD_END: char = '\0';
+
+impl Doc {
+    /// Its folded words, each once.
+    fn words(&self) -> impl Iterator<Item = &str> {
+        self.words.split(WORD_END).skip(1)
+    }
+
+    /// Its key, read back from the JSON text it was put in as.
+    fn key(&self) -> Value {
+        // Written by `serde_json` from a `Value` (with `float_roundtrip`): it reads back the same.
+        serde_json::from_str(&self.key_text).unwrap_or_else(|_| Value::String(self.key_text.to_string()))
     }
 }
 

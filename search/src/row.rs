@@ -147,4 +147,37 @@ mod tests {
         assert!(index.row(&json!(1)).is_none(), "taken out");
         assert_eq!(index.len(), 2);
     }
+
+    /// A hit's key is the key its row was put in with, whatever its shape (the index keeps only
+    /// its JSON text), and a row's words are found whatever words the rows beside it have.
+    #[test]
+    fn a_hits_key_is_the_key_put_in() {
+        let mut index = SearchIndex::new(IndexSpec { searchable: vec!["name".into()], facets: vec![] })
+            .expect("an index");
+        let keys = [
+            json!("o-1 \"quoted\" ☃ نور"),
+            json!(0.1),
+            json!(-7),
+            json!(u64::MAX),
+            json!(1e300),
+            json!(["eu", 3, null]),
+            json!({ "b": 1, "a": [true] }),
+        ];
+        // Words under five letters match only exactly or as a prefix: one row each.
+        let words = ["kiwi", "lime", "pear", "fig", "date", "yuzu", "corn"];
+        for (key, word) in keys.iter().zip(words) {
+            let row = json!({ "name": format!("ada {word}") });
+            index.upsert(key.clone(), row.as_object().cloned().unwrap_or_default()).expect("upsert");
+        }
+        index.upsert(json!("no words"), serde_json::Map::new()).expect("upsert");
+        index.commit().expect("commit");
+        for (key, word) in keys.iter().zip(words) {
+            let query = crate::SearchQuery { text: word.into(), ..Default::default() };
+            let found = index.search(&query, &|_| true).expect("search");
+            assert_eq!(found.hits.len(), 1, "{word}");
+            assert_eq!(&found.hits[0].key, key);
+        }
+        let query = crate::SearchQuery { text: "ada".into(), ..Default::default() };
+        assert_eq!(index.search(&query, &|_| true).expect("search").total, keys.len() as u64);
+    }
 }
