@@ -19,6 +19,7 @@
 
 mod codec;
 mod message;
+pub mod packed;
 mod push;
 mod rows;
 mod search;

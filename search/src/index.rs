@@ -194,7 +194,7 @@ impl SearchIndex {
             .zip(&mut self.values)
             .map(|(f, values)| row.get(f).and_then(facet_text).map(|v| values.number(&v)))
             .collect();
-        let row = HeldRow::new(row, &mut self.names);
+        let row = HeldRow::new(&row, &mut self.names);
         self.docs.insert(id, Doc { row, words: joined.into_boxed_str(), key_text, facets });
         Ok(())
     }
@@ -296,10 +296,6 @@ impl SearchIndex {
         let mut seen = vec![HashMap::default(); query.words.len()];
         // Words too short for a typo match only exactly: every row found has none.
         let exact = query.words.iter().all(|w| allowed(w.text.chars().count()) == 0);
-        let mut ranked: Vec<(u32, &str, &Doc)> = results
-            .into_iter()
-            .map(|d| (if exact { 0 } else { self.typos(&query, d, &mut seen) }, &*d.key_text, d))
-            .collect();
         // Each column once: a later mention of one cannot change the order.
         let mut columns = HashSet::new();
         // Each sort column by its number, found once (`None`: no row has it).
@@ -309,22 +305,32 @@ impl SearchIndex {
             .filter(|by| columns.insert(by.column.as_str()))
             .map(|by| (self.names.find(&by.column), by.descending))
             .collect();
+        // Each row's typos and key, and its sort columns read out of it once.
+        let mut ranked: Vec<Ranked<'_>> = results
+            .into_iter()
+            .map(|d| Ranked {
+                typos: if exact { 0 } else { self.typos(&query, d, &mut seen) },
+                key: &d.key_text,
+                sort: sort.iter().map(|(number, _)| number.and_then(|n| d.row.get(n))).collect(),
+                doc: d,
+            })
+            .collect();
         let page = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         // Only the rows up to the end of the page are put in order.
         let end = page(request.offset).saturating_add(page(request.limit)).min(ranked.len());
-        let order = |a: &(u32, &str, &Doc), b: &(u32, &str, &Doc)| {
+        let order = |a: &Ranked<'_>, b: &Ranked<'_>| {
             if sort.is_empty() {
-                return a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1));
+                return a.typos.cmp(&b.typos).then_with(|| a.key.cmp(b.key));
             }
             sort.iter()
-                .map(|(number, descending)| {
-                    let order =
-                        compare(number.and_then(|n| a.2.row.get(n)), number.and_then(|n| b.2.row.get(n)));
+                .zip(a.sort.iter().zip(&b.sort))
+                .map(|((_, descending), (x, y))| {
+                    let order = compare(x.as_ref(), y.as_ref());
                     if *descending { order.reverse() } else { order }
                 })
                 .find(|o| o.is_ne())
                 .unwrap_or(std::cmp::Ordering::Equal)
-                .then_with(|| a.1.cmp(b.1))
+                .then_with(|| a.key.cmp(b.key))
         };
         match end.checked_sub(1) {
             None => ranked.clear(),
@@ -339,7 +345,7 @@ impl SearchIndex {
             .into_iter()
             .skip(page(request.offset))
             .take(page(request.limit))
-            .map(|(typos, _, doc)| SearchHit {
+            .map(|Ranked { typos, doc, .. }| SearchHit {
                 key: doc.key(),
                 row: self.read(doc).to_columns(),
                 typos,
@@ -397,7 +403,8 @@ impl SearchIndex {
         if query.words.is_empty() {
             return out;
         }
-        for (column, text) in self.columns(doc) {
+        for (column, value) in self.columns(doc) {
+            let Some(text) = text_of(&value) else { continue };
             let ranges: Vec<[u64; 2]> = words(text)
                 .filter(|w| query.each().any(|(q, prefix)| matches(&q.text, &w.text, prefix).is_some()))
                 .map(|w| [w.range.start as u64, w.range.end as u64])
@@ -409,10 +416,20 @@ impl SearchIndex {
         out
     }
 
-    /// The row's searchable columns that hold text.
-    fn columns<'a>(&'a self, doc: &'a Doc) -> impl Iterator<Item = (&'a String, &'a str)> {
-        self.spec.searchable.iter().filter_map(|c| Some((c, self.read(doc).get(c).and_then(text_of)?)))
+    /// The row's searchable columns that it has (a column's text: [`text_of`]).
+    fn columns<'a>(&'a self, doc: &'a Doc) -> impl Iterator<Item = (&'a String, Value)> {
+        self.spec.searchable.iter().filter_map(|c| Some((c, self.read(doc).get(c)?)))
     }
+}
+
+/// A row found, as a search puts them in order.
+struct Ranked<'d> {
+    typos: u32,
+    /// Its key's JSON text (ties).
+    key: &'d str,
+    /// Its value of each sort column, in the sort's order.
+    sort: Vec<Option<Value>>,
+    doc: &'d Doc,
 }
 
 /// What comes before each of a row's words in [`Doc::words`].

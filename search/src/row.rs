@@ -20,11 +20,12 @@
 //! ```
 //!
 //! Why: a `serde_json` map per row (its hash table, and each column's name allocated again for
-//! every row) was most of what an index held in memory beside tantivy's segments.
+//! every row) was most of what an index held in memory beside tantivy's segments; a row's
+//! values are packed in one allocation too (a filter or a sort reads a value out when it asks).
 
 use std::collections::HashMap;
 
-use lucarne_protocol::Columns;
+use lucarne_protocol::{Columns, packed};
 use serde_json::Value;
 
 /// Names numbered in the order first seen, kept while the index lives: the rows' column names
@@ -64,18 +65,45 @@ impl Numbered {
     }
 }
 
-/// One row's columns, by number, in the row's own order.
+/// One row's columns, by number, in the row's own order, packed in one allocation: each
+/// column's number as a varint, then its value ([`lucarne_protocol::packed`]).
 #[derive(Debug)]
-pub(crate) struct HeldRow(Box<[(u32, Value)]>);
+pub(crate) struct HeldRow(Box<[u8]>);
 
 impl HeldRow {
     /// Holds `row`, numbering any column not seen before.
-    pub(crate) fn new(row: Columns, names: &mut Numbered) -> HeldRow {
-        HeldRow(row.into_iter().map(|(name, value)| (names.number(&name), value)).collect())
+    pub(crate) fn new(row: &Columns, names: &mut Numbered) -> HeldRow {
+        let mut bytes = Vec::with_capacity(64);
+        for (name, value) in row {
+            packed::write_varint(&mut bytes, u64::from(names.number(name)));
+            packed::write_value(&mut bytes, value);
+        }
+        HeldRow(bytes.into_boxed_slice())
     }
 
-    pub(crate) fn get(&self, number: u32) -> Option<&Value> {
-        self.0.iter().find(|(n, _)| *n == number).map(|(_, v)| v)
+    /// The value of column number `number`, read out of the row.
+    pub(crate) fn get(&self, number: u32) -> Option<Value> {
+        let mut reader = packed::Reader::new(&self.0);
+        while !reader.is_empty() {
+            if reader.varint().ok()? == u64::from(number) {
+                return reader.value().ok();
+            }
+            reader.skip_value().ok()?;
+        }
+        None
+    }
+
+    /// Each column's number and value, in the row's order (the bytes are the index's own:
+    /// they read back whole).
+    fn columns(&self) -> impl Iterator<Item = (u32, Value)> + '_ {
+        let mut reader = packed::Reader::new(&self.0);
+        std::iter::from_fn(move || {
+            if reader.is_empty() {
+                return None;
+            }
+            let number = u32::try_from(reader.varint().ok()?).ok()?;
+            Some((number, reader.value().ok()?))
+        })
     }
 }
 
@@ -91,20 +119,20 @@ impl<'a> RowRef<'a> {
         RowRef { names, row }
     }
 
-    /// The value of a column; `None` when the row has no such column.
-    pub fn get(&self, column: &str) -> Option<&'a Value> {
+    /// The value of a column, read out of the row; `None` when the row has no such column.
+    pub fn get(&self, column: &str) -> Option<Value> {
         self.row.get(self.names.find(column)?)
     }
 
     /// The row's columns, in the order they were put in.
     pub fn to_columns(&self) -> Columns {
-        self.row.0.iter().map(|(n, v)| (self.names.name(*n).to_owned(), v.clone())).collect()
+        self.row.columns().map(|(n, v)| (self.names.name(n).to_owned(), v)).collect()
     }
 }
 
 impl std::fmt::Debug for RowRef<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.row.0.iter().map(|(n, v)| (self.names.name(*n), v))).finish()
+        f.debug_map().entries(self.row.columns().map(|(n, v)| (self.names.name(n), v))).finish()
     }
 }
 
@@ -139,8 +167,8 @@ mod tests {
             let held = index.row(&json!(key)).expect("held");
             let columns = held.to_columns();
             assert_eq!(serde_json::to_string(&columns).ok(), serde_json::to_string(row).ok());
-            assert_eq!(held.get("total"), row.get("total"));
-            assert_eq!(held.get("extra"), row.get("extra"), "null is a value, absent is none");
+            assert_eq!(held.get("total").as_ref(), row.get("total"));
+            assert_eq!(held.get("extra").as_ref(), row.get("extra"), "null is a value, absent is none");
             assert_eq!(held.get("nowhere"), None);
         }
         index.remove(&json!(1));

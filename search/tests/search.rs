@@ -289,7 +289,7 @@ proptest! {
                     let big = |total: Option<&Value>| min_total.is_none_or(|m| total.and_then(Value::as_u64).is_some_and(|t| t >= u64::from(m)));
                     // The same filter on the oracle's rows and on the rows the index holds.
                     let filter = |r: &Columns| big(r.get("total"));
-                    let held = |r: &lucarne_search::RowRef<'_>| big(r.get("total"));
+                    let held = |r: &lucarne_search::RowRef<'_>| big(r.get("total").as_ref());
                     let request = SearchQuery {
                         text: query.clone(),
                         facets: vec!["status".into(), "region".into()],

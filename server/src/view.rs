@@ -275,7 +275,7 @@ impl Record for Map<String, Value> {
 impl Record for lucarne_search::RowRef<'_> {
     fn field(&self, field: &Field) -> Value {
         match field {
-            Field::Path(path) if path.len() == 1 => self.get(&path[0]).cloned().unwrap_or(Value::Null),
+            Field::Path(path) if path.len() == 1 => self.get(&path[0]).unwrap_or(Value::Null),
             _ => Value::Null,
         }
     }

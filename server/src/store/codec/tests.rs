@@ -3,25 +3,19 @@
 
 use super::*;
 use crate::store::rows::Touched;
+use lucarne_protocol::packed::MAX_DEPTH;
 use proptest::prelude::*;
 use serde_json::json;
 
+/// Values of the kinds a row holds (every kind's encoding is `packed`'s to test).
 fn arb_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
+    prop_oneof![
         Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<u64>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("JSON numbers are finite", |f| f.is_finite()).prop_map(Value::from),
-        prop_oneof![".*", "[a-z]{0,12}", Just("نور ﻻ דנה 𝄞".to_owned())].prop_map(Value::String),
-    ];
-    leaf.prop_recursive(4, 32, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec(("[a-zé]{0,6}", inner), 0..6)
-                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
-        ]
-    })
+        (-1e9f64..1e9).prop_map(Value::from),
+        "[a-z نור]{0,12}".prop_map(Value::String),
+        prop::collection::vec(any::<u32>().prop_map(Value::from), 0..3).prop_map(Value::Array),
+    ]
 }
 
 fn arb_acc() -> impl Strategy<Value = Acc> {
