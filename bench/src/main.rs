@@ -572,7 +572,7 @@ fn views(events: usize, backfill: usize, queries: usize, counts: &[usize]) -> Re
     );
 
     println!(
-        "\n| views defined | events/s folded (batches of 512, fsync per batch) | ÷ log only |\n|---|---|---|"
+        "\n| views defined | events/s folded (batches of 512, fsync per batch) | ÷ first row (log only by default) |\n|---|---|---|"
     );
     let mut baseline = 0.0;
     // Each count with whole totals, then 10 views with totals in cents (every `SUM` exact on

@@ -101,11 +101,12 @@ fn differs(value: impl std::borrow::Borrow<Value>, other: &Value) -> bool {
     value.borrow() != other
 }
 
-/// The keystrokes on the index, then again sorted by the first searched column and filtered to
-/// the rows whose second facet is not the first row's (every value of those columns read out
-/// of the rows held): its label, times and keystrokes with hits.
+/// The sorted and filtered keystrokes' label, times and keystrokes with hits.
 type Sorted = (String, Vec<Duration>, usize);
 
+/// The keystrokes on the index, then again sorted by the first searched column and filtered to
+/// the rows whose second facet is not the first row's (every value of those columns read out
+/// of the rows held).
 fn lucarne(corpus: &Corpus) -> Result<(Figures, Sorted)> {
     let started = Instant::now();
     let spec = IndexSpec { searchable: corpus.searchable.clone(), facets: corpus.facets.clone() };
@@ -130,8 +131,13 @@ fn lucarne(corpus: &Corpus) -> Result<(Figures, Sorted)> {
     let sort = vec![lucarne_protocol::SearchSort { column: column.clone(), descending: false }];
     let (mut times, mut found) = (Vec::new(), 0);
     for text in keystrokes(corpus) {
-        let query =
-            SearchQuery { text, facets: corpus.facets.clone(), limit: 20, sort: sort.clone(), ..Default::default() };
+        let query = SearchQuery {
+            text,
+            facets: corpus.facets.clone(),
+            limit: 20,
+            sort: sort.clone(),
+            ..Default::default()
+        };
         let started = Instant::now();
         let result = index.search(&query, &keep)?;
         times.push(started.elapsed());

@@ -21,14 +21,19 @@
 //! ```
 //!
 //! Reading is total: bytes cut short, a tag it does not know, text that is not UTF-8, nesting
-//! past [`MAX_DEPTH`] or a count past the bytes left is a [`PackedError`] with its offset, never
-//! a panic or an allocation the bytes' length does not bound. (A `Number` keeps its kind: `5`
+//! past [`MAX_DEPTH`] or a count past the bytes left is a [`PackedError`] with its offset (from
+//! the reader's start), never a panic; what a read allocates grows with what it reads. (A `Number` keeps its kind: `5`
 //! reads back an integer, `5.0` a float.)
 
 use serde_json::{Map, Number, Value};
 
 /// The deepest nesting of arrays and objects a value may have.
 pub const MAX_DEPTH: usize = 128;
+
+/// The items an array or object reserves room for before reading them (it grows past that as
+/// they are read): a count is bounded by the bytes left, but each level of a nesting could
+/// claim them all.
+const RESERVED: usize = 64;
 
 /// Why packed bytes could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,6 +192,12 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(len)?).map_err(|_| PackedError::NotUtf8(at))
     }
 
+    fn skip_text(&mut self) -> Result<(), PackedError> {
+        let len = self.count(1)?;
+        self.take(len)?;
+        Ok(())
+    }
+
     /// An `f64` (8 bytes, little-endian).
     pub fn f64(&mut self) -> Result<f64, PackedError> {
         let mut le = [0; 8];
@@ -199,7 +210,7 @@ impl<'a> Reader<'a> {
         self.nested(0)
     }
 
-    /// Goes past a value without building it.
+    /// Goes past a value without building it (its texts not checked as UTF-8).
     pub fn skip_value(&mut self) -> Result<(), PackedError> {
         self.skip(0)
     }
@@ -219,7 +230,8 @@ impl<'a> Reader<'a> {
             7 | 8 if depth >= MAX_DEPTH => return Err(PackedError::TooDeep(at)),
             7 => {
                 let n = self.count(1)?;
-                let mut items = Vec::with_capacity(n);
+                // Reserved a little at a time: each level of a nesting may claim the bytes left.
+                let mut items = Vec::with_capacity(n.min(RESERVED));
                 for _ in 0..n {
                     items.push(self.nested(depth + 1)?);
                 }
@@ -227,7 +239,7 @@ impl<'a> Reader<'a> {
             }
             8 => {
                 let n = self.count(2)?;
-                let mut map = Map::with_capacity(n);
+                let mut map = Map::with_capacity(n.min(RESERVED));
                 for _ in 0..n {
                     let k = self.text()?.to_owned();
                     map.insert(k, self.nested(depth + 1)?);
@@ -248,9 +260,8 @@ impl<'a> Reader<'a> {
             5 => {
                 self.take(8)?;
             }
-            6 => {
-                self.text()?;
-            }
+            // Texts skipped unread: not checked as UTF-8.
+            6 => self.skip_text()?,
             7 | 8 if depth >= MAX_DEPTH => return Err(PackedError::TooDeep(at)),
             7 => {
                 for _ in 0..self.count(1)? {
@@ -259,7 +270,7 @@ impl<'a> Reader<'a> {
             }
             8 => {
                 for _ in 0..self.count(2)? {
-                    self.text()?;
+                    self.skip_text()?;
                     self.skip(depth + 1)?;
                 }
             }
@@ -337,7 +348,9 @@ mod tests {
         // An array count no four bytes could hold: no allocation of that size.
         check(&[7, 0xff, 0xff, 0xff, 0x0f], PackedError::BadLength(1));
         check(&[3, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80], PackedError::BadLength(1));
-        check(&[6, 2, 0xc3, 0x28], PackedError::NotUtf8(2));
+        // Text that is not UTF-8 is refused when read, and skipped unread.
+        assert_eq!(Reader::new(&[6, 2, 0xc3, 0x28]).value(), Err(PackedError::NotUtf8(2)));
+        assert_eq!(Reader::new(&[6, 2, 0xc3, 0x28]).skip_value(), Ok(()));
         check(&[9], PackedError::UnknownTag { tag: 9, at: 0 });
         check(&[5, 0, 0], PackedError::Truncated(1));
         let mut bytes = Vec::new();

@@ -69,8 +69,8 @@ pub enum SearchError {
 struct Doc {
     row: HeldRow,
     /// The folded words of its searched columns, each once (to rank it without folding again),
-    /// in one text, each word after a NUL (no word holds one: words are runs of letters, marks
-    /// and digits): one allocation a row, where a box per word took ten times the memory.
+    /// in one text, each word after a NUL (no word holds one: a NUL is a word boundary in
+    /// Unicode's segmentation): one allocation a row instead of one a word.
     words: Box<str>,
     /// Its key's JSON text (ties are ranked by it; a hit's key is read back from it).
     key_text: std::sync::Arc<str>,
@@ -305,16 +305,26 @@ impl SearchIndex {
             .filter(|by| columns.insert(by.column.as_str()))
             .map(|by| (self.names.find(&by.column), by.descending))
             .collect();
-        // Each row's typos and key, and its sort columns read out of it once.
+        // Each row's sort columns read out of it once, all rows' in one list.
+        let values: Vec<Option<Value>> = if sort.is_empty() {
+            Vec::new()
+        } else {
+            results
+                .iter()
+                .flat_map(|d| sort.iter().map(|(number, _)| number.and_then(|n| d.row.get(n))))
+                .collect()
+        };
         let mut ranked: Vec<Ranked<'_>> = results
             .into_iter()
-            .map(|d| Ranked {
+            .enumerate()
+            .map(|(i, d)| Ranked {
                 typos: if exact { 0 } else { self.typos(&query, d, &mut seen) },
                 key: &d.key_text,
-                sort: sort.iter().map(|(number, _)| number.and_then(|n| d.row.get(n))).collect(),
+                sort: i * sort.len(),
                 doc: d,
             })
             .collect();
+        let sorted_by = |r: &Ranked<'_>| values.get(r.sort..r.sort + sort.len()).unwrap_or_default();
         let page = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         // Only the rows up to the end of the page are put in order.
         let end = page(request.offset).saturating_add(page(request.limit)).min(ranked.len());
@@ -323,7 +333,7 @@ impl SearchIndex {
                 return a.typos.cmp(&b.typos).then_with(|| a.key.cmp(b.key));
             }
             sort.iter()
-                .zip(a.sort.iter().zip(&b.sort))
+                .zip(sorted_by(a).iter().zip(sorted_by(b)))
                 .map(|((_, descending), (x, y))| {
                     let order = compare(x.as_ref(), y.as_ref());
                     if *descending { order.reverse() } else { order }
@@ -427,8 +437,9 @@ struct Ranked<'d> {
     typos: u32,
     /// Its key's JSON text (ties).
     key: &'d str,
-    /// Its value of each sort column, in the sort's order.
-    sort: Vec<Option<Value>>,
+    /// Where its value of each sort column, in the sort's order, starts in the search's list
+    /// of them.
+    sort: usize,
     doc: &'d Doc,
 }
 
@@ -443,7 +454,10 @@ impl Doc {
 
     /// Its key, read back from the JSON text it was put in as.
     fn key(&self) -> Value {
-        // Written by `serde_json` from a `Value` (with `float_roundtrip`): it reads back the same.
+        // Written by `serde_json` from a `Value` (with `float_roundtrip`): it reads back the
+        // same, but for a key nested deeper than `serde_json` reads (128 levels), which no
+        // view's row has: its values come from payloads read under that limit. Such a key would
+        // come back as its text.
         serde_json::from_str(&self.key_text).unwrap_or_else(|_| Value::String(self.key_text.to_string()))
     }
 }

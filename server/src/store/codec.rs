@@ -14,8 +14,7 @@
 //!
 //! Values and texts are [`lucarne_protocol::packed`]'s. Reading is total: a record cut short, a
 //! tag it does not know, text that is not UTF-8, nesting past its limit or a count past the bytes
-//! left is a [`DecodeError`] with its offset, never a panic or an allocation the record's size
-//! does not bound.
+//! left is a [`DecodeError`] with its offset (counted after the tag byte), never a panic.
 
 use lucarne_protocol::CommandRef;
 pub use lucarne_protocol::packed::PackedError as DecodeError;
@@ -107,12 +106,12 @@ pub(super) fn read_entry_bytes(body: &[u8]) -> Result<EntryIn, DecodeError> {
     let mut r = Reader::new(body);
     let (from, to) = (r.varint()?, r.varint()?);
     let n = r.count(2)?;
-    let mut acked = Vec::with_capacity(n);
+    let mut acked = Vec::with_capacity(n.min(64));
     for _ in 0..n {
         acked.push(CommandRef { client_id: r.text()?.to_owned(), seq: r.varint()? });
     }
     let n = r.count(2)?;
-    let mut rows = Vec::with_capacity(n);
+    let mut rows = Vec::with_capacity(n.min(64));
     for _ in 0..n {
         let at = r.at();
         rows.push(match r.byte()? {
@@ -160,12 +159,12 @@ fn tagged(out: &mut Vec<u8>, tag: u8, v: &Value) {
 
 fn read_state(r: &mut Reader<'_>) -> Result<GroupState, DecodeError> {
     let n = r.count(1)?;
-    let mut keys = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n.min(64));
     for _ in 0..n {
         keys.push(r.value()?);
     }
     let n = r.count(1)?;
-    let mut accs = Vec::with_capacity(n);
+    let mut accs = Vec::with_capacity(n.min(64));
     for _ in 0..n {
         let at = r.at();
         accs.push(match r.byte()? {

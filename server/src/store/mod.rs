@@ -324,7 +324,9 @@ fn write_store_key(out: &mut Vec<u8>, view: &ViewDef, event: &Event) {
     let json = |out: &mut Vec<u8>, key: &crate::expr::Expr| {
         let value = crate::view::event_value(key, event);
         // A `Value` always serializes (its map keys are strings).
+        let start = out.len();
         if serde_json::to_writer(&mut *out, value.as_ref()).is_err() {
+            out.truncate(start);
             out.extend_from_slice(value.to_string().as_bytes());
         }
     };
@@ -380,7 +382,8 @@ fn slot_rows<'t>(txn: &'t WriteTransaction, slot: &str) -> Result<SlotRows<'t>, 
     Ok(txn.open_table(TableDefinition::new(&rows_table(slot)))?)
 }
 
-/// A slot's rows table in a read transaction; `None` when no row was ever written to it.
+/// A slot's rows table in a read transaction; `None` when no commit made it yet (a commit
+/// makes one for every live view, rows or not).
 fn read_slot_rows(txn: &redb::ReadTransaction, slot: &str) -> Result<Option<ReadSlotRows>, StoreError> {
     match txn.open_table(TableDefinition::new(&rows_table(slot))) {
         Ok(table) => Ok(Some(table)),
@@ -392,11 +395,12 @@ fn read_slot_rows(txn: &redb::ReadTransaction, slot: &str) -> Result<Option<Read
 /// Moves the rows of a store written before the tables per slot into those, in one pass in key
 /// order (slot by slot), and deletes the shared table. True when there was one.
 fn move_shared_rows(txn: &WriteTransaction) -> Result<bool, StoreError> {
-    let shared = match txn.open_table(SHARED_ROWS) {
-        Ok(table) => table,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
+    // Looked for first: opening a table in a write transaction makes it.
+    use redb::TableHandle;
+    if !txn.list_tables()?.any(|t| t.name() == SHARED_ROWS.name()) {
+        return Ok(false);
+    }
+    let shared = txn.open_table(SHARED_ROWS)?;
     let mut current: Option<(String, SlotRows<'_>)> = None;
     for entry in shared.iter()? {
         let (k, v) = entry?;

@@ -338,6 +338,13 @@ fn check_older(older: Older) {
         matches!(txn.open_table(SHARED_ROWS), Err(redb::TableError::TableDoesNotExist(_))),
         "the shared table is gone once its rows moved"
     );
+    drop(txn);
+    let txn = db.begin_write().expect("write");
+    assert!(!move_shared_rows(&txn).expect("looked for"), "nothing to move a second time");
+    assert!(
+        !txn.list_tables().expect("tables").any(|t| redb::TableHandle::name(&t) == "view_rows"),
+        "looking made no table"
+    );
 }
 
 /// A feed keeps its newest rows past its retention, whatever the batches: a batch bigger than
