@@ -47,15 +47,14 @@ pub use change::{Change, UnreadableChange};
 pub use codec::DecodeError;
 use fold::{BatchState, Dirty, EventKeys, Fold, Working, flush, fold_into};
 pub use push::{Pending, Planned, PushPlan};
-use rows::{Hot, Lease};
+#[cfg(test)]
+use rows::SHARED_ROWS;
+use rows::{Hot, Lease, ReadSlotRows, SlotRows, move_shared_rows, read_slot_rows, rows_table, slot_rows};
 pub use rows::{RowCacheLimits, SnapshotFrames, SnapshotPart};
 
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");
 const DEDUP: TableDefinition<'_, (&str, u64), (u64, u32)> = TableDefinition::new("dedup");
 const SLOTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("slots");
-/// Every slot's rows in one table, as stores before the tables per slot ([`rows_table`]) kept
-/// them: moved into those when the store opens.
-const SHARED_ROWS: TableDefinition<'_, (&str, &[u8]), &[u8]> = TableDefinition::new("view_rows");
 const CHANGES: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("changelog");
 /// The top-level payload fields seen in each stream: `(stream, field)`; `(stream, "")` marks
 /// a stream that has events.
@@ -362,60 +361,6 @@ fn read_slots(
 fn write_slot(txn: &WriteTransaction, slot: &str, meta: &SlotMeta) -> Result<(), StoreError> {
     txn.open_table(SLOTS)?.insert(slot, serde_json::to_vec(meta)?.as_slice())?;
     Ok(())
-}
-
-/// A slot's rows as a commit writes them: its own table, by stored key.
-type SlotRows<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
-/// A slot's rows as a read transaction sees them.
-type ReadSlotRows = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
-
-/// The name of a slot's rows table. A table per slot: its keys compare as bytes (a key that
-/// began with the slot's name compared that text, checked as UTF-8, at every step of a B-tree
-/// search: 1.45 against 0.88 µs an insert, measured with redb 3.1), and a dropped view's rows
-/// go with one deletion.
-fn rows_table(slot: &str) -> String {
-    format!("view_rows/{slot}")
-}
-
-/// A slot's rows table in a write transaction (made when it has none).
-fn slot_rows<'t>(txn: &'t WriteTransaction, slot: &str) -> Result<SlotRows<'t>, StoreError> {
-    Ok(txn.open_table(TableDefinition::new(&rows_table(slot)))?)
-}
-
-/// A slot's rows table in a read transaction; `None` when no commit made it yet (a commit
-/// makes one for every live view, rows or not).
-fn read_slot_rows(txn: &redb::ReadTransaction, slot: &str) -> Result<Option<ReadSlotRows>, StoreError> {
-    match txn.open_table(TableDefinition::new(&rows_table(slot))) {
-        Ok(table) => Ok(Some(table)),
-        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Moves the rows of a store written before the tables per slot into those, in one pass in key
-/// order (slot by slot), and deletes the shared table. True when there was one.
-fn move_shared_rows(txn: &WriteTransaction) -> Result<bool, StoreError> {
-    // Looked for first: opening a table in a write transaction makes it.
-    use redb::TableHandle;
-    if !txn.list_tables()?.any(|t| t.name() == SHARED_ROWS.name()) {
-        return Ok(false);
-    }
-    let shared = txn.open_table(SHARED_ROWS)?;
-    let mut current: Option<(String, SlotRows<'_>)> = None;
-    for entry in shared.iter()? {
-        let (k, v) = entry?;
-        let (slot, key) = k.value();
-        if current.as_ref().is_none_or(|(s, _)| s != slot) {
-            current = Some((slot.to_owned(), slot_rows(txn, slot)?));
-        }
-        if let Some((_, table)) = current.as_mut() {
-            table.insert(key, v.value())?;
-        }
-    }
-    drop(current);
-    drop(shared);
-    txn.delete_table(SHARED_ROWS)?;
-    Ok(true)
 }
 
 /// Deletes a slot: its rows, changelog and metadata.

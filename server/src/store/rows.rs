@@ -26,14 +26,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use redb::{Durability, ReadableDatabase, ReadableTable};
+use redb::{Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use lucarne_protocol::Position;
 
-use super::{
-    CHANGES, Change, SLOTS, Store, StoreError, codec, read_slot_rows, read_slots, slot_rows, store_key,
-    write_slot,
-};
+use super::{CHANGES, Change, SLOTS, Store, StoreError, codec, read_slots, store_key, write_slot};
 use crate::sql::ViewDef;
 use crate::view::GroupState;
 
@@ -64,6 +61,67 @@ pub(super) fn decode_state(raw: &[u8]) -> Result<GroupState, StoreError> {
         Some((&codec::STATE, body)) => Ok(codec::read_state_bytes(body)?),
         _ => decode_older(raw),
     }
+}
+
+/// Every slot's rows in one table, as stores before the tables per slot ([`rows_table`]) kept
+/// them: moved into those when the store opens.
+pub(super) const SHARED_ROWS: TableDefinition<'_, (&str, &[u8]), &[u8]> = TableDefinition::new("view_rows");
+
+/// A slot's rows as a commit writes them: its own table, by stored key.
+pub(super) type SlotRows<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
+/// A slot's rows as a read transaction sees them.
+pub(super) type ReadSlotRows = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+/// The name of a slot's rows table. A table per slot: its keys compare as bytes (a key that
+/// began with the slot's name compared that text, checked as UTF-8, at every step of a B-tree
+/// search: 1.45 against 0.88 µs an insert, measured with redb 3.1), and a dropped view's rows
+/// go with one deletion.
+pub(super) fn rows_table(slot: &str) -> String {
+    format!("view_rows/{slot}")
+}
+
+/// A slot's rows table in a write transaction (made when it has none).
+pub(super) fn slot_rows<'t>(txn: &'t WriteTransaction, slot: &str) -> Result<SlotRows<'t>, StoreError> {
+    Ok(txn.open_table(TableDefinition::new(&rows_table(slot)))?)
+}
+
+/// A slot's rows table in a read transaction; `None` when no commit made it yet (a commit
+/// makes one for every live view, rows or not).
+pub(super) fn read_slot_rows(
+    txn: &redb::ReadTransaction,
+    slot: &str,
+) -> Result<Option<ReadSlotRows>, StoreError> {
+    match txn.open_table(TableDefinition::new(&rows_table(slot))) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Moves the rows of a store written before the tables per slot into those, in one pass in key
+/// order (slot by slot), and deletes the shared table. True when there was one.
+pub(super) fn move_shared_rows(txn: &WriteTransaction) -> Result<bool, StoreError> {
+    // Looked for first: opening a table in a write transaction makes it.
+    use redb::TableHandle;
+    if !txn.list_tables()?.any(|t| t.name() == SHARED_ROWS.name()) {
+        return Ok(false);
+    }
+    let shared = txn.open_table(SHARED_ROWS)?;
+    let mut current: Option<(String, SlotRows<'_>)> = None;
+    for entry in shared.iter()? {
+        let (k, v) = entry?;
+        let (slot, key) = k.value();
+        if current.as_ref().is_none_or(|(s, _)| s != slot) {
+            current = Some((slot.to_owned(), slot_rows(txn, slot)?));
+        }
+        if let Some((_, table)) = current.as_mut() {
+            table.insert(key, v.value())?;
+        }
+    }
+    drop(current);
+    drop(shared);
+    txn.delete_table(SHARED_ROWS)?;
+    Ok(true)
 }
 
 /// One row a change touched, as its changelog entry records it.
