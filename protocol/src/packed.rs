@@ -20,9 +20,10 @@
 //! text   := varint(len) utf-8
 //! ```
 //!
-//! Reading is total: bytes cut short, a tag it does not know, text that is not UTF-8, nesting
-//! past [`MAX_DEPTH`] or a count past the bytes left is a [`PackedError`] with its offset (from
-//! the reader's start), never a panic; what a read allocates grows with what it reads. (A `Number` keeps its kind: `5`
+//! Reading is total: bytes cut short, a tag it does not know, text that is not UTF-8 (read, not
+//! skipped), nesting past [`MAX_DEPTH`] or a count past the bytes left is a [`PackedError`] with
+//! its offset from the reader's start, never a panic; a count reserves room for at most
+//! [`RESERVED`] items ahead of reading them. (A `Number` keeps its kind: `5`
 //! reads back an integer, `5.0` a float.)
 
 use serde_json::{Map, Number, Value};
@@ -33,7 +34,7 @@ pub const MAX_DEPTH: usize = 128;
 /// The items an array or object reserves room for before reading them (it grows past that as
 /// they are read): a count is bounded by the bytes left, but each level of a nesting could
 /// claim them all.
-const RESERVED: usize = 64;
+pub const RESERVED: usize = 64;
 
 /// Why packed bytes could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,7 +178,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of items that take at least `min` bytes each: never more than the bytes left
-    /// could hold, so that no allocation outgrows the bytes.
+    /// could hold (a reader reserves room for at most [`RESERVED`] of them ahead).
     pub fn count(&mut self, min: usize) -> Result<usize, PackedError> {
         let at = self.at;
         let n = self.varint()?;

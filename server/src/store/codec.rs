@@ -18,7 +18,7 @@
 
 use lucarne_protocol::CommandRef;
 pub use lucarne_protocol::packed::PackedError as DecodeError;
-use lucarne_protocol::packed::{Reader, write_text, write_value, write_varint};
+use lucarne_protocol::packed::{RESERVED, Reader, write_text, write_value, write_varint};
 use serde_json::Value;
 
 use crate::view::{Acc, GroupState};
@@ -106,12 +106,12 @@ pub(super) fn read_entry_bytes(body: &[u8]) -> Result<EntryIn, DecodeError> {
     let mut r = Reader::new(body);
     let (from, to) = (r.varint()?, r.varint()?);
     let n = r.count(2)?;
-    let mut acked = Vec::with_capacity(n.min(64));
+    let mut acked = Vec::with_capacity(n.min(RESERVED));
     for _ in 0..n {
         acked.push(CommandRef { client_id: r.text()?.to_owned(), seq: r.varint()? });
     }
     let n = r.count(2)?;
-    let mut rows = Vec::with_capacity(n.min(64));
+    let mut rows = Vec::with_capacity(n.min(RESERVED));
     for _ in 0..n {
         let at = r.at();
         rows.push(match r.byte()? {
@@ -159,12 +159,12 @@ fn tagged(out: &mut Vec<u8>, tag: u8, v: &Value) {
 
 fn read_state(r: &mut Reader<'_>) -> Result<GroupState, DecodeError> {
     let n = r.count(1)?;
-    let mut keys = Vec::with_capacity(n.min(64));
+    let mut keys = Vec::with_capacity(n.min(RESERVED));
     for _ in 0..n {
         keys.push(r.value()?);
     }
     let n = r.count(1)?;
-    let mut accs = Vec::with_capacity(n.min(64));
+    let mut accs = Vec::with_capacity(n.min(RESERVED));
     for _ in 0..n {
         let at = r.at();
         accs.push(match r.byte()? {

@@ -1,5 +1,5 @@
-//! The store's encoding: what it writes reads back as it was, and nothing it is handed makes it
-//! panic or allocate past the record's size.
+//! The store's encoding: what it writes reads back as it was, nothing it is handed makes it
+//! panic, and no count read is past the bytes left.
 
 use super::*;
 use crate::store::rows::Touched;
