@@ -20,7 +20,7 @@ use crate::sql::{FEED_RETENTION, Shape, ViewDef};
 use crate::view::GroupState;
 
 /// A slot's stored rows as folds read them: a write transaction's table, or a read
-/// transaction's (which has none when no row was ever written to the slot).
+/// transaction's (none when no commit made the slot's table yet).
 pub(super) trait StoredRows {
     /// The row stored under `key`.
     fn state(&self, key: &[u8]) -> Result<Option<GroupState>, StoreError>;
