@@ -57,18 +57,14 @@ impl Record for Event {
             Field::Stream => Value::String(self.stream.clone()),
             Field::Position => Value::from(self.position),
             Field::Ts => Value::from(self.ts),
-            Field::Path(path) => {
-                let mut v = &self.payload;
-                for part in path {
-                    match v.get(part) {
-                        Some(next) => v = next,
-                        None => return Value::Null,
-                    }
-                }
-                v.clone()
-            }
+            Field::Path(path) => payload_at(self, path).cloned().unwrap_or(Value::Null),
         }
     }
+}
+
+/// The payload's value at `path`, if it has one.
+fn payload_at<'e>(event: &'e Event, path: &[String]) -> Option<&'e Value> {
+    path.iter().try_fold(&event.payload, |v, part| v.get(part))
 }
 
 impl ViewDef {
@@ -193,17 +189,12 @@ impl ViewDef {
 /// An expression's value for an event, borrowed from its payload where it is a field of it (most
 /// aggregates' arguments and `GROUP BY` keys are): a fold copies it only where it keeps it.
 pub(crate) fn event_value<'e>(expr: &Expr, event: &'e Event) -> Cow<'e, Value> {
-    if let Expr::Field(Field::Path(path)) = expr {
-        let mut v = &event.payload;
-        for part in path {
-            match v.get(part) {
-                Some(next) => v = next,
-                None => return Cow::Owned(Value::Null),
-            }
+    match expr {
+        Expr::Field(Field::Path(path)) => {
+            payload_at(event, path).map_or(Cow::Owned(Value::Null), Cow::Borrowed)
         }
-        return Cow::Borrowed(v);
+        _ => Cow::Owned(expr.eval(event)),
     }
-    Cow::Owned(expr.eval(event))
 }
 
 /// Puts a value in an accumulator, reusing the text it held (a `LAST(customer)` of the same

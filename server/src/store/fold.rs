@@ -28,15 +28,22 @@ pub(super) trait StoredRows {
 
 impl StoredRows for SlotRows<'_> {
     fn state(&self, key: &[u8]) -> Result<Option<GroupState>, StoreError> {
-        self.get(key)?.map(|raw| decode_state(raw.value())).transpose()
+        state_in(self, key)
     }
 }
 
 impl StoredRows for Option<ReadSlotRows> {
     fn state(&self, key: &[u8]) -> Result<Option<GroupState>, StoreError> {
-        let Some(rows) = self else { return Ok(None) };
-        rows.get(key)?.map(|raw| decode_state(raw.value())).transpose()
+        self.as_ref().map_or(Ok(None), |rows| state_in(rows, key))
     }
+}
+
+/// The row stored under `key` in a slot's rows table.
+fn state_in(
+    rows: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key: &[u8],
+) -> Result<Option<GroupState>, StoreError> {
+    rows.get(key)?.map(|raw| decode_state(raw.value())).transpose()
 }
 
 /// The rows a fold works on: its slot's rows in memory, with the ones it touched since it last

@@ -587,6 +587,17 @@ fn views_defined_replaced_and_dropped_at_runtime_survive_a_restart() {
     store.commit(&[meta_event("drop_view", json!({ "name": "total" }), 3)]).expect("drop");
     assert!(matches!(store.snapshot("total"), Err(StoreError::UnknownView(_))));
     drop(store);
+    {
+        let db = Database::create(dir.path().join("lucarne.redb")).expect("database");
+        let txn = db.begin_read().expect("read");
+        let tables: Vec<String> =
+            txn.list_tables().expect("tables").map(|t| redb::TableHandle::name(&t).to_owned()).collect();
+        assert!(tables.iter().any(|t| t.starts_with(&rows_table("orders#"))), "{tables:?}");
+        assert!(
+            !tables.iter().any(|t| t.starts_with(&rows_table("total#"))),
+            "the dropped view's rows went: {tables:?}"
+        );
+    }
     let store = open(dir.path());
     assert!(store.snapshot("total").is_err(), "still dropped");
     assert_eq!(store.snapshot("top").expect("top").at.epoch, new_epoch, "kept, not rebuilt");
