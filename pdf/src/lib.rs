@@ -171,7 +171,7 @@ pub fn export_with_furniture<'a, 'f, Message, FurnitureMessage: 'f, R: Recorder 
         author: options.author.as_deref(),
         subject: options.subject.as_deref(),
         keywords: &options.keywords,
-    });
+    })?;
     free_later((scene, furnished));
     Ok(Exported { pdf, pages, warnings })
 }

@@ -37,6 +37,11 @@ pub(crate) struct LinePlan {
 }
 
 impl Readings {
+    /// Every glyph given a string so far, with it.
+    pub(crate) fn known(&self) -> impl Iterator<Item = (&(FontKey, u16), &str)> {
+        self.known.iter().map(|(key, text)| (key, text.as_str()))
+    }
+
     /// Plans a line, recording the strings its glyphs are first seen with.
     pub(crate) fn plan(&mut self, line: &TextLine) -> LinePlan {
         let mut differs = vec![false; line.glyphs.len()];

@@ -1,17 +1,18 @@
 //! Where pages go: the [`Sink`] trait (page space: points, origin at the top-left corner of
-//! the sheet, y down) and its one implementation on printpdf 0.12, [`PrintPdf`]. Everything
-//! printpdf-specific lives here, so another backend (krilla, say) is one more `impl Sink`.
+//! the sheet, y down) and its one implementation, [`PrintPdf`]: content streams written here
+//! ([`content`]), the rest of the document by printpdf 0.12. Everything printpdf-specific lives
+//! here, so another backend (krilla, say) is one more `impl Sink`.
 
 use crate::PdfError;
 use crate::reading::Readings;
 use crate::scene::{Cap, Face, FontKey, Join, Paint, Path, Raster, Rgba, Seg, StrokeStyle, TextLine};
 use crate::tags::{Bookmark, Mark, Role};
+use content::{Content, RunGlyph};
 use iced_core::Rectangle;
 use printpdf::{
-    Codepoint, Color, DictItem, ExtendedGraphicsState, ExtendedGraphicsStateId, FontId, GradientStop, Line,
-    LineCapStyle, LineJoinStyle, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle,
-    PdfPage, PdfSaveOptions, Polygon, PolygonRing, Pt, RawImage, RawImageData, RawImageFormat, Rect, Rgb,
-    Shading, ShadingGeometry, TextItem, TextMatrix, WindingOrder, XObjectId, XObjectTransform,
+    Codepoint, ExtendedGraphicsState, ExtendedGraphicsStateId, FontId, GradientStop, Mm, Op, ParsedFont,
+    PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Pt, RawImage, RawImageData, RawImageFormat, Rect,
+    Shading, ShadingGeometry, TextItem, XObjectId,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -50,18 +51,21 @@ pub(crate) struct Metadata<'a> {
     pub keywords: &'a [String],
 }
 
-/// A [`Sink`] that builds a PDF with printpdf: fonts embedded as subset CID TrueType with a
-/// ToUnicode map, images as XObjects (alpha as soft mask), transparency as ExtGStates.
+/// A [`Sink`] that builds a PDF: the pages' content streams are written here, as bytes
+/// ([`content`]); printpdf builds the rest of the document (fonts embedded as subset CID
+/// TrueType with a ToUnicode map, images as XObjects with their alpha as a soft mask,
+/// transparency as ExtGStates, shadings, the page tree).
 pub(crate) struct PrintPdf {
     doc: PdfDocument,
-    pages: Vec<PdfPage>,
-    ops: Vec<Op>,
+    /// The pages drawn: their sizes in points and their content.
+    pages: Vec<((f32, f32), Content)>,
+    content: Content,
     page_size: (f32, f32),
     fonts: HashMap<FontKey, Embedded>,
     /// Images embedded, by their pictures' hashes ([`Raster::same`] tells them apart).
     images: HashMap<u64, Vec<(Raster, XObjectId)>>,
     alphas: HashMap<u16, ExtendedGraphicsStateId>,
-    /// What each glyph extracts as: printpdf keeps one string per glyph and font.
+    /// What each glyph extracts as: a font has one string per glyph.
     readings: Readings,
     clip_depth: usize,
     /// The lines of content of the page being drawn, and of each page drawn (their tags).
@@ -79,7 +83,7 @@ impl PrintPdf {
         Self {
             doc: PdfDocument::new(title),
             pages: Vec::new(),
-            ops: Vec::new(),
+            content: Content::default(),
             page_size: (0.0, 0.0),
             fonts: HashMap::new(),
             images: HashMap::new(),
@@ -95,7 +99,7 @@ impl PrintPdf {
     }
 
     /// Writes the file.
-    pub(crate) fn finish(mut self, meta: &Metadata<'_>) -> Vec<u8> {
+    pub(crate) fn finish(mut self, meta: &Metadata<'_>) -> Result<Vec<u8>, PdfError> {
         let info = &mut self.doc.metadata.info;
         info.document_title = meta.title.to_owned();
         info.author = meta.author.unwrap_or_default().to_owned();
@@ -103,10 +107,36 @@ impl PrintPdf {
         info.keywords = meta.keywords.to_vec();
         info.creator = "lucarne-pdf".to_owned();
         info.producer = format!("lucarne-pdf {} (printpdf)", env!("CARGO_PKG_VERSION"));
-        let pages = std::mem::take(&mut self.pages);
-        let _ = self.doc.with_pages(pages);
+        // printpdf embeds the glyphs its pages show, numbered anew in each font's subset. Its
+        // first page shows every glyph of the document once, each font's in ascending order:
+        // the codes it writes there are the glyphs' codes, and every page's content is then
+        // ours, with those codes.
+        let inventory = self.inventory();
+        let mut ops = vec![Op::StartTextSection];
+        for (font, glyphs) in &inventory {
+            let id = self.fonts.get(font).map(|e| e.id.clone()).ok_or_else(|| PdfError::Font(format!("{font:?}")))?;
+            ops.push(Op::SetFont { font: PdfFontHandle::External(id), size: Pt(1.0) });
+            let codepoints = glyphs.iter().map(|(gid, text)| Codepoint::with_cid(*gid, 0.0, text.clone())).collect();
+            ops.push(Op::ShowText { items: vec![TextItem::GlyphIds(codepoints)] });
+        }
+        ops.push(Op::EndTextSection);
+        let mut ops = Some(ops);
+        let sheets = self
+            .pages
+            .iter()
+            .map(|((w, h), _)| {
+                let mut page = PdfPage::new(Mm(w * 25.4 / 72.0), Mm(h * 25.4 / 72.0), ops.take().unwrap_or_default());
+                // Exact sizes in points (the millimetre round trip is not).
+                let sheet = Rect::from_wh(Pt(*w), Pt(*h));
+                page.media_box = sheet.clone();
+                page.trim_box = sheet.clone();
+                page.crop_box = sheet;
+                page
+            })
+            .collect();
+        let _ = self.doc.with_pages(sheets);
         let options = PdfSaveOptions {
-            // Compressed below, faster than printpdf would (it asks for zlib's best level).
+            // Compressed by `write.rs`, faster than printpdf would (it asks for zlib's best level).
             optimize: false,
             subset_fonts: true,
             secure: true,
@@ -115,6 +145,20 @@ impl PrintPdf {
         };
         let mut warnings = Vec::new();
         let mut doc = self.doc.to_lopdf_document(&options, &mut warnings);
+        let page_ids: Vec<lopdf::ObjectId> = doc.get_pages().into_values().collect();
+        let codes = match page_ids.first() {
+            Some(first) => self.codes(&doc, *first, &inventory)?,
+            None => HashMap::new(),
+        };
+        for (id, (_, content)) in page_ids.iter().zip(std::mem::take(&mut self.pages)) {
+            let bytes = content.finish(|font, gid| codes.get(&(font, gid)).copied().unwrap_or(0));
+            let stream = doc
+                .get_dictionary(*id)
+                .and_then(|page| page.get(b"Contents"))
+                .and_then(lopdf::Object::as_reference)
+                .map_err(|e| PdfError::Font(format!("printpdf's page has no content stream: {e}")))?;
+            doc.objects.insert(stream, lopdf::Object::Stream(lopdf::Stream::new(lopdf::Dictionary::new(), bytes)));
+        }
         crate::tags::build(&mut doc, &self.page_marks, &self.page_bookmarks, meta.language);
         // The structure tree is thousands of small dictionaries (a 1 000-row table: ~7 000):
         // packed into compressed object streams with a compressed cross-reference stream
@@ -123,15 +167,72 @@ impl PrintPdf {
         // Both documents are some hundred thousand small allocations (a 1 000-row table).
         crate::free_later(doc);
         crate::free_later(self);
-        bytes
+        Ok(bytes)
     }
 
-    fn y(&self, y: f32) -> Pt {
-        Pt(self.page_size.1 - y)
+    /// Every glyph drawn, by font (fonts in the order of their resource names), each with its
+    /// ToUnicode string, in ascending glyph order.
+    fn inventory(&self) -> Vec<(FontKey, Vec<(u16, String)>)> {
+        let mut by_font: BTreeMap<(String, FontKey), Vec<(u16, String)>> = BTreeMap::new();
+        for ((font, gid), text) in self.readings.known() {
+            let name = self.fonts.get(font).map(|e| e.id.0.clone()).unwrap_or_default();
+            by_font.entry((name, *font)).or_default().push((*gid, text.to_owned()));
+        }
+        by_font
+            .into_iter()
+            .map(|((_, font), mut glyphs)| {
+                glyphs.sort_unstable_by_key(|(gid, _)| *gid);
+                (font, glyphs)
+            })
+            .collect()
     }
 
-    fn point(&self, p: iced_core::Point) -> printpdf::Point {
-        printpdf::Point { x: Pt(p.x), y: self.y(p.y) }
+    /// The code of each glyph of the inventory, read back from what printpdf wrote on page
+    /// `first`: its fonts in their order, each glyph's code in turn.
+    fn codes(
+        &self,
+        doc: &lopdf::Document,
+        first: lopdf::ObjectId,
+        inventory: &[(FontKey, Vec<(u16, String)>)],
+    ) -> Result<HashMap<(FontKey, u16), u16>, PdfError> {
+        let unreadable = |why: String| PdfError::Font(format!("the glyph codes printpdf wrote: {why}"));
+        let bytes = doc.get_page_content(first);
+        let content = lopdf::content::Content::decode(&bytes).map_err(|e| unreadable(e.to_string()))?;
+        let mut written: Vec<Vec<u16>> = Vec::new();
+        for op in &content.operations {
+            match op.operator.as_str() {
+                "Tf" => written.push(Vec::new()),
+                "TJ" | "Tj" => {
+                    let codes = written.last_mut().ok_or_else(|| unreadable("text before a font".to_owned()))?;
+                    let items = match op.operands.first() {
+                        Some(lopdf::Object::Array(items)) => items.as_slice(),
+                        Some(one) => std::slice::from_ref(one),
+                        None => &[],
+                    };
+                    for item in items {
+                        if let lopdf::Object::String(bytes, _) = item {
+                            codes.extend(bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if written.len() != inventory.len() {
+            return Err(unreadable(format!("{} fonts shown, {} read back", inventory.len(), written.len())));
+        }
+        let mut codes = HashMap::new();
+        for ((font, glyphs), written) in inventory.iter().zip(written) {
+            if glyphs.len() != written.len() {
+                return Err(unreadable(format!("{} glyphs shown, {} read back", glyphs.len(), written.len())));
+            }
+            codes.extend(glyphs.iter().zip(written).map(|((gid, _), code)| ((*font, *gid), code)));
+        }
+        Ok(codes)
+    }
+
+    fn y(&self, y: f32) -> f32 {
+        self.page_size.1 - y
     }
 
     /// Sets fill and stroke transparency when `alpha` < 1; returns whether a graphics state
@@ -143,65 +244,59 @@ impl PrintPdf {
         #[expect(clippy::cast_possible_truncation, reason = "0 to 1000 after the clamp")]
         let key = (alpha.clamp(0.0, 1.0) * 1000.0).round() as u16;
         let doc = &mut self.doc;
-        let gs = self
-            .alphas
-            .entry(key)
-            .or_insert_with(|| {
-                let a = f32::from(key) / 1000.0;
-                doc.add_graphics_state(
-                    ExtendedGraphicsState::default().with_current_fill_alpha(a).with_current_stroke_alpha(a),
-                )
-            })
-            .clone();
-        self.ops.push(Op::SaveGraphicsState);
-        self.ops.push(Op::LoadGraphicsState { gs });
+        let gs = self.alphas.entry(key).or_insert_with(|| {
+            let a = f32::from(key) / 1000.0;
+            doc.add_graphics_state(
+                ExtendedGraphicsState::default().with_current_fill_alpha(a).with_current_stroke_alpha(a),
+            )
+        });
+        self.content.op("q");
+        self.content.named(&gs.0, "gs");
         true
     }
 
     fn end_alpha(&mut self, saved: bool) {
         if saved {
-            self.ops.push(Op::RestoreGraphicsState);
+            self.content.op("Q");
         }
     }
 
-    /// The path's subpaths as rings of printpdf points (control points flagged).
-    fn rings(&self, path: &Path) -> Vec<(Vec<LinePoint>, bool)> {
-        let mut rings: Vec<(Vec<LinePoint>, bool)> = Vec::new();
-        let point = |p, bezier| LinePoint { p: self.point(p), bezier };
+    /// Writes the path's subpaths that draw something (a lone move draws nothing); returns
+    /// whether there was one.
+    fn path(&mut self, path: &Path) -> bool {
+        let h = self.page_size.1;
+        let mut pending: Option<iced_core::Point> = None;
+        let mut any = false;
+        let c = &mut self.content;
         for seg in &path.segs {
             match *seg {
-                Seg::Move(a) => rings.push((vec![point(a, false)], false)),
+                Seg::Move(a) => pending = Some(a),
                 Seg::Line(a) => {
-                    if let Some((ring, _)) = rings.last_mut() {
-                        ring.push(point(a, false));
+                    if let Some(m) = pending.take() {
+                        c.numbers(&[m.x, h - m.y], "m");
+                        any = true;
+                    }
+                    if any {
+                        c.numbers(&[a.x, h - a.y], "l");
                     }
                 }
-                Seg::Cubic(a, b, c) => {
-                    if let Some((ring, _)) = rings.last_mut() {
-                        ring.extend([point(a, true), point(b, true), point(c, false)]);
+                Seg::Cubic(a, b, d) => {
+                    if let Some(m) = pending.take() {
+                        c.numbers(&[m.x, h - m.y], "m");
+                        any = true;
+                    }
+                    if any {
+                        c.numbers(&[a.x, h - a.y, b.x, h - b.y, d.x, h - d.y], "c");
                     }
                 }
                 Seg::Close => {
-                    if let Some((_, closed)) = rings.last_mut() {
-                        *closed = true;
+                    if any && pending.is_none() {
+                        c.op("h");
                     }
                 }
             }
         }
-        rings.retain(|(ring, _)| ring.len() > 1);
-        rings
-    }
-
-    fn polygon(&self, path: &Path, mode: PaintMode, even_odd: bool) -> Option<Op> {
-        let rings: Vec<PolygonRing> =
-            self.rings(path).into_iter().map(|(points, _)| PolygonRing { points }).collect();
-        (!rings.is_empty()).then(|| Op::DrawPolygon {
-            polygon: Polygon {
-                rings,
-                mode,
-                winding_order: if even_odd { WindingOrder::EvenOdd } else { WindingOrder::NonZero },
-            },
-        })
+        any
     }
 
     fn font(&mut self, key: FontKey, faces: &BTreeMap<FontKey, Face>) -> Result<&mut Embedded, PdfError> {
@@ -217,10 +312,11 @@ impl PrintPdf {
     }
 
     /// Ends the run of glyphs being shown, if any.
-    fn show(&mut self, run: &mut Vec<Codepoint>) {
-        if !run.is_empty() {
-            self.ops.push(Op::ShowText { items: vec![TextItem::GlyphIds(std::mem::take(run))] });
+    fn show(&mut self, font: Option<FontKey>, run: &mut Vec<RunGlyph>) {
+        if let Some(font) = font {
+            self.content.show(font, run);
         }
+        run.clear();
     }
 }
 
@@ -253,40 +349,24 @@ fn kern(pen: f64, target: f64) -> Option<f32> {
     kern.is_finite().then_some(if kern == 0.0 { 0.0 } else { kern })
 }
 
-fn color(c: Rgba) -> Color {
-    Color::Rgb(Rgb::new(c.r, c.g, c.b, None))
-}
-
-/// `text` as a PDF text string (UTF-16BE with byte order mark).
-fn text_string(text: &str) -> DictItem {
-    DictItem::String { data: crate::tags::utf16_text(text), literal: false }
-}
-
 impl Sink for PrintPdf {
     fn begin_page(&mut self, width: f32, height: f32) {
         self.page_size = (width, height);
-        self.ops.clear();
+        self.content = Content::default();
         self.clip_depth = 0;
     }
 
     fn push_clip(&mut self, clip: Rectangle) {
-        self.ops.push(Op::SaveGraphicsState);
-        self.ops.push(Op::DrawRectangle {
-            rectangle: Rect {
-                x: Pt(clip.x),
-                y: self.y(clip.y + clip.height),
-                width: Pt(clip.width),
-                height: Pt(clip.height),
-                mode: Some(PaintMode::Clip),
-                winding_order: Some(WindingOrder::NonZero),
-            },
-        });
+        self.content.op("q");
+        let bottom = self.y(clip.y + clip.height);
+        self.content.numbers(&[clip.x, bottom, clip.width, clip.height], "re");
+        self.content.op("W n");
         self.clip_depth += 1;
     }
 
     fn pop_clip(&mut self) {
         if self.clip_depth > 0 {
-            self.ops.push(Op::RestoreGraphicsState);
+            self.content.op("Q");
             self.clip_depth -= 1;
         }
     }
@@ -294,60 +374,55 @@ impl Sink for PrintPdf {
     fn fill(&mut self, path: &Path, paint: &Paint, even_odd: bool) {
         match paint {
             Paint::Solid(c) => {
-                let Some(op) = self.polygon(path, PaintMode::Fill, even_odd) else {
-                    return;
-                };
                 let saved = self.begin_alpha(c.a);
-                self.ops.push(Op::SetFillColor { col: color(*c) });
-                self.ops.push(op);
+                self.content.numbers(&[c.r, c.g, c.b], "rg");
+                if self.path(path) {
+                    self.content.op(if even_odd { "f*" } else { "f" });
+                }
                 self.end_alpha(saved);
             }
             Paint::Linear { start, end, stops } => {
-                let Some(clip) = self.polygon(path, PaintMode::Clip, even_odd) else {
-                    return;
-                };
-                let (a, b) = (self.point(*start), self.point(*end));
-                let id = self.doc.add_shading(Shading {
-                    geometry: ShadingGeometry::Axial { coords: [a.x.0, a.y.0, b.x.0, b.y.0] },
-                    stops: stops
-                        .iter()
-                        .map(|(offset, c)| GradientStop { offset: *offset, color: [c.r, c.g, c.b] })
-                        .collect(),
-                    extend: (true, true),
-                });
-                self.ops.push(Op::SaveGraphicsState);
-                self.ops.push(clip);
-                self.ops.push(Op::PaintShading { id });
-                self.ops.push(Op::RestoreGraphicsState);
+                let (a, b) = ((start.x, self.y(start.y)), (end.x, self.y(end.y)));
+                self.content.op("q");
+                if self.path(path) {
+                    self.content.op(if even_odd { "W* n" } else { "W n" });
+                    let id = self.doc.add_shading(Shading {
+                        geometry: ShadingGeometry::Axial { coords: [a.0, a.1, b.0, b.1] },
+                        stops: stops
+                            .iter()
+                            .map(|(offset, c)| GradientStop { offset: *offset, color: [c.r, c.g, c.b] })
+                            .collect(),
+                        extend: (true, true),
+                    });
+                    self.content.named(&id.0, "sh");
+                }
+                self.content.op("Q");
             }
         }
     }
 
     fn stroke(&mut self, path: &Path, c: Rgba, style: &StrokeStyle) {
-        let rings = self.rings(path);
-        if rings.is_empty() || style.width <= 0.0 {
+        if style.width <= 0.0 {
             return;
         }
         let saved = self.begin_alpha(c.a);
-        self.ops.push(Op::SetOutlineColor { col: color(c) });
-        self.ops.push(Op::SetOutlineThickness { pt: Pt(style.width) });
-        self.ops.push(Op::SetLineCapStyle {
-            cap: match style.cap {
-                Cap::Butt => LineCapStyle::Butt,
-                Cap::Round => LineCapStyle::Round,
-                Cap::Square => LineCapStyle::ProjectingSquare,
-            },
-        });
-        self.ops.push(Op::SetLineJoinStyle {
-            join: match style.join {
-                Join::Miter => LineJoinStyle::Miter,
-                Join::Round => LineJoinStyle::Round,
-                Join::Bevel => LineJoinStyle::Bevel,
-            },
-        });
-        self.ops.push(Op::SetMiterLimit { limit: Pt(style.miter_limit.max(1.0)) });
-        for (points, is_closed) in rings {
-            self.ops.push(Op::DrawLine { line: Line { points, is_closed } });
+        self.content.numbers(&[c.r, c.g, c.b], "RG");
+        self.content.numbers(&[style.width], "w");
+        let cap = match style.cap {
+            Cap::Butt => "0 J",
+            Cap::Round => "1 J",
+            Cap::Square => "2 J",
+        };
+        let join = match style.join {
+            Join::Miter => "0 j",
+            Join::Round => "1 j",
+            Join::Bevel => "2 j",
+        };
+        self.content.op(cap);
+        self.content.op(join);
+        self.content.numbers(&[style.miter_limit.max(1.0)], "M");
+        if self.path(path) {
+            self.content.op("S");
         }
         self.end_alpha(saved);
     }
@@ -356,15 +431,16 @@ impl Sink for PrintPdf {
         // The line's tag: an artifact, or content with its id on the page (the structure tree
         // gives it its place; `tags.rs`).
         if role == Role::Artifact {
-            self.ops.push(Op::BeginMarkedContent { tag: role.tag().to_owned() });
+            self.content.begin_marked(role.tag());
         } else {
-            let mcid = i64::try_from(self.marks.len()).unwrap_or(i64::MAX);
+            let mcid = self.marks.len();
             // A heading wrapped over several lines is one heading: a line that starts where the
             // previous one of the same level ended, with nothing between, goes on from it.
             let continues = matches!(role, Role::Heading(_))
                 && self.marks.last().is_some_and(|m| m.role == role)
                 && (line.top - self.last_bottom).abs() < 1.0;
-            self.marks.push(Mark { mcid, role, continues, text: line.text.clone(), rtl: line.has_rtl });
+            let id = i64::try_from(mcid).unwrap_or(i64::MAX);
+            self.marks.push(Mark { mcid: id, role, continues, text: line.text.clone(), rtl: line.has_rtl });
             if let Role::Heading(_) = role {
                 let title = line.text.trim();
                 match self.bookmarks.last_mut() {
@@ -372,100 +448,85 @@ impl Sink for PrintPdf {
                         last.title.push(' ');
                         last.title.push_str(title);
                     }
-                    _ => self.bookmarks.push(Bookmark { title: title.to_owned(), top: self.y(line.top).0 }),
+                    _ => self.bookmarks.push(Bookmark { title: title.to_owned(), top: self.y(line.top) }),
                 }
             }
             self.last_bottom = line.bottom;
-            let mut map = BTreeMap::new();
-            let _ = map.insert("MCID".to_owned(), DictItem::Int(mcid));
-            self.ops.push(Op::BeginMarkedContentWithProperties {
-                tag: role.tag().to_owned(),
-                properties: DictItem::Dict { map },
-            });
+            self.content.begin_marked_id(role.tag(), mcid);
         }
         // What the glyphs read as, and the runs that read as an /ActualText instead (`reading.rs`).
         let plan = self.readings.plan(line);
         let alpha = line.glyphs.first().map_or(1.0, |g| g.color.a);
         let saved = self.begin_alpha(alpha);
-        self.ops.push(Op::StartTextSection);
+        self.content.op("BT");
         let mut state: Option<(FontKey, f32)> = None;
         let mut fill: Option<(f32, f32, f32)> = None;
         let mut spans = plan.spans.iter().peekable();
         // Glyphs on one baseline in one font, size and colour are shown by one operator: the
         // text matrix at the first, each next one placed by a kerning number from the pen
-        // position the font's width leaves. (printpdf merged a matrix and an operator per glyph
-        // into such runs itself, but for slanted ones, so the file is nearly the same; the
-        // operations held in memory, and its work on them, were several times as many.)
-        let mut run: Vec<Codepoint> = Vec::new();
+        // position the font's width leaves.
+        let mut run: Vec<RunGlyph> = Vec::new();
+        let font = |state: Option<(FontKey, f32)>| state.map(|(font, _)| font);
         // The run's baseline and slant, its text matrix's x, and where the viewer's pen is
         // after its last glyph (thousandths of an em from that x): each kerning number is taken
         // from the pen itself, so that roundings do not add up along the run.
         let mut run_line: Option<(f32, bool)> = None;
         let (mut origin, mut pen) = (0.0_f32, 0.0_f64);
-        for (i, (g, code)) in line.glyphs.iter().zip(plan.codes).enumerate() {
+        for (i, g) in line.glyphs.iter().enumerate() {
             if let Some((range, actual)) = spans.peek()
                 && range.start == i
             {
-                self.show(&mut run);
-                let mut map = BTreeMap::new();
-                let _ = map.insert("ActualText".to_owned(), text_string(actual));
-                self.ops.push(Op::BeginMarkedContentWithProperties {
-                    tag: "Span".to_owned(),
-                    properties: DictItem::Dict { map },
-                });
+                self.show(font(state), &mut run);
+                self.content.begin_actual_text("Span", actual);
             }
             if state != Some((g.font, g.size)) {
-                self.show(&mut run);
-                let font = self.font(g.font, faces)?.id.clone();
-                self.ops.push(Op::SetFont { font: PdfFontHandle::External(font), size: Pt(g.size) });
+                self.show(font(state), &mut run);
+                let id = self.font(g.font, faces)?.id.clone();
+                self.content.font(&id.0, g.size);
                 state = Some((g.font, g.size));
             }
             if fill != Some((g.color.r, g.color.g, g.color.b)) {
-                self.show(&mut run);
-                self.ops.push(Op::SetFillColor { col: color(g.color) });
+                self.show(font(state), &mut run);
+                self.content.numbers(&[g.color.r, g.color.g, g.color.b], "rg");
                 fill = Some((g.color.r, g.color.g, g.color.b));
             }
             if run_line != Some((g.y, g.skew)) {
-                self.show(&mut run);
+                self.show(font(state), &mut run);
             }
             let width = self.font(g.font, faces)?.width(g.gid);
             let target = f64::from(g.x - origin) * 1000.0 / f64::from(g.size);
             if let Some(previous) = run.last_mut() {
                 match kern(pen, target) {
                     Some(kern) => {
-                        previous.offset = kern;
+                        previous.kern = kern;
                         pen -= f64::from(kern);
                     }
                     // No number moves the pen there (a glyph of no size): a matrix of its own.
-                    None => self.show(&mut run),
+                    None => self.show(font(state), &mut run),
                 }
             }
             if run.is_empty() {
-                let (x, y) = (Pt(g.x), self.y(g.y));
-                let matrix = if g.skew {
-                    // cosmic-text's synthetic italic slants by about 14 degrees.
-                    TextMatrix::Raw([1.0, 0.0, 0.25, 1.0, x.0, y.0])
-                } else {
-                    TextMatrix::Translate(x, y)
-                };
-                self.ops.push(Op::SetTextMatrix { matrix });
+                let y = self.y(g.y);
+                // cosmic-text's synthetic italic slants by about 14 degrees.
+                let slant = if g.skew { 0.25 } else { 0.0 };
+                self.content.numbers(&[1.0, 0.0, slant, 1.0, g.x, y], "Tm");
                 run_line = Some((g.y, g.skew));
                 (origin, pen) = (g.x, 0.0);
             }
-            run.push(Codepoint::with_cid(g.gid, 0.0, code));
+            run.push(RunGlyph { gid: g.gid, kern: 0.0 });
             pen += f64::from(width);
             if let Some((range, _)) = spans.peek()
                 && range.end == i + 1
             {
-                self.show(&mut run);
-                self.ops.push(Op::EndMarkedContent);
+                self.show(font(state), &mut run);
+                self.content.op("EMC");
                 let _ = spans.next();
             }
         }
-        self.show(&mut run);
-        self.ops.push(Op::EndTextSection);
+        self.show(font(state), &mut run);
+        self.content.op("ET");
         self.end_alpha(saved);
-        self.ops.push(Op::EndMarkedContent);
+        self.content.op("EMC");
         Ok(())
     }
 
@@ -489,56 +550,40 @@ impl Sink for PrintPdf {
                 id
             }
         };
-        self.ops.push(Op::SaveGraphicsState);
+        self.content.op("q");
         let half = (bounds.width / 2.0).min(bounds.height / 2.0);
         let radii = radii.map(|r| r.max(0.0).min(half));
-        if radii.iter().any(|r| *r > 0.0)
-            && let Some(op) = self.polygon(&Path::rounded_rect(bounds, radii), PaintMode::Clip, false)
-        {
-            self.ops.push(op);
+        if radii.iter().any(|r| *r > 0.0) && self.path(&Path::rounded_rect(bounds, radii)) {
+            self.content.op("W n");
         }
         let saved = self.begin_alpha(opacity);
-        // At 72 dpi one image pixel is one point before scaling.
-        self.ops.push(Op::UseXobject {
-            id,
-            transform: XObjectTransform {
-                translate_x: Some(Pt(bounds.x)),
-                translate_y: Some(self.y(bounds.y + bounds.height)),
-                rotate: None,
-                scale_x: Some(bounds.width / raster.width as f32),
-                scale_y: Some(bounds.height / raster.height as f32),
-                dpi: Some(72.0),
-                no_auto_scale: false,
-            },
-        });
+        // An image is drawn into the unit square: scaled to its box, its bottom-left corner moved.
+        let bottom = self.y(bounds.y + bounds.height);
+        self.content.numbers(&[bounds.width, 0.0, 0.0, bounds.height, bounds.x, bottom], "cm");
+        self.content.named(&id.0, "Do");
         self.end_alpha(saved);
-        self.ops.push(Op::RestoreGraphicsState);
+        self.content.op("Q");
     }
 
     fn begin_artifact(&mut self) {
-        self.ops.push(Op::BeginMarkedContent { tag: Role::Artifact.tag().to_owned() });
+        self.content.begin_marked(Role::Artifact.tag());
     }
 
     fn end_artifact(&mut self) {
-        self.ops.push(Op::EndMarkedContent);
+        self.content.op("EMC");
     }
 
     fn end_page(&mut self) {
         while self.clip_depth > 0 {
             self.pop_clip();
         }
-        let (w, h) = self.page_size;
-        let mut page = PdfPage::new(Mm(w * 25.4 / 72.0), Mm(h * 25.4 / 72.0), std::mem::take(&mut self.ops));
-        // Exact sizes in points (the millimetre round trip is not).
-        let sheet = Rect::from_wh(Pt(w), Pt(h));
-        page.media_box = sheet.clone();
-        page.trim_box = sheet.clone();
-        page.crop_box = sheet;
-        self.pages.push(page);
+        let content = std::mem::take(&mut self.content);
+        self.pages.push((self.page_size, content));
         self.page_marks.push(std::mem::take(&mut self.marks));
         self.page_bookmarks.push(std::mem::take(&mut self.bookmarks));
     }
 }
 
+mod content;
 #[cfg(test)]
 mod tests;

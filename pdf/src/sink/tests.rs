@@ -71,7 +71,7 @@ fn replay(
     sink.text(&line, &faces, Role::Paragraph).unwrap();
     sink.end_page();
     let meta = Metadata { title: "kerning", language: None, author: None, subject: None, keywords: &[] };
-    let pdf = sink.finish(&meta);
+    let pdf = sink.finish(&meta).unwrap();
 
     let doc = lopdf::Document::load_mem(&pdf).unwrap();
     let (_, &page) = doc.get_pages().iter().next().unwrap();
