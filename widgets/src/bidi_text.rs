@@ -304,13 +304,13 @@ where
             wrapping: self.wrapping,
         };
         let guess = if one_text_line && state.one_line { text::Alignment::Default } else { explicit };
-        let _changed = state.paragraph.update(text(guess));
+        crate::reuse::update(&mut state.paragraph, text(guess));
         // Shape again only when the number of lines changed sides (rare: a resize, new text).
         let one_line = one_text_line && state.paragraph.raw().lines().len() <= 1;
         if one_line != state.one_line {
             state.one_line = one_line;
             let align = if one_line { text::Alignment::Default } else { explicit };
-            let _changed = state.paragraph.update(text(align));
+            crate::reuse::update(&mut state.paragraph, text(align));
         }
         let state = &state.paragraph;
         let lines = state.raw().lines();

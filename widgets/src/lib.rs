@@ -41,6 +41,7 @@ pub mod direction;
 mod line;
 pub mod live_table;
 pub mod print_table;
+pub mod reuse;
 pub mod shaping;
 pub mod table_rows;
 
@@ -50,4 +51,5 @@ pub use connection_status::{Connection, ConnectionStatus, connection_status};
 pub use direction::{Align, Direction, dir_row};
 pub use live_table::{Column, LiveTable, live_table};
 pub use print_table::{PrintColumn, PrintTable, print_table};
+pub use reuse::reuse_paragraphs;
 pub use table_rows::{Action, Cell, RowRef, Sort, TableRows, natural};

@@ -28,8 +28,9 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
-/// A paragraph whose shaped lines can be read.
-pub trait Shaped {
+/// A paragraph whose shaped lines can be read (and that can be shared: see
+/// [`reuse_paragraphs`](crate::reuse_paragraphs)).
+pub trait Shaped: Clone + 'static {
     /// Its visual lines, top to bottom, in the paragraph's own coordinates.
     fn lines(&self) -> Vec<Line>;
 }
