@@ -27,11 +27,9 @@ pub(crate) struct Readings {
     known: HashMap<(FontKey, u16), String>,
 }
 
-/// How one line is to be written.
+/// How one line is to be written (its glyphs' ToUnicode strings are in [`Readings::known`]).
 #[derive(Debug, PartialEq)]
 pub(crate) struct LinePlan {
-    /// Per glyph (the line's order), its ToUnicode string.
-    pub codes: Vec<String>,
     /// Glyph ranges wrapped in a span with this `/ActualText`, in order, not overlapping.
     pub spans: Vec<(Range<usize>, String)>,
 }
@@ -45,12 +43,9 @@ impl Readings {
     /// Plans a line, recording the strings its glyphs are first seen with.
     pub(crate) fn plan(&mut self, line: &TextLine) -> LinePlan {
         let mut differs = vec![false; line.glyphs.len()];
-        let mut codes = Vec::with_capacity(line.glyphs.len());
         for (i, g) in line.glyphs.iter().enumerate() {
-            let wanted = reading(g);
-            let code = self.known.entry((g.font, g.gid)).or_insert_with(|| wanted.clone());
-            differs[i] = *code != wanted;
-            codes.push(code.clone());
+            let code = self.known.entry((g.font, g.gid)).or_insert_with(|| reading(g));
+            differs[i] = !reads_as(g, code);
         }
         let mut spans = Vec::new();
         if line.has_rtl {
@@ -71,13 +66,18 @@ impl Readings {
         } else if differs.iter().any(|d| *d) {
             spans.push((0..line.glyphs.len(), line.text.clone()));
         }
-        LinePlan { codes, spans }
+        LinePlan { spans }
     }
 }
 
 /// What a glyph stands for, in the order its run is drawn.
 fn reading(g: &Glyph) -> String {
     if g.rtl { g.text.chars().rev().collect() } else { g.text.clone() }
+}
+
+/// Whether `code` is what `g` stands for ([`reading`], without writing it out).
+fn reads_as(g: &Glyph, code: &str) -> bool {
+    if g.rtl { code.chars().eq(g.text.chars().rev()) } else { code == g.text }
 }
 
 /// A glyph drawn over another of its word: no advance, and a letter where it stands.
@@ -153,10 +153,25 @@ mod tests {
         TextLine { top: 0.0, bottom: 10.0, width: 100.0, glyphs, text: text.to_owned(), has_rtl }
     }
 
-    /// Plans `lines` in order with one `Readings`; returns each line's plan.
-    fn check(lines: &[TextLine]) -> Vec<LinePlan> {
+    /// A line's plan, and its glyphs' ToUnicode strings once every line is planned.
+    struct Planned {
+        codes: Vec<String>,
+        spans: Vec<(Range<usize>, String)>,
+    }
+
+    /// Plans `lines` in order with one `Readings`.
+    fn check(lines: &[TextLine]) -> Vec<Planned> {
         let mut readings = Readings::default();
-        lines.iter().map(|l| readings.plan(l)).collect()
+        let plans: Vec<LinePlan> = lines.iter().map(|l| readings.plan(l)).collect();
+        let known: HashMap<&(FontKey, u16), &str> = readings.known().collect();
+        lines
+            .iter()
+            .zip(plans)
+            .map(|(l, plan)| Planned {
+                codes: l.glyphs.iter().map(|g| known[&(g.font, g.gid)].to_owned()).collect(),
+                spans: plan.spans,
+            })
+            .collect()
     }
 
     #[test]

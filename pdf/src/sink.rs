@@ -114,9 +114,14 @@ impl PrintPdf {
         let inventory = self.inventory();
         let mut ops = vec![Op::StartTextSection];
         for (font, glyphs) in &inventory {
-            let id = self.fonts.get(font).map(|e| e.id.clone()).ok_or_else(|| PdfError::Font(format!("{font:?}")))?;
+            let id = self
+                .fonts
+                .get(font)
+                .map(|e| e.id.clone())
+                .ok_or_else(|| PdfError::Font(format!("{font:?}")))?;
             ops.push(Op::SetFont { font: PdfFontHandle::External(id), size: Pt(1.0) });
-            let codepoints = glyphs.iter().map(|(gid, text)| Codepoint::with_cid(*gid, 0.0, text.clone())).collect();
+            let codepoints =
+                glyphs.iter().map(|(gid, text)| Codepoint::with_cid(*gid, 0.0, text.clone())).collect();
             ops.push(Op::ShowText { items: vec![TextItem::GlyphIds(codepoints)] });
         }
         ops.push(Op::EndTextSection);
@@ -125,7 +130,8 @@ impl PrintPdf {
             .pages
             .iter()
             .map(|((w, h), _)| {
-                let mut page = PdfPage::new(Mm(w * 25.4 / 72.0), Mm(h * 25.4 / 72.0), ops.take().unwrap_or_default());
+                let mut page =
+                    PdfPage::new(Mm(w * 25.4 / 72.0), Mm(h * 25.4 / 72.0), ops.take().unwrap_or_default());
                 // Exact sizes in points (the millimetre round trip is not).
                 let sheet = Rect::from_wh(Pt(*w), Pt(*h));
                 page.media_box = sheet.clone();
@@ -157,7 +163,8 @@ impl PrintPdf {
                 .and_then(|page| page.get(b"Contents"))
                 .and_then(lopdf::Object::as_reference)
                 .map_err(|e| PdfError::Font(format!("printpdf's page has no content stream: {e}")))?;
-            doc.objects.insert(stream, lopdf::Object::Stream(lopdf::Stream::new(lopdf::Dictionary::new(), bytes)));
+            doc.objects
+                .insert(stream, lopdf::Object::Stream(lopdf::Stream::new(lopdf::Dictionary::new(), bytes)));
         }
         crate::tags::build(&mut doc, &self.page_marks, &self.page_bookmarks, meta.language);
         // The structure tree is thousands of small dictionaries (a 1 000-row table: ~7 000):
@@ -203,7 +210,8 @@ impl PrintPdf {
             match op.operator.as_str() {
                 "Tf" => written.push(Vec::new()),
                 "TJ" | "Tj" => {
-                    let codes = written.last_mut().ok_or_else(|| unreadable("text before a font".to_owned()))?;
+                    let codes =
+                        written.last_mut().ok_or_else(|| unreadable("text before a font".to_owned()))?;
                     let items = match op.operands.first() {
                         Some(lopdf::Object::Array(items)) => items.as_slice(),
                         Some(one) => std::slice::from_ref(one),
@@ -224,7 +232,11 @@ impl PrintPdf {
         let mut codes = HashMap::new();
         for ((font, glyphs), written) in inventory.iter().zip(written) {
             if glyphs.len() != written.len() {
-                return Err(unreadable(format!("{} glyphs shown, {} read back", glyphs.len(), written.len())));
+                return Err(unreadable(format!(
+                    "{} glyphs shown, {} read back",
+                    glyphs.len(),
+                    written.len()
+                )));
             }
             codes.extend(glyphs.iter().zip(written).map(|((gid, _), code)| ((*font, *gid), code)));
         }
