@@ -151,7 +151,7 @@ fn number(out: &mut Vec<u8>, v: f32) {
     if fraction != 0 {
         out.push(b'.');
         let mut width = 4;
-        while fraction % 10 == 0 {
+        while fraction.is_multiple_of(10) {
             fraction /= 10;
             width -= 1;
         }
