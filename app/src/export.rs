@@ -78,8 +78,7 @@ pub fn export(
     options: &PdfOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Exported, PdfError> {
-    // A page of orders repeats its statuses, regions and names: each is shaped once.
-    lucarne::widgets::reuse_paragraphs(|| match screen {
+    match screen {
         Screen::Main => lucarne::pdf::export_with_progress(view(desk), options, progress),
         Screen::Orders => {
             let table: Element<'_, Message> = orders_table(desk, content_width(options)).into();
@@ -89,7 +88,7 @@ pub fn export(
                 .footer(move |page| page_footer(desk, page));
             lucarne::pdf::export_with_furniture(table, options, &furniture, progress)
         }
-    })
+    }
 }
 
 /// The order table for paper: every row the table holds, in its order, with the table's

@@ -160,12 +160,9 @@ pub(crate) async fn run(args: PdfArgs, client: Client) -> Result<u8> {
     );
     pages.set_message(format!("printing {view}"));
     let rendering = Instant::now();
-    // A view's rows repeat their values (a status, a region): each is shaped once.
-    let exported = lucarne_widgets::reuse_paragraphs(|| {
-        lucarne_pdf::export_with_progress(element, &options, &mut |progress| match progress {
-            Progress::Planned { pages: n } => pages.set_length(n as u64),
-            Progress::Page { done, .. } => pages.set_position(done as u64),
-        })
+    let exported = lucarne_pdf::export_with_progress(element, &options, &mut |progress| match progress {
+        Progress::Planned { pages: n } => pages.set_length(n as u64),
+        Progress::Page { done, .. } => pages.set_position(done as u64),
     })
     .with_context(|| format!("cannot print {view}"))?;
     pages.finish_and_clear();

@@ -19,6 +19,11 @@ pub enum PdfError {
     /// decode is measured a second time.
     #[error("the element could not be drawn: {0}")]
     Render(String),
+    /// The document printpdf built around the pages is not as the sink expects it (a page
+    /// without its content stream, glyph codes that cannot be read back): a defect of this
+    /// crate or of its printpdf version, not of the content.
+    #[error("the PDF could not be assembled: {0}")]
+    Assembly(String),
     /// Document mode would produce more pages than `PdfOptions::max_pages`.
     #[error("the document needs {needed} pages, more than the limit of {limit}")]
     TooManyPages {

@@ -60,30 +60,13 @@ pub(crate) fn record<'a, Message, R: Recorder>(
     bounds: Size,
     options: &crate::PdfOptions,
 ) -> Result<Scene, PdfError> {
-    let (theme, font, text_size) = (&options.theme, options.default_font, options.default_text_size);
     // Widgets and renderers may panic on bad input (iced_tiny_skia 0.14.1 does on an image
-    // that failed to decode); an export reports it as an error instead.
+    // that failed to decode); an export reports it as an error instead. A document says the
+    // same things many times (a table's statuses, regions, names): a `bidi_text` with the text
+    // and style of one laid out before shares its shaped paragraph, until the recording is
+    // translated and the widget tree let go.
     let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut renderer = R::new_recorder(font, Pixels(text_size));
-        let mut ui = UserInterface::build(element, bounds, user_interface::Cache::default(), &mut renderer);
-        let mut messages = Vec::new();
-        // iced 0.14 widgets compute their status (e.g. a button's "active") on
-        // RedrawRequested; without it every button is drawn disabled.
-        let _ = ui.update(
-            &[Event::Window(window::Event::RedrawRequested(iced_core::time::Instant::now()))],
-            mouse::Cursor::Unavailable,
-            &mut renderer,
-            &mut clipboard::Null,
-            &mut messages,
-        );
-        let style = renderer::Style { text_color: theme.base().text_color };
-        ui.draw(&mut renderer, theme, &style, mouse::Cursor::Unavailable);
-        let mut guard = font_system().write().map_err(|_| PdfError::FontSystem)?;
-        let scene = crate::translate::scene(renderer.recorded_layers(), guard.raw());
-        drop(guard);
-        // The widget tree owns the text buffers the recording points to: drop it last.
-        drop(ui);
-        Ok(scene)
+        lucarne_widgets::reuse_paragraphs(|| record_in(element, bounds, options))
     }));
     recorded.unwrap_or_else(|panic| {
         let message = panic
@@ -93,4 +76,33 @@ pub(crate) fn record<'a, Message, R: Recorder>(
             .unwrap_or_else(|| "unknown panic".to_owned());
         Err(PdfError::Render(message))
     })
+}
+
+/// [`record`] without catching a panic.
+fn record_in<'a, Message, R: Recorder>(
+    element: Element<'a, Message, Theme, R>,
+    bounds: Size,
+    options: &crate::PdfOptions,
+) -> Result<Scene, PdfError> {
+    let (theme, font, text_size) = (&options.theme, options.default_font, options.default_text_size);
+    let mut renderer = R::new_recorder(font, Pixels(text_size));
+    let mut ui = UserInterface::build(element, bounds, user_interface::Cache::default(), &mut renderer);
+    let mut messages = Vec::new();
+    // iced 0.14 widgets compute their status (e.g. a button's "active") on
+    // RedrawRequested; without it every button is drawn disabled.
+    let _ = ui.update(
+        &[Event::Window(window::Event::RedrawRequested(iced_core::time::Instant::now()))],
+        mouse::Cursor::Unavailable,
+        &mut renderer,
+        &mut clipboard::Null,
+        &mut messages,
+    );
+    let style = renderer::Style { text_color: theme.base().text_color };
+    ui.draw(&mut renderer, theme, &style, mouse::Cursor::Unavailable);
+    let mut guard = font_system().write().map_err(|_| PdfError::FontSystem)?;
+    let scene = crate::translate::scene(renderer.recorded_layers(), guard.raw());
+    drop(guard);
+    // The widget tree owns the text buffers the recording points to: drop it last.
+    drop(ui);
+    Ok(scene)
 }

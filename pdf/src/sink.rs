@@ -162,7 +162,7 @@ impl PrintPdf {
                 .get_dictionary(*id)
                 .and_then(|page| page.get(b"Contents"))
                 .and_then(lopdf::Object::as_reference)
-                .map_err(|e| PdfError::Font(format!("printpdf's page has no content stream: {e}")))?;
+                .map_err(|e| PdfError::Assembly(format!("printpdf's page has no content stream: {e}")))?;
             doc.objects
                 .insert(stream, lopdf::Object::Stream(lopdf::Stream::new(lopdf::Dictionary::new(), bytes)));
         }
@@ -202,7 +202,7 @@ impl PrintPdf {
         first: lopdf::ObjectId,
         inventory: &[(FontKey, Vec<(u16, String)>)],
     ) -> Result<HashMap<(FontKey, u16), u16>, PdfError> {
-        let unreadable = |why: String| PdfError::Font(format!("the glyph codes printpdf wrote: {why}"));
+        let unreadable = |why: String| PdfError::Assembly(format!("the glyph codes printpdf wrote: {why}"));
         let bytes = doc.get_page_content(first);
         let content = lopdf::content::Content::decode(&bytes).map_err(|e| unreadable(e.to_string()))?;
         let mut written: Vec<Vec<u16>> = Vec::new();

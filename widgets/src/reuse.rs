@@ -1,21 +1,21 @@
 //! Paragraphs shaped once per distinct text while a whole document is laid out.
 //!
 //! ```no_run
-//! # fn export() -> Vec<u8> { Vec::new() }
+//! # fn lay_out_and_draw() -> Vec<u8> { Vec::new() }
 //! // Every `bidi_text` laid out in here with a text and style seen before in here takes that
 //! // paragraph instead of shaping its text again.
-//! let pdf = lucarne_widgets::reuse_paragraphs(export);
-//! # let _ = pdf;
+//! let recording = lucarne_widgets::reuse_paragraphs(lay_out_and_draw);
+//! # let _ = recording;
 //! ```
 //!
 //! A printed table says the same things many times (a status, a region, a customer's name in
 //! every row), and shaping text is most of the work of laying a document out. While
 //! [`reuse_paragraphs`] runs, a [`bidi_text`](crate::bidi_text()) whose text, bounds, size,
 //! font, alignment and wrapping equal a paragraph already shaped on this thread shares that
-//! paragraph. iced_graphics' paragraph is copy-on-write, so sharing costs nothing until a
-//! widget resizes its own copy. When the closure returns the paragraphs are let go: a live UI
-//! keeps each paragraph in its widget tree already, and a document laid out again (the next
-//! export) shapes afresh.
+//! paragraph. iced_graphics' paragraph is copy-on-write: a widget that resizes a shared one
+//! copies it first. When the closure returns the paragraphs are let go: a live UI keeps each
+//! paragraph in its widget tree already, and a document laid out again (the next export)
+//! shapes afresh. `lucarne-pdf` records every view it exports in here.
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
