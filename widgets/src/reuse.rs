@@ -52,7 +52,9 @@ pub fn reuse_paragraphs<T>(layout: impl FnOnce() -> T) -> T {
         }
         fresh
     });
-    let _outermost = outermost.then_some(Outermost);
+    // Made only when outermost (not by `then_some`, which would make and drop one, clearing
+    // the outer call's paragraphs).
+    let _outermost = if outermost { Some(Outermost) } else { None };
     layout()
 }
 
@@ -148,6 +150,21 @@ mod tests {
         reuse_paragraphs(|| update(&mut second, text("shipped", 13.0)));
         assert!(!std::ptr::eq(first.raw().buffer(), second.raw().buffer()));
         assert!(SHAPED.with(|s| s.borrow().is_none()), "the paragraphs are let go");
+    }
+
+    #[test]
+    fn a_reuse_inside_another_shares_its_paragraphs_and_leaves_them_to_it() {
+        reuse_paragraphs(|| {
+            let mut a = Plain::<Shaper>::default();
+            update(&mut a, text("cancelled", 13.0));
+            let mut b = Plain::<Shaper>::default();
+            reuse_paragraphs(|| update(&mut b, text("cancelled", 13.0)));
+            assert!(std::ptr::eq(a.raw().buffer(), b.raw().buffer()), "the inner call shares the outer's");
+            let mut c = Plain::<Shaper>::default();
+            update(&mut c, text("cancelled", 13.0));
+            assert!(std::ptr::eq(a.raw().buffer(), c.raw().buffer()), "the outer's are still there after it");
+        });
+        assert!(SHAPED.with(|s| s.borrow().is_none()), "the outermost lets them go");
     }
 
     #[test]
