@@ -42,7 +42,9 @@
 //! gradients and dash patterns (drawn solid), image rotation; gradient stops are opaque.
 //!
 //! The crate never touches the network; it depends on iced's core, widget, runtime and
-//! tiny-skia renderer crates and on printpdf, not on the Lucarne runtime or server.
+//! tiny-skia renderer crates, on printpdf, and on `lucarne-widgets` (a document's repeated
+//! texts shaped once: `reuse_paragraphs`) and `lucarne-fonts`, not on the Lucarne runtime or
+//! server.
 
 mod compose;
 mod error;

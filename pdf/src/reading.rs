@@ -28,7 +28,7 @@ pub(crate) struct Readings {
 }
 
 /// How one line is to be written (its glyphs' ToUnicode strings are in [`Readings::known`]).
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub(crate) struct LinePlan {
     /// Glyph ranges wrapped in a span with this `/ActualText`, in order, not overlapping.
     pub spans: Vec<(Range<usize>, String)>,

@@ -102,7 +102,8 @@ fn record_in<'a, Message, R: Recorder>(
     let mut guard = font_system().write().map_err(|_| PdfError::FontSystem)?;
     let scene = crate::translate::scene(renderer.recorded_layers(), guard.raw());
     drop(guard);
-    // The widget tree owns the text buffers the recording points to: drop it last.
+    // The widget tree (and `reuse_paragraphs`, until `record` returns) owns the text buffers
+    // the recording points to: the recording is translated before the tree goes.
     drop(ui);
     Ok(scene)
 }

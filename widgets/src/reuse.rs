@@ -12,8 +12,9 @@
 //! every row), and shaping text is most of the work of laying a document out. While
 //! [`reuse_paragraphs`] runs, a [`bidi_text`](crate::bidi_text()) whose text, bounds, size,
 //! font, alignment and wrapping equal a paragraph already shaped on this thread shares that
-//! paragraph. iced_graphics' paragraph is copy-on-write: a widget that resizes a shared one
-//! copies it first. When the closure returns the paragraphs are let go: a live UI keeps each
+//! paragraph. (Its bounds include the height left to it, so texts share across a whole
+//! document when it is laid out with unbounded height, as `lucarne-pdf` does.) iced_graphics'
+//! paragraph is copy-on-write: a widget that resizes a shared one copies it first. When the closure returns the paragraphs are let go: a live UI keeps each
 //! paragraph in its widget tree already, and a document laid out again (the next export)
 //! shapes afresh. `lucarne-pdf` records every view it exports in here.
 
@@ -165,6 +166,50 @@ mod tests {
             assert!(std::ptr::eq(a.raw().buffer(), c.raw().buffer()), "the outer's are still there after it");
         });
         assert!(SHAPED.with(|s| s.borrow().is_none()), "the outermost lets them go");
+    }
+
+    #[test]
+    fn bidi_texts_laid_out_while_reusing_shape_each_text_once() {
+        use iced_runtime::user_interface::{Cache, UserInterface};
+        type R = iced_tiny_skia::Renderer;
+        let held = |content: &str| {
+            SHAPED.with(|s| {
+                let s = s.borrow();
+                let by_text = s.as_ref()?.get(&TypeId::of::<Shaper>())?;
+                let by_text = by_text.downcast_ref::<HashMap<String, Vec<Plain<Shaper>>>>()?;
+                Some(by_text.get(content).map_or(0, Vec::len))
+            })
+        };
+        let (paid, placed) = reuse_paragraphs(|| {
+            let mut renderer = R::new(Font::default(), Pixels(13.0));
+            let view: iced_core::Element<'_, (), iced_core::Theme, R> = iced_widget::column![
+                crate::bidi_text("paid"),
+                crate::bidi_text("placed"),
+                crate::bidi_text("paid")
+            ]
+            .into();
+            // Unbounded height, as a document is laid out: each text's bounds are then the same
+            // wherever it is in the column.
+            let ui =
+                UserInterface::build(view, Size::new(400.0, f32::INFINITY), Cache::default(), &mut renderer);
+            drop(ui);
+            (held("paid"), held("placed"))
+        });
+        assert!(placed.is_some_and(|n| n > 0), "bidi_text lays out through the shared paragraphs");
+        assert_eq!(paid, placed, "the second \"paid\" shaped nothing of its own");
+    }
+
+    #[test]
+    fn a_panic_while_laying_out_lets_the_paragraphs_go() {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            reuse_paragraphs(|| {
+                let mut a = Plain::<Shaper>::default();
+                update(&mut a, text("paid", 13.0));
+                panic!("a widget panics");
+            })
+        }));
+        assert!(caught.is_err());
+        assert!(SHAPED.with(|s| s.borrow().is_none()));
     }
 
     #[test]
