@@ -18,6 +18,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use lucarne::pdf::Exported;
 use lucarne::protocol::{Position, Row};
 use lucarne::{Client, ClientConfig, ViewEvent};
 use lucarne_app::export::{Screen, export, options};
@@ -72,6 +73,20 @@ fn html(rows: usize) -> String {
     page
 }
 
+/// Exports `screen` of `desk` `runs` times: the median time and the last file.
+fn timed(desk: &Desk, screen: Screen, runs: usize) -> (Duration, Exported) {
+    let options = options(desk, screen);
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        let exported = export(desk, screen, &options, &mut |_| {}).expect("export");
+        times.push(started.elapsed());
+        last = Some(exported);
+    }
+    (median(times), last.expect("at least one run"))
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -118,39 +133,12 @@ fn main() {
     let runs = args.get(1).copied().unwrap_or(7).max(1);
     let desk = desk(rows, false);
 
-    let options_orders = options(&desk, Screen::Orders);
-    let mut times = Vec::new();
-    let mut ours = None;
-    for _ in 0..runs {
-        let started = Instant::now();
-        let exported = export(&desk, Screen::Orders, &options_orders, &mut |_| {}).expect("export");
-        times.push(started.elapsed());
-        ours = Some(exported);
-    }
-    let ours = ours.expect("at least one run");
-    let ours_time = median(times);
+    let (ours_time, ours) = timed(&desk, Screen::Orders, runs);
     let ours_rss = peak_rss_kib();
+    let (distinct_time, distinct) = timed(&self::desk(rows, true), Screen::Orders, runs);
+    let distinct_pages = distinct.pages;
 
-    let distinct = self::desk(rows, true);
-    let options_distinct = options(&distinct, Screen::Orders);
-    let mut times = Vec::new();
-    let mut distinct_pages = 0;
-    for _ in 0..runs {
-        let started = Instant::now();
-        let exported = export(&distinct, Screen::Orders, &options_distinct, &mut |_| {}).expect("export");
-        times.push(started.elapsed());
-        distinct_pages = exported.pages;
-    }
-    let distinct_time = median(times);
-
-    let options_main = options(&desk, Screen::Main);
-    let mut times = Vec::new();
-    for _ in 0..runs.max(10) {
-        let started = Instant::now();
-        export(&desk, Screen::Main, &options_main, &mut |_| {}).expect("export");
-        times.push(started.elapsed());
-    }
-    let main_time = median(times);
+    let (main_time, _) = timed(&desk, Screen::Main, runs.max(10));
 
     println!("PDF export, {rows} orders, median of {runs} runs (release)");
     println!("{:<36} {:>10} {:>8} {:>11} {:>12}", "", "time", "pages", "size", "peak memory");

@@ -153,7 +153,7 @@ impl PrintPdf {
         let mut doc = self.doc.to_lopdf_document(&options, &mut warnings);
         let page_ids: Vec<lopdf::ObjectId> = doc.get_pages().into_values().collect();
         let codes = match page_ids.first() {
-            Some(first) => self.codes(&doc, *first, &inventory)?,
+            Some(first) => Self::codes(&doc, *first, &inventory)?,
             None => HashMap::new(),
         };
         for (id, (_, content)) in page_ids.iter().zip(std::mem::take(&mut self.pages)) {
@@ -180,24 +180,21 @@ impl PrintPdf {
     /// Every glyph drawn, by font (fonts in the order of their resource names), each with its
     /// ToUnicode string, in ascending glyph order.
     fn inventory(&self) -> Vec<(FontKey, Vec<(u16, String)>)> {
-        let mut by_font: BTreeMap<(String, FontKey), Vec<(u16, String)>> = BTreeMap::new();
+        let mut by_font: HashMap<FontKey, Vec<(u16, String)>> = HashMap::new();
         for ((font, gid), text) in self.readings.known() {
-            let name = self.fonts.get(font).map(|e| e.id.0.clone()).unwrap_or_default();
-            by_font.entry((name, *font)).or_default().push((*gid, text.to_owned()));
+            by_font.entry(*font).or_default().push((*gid, text.to_owned()));
         }
-        by_font
-            .into_iter()
-            .map(|((_, font), mut glyphs)| {
-                glyphs.sort_unstable_by_key(|(gid, _)| *gid);
-                (font, glyphs)
-            })
-            .collect()
+        let mut fonts: Vec<(FontKey, Vec<(u16, String)>)> = by_font.into_iter().collect();
+        fonts.sort_by_cached_key(|(font, _)| self.fonts.get(font).map(|e| e.id.0.clone()));
+        for (_, glyphs) in &mut fonts {
+            glyphs.sort_unstable_by_key(|(gid, _)| *gid);
+        }
+        fonts
     }
 
     /// The code of each glyph of the inventory, read back from what printpdf wrote on page
     /// `first`: its fonts in their order, each glyph's code in turn.
     fn codes(
-        &self,
         doc: &lopdf::Document,
         first: lopdf::ObjectId,
         inventory: &[(FontKey, Vec<(u16, String)>)],

@@ -185,11 +185,8 @@ fn write_object(out: &mut Vec<u8>, object: &Object) {
             out.push(b')');
         }
         Object::String(bytes, StringFormat::Hexadecimal) => {
-            const HEX: &[u8; 16] = b"0123456789ABCDEF";
             out.push(b'<');
-            for &b in bytes {
-                out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
-            }
+            write_hex(out, bytes);
             out.push(b'>');
         }
         Object::Array(items) => {
@@ -218,8 +215,16 @@ fn write_object(out: &mut Vec<u8>, object: &Object) {
     }
 }
 
+/// `bytes` as hex digits (a hexadecimal string's inside).
+pub(crate) fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+    }
+}
+
 /// A name: bytes outside `!`…`~`, white space, delimiters and `#` written as `#XX`.
-fn write_name(out: &mut Vec<u8>, name: &[u8]) {
+pub(crate) fn write_name(out: &mut Vec<u8>, name: &[u8]) {
     out.push(b'/');
     for &b in name {
         if (b'!'..=b'~').contains(&b) && !b"()<>[]{}/%#".contains(&b) {

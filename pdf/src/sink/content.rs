@@ -6,6 +6,7 @@
 //! the document is known, so [`Content::finish`] writes each glyph's final code over it.
 
 use crate::scene::FontKey;
+use crate::write::{write_hex, write_name};
 
 /// One page's operators, and where its glyphs are.
 #[derive(Debug, Default)]
@@ -48,29 +49,9 @@ impl Content {
 
     /// A name (`/Name`), then an operator.
     pub(crate) fn named(&mut self, name: &str, op: &str) {
-        self.name(name);
+        write_name(&mut self.bytes, name.as_bytes());
         self.bytes.push(b' ');
         self.op(op);
-    }
-
-    fn name(&mut self, name: &str) {
-        self.bytes.push(b'/');
-        for b in name.bytes() {
-            // Delimiters, whitespace and `#` are escaped as `#xx`; the names written here are
-            // resource names and tags, so this is a safeguard.
-            if b.is_ascii_graphic() && !b"()<>[]{}/%#".contains(&b) {
-                self.bytes.push(b);
-            } else {
-                self.bytes.push(b'#');
-                self.hex_byte(b);
-            }
-        }
-    }
-
-    fn hex_byte(&mut self, b: u8) {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        self.bytes.push(HEX[usize::from(b >> 4)]);
-        self.bytes.push(HEX[usize::from(b & 15)]);
     }
 
     /// `/Tag BMC`: marked content without properties.
@@ -80,7 +61,7 @@ impl Content {
 
     /// `/Tag <</MCID n>> BDC`: marked content with its id on the page.
     pub(crate) fn begin_marked_id(&mut self, tag: &str, mcid: usize) {
-        self.name(tag);
+        write_name(&mut self.bytes, tag.as_bytes());
         self.bytes.extend_from_slice(b" <</MCID ");
         integer(&mut self.bytes, mcid as u64);
         self.op(">> BDC");
@@ -88,17 +69,15 @@ impl Content {
 
     /// `/Tag <</ActualText <…>>> BDC`: marked content that reads as `text` (UTF-16BE).
     pub(crate) fn begin_actual_text(&mut self, tag: &str, text: &str) {
-        self.name(tag);
+        write_name(&mut self.bytes, tag.as_bytes());
         self.bytes.extend_from_slice(b" <</ActualText <");
-        for b in crate::tags::utf16_text(text) {
-            self.hex_byte(b);
-        }
+        write_hex(&mut self.bytes, &crate::tags::utf16_text(text));
         self.op(">>> BDC");
     }
 
     /// `/Font size Tf`.
     pub(crate) fn font(&mut self, name: &str, size: f32) {
-        self.name(name);
+        write_name(&mut self.bytes, name.as_bytes());
         self.bytes.push(b' ');
         self.numbers(&[size], "Tf");
     }
@@ -112,8 +91,7 @@ impl Content {
         self.bytes.extend_from_slice(b"[<");
         for (i, g) in run.iter().enumerate() {
             self.glyphs.push(Placed { at: self.bytes.len(), font, gid: g.gid });
-            self.hex_byte((g.gid >> 8) as u8);
-            self.hex_byte((g.gid & 0xFF) as u8);
+            write_hex(&mut self.bytes, &g.gid.to_be_bytes());
             if g.kern != 0.0 && i + 1 < run.len() {
                 self.bytes.push(b'>');
                 number(&mut self.bytes, g.kern);
@@ -125,13 +103,11 @@ impl Content {
 
     /// The stream, each glyph written as the code `code(font, gid)` gives it.
     pub(crate) fn finish(mut self, code: impl Fn(FontKey, u16) -> u16) -> Vec<u8> {
-        let mut digits = Content::default();
+        let mut digits = Vec::with_capacity(4);
         for placed in &self.glyphs {
-            let c = code(placed.font, placed.gid);
-            digits.bytes.clear();
-            digits.hex_byte((c >> 8) as u8);
-            digits.hex_byte((c & 0xFF) as u8);
-            self.bytes[placed.at..placed.at + 4].copy_from_slice(&digits.bytes);
+            digits.clear();
+            write_hex(&mut digits, &code(placed.font, placed.gid).to_be_bytes());
+            self.bytes[placed.at..placed.at + 4].copy_from_slice(&digits);
         }
         self.bytes
     }
