@@ -186,6 +186,18 @@ impl<'a> Reader<'a> {
         usize::try_from(n).ok().filter(|&n| n <= left).ok_or(PackedError::BadLength(at))
     }
 
+    /// Bytes written with their length before them (as [`write_text`] writes a text's),
+    /// borrowed and not checked as UTF-8.
+    pub fn bytes(&mut self) -> Result<&'a [u8], PackedError> {
+        let len = self.count(1)?;
+        self.take(len)
+    }
+
+    /// The bytes not read yet, borrowed.
+    pub fn rest(&self) -> &'a [u8] {
+        self.bytes.get(self.at..).unwrap_or_default()
+    }
+
     /// A text, borrowed.
     pub fn text(&mut self) -> Result<&'a str, PackedError> {
         let len = self.count(1)?;
@@ -209,6 +221,16 @@ impl<'a> Reader<'a> {
     /// A value.
     pub fn value(&mut self) -> Result<Value, PackedError> {
         self.nested(0)
+    }
+
+    /// The next value when it is a text, borrowed (the reader goes past it); `None`, having
+    /// read nothing, when it is another kind of value.
+    pub fn text_value(&mut self) -> Result<Option<&'a str>, PackedError> {
+        if self.bytes.get(self.at) != Some(&6) {
+            return Ok(None);
+        }
+        self.at += 1;
+        self.text().map(Some)
     }
 
     /// Goes past a value without building it (its texts not checked as UTF-8).

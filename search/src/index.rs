@@ -33,9 +33,10 @@ use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::fold::words;
+use crate::held::{Doc, Held};
 use crate::matcher::QueryWords;
 use crate::memory::Memory;
-use crate::row::{HeldRow, Numbered, RowRef};
+use crate::row::{HeldRow, Numbered, RowRef, Sorted, pack};
 use crate::typo::{allowed, matches};
 
 /// Words of a query searched for at most (like Meilisearch's limit): the others are ignored.
@@ -62,20 +63,12 @@ pub enum SearchError {
     /// A facet or sort column that the index does not hold.
     #[error("{0:?} is not a facet of this index")]
     NotAFacet(String),
-}
-
-/// One row held.
-#[derive(Debug)]
-struct Doc {
-    row: HeldRow,
-    /// The folded words of its searched columns, each once (to rank it without folding again),
-    /// in one text, each word after a NUL (no word holds one: a NUL is a word boundary in
-    /// Unicode's segmentation): one allocation a row instead of one a word.
-    words: Box<str>,
-    /// Its key's JSON text (ties are ranked by it; a hit's key is read back from it).
-    key_text: std::sync::Arc<str>,
-    /// Its value of each facet of the spec, in order: its number in that facet's values.
-    facets: Box<[Option<u32>]>,
+    /// Every document id is taken (an index holds at most `u32::MAX` rows).
+    #[error("the index holds as many rows as it can")]
+    Full,
+    /// A row whose key, words and columns take more than 4 GiB.
+    #[error("a row too large to index")]
+    RowTooLarge,
 }
 
 /// A search index over one view's rows (see the module docs).
@@ -85,10 +78,10 @@ pub struct SearchIndex {
     reader: IndexReader,
     id: Field,
     text: Vec<Field>,
-    docs: HashMap<u64, Doc>,
-    /// Document ids by the row key's JSON text.
-    ids: HashMap<std::sync::Arc<str>, u64>,
-    next: u64,
+    /// The rows, by document id, with their folded words, key and facet numbers.
+    docs: Held,
+    /// Where a row is written before it is held (one allocation of its size a row).
+    scratch: Vec<u8>,
     /// Each facet's values seen, numbered (counted by number: no hashing per row).
     values: Vec<Numbered>,
     /// The rows' column names, numbered (each row holds its values by number).
@@ -124,9 +117,8 @@ impl SearchIndex {
             reader,
             id,
             text,
-            docs: HashMap::new(),
-            ids: HashMap::new(),
-            next: 0,
+            docs: Held::default(),
+            scratch: Vec::new(),
             values,
             names: Numbered::default(),
         })
@@ -151,20 +143,18 @@ impl SearchIndex {
 
     /// True when it holds no row.
     pub fn is_empty(&self) -> bool {
-        self.docs.is_empty()
+        self.docs.len() == 0
     }
 
     /// Puts a row in, in place of the one with its key (searched once [committed](Self::commit)).
     /// The names of its columns and its facet values are kept, numbered, while the index lives
     /// (a view's rows have a fixed set of columns; facet values are few).
     pub fn upsert(&mut self, key: Value, row: Columns) -> Result<(), SearchError> {
-        // One copy of the key's text, shared by the id map and the row.
-        let key_text: std::sync::Arc<str> = key.to_string().into();
+        let key_text = key.to_string();
         self.take_out(&key_text);
-        let id = self.next;
-        self.next += 1;
+        let id = self.docs.next_id()?;
         let mut doc = TantivyDocument::default();
-        doc.add_u64(self.id, id);
+        doc.add_u64(self.id, u64::from(id));
         for (field, column) in self.text.iter().zip(&self.spec.searchable) {
             if let Some(text) = row.get(column).and_then(text_of) {
                 doc.add_text(*field, text);
@@ -181,31 +171,27 @@ impl SearchIndex {
             .collect();
         folded.sort_unstable();
         folded.dedup();
-        let mut joined = String::with_capacity(folded.iter().map(|w| w.len() + 1).sum());
-        for word in &folded {
-            joined.push(WORD_END);
-            joined.push_str(word);
-        }
-        self.ids.insert(key_text.clone(), id);
-        let facets = self
+        let facets: Vec<Option<u32>> = self
             .spec
             .facets
             .iter()
             .zip(&mut self.values)
             .map(|(f, values)| row.get(f).and_then(facet_text).map(|v| values.number(&v)))
             .collect();
-        let row = HeldRow::new(&row, &mut self.names);
-        self.docs.insert(id, Doc { row, words: joined.into_boxed_str(), key_text, facets });
+        let names = &mut self.names;
+        let doc = Doc::new(&mut self.scratch, &facets, &key_text, &folded, |out| pack(&row, names, out))?;
+        self.docs.put(doc)?;
         Ok(())
     }
 
     /// The row held under `key` (put in, committed or not).
     pub fn row(&self, key: &Value) -> Option<RowRef<'_>> {
-        self.ids.get(key.to_string().as_str()).and_then(|id| self.docs.get(id)).map(|d| self.read(d))
+        let id = self.docs.find(&key.to_string())?;
+        self.docs.get(u64::from(id)).map(|d| self.read(d))
     }
 
     fn read<'a>(&'a self, doc: &'a Doc) -> RowRef<'a> {
-        RowRef::new(&self.names, &doc.row)
+        RowRef::new(&self.names, HeldRow(doc.row()))
     }
 
     /// Takes a row out (once [committed](Self::commit)).
@@ -215,15 +201,15 @@ impl SearchIndex {
 
     /// Takes out the row whose key's JSON text is `key_text`.
     fn take_out(&mut self, key_text: &str) {
-        if let Some(old) = self.ids.remove(key_text) {
-            self.writer.delete_term(Term::from_field_u64(self.id, old));
-            self.docs.remove(&old);
+        if let Some(old) = self.docs.take(key_text) {
+            self.writer.delete_term(Term::from_field_u64(self.id, u64::from(old)));
         }
     }
 
     /// Makes the rows put in and taken out since the last commit searchable.
     pub fn commit(&mut self) -> Result<(), SearchError> {
         self.writer.commit()?;
+        self.docs.committed();
         self.reader.reload()?;
         Ok(())
     }
@@ -243,8 +229,8 @@ impl SearchIndex {
         let query = QueryWords::new(&request.text);
         // The rows whose words match, then those the filter keeps.
         let found: Vec<&Doc> = match self.matching(&query)? {
-            None => self.docs.values().collect(),
-            Some(ids) => ids.iter().filter_map(|id| self.docs.get(id)).collect(),
+            None => self.docs.iter().collect(),
+            Some(ids) => ids.iter().filter_map(|&id| self.docs.get(id)).collect(),
         };
         let found: Vec<&Doc> = found.into_iter().filter(|d| filter(&self.read(d))).collect();
         // A facet's counts ignore its own selection (disjunctive), not the others'.
@@ -264,9 +250,10 @@ impl SearchIndex {
             })
             .collect();
         let selected = |doc: &Doc, except: usize| {
-            selections.iter().filter(|(f, _)| *f != except).all(|(f, numbers)| {
-                doc.facets.get(*f).copied().flatten().is_some_and(|n| numbers.contains(&n))
-            })
+            selections
+                .iter()
+                .filter(|(f, _)| *f != except)
+                .all(|(f, numbers)| doc.facet(*f).is_some_and(|n| numbers.contains(&n)))
         };
         let mut facets = BTreeMap::new();
         // Each facet counted once, however often it is asked for.
@@ -276,7 +263,7 @@ impl SearchIndex {
             let names = self.values.get(at).map_or(&[][..], Numbered::names);
             let mut counts = vec![0u64; names.len()];
             for doc in found.iter().filter(|d| selected(d, at)) {
-                if let Some(n) = doc.facets.get(at).copied().flatten()
+                if let Some(n) = doc.facet(at)
                     && let Some(count) = counts.get_mut(n as usize)
                 {
                     *count += 1;
@@ -305,13 +292,14 @@ impl SearchIndex {
             .filter(|by| columns.insert(by.column.as_str()))
             .map(|by| (self.names.find(&by.column), by.descending))
             .collect();
-        // Each row's sort columns read out of it once, all rows' in one list.
-        let values: Vec<Option<Value>> = if sort.is_empty() {
+        // Each row's sort columns read out of it once, all rows' in one list (texts borrowed
+        // from the rows held).
+        let values: Vec<Option<Sorted<'_>>> = if sort.is_empty() {
             Vec::new()
         } else {
             results
                 .iter()
-                .flat_map(|d| sort.iter().map(|(number, _)| number.and_then(|n| d.row.get(n))))
+                .flat_map(|d| sort.iter().map(|(number, _)| number.and_then(|n| HeldRow(d.row()).sorted(n))))
                 .collect()
         };
         let mut ranked: Vec<Ranked<'_>> = results
@@ -319,7 +307,7 @@ impl SearchIndex {
             .enumerate()
             .map(|(i, d)| Ranked {
                 typos: if exact { 0 } else { self.typos(&query, d, &mut seen) },
-                key: &d.key_text,
+                key: d.key_text(),
                 sort: i * sort.len(),
                 doc: d,
             })
@@ -335,7 +323,7 @@ impl SearchIndex {
             sort.iter()
                 .zip(sorted_by(a).iter().zip(sorted_by(b)))
                 .map(|((_, descending), (x, y))| {
-                    let order = compare(x.as_ref(), y.as_ref());
+                    let order = Sorted::compare(x.as_ref(), y.as_ref());
                     if *descending { order.reverse() } else { order }
                 })
                 .find(|o| o.is_ne())
@@ -400,7 +388,11 @@ impl SearchIndex {
             .zip(seen.iter_mut())
             .map(|((q, prefix), seen)| {
                 doc.words()
-                    .filter_map(|w| *seen.entry(w).or_insert_with(|| matches(&q.text, w, prefix)))
+                    .filter_map(|w| {
+                        *seen.entry(w).or_insert_with(|| {
+                            std::str::from_utf8(w).ok().and_then(|w| matches(&q.text, w, prefix))
+                        })
+                    })
                     .min()
                     .map_or(0, u32::from)
             })
@@ -435,35 +427,16 @@ impl SearchIndex {
 /// A row found, as a search puts them in order.
 struct Ranked<'d> {
     typos: u32,
-    /// Its key's JSON text (ties).
-    key: &'d str,
+    /// Its key's JSON text (ties; UTF-8's bytes order as its text does).
+    key: &'d [u8],
     /// Where its value of each sort column, in the sort's order, starts in the search's list
     /// of them.
     sort: usize,
     doc: &'d Doc,
 }
 
-/// What comes before each of a row's words in [`Doc::words`].
-const WORD_END: char = '\0';
-
-impl Doc {
-    /// Its folded words, each once.
-    fn words(&self) -> impl Iterator<Item = &str> {
-        self.words.split(WORD_END).skip(1)
-    }
-
-    /// Its key, read back from the JSON text it was put in as.
-    fn key(&self) -> Value {
-        // Written by `serde_json` from a `Value` (with `float_roundtrip`): it reads back the
-        // same, but for a key nested deeper than `serde_json` reads (128 levels), which no
-        // view's row has: its values come from payloads read under that limit. Such a key would
-        // come back as its text.
-        serde_json::from_str(&self.key_text).unwrap_or_else(|_| Value::String(self.key_text.to_string()))
-    }
-}
-
 /// How each word of the rows matched one query word (`None`: it did not).
-type Memo<'d> = HashMap<&'d str, Option<u8>, foldhash::fast::RandomState>;
+type Memo<'d> = HashMap<&'d [u8], Option<u8>, foldhash::fast::RandomState>;
 
 /// A column's text as searched: strings only.
 pub(crate) fn text_of(value: &Value) -> Option<&str> {
@@ -485,27 +458,6 @@ fn facet_text(value: &Value) -> Option<Cow<'_, str>> {
         Value::Number(n) => Some(Cow::Owned(n.to_string())),
         Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         Value::Null | Value::Array(_) | Value::Object(_) => None,
-    }
-}
-
-/// Sort order of two column values: missing and null first, then numbers, then strings.
-fn compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
-    fn rank(v: Option<&Value>) -> u8 {
-        match v {
-            None | Some(Value::Null) => 0,
-            Some(Value::Bool(_)) => 1,
-            Some(Value::Number(_)) => 2,
-            Some(Value::String(_)) => 3,
-            Some(_) => 4,
-        }
-    }
-    match (a, b) {
-        (Some(Value::Number(x)), Some(Value::Number(y))) => {
-            x.as_f64().unwrap_or(0.0).total_cmp(&y.as_f64().unwrap_or(0.0))
-        }
-        (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
-        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
-        _ => rank(a).cmp(&rank(b)),
     }
 }
 
@@ -567,8 +519,9 @@ struct SegmentIds {
 }
 
 impl Collector for Ids {
-    /// Each live row's id once: a row's id is in one segment only (a row put in again gets a
-    /// new id, and the old document is deleted).
+    /// Each live row's id once: a row's id is in one segment only (a row put in again gets
+    /// an id no live document has: an id is given again only after a commit deleted the
+    /// document that had it).
     type Fruit = Vec<u64>;
     type Child = SegmentIds;
 

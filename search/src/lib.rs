@@ -22,6 +22,7 @@
 //! in memory, built and kept current by the server from the view's rows and changes.
 
 pub mod fold;
+mod held;
 mod index;
 mod matcher;
 pub mod memory;

@@ -65,25 +65,24 @@ impl Numbered {
     }
 }
 
-/// One row's columns, by number, in the row's own order, packed in one allocation: each
-/// column's number as a varint, then its value ([`lucarne_protocol::packed`]).
-#[derive(Debug)]
-pub(crate) struct HeldRow(Box<[u8]>);
+/// One row's columns, by number, in the row's own order, packed: each column's number as a
+/// varint, then its value ([`lucarne_protocol::packed`]). Borrowed from the row held
+/// ([`crate::held::Doc`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeldRow<'a>(pub(crate) &'a [u8]);
 
-impl HeldRow {
-    /// Holds `row`, numbering any column not seen before.
-    pub(crate) fn new(row: &Columns, names: &mut Numbered) -> HeldRow {
-        let mut bytes = Vec::with_capacity(64);
-        for (name, value) in row {
-            packed::write_varint(&mut bytes, u64::from(names.number(name)));
-            packed::write_value(&mut bytes, value);
-        }
-        HeldRow(bytes.into_boxed_slice())
+/// Packs `row` onto `out`, numbering any column not seen before.
+pub(crate) fn pack(row: &Columns, names: &mut Numbered, out: &mut Vec<u8>) {
+    for (name, value) in row {
+        packed::write_varint(out, u64::from(names.number(name)));
+        packed::write_value(out, value);
     }
+}
 
+impl<'a> HeldRow<'a> {
     /// The value of column number `number`, read out of the row.
     pub(crate) fn get(&self, number: u32) -> Option<Value> {
-        let mut reader = packed::Reader::new(&self.0);
+        let mut reader = packed::Reader::new(self.0);
         while !reader.is_empty() {
             if reader.varint().ok()? == u64::from(number) {
                 return reader.value().ok();
@@ -93,10 +92,32 @@ impl HeldRow {
         None
     }
 
+    /// The value of column number `number` as a sort orders it, its text borrowed from the
+    /// row (no allocation for the rows a search sorts).
+    pub(crate) fn sorted(&self, number: u32) -> Option<Sorted<'a>> {
+        let mut reader = packed::Reader::new(self.0);
+        while !reader.is_empty() {
+            if reader.varint().ok()? == u64::from(number) {
+                if let Some(text) = reader.text_value().ok()? {
+                    return Some(Sorted::Text(text));
+                }
+                return Some(match reader.value().ok()? {
+                    Value::Null => Sorted::Null,
+                    Value::Bool(b) => Sorted::Bool(b),
+                    Value::Number(n) => Sorted::Number(n.as_f64().unwrap_or(0.0)),
+                    // A text was read borrowed above: only arrays and objects are left.
+                    Value::String(_) | Value::Array(_) | Value::Object(_) => Sorted::Other,
+                });
+            }
+            reader.skip_value().ok()?;
+        }
+        None
+    }
+
     /// Each column's number and value, in the row's order (the bytes are the index's own:
     /// they read back whole).
-    fn columns(&self) -> impl Iterator<Item = (u32, Value)> + '_ {
-        let mut reader = packed::Reader::new(&self.0);
+    fn columns(&self) -> impl Iterator<Item = (u32, Value)> + 'a {
+        let mut reader = packed::Reader::new(self.0);
         std::iter::from_fn(move || {
             if reader.is_empty() {
                 return None;
@@ -107,15 +128,48 @@ impl HeldRow {
     }
 }
 
+/// A value as a sort orders it: missing and null first, then booleans, numbers (as `f64`),
+/// texts (by their bytes), and arrays and objects last, all equal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Sorted<'a> {
+    Null,
+    Bool(bool),
+    Number(f64),
+    Text(&'a str),
+    Other,
+}
+
+impl Sorted<'_> {
+    fn rank(value: Option<&Self>) -> u8 {
+        match value {
+            None | Some(Sorted::Null) => 0,
+            Some(Sorted::Bool(_)) => 1,
+            Some(Sorted::Number(_)) => 2,
+            Some(Sorted::Text(_)) => 3,
+            Some(Sorted::Other) => 4,
+        }
+    }
+
+    /// The order of two values (`None`: the row lacks the column).
+    pub(crate) fn compare(a: Option<&Self>, b: Option<&Self>) -> std::cmp::Ordering {
+        match (a, b) {
+            (Some(Sorted::Number(x)), Some(Sorted::Number(y))) => x.total_cmp(y),
+            (Some(Sorted::Text(x)), Some(Sorted::Text(y))) => x.cmp(y),
+            (Some(Sorted::Bool(x)), Some(Sorted::Bool(y))) => x.cmp(y),
+            _ => Self::rank(a).cmp(&Self::rank(b)),
+        }
+    }
+}
+
 /// A row the index holds, read by column name: what a search's filter is given.
 #[derive(Clone, Copy)]
 pub struct RowRef<'a> {
     names: &'a Numbered,
-    row: &'a HeldRow,
+    row: HeldRow<'a>,
 }
 
 impl<'a> RowRef<'a> {
-    pub(crate) fn new(names: &'a Numbered, row: &'a HeldRow) -> RowRef<'a> {
+    pub(crate) fn new(names: &'a Numbered, row: HeldRow<'a>) -> RowRef<'a> {
         RowRef { names, row }
     }
 
