@@ -145,7 +145,8 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u32,
     },
-    /// The resident memory a search index adds, in a fresh process (started by `search`).
+    /// The resident memory a search index adds, and a second of the same rows, in a fresh
+    /// process (started by `search`).
     #[command(hide = true)]
     SearchMemory {
         /// Rows in the seeded corpus; 0: the package records.
