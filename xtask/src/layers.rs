@@ -78,6 +78,7 @@ const RULES: &[Rule] = &[
         only: Some(&[
             "lucarne-protocol",
             "foldhash",
+            "hashbrown",
             "serde",
             "serde_json",
             "thiserror",
