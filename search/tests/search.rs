@@ -354,3 +354,39 @@ proptest! {
         }
     }
 }
+
+/// A row taken out or put in again is neither found nor shown in another row's place until the
+/// commit: the searcher still sees the old document, and its id is not given to a new row
+/// before then.
+#[test]
+fn an_uncommitted_change_never_shows_another_row_in_a_rows_place() {
+    let spec = IndexSpec { searchable: vec!["name".into()], facets: vec!["status".into()] };
+    let mut index = SearchIndex::new(spec).expect("index");
+    index.upsert(json!("a"), row(json!({ "name": "ada", "status": "paid" }))).expect("upsert");
+    index.upsert(json!("b"), row(json!({ "name": "grace", "status": "paid" }))).expect("upsert");
+    index.commit().expect("commit");
+    let keys = |index: &SearchIndex, text: &str| -> Vec<Value> {
+        let query = SearchQuery { text: text.into(), facets: vec!["status".into()], ..Default::default() };
+        index.search(&query, &|_| true).expect("search").hits.into_iter().map(|h| h.key).collect()
+    };
+    index.remove(&json!("a"));
+    index.upsert(json!("c"), row(json!({ "name": "alan", "status": "placed" }))).expect("upsert");
+    index.upsert(json!("b"), row(json!({ "name": "grace hopper", "status": "placed" }))).expect("upsert");
+    // Before the commit: "ada" was taken out and "b" is being put in again: neither is found,
+    // and no other row answers for their documents.
+    assert!(keys(&index, "ada").is_empty());
+    assert!(keys(&index, "grace").is_empty());
+    assert!(keys(&index, "alan").is_empty(), "not committed yet");
+    index.commit().expect("commit");
+    // Ids freed by the first commit may now be given again: each row is still only itself.
+    index.upsert(json!("d"), row(json!({ "name": "adele", "status": "paid" }))).expect("upsert");
+    index.upsert(json!("e"), row(json!({ "name": "gracie", "status": "paid" }))).expect("upsert");
+    assert_eq!(keys(&index, "grace"), [json!("b")]);
+    assert_eq!(keys(&index, "alan"), [json!("c")]);
+    assert!(keys(&index, "ada ").is_empty());
+    index.commit().expect("commit");
+    assert_eq!(keys(&index, "ade"), [json!("d")], "a prefix of adele");
+    // "grace" is one typo from "gracie": ranked after the exact match.
+    assert_eq!(keys(&index, "gracie "), [json!("e"), json!("b")]);
+    assert_eq!(index.len(), 4);
+}
