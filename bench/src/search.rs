@@ -155,9 +155,9 @@ fn lucarne(corpus: &Corpus) -> Result<(Figures, Sorted)> {
 /// The resident memory an index of the corpus adds (`rows` seeded rows; 0: the package
 /// records), measured in a fresh process of this benchmark: its `VmRSS` once the corpus is
 /// made, again once the index holds it all, committed, and again once a second index of the
-/// same rows does too. The first index's figure includes what tantivy's indexing thread used
-/// and freed but the allocator kept (its 15 MB budget, used again by later indexing, as in the
-/// second); the second's is what one more index holds.
+/// same rows does too. Both include, beside what the index holds, what its writer's indexing
+/// thread used and freed but glibc kept in that thread's arena (up to tantivy's 15 MB budget):
+/// each index has a writer, and a thread, of its own, so the second pays it again.
 fn memory(rows: usize) -> Result<(u64, u64)> {
     let out = Command::new(std::env::current_exe()?)
         .args(["search-memory", "--rows", &rows.to_string()])

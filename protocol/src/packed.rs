@@ -186,18 +186,6 @@ impl<'a> Reader<'a> {
         usize::try_from(n).ok().filter(|&n| n <= left).ok_or(PackedError::BadLength(at))
     }
 
-    /// Bytes written with their length before them (as [`write_text`] writes a text's),
-    /// borrowed and not checked as UTF-8.
-    pub fn bytes(&mut self) -> Result<&'a [u8], PackedError> {
-        let len = self.count(1)?;
-        self.take(len)
-    }
-
-    /// The bytes not read yet, borrowed.
-    pub fn rest(&self) -> &'a [u8] {
-        self.bytes.get(self.at..).unwrap_or_default()
-    }
-
     /// A text, borrowed.
     pub fn text(&mut self) -> Result<&'a str, PackedError> {
         let len = self.count(1)?;
@@ -383,5 +371,24 @@ mod tests {
         assert!(reader.value().is_ok_and(|v| v.is_u64()), "5 stays an integer");
         assert!(reader.value().is_ok_and(|v| v.is_f64()), "5.0 stays a float");
         assert_eq!(Reader::new(&bytes).end(), Err(PackedError::Trailing(bytes.len())));
+    }
+
+    /// A text is read borrowed, and any other value is left for the reader to read.
+    #[test]
+    fn a_text_value_is_borrowed_and_another_value_left_unread() {
+        let mut bytes = Vec::new();
+        for value in [json!("نور"), json!(7), json!(["a"]), json!("")] {
+            write_value(&mut bytes, &value);
+        }
+        let mut reader = Reader::new(&bytes);
+        assert_eq!(reader.text_value(), Ok(Some("نور")));
+        assert_eq!(reader.text_value(), Ok(None));
+        assert_eq!(reader.value(), Ok(json!(7)), "left unread");
+        assert_eq!(reader.text_value(), Ok(None));
+        assert_eq!(reader.value(), Ok(json!(["a"])));
+        assert_eq!(reader.text_value(), Ok(Some("")));
+        assert!(reader.is_empty());
+        assert_eq!(Reader::new(&[6, 2, 0xc3, 0x28]).text_value(), Err(PackedError::NotUtf8(2)));
+        assert_eq!(Reader::new(&[6, 5, b'a']).text_value(), Err(PackedError::BadLength(1)));
     }
 }

@@ -151,16 +151,9 @@ impl SearchIndex {
     /// (a view's rows have a fixed set of columns; facet values are few).
     pub fn upsert(&mut self, key: Value, row: Columns) -> Result<(), SearchError> {
         let key_text = key.to_string();
-        self.take_out(&key_text);
+        // What can fail comes before the old row is taken out and the document added: tantivy
+        // must never hold a document whose id no row answers for (a later row would take it).
         let id = self.docs.next_id()?;
-        let mut doc = TantivyDocument::default();
-        doc.add_u64(self.id, u64::from(id));
-        for (field, column) in self.text.iter().zip(&self.spec.searchable) {
-            if let Some(text) = row.get(column).and_then(text_of) {
-                doc.add_text(*field, text);
-            }
-        }
-        self.writer.add_document(doc)?;
         let mut folded: Vec<String> = self
             .spec
             .searchable
@@ -179,8 +172,18 @@ impl SearchIndex {
             .map(|(f, values)| row.get(f).and_then(facet_text).map(|v| values.number(&v)))
             .collect();
         let names = &mut self.names;
-        let doc = Doc::new(&mut self.scratch, &facets, &key_text, &folded, |out| pack(&row, names, out))?;
-        self.docs.put(doc)?;
+        let held = Doc::new(&mut self.scratch, &facets, &key_text, &folded, |out| pack(&row, names, out))?;
+        // Taking the old row out frees its id only after the next commit: `id` stays the next.
+        self.take_out(&key_text);
+        let mut doc = TantivyDocument::default();
+        doc.add_u64(self.id, u64::from(id));
+        for (field, column) in self.text.iter().zip(&self.spec.searchable) {
+            if let Some(text) = row.get(column).and_then(text_of) {
+                doc.add_text(*field, text);
+            }
+        }
+        self.writer.add_document(doc)?;
+        self.docs.put(held)?;
         Ok(())
     }
 
@@ -209,8 +212,10 @@ impl SearchIndex {
     /// Makes the rows put in and taken out since the last commit searchable.
     pub fn commit(&mut self) -> Result<(), SearchError> {
         self.writer.commit()?;
-        self.docs.committed();
         self.reader.reload()?;
+        // Only once the searcher no longer sees the documents deleted (a failed reload leaves
+        // their ids waiting for the next commit).
+        self.docs.committed();
         Ok(())
     }
 

@@ -82,10 +82,15 @@ pub(crate) fn pack(row: &Columns, names: &mut Numbered, out: &mut Vec<u8>) {
 impl<'a> HeldRow<'a> {
     /// The value of column number `number`, read out of the row.
     pub(crate) fn get(&self, number: u32) -> Option<Value> {
+        self.seek(number)?.value().ok()
+    }
+
+    /// A reader at the value of column number `number`.
+    fn seek(&self, number: u32) -> Option<packed::Reader<'a>> {
         let mut reader = packed::Reader::new(self.0);
         while !reader.is_empty() {
             if reader.varint().ok()? == u64::from(number) {
-                return reader.value().ok();
+                return Some(reader);
             }
             reader.skip_value().ok()?;
         }
@@ -95,23 +100,17 @@ impl<'a> HeldRow<'a> {
     /// The value of column number `number` as a sort orders it, its text borrowed from the
     /// row (no allocation for the rows a search sorts).
     pub(crate) fn sorted(&self, number: u32) -> Option<Sorted<'a>> {
-        let mut reader = packed::Reader::new(self.0);
-        while !reader.is_empty() {
-            if reader.varint().ok()? == u64::from(number) {
-                if let Some(text) = reader.text_value().ok()? {
-                    return Some(Sorted::Text(text));
-                }
-                return Some(match reader.value().ok()? {
-                    Value::Null => Sorted::Null,
-                    Value::Bool(b) => Sorted::Bool(b),
-                    Value::Number(n) => Sorted::Number(n.as_f64().unwrap_or(0.0)),
-                    // A text was read borrowed above: only arrays and objects are left.
-                    Value::String(_) | Value::Array(_) | Value::Object(_) => Sorted::Other,
-                });
-            }
-            reader.skip_value().ok()?;
+        let mut reader = self.seek(number)?;
+        if let Some(text) = reader.text_value().ok()? {
+            return Some(Sorted::Text(text));
         }
-        None
+        Some(match reader.value().ok()? {
+            Value::Null => Sorted::Null,
+            Value::Bool(b) => Sorted::Bool(b),
+            Value::Number(n) => Sorted::Number(n.as_f64().unwrap_or(0.0)),
+            // A text was read borrowed above: only arrays and objects are left.
+            Value::String(_) | Value::Array(_) | Value::Object(_) => Sorted::Other,
+        })
     }
 
     /// Each column's number and value, in the row's order (the bytes are the index's own:
@@ -228,6 +227,58 @@ mod tests {
         index.remove(&json!(1));
         assert!(index.row(&json!(1)).is_none(), "taken out");
         assert_eq!(index.len(), 2);
+    }
+
+    /// A sort orders values read out of the rows held as it always has: missing and null first
+    /// (equal), then false before true, numbers by value whatever their kind, texts by their
+    /// bytes, and arrays and objects last (equal).
+    #[test]
+    fn a_sort_orders_values_by_kind_then_value() {
+        use super::{HeldRow, Numbered, Sorted, pack};
+        let values = [
+            None,
+            Some(json!(null)),
+            Some(json!(false)),
+            Some(json!(true)),
+            Some(json!(-3)),
+            Some(json!(0.5)),
+            Some(json!(2)),
+            Some(json!(u64::MAX)),
+            Some(json!("")),
+            Some(json!("B")),
+            Some(json!("a")),
+            Some(json!("é")),
+            Some(json!([1])),
+            Some(json!({ "a": 1 })),
+        ];
+        let mut names = Numbered::default();
+        let number = names.number("v");
+        let rows: Vec<Vec<u8>> = values
+            .iter()
+            .map(|v| {
+                let mut row = json!({ "other": 1 }).as_object().cloned().unwrap_or_default();
+                if let Some(v) = v {
+                    row.insert("v".into(), v.clone());
+                }
+                let mut out = Vec::new();
+                pack(&row, &mut names, &mut out);
+                out
+            })
+            .collect();
+        let sorted: Vec<Option<Sorted<'_>>> = rows.iter().map(|r| HeldRow(r).sorted(number)).collect();
+        // Ties: missing and null; an array and an object.
+        let place = |k: usize| match k {
+            0 | 1 => 0,
+            12 | 13 => 12,
+            k => k,
+        };
+        for (i, a) in sorted.iter().enumerate() {
+            for (j, b) in sorted.iter().enumerate() {
+                let got = Sorted::compare(a.as_ref(), b.as_ref());
+                assert_eq!(got, place(i).cmp(&place(j)), "{:?} against {:?}", values[i], values[j]);
+            }
+        }
+        assert_eq!(sorted[10], Some(Sorted::Text("a")), "a text is borrowed as it is");
     }
 
     /// A hit's key is the key its row was put in with, whatever its shape (the index keeps only
