@@ -158,14 +158,12 @@ pub(crate) struct Held {
     free: Vec<u32>,
     /// Ids freed since the last commit.
     freed: Vec<u32>,
-    /// Rows held.
-    live: usize,
 }
 
 impl Held {
     /// Rows held.
     pub(crate) fn len(&self) -> usize {
-        self.live
+        self.ids.len()
     }
 
     /// The row with document id `id`.
@@ -195,7 +193,6 @@ impl Held {
             *slot = None;
         }
         self.freed.push(id);
-        self.live -= 1;
         Some(id)
     }
 
@@ -221,7 +218,6 @@ impl Held {
         }
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.ids.insert_unique(hash, id, |&other| hasher.hash_one(key_in(slots, other).unwrap_or_default()));
-        self.live += 1;
         Ok(id)
     }
 
