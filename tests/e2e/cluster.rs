@@ -280,7 +280,17 @@ async fn writes_go_on_while_nats_servers_die_and_everything_restarts_to_the_same
             Err(e) => panic!("define the recomputation: {e:?}"),
         }
     }
-    let expected = positions(&a.url()).await;
+    // The definition is acked once it is in the stream; every node, this one too, builds the
+    // view when it folds it: the positions to wait for include it.
+    let started = Instant::now();
+    let expected = loop {
+        let here = positions(&a.url()).await;
+        if here.iter().any(|(name, ..)| name == "orders_recomputed") {
+            break here;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{} defined the recomputation", a.url());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     for node in [&b, &c] {
         let started = Instant::now();
         while positions(&node.url()).await != expected {
