@@ -152,12 +152,11 @@ fn lucarne(corpus: &Corpus) -> Result<(Figures, Sorted)> {
     Ok((figures, (label, times, found)))
 }
 
-/// The resident memory an index of the corpus adds (`rows` seeded rows; 0: the package
-/// records), measured in a fresh process of this benchmark: its `VmRSS` once the corpus is
-/// made, again once the index holds it all, committed, and again once a second index of the
-/// same rows does too. Both include, beside what the index holds, what its writer's indexing
-/// thread used and freed but glibc kept in that thread's arena (up to tantivy's 15 MB budget):
-/// each index has a writer, and a thread, of its own, so the second pays it again.
+/// The anonymous resident memory an index of the corpus adds (`rows` seeded rows; 0: the
+/// package records), measured in a fresh process of this benchmark: its `RssAnon` (heaps, not
+/// the program's code read from disk) once the corpus is made, again once the index holds it
+/// all, built as the server builds one ([`SearchIndex::build`]: committed, the memory the build
+/// freed handed back), and again once a second index of the same rows is built too.
 fn memory(rows: usize) -> Result<(u64, u64)> {
     let out = Command::new(std::env::current_exe()?)
         .args(["search-memory", "--rows", &rows.to_string()])
@@ -174,25 +173,22 @@ fn memory(rows: usize) -> Result<(u64, u64)> {
     }
 }
 
-/// The memory probe's own process (see [`memory`]): prints the resident KiB before, after one
-/// index and after a second.
+/// The memory probe's own process (see [`memory`]): prints the anonymous resident KiB before,
+/// after one index and after a second.
 pub(crate) fn memory_child(rows: usize) -> Result<()> {
     let corpus = if rows > 0 { generated(rows, 0) } else { packages(0)? };
     let build = || -> Result<SearchIndex> {
         let spec = IndexSpec { searchable: corpus.searchable.clone(), facets: corpus.facets.clone() };
-        let mut index = SearchIndex::new(spec)?;
-        for (key, row) in &corpus.docs {
-            index.upsert(key.clone(), row.clone())?;
-        }
-        index.commit()?;
-        Ok(index)
+        // The rows as the server hands over a snapshot's: owned, let go of as the build goes.
+        let rows: Vec<(Value, Columns)> = corpus.docs.clone();
+        Ok(SearchIndex::build(spec, rows)?)
     };
-    let rss = || crate::rss_kib(std::process::id()).context("VmRSS");
-    let before = rss()?;
+    let resident = || crate::anonymous_kib(std::process::id()).context("RssAnon");
+    let before = resident()?;
     let first = build()?;
-    let after_first = rss()?;
+    let after_first = resident()?;
     let second = build()?;
-    let after_second = rss()?;
+    let after_second = resident()?;
     println!("{before} {after_first} {after_second}");
     drop((first, second));
     Ok(())

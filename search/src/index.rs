@@ -33,7 +33,7 @@ use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::fold::words;
-use crate::held::{Doc, Held};
+use crate::held::{self, Doc, Held};
 use crate::matcher::QueryWords;
 use crate::memory::Memory;
 use crate::row::{HeldRow, Numbered, RowRef, Sorted, pack};
@@ -124,6 +124,25 @@ impl SearchIndex {
         })
     }
 
+    /// An index of `rows`, committed, with the memory the build used and freed (its input's
+    /// included: `rows` is dropped before) handed back to the system
+    /// ([`release::freed_memory`](crate::release::freed_memory)): building an index is a
+    /// burst whose temporaries would otherwise stay resident.
+    pub fn build(
+        spec: IndexSpec,
+        rows: impl IntoIterator<Item = (Value, Columns)>,
+    ) -> Result<SearchIndex, SearchError> {
+        let mut index = SearchIndex::new(spec)?;
+        let mut rows = rows.into_iter();
+        for (key, row) in rows.by_ref() {
+            index.upsert(key, row)?;
+        }
+        drop(rows);
+        index.commit()?;
+        let _handed_back = crate::release::freed_memory();
+        Ok(index)
+    }
+
     /// What the index holds.
     pub fn spec(&self) -> &IndexSpec {
         &self.spec
@@ -172,7 +191,7 @@ impl SearchIndex {
             .map(|(f, values)| row.get(f).and_then(facet_text).map(|v| values.number(&v)))
             .collect();
         let names = &mut self.names;
-        let held = Doc::new(&mut self.scratch, &facets, &key_text, &folded, |out| pack(&row, names, out))?;
+        held::write(&mut self.scratch, &facets, &key_text, &folded, |out| pack(&row, names, out))?;
         // Taking the old row out frees its id only after the next commit: `id` stays the next.
         self.take_out(&key_text);
         let mut doc = TantivyDocument::default();
@@ -183,7 +202,7 @@ impl SearchIndex {
             }
         }
         self.writer.add_document(doc)?;
-        self.docs.put(held)?;
+        self.docs.put(&self.scratch)?;
         Ok(())
     }
 
@@ -193,7 +212,7 @@ impl SearchIndex {
         self.docs.get(u64::from(id)).map(|d| self.read(d))
     }
 
-    fn read<'a>(&'a self, doc: &'a Doc) -> RowRef<'a> {
+    fn read<'a>(&'a self, doc: Doc<'a>) -> RowRef<'a> {
         RowRef::new(&self.names, HeldRow(doc.row()))
     }
 
@@ -233,11 +252,11 @@ impl SearchIndex {
         }
         let query = QueryWords::new(&request.text);
         // The rows whose words match, then those the filter keeps.
-        let found: Vec<&Doc> = match self.matching(&query)? {
+        let found: Vec<Doc<'_>> = match self.matching(&query)? {
             None => self.docs.iter().collect(),
             Some(ids) => ids.iter().filter_map(|&id| self.docs.get(id)).collect(),
         };
-        let found: Vec<&Doc> = found.into_iter().filter(|d| filter(&self.read(d))).collect();
+        let found: Vec<Doc<'_>> = found.into_iter().filter(|d| filter(&self.read(*d))).collect();
         // A facet's counts ignore its own selection (disjunctive), not the others'.
         // The selections by the facet's place in the spec.
         let place = |facet: &str| self.spec.facets.iter().position(|f| f == facet).unwrap_or(usize::MAX);
@@ -254,7 +273,7 @@ impl SearchIndex {
                 (at, numbers)
             })
             .collect();
-        let selected = |doc: &Doc, except: usize| {
+        let selected = |doc: Doc<'_>, except: usize| {
             selections
                 .iter()
                 .filter(|(f, _)| *f != except)
@@ -267,7 +286,7 @@ impl SearchIndex {
             let at = place(facet);
             let names = self.values.get(at).map_or(&[][..], Numbered::names);
             let mut counts = vec![0u64; names.len()];
-            for doc in found.iter().filter(|d| selected(d, at)) {
+            for doc in found.iter().filter(|d| selected(**d, at)) {
                 if let Some(n) = doc.facet(at)
                     && let Some(count) = counts.get_mut(n as usize)
                 {
@@ -283,7 +302,7 @@ impl SearchIndex {
             counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
             facets.insert(facet.clone(), counts);
         }
-        let results: Vec<&Doc> = found.into_iter().filter(|d| selected(d, usize::MAX)).collect();
+        let results: Vec<Doc<'_>> = found.into_iter().filter(|d| selected(*d, usize::MAX)).collect();
         let total = results.len();
         let mut seen = vec![HashMap::default(); query.words.len()];
         // Words too short for a typo match only exactly: every row found has none.
@@ -387,7 +406,7 @@ impl SearchIndex {
 
     /// Typos in the row's best match of each query word; `seen` remembers how each word of the
     /// rows ranked so far matched each query word (rows share most of their words).
-    fn typos<'d>(&self, query: &QueryWords, doc: &'d Doc, seen: &mut [Memo<'d>]) -> u32 {
+    fn typos<'d>(&self, query: &QueryWords, doc: Doc<'d>, seen: &mut [Memo<'d>]) -> u32 {
         query
             .each()
             .zip(seen.iter_mut())
@@ -405,7 +424,7 @@ impl SearchIndex {
     }
 
     /// The words of the row that match a query word, by column.
-    fn highlights(&self, query: &QueryWords, doc: &Doc) -> BTreeMap<String, Vec<[u64; 2]>> {
+    fn highlights(&self, query: &QueryWords, doc: Doc<'_>) -> BTreeMap<String, Vec<[u64; 2]>> {
         let mut out = BTreeMap::new();
         if query.words.is_empty() {
             return out;
@@ -424,8 +443,8 @@ impl SearchIndex {
     }
 
     /// The row's searchable columns that it has (a column's text: [`text_of`]).
-    fn columns<'a>(&'a self, doc: &'a Doc) -> impl Iterator<Item = (&'a String, Value)> {
-        self.spec.searchable.iter().filter_map(|c| Some((c, self.read(doc).get(c)?)))
+    fn columns<'a>(&'a self, doc: Doc<'a>) -> impl Iterator<Item = (&'a String, Value)> {
+        self.spec.searchable.iter().filter_map(move |c| Some((c, self.read(doc).get(c)?)))
     }
 }
 
@@ -437,7 +456,7 @@ struct Ranked<'d> {
     /// Where its value of each sort column, in the sort's order, starts in the search's list
     /// of them.
     sort: usize,
-    doc: &'d Doc,
+    doc: Doc<'d>,
 }
 
 /// How each word of the rows matched one query word (`None`: it did not).

@@ -26,6 +26,7 @@ mod held;
 mod index;
 mod matcher;
 pub mod memory;
+pub mod release;
 mod row;
 pub mod typo;
 

@@ -367,13 +367,12 @@ async fn build(engine: &Arc<Engine>, live: &Arc<Live>) -> Result<(), String> {
     let snapshot = engine.snapshot(&live.def.view).await.map_err(|e| e.to_string())?;
     let live = live.clone();
     tokio::task::spawn_blocking(move || {
-        let mut index = SearchIndex::new(live.def.spec.clone()).map_err(|e| e.to_string())?;
-        for row in snapshot.rows {
-            index.upsert(row.key, row.row).map_err(|e| e.to_string())?;
-        }
-        index.commit().map_err(|e| e.to_string())?;
+        let at = snapshot.at;
+        // The snapshot is let go of inside: its memory is handed back with the build's.
+        let rows = snapshot.rows.into_iter().map(|row| (row.key, row.row));
+        let index = SearchIndex::build(live.def.spec.clone(), rows).map_err(|e| e.to_string())?;
         let mut held = live.held.write().map_err(|e| e.to_string())?;
-        *held = Some(Held { index, at: snapshot.at });
+        *held = Some(Held { index, at });
         live.commits.send_modify(|c| *c = Commit { seq: c.seq + 1, touched: None });
         Ok(())
     })

@@ -79,6 +79,7 @@ const RULES: &[Rule] = &[
             "lucarne-protocol",
             "foldhash",
             "hashbrown",
+            "libc",
             "serde",
             "serde_json",
             "thiserror",

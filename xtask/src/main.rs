@@ -43,6 +43,7 @@ use clap::{Parser, Subcommand};
 mod bundle;
 mod example;
 mod layers;
+mod unsafety;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask")]
@@ -172,6 +173,8 @@ fn main() -> Result<()> {
                 std::fs::read_to_string("ARCHITECTURE.md").context("cannot read ARCHITECTURE.md")?;
             let crates = layers::check(&architecture)?;
             eprintln!("layers: the dependencies of {crates} crates keep ARCHITECTURE.md's rules");
+            let files = unsafety::check(&root())?;
+            eprintln!("layers: of {files} Rust files, only the one ARCHITECTURE.md names allows unsafe code");
             Ok(())
         }
         Task::Fuzz { target, seconds } => fuzz(target.as_deref(), seconds),
@@ -377,6 +380,8 @@ fn test(no_lint: bool) -> Result<()> {
             std::fs::read_to_string("ARCHITECTURE.md").context("cannot read ARCHITECTURE.md")?;
         let crates = layers::check(&architecture)?;
         eprintln!("layers: the dependencies of {crates} crates keep ARCHITECTURE.md's rules");
+        let files = unsafety::check(&root())?;
+        eprintln!("layers: of {files} Rust files, only the one ARCHITECTURE.md names allows unsafe code");
         let mut clippy = cargo();
         clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
         run(clippy)?;
