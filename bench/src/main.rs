@@ -219,6 +219,17 @@ pub(crate) fn anonymous_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "RssAnon:")
 }
 
+/// The most resident memory this process has had since [`reset_peak`] (or since it began).
+pub(crate) fn peak_kib() -> Option<u64> {
+    status_kib(std::process::id(), "VmHWM:")
+}
+
+/// Starts this process's peak resident memory again from what it is now (Linux's
+/// `clear_refs` 5); false where that is refused.
+pub(crate) fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
 fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;

@@ -84,12 +84,18 @@ pub(crate) async fn run(corpus: &Corpus) -> Result<()> {
     let _handed_back = lucarne_search::release::freed_memory();
     let before = resident();
     let first_read = before.saturating_sub(cold) * 1024;
+    // And the most it took on the way (all resident memory, the peak started again here).
+    let total_before = crate::rss_kib(std::process::id()).filter(|_| crate::reset_peak());
     let built = Instant::now();
     search(&mut ws, 0, "", 0).await?;
     let build = built.elapsed();
     // The server's heaps, this process's: what building the index from the view's snapshot
     // added, before any update.
     let added = resident().saturating_sub(before) * 1024;
+    let peak = match (total_before, crate::peak_kib()) {
+        (Some(before), Some(peak)) => format!("{:.1} MB", peak.saturating_sub(before) as f64 * 1024.0 / 1e6),
+        _ => "— (the peak cannot be reset here)".to_owned(),
+    };
 
     // 200 updates a second in the background: a document's status and region change.
     let updating = tokio::spawn({
@@ -191,7 +197,7 @@ pub(crate) async fn run(corpus: &Corpus) -> Result<()> {
     }
     let raw = crate::search::raw_json(corpus);
     println!(
-        "\n{}, over the wire (seeded in {:.1} s; index built on the first search in {:.2} s, adding {:.1} MB ({:.2}× the raw JSON) to the server's anonymous resident memory, after a first whole read of the view left {:.1} MB in the store; {RATE} updates/s committed meanwhile):\n",
+        "\n{}, over the wire (seeded in {:.1} s; index built on the first search in {:.2} s, adding {:.1} MB ({:.2}× the raw JSON) to the server's anonymous resident memory, at most {peak} more while it was built, after a first whole read of the view left {:.1} MB in the store; {RATE} updates/s committed meanwhile):\n",
         corpus.name,
         seeded.as_secs_f64(),
         build.as_secs_f64(),

@@ -138,9 +138,17 @@ impl SearchIndex {
             index.upsert(key, row)?;
         }
         drop(rows);
-        index.commit()?;
-        let _handed_back = crate::release::freed_memory();
+        index.finish_build()?;
         Ok(index)
+    }
+
+    /// Ends a build made of [`upsert`](Self::upsert)s: commits, then hands back the memory the
+    /// build used and freed ([`release::freed_memory`](crate::release::freed_memory); what
+    /// the rows came in should be let go of before).
+    pub fn finish_build(&mut self) -> Result<(), SearchError> {
+        self.commit()?;
+        let _handed_back = crate::release::freed_memory();
+        Ok(())
     }
 
     /// What the index holds.

@@ -362,15 +362,28 @@ async fn follow(engine: Weak<Engine>, live: Weak<Live>, changes: Option<broadcas
     }
 }
 
-/// Builds the index from a snapshot of its view.
+/// Builds the index from its view's rows, handed over one by one in one read of the store
+/// (never the whole view at once: a snapshot of 100 000 rows took ~220 MB while held).
 async fn build(engine: &Arc<Engine>, live: &Arc<Live>) -> Result<(), String> {
-    let snapshot = engine.snapshot(&live.def.view).await.map_err(|e| e.to_string())?;
+    let index = SearchIndex::new(live.def.spec.clone()).map_err(|e| e.to_string())?;
+    let (at, (mut index, failed)) = engine
+        .each_row(&live.def.view, (index, None), |(index, failed), row| {
+            match index.upsert(row.key, row.row) {
+                Ok(()) => true,
+                Err(e) => {
+                    *failed = Some(e);
+                    false
+                }
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(e) = failed {
+        return Err(e.to_string());
+    }
     let live = live.clone();
     tokio::task::spawn_blocking(move || {
-        let at = snapshot.at;
-        // The snapshot is let go of inside: its memory is handed back with the build's.
-        let rows = snapshot.rows.into_iter().map(|row| (row.key, row.row));
-        let index = SearchIndex::build(live.def.spec.clone(), rows).map_err(|e| e.to_string())?;
+        index.finish_build().map_err(|e| e.to_string())?;
         let mut held = live.held.write().map_err(|e| e.to_string())?;
         *held = Some(Held { index, at });
         live.commits.send_modify(|c| *c = Commit { seq: c.seq + 1, touched: None });

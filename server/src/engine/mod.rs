@@ -574,6 +574,23 @@ impl Engine {
         self.shared.hub.read().ok()?.get(view).map(broadcast::Sender::subscribe)
     }
 
+    /// Hands each row of a view to `visit` with `state`, on the blocking pool and in one read
+    /// of the store, never holding them all ([`Store::each_row`]); where they stand, and
+    /// `state` back. `visit` returning false stops there.
+    pub async fn each_row<S: Send + 'static>(
+        &self,
+        view: &str,
+        mut state: S,
+        mut visit: impl FnMut(&mut S, lucarne_protocol::Row) -> bool + Send + 'static,
+    ) -> Result<(Position, S), StoreError> {
+        let (store, view) = (self.shared.store.clone(), view.to_owned());
+        blocking(move || {
+            let at = store.each_row(&view, |row| visit(&mut state, row))?;
+            Ok((at, state))
+        })
+        .await
+    }
+
     /// A snapshot of a view (runs on the blocking pool).
     pub async fn snapshot(&self, view: &str) -> Result<Snapshot, StoreError> {
         let (store, view) = (self.shared.store.clone(), view.to_owned());

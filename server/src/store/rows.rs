@@ -28,7 +28,7 @@ use serde_json::Value;
 
 use redb::{Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
-use lucarne_protocol::Position;
+use lucarne_protocol::{Position, Row};
 
 use super::{CHANGES, Change, SLOTS, Store, StoreError, codec, read_slots, store_key, write_slot};
 use crate::sql::ViewDef;
@@ -490,6 +490,29 @@ impl Store {
         })?;
         let (at, def) = begun.ok_or_else(|| StoreError::UnknownView(view.to_owned()))?;
         Ok((at, def, states))
+    }
+
+    /// Hands each row of a view to `visit`, in store order, in one read transaction, without
+    /// holding them all (a search index is built from them); where they stand. `visit`
+    /// returning false stops there.
+    pub fn each_row(&self, view: &str, mut visit: impl FnMut(Row) -> bool) -> Result<Position, StoreError> {
+        let mut begun = None;
+        self.each_state(view, |part| {
+            Ok(match part {
+                Visit::Begin { at, def, .. } => {
+                    begun = Some((at, def.clone()));
+                    true
+                }
+                Visit::State(state) => match &begun {
+                    Some((_, def)) => match def.row(&state) {
+                        Some(row) => visit(Row { key: ViewDef::wire_key(&state.keys), row }),
+                        None => true, // left out by `HAVING`
+                    },
+                    None => false,
+                },
+            })
+        })?;
+        begun.map(|(at, _)| at).ok_or_else(|| StoreError::UnknownView(view.to_owned()))
     }
 
     /// Visits a view's position, definition and row count, then each row state in store order
