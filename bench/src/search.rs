@@ -159,8 +159,9 @@ pub(crate) fn raw_json(corpus: &Corpus) -> usize {
 /// The anonymous resident memory an index of the corpus adds (`rows` seeded rows; 0: the
 /// package records), measured in a fresh process of this benchmark: its `RssAnon` (heaps, not
 /// the program's code read from disk) once the corpus is made, again once the index holds it
-/// all, built as the server builds one ([`SearchIndex::build`]: committed, the memory the build
-/// freed handed back), and again once a second index of the same rows is built too.
+/// all (rows handed over one by one, as the server reads them from its store, each made as it
+/// is put in; committed, and the memory the build freed handed back: [`SearchIndex::build`]),
+/// and again once a second index of the same rows is built too.
 fn memory(rows: usize) -> Result<(u64, u64)> {
     let out = Command::new(std::env::current_exe()?)
         .args(["search-memory", "--rows", &rows.to_string()])
@@ -183,9 +184,7 @@ pub(crate) fn memory_child(rows: usize) -> Result<()> {
     let corpus = if rows > 0 { generated(rows, 0) } else { packages(0)? };
     let build = || -> Result<SearchIndex> {
         let spec = IndexSpec { searchable: corpus.searchable.clone(), facets: corpus.facets.clone() };
-        // The rows as the server hands over a snapshot's: owned, let go of as the build goes.
-        let rows: Vec<(Value, Columns)> = corpus.docs.clone();
-        Ok(SearchIndex::build(spec, rows)?)
+        Ok(SearchIndex::build(spec, corpus.docs.iter().cloned())?)
     };
     let resident = || crate::anonymous_kib(std::process::id()).context("RssAnon");
     let before = resident()?;

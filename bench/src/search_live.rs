@@ -76,8 +76,8 @@ pub(crate) async fn run(corpus: &Corpus) -> Result<()> {
     let resident = || crate::anonymous_kib(std::process::id()).unwrap_or(0);
     // The index's share of the server's heaps: what seeding freed handed back first, and the
     // view read once whole before (a first read leaves memory in the store, ~38 MB here,
-    // that a second does not: measured apart), then what building the index from its snapshot
-    // adds, the snapshot let go of and its memory handed back as the server's build does.
+    // that a second does not: measured apart), then what building the index from the view's
+    // rows adds, its memory freed handed back as the server's build does.
     let _handed_back = lucarne_search::release::freed_memory();
     let cold = resident();
     drop(engine.snapshot("docs").await?);
@@ -89,7 +89,7 @@ pub(crate) async fn run(corpus: &Corpus) -> Result<()> {
     let built = Instant::now();
     search(&mut ws, 0, "", 0).await?;
     let build = built.elapsed();
-    // The server's heaps, this process's: what building the index from the view's snapshot
+    // The server's heaps, this process's: what building the index from the view's rows
     // added, before any update.
     let added = resident().saturating_sub(before) * 1024;
     let peak = match (total_before, crate::peak_kib()) {

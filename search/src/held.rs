@@ -1,6 +1,6 @@
-//! The rows an index holds beside tantivy: each row in one allocation (its facet numbers, its
-//! key's JSON text, its folded words and its packed columns), in a list by tantivy document id,
-//! found by key through a table of ids that keeps no key of its own.
+//! The rows an index holds beside tantivy: each row's facet numbers, key's JSON text, folded
+//! words and packed columns written one after another in pages, where each is found by tantivy
+//! document id through a list, and by key through a table of ids that keeps no key of its own.
 //!
 //! ```
 //! use lucarne_search::{IndexSpec, SearchIndex, SearchQuery};
@@ -23,19 +23,20 @@
 //! costs its bytes (with 12 of offsets and 4 a facet: ~144 bytes a row on that corpus) and 8 of
 //! length and id, written one after another in pages of 64 KiB, an 8-byte place in the list
 //! and a 4-byte id in the table (~6.5 bytes with the table's control bytes and spare room).
-//! Pages, not an allocation per row: rows made while an index is built (its snapshot's rows,
-//! tantivy's documents waiting for its indexing thread) are let go of between the rows held,
-//! and an allocation per row left them pinned in every page of the heap (a build from a
-//! snapshot kept 2.5× the memory it holds); in pages, what is let go of is whole pages, which
-//! [`crate::release`] hands back.
+//! Pages, not an allocation per row: what a build makes and lets go of (the rows it is given,
+//! tantivy's documents waiting for its indexing thread) lies between the rows held, and an
+//! allocation per row left some of them in nearly every page of the heap (built from all the
+//! seeded rows at once, 121–124 MB stayed resident after [`crate::release`] against 22 MB with
+//! pages); in pages, what is let go of is whole pages, which [`crate::release`] hands back.
 //!
 //! A row put in again, or taken out, leaves its place empty; a place is given again only after
 //! the next commit, once the document that had its id is deleted in what tantivy's searcher
 //! sees (a delete affects only the documents added before it, so the new one with that id
 //! stays). Until then, a search that finds the old document finds no row in its place. Its
 //! bytes stay in their page, counted dead, until a quarter of the page is: then the page's
-//! live rows are written again at the end and the page let go of (so at least three quarters
-//! of every page but the one written to are rows held).
+//! live rows are written again at the end and the page let go of (the page written to too: the
+//! next row opens another). So at least three quarters of every page are rows held, but for
+//! the page being written to; a page is cut to its length when it is left for another.
 
 use std::hash::BuildHasher;
 
@@ -171,10 +172,10 @@ pub(crate) struct Held {
     pages: Vec<Page>,
     /// The page rows are written to.
     open: Option<u32>,
-    /// Pages let go of, to be written to again.
+    /// The numbers of the pages let go of (their bytes freed), given to the next pages opened.
     spare: Vec<u32>,
-    /// Where each document id's row is (its page, then its row's length in the page's high
-    /// and low 32 bits); [`EMPTY`]: an id free, or freed since the last commit.
+    /// Where each document id's row is (its page's number in the high 32 bits, its offset in
+    /// the page in the low); [`EMPTY`]: an id free, or freed since the last commit.
     slots: Vec<u64>,
     /// The ids of the rows held, hashed by their key's text (compared with the row's).
     ids: HashTable<u32>,
@@ -241,14 +242,18 @@ impl Held {
     }
 
     /// Counts the row that was at `place` dead in its page; writes the page's live rows again
-    /// and lets it go once a quarter of it is dead (unless it is the page written to).
+    /// and lets it go once a quarter of it is dead (the page written to as well: the next row
+    /// opens another).
     fn dead(&mut self, place: u64) {
         let Some(len) = doc_at(&self.pages, place).map(|d| d.0.len()) else { return };
         let number = u32::try_from(place >> 32).unwrap_or(u32::MAX);
         let Some(page) = self.pages.get_mut(number as usize) else { return };
         page.dead += len + ENTRY;
-        if page.dead * 4 < page.bytes.len() || self.open == Some(number) {
+        if page.dead * 4 < page.bytes.len() {
             return;
+        }
+        if self.open == Some(number) {
+            self.open = None;
         }
         let bytes = std::mem::take(&mut page.bytes);
         page.dead = 0;
@@ -280,6 +285,10 @@ impl Held {
         let number = match self.open {
             Some(open) if room.is_some_and(|room| room >= need) => open,
             _ => {
+                // The page left: cut to its length (its rows are found by offset, so it may move).
+                if let Some(left) = self.open.and_then(|n| self.pages.get_mut(n as usize)) {
+                    left.bytes.shrink_to_fit();
+                }
                 let number = self.spare.pop().unwrap_or_else(|| {
                     self.pages.push(Page::default());
                     u32::try_from(self.pages.len() - 1).unwrap_or(u32::MAX)
@@ -392,10 +401,40 @@ mod tests {
         }
     }
 
-    /// The bytes of all pages, and of the rows held with their length and id.
+    /// The bytes of all pages (their capacity), and of the rows held with their length and id.
     fn sizes(held: &Held) -> (usize, usize) {
-        let pages = held.pages.iter().map(|p| p.bytes.len()).sum();
+        let pages = held.pages.iter().map(|p| p.bytes.capacity()).sum();
         (pages, held.iter().map(|d| d.0.len() + ENTRY).sum())
+    }
+
+    /// No page but the one written to is a quarter dead or more.
+    fn check_pages(held: &Held, when: &str) {
+        for (n, page) in held.pages.iter().enumerate() {
+            let open = held.open == u32::try_from(n).ok();
+            assert!(open || page.dead * 4 < page.bytes.len().max(1), "{when}: page {n} {page:?}");
+        }
+    }
+
+    /// Rows taken out while their page is the one written to: that page is written again too.
+    #[test]
+    fn a_page_whose_rows_die_while_it_is_written_to_is_not_kept() {
+        let mut held = Held::default();
+        // ~60 KB of the first page's 64 KiB, then half of it taken out.
+        for n in 0..140 {
+            held.put(&doc(&n.to_string(), &[], 400)).expect("put");
+        }
+        assert_eq!(held.pages.len(), 1, "one page so far");
+        for n in (0..140).step_by(2) {
+            held.take(&n.to_string());
+        }
+        for n in 1_000..3_000 {
+            held.put(&doc(&n.to_string(), &[], 100)).expect("put");
+        }
+        check_pages(&held, "after the open page's rows died");
+        for n in (1..140).step_by(2) {
+            let id = held.find(&n.to_string()).expect("held");
+            assert_eq!(held.get(u64::from(id)).map(Doc::key_text), Some(n.to_string().as_bytes()));
+        }
     }
 
     /// Rows put in again and taken out, over many pages: every row reads back as last put in,
@@ -420,6 +459,7 @@ mod tests {
                 expected.insert(key, len);
             }
             held.committed();
+            check_pages(&held, &format!("round {round}"));
             let (pages, live) = sizes(&held);
             // Every page but the one written to is at least three quarters rows held.
             assert!(pages <= live + live / 3 + PAGE, "round {round}: {pages} bytes in pages, {live} held");

@@ -80,7 +80,7 @@ pub struct SearchIndex {
     text: Vec<Field>,
     /// The rows, by document id, with their folded words, key and facet numbers.
     docs: Held,
-    /// Where a row is written before it is held (one allocation of its size a row).
+    /// Where a row is written before it is copied into its page.
     scratch: Vec<u8>,
     /// Each facet's values seen, numbered (counted by number: no hashing per row).
     values: Vec<Numbered>,

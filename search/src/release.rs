@@ -9,14 +9,14 @@
 //! glibc's allocator keeps what a program frees for later use: it returns memory to the system
 //! only from the top of a heap, and it raises its threshold for mapping large blocks on their
 //! own each time such a block is freed, so a build's temporaries (tantivy's 1 MiB arena pages,
-//! its term hash table, the snapshot the rows came from) stay resident in the heap of the
+//! its term hash table, the rows it was given) stay resident in the heap of the
 //! thread that used them long after the build. `malloc_trim` walks every arena and returns
 //! each whole free page. It is the workspace's one `unsafe` call (`cargo xtask layers` checks
-//! that no other file allows `unsafe_code`); elsewhere than glibc this does nothing (musl,
-//! macOS and Windows have no such call).
+//! that no other file names the `unsafe_code` lint); elsewhere than glibc this does nothing
+//! (musl, macOS and Windows have no such call).
 //!
 //! It locks each arena in turn while it walks it, so it belongs after a burst, not on a hot
-//! path: [`SearchIndex::build`](crate::SearchIndex::build) calls it once.
+//! path: [`SearchIndex::finish_build`](crate::SearchIndex::finish_build) calls it once a build.
 
 /// Returns every whole free page the allocator holds to the system; true when glibc says some
 /// memory was returned.

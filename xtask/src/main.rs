@@ -174,7 +174,7 @@ fn main() -> Result<()> {
             let crates = layers::check(&architecture)?;
             eprintln!("layers: the dependencies of {crates} crates keep ARCHITECTURE.md's rules");
             let files = unsafety::check(&root())?;
-            eprintln!("layers: of {files} Rust files, only the one ARCHITECTURE.md names allows unsafe code");
+            eprintln!("layers: of {files} Rust files, none allows unsafe code but search/src/release.rs");
             Ok(())
         }
         Task::Fuzz { target, seconds } => fuzz(target.as_deref(), seconds),
@@ -381,7 +381,7 @@ fn test(no_lint: bool) -> Result<()> {
         let crates = layers::check(&architecture)?;
         eprintln!("layers: the dependencies of {crates} crates keep ARCHITECTURE.md's rules");
         let files = unsafety::check(&root())?;
-        eprintln!("layers: of {files} Rust files, only the one ARCHITECTURE.md names allows unsafe code");
+        eprintln!("layers: of {files} Rust files, none allows unsafe code but search/src/release.rs");
         let mut clippy = cargo();
         clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
         run(clippy)?;
@@ -551,8 +551,9 @@ const FUZZ_TARGETS: [&str; 4] = ["protocol_decode", "sql_view", "command_payload
 
 /// Runs cargo-fuzz on each target (or one) for `seconds`, from the committed seeds
 /// (`fuzz/seeds/TARGET`) and the corpus grown by earlier runs (`fuzz/corpus/TARGET`, ignored by
-/// git). No sanitizer: the workspace has no unsafe code; the fuzzer looks for panics, aborts,
-/// timeouts and runaway memory.
+/// git). No sanitizer: the workspace has no unsafe code but one `malloc_trim` call after a search
+/// index's build, which no target reaches; the fuzzer looks for panics, aborts, timeouts and
+/// runaway memory.
 fn fuzz(target: Option<&str>, seconds: u64) -> Result<()> {
     let targets: Vec<&str> = match target {
         Some(t) if FUZZ_TARGETS.contains(&t) => vec![t],
