@@ -285,8 +285,11 @@ impl Held {
         let number = match self.open {
             Some(open) if room.is_some_and(|room| room >= need) => open,
             _ => {
-                // The page left: cut to its length (its rows are found by offset, so it may move).
-                if let Some(left) = self.open.and_then(|n| self.pages.get_mut(n as usize)) {
+                // The page left for a new one: cut to its length (its rows are found by offset,
+                // so it may move). A row larger than a page leaves it open.
+                if need <= PAGE
+                    && let Some(left) = self.open.and_then(|n| self.pages.get_mut(n as usize))
+                {
                     left.bytes.shrink_to_fit();
                 }
                 let number = self.spare.pop().unwrap_or_else(|| {
